@@ -1,0 +1,186 @@
+//! The storage layer: one key-value [`Store`] trait over named column families.
+//!
+//! Role: persist opaque records (already sealed where secret) with atomic batches and prefix
+//! scans. [`RocksStore`] (in `store/rocks.rs`, the only file that imports `rocksdb`) is the
+//! production engine; [`MemStore`] is the in-memory engine for tests. One conformance macro
+//! (`store/conformance.rs`) runs the same tests against both.
+//! What it must not do: interpret keys or values, seal or open anything, or be called from an
+//! async task directly (every call may block on disk: use `spawn_blocking` or a thread).
+//!
+//! Main types: [`Store`], [`Cf`], [`Batch`], [`Durability`], [`MemStore`], [`RocksStore`].
+
+use crate::Error;
+
+mod mem;
+mod rocks;
+
+#[cfg(test)]
+mod conformance;
+
+pub use mem::MemStore;
+pub use rocks::RocksStore;
+
+/// A column family: a separate key namespace inside one store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cf {
+    /// Store-wide metadata (schema version, master key id).
+    Meta,
+    /// Tenant records, keyed by tenant id.
+    Tenants,
+    /// Wrapped tenant data keys, keyed by tenant id (written by [`crate::Vault`]).
+    Deks,
+    /// User records.
+    Users,
+    /// Remote-signer public key → (tenant, user) index.
+    SignerIndex,
+    /// Single-use connect tokens, keyed by a hash of the secret.
+    ConnectTokens,
+    /// Client sessions.
+    Sessions,
+    /// Admin tokens, keyed by a hash of the token.
+    AdminTokens,
+    /// Audit log records.
+    Audit,
+}
+
+impl Cf {
+    /// Every column family, in a fixed order (stable: code may index arrays by position).
+    pub const ALL: [Cf; 9] = [
+        Cf::Meta,
+        Cf::Tenants,
+        Cf::Deks,
+        Cf::Users,
+        Cf::SignerIndex,
+        Cf::ConnectTokens,
+        Cf::Sessions,
+        Cf::AdminTokens,
+        Cf::Audit,
+    ];
+
+    /// The on-disk name: `"meta"`, `"tenants"`, `"deks"`, `"users"`, `"signer_index"`,
+    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"` or `"audit"`. Stable forever: renaming
+    /// one orphans its data.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Meta => "meta",
+            Cf::Tenants => "tenants",
+            Cf::Deks => "deks",
+            Cf::Users => "users",
+            Cf::SignerIndex => "signer_index",
+            Cf::ConnectTokens => "connect_tokens",
+            Cf::Sessions => "sessions",
+            Cf::AdminTokens => "admin_tokens",
+            Cf::Audit => "audit",
+        }
+    }
+
+    /// Position of this column family in [`Cf::ALL`] (0..9).
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How durable a [`Store::write`] must be before it returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// The write-ahead log is fsynced before `write` returns: for anything acknowledged to a
+    /// user (provisioning, tokens, sessions).
+    Sync,
+    /// Left in OS buffers; a power loss may drop it (a process crash does not): for data that is
+    /// cheap to lose, such as last-seen times.
+    Buffered,
+}
+
+/// One change inside a [`Batch`].
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Set `key` to `value` in `cf`.
+    Put {
+        cf: Cf,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    /// Remove `key` from `cf` (no error if absent).
+    Delete { cf: Cf, key: Vec<u8> },
+}
+
+/// An ordered list of puts and deletes, applied atomically by [`Store::write`].
+///
+/// Later operations on the same key win. Building a batch touches no store.
+#[derive(Default, Debug)]
+pub struct Batch {
+    ops: Vec<Op>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// Adds "set `key` to `value` in `cf`".
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> &mut Self {
+        let (key, value) = (key.into(), value.into());
+        self.ops.push(Op::Put { cf, key, value });
+        self
+    }
+
+    /// Adds "remove `key` from `cf`" (not an error if the key is absent).
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.ops.push(Op::Delete {
+            cf,
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Whether the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The operations, in insertion order, for a store implementation to apply.
+    pub(crate) fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}
+
+/// A key-value store with column families, atomic batches and ordered prefix scans.
+///
+/// Keys and values are opaque bytes; keys are ordered bytewise (lexicographic, unsigned). Every
+/// method may block on disk.
+pub trait Store: Send + Sync + 'static {
+    /// The value of `key` in `cf`, or `None` if absent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the engine fails to read.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Applies every operation of `batch`. Atomic: all or nothing, and readers never see a
+    /// partly applied batch. An empty batch is a no-op.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the engine fails to write or (with [`Durability::Sync`]) to sync; then
+    /// nothing of the batch was applied.
+    fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error>;
+
+    /// Visits keys starting with `prefix` in ascending byte order; `visit` returns false to stop
+    /// early. An empty prefix visits the whole column family.
+    ///
+    /// `visit` may call back into the store; writes made during a scan may or may not be seen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the engine fails while iterating.
+    fn scan_prefix(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,151 @@
+//! [`RocksStore`]: the production [`Store`] on RocksDB. The only file that imports `rocksdb`.
+//!
+//! Role: map [`Cf`] to RocksDB column families, [`Batch`] to a `WriteBatch` (atomic, across
+//! column families) and [`Durability::Sync`] to a synced write-ahead log.
+//! What it must not do: leak RocksDB types past this file, or take laptop-hostile memory (the
+//! options below keep caches and write buffers small).
+//!
+//! Main type: [`RocksStore`].
+
+use super::{Batch, Cf, Durability, Op, Store};
+use crate::Error;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBWithThreadMode, Options, SingleThreaded, WriteBatch, WriteOptions,
+};
+use std::path::{Path, PathBuf};
+
+/// Block cache shared by all column families. The data set (tenants, users, sealed keys) is
+/// small; 8 MiB keeps hot blocks in memory without a large footprint.
+const BLOCK_CACHE_BYTES: usize = 8 << 20;
+/// Memtable size per column family before a flush; RocksDB's default (64 MiB) times nine
+/// column families would be far too much for a laptop.
+const WRITE_BUFFER_BYTES: usize = 4 << 20;
+/// Cap on all memtables together.
+const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
+/// WAL size that forces flushing old memtables, so rarely written column families do not keep
+/// the write-ahead log growing.
+const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
+/// Background flush and compaction threads; two is plenty for this write rate.
+const BACKGROUND_JOBS: i32 = 2;
+/// RocksDB info-log files kept in the data directory.
+const KEEP_LOG_FILES: usize = 3;
+
+// `SingleThreaded` is named explicitly (not the `DB` alias) so a feature enabled elsewhere in
+// the dependency graph cannot change the type. Column families are only created at open, so
+// the single-threaded mode's `&mut self` create_cf is never needed; reads and writes are `&self`
+// and thread-safe.
+type Db = DBWithThreadMode<SingleThreaded>;
+
+/// A RocksDB database with one column family per [`Cf`].
+pub struct RocksStore {
+    db: Db,
+    path: PathBuf,
+}
+
+impl RocksStore {
+    /// Opens the database in `dir`, creating the directory and every column family if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the directory cannot be created, the database is locked by another
+    /// process, its files are corrupt, or it holds column families this build does not know.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Store(format!("cannot create {}: {e}", dir.display())))?;
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let families = Cf::ALL
+            .iter()
+            .map(|cf| ColumnFamilyDescriptor::new(cf.name(), family_options(&cache)));
+        let db =
+            Db::open_cf_descriptors(&db_options(&cache), dir, families).map_err(store_error)?;
+        Ok(RocksStore {
+            db,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    fn handle(&self, cf: Cf) -> Result<&ColumnFamily, Error> {
+        self.db
+            .cf_handle(cf.name())
+            .ok_or_else(|| Error::Store(format!("column family {} is not open", cf.name())))
+    }
+
+    fn to_write_batch(&self, batch: Batch) -> Result<WriteBatch, Error> {
+        let mut out = WriteBatch::default();
+        for op in batch.into_ops() {
+            match op {
+                Op::Put { cf, key, value } => out.put_cf(self.handle(cf)?, key, value),
+                Op::Delete { cf, key } => out.delete_cf(self.handle(cf)?, key),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store for RocksStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        self.db.get_cf(self.handle(cf)?, key).map_err(store_error)
+    }
+
+    fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let batch = self.to_write_batch(batch)?;
+        let mut options = WriteOptions::default();
+        options.set_sync(durability == Durability::Sync);
+        self.db.write_opt(batch, &options).map_err(store_error)
+    }
+
+    fn scan_prefix(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        let mut iter = self.db.raw_iterator_cf(self.handle(cf)?);
+        iter.seek(prefix);
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !key.starts_with(prefix) || !visit(key, value) {
+                return Ok(());
+            }
+            iter.next();
+        }
+        // The iterator stops either at the end or on an error; only `status` tells which.
+        iter.status().map_err(store_error)
+    }
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_options(cache: &Cache) -> Options {
+    let mut options = family_options(cache);
+    options.create_if_missing(true);
+    options.create_missing_column_families(true);
+    options.set_db_write_buffer_size(DB_WRITE_BUFFER_BYTES);
+    options.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+    options.set_max_background_jobs(BACKGROUND_JOBS);
+    options.set_keep_log_file_num(KEEP_LOG_FILES);
+    options
+}
+
+fn family_options(cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    let mut options = Options::default();
+    options.set_block_based_table_factory(&table);
+    options.set_write_buffer_size(WRITE_BUFFER_BYTES);
+    options.set_compression_type(DBCompressionType::Lz4);
+    options
+}
+
+fn store_error(error: rocksdb::Error) -> Error {
+    Error::Store(error.into_string())
+}

@@ -1,0 +1,44 @@
+//! The relay binary's error type: start-up and shutdown failures.
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An invalid setting; the text names it.
+    #[error("invalid configuration: {0}")]
+    Config(&'static str),
+    /// A socket or file operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key store or master key failed.
+    #[error("key store: {0}")]
+    Kms(#[from] kms::Error),
+    /// The signer failed to load.
+    #[error("signer: {0}")]
+    Signer(#[from] signer::Error),
+}
+
+impl Error {
+    /// Stable code for logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(_) => "config",
+            Error::Io { .. } => "io",
+            Error::Kms(e) => e.code(),
+            Error::Signer(e) => e.code(),
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}

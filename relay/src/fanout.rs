@@ -1,0 +1,239 @@
+//! Fan-out: delivers the signer's response events to matching subscriptions, and keeps them for a
+//! short window so a client that reconnects and re-subscribes still gets them (design.md §3.4).
+//!
+//! Subscriptions are indexed by the pubkeys their filters name (`#p` values and `authors`), so
+//! delivering an event touches only the subscriptions keyed by its author or its `p` tags — never a
+//! scan of all connections. Filters that name neither receive nothing (design.md §3.5).
+//! Retained events are indexed the same way, at most [`RETAINED_PER_KEY`] per key, for
+//! [`RETENTION_SECS`].
+//!
+//! Called from signer threads ([`signer::pool::Outbox`]) and from connection tasks; all operations
+//! are short and non-blocking (DashMap shards, `try_send`).
+
+use crate::filter::Filter;
+use crate::message;
+use dashmap::DashMap;
+use signer::nostr::Event;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How long response events are kept for late subscribers, seconds.
+pub const RETENTION_SECS: u64 = 60;
+
+/// Most retained events per pubkey; older ones are dropped first.
+pub const RETAINED_PER_KEY: usize = 64;
+
+/// What the writer task of a connection sends.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A text frame (a NIP-01 relay message).
+    Text(String),
+    /// A pong answering a ping, with its payload.
+    Pong(Vec<u8>),
+    /// A close frame: code and reason; the writer stops after it.
+    Close(u16, &'static str),
+    /// Echo of a peer's close frame payload; the writer stops after it.
+    CloseEcho(Vec<u8>),
+}
+
+/// Connection identifier, unique per process.
+pub type ConnId = u64;
+
+struct SubEntry {
+    conn: ConnId,
+    sub_id: Arc<str>,
+    filters: Arc<[Filter]>,
+    tx: mpsc::Sender<Outbound>,
+}
+
+struct Retained {
+    at: u64,
+    event: Arc<Event>,
+    json: Arc<str>,
+}
+
+/// The subscription index and the retention window.
+#[derive(Default)]
+pub struct Hub {
+    subs: DashMap<[u8; 32], Vec<SubEntry>>,
+    retained: DashMap<[u8; 32], VecDeque<Retained>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("keys", &self.subs.len())
+            .field("retained_keys", &self.retained.len())
+            .finish()
+    }
+}
+
+/// The pubkeys a subscription is indexed under.
+fn keys_of(filters: &[Filter]) -> Vec<[u8; 32]> {
+    let mut keys: Vec<[u8; 32]> = filters
+        .iter()
+        .flat_map(|f| {
+            let p = f.p_tags.iter().flatten();
+            let a = f.authors.iter().flatten();
+            p.chain(a).copied()
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The pubkeys an event is delivered under: its author and its `p` tags.
+fn keys_of_event(event: &Event) -> Vec<[u8; 32]> {
+    let mut keys = vec![*event.pubkey.as_bytes()];
+    for tag in &event.tags {
+        if tag.first().is_some_and(|n| n == "p") {
+            if let Some(pk) = tag.get(1).and_then(|v| crate::filter::hex32(v)) {
+                keys.push(pk);
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+impl Hub {
+    /// Registers a subscription and returns the retained events it matches, newest first, cut to
+    /// the largest `limit` among its filters (all `limit: 0` → none), as ready-to-send `EVENT` messages.
+    pub fn subscribe(
+        &self,
+        conn: ConnId,
+        sub_id: &str,
+        filters: Arc<[Filter]>,
+        tx: mpsc::Sender<Outbound>,
+        now: u64,
+    ) -> Vec<String> {
+        let sub_id: Arc<str> = sub_id.into();
+        for key in keys_of(&filters) {
+            self.subs.entry(key).or_default().push(SubEntry {
+                conn,
+                sub_id: sub_id.clone(),
+                filters: filters.clone(),
+                tx: tx.clone(),
+            });
+        }
+        self.stored(&filters, now)
+            .into_iter()
+            .map(|json| message::event(&sub_id, &json))
+            .collect()
+    }
+
+    fn stored(&self, filters: &[Filter], now: u64) -> Vec<Arc<str>> {
+        let limit = filters
+            .iter()
+            .map(|f| f.limit.unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0);
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut found: Vec<(u64, [u8; 32], Arc<str>)> = Vec::new();
+        for key in keys_of(filters) {
+            let Some(list) = self.retained.get(&key) else {
+                continue;
+            };
+            for r in list
+                .iter()
+                .filter(|r| now.saturating_sub(r.at) <= RETENTION_SECS)
+            {
+                if filters.iter().any(|f| f.matches(&r.event)) {
+                    found.push((r.event.created_at, r.event.id, r.json.clone()));
+                }
+            }
+        }
+        // Newest first, ties by lowest id (NIP-01); the same event may sit under two keys.
+        found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found.dedup_by(|a, b| a.1 == b.1);
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        found.into_iter().map(|(_, _, json)| json).collect()
+    }
+
+    /// Removes a subscription of `conn` (its `filters` say where it is indexed).
+    pub fn unsubscribe(&self, conn: ConnId, sub_id: &str, filters: &[Filter]) {
+        for key in keys_of(filters) {
+            if let dashmap::Entry::Occupied(mut e) = self.subs.entry(key) {
+                e.get_mut()
+                    .retain(|s| !(s.conn == conn && &*s.sub_id == sub_id));
+                if e.get().is_empty() {
+                    e.remove();
+                }
+            }
+        }
+    }
+
+    /// Retains `event` and sends it to every matching subscription. `now` is unix seconds.
+    pub fn publish(&self, event: Event, now: u64) {
+        let json: Arc<str> = event.to_json().into();
+        let event = Arc::new(event);
+        let keys = keys_of_event(&event);
+        let mut sent: Vec<(ConnId, Arc<str>)> = Vec::new();
+        for key in &keys {
+            self.retain(*key, &event, &json, now);
+            let Some(entries) = self.subs.get(key) else {
+                continue;
+            };
+            for s in entries.iter() {
+                let already = sent.iter().any(|(c, id)| *c == s.conn && *id == s.sub_id);
+                if already || !s.filters.iter().any(|f| f.matches(&event)) {
+                    continue;
+                }
+                sent.push((s.conn, s.sub_id.clone()));
+                if s.tx
+                    .try_send(Outbound::Text(message::event(&s.sub_id, &json)))
+                    .is_err()
+                {
+                    // The connection is not reading (or gone); it would stall everyone else to wait.
+                    self.dropped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn retain(&self, key: [u8; 32], event: &Arc<Event>, json: &Arc<str>, now: u64) {
+        let mut list = self.retained.entry(key).or_default();
+        while list
+            .front()
+            .is_some_and(|r| now.saturating_sub(r.at) > RETENTION_SECS)
+            || list.len() >= RETAINED_PER_KEY
+        {
+            list.pop_front();
+        }
+        list.push_back(Retained {
+            at: now,
+            event: event.clone(),
+            json: json.clone(),
+        });
+    }
+
+    /// Drops retained events older than the window (run periodically).
+    pub fn sweep(&self, now: u64) {
+        self.retained.retain(|_, list| {
+            list.retain(|r| now.saturating_sub(r.at) <= RETENTION_SECS);
+            !list.is_empty()
+        });
+    }
+
+    /// Messages that could not be queued to a subscriber because its connection was not reading.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The hub as the signer pool's outbox.
+#[derive(Debug, Clone)]
+pub struct HubOutbox(pub Arc<Hub>);
+
+impl signer::pool::Outbox for HubOutbox {
+    fn deliver(&self, event: Event) {
+        self.0.publish(event, signer::pool::unix_now());
+    }
+}

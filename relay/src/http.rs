@@ -1,0 +1,119 @@
+//! The relay port's HTTP side: the websocket upgrade and the NIP-11 relay information document, on
+//! one endpoint, `/` (NIP-01: extra path segments are refused rather than silently accepted).
+//!
+//! - `GET /` with `Upgrade: websocket` → the NIP-01 relay ([`crate::conn`]).
+//! - `GET /` with `Accept: application/nostr+json` → NIP-11 document, with CORS headers (NIP-11
+//!   requires `Access-Control-Allow-Origin`, `-Headers`, `-Methods`).
+//! - `OPTIONS /` → CORS preflight.
+//! - `GET /` otherwise → a short plain-text description.
+
+use crate::conn::MAX_MESSAGE_BYTES;
+use crate::session::Limits;
+use crate::state::RelayState;
+use bytes_body::Body;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use std::sync::Arc;
+
+/// The response body type of both listeners.
+pub(crate) mod bytes_body {
+    /// A complete in-memory body.
+    pub(crate) type Body = http_body_util::Full<hyper::body::Bytes>;
+}
+
+/// Handles one HTTP request on the relay port.
+pub(crate) async fn relay_service(
+    mut req: Request<Incoming>,
+    state: Arc<RelayState>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    if req.uri().path() != "/" {
+        return Ok(text(
+            StatusCode::NOT_FOUND,
+            "not found: the relay lives at /\n",
+        ));
+    }
+    if fastwebsockets::upgrade::is_upgrade_request(&req) {
+        return Ok(upgrade(&mut req, state));
+    }
+    let wants_nip11 = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/nostr+json"));
+    let response = match *req.method() {
+        Method::OPTIONS => cors(Response::builder().status(StatusCode::NO_CONTENT), Body::default()),
+        Method::GET | Method::HEAD if wants_nip11 => cors(
+            Response::builder().header(CONTENT_TYPE, "application/nostr+json"),
+            Body::from(state.nip11.clone()),
+        ),
+        Method::GET | Method::HEAD => text(
+            StatusCode::OK,
+            "bunkerd: a NIP-46 remote signer relay. Connect with a websocket and a bunker:// URI.\n",
+        ),
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
+    };
+    Ok(response)
+}
+
+fn upgrade(req: &mut Request<Incoming>, state: Arc<RelayState>) -> Response<Body> {
+    let (response, fut) = match fastwebsockets::upgrade::upgrade(req) {
+        Ok(pair) => pair,
+        Err(_) => return text(StatusCode::BAD_REQUEST, "bad websocket upgrade request\n"),
+    };
+    let tracker = state.tracker.clone();
+    tracker.spawn(async move {
+        match fut.await {
+            Ok(ws) => crate::conn::serve(ws, state).await,
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Body::default())
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from(body))
+        .expect("static response")
+}
+
+fn cors(builder: hyper::http::response::Builder, body: Body) -> Response<Body> {
+    builder
+        .header("Access-Control-Allow-Origin", HeaderValue::from_static("*"))
+        .header(
+            "Access-Control-Allow-Headers",
+            HeaderValue::from_static("*"),
+        )
+        .header(
+            "Access-Control-Allow-Methods",
+            HeaderValue::from_static("GET, OPTIONS"),
+        )
+        .body(body)
+        .expect("static response")
+}
+
+/// The NIP-11 relay information document (rendered once at start).
+pub(crate) fn nip11_document(limits: &Limits) -> String {
+    serde_json::json!({
+        "name": "bunkerd",
+        "description": "A hosted NIP-46 remote signer (bunker). This relay only accepts kind 24133 events addressed to the remote signers it hosts.",
+        "supported_nips": [1, 11, 46],
+        "software": "https://github.com/bunkerd/bunkerd",
+        "version": env!("CARGO_PKG_VERSION"),
+        "limitation": {
+            "max_message_length": MAX_MESSAGE_BYTES,
+            "max_subscriptions": limits.max_subscriptions,
+            "max_subid_length": crate::message::MAX_SUB_ID_CHARS,
+            "max_limit": crate::fanout::RETAINED_PER_KEY,
+            "auth_required": false,
+            "payment_required": false,
+            "restricted_writes": true,
+            "created_at_lower_limit": limits.created_at_window_secs,
+            "created_at_upper_limit": limits.created_at_window_secs,
+        },
+    })
+    .to_string()
+}

@@ -1,0 +1,73 @@
+//! NIP-01 message parsing and encoding.
+
+use super::*;
+use signer::nostr::{Keypair, UnsignedEvent};
+
+#[test]
+fn parses_the_four_client_messages() {
+    let e = UnsignedEvent {
+        created_at: 1,
+        kind: 24133,
+        tags: vec![],
+        content: "x".into(),
+    }
+    .sign(&Keypair::generate());
+    let text = format!(r#"["EVENT",{}]"#, e.to_json());
+    assert!(matches!(parse(&text), Ok(ClientMessage::Event(parsed)) if *parsed == e));
+    match parse(r#"["REQ","s",{"kinds":[1]},{"limit":0}]"#) {
+        Ok(ClientMessage::Req { sub_id, filters }) => {
+            assert_eq!((sub_id.as_str(), filters.len()), ("s", 2))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(parse(r#"["CLOSE","s"]"#), Ok(ClientMessage::Close(s)) if s == "s"));
+    assert!(matches!(
+        parse(r#"["AUTH",{"id":"x"}]"#),
+        Ok(ClientMessage::Auth(None))
+    ));
+}
+
+#[test]
+fn malformed_messages_say_how_to_answer() {
+    assert!(matches!(parse("{}"), Err(ParseError::Notice(_))));
+    assert!(matches!(parse(r#"["NOPE"]"#), Err(ParseError::Notice(_))));
+    assert!(matches!(parse(r#"["REQ",""]"#), Err(ParseError::Notice(_))));
+    let long = "s".repeat(65);
+    assert!(matches!(
+        parse(&format!(r#"["REQ","{long}",{{}}]"#)),
+        Err(ParseError::Notice(_))
+    ));
+    assert!(matches!(
+        parse(r#"["REQ","s"]"#),
+        Err(ParseError::BadReq { .. })
+    ));
+    let eleven = ["{}"; 11].join(",");
+    assert!(matches!(
+        parse(&format!(r#"["REQ","s",{eleven}]"#)),
+        Err(ParseError::BadReq { .. })
+    ));
+    let id = "ab".repeat(32);
+    assert_eq!(
+        parse(&format!(r#"["EVENT",{{"id":"{id}","kind":"x"}}]"#)).unwrap_err(),
+        ParseError::BadEvent {
+            id,
+            reason: "invalid: malformed event"
+        }
+    );
+}
+
+#[test]
+fn relay_messages_are_json_arrays() {
+    assert_eq!(ok("ab", true, ""), r#"["OK","ab",true,""]"#);
+    assert_eq!(
+        ok("ab", false, "invalid: \"x\""),
+        r#"["OK","ab",false,"invalid: \"x\""]"#
+    );
+    assert_eq!(eose("s"), r#"["EOSE","s"]"#);
+    assert_eq!(
+        closed("s", "blocked: no"),
+        r#"["CLOSED","s","blocked: no"]"#
+    );
+    assert_eq!(notice("hi"), r#"["NOTICE","hi"]"#);
+    assert_eq!(event("s\"", "{}"), r#"["EVENT","s\"",{}]"#);
+}

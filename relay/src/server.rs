@@ -1,0 +1,308 @@
+//! Server lifecycle: open the store, load the signer, bind both listeners, serve, shut down.
+//!
+//! Start order: validate config → open RocksDB and the master key (blocking pool) → load the signer →
+//! start the worker pool → bind the relay and admin listeners → accept. Shutdown order (style.md §11):
+//! stop accepting → websockets get close 1001 → wait for connection tasks (grace period) → the signer
+//! pool finishes queued jobs → the store is dropped last.
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::fanout::{Hub, HubOutbox};
+use crate::state::RelayState;
+use crate::Error;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use kms::{FileMasterKey, MasterKey, RocksStore, Store};
+use sha2::{Digest, Sha256};
+use signer::pool::{Pool, PoolConfig};
+use signer::{Bunker, BunkerConfig};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use zeroize::Zeroizing;
+
+/// How often retained response events are swept, seconds.
+const SWEEP_INTERVAL_SECS: u64 = 30;
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The bound relay address (websocket + NIP-11).
+    pub relay_addr: SocketAddr,
+    /// The bound admin API address.
+    pub admin_addr: SocketAddr,
+    /// The public relay URL used in bunker URIs.
+    pub public_url: String,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Stops the server gracefully and waits until the store is closed.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        if self.task.await.is_err() {
+            tracing::error!("server task panicked during shutdown");
+        }
+    }
+
+    /// Runs until `signal` completes, then stops gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        tracing::info!("shutdown requested");
+        self.stop().await;
+    }
+}
+
+/// Starts bunkerd: opens the store in `config.data_dir`, binds both listeners, and serves until
+/// [`Server::stop`].
+///
+/// # Errors
+///
+/// [`Error::Config`] for invalid settings; [`Error::Io`] when a listener cannot bind or the data
+/// directory / token file cannot be written; [`Error::Kms`] when RocksDB or the master key cannot be
+/// opened (e.g. a key file with loose permissions); [`Error::Signer`] on corrupt records.
+pub async fn start(config: Config) -> Result<Server, Error> {
+    config.validate()?;
+    let relay_listener = bind(config.listen, "relay").await?;
+    let admin_listener = bind(config.admin_listen, "admin").await?;
+    let relay_addr = local_addr(&relay_listener)?;
+    let admin_addr = local_addr(&admin_listener)?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("ws://{relay_addr}"));
+    let (store, bunker, token_hash) = open(&config, public_url.clone()).await?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(
+        Listeners {
+            relay: relay_listener,
+            admin: admin_listener,
+        },
+        config,
+        store,
+        bunker,
+        token_hash,
+        shutdown.clone(),
+    ));
+    tracing::info!(%relay_addr, %admin_addr, %public_url, "bunkerd is serving");
+    Ok(Server {
+        relay_addr,
+        admin_addr,
+        public_url,
+        shutdown,
+        task,
+    })
+}
+
+struct Listeners {
+    relay: TcpListener,
+    admin: TcpListener,
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::io(format!("binding the {what} listener on {addr}"), e))
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr, Error> {
+    listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))
+}
+
+type Opened = (Arc<dyn Store>, Arc<Bunker>, [u8; 32]);
+
+/// Opens the store, master key and signer, and resolves the operator token, on the blocking pool.
+async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| Error::io(format!("creating {}", config.data_dir.display()), e))?;
+        let key_path = config
+            .master_key_file
+            .clone()
+            .unwrap_or_else(|| config.data_dir.join("master.key"));
+        let master: Arc<dyn MasterKey> = Arc::new(FileMasterKey::load_or_create(&key_path)?);
+        let store: Arc<dyn Store> = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
+        let bunker = Bunker::open(store.clone(), master, BunkerConfig::new(public_url))?;
+        let token = operator_token(&config)?;
+        let token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
+        Ok((store, Arc::new(bunker), token_hash))
+    })
+    .await
+    .expect("opening the store does not panic")
+}
+
+/// The operator token: from config (env), else `<data_dir>/operator.token`, else generated there.
+fn operator_token(config: &Config) -> Result<Zeroizing<String>, Error> {
+    if let Some(token) = &config.operator_token {
+        return Ok(token.clone());
+    }
+    let path = config.data_dir.join("operator.token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok(Zeroizing::new(token)),
+        Ok(_) => return Err(Error::Config("operator.token file is empty")),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io(format!("reading {}", path.display()), e))
+        }
+        Err(_) => {}
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    getrandom::fill(bytes.as_mut()).expect("OS random source failed");
+    let token = Zeroizing::new(hex::encode(bytes.as_ref()));
+    write_secret_file(&path, token.as_bytes())?;
+    tracing::warn!(path = %path.display(), "generated an operator token for the admin API and wrote it to this file (mode 0600); set BUNKERD_OPERATOR_TOKEN to choose your own");
+    Ok(token)
+}
+
+fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(format!("creating {}", path.display()), e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+async fn serve(
+    listeners: Listeners,
+    config: Config,
+    store: Arc<dyn Store>,
+    bunker: Arc<Bunker>,
+    token_hash: [u8; 32],
+    shutdown: CancellationToken,
+) {
+    let hub = Arc::new(Hub::default());
+    let pool_config = PoolConfig {
+        workers: if config.workers == 0 {
+            PoolConfig::default().workers
+        } else {
+            config.workers
+        },
+        queue_capacity: config.queue_capacity,
+    };
+    let pool = Pool::start(
+        bunker.clone(),
+        Arc::new(HubOutbox(hub.clone())),
+        pool_config,
+    );
+    let tracker = TaskTracker::new();
+    let relay_state = Arc::new(RelayState::new(
+        bunker.clone(),
+        pool.submitter(),
+        hub.clone(),
+        config.limits,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    let admin_state = Arc::new(AdminState {
+        bunker,
+        operator_token_hash: token_hash,
+    });
+    tracker.spawn(sweep(hub, shutdown.clone()));
+    let relay = tracker.spawn(accept_loop(
+        listeners.relay,
+        shutdown.clone(),
+        tracker.clone(),
+        {
+            let state = relay_state.clone();
+            move |req| crate::http::relay_service(req, state.clone())
+        },
+    ));
+    let admin = tracker.spawn(accept_loop(
+        listeners.admin,
+        shutdown.clone(),
+        tracker.clone(),
+        move |req| admin::service(req, admin_state.clone()),
+    ));
+    shutdown.cancelled().await;
+    let _ = tokio::join!(relay, admin);
+    drop(relay_state);
+    tracker.close();
+    if tokio::time::timeout(config.shutdown_grace, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?config.shutdown_grace, "connections still open after the grace period");
+    }
+    // Workers finish every queued job (each accepted event gets its response), then exit.
+    let drained = tokio::task::spawn_blocking(move || pool.shutdown());
+    if tokio::time::timeout(config.shutdown_grace, drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!("signer pool did not drain within the grace period");
+    }
+    drop(store);
+    tracing::info!("bunkerd stopped");
+}
+
+/// Accepts connections until shutdown; each is served by hyper (HTTP/1.1 with upgrades) on its own
+/// task. `TCP_NODELAY` is set: responses are small, and Nagle's algorithm would hold each ~40 ms.
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    handler: F,
+) where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<
+            Output = Result<
+                hyper::Response<crate::http::bytes_body::Body>,
+                std::convert::Infallible,
+            >,
+        > + Send
+        + 'static,
+{
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let conn = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(handler))
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+async fn sweep(hub: Arc<Hub>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => hub.sweep(signer::pool::unix_now()),
+            () = shutdown.cancelled() => return,
+        }
+    }
+}

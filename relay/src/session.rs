@@ -1,0 +1,163 @@
+//! The per-connection state machine: one NIP-01 message plus `now` in, a list of [`Action`]s out.
+//!
+//! Pure (no I/O): it holds the connection's subscriptions and applies the admission rules for
+//! `EVENT` (design.md §3.1) — kind 24133 only, `created_at` within a window of now, `p` tag naming a
+//! hosted remote signer, not a duplicate — and the limits for `REQ`. Expensive checks (id, signature,
+//! decryption) happen later on the signer pool. Every `EVENT` gets exactly one `OK`, every `REQ` an
+//! `EOSE` or a `CLOSED` (protocol.md §9.14), here or, for submitted events, from the pool.
+
+use crate::filter::Filter;
+use crate::message::{self, ClientMessage, ParseError};
+use signer::nostr::{Event, PublicKey};
+use signer::KIND_NOSTR_CONNECT;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Limits of one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open subscriptions per connection. Default: 32.
+    pub max_subscriptions: usize,
+    /// How far `created_at` may be from now, seconds, either way. Default: 600 (NIP-42's "about ten
+    /// minutes" for auth events; phones' clocks drift).
+    pub created_at_window_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_subscriptions: 32,
+            created_at_window_secs: 600,
+        }
+    }
+}
+
+/// What the connection must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this text frame.
+    Send(String),
+    /// Hand this admitted kind-24133 event to the signer pool; the pool's verdict becomes the `OK`.
+    Submit(Box<Event>),
+    /// Register the subscription with the fan-out, send its stored events, then `EOSE`.
+    Subscribe {
+        /// Subscription id.
+        sub_id: String,
+        /// Its addressed filters (non-empty).
+        filters: Arc<[Filter]>,
+    },
+    /// Remove a subscription from the fan-out.
+    Unsubscribe {
+        /// Subscription id.
+        sub_id: String,
+        /// Its filters (where it is indexed).
+        filters: Arc<[Filter]>,
+    },
+}
+
+/// What the session asks of the rest of the relay: whether a pubkey is hosted, whether an id was seen.
+pub trait Admission {
+    /// Whether `pk` is a remote-signer pubkey hosted here.
+    fn is_hosted(&self, pk: &PublicKey) -> bool;
+    /// Whether an event with this id was accepted recently.
+    fn seen(&self, id: &[u8; 32]) -> bool;
+}
+
+/// One connection's state.
+#[derive(Debug, Default)]
+pub struct Session {
+    limits: Limits,
+    subs: HashMap<String, Arc<[Filter]>>,
+}
+
+impl Session {
+    /// A session with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Session {
+            limits,
+            subs: HashMap::new(),
+        }
+    }
+
+    /// Handles one text frame; `now` is unix seconds.
+    pub fn on_text(&mut self, text: &str, now: u64, admission: &dyn Admission) -> Vec<Action> {
+        match message::parse(text) {
+            Ok(ClientMessage::Event(event)) => vec![self.on_event(event, now, admission)],
+            Ok(ClientMessage::Req { sub_id, filters }) => self.on_req(sub_id, filters),
+            Ok(ClientMessage::Close(sub_id)) => self.on_close(sub_id).into_iter().collect(),
+            Ok(ClientMessage::Auth(id)) => vec![Action::Send(match id {
+                Some(id) => message::ok(&id, false, "error: NIP-42 AUTH is not used by this relay"),
+                None => message::notice("error: NIP-42 AUTH is not used by this relay"),
+            })],
+            Err(ParseError::Notice(text)) => vec![Action::Send(message::notice(text))],
+            Err(ParseError::BadEvent { id, reason }) => {
+                vec![Action::Send(message::ok(&id, false, reason))]
+            }
+            Err(ParseError::BadReq { sub_id, reason }) => {
+                let mut actions: Vec<Action> = self.on_close(sub_id.clone()).into_iter().collect();
+                actions.push(Action::Send(message::closed(&sub_id, reason)));
+                actions
+            }
+        }
+    }
+
+    fn on_event(&self, event: Box<Event>, now: u64, admission: &dyn Admission) -> Action {
+        let id = event.id_hex();
+        let refuse = |msg: &str| Action::Send(message::ok(&id, false, msg));
+        if event.kind != KIND_NOSTR_CONNECT {
+            return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");
+        }
+        if event.created_at.abs_diff(now) > self.limits.created_at_window_secs {
+            return refuse("invalid: created_at is too far from the current time");
+        }
+        let hosted = event
+            .first_tag_value("p")
+            .and_then(|hex| PublicKey::from_hex(hex).ok())
+            .is_some_and(|pk| admission.is_hosted(&pk));
+        if !hosted {
+            return refuse("blocked: not addressed to a remote signer hosted here");
+        }
+        if admission.seen(&event.id) {
+            return Action::Send(message::ok(&id, true, "duplicate: already have this event"));
+        }
+        Action::Submit(event)
+    }
+
+    fn on_req(&mut self, sub_id: String, filters: Vec<Filter>) -> Vec<Action> {
+        let mut actions: Vec<Action> = self.on_close(sub_id.clone()).into_iter().collect();
+        let addressed: Arc<[Filter]> = filters.into_iter().filter(Filter::is_addressed).collect();
+        if addressed.is_empty() {
+            // Nothing here matches a filter that names neither #p nor authors: end of stored events,
+            // and no live events will follow. Costs nothing, so no subscription slot is used
+            // (liveness probes such as nostr-tools' `limit: 0` REQ always get their EOSE).
+            actions.push(Action::Send(message::eose(&sub_id)));
+            return actions;
+        }
+        if self.subs.len() >= self.limits.max_subscriptions {
+            actions.push(Action::Send(message::closed(
+                &sub_id,
+                "blocked: too many open subscriptions on this connection",
+            )));
+            return actions;
+        }
+        self.subs.insert(sub_id.clone(), addressed.clone());
+        actions.push(Action::Subscribe {
+            sub_id,
+            filters: addressed,
+        });
+        actions
+    }
+
+    fn on_close(&mut self, sub_id: String) -> Option<Action> {
+        let filters = self.subs.remove(&sub_id)?;
+        Some(Action::Unsubscribe { sub_id, filters })
+    }
+
+    /// Removes every subscription (the connection is closing) and returns them for the fan-out.
+    pub fn close_all(&mut self) -> Vec<(String, Arc<[Filter]>)> {
+        self.subs.drain().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,55 @@
+//! What every connection of the relay shares: the signer handle, the fan-out hub, the duplicate
+//! filter, limits, the NIP-11 document and the shutdown signal.
+
+use crate::dedupe::Dedupe;
+use crate::fanout::{ConnId, Hub};
+use crate::session::Limits;
+use signer::pool::Submitter;
+use signer::Bunker;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared relay state.
+pub(crate) struct RelayState {
+    pub(crate) bunker: Arc<Bunker>,
+    pub(crate) submitter: Submitter,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) dedupe: Dedupe,
+    pub(crate) limits: Limits,
+    pub(crate) shutdown: CancellationToken,
+    /// Tracks websocket tasks so shutdown can wait for them.
+    pub(crate) tracker: TaskTracker,
+    pub(crate) nip11: String,
+    conn_ids: AtomicU64,
+}
+
+impl RelayState {
+    pub(crate) fn new(
+        bunker: Arc<Bunker>,
+        submitter: Submitter,
+        hub: Arc<Hub>,
+        limits: Limits,
+        shutdown: CancellationToken,
+        tracker: TaskTracker,
+    ) -> Self {
+        // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
+        let dedupe = Dedupe::new(limits.created_at_window_secs * 2, 1 << 20);
+        RelayState {
+            nip11: crate::http::nip11_document(&limits),
+            bunker,
+            submitter,
+            hub,
+            dedupe,
+            limits,
+            shutdown,
+            tracker,
+            conn_ids: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn next_conn_id(&self) -> ConnId {
+        self.conn_ids.fetch_add(1, Ordering::Relaxed)
+    }
+}

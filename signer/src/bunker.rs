@@ -1,0 +1,437 @@
+//! The imperative shell around the sans-IO NIP-46 handler: one kind-24133 request event in, one
+//! response event out.
+//!
+//! [`Bunker::process`] runs, in order (design.md §3): verify the event id and BIP-340 signature;
+//! route by the `p` tag to a hosted remote-signer key; decrypt the content (NIP-44 v2, or NIP-04 when
+//! it contains `?iv=`, protocol.md §9.1); parse the JSON-RPC request loosely; look up the session and,
+//! for `connect`, the bunker-URI record; [`nip46::handle`]; persist the effect durably; encrypt the
+//! reply in the scheme the request used; sign the response with the remote-signer key.
+//!
+//! It blocks (store reads and writes, crypto): call it from the worker pool, never from the async
+//! reactor. It never logs payloads, secrets or keys.
+
+use crate::directory::{Directory, UserKeys};
+use crate::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
+use crate::nostr::{nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
+use crate::sessions::{SessionRecord, Sessions};
+use crate::{Error, KIND_NOSTR_CONNECT};
+use kms::{Batch, Durability, MasterKey, Store, Vault};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+
+/// Default lifetime of a bunker URI's secret: 24 hours. A URI is meant to be pasted into a client
+/// soon after it is issued; an unused one should not stay valid for long.
+pub const DEFAULT_BUNKER_URI_TTL_SECS: u64 = 24 * 60 * 60;
+
+/// Default bound on cached unsealed user keys (~200 bytes each).
+pub const DEFAULT_KEY_CACHE_CAPACITY: usize = 100_000;
+
+/// Settings of the signer. Tests build it directly; the binary fills it from flags.
+#[derive(Debug, Clone)]
+pub struct BunkerConfig {
+    /// Public relay URLs (`ws://` or `wss://`) put in bunker URIs and answered to `switch_relays`.
+    /// Must not be empty.
+    pub relays: Vec<String>,
+    /// Lifetime of newly issued bunker-URI secrets, seconds. Default: 86,400.
+    pub bunker_uri_ttl_secs: u64,
+    /// Bound on cached unsealed user keys. Default: 100,000.
+    pub key_cache_capacity: usize,
+}
+
+impl BunkerConfig {
+    /// A config with the defaults and the given public relay URL.
+    pub fn new(relay_url: impl Into<String>) -> Self {
+        BunkerConfig {
+            relays: vec![relay_url.into()],
+            bunker_uri_ttl_secs: DEFAULT_BUNKER_URI_TTL_SECS,
+            key_cache_capacity: DEFAULT_KEY_CACHE_CAPACITY,
+        }
+    }
+}
+
+/// Why an event was not accepted: becomes `["OK", <id>, false, "<prefix>: <text>"]` (NIP-01 §OK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `invalid:` — malformed, bad id or signature, undecryptable content.
+    Invalid(&'static str),
+    /// `blocked:` — not something this relay accepts (kind, recipient).
+    Blocked(&'static str),
+    /// `rate-limited:` — a limit or a full queue; retry later.
+    RateLimited(&'static str),
+    /// `error:` — our fault.
+    Error(&'static str),
+}
+
+impl Refusal {
+    /// The OK message with its NIP-01 machine-readable prefix.
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Invalid(t) => format!("invalid: {t}"),
+            Refusal::Blocked(t) => format!("blocked: {t}"),
+            Refusal::RateLimited(t) => format!("rate-limited: {t}"),
+            Refusal::Error(t) => format!("error: {t}"),
+        }
+    }
+
+    /// Stable label for metrics: `invalid`, `blocked`, `rate_limited`, `error`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Invalid(_) => "invalid",
+            Refusal::Blocked(_) => "blocked",
+            Refusal::RateLimited(_) => "rate_limited",
+            Refusal::Error(_) => "error",
+        }
+    }
+}
+
+/// The result of processing one request event.
+#[derive(Debug)]
+pub struct Processed {
+    /// `Ok` → `OK true`; `Err` → `OK false` with the refusal's message.
+    pub accepted: Result<(), Refusal>,
+    /// The response event to deliver to the client's subscriptions, if any.
+    pub response: Option<Event>,
+    /// The method label (bounded set, see [`nip46::method_label`]), when a request was parsed.
+    pub method: Option<&'static str>,
+}
+
+impl Processed {
+    fn refused(refusal: Refusal) -> Self {
+        Processed {
+            accepted: Err(refusal),
+            response: None,
+            method: None,
+        }
+    }
+}
+
+/// The signer: directory, sessions and the request pipeline.
+pub struct Bunker {
+    store: Arc<dyn Store>,
+    directory: Directory,
+    sessions: Sessions,
+    config: BunkerConfig,
+    /// Serializes `connect`s that consume a secret, so two clients racing with one secret cannot
+    /// both win. Connects are rare; the hot path never takes it.
+    connect_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Bunker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bunker")
+            .field("tenants", &self.directory.tenant_count())
+            .field("users", &self.directory.user_count())
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bunker {
+    /// Opens the signer over a store and master key: loads tenants, the routing index and sessions.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when `config.relays` is empty; [`Error::Kms`] / [`Error::Corrupt`]
+    /// from loading.
+    pub fn open(
+        store: Arc<dyn Store>,
+        master: Arc<dyn MasterKey>,
+        config: BunkerConfig,
+    ) -> Result<Self, Error> {
+        if config.relays.is_empty() {
+            return Err(Error::InvalidInput(
+                "at least one public relay URL is required",
+            ));
+        }
+        let vault = Vault::new(master, store.clone());
+        let directory = Directory::load(store.clone(), vault, config.key_cache_capacity)?;
+        let sessions = Sessions::load(store.as_ref())?;
+        Ok(Bunker {
+            store,
+            directory,
+            sessions,
+            config,
+            connect_lock: Mutex::new(()),
+        })
+    }
+
+    /// The tenant/user directory (provisioning).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// The live sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The signer's settings.
+    pub fn config(&self) -> &BunkerConfig {
+        &self.config
+    }
+
+    /// Whether `remote_signer` is hosted here (the relay's cheap admission check).
+    pub fn is_hosted(&self, remote_signer: &PublicKey) -> bool {
+        self.directory.is_hosted(remote_signer)
+    }
+
+    /// Issues a bunker URI for a user: `bunker://<remote-signer hex>?relay=<url>&…&secret=<hex>`, with
+    /// each relay URL percent-encoded (nostr-tools' URI pattern admits only `[?/\w:.=&%-]`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
+    pub fn issue_bunker_uri(&self, tenant: &str, user: &str, now: u64) -> Result<String, Error> {
+        let issued =
+            self.directory
+                .issue_secret(tenant, user, now, self.config.bunker_uri_ttl_secs)?;
+        let mut uri = format!("bunker://{}?", issued.remote_signer);
+        for relay in &self.config.relays {
+            uri.push_str("relay=");
+            uri.push_str(&percent_encode(relay));
+            uri.push('&');
+        }
+        uri.push_str("secret=");
+        uri.push_str(&issued.secret);
+        Ok(uri)
+    }
+
+    /// Processes one kind-24133 request event. `now` is unix seconds. Blocking.
+    pub fn process(&self, event: &Event, now: u64) -> Processed {
+        match self.try_process(event, now) {
+            Ok(p) => p,
+            Err(refusal) => Processed::refused(refusal),
+        }
+    }
+
+    fn try_process(&self, event: &Event, now: u64) -> Result<Processed, Refusal> {
+        if event.kind != KIND_NOSTR_CONNECT {
+            return Err(Refusal::Blocked(
+                "only kind 24133 (NIP-46) events are accepted",
+            ));
+        }
+        event
+            .verify()
+            .map_err(|_| Refusal::Invalid("event id or signature does not verify"))?;
+        let remote_signer = event
+            .first_tag_value("p")
+            .and_then(|hex| PublicKey::from_hex(hex).ok())
+            .filter(|pk| self.directory.is_hosted(pk))
+            .ok_or(Refusal::Blocked(
+                "p tag does not name a remote signer hosted here",
+            ))?;
+        let keys = self.directory.keys(&remote_signer).map_err(|e| {
+            tracing::error!(
+                code = e.code(),
+                "cannot unseal keys of a hosted remote signer"
+            );
+            Refusal::Error("signer unavailable")
+        })?;
+        let transport = Transport::new(self, &keys, event)?;
+        let plaintext = transport.decrypt(&event.content)?;
+        let envelope = Request::parse(&plaintext)
+            .map_err(|()| Refusal::Invalid("content is not a NIP-46 request"))?;
+        let method = nip46::method_label(&envelope.method);
+        let reply = self.run(&keys, event.pubkey, transport.scheme(), envelope, now);
+        let response = self.response(&keys, &transport, event.pubkey, reply, now);
+        Ok(Processed {
+            accepted: Ok(()),
+            response: Some(response),
+            method: Some(method),
+        })
+    }
+
+    /// Runs the handler with the records it needs and persists its effect.
+    fn run(
+        &self,
+        keys: &UserKeys,
+        client: PublicKey,
+        scheme: Scheme,
+        envelope: nip46::Envelope,
+        now: u64,
+    ) -> Reply {
+        let remote_signer = keys.remote_signer.public_key();
+        let has_session = self.sessions.get(&remote_signer, &client).is_some();
+        let secret_hash = match &envelope.request {
+            Ok(Request::Connect(c)) if !has_session => c
+                .secret
+                .as_ref()
+                .map(|s| <[u8; 32]>::from(Sha256::digest(s.as_bytes()))),
+            _ => None,
+        };
+        // Only a connect that may consume a secret is serialized.
+        let _guard =
+            secret_hash.map(|_| self.connect_lock.lock().unwrap_or_else(|p| p.into_inner()));
+        let token = match secret_hash.map(|h| self.directory.token(&h)).transpose() {
+            Ok(token) => token.flatten(),
+            Err(e) => return internal(envelope.id, &e),
+        };
+        let ctx = Context {
+            keys,
+            client,
+            has_session,
+            token: token.as_ref().map(|(_, view)| view),
+            relays: &self.config.relays,
+        };
+        let outcome = nip46::handle(&ctx, envelope, now);
+        match self.persist(
+            keys,
+            client,
+            scheme,
+            outcome.effect,
+            token.map(|(r, _)| r),
+            now,
+        ) {
+            Ok(()) => outcome.reply,
+            Err(e) => internal(outcome.reply.id, &e),
+        }
+    }
+
+    fn persist(
+        &self,
+        keys: &UserKeys,
+        client: PublicKey,
+        scheme: Scheme,
+        effect: Effect,
+        token: Option<crate::directory::TokenRecord>,
+        now: u64,
+    ) -> Result<(), Error> {
+        let remote_signer = keys.remote_signer.public_key();
+        let mut batch = Batch::new();
+        match effect {
+            Effect::None => return Ok(()),
+            Effect::Connect {
+                secret_hash,
+                perms,
+                metadata,
+            } => {
+                let token = token.ok_or(Error::Corrupt("connect token vanished"))?;
+                Directory::consume_token(&mut batch, &secret_hash, token, client, now);
+                let record = SessionRecord {
+                    tenant: keys.tenant.clone(),
+                    user: keys.user_id.clone(),
+                    remote_signer,
+                    client,
+                    perms,
+                    scheme,
+                    metadata,
+                    created_at: now,
+                };
+                Sessions::put(&mut batch, &record);
+                self.store.write(batch, Durability::Sync)?;
+                self.sessions.insert(record);
+            }
+            Effect::Logout => {
+                Sessions::delete(&mut batch, &remote_signer, &client);
+                self.store.write(batch, Durability::Sync)?;
+                self.sessions.forget(&remote_signer, &client);
+            }
+        }
+        Ok(())
+    }
+
+    /// Encrypts the reply in the request's scheme and signs the response event.
+    fn response(
+        &self,
+        keys: &UserKeys,
+        transport: &Transport,
+        client: PublicKey,
+        mut reply: Reply,
+        now: u64,
+    ) -> Event {
+        let content = match transport.encrypt(&reply.to_json()) {
+            Some(content) => content,
+            None => {
+                reply.body = Err(RpcError::ReplyTooLarge);
+                transport
+                    .encrypt(&reply.to_json())
+                    .expect("a short error reply always encrypts")
+            }
+        };
+        UnsignedEvent {
+            created_at: now,
+            kind: KIND_NOSTR_CONNECT,
+            tags: vec![vec!["p".to_owned(), client.to_hex()]],
+            content,
+        }
+        .sign(&keys.remote_signer)
+    }
+}
+
+/// The transport keys for one request: NIP-44 or NIP-04 between remote signer and client, taken
+/// from the session cache when there is a session.
+enum Transport {
+    Nip44(nip44::ConversationKey),
+    Nip04(nip04::SharedKey),
+}
+
+impl Transport {
+    fn scheme(&self) -> Scheme {
+        match self {
+            Transport::Nip44(_) => Scheme::Nip44,
+            Transport::Nip04(_) => Scheme::Nip04,
+        }
+    }
+
+    fn new(bunker: &Bunker, keys: &UserKeys, event: &Event) -> Result<Self, Refusal> {
+        const BAD_PEER: Refusal = Refusal::Invalid("client pubkey is not a usable key");
+        let remote_signer = keys.remote_signer.public_key();
+        let session = bunker.sessions.get(&remote_signer, &event.pubkey);
+        let secret = || -> SecretKey { keys.remote_signer.secret_key() };
+        if nip04::is_nip04_payload(&event.content) {
+            let derive = || nip04::SharedKey::derive(&secret(), &event.pubkey);
+            let key = match &session {
+                Some(s) => s.nip04_key(derive).cloned(),
+                None => derive(),
+            };
+            return key.map(Transport::Nip04).map_err(|_| BAD_PEER);
+        }
+        let derive = || nip44::ConversationKey::derive(&secret(), &event.pubkey);
+        let key = match &session {
+            Some(s) => s.nip44_key(derive).cloned(),
+            None => derive(),
+        };
+        key.map(Transport::Nip44).map_err(|_| BAD_PEER)
+    }
+
+    fn decrypt(&self, content: &str) -> Result<String, Refusal> {
+        const UNDECRYPTABLE: Refusal =
+            Refusal::Invalid("content does not decrypt for this remote signer");
+        match self {
+            Transport::Nip44(key) => nip44::decrypt(key, content).map_err(|_| UNDECRYPTABLE),
+            Transport::Nip04(key) => nip04::decrypt(key, content).map_err(|_| UNDECRYPTABLE),
+        }
+    }
+
+    /// `None` when the reply is over the NIP-44 plaintext limit (65,535 bytes).
+    fn encrypt(&self, json: &str) -> Option<String> {
+        match self {
+            Transport::Nip44(key) => nip44::encrypt(key, json).ok(),
+            Transport::Nip04(key) => Some(nip04::encrypt(key, json)),
+        }
+    }
+}
+
+fn internal(id: String, error: &Error) -> Reply {
+    tracing::error!(
+        code = error.code(),
+        "NIP-46 request failed on the server side"
+    );
+    Reply {
+        id,
+        body: Err(RpcError::Internal),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

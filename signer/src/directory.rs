@@ -1,0 +1,463 @@
+//! Tenants, users, their sealed keys, bunker-URI secrets, and the routing index.
+//!
+//! Each user has two keypairs (design.md §2): the **user key** (the identity it signs for) and a
+//! distinct **remote-signer key** (the key on the wire, named in `bunker://`). Both secret keys are
+//! sealed under the tenant's data key by [`kms::Vault`], bound to (tenant, user, role), and stored in
+//! the user's record. The routing index maps remote-signer pubkey → (tenant, user) in memory; it is
+//! loaded from the `signer_index` column family at start, so start-up never reads user records and the
+//! first request for a user reads exactly one.
+//!
+//! Unsealed keys are cached in a bounded map ([`Directory::keys`]); evicted entries are zeroized when
+//! their last reference drops.
+//!
+//! Store layout (all values JSON unless noted):
+//! - `tenants`: `<tenant id>` → [`TenantRecord`]
+//! - `users`: `<tenant id>/<user id>` → [`UserRecord`]
+//! - `signer_index`: `<remote-signer pubkey, 32 raw bytes>` → `<tenant id>/<user id>` (UTF-8)
+//! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`TokenRecord`]
+//!
+//! This module does no Nostr protocol work and never logs key material.
+
+use crate::nip46::TokenView;
+use crate::nostr::{Keypair, PublicKey, SecretKey};
+use crate::Error;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use dashmap::DashMap;
+use kms::{Batch, Cf, Durability, Store, Vault};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Record kind bound into the AAD of sealed user secret keys.
+const SEALED_KEY_RECORD: &str = "user_secret_key";
+
+/// A tenant (an organization).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    /// 32 lowercase hex characters (128 random bits).
+    pub id: String,
+    /// Display name, 1..=128 bytes.
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// A user: public parts plus sealed secret keys (base64 of [`kms::DataKey::seal`] output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// 32 lowercase hex characters (128 random bits).
+    pub id: String,
+    /// Owning tenant id.
+    pub tenant: String,
+    /// Optional display name.
+    pub name: Option<String>,
+    /// The identity key (what `get_public_key` returns).
+    pub user_pubkey: PublicKey,
+    /// The key on the wire (named in `bunker://`, authors responses).
+    pub remote_signer_pubkey: PublicKey,
+    /// Unix seconds.
+    pub created_at: u64,
+    sealed_user_key: String,
+    sealed_remote_signer_key: String,
+}
+
+/// A bunker-URI secret's record, stored under SHA-256(secret). The secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Tenant id.
+    pub tenant: String,
+    /// User id.
+    pub user: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds after which `connect` with this secret is refused.
+    pub expires_at: u64,
+    /// The client that consumed it (single use, NIP-46 §"bunker://").
+    pub consumed_by: Option<PublicKey>,
+    /// Unix seconds of consumption.
+    pub consumed_at: Option<u64>,
+}
+
+/// Which tenant and user a remote-signer pubkey belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Tenant id.
+    pub tenant: Arc<str>,
+    /// User id.
+    pub user: Arc<str>,
+}
+
+/// A user's unsealed keys. Lives only in the signer process; redacted `Debug`; each [`Keypair`]
+/// zeroizes itself on drop.
+pub struct UserKeys {
+    /// Tenant id.
+    pub tenant: String,
+    /// User id.
+    pub user_id: String,
+    /// The identity keypair.
+    pub user: Keypair,
+    /// The remote-signer keypair.
+    pub remote_signer: Keypair,
+}
+
+impl std::fmt::Debug for UserKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserKeys")
+            .field("tenant", &self.tenant)
+            .field("user_id", &self.user_id)
+            .field("user_pubkey", &self.user.public_key())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A freshly issued bunker URI secret: shown once, never stored in clear.
+pub struct IssuedSecret {
+    /// 64 lowercase hex characters (256 random bits). Zeroized on drop.
+    pub secret: Zeroizing<String>,
+    /// The remote-signer pubkey the URI names.
+    pub remote_signer: PublicKey,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// The tenant/user directory over a [`Store`] and a [`Vault`].
+pub struct Directory {
+    store: Arc<dyn Store>,
+    vault: Vault,
+    tenants: DashMap<String, TenantRecord>,
+    routes: DashMap<PublicKey, Route>,
+    keys: DashMap<PublicKey, Arc<UserKeys>>,
+    key_cache_capacity: usize,
+}
+
+impl Directory {
+    /// Loads tenants and the routing index (not user records) from `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] on store failure, [`Error::Corrupt`] on undecodable records.
+    pub fn load(
+        store: Arc<dyn Store>,
+        vault: Vault,
+        key_cache_capacity: usize,
+    ) -> Result<Self, Error> {
+        let dir = Directory {
+            store,
+            vault,
+            tenants: DashMap::new(),
+            routes: DashMap::new(),
+            keys: DashMap::new(),
+            key_cache_capacity: key_cache_capacity.max(1),
+        };
+        dir.load_tenants()?;
+        dir.load_routes()?;
+        Ok(dir)
+    }
+
+    fn load_tenants(&self) -> Result<(), Error> {
+        let mut bad = false;
+        self.store.scan_prefix(Cf::Tenants, b"", &mut |_, value| {
+            match serde_json::from_slice::<TenantRecord>(value) {
+                Ok(t) => drop(self.tenants.insert(t.id.clone(), t)),
+                Err(_) => bad = true,
+            }
+            !bad
+        })?;
+        if bad {
+            return Err(Error::Corrupt("tenant record"));
+        }
+        Ok(())
+    }
+
+    fn load_routes(&self) -> Result<(), Error> {
+        let mut bad = false;
+        self.store
+            .scan_prefix(Cf::SignerIndex, b"", &mut |key, value| {
+                match parse_route(key, value) {
+                    Some((pk, route)) => drop(self.routes.insert(pk, route)),
+                    None => bad = true,
+                }
+                !bad
+            })?;
+        if bad {
+            return Err(Error::Corrupt("signer index entry"));
+        }
+        Ok(())
+    }
+
+    /// Creates a tenant with its data key, durably (tenant record and wrapped DEK in one batch).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store failure.
+    pub fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
+        }
+        let record = TenantRecord {
+            id: random_id(),
+            name: name.to_owned(),
+            created_at: now,
+        };
+        let mut batch = Batch::new();
+        self.vault.create_data_key(&record.id, &mut batch)?;
+        batch.put(Cf::Tenants, record.id.as_bytes(), to_json(&record));
+        self.store.write(batch, Durability::Sync)?;
+        self.tenants.insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<TenantRecord> {
+        self.tenants.get(id).map(|t| t.clone())
+    }
+
+    /// Number of tenants.
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    /// Number of users (routes) across all tenants.
+    pub fn user_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// Creates a user in `tenant`, importing `secret` as the user key or generating one, and always
+    /// generating a fresh remote-signer key. Durable before it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] for a name over 128 bytes;
+    /// [`Error::Kms`] when sealing or the store write fails.
+    pub fn create_user(
+        &self,
+        tenant: &str,
+        name: Option<String>,
+        secret: Option<SecretKey>,
+        now: u64,
+    ) -> Result<UserRecord, Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        if name.as_ref().is_some_and(|n| n.len() > 128) {
+            return Err(Error::InvalidInput("name must be at most 128 bytes"));
+        }
+        let user = Keypair::new(&secret.unwrap_or_else(SecretKey::generate));
+        let remote_signer = Keypair::generate();
+        let id = random_id();
+        let seal = |role: &str, keys: &Keypair| -> Result<String, Error> {
+            let sk = keys.secret_key();
+            let sealed =
+                self.vault
+                    .seal(tenant, SEALED_KEY_RECORD, &id, role, sk.expose_bytes())?;
+            Ok(B64.encode(sealed))
+        };
+        let record = UserRecord {
+            sealed_user_key: seal("user", &user)?,
+            sealed_remote_signer_key: seal("remote_signer", &remote_signer)?,
+            id: id.clone(),
+            tenant: tenant.to_owned(),
+            name,
+            user_pubkey: user.public_key(),
+            remote_signer_pubkey: remote_signer.public_key(),
+            created_at: now,
+        };
+        let route_value = format!("{tenant}/{id}");
+        let mut batch = Batch::new();
+        batch.put(Cf::Users, route_value.as_bytes(), to_json(&record));
+        batch.put(
+            Cf::SignerIndex,
+            remote_signer.public_key().as_bytes().to_vec(),
+            route_value,
+        );
+        self.store.write(batch, Durability::Sync)?;
+        self.routes.insert(
+            record.remote_signer_pubkey,
+            Route {
+                tenant: tenant.into(),
+                user: id.as_str().into(),
+            },
+        );
+        Ok(record)
+    }
+
+    /// Reads a user record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UserNotFound`] (also for another tenant's user); [`Error::Kms`]; [`Error::Corrupt`].
+    pub fn user(&self, tenant: &str, user: &str) -> Result<UserRecord, Error> {
+        let key = format!("{tenant}/{user}");
+        let bytes = self
+            .store
+            .get(Cf::Users, key.as_bytes())?
+            .ok_or(Error::UserNotFound)?;
+        serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("user record"))
+    }
+
+    /// Issues a single-use bunker-URI secret for a user, valid for `ttl_secs`. Only SHA-256 of the
+    /// secret is stored, durably, before this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
+    pub fn issue_secret(
+        &self,
+        tenant: &str,
+        user: &str,
+        now: u64,
+        ttl_secs: u64,
+    ) -> Result<IssuedSecret, Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let record = self.user(tenant, user)?;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).expect("OS random source failed");
+        let secret = Zeroizing::new(hex::encode(bytes.as_ref()));
+        let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let token = TokenRecord {
+            tenant: tenant.to_owned(),
+            user: user.to_owned(),
+            created_at: now,
+            expires_at: now.saturating_add(ttl_secs),
+            consumed_by: None,
+            consumed_at: None,
+        };
+        let mut batch = Batch::new();
+        batch.put(Cf::ConnectTokens, hash.to_vec(), to_json(&token));
+        self.store.write(batch, Durability::Sync)?;
+        Ok(IssuedSecret {
+            secret,
+            remote_signer: record.remote_signer_pubkey,
+            expires_at: token.expires_at,
+        })
+    }
+
+    /// The bunker-URI record stored under `secret_hash`, as `connect` sees it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] on store failure; [`Error::Corrupt`].
+    pub fn token(&self, secret_hash: &[u8; 32]) -> Result<Option<(TokenRecord, TokenView)>, Error> {
+        let Some(bytes) = self.store.get(Cf::ConnectTokens, secret_hash)? else {
+            return Ok(None);
+        };
+        let record: TokenRecord =
+            serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("connect token"))?;
+        let view = TokenView {
+            secret_hash: *secret_hash,
+            tenant: record.tenant.clone(),
+            user: record.user.clone(),
+            expires_at: record.expires_at,
+            consumed_by: record.consumed_by,
+        };
+        Ok(Some((record, view)))
+    }
+
+    /// Adds to `batch` the update that marks a secret consumed by `client`.
+    pub(crate) fn consume_token(
+        batch: &mut Batch,
+        secret_hash: &[u8; 32],
+        mut record: TokenRecord,
+        client: PublicKey,
+        now: u64,
+    ) {
+        if record.consumed_by.is_none() {
+            record.consumed_by = Some(client);
+            record.consumed_at = Some(now);
+        }
+        batch.put(Cf::ConnectTokens, secret_hash.to_vec(), to_json(&record));
+    }
+
+    /// Whether `remote_signer` is a remote-signer pubkey hosted here. O(1), in memory.
+    pub fn is_hosted(&self, remote_signer: &PublicKey) -> bool {
+        self.routes.contains_key(remote_signer)
+    }
+
+    /// The (tenant, user) of a remote-signer pubkey.
+    pub fn route(&self, remote_signer: &PublicKey) -> Option<Route> {
+        self.routes.get(remote_signer).map(|r| r.clone())
+    }
+
+    /// The unsealed keys behind a remote-signer pubkey: from the bounded cache, or read and unsealed
+    /// (one store read, two AES-GCM opens, two point multiplications).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UserNotFound`] when the pubkey is not hosted; [`Error::Kms`] when the data key is gone
+    /// or a sealed key fails to open; [`Error::Corrupt`].
+    pub fn keys(&self, remote_signer: &PublicKey) -> Result<Arc<UserKeys>, Error> {
+        if let Some(keys) = self.keys.get(remote_signer) {
+            return Ok(keys.clone());
+        }
+        let route = self.route(remote_signer).ok_or(Error::UserNotFound)?;
+        let record = self.user(&route.tenant, &route.user)?;
+        let keys = Arc::new(UserKeys {
+            user: self.unseal(&record, "user", &record.sealed_user_key)?,
+            remote_signer: self.unseal(
+                &record,
+                "remote_signer",
+                &record.sealed_remote_signer_key,
+            )?,
+            tenant: record.tenant,
+            user_id: record.id,
+        });
+        self.cache_keys(*remote_signer, keys.clone());
+        Ok(keys)
+    }
+
+    fn unseal(&self, record: &UserRecord, role: &str, sealed_b64: &str) -> Result<Keypair, Error> {
+        let sealed = B64
+            .decode(sealed_b64)
+            .map_err(|_| Error::Corrupt("sealed key encoding"))?;
+        let bytes =
+            self.vault
+                .open(&record.tenant, SEALED_KEY_RECORD, &record.id, role, &sealed)?;
+        let array: &[u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Corrupt("sealed key length"))?;
+        let secret =
+            SecretKey::from_bytes(array).map_err(|_| Error::Corrupt("sealed key value"))?;
+        Ok(Keypair::new(&secret))
+    }
+
+    /// Inserts into the bounded key cache, evicting an arbitrary entry when full. Arbitrary (not LRU)
+    /// eviction keeps the hot path lock-free; a re-unseal costs ~50 µs.
+    fn cache_keys(&self, remote_signer: PublicKey, keys: Arc<UserKeys>) {
+        if self.keys.len() >= self.key_cache_capacity {
+            let victim = self.keys.iter().next().map(|e| *e.key());
+            if let Some(victim) = victim {
+                self.keys.remove(&victim);
+            }
+        }
+        self.keys.insert(remote_signer, keys);
+    }
+}
+
+/// 128 random bits as 32 lowercase hex characters.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("OS random source failed");
+    hex::encode(bytes)
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialize")
+}
+
+fn parse_route(key: &[u8], value: &[u8]) -> Option<(PublicKey, Route)> {
+    let pk = PublicKey::from_bytes(key.try_into().ok()?).ok()?;
+    let (tenant, user) = std::str::from_utf8(value).ok()?.split_once('/')?;
+    Some((
+        pk,
+        Route {
+            tenant: tenant.into(),
+            user: user.into(),
+        },
+    ))
+}

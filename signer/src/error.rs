@@ -1,0 +1,60 @@
+//! The signer's error type for provisioning and store operations (the admin side).
+//!
+//! NIP-46 failures are not errors of this type: they become error *replies* to the client
+//! ([`crate::nip46::RpcError`]). Each variant has a stable [`Error::code`] used by the admin API's
+//! error body and by metrics; `Display` text is for operators' logs and never contains key material.
+
+/// Provisioning and storage failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No tenant with this id.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// No user with this id in this tenant (also returned for a user of *another* tenant, so the
+    /// existence of other tenants' users is not revealed).
+    #[error("user not found")]
+    UserNotFound,
+    /// A request field is missing or malformed; the text names the field, never echoes a secret.
+    #[error("invalid input: {0}")]
+    InvalidInput(&'static str),
+    /// An imported secret key is not a valid 64-hex or `nsec` secp256k1 key.
+    #[error("invalid secret key")]
+    InvalidSecretKey,
+    /// A user with this user public key already exists in this tenant.
+    #[error("user already exists")]
+    UserExists,
+    /// The key store or envelope layer failed.
+    #[error("key store: {0}")]
+    Kms(#[from] kms::Error),
+    /// A stored record could not be decoded (corruption or an incompatible schema).
+    #[error("corrupt record: {0}")]
+    Corrupt(&'static str),
+}
+
+impl Error {
+    /// Stable snake_case code for API error bodies and metric labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::TenantNotFound => "tenant_not_found",
+            Error::UserNotFound => "user_not_found",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::InvalidSecretKey => "invalid_secret_key",
+            Error::UserExists => "user_exists",
+            Error::Kms(e) => e.code(),
+            Error::Corrupt(_) => "corrupt_record",
+        }
+    }
+
+    /// True when the caller's input was at fault (4xx), false for server-side failures (5xx).
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Error::TenantNotFound
+                | Error::UserNotFound
+                | Error::InvalidInput(_)
+                | Error::InvalidSecretKey
+                | Error::UserExists
+        )
+    }
+}

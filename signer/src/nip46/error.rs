@@ -1,0 +1,98 @@
+//! NIP-46 error replies: what a client is told when a request cannot be served.
+//!
+//! Every variant maps to a fixed, human-readable [`RpcError::message`] (the reply's `error` field)
+//! and a stable [`RpcError::code`] (metrics and audit). Messages never contain secrets, plaintexts or
+//! internal error text; the only client-supplied text that can appear is a cut, sanitised method name.
+
+/// Why a NIP-46 request was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// A method that NIP-46 does not define.
+    UnknownMethod(String),
+    /// A method removed from NIP-46 (`get_relays` in 2025-02, `create_account` in 2024-11) or never
+    /// standardised (`nip44_get_key`).
+    RemovedMethod(&'static str),
+    /// Parameters missing or malformed; the text says which.
+    InvalidParams(&'static str),
+    /// Any method other than `connect`/`ping` from a client pubkey without a session.
+    NotConnected,
+    /// `connect` without a secret from a client that has no session.
+    SecretRequired,
+    /// `connect` with a secret that matches no bunker URI of this remote signer.
+    SecretInvalid,
+    /// `connect` with a secret already consumed by another client pubkey (NIP-46: single use).
+    SecretUsed,
+    /// `connect` with a secret whose bunker URI has expired.
+    SecretExpired,
+    /// `sign_event` template carries a `pubkey` that is not the user's (protocol.md §9.5).
+    PubkeyMismatch,
+    /// The user-key encrypt/decrypt operation failed (bad ciphertext, wrong key, too long).
+    CryptoFailed(&'static str),
+    /// The user is disabled or was removed while the request was in flight.
+    UserUnavailable,
+    /// The reply would exceed the 65,535-byte NIP-44 plaintext limit (protocol.md §9.13).
+    ReplyTooLarge,
+    /// A server-side failure (store write). Details go to the operator's log, not to the client.
+    Internal,
+}
+
+impl RpcError {
+    /// The reply's `error` text. Fixed strings plus, for unknown methods, the cut method name.
+    pub fn message(&self) -> String {
+        match self {
+            RpcError::UnknownMethod(m) => format!("unknown method: {}", sanitize(m)),
+            RpcError::RemovedMethod(m) => {
+                format!("method {m} is not supported (removed from NIP-46)")
+            }
+            RpcError::InvalidParams(why) => format!("invalid params: {why}"),
+            RpcError::NotConnected => {
+                "unauthorized: no session for this client; send connect with a bunker secret first"
+                    .into()
+            }
+            RpcError::SecretRequired => {
+                "unauthorized: connect requires the bunker URI secret".into()
+            }
+            RpcError::SecretInvalid => "unauthorized: invalid secret".into(),
+            RpcError::SecretUsed => {
+                "unauthorized: this secret was already used by another client".into()
+            }
+            RpcError::SecretExpired => "unauthorized: this bunker URI has expired".into(),
+            RpcError::PubkeyMismatch => {
+                "invalid params: event pubkey is not this signer's user pubkey".into()
+            }
+            RpcError::CryptoFailed(what) => format!("{what} failed"),
+            RpcError::UserUnavailable => "unauthorized: this user is not available".into(),
+            RpcError::ReplyTooLarge => "result too large for a NIP-44 reply (65535 bytes)".into(),
+            RpcError::Internal => "internal error; try again".into(),
+        }
+    }
+
+    /// Stable snake_case code for metrics labels and audit records.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RpcError::UnknownMethod(_) => "unknown_method",
+            RpcError::RemovedMethod(_) => "removed_method",
+            RpcError::InvalidParams(_) => "invalid_params",
+            RpcError::NotConnected => "not_connected",
+            RpcError::SecretRequired => "secret_required",
+            RpcError::SecretInvalid => "secret_invalid",
+            RpcError::SecretUsed => "secret_used",
+            RpcError::SecretExpired => "secret_expired",
+            RpcError::PubkeyMismatch => "pubkey_mismatch",
+            RpcError::CryptoFailed(_) => "crypto_failed",
+            RpcError::UserUnavailable => "user_unavailable",
+            RpcError::ReplyTooLarge => "reply_too_large",
+            RpcError::Internal => "internal",
+        }
+    }
+}
+
+/// Keeps a client-supplied method name printable and short: ASCII graphic characters only.
+fn sanitize(method: &str) -> String {
+    method
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
+}

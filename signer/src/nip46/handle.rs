@@ -1,0 +1,104 @@
+//! The sans-IO request handler: `handle(context, envelope, now) -> outcome`.
+//!
+//! Everything the decision needs is passed in: the user's unsealed keys, whether the client has a
+//! session, the bunker-URI record the `connect` secret names (looked up by its hash by the caller),
+//! and the relay list. What must change in the world (bind a session, consume a secret, end a
+//! session) comes back as an [`Effect`] for the caller to persist *before* it sends the reply.
+
+use super::method::{logout, ping, public_key, switch_relays};
+use super::{ClientMetadata, Envelope, Reply, Request, RpcError};
+use crate::directory::UserKeys;
+use crate::nostr::PublicKey;
+
+/// What [`handle`] may read. Built by the caller per request.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The unsealed user and remote-signer keys of the user this request is for.
+    pub keys: &'a UserKeys,
+    /// The client pubkey (author of the request event).
+    pub client: PublicKey,
+    /// Whether (remote signer, client) has a session.
+    pub has_session: bool,
+    /// For `connect` with a secret: the bunker-URI record stored under SHA-256(secret), if any.
+    pub token: Option<&'a TokenView>,
+    /// Our relay URLs, for `switch_relays`.
+    pub relays: &'a [String],
+}
+
+/// The parts of a bunker-URI record that `connect` checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    /// SHA-256 of the secret (the store key of the record), 32 bytes.
+    pub secret_hash: [u8; 32],
+    /// Tenant id the URI was issued in.
+    pub tenant: String,
+    /// User id the URI was issued for.
+    pub user: String,
+    /// Unix seconds after which the URI no longer connects.
+    pub expires_at: u64,
+    /// The client pubkey that consumed the secret, if any.
+    pub consumed_by: Option<PublicKey>,
+}
+
+/// A state change the caller must persist before sending the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Nothing to persist.
+    None,
+    /// Bind a session for (remote signer, client) and mark the secret consumed by the client.
+    Connect {
+        /// SHA-256 of the consumed secret (the bunker-URI record key).
+        secret_hash: [u8; 32],
+        /// Requested permissions as sent (NIP-46 §"Permissions").
+        perms: String,
+        /// Client display metadata, if sent.
+        metadata: Option<ClientMetadata>,
+    },
+    /// End the session of this client.
+    Logout,
+}
+
+/// The reply and the effect of one request.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The reply to encrypt and send.
+    pub reply: Reply,
+    /// What to persist first.
+    pub effect: Effect,
+}
+
+/// Decides one request. Pure: no clock (`now` is unix seconds), no store, no socket.
+///
+/// Authorization (design.md §3): without a session only `connect` and `ping` run; every other method
+/// name, known or not, is refused with [`RpcError::NotConnected`] before its params are looked at.
+/// Parse failures of permitted requests are answered with their error.
+pub fn handle(ctx: &Context<'_>, envelope: Envelope, now: u64) -> Outcome {
+    let id = envelope.id;
+    // Authorization before validation: a client without a session learns nothing about params.
+    if !ctx.has_session && !matches!(envelope.method.as_str(), "connect" | "ping") {
+        return outcome(id, Err(RpcError::NotConnected), Effect::None);
+    }
+    let request = match envelope.request {
+        Ok(request) => request,
+        Err(e) => return outcome(id, Err(e), Effect::None),
+    };
+    let user = &ctx.keys.user;
+    let (body, effect) = match request {
+        Request::Connect(connect) => connect.apply(ctx, now),
+        Request::Ping => (Ok(ping::PONG.to_owned()), Effect::None),
+        Request::GetPublicKey => (Ok(public_key::apply(user)), Effect::None),
+        Request::SignEvent(template) => (template.apply(user, now), Effect::None),
+        Request::Cipher(op) => (op.apply(user), Effect::None),
+        Request::SwitchRelays => (Ok(switch_relays::apply(ctx.relays)), Effect::None),
+        Request::Logout => (Ok(logout::ACK.to_owned()), Effect::Logout),
+    };
+    outcome(id, body, effect)
+}
+
+fn outcome(id: String, body: Result<String, RpcError>, effect: Effect) -> Outcome {
+    Outcome {
+        reply: Reply { id, body },
+        effect,
+    }
+}

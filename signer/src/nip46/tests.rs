@@ -1,0 +1,321 @@
+//! Unit tests of NIP-46 parsing and the sans-IO handler: every method, every refusal, no I/O.
+
+use super::*;
+use crate::directory::UserKeys;
+use crate::nostr::{Event, Keypair, PublicKey};
+use sha2::{Digest, Sha256};
+
+const NOW: u64 = 1_750_000_000;
+
+fn keys() -> UserKeys {
+    UserKeys {
+        tenant: "t1".into(),
+        user_id: "u1".into(),
+        user: Keypair::generate(),
+        remote_signer: Keypair::generate(),
+    }
+}
+
+fn client() -> PublicKey {
+    Keypair::generate().public_key()
+}
+
+fn ctx<'a>(
+    keys: &'a UserKeys,
+    client: PublicKey,
+    has_session: bool,
+    token: Option<&'a TokenView>,
+) -> Context<'a> {
+    static RELAYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    Context {
+        keys,
+        client,
+        has_session,
+        token,
+        relays: RELAYS.get_or_init(|| vec!["wss://bunker.example".to_owned()]),
+    }
+}
+
+fn token(secret: &str, consumed_by: Option<PublicKey>) -> TokenView {
+    TokenView {
+        secret_hash: Sha256::digest(secret.as_bytes()).into(),
+        tenant: "t1".into(),
+        user: "u1".into(),
+        expires_at: NOW + 60,
+        consumed_by,
+    }
+}
+
+/// Runs one request JSON through parse + handle.
+#[track_caller]
+fn run(ctx: &Context<'_>, json: &str) -> Outcome {
+    handle(ctx, Request::parse(json).expect("has an id"), NOW)
+}
+
+#[track_caller]
+fn check_err(outcome: &Outcome, expected: RpcError) {
+    assert_eq!(outcome.reply.body, Err(expected));
+    assert_eq!(outcome.effect, Effect::None);
+}
+
+#[test]
+fn parse_recovers_the_id_of_anything_answerable() {
+    let env = Request::parse(r#"{"id":"abc","method":"frobnicate"}"#).unwrap();
+    assert_eq!(env.id, "abc");
+    assert_eq!(
+        env.request.unwrap_err(),
+        RpcError::UnknownMethod("frobnicate".into())
+    );
+    let env = Request::parse(r#"{"id":42,"method":"ping","params":[]}"#).unwrap();
+    assert_eq!(env.id, "42");
+    assert!(matches!(env.request, Ok(Request::Ping)));
+    for removed in ["get_relays", "create_account", "nip44_get_key"] {
+        let env =
+            Request::parse(&format!(r#"{{"id":"1","method":"{removed}","params":[]}}"#)).unwrap();
+        assert!(matches!(env.request, Err(RpcError::RemovedMethod(_))));
+    }
+    assert!(
+        Request::parse(r#"{"method":"ping"}"#).is_err(),
+        "no id, nothing to reply to"
+    );
+    assert!(Request::parse("not json").is_err());
+    let long_id = "x".repeat(1000);
+    let env = Request::parse(&format!(r#"{{"id":"{long_id}","method":"ping"}}"#)).unwrap();
+    assert_eq!(env.id.len(), MAX_ID_LEN);
+}
+
+#[test]
+fn method_labels_are_bounded() {
+    assert_eq!(method_label("sign_event"), "sign_event");
+    assert_eq!(method_label("anything else"), "unknown");
+}
+
+#[test]
+fn reply_json_has_result_or_error_never_both() {
+    let ok = Reply {
+        id: "1".into(),
+        body: Ok("pong".into()),
+    };
+    assert_eq!(ok.to_json(), r#"{"id":"1","result":"pong"}"#);
+    let err = Reply {
+        id: "2".into(),
+        body: Err(RpcError::NotConnected),
+    };
+    let v: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
+    assert!(v.get("result").is_none());
+    assert!(v["error"].as_str().unwrap().starts_with("unauthorized"));
+}
+
+#[test]
+fn without_a_session_only_connect_and_ping_run() {
+    let keys = keys();
+    let ctx = ctx(&keys, client(), false, None);
+    assert_eq!(
+        run(&ctx, r#"{"id":"1","method":"ping","params":[]}"#)
+            .reply
+            .body,
+        Ok("pong".into())
+    );
+    for method in [
+        "get_public_key",
+        "sign_event",
+        "switch_relays",
+        "logout",
+        "nip44_encrypt",
+    ] {
+        let out = run(
+            &ctx,
+            &format!(r#"{{"id":"1","method":"{method}","params":[]}}"#),
+        );
+        check_err(&out, RpcError::NotConnected);
+    }
+}
+
+#[test]
+fn connect_consumes_a_valid_secret_once_per_client() {
+    let keys = keys();
+    let me = client();
+    let json =
+        r#"{"id":"c","method":"connect","params":["","s3cret","sign_event:1",{"name":"App"}]}"#;
+    let fresh = token("s3cret", None);
+    let out = run(&ctx(&keys, me, false, Some(&fresh)), json);
+    assert_eq!(
+        out.reply.body,
+        Ok("ack".into()),
+        "flow A answers ack, not the secret"
+    );
+    let Effect::Connect {
+        secret_hash,
+        perms,
+        metadata,
+    } = out.effect
+    else {
+        panic!("binds")
+    };
+    assert_eq!(secret_hash, fresh.secret_hash);
+    assert_eq!(perms, "sign_event:1");
+    assert_eq!(metadata.unwrap().name.as_deref(), Some("App"));
+
+    let mine = token("s3cret", Some(me));
+    assert_eq!(
+        run(&ctx(&keys, me, false, Some(&mine)), json).reply.body,
+        Ok("ack".into())
+    );
+    let theirs = token("s3cret", Some(client()));
+    check_err(
+        &run(&ctx(&keys, me, false, Some(&theirs)), json),
+        RpcError::SecretUsed,
+    );
+}
+
+#[test]
+fn connect_refusals() {
+    let keys = keys();
+    let me = client();
+    let with =
+        |secret: &str| format!(r#"{{"id":"c","method":"connect","params":["","{secret}"]}}"#);
+    check_err(
+        &run(&ctx(&keys, me, false, None), &with("")),
+        RpcError::SecretRequired,
+    );
+    check_err(
+        &run(&ctx(&keys, me, false, None), &with("nope")),
+        RpcError::SecretInvalid,
+    );
+    let other_secret = token("other", None);
+    check_err(
+        &run(&ctx(&keys, me, false, Some(&other_secret)), &with("nope")),
+        RpcError::SecretInvalid,
+    );
+    let mut expired = token("s", None);
+    expired.expires_at = NOW;
+    check_err(
+        &run(&ctx(&keys, me, false, Some(&expired)), &with("s")),
+        RpcError::SecretExpired,
+    );
+    let mut other_user = token("s", None);
+    other_user.user = "u2".into();
+    check_err(
+        &run(&ctx(&keys, me, false, Some(&other_user)), &with("s")),
+        RpcError::SecretInvalid,
+    );
+    // With a session, connect is an idempotent ack and changes nothing.
+    let out = run(&ctx(&keys, me, true, None), &with(""));
+    assert_eq!(
+        (out.reply.body, out.effect),
+        (Ok("ack".into()), Effect::None)
+    );
+}
+
+#[test]
+fn sign_event_accepts_string_or_object_and_alters_nothing() {
+    let keys = keys();
+    let ctx = ctx(&keys, client(), true, None);
+    let template = r#"{"kind":1,"content":"a \"q\" \\ é 🤙\nb","tags":[["t","x"],["e","",""]],"created_at":1700000000}"#;
+    let as_string =
+        serde_json::json!({"id":"s","method":"sign_event","params":[template]}).to_string();
+    let as_object = format!(r#"{{"id":"s","method":"sign_event","params":[{template}]}}"#);
+    for json in [as_string, as_object] {
+        let result = run(&ctx, &json).reply.body.unwrap();
+        let event = Event::from_json(&result).unwrap();
+        event.verify().unwrap();
+        assert_eq!(event.pubkey, keys.user.public_key());
+        assert_eq!(event.content, "a \"q\" \\ é 🤙\nb");
+        assert_eq!(
+            event.tags,
+            vec![
+                vec!["t".to_owned(), "x".into()],
+                vec!["e".into(), "".into(), "".into()]
+            ]
+        );
+        assert_eq!((event.kind, event.created_at), (1, 1_700_000_000));
+    }
+    let missing_time =
+        r#"{"id":"s","method":"sign_event","params":["{\"kind\":7,\"content\":\"+\"}"]}"#;
+    let event = Event::from_json(&run(&ctx, missing_time).reply.body.unwrap()).unwrap();
+    assert_eq!(event.created_at, NOW, "created_at filled only when missing");
+}
+
+#[test]
+fn sign_event_refusals() {
+    let keys = keys();
+    let ctx = ctx(&keys, client(), true, None);
+    let other = Keypair::generate().public_key();
+    let foreign = format!(
+        r#"{{"id":"s","method":"sign_event","params":[{{"kind":1,"content":"","pubkey":"{other}"}}]}}"#
+    );
+    check_err(&run(&ctx, &foreign), RpcError::PubkeyMismatch);
+    let own = format!(
+        r#"{{"id":"s","method":"sign_event","params":[{{"kind":1,"content":"","pubkey":"{}"}}]}}"#,
+        keys.user.public_key()
+    );
+    assert!(
+        run(&ctx, &own).reply.body.is_ok(),
+        "the user's own pubkey is fine"
+    );
+    for bad in [
+        r#"[]"#,
+        r#"["{\"kind\":70000}"]"#,
+        r#"["not json"]"#,
+        r#"[{"kind":1,"tags":[[1]]}]"#,
+    ] {
+        let out = run(
+            &ctx,
+            &format!(r#"{{"id":"s","method":"sign_event","params":{bad}}}"#),
+        );
+        assert!(
+            matches!(out.reply.body, Err(RpcError::InvalidParams(_))),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn cipher_methods_use_the_user_key() {
+    let keys = keys();
+    let ctx = ctx(&keys, client(), true, None);
+    let third = Keypair::generate();
+    let call = |method: &str, text: &str| {
+        let json = serde_json::json!({"id":"x","method":method,"params":[third.public_key().to_hex(), text]});
+        run(&ctx, &json.to_string()).reply.body
+    };
+    for scheme in ["nip44", "nip04"] {
+        let ciphertext = call(&format!("{scheme}_encrypt"), "hello ✓").unwrap();
+        assert_eq!(
+            call(&format!("{scheme}_decrypt"), &ciphertext).unwrap(),
+            "hello ✓"
+        );
+        assert!(matches!(
+            call(&format!("{scheme}_decrypt"), "garbage"),
+            Err(RpcError::CryptoFailed(_))
+        ));
+    }
+    // The third party can read what the user encrypted: the key pair is (user, third party).
+    let ct = call("nip44_encrypt", "to third").unwrap();
+    let ck =
+        crate::nostr::nip44::ConversationKey::derive(&third.secret_key(), &keys.user.public_key())
+            .unwrap();
+    assert_eq!(crate::nostr::nip44::decrypt(&ck, &ct).unwrap(), "to third");
+}
+
+#[test]
+fn get_public_key_switch_relays_and_logout() {
+    let keys = keys();
+    let ctx = ctx(&keys, client(), true, None);
+    let pk = run(&ctx, r#"{"id":"1","method":"get_public_key","params":[]}"#)
+        .reply
+        .body
+        .unwrap();
+    assert_eq!(pk, keys.user.public_key().to_hex());
+    assert_ne!(pk, keys.remote_signer.public_key().to_hex());
+    let relays = run(&ctx, r#"{"id":"1","method":"switch_relays","params":[]}"#)
+        .reply
+        .body
+        .unwrap();
+    assert_eq!(relays, r#"["wss://bunker.example"]"#);
+    let out = run(&ctx, r#"{"id":"1","method":"logout","params":[]}"#);
+    assert_eq!(
+        (out.reply.body, out.effect),
+        (Ok("ack".into()), Effect::Logout)
+    );
+}

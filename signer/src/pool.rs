@@ -1,0 +1,159 @@
+//! The signer pool: worker threads that run [`Bunker::process`] off the async reactor.
+//!
+//! The relay submits each admitted kind-24133 event as a [`Job`] with [`Submitter::try_submit`]. The queue
+//! is bounded: when it is full the job comes straight back and the relay answers
+//! `OK false "rate-limited: …"` — a counted refusal, never a silent drop or an unbounded backlog.
+//! A worker processes the job, hands the response event to the [`Outbox`] (the relay's fan-out), and
+//! only then calls the job's `done` callback with the verdict (the relay's `OK`): a client that sees
+//! `OK true` can rely on its response being retained already, even if it reconnects at once. Workers are plain OS
+//! threads: the work is CPU-bound crypto plus short blocking store calls.
+//!
+//! Shutdown ([`Pool::shutdown`]): the queue is closed, workers finish the jobs already queued (every
+//! accepted event still gets its response), then they are joined.
+
+use crate::bunker::{Bunker, Processed};
+use crate::nostr::Event;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where response events go: implemented by the relay's fan-out. Must not block for long.
+pub trait Outbox: Send + Sync + 'static {
+    /// Delivers a signed response event to every subscription that matches it.
+    fn deliver(&self, event: Event);
+}
+
+/// Callback receiving the outcome of a job, after its response was delivered.
+pub type Done = Box<dyn FnOnce(&Processed) + Send>;
+
+/// One request event to process.
+pub struct Job {
+    /// The kind-24133 request event (parsed, not yet verified).
+    pub event: Event,
+    /// Called with the outcome (for the `OK` message) after the response went to the outbox.
+    pub done: Done,
+}
+
+/// Pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Worker threads. Default: the number of available cores.
+    pub workers: usize,
+    /// Jobs that may wait in the queue before submissions are refused. Default: 4,096 — about a
+    /// quarter second of work at one core's throughput, so a refused client retries soon rather
+    /// than waiting behind a long backlog.
+    pub queue_capacity: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue_capacity: 4096,
+        }
+    }
+}
+
+/// The running pool.
+pub struct Pool {
+    tx: Sender<Job>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// A cloneable handle that queues jobs. Workers exit once the [`Pool`] is shut down *and* every
+/// submitter is dropped, so the queue always drains.
+#[derive(Debug, Clone)]
+pub struct Submitter {
+    tx: Sender<Job>,
+}
+
+impl Submitter {
+    /// Queues a job without blocking.
+    ///
+    /// # Errors
+    ///
+    /// Gives the job back when the queue is full.
+    #[allow(clippy::result_large_err)]
+    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+        self.tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+        })
+    }
+
+    /// Jobs waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.workers.len())
+            .field("queued", &self.queued())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Starts `config.workers` threads (at least one) named `bunkerd-signer-N`.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to create a thread at start-up.
+    pub fn start(bunker: Arc<Bunker>, outbox: Arc<dyn Outbox>, config: PoolConfig) -> Pool {
+        let (tx, rx) = bounded::<Job>(config.queue_capacity.max(1));
+        let workers = (0..config.workers.max(1))
+            .map(|n| {
+                let (bunker, outbox, rx) = (bunker.clone(), outbox.clone(), rx.clone());
+                std::thread::Builder::new()
+                    .name(format!("bunkerd-signer-{n}"))
+                    .spawn(move || work(&bunker, outbox.as_ref(), &rx))
+                    .expect("spawning a signer thread")
+            })
+            .collect();
+        Pool { tx, workers }
+    }
+
+    /// A handle for submitting jobs.
+    pub fn submitter(&self) -> Submitter {
+        Submitter {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Jobs waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Closes the pool's own handle, lets the workers finish every queued job once all submitters
+    /// are dropped, and joins them. Blocking.
+    pub fn shutdown(self) {
+        let Pool { tx, workers } = self;
+        drop(tx);
+        for worker in workers {
+            if worker.join().is_err() {
+                tracing::error!("a signer thread panicked");
+            }
+        }
+    }
+}
+
+fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>) {
+    for job in rx.iter() {
+        let mut processed = bunker.process(&job.event, unix_now());
+        if let Some(response) = processed.response.take() {
+            outbox.deliver(response);
+        }
+        (job.done)(&processed);
+    }
+}
+
+/// Unix time in seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,119 @@
+//! The provisioning API's contract: bearer auth (401), one JSON error shape with stable codes for
+//! bad input (4xx), imports of hex and nsec keys.
+
+use crate::support::admin::Admin;
+use crate::support::TestServer;
+use nostr_connect::prelude::{Keys, ToBech32};
+use serde_json::{json, Value};
+
+#[track_caller]
+fn check_error(result: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(result.0, status, "{result:?}");
+    assert_eq!(result.1["error"]["code"], code, "{result:?}");
+    assert!(result.1["error"]["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_errors_and_imports() {
+    let server = TestServer::start().await;
+    let addr = server.server.admin_addr;
+    let body = json!({"name": "acme"}).to_string();
+
+    let (status, health) = Admin::new(addr, None).call("GET", "/healthz", None).await;
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    check_error(
+        &Admin::new(addr, None)
+            .call("POST", "/v1/tenants", Some(&body))
+            .await,
+        401,
+        "unauthorized",
+    );
+    check_error(
+        &Admin::new(addr, Some("wrong-token-wrong-token"))
+            .call("POST", "/v1/tenants", Some(&body))
+            .await,
+        401,
+        "unauthorized",
+    );
+
+    let admin = server.admin();
+    check_error(
+        &admin.call("POST", "/v1/tenants", Some("{not json")).await,
+        400,
+        "invalid_json",
+    );
+    check_error(
+        &admin
+            .call("POST", "/v1/tenants", Some(r#"{"name":""}"#))
+            .await,
+        400,
+        "invalid_input",
+    );
+    check_error(
+        &admin.call("GET", "/v1/nothing-here", None).await,
+        404,
+        "not_found",
+    );
+    check_error(
+        &admin
+            .call("POST", "/v1/tenants/0000/users", Some("{}"))
+            .await,
+        404,
+        "tenant_not_found",
+    );
+
+    let tenant = admin.post_ok("/v1/tenants", json!({"name": "acme"})).await;
+    let tenant = tenant["id"].as_str().unwrap();
+    let users = format!("/v1/tenants/{tenant}/users");
+    let bad = json!({"secret_key": "zz"}).to_string();
+    let result = admin.call("POST", &users, Some(&bad)).await;
+    check_error(&result, 400, "invalid_secret_key");
+    assert!(
+        !result.1.to_string().contains("zz\""),
+        "the bad key is not echoed"
+    );
+    check_error(
+        &admin
+            .call(
+                "POST",
+                &users,
+                Some(&json!({"secret_key": "f".repeat(64)}).to_string()),
+            )
+            .await,
+        400,
+        "invalid_secret_key",
+    );
+    check_error(
+        &admin
+            .call(
+                "POST",
+                &format!("/v1/tenants/{tenant}/users/0000/bunker-uris"),
+                None,
+            )
+            .await,
+        404,
+        "user_not_found",
+    );
+
+    let keys = Keys::generate();
+    let hex = admin
+        .post_ok(
+            &users,
+            json!({"secret_key": keys.secret_key().to_secret_hex()}),
+        )
+        .await;
+    assert_eq!(hex["user_pubkey"], keys.public_key().to_hex().as_str());
+    let nsec = keys.secret_key().to_bech32().unwrap();
+    let from_nsec = admin.post_ok(&users, json!({"secret_key": nsec})).await;
+    assert_eq!(
+        from_nsec["user_pubkey"],
+        keys.public_key().to_hex().as_str()
+    );
+    assert_ne!(
+        hex["remote_signer_pubkey"], from_nsec["remote_signer_pubkey"],
+        "each user gets its own remote-signer key"
+    );
+    server.server.stop().await;
+}

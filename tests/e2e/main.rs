@@ -1,0 +1,20 @@
+//! End-to-end tests: the real bunkerd (relay, signer pool, RocksDB in a temp dir) started on
+//! 127.0.0.1:0 and driven over real sockets by real NIP-46 clients — rust-nostr's `nostr-connect`,
+//! nostr-tools' `BunkerSigner` (through Node), and a raw NIP-01/NIP-46 client built on rust-nostr's
+//! primitives for what the libraries cannot send (ping, NIP-04 transport, malformed input).
+//!
+//! One test binary (style.md §13): each module is one capability; `support` starts servers and
+//! holds the clients.
+
+// A test binary exports nothing: `pub` here only shares helpers between modules.
+#![allow(unreachable_pub, missing_docs)]
+
+mod admin_api;
+mod architecture;
+mod nostr_tools;
+mod refusals;
+mod relay_protocol;
+mod restart;
+mod rust_nostr;
+mod sealed_store;
+mod support;

@@ -1,0 +1,107 @@
+//! Acceptance 1: rust-nostr's `nostr-connect` client, given a URI from the admin API, uses a key that
+//! bunkerd holds: get_public_key, sign_event, NIP-44 and NIP-04 round trips with a third party, ping.
+
+use crate::support::raw::{pk, RawClient, Transport};
+use crate::support::TestServer;
+use nostr_connect::prelude::*;
+use std::time::Duration;
+
+/// A client for `uri` with a fresh client keypair.
+pub fn client(uri: &str) -> NostrConnect {
+    let uri = NostrConnectURI::parse(uri).expect("bunker URI parses in rust-nostr");
+    NostrConnect::new(uri, Keys::generate(), Duration::from_secs(15), None).expect("client")
+}
+
+/// Content with everything a canonical serializer can get wrong.
+pub const TRICKY_CONTENT: &str =
+    "gm 🤙🏽 \"quoted\" and 'single'\nsecond line\r\n\ttab \\ backslash / slash é ✓";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_connect_client_signs_encrypts_and_pings() {
+    let server = TestServer::start().await;
+    let user = server.provision(None).await;
+    let signer = client(&user.bunker_uri);
+    let third = Keys::generate();
+
+    let user_pk = signer.get_public_key().await.expect("get_public_key");
+    assert_eq!(user_pk.to_hex(), user.user_pubkey);
+    assert_ne!(
+        user.user_pubkey, user.remote_signer_pubkey,
+        "user key differs from remote-signer key"
+    );
+
+    let unsigned = EventBuilder::text_note(TRICKY_CONTENT)
+        .tags([
+            Tag::hashtag("bunkerd"),
+            Tag::public_key(third.public_key()),
+            Tag::parse(["e", "", ""]).unwrap(),
+        ])
+        .custom_created_at(Timestamp::from(1_700_000_000))
+        .build(user_pk);
+    let signed = signer
+        .sign_event(unsigned.clone())
+        .await
+        .expect("sign_event");
+    signed.verify().expect("signed event verifies");
+    assert_eq!(signed.pubkey, user_pk);
+    assert_eq!(signed.kind, unsigned.kind);
+    assert_eq!(signed.content, unsigned.content);
+    assert_eq!(signed.tags, unsigned.tags);
+    assert_eq!(signed.created_at, unsigned.created_at);
+
+    let to_third = signer
+        .nip44_encrypt(&third.public_key(), "hello nip44 ✓")
+        .await
+        .unwrap();
+    assert_eq!(
+        nip44::decrypt(third.secret_key(), &user_pk, &to_third).unwrap(),
+        "hello nip44 ✓"
+    );
+    let from_third = nip44::encrypt(
+        third.secret_key(),
+        &user_pk,
+        "from third party",
+        nip44::Version::V2,
+    )
+    .unwrap();
+    assert_eq!(
+        signer
+            .nip44_decrypt(&third.public_key(), &from_third)
+            .await
+            .unwrap(),
+        "from third party"
+    );
+
+    let to_third = signer
+        .nip04_encrypt(&third.public_key(), "hello nip04")
+        .await
+        .unwrap();
+    assert_eq!(
+        nip04::decrypt(third.secret_key(), &user_pk, &to_third).unwrap(),
+        "hello nip04"
+    );
+    let from_third = nip04::encrypt(third.secret_key(), &user_pk, "nip04 from third").unwrap();
+    assert_eq!(
+        signer
+            .nip04_decrypt(&third.public_key(), &from_third)
+            .await
+            .unwrap(),
+        "nip04 from third"
+    );
+
+    // nostr-connect has no ping; send it as the same client, by hand.
+    let mut raw = RawClient::with_keys(server.server.relay_addr, signer.local_keys().clone()).await;
+    let pong = raw
+        .request(
+            &pk(&user.remote_signer_pubkey),
+            "ping",
+            vec![],
+            Transport::Nip44,
+        )
+        .await;
+    assert_eq!(pong["result"], "pong");
+    assert!(pong.get("error").is_none());
+
+    signer.shutdown().await;
+    server.server.stop().await;
+}

@@ -1,0 +1,124 @@
+//! Test support: a real server in a temp dir, an admin API client, and a raw NIP-46 client.
+
+pub mod admin;
+pub mod raw;
+
+use relay::{Config, Server};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+/// The operator token every test server uses.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+/// A running bunkerd with its data directory.
+pub struct TestServer {
+    /// The running server.
+    pub server: Server,
+    /// Its data directory (kept alive by `_dir` when owned).
+    pub data_dir: PathBuf,
+    _dir: Option<TempDir>,
+}
+
+/// A provisioned user: ids, keys and a fresh bunker URI.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub tenant: String,
+    pub id: String,
+    pub user_pubkey: String,
+    pub remote_signer_pubkey: String,
+    pub bunker_uri: String,
+}
+
+impl TestServer {
+    /// Starts bunkerd on 127.0.0.1:0 (both ports) with RocksDB in a fresh temp dir.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().to_path_buf();
+        let mut server = Self::start_in(&data_dir, "127.0.0.1:0".parse().unwrap()).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts bunkerd on an existing data dir and relay address (admin on 127.0.0.1:0).
+    pub async fn start_in(data_dir: &Path, listen: SocketAddr) -> Self {
+        let server = relay::start(config(data_dir, listen))
+            .await
+            .expect("bunkerd starts");
+        TestServer {
+            server,
+            data_dir: data_dir.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server and returns its temp dir (so a restart can reuse it).
+    pub async fn stop(self) -> (PathBuf, Option<TempDir>, SocketAddr) {
+        let addr = self.server.relay_addr;
+        self.server.stop().await;
+        (self.data_dir, self._dir, addr)
+    }
+
+    /// The relay's websocket URL.
+    pub fn relay_url(&self) -> String {
+        format!("ws://{}", self.server.relay_addr)
+    }
+
+    /// Admin API client with the operator token.
+    pub fn admin(&self) -> admin::Admin {
+        admin::Admin::new(self.server.admin_addr, Some(OPERATOR_TOKEN))
+    }
+
+    /// Creates a tenant, a user (importing `secret_key` if given) and a bunker URI.
+    pub async fn provision(&self, secret_key: Option<&str>) -> User {
+        let admin = self.admin();
+        let tenant = admin
+            .post_ok("/v1/tenants", serde_json::json!({"name": "acme"}))
+            .await;
+        let tenant = tenant["id"].as_str().unwrap().to_owned();
+        self.provision_in(&tenant, secret_key).await
+    }
+
+    /// Creates a user and a bunker URI in an existing tenant.
+    pub async fn provision_in(&self, tenant: &str, secret_key: Option<&str>) -> User {
+        let admin = self.admin();
+        let mut body = serde_json::json!({"name": "alice"});
+        if let Some(sk) = secret_key {
+            body["secret_key"] = sk.into();
+        }
+        let user = admin
+            .post_ok(&format!("/v1/tenants/{tenant}/users"), body)
+            .await;
+        let id = user["id"].as_str().unwrap().to_owned();
+        let uri = admin
+            .post_ok(
+                &format!("/v1/tenants/{tenant}/users/{id}/bunker-uris"),
+                serde_json::json!({}),
+            )
+            .await;
+        User {
+            tenant: tenant.to_owned(),
+            id,
+            user_pubkey: user["user_pubkey"].as_str().unwrap().to_owned(),
+            remote_signer_pubkey: user["remote_signer_pubkey"].as_str().unwrap().to_owned(),
+            bunker_uri: uri["bunker_uri"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A fresh bunker URI for an existing user.
+    pub async fn bunker_uri(&self, user: &User) -> String {
+        let path = format!("/v1/tenants/{}/users/{}/bunker-uris", user.tenant, user.id);
+        let uri = self.admin().post_ok(&path, serde_json::json!({})).await;
+        uri["bunker_uri"].as_str().unwrap().to_owned()
+    }
+}
+
+fn config(data_dir: &Path, listen: SocketAddr) -> Config {
+    let mut config = Config::for_data_dir(data_dir);
+    config.listen = listen;
+    config.admin_listen = "127.0.0.1:0".parse().unwrap();
+    config.operator_token = Some(zeroize::Zeroizing::new(OPERATOR_TOKEN.to_owned()));
+    config.workers = 2;
+    config.shutdown_grace = std::time::Duration::from_secs(5);
+    config
+}
