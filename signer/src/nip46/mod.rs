@@ -164,7 +164,7 @@ pub fn method_label(method: &str) -> &'static str {
 }
 
 /// Cuts `s` to at most `max` bytes on a char boundary.
-fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

@@ -13,7 +13,7 @@
 //! - client metadata (param 3, JSON text or object) is a display hint only and never authorizes.
 
 use super::param_str;
-use crate::nip46::{Context, Effect, RpcError};
+use crate::nip46::{truncate, Context, Effect, RpcError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -65,8 +65,7 @@ impl Connect {
         let secret = param_str(params.get(1))
             .filter(|s| !s.is_empty())
             .map(|s| Zeroizing::new(s.into_owned()));
-        let mut perms = param_str(params.get(2)).unwrap_or_default().into_owned();
-        perms.truncate(floor_char_boundary(&perms, MAX_PERMS_LEN));
+        let perms = truncate(&param_str(params.get(2)).unwrap_or_default(), MAX_PERMS_LEN);
         Ok(Connect {
             remote_signer_hint: param_str(params.first())
                 .unwrap_or_default()
@@ -126,28 +125,11 @@ impl ClientMetadata {
             Some(text) => serde_json::from_str(&text).ok()?,
             None => serde_json::from_str(param.get()).ok()?,
         };
-        let cut = |f: Option<String>| {
-            f.map(|mut s| {
-                s.truncate(floor_char_boundary(&s, MAX_METADATA_FIELD));
-                s
-            })
-        };
+        let cut = |f: Option<String>| f.map(|s| truncate(&s, MAX_METADATA_FIELD));
         Some(ClientMetadata {
             name: cut(parsed.name),
             url: cut(parsed.url),
             image: cut(parsed.image),
         })
     }
-}
-
-/// The largest char boundary of `s` at or below `max`.
-fn floor_char_boundary(s: &str, max: usize) -> usize {
-    if s.len() <= max {
-        return s.len();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
