@@ -161,13 +161,21 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
         .to_bytes();
     let body = Zeroizing::new(body.to_vec());
     let text: &[u8] = if body.is_empty() { b"{}" } else { &body };
-    // serde's message names the field or position; it never contains the field's value.
     serde_json::from_slice(text).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("invalid JSON body: {e}"),
-        )
+        // serde's text can quote the offending *value* (e.g. `invalid type: string "…"`), which
+        // could be a secret: only field-name messages are passed on, otherwise just the position.
+        let detail = e.to_string();
+        let message = if detail.starts_with("missing field") || detail.starts_with("unknown field")
+        {
+            format!("invalid JSON body: {detail}")
+        } else {
+            format!(
+                "invalid JSON body at line {} column {}",
+                e.line(),
+                e.column()
+            )
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message)
     })
 }
 
@@ -272,7 +280,7 @@ async fn create_bunker_uri(
     let expires_at = now + state.bunker.config().bunker_uri_ttl_secs;
     Ok((
         StatusCode::CREATED,
-        serde_json::json!({"bunker_uri": uri, "expires_at": expires_at}),
+        serde_json::json!({"bunker_uri": uri.as_str(), "expires_at": expires_at}),
     ))
 }
 

@@ -5,13 +5,14 @@
 //! the reader, the signer pool (`OK` verdicts) and the fan-out (`EVENT`s). fastwebsockets'
 //! `read_frame` is not cancel-safe, so it sits in a `select!` only against shutdown, after which the
 //! socket is never read again. Pings are answered with pongs (through the writer); messages are capped
-//! at [`MAX_MESSAGE_BYTES`]. This module never sees key material.
+//! at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
+//! material.
 
 use crate::fanout::{ConnId, Outbound};
 use crate::message;
 use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketError};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
 use signer::nostr::{Event, PublicKey};
 use signer::pool::{unix_now, Job};
 use signer::Processed;
@@ -27,12 +28,17 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// not read its socket must not hold memory or stall the signer threads).
 pub(crate) const OUTBOUND_QUEUE: usize = 1024;
 
+/// How long a connection we are closing for a protocol error is still read, waiting for the peer's
+/// close frame.
+const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 
 /// Serves an upgraded websocket until the peer leaves or the relay shuts down.
 pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<RelayState>) {
     let conn_id = state.next_conn_id();
     let mut ws = ws;
+    // Caps each frame; `Reassembly` caps the sum of a fragmented message's frames.
     ws.set_max_message_size(MAX_MESSAGE_BYTES);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
@@ -40,24 +46,68 @@ pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<Re
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
     let mut session = Session::new(state.limits);
-    read_loop(
-        FragmentCollectorRead::new(read),
-        &mut session,
-        &state,
-        conn_id,
-        &tx,
-    )
-    .await;
+    read_loop(read, &mut session, &state, conn_id, &tx).await;
     for (sub_id, filters) in session.close_all() {
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
     }
     drop(tx);
-    // Pending OK verdicts hold sender clones; the writer ends when they are done or the socket is.
+    // Pending OK verdicts hold reserved queue slots; the writer ends when they are sent or the
+    // socket is gone.
     let _ = writer.await;
 }
 
+/// Joins fragmented messages, refusing any message whose frames add up to more than
+/// [`MAX_MESSAGE_BYTES`]. (fastwebsockets caps single frames only; its fragment collector has no
+/// total cap, so one client could grow a message without bound.)
+#[derive(Default)]
+struct Reassembly {
+    opcode: Option<OpCode>,
+    buffer: Vec<u8>,
+}
+
+/// What a frame means for the connection.
+enum Incoming {
+    /// A complete text or binary message.
+    Message(OpCode, Vec<u8>),
+    /// Nothing to do yet (a fragment, a ping, a pong).
+    Pending,
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+}
+
+impl Reassembly {
+    fn push(&mut self, frame: Frame<'_>) -> Incoming {
+        match (frame.opcode, self.opcode) {
+            (OpCode::Text | OpCode::Binary, None) if frame.fin => {
+                Incoming::Message(frame.opcode, frame.payload.to_vec())
+            }
+            (OpCode::Text | OpCode::Binary, None) => {
+                self.opcode = Some(frame.opcode);
+                self.buffer = frame.payload.to_vec();
+                Incoming::Pending
+            }
+            (OpCode::Continuation, Some(opcode)) => {
+                if self.buffer.len() + frame.payload.len() > MAX_MESSAGE_BYTES {
+                    return Incoming::Close(1009, "message too large");
+                }
+                self.buffer.extend_from_slice(&frame.payload);
+                if !frame.fin {
+                    return Incoming::Pending;
+                }
+                self.opcode = None;
+                Incoming::Message(opcode, std::mem::take(&mut self.buffer))
+            }
+            (OpCode::Text | OpCode::Binary | OpCode::Continuation, _) => {
+                Incoming::Close(1002, "unexpected continuation or interleaved message")
+            }
+            (OpCode::Close, _) => Incoming::Close(1000, ""),
+            _ => Incoming::Pending,
+        }
+    }
+}
+
 async fn read_loop(
-    mut read: FragmentCollectorRead<tokio::io::ReadHalf<Upgraded>>,
+    mut read: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
     session: &mut Session,
     state: &Arc<RelayState>,
     conn_id: ConnId,
@@ -72,17 +122,32 @@ async fn read_loop(
         let tx = control_tx.clone();
         async move { tx.send(msg).await }
     };
+    let mut reassembly = Reassembly::default();
     loop {
         let frame = tokio::select! {
             frame = read.read_frame(&mut obligated) => frame,
             () = state.shutdown.cancelled() => {
-                let _ = tx.send(Outbound::Close(1001, "relay shutting down")).await;
+                // Never wait on a full queue at shutdown: a stuck peer must not hold it up.
+                let _ = tx.try_send(Outbound::Close(1001, "relay shutting down"));
                 return;
             }
         };
-        match frame {
-            Ok(frame) if frame.opcode == OpCode::Text => {
-                let Ok(text) = std::str::from_utf8(&frame.payload) else {
+        let incoming = match frame {
+            Ok(frame) => reassembly.push(frame),
+            Err(WebSocketError::FrameTooLarge) => Incoming::Close(1009, "message too large"),
+            Err(_) => return,
+        };
+        match incoming {
+            Incoming::Pending => {}
+            Incoming::Close(1000, _) => return,
+            Incoming::Close(code, reason) => {
+                let _ = tx.send(Outbound::Close(code, reason)).await;
+                drain(&mut read, &mut obligated).await;
+                return;
+            }
+            Incoming::Message(OpCode::Text, bytes) => {
+                let Ok(text) = std::str::from_utf8(&bytes) else {
+                    let _ = tx.send(Outbound::Close(1007, "text is not UTF-8")).await;
                     return;
                 };
                 let actions = session.on_text(text, unix_now(), state.as_ref());
@@ -92,21 +157,34 @@ async fn read_loop(
                     }
                 }
             }
-            Ok(frame) if frame.opcode == OpCode::Binary => {
+            Incoming::Message(_, _) => {
                 let note = message::notice("invalid: binary frames are not NIP-01 messages");
                 if tx.send(Outbound::Text(note)).await.is_err() {
                     return;
                 }
             }
-            Ok(frame) if frame.opcode == OpCode::Close => return,
-            Ok(_) => {}
-            Err(WebSocketError::FrameTooLarge) => {
-                let _ = tx.send(Outbound::Close(1009, "message too large")).await;
-                return;
-            }
-            Err(_) => return,
         }
     }
+}
+
+/// After our close frame, reads (and discards) until the peer's close, for at most
+/// [`CLOSE_DRAIN`]: closing the socket with unread data makes the kernel send a reset, and the peer
+/// would lose our close frame and its reason (RFC 6455 §7.1.1: wait for the peer's close).
+async fn drain<S, F, R, E>(read: &mut fastwebsockets::WebSocketRead<S>, obligated: &mut F)
+where
+    S: tokio::io::AsyncRead + Unpin,
+    F: FnMut(Frame<'_>) -> R,
+    R: std::future::Future<Output = Result<(), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    let until_close = async {
+        while let Ok(frame) = read.read_frame(obligated).await {
+            if frame.opcode == OpCode::Close {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_DRAIN, until_close).await;
 }
 
 /// Applies one session action. `Err` means the writer is gone.
@@ -138,27 +216,35 @@ async fn apply(
 }
 
 /// Queues an admitted event on the signer pool; its verdict comes back as `OK` through `tx`.
+///
+/// A queue slot for the `OK` is reserved *before* the job is submitted, so the verdict can never be
+/// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
+/// slow client, and a client that does not read its socket stops being read (backpressure).
 async fn submit(
     event: Event,
     state: &Arc<RelayState>,
     tx: &mpsc::Sender<Outbound>,
 ) -> Result<(), ()> {
+    let permit = tx.clone().reserve_owned().await.map_err(drop)?;
     let id_hex = event.id_hex();
-    let id = event.id;
-    let verdict_tx = tx.clone();
-    let verdict_state = state.clone();
+    let dedupe = state.dedupe.clone();
+    let first_seen = Box::new(move |id: &[u8; 32]| dedupe.insert(*id, unix_now()));
     let done = Box::new(move |p: &Processed| {
         let text = match &p.accepted {
-            Ok(()) => {
-                verdict_state.dedupe.insert(id, unix_now());
-                message::ok(&id_hex, true, "")
+            Ok(()) if p.duplicate => {
+                message::ok(&id_hex, true, "duplicate: already have this event")
             }
+            Ok(()) => message::ok(&id_hex, true, ""),
             Err(refusal) => message::ok(&id_hex, false, &refusal.message()),
         };
-        // Never block a signer thread on a slow client.
-        let _ = verdict_tx.try_send(Outbound::Text(text));
+        permit.send(Outbound::Text(text));
     });
-    match state.submitter.try_submit(Job { event, done }) {
+    let job = Job {
+        event,
+        first_seen,
+        done,
+    };
+    match state.submitter.try_submit(job) {
         Ok(()) => Ok(()),
         Err(job) => {
             let text = message::ok(
@@ -166,6 +252,8 @@ async fn submit(
                 false,
                 "rate-limited: the signer is busy; retry shortly",
             );
+            // The job (and its reserved slot) is dropped first, so this send has room.
+            drop(job);
             tx.send(Outbound::Text(text)).await.map_err(drop)
         }
     }

@@ -1,11 +1,11 @@
 //! Fan-out: delivers the signer's response events to matching subscriptions, and keeps them for a
 //! short window so a client that reconnects and re-subscribes still gets them (design.md §3.4).
 //!
-//! Subscriptions are indexed by the pubkeys their filters name (`#p` values and `authors`), so
-//! delivering an event touches only the subscriptions keyed by its author or its `p` tags — never a
-//! scan of all connections. Filters that name neither receive nothing (design.md §3.5).
-//! Retained events are indexed the same way, at most [`RETAINED_PER_KEY`] per key, for
-//! [`RETENTION_SECS`].
+//! Subscriptions are indexed by the recipient pubkeys their filters name in `#p`, so delivering an
+//! event touches only the subscriptions keyed by its `p` tags — never a scan of all connections.
+//! Filters without `#p` receive nothing (design.md §3.5: nobody can watch whom a signer talks to).
+//! Retained events are indexed the same way, at most [`RETAINED_PER_KEY`] per key and
+//! [`RETAINED_TOTAL`] in all, for [`RETENTION_SECS`].
 //!
 //! Called from signer threads ([`signer::pool::Outbox`]) and from connection tasks; all operations
 //! are short and non-blocking (DashMap shards, `try_send`).
@@ -14,7 +14,8 @@ use crate::filter::Filter;
 use crate::message;
 use dashmap::DashMap;
 use signer::nostr::Event;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -23,6 +24,10 @@ pub const RETENTION_SECS: u64 = 60;
 
 /// Most retained events per pubkey; older ones are dropped first.
 pub const RETAINED_PER_KEY: usize = 64;
+
+/// Most retained events in all (≈1 KiB each). Past it, new responses are delivered live but not
+/// retained until the sweep frees room: memory stays bounded whatever clients do.
+pub const RETAINED_TOTAL: usize = 100_000;
 
 /// What the writer task of a connection sends.
 #[derive(Debug)]
@@ -58,7 +63,8 @@ struct Retained {
 pub struct Hub {
     subs: DashMap<[u8; 32], Vec<SubEntry>>,
     retained: DashMap<[u8; 32], VecDeque<Retained>>,
-    dropped: std::sync::atomic::AtomicU64,
+    retained_count: AtomicUsize,
+    dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for Hub {
@@ -70,24 +76,20 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// The pubkeys a subscription is indexed under.
-fn keys_of(filters: &[Filter]) -> Vec<[u8; 32]> {
+/// The recipient pubkeys a subscription is indexed under (its filters' `#p` values).
+pub(crate) fn keys_of(filters: &[Filter]) -> Vec<[u8; 32]> {
     let mut keys: Vec<[u8; 32]> = filters
         .iter()
-        .flat_map(|f| {
-            let p = f.p_tags.iter().flatten();
-            let a = f.authors.iter().flatten();
-            p.chain(a).copied()
-        })
+        .flat_map(|f| f.p_tags.iter().flatten().copied())
         .collect();
     keys.sort_unstable();
     keys.dedup();
     keys
 }
 
-/// The pubkeys an event is delivered under: its author and its `p` tags.
+/// The recipient pubkeys an event is delivered under: its `p` tags.
 fn keys_of_event(event: &Event) -> Vec<[u8; 32]> {
-    let mut keys = vec![*event.pubkey.as_bytes()];
+    let mut keys = Vec::with_capacity(1);
     for tag in &event.tags {
         if tag.first().is_some_and(|n| n == "p") {
             if let Some(pk) = tag.get(1).and_then(|v| crate::filter::hex32(v)) {
@@ -170,30 +172,31 @@ impl Hub {
     }
 
     /// Retains `event` and sends it to every matching subscription. `now` is unix seconds.
+    ///
+    /// Messages are built under the index guard but sent after it is released, and each
+    /// (connection, subscription) gets the event once even when it is indexed under several keys.
     pub fn publish(&self, event: Event, now: u64) {
         let json: Arc<str> = event.to_json().into();
         let event = Arc::new(event);
-        let keys = keys_of_event(&event);
-        let mut sent: Vec<(ConnId, Arc<str>)> = Vec::new();
-        for key in &keys {
-            self.retain(*key, &event, &json, now);
-            let Some(entries) = self.subs.get(key) else {
+        let mut seen: HashSet<(ConnId, Arc<str>)> = HashSet::new();
+        let mut outgoing: Vec<(mpsc::Sender<Outbound>, String)> = Vec::new();
+        for key in keys_of_event(&event) {
+            self.retain(key, &event, &json, now);
+            let Some(entries) = self.subs.get(&key) else {
                 continue;
             };
             for s in entries.iter() {
-                let already = sent.iter().any(|(c, id)| *c == s.conn && *id == s.sub_id);
-                if already || !s.filters.iter().any(|f| f.matches(&event)) {
-                    continue;
-                }
-                sent.push((s.conn, s.sub_id.clone()));
-                if s.tx
-                    .try_send(Outbound::Text(message::event(&s.sub_id, &json)))
-                    .is_err()
+                if s.filters.iter().any(|f| f.matches(&event))
+                    && seen.insert((s.conn, s.sub_id.clone()))
                 {
-                    // The connection is not reading (or gone); it would stall everyone else to wait.
-                    self.dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    outgoing.push((s.tx.clone(), message::event(&s.sub_id, &json)));
                 }
+            }
+        }
+        for (tx, text) in outgoing {
+            if tx.try_send(Outbound::Text(text)).is_err() {
+                // The connection is not reading (or gone); waiting would stall the signer threads.
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -206,7 +209,12 @@ impl Hub {
             || list.len() >= RETAINED_PER_KEY
         {
             list.pop_front();
+            self.retained_count.fetch_sub(1, Ordering::Relaxed);
         }
+        if self.retained_count.load(Ordering::Relaxed) >= RETAINED_TOTAL {
+            return;
+        }
+        self.retained_count.fetch_add(1, Ordering::Relaxed);
         list.push_back(Retained {
             at: now,
             event: event.clone(),
@@ -217,14 +225,17 @@ impl Hub {
     /// Drops retained events older than the window (run periodically).
     pub fn sweep(&self, now: u64) {
         self.retained.retain(|_, list| {
+            let before = list.len();
             list.retain(|r| now.saturating_sub(r.at) <= RETENTION_SECS);
+            self.retained_count
+                .fetch_sub(before - list.len(), Ordering::Relaxed);
             !list.is_empty()
         });
     }
 
     /// Messages that could not be queued to a subscriber because its connection was not reading.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 

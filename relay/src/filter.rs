@@ -60,11 +60,12 @@ impl Filter {
             })
     }
 
-    /// Whether the filter names `#p` or `authors`, the only filters that receive events here
-    /// (design.md §3: nobody may watch who talks to whom).
+    /// Whether the filter names `#p` recipients, the only filters that receive events here. A
+    /// response is delivered only to a subscription naming its recipient (the client), so nobody can
+    /// watch whom a remote signer talks to by subscribing to its `authors` (design.md §3.5). Every
+    /// NIP-46 client library subscribes with `#p: [client pubkey]`.
     pub fn is_addressed(&self) -> bool {
         self.p_tags.as_ref().is_some_and(|p| !p.is_empty())
-            || self.authors.as_ref().is_some_and(|a| !a.is_empty())
     }
 }
 

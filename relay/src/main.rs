@@ -90,10 +90,12 @@ fn config_from(args: ServeArgs) -> Config {
     config.public_url = args.public_url;
     config.master_key_file = args.master_key_file;
     config.workers = args.workers;
-    // Read directly (not a clap arg) so the token never shows in `--help` or process listings.
+    // Read directly (not a clap arg) so the token never shows in `--help`, then removed from the
+    // environment (before any thread starts) so `/proc/<pid>/environ` and children don't carry it.
     config.operator_token = std::env::var("BUNKERD_OPERATOR_TOKEN")
         .ok()
         .map(Zeroizing::new);
+    std::env::remove_var("BUNKERD_OPERATOR_TOKEN");
     config
 }
 

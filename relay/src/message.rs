@@ -113,9 +113,11 @@ fn sub_id_of(parts: &[&RawValue]) -> Result<String, ParseError> {
         ))?;
     let chars = sub_id.chars().count();
     if chars == 0 || chars > MAX_SUB_ID_CHARS {
-        return Err(ParseError::Notice(
-            "invalid: subscription id must be 1 to 64 characters",
-        ));
+        // A string id gets its CLOSED (every REQ gets EOSE or CLOSED), cut to the maximum length.
+        return Err(ParseError::BadReq {
+            sub_id: sub_id.chars().take(MAX_SUB_ID_CHARS).collect(),
+            reason: "invalid: subscription id must be 1 to 64 characters",
+        });
     }
     Ok(sub_id)
 }

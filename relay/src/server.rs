@@ -12,7 +12,7 @@ use crate::state::RelayState;
 use crate::Error;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use kms::{FileMasterKey, MasterKey, RocksStore, Store};
 use sha2::{Digest, Sha256};
 use signer::pool::{Pool, PoolConfig};
@@ -26,6 +26,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use zeroize::Zeroizing;
+
+/// How long a client may take to send an HTTP request head (including the websocket upgrade).
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often retained response events are swept, seconds.
 const SWEEP_INTERVAL_SECS: u64 = 30;
@@ -282,7 +285,11 @@ async fn accept_loop<F, Fut>(
         let handler = handler.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
+            // hyper's header-read timeout only works with a timer; without one a client could hold
+            // a connection open forever by never finishing its request head.
             let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service_fn(handler))
                 .with_upgrades();
             tokio::pin!(conn);

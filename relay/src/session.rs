@@ -13,6 +13,10 @@ use signer::KIND_NOSTR_CONNECT;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Most distinct `#p` recipients one subscription may name. A NIP-46 client names one (its own
+/// client key); the bound keeps one connection from filling the fan-out index.
+pub const MAX_RECIPIENTS_PER_SUBSCRIPTION: usize = 64;
+
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -131,6 +135,13 @@ impl Session {
             // and no live events will follow. Costs nothing, so no subscription slot is used
             // (liveness probes such as nostr-tools' `limit: 0` REQ always get their EOSE).
             actions.push(Action::Send(message::eose(&sub_id)));
+            return actions;
+        }
+        if crate::fanout::keys_of(&addressed).len() > MAX_RECIPIENTS_PER_SUBSCRIPTION {
+            actions.push(Action::Send(message::closed(
+                &sub_id,
+                "invalid: too many #p values in one subscription (max 64)",
+            )));
             return actions;
         }
         if self.subs.len() >= self.limits.max_subscriptions {

@@ -16,7 +16,7 @@ pub(crate) struct RelayState {
     pub(crate) bunker: Arc<Bunker>,
     pub(crate) submitter: Submitter,
     pub(crate) hub: Arc<Hub>,
-    pub(crate) dedupe: Dedupe,
+    pub(crate) dedupe: Arc<Dedupe>,
     pub(crate) limits: Limits,
     pub(crate) shutdown: CancellationToken,
     /// Tracks websocket tasks so shutdown can wait for them.
@@ -35,7 +35,7 @@ impl RelayState {
         tracker: TaskTracker,
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
-        let dedupe = Dedupe::new(limits.created_at_window_secs * 2, 1 << 20);
+        let dedupe = Arc::new(Dedupe::new(limits.created_at_window_secs * 2, 1 << 20));
         RelayState {
             nip11: crate::http::nip11_document(&limits),
             bunker,

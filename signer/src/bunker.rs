@@ -18,6 +18,7 @@ use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{Batch, Durability, MasterKey, Store, Vault};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
 
 /// Default lifetime of a bunker URI's secret: 24 hours. A URI is meant to be pasted into a client
 /// soon after it is issued; an unused one should not stay valid for long.
@@ -93,14 +94,18 @@ pub struct Processed {
     pub response: Option<Event>,
     /// The method label (bounded set, see [`nip46::method_label`]), when a request was parsed.
     pub method: Option<&'static str>,
+    /// The event verified but was seen before: accepted (`OK true "duplicate: …"`), not processed.
+    pub duplicate: bool,
 }
 
 impl Processed {
-    fn refused(refusal: Refusal) -> Self {
+    /// An event refused before processing.
+    pub fn refused(refusal: Refusal) -> Self {
         Processed {
             accepted: Err(refusal),
             response: None,
             method: None,
+            duplicate: false,
         }
     }
 }
@@ -176,16 +181,33 @@ impl Bunker {
     }
 
     /// Issues a bunker URI for a user: `bunker://<remote-signer hex>?relay=<url>&…&secret=<hex>`, with
-    /// each relay URL percent-encoded (nostr-tools' URI pattern admits only `[?/\w:.=&%-]`).
+    /// each relay URL percent-encoded (nostr-tools' URI pattern admits only `[?/\w:.=&%-]`). The URI
+    /// carries the secret, so it is returned zeroize-on-drop.
     ///
     /// # Errors
     ///
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
-    pub fn issue_bunker_uri(&self, tenant: &str, user: &str, now: u64) -> Result<String, Error> {
+    pub fn issue_bunker_uri(
+        &self,
+        tenant: &str,
+        user: &str,
+        now: u64,
+    ) -> Result<Zeroizing<String>, Error> {
         let issued =
             self.directory
                 .issue_secret(tenant, user, now, self.config.bunker_uri_ttl_secs)?;
-        let mut uri = format!("bunker://{}?", issued.remote_signer);
+        // Sized up front so pushes never reallocate and leave unzeroized copies of the secret behind.
+        let capacity = 160
+            + self
+                .config
+                .relays
+                .iter()
+                .map(|r| 3 * r.len() + 7)
+                .sum::<usize>();
+        let mut uri = Zeroizing::new(String::with_capacity(capacity));
+        uri.push_str("bunker://");
+        uri.push_str(&issued.remote_signer.to_hex());
+        uri.push('?');
         for relay in &self.config.relays {
             uri.push_str("relay=");
             uri.push_str(&percent_encode(relay));
@@ -197,14 +219,29 @@ impl Bunker {
     }
 
     /// Processes one kind-24133 request event. `now` is unix seconds. Blocking.
-    pub fn process(&self, event: &Event, now: u64) -> Processed {
-        match self.try_process(event, now) {
+    ///
+    /// `first_seen(id)` is asked once, right after the id and signature verify, and must atomically
+    /// record the id and say whether it is new; a repeat is accepted as a duplicate and not processed
+    /// (protocol.md §9.15). Asking only after verification means a forged copy cannot block the real
+    /// event.
+    pub fn process(
+        &self,
+        event: &Event,
+        now: u64,
+        first_seen: impl FnOnce(&[u8; 32]) -> bool,
+    ) -> Processed {
+        match self.try_process(event, now, first_seen) {
             Ok(p) => p,
             Err(refusal) => Processed::refused(refusal),
         }
     }
 
-    fn try_process(&self, event: &Event, now: u64) -> Result<Processed, Refusal> {
+    fn try_process(
+        &self,
+        event: &Event,
+        now: u64,
+        first_seen: impl FnOnce(&[u8; 32]) -> bool,
+    ) -> Result<Processed, Refusal> {
         if event.kind != KIND_NOSTR_CONNECT {
             return Err(Refusal::Blocked(
                 "only kind 24133 (NIP-46) events are accepted",
@@ -220,6 +257,14 @@ impl Bunker {
             .ok_or(Refusal::Blocked(
                 "p tag does not name a remote signer hosted here",
             ))?;
+        if !first_seen(&event.id) {
+            return Ok(Processed {
+                accepted: Ok(()),
+                response: None,
+                method: None,
+                duplicate: true,
+            });
+        }
         let keys = self.directory.keys(&remote_signer).map_err(|e| {
             tracing::error!(
                 code = e.code(),
@@ -229,8 +274,7 @@ impl Bunker {
         })?;
         let transport = Transport::new(self, &keys, event)?;
         let plaintext = transport.decrypt(&event.content)?;
-        let envelope = Request::parse(&plaintext)
-            .map_err(|()| Refusal::Invalid("content is not a NIP-46 request"))?;
+        let envelope = Request::parse(&plaintext).map_err(Refusal::Invalid)?;
         let method = nip46::method_label(&envelope.method);
         let reply = self.run(&keys, event.pubkey, transport.scheme(), envelope, now);
         let response = self.response(&keys, &transport, event.pubkey, reply, now);
@@ -238,6 +282,7 @@ impl Bunker {
             accepted: Ok(()),
             response: Some(response),
             method: Some(method),
+            duplicate: false,
         })
     }
 
@@ -394,13 +439,15 @@ impl Transport {
         key.map(Transport::Nip44).map_err(|_| BAD_PEER)
     }
 
-    fn decrypt(&self, content: &str) -> Result<String, Refusal> {
+    /// The decrypted request; zeroized on drop, since it can hold a bunker secret or a plaintext.
+    fn decrypt(&self, content: &str) -> Result<Zeroizing<String>, Refusal> {
         const UNDECRYPTABLE: Refusal =
             Refusal::Invalid("content does not decrypt for this remote signer");
-        match self {
-            Transport::Nip44(key) => nip44::decrypt(key, content).map_err(|_| UNDECRYPTABLE),
-            Transport::Nip04(key) => nip04::decrypt(key, content).map_err(|_| UNDECRYPTABLE),
-        }
+        let plaintext = match self {
+            Transport::Nip44(key) => nip44::decrypt(key, content).ok(),
+            Transport::Nip04(key) => nip04::decrypt(key, content).ok(),
+        };
+        plaintext.map(Zeroizing::new).ok_or(UNDECRYPTABLE)
     }
 
     /// `None` when the reply is over the NIP-44 plaintext limit (65,535 bytes).

@@ -11,7 +11,7 @@
 //! Shutdown ([`Pool::shutdown`]): the queue is closed, workers finish the jobs already queued (every
 //! accepted event still gets its response), then they are joined.
 
-use crate::bunker::{Bunker, Processed};
+use crate::bunker::{Bunker, Processed, Refusal};
 use crate::nostr::Event;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::sync::Arc;
@@ -27,10 +27,15 @@ pub trait Outbox: Send + Sync + 'static {
 /// Callback receiving the outcome of a job, after its response was delivered.
 pub type Done = Box<dyn FnOnce(&Processed) + Send>;
 
+/// Atomically records an event id and says whether it is new (see [`Bunker::process`]).
+pub type FirstSeen = Box<dyn FnOnce(&[u8; 32]) -> bool + Send>;
+
 /// One request event to process.
 pub struct Job {
     /// The kind-24133 request event (parsed, not yet verified).
     pub event: Event,
+    /// Duplicate check, asked once after the event verifies.
+    pub first_seen: FirstSeen,
     /// Called with the outcome (for the `OK` message) after the response went to the outbox.
     pub done: Done,
 }
@@ -143,11 +148,23 @@ impl Pool {
 
 fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>) {
     for job in rx.iter() {
-        let mut processed = bunker.process(&job.event, unix_now());
+        let Job {
+            event,
+            first_seen,
+            done,
+        } = job;
+        // A panic must cost one request (answered with an error), not a worker thread.
+        let mut processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            bunker.process(&event, unix_now(), first_seen)
+        }))
+        .unwrap_or_else(|_| {
+            tracing::error!("a signer thread recovered from a panic while processing a request");
+            Processed::refused(Refusal::Error("internal error"))
+        });
         if let Some(response) = processed.response.take() {
             outbox.deliver(response);
         }
-        (job.done)(&processed);
+        done(&processed);
     }
 }
 

@@ -203,3 +203,17 @@ async fn http_get(
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragmented_messages_are_joined_and_capped_in_total() {
+    let server = TestServer::start().await;
+    let mut client = RawClient::connect(server.server.relay_addr).await;
+    let req = json!(["REQ", "frag", {"kinds": [24133], "#p": ["a".repeat(64)], "limit": 0}]);
+    client.send_fragmented(req.to_string().as_bytes(), 3).await;
+    assert_eq!(client.next().await, json!(["EOSE", "frag"]));
+    // 192 KiB in 64 KiB frames: each frame is under the cap, the message is not.
+    let big = format!(r#"["REQ","x",{{"search":"{}"}}]"#, "y".repeat(192 * 1024));
+    client.send_fragmented(big.as_bytes(), 3).await;
+    assert_eq!(client.close_code().await, 1009, "message too big");
+    server.server.stop().await;
+}

@@ -59,9 +59,15 @@ fn hex_fields_must_be_exact_lowercase() {
 }
 
 #[test]
-fn only_filters_naming_p_or_authors_are_addressed() {
+fn only_filters_naming_p_are_addressed() {
     let f: Filter = serde_json::from_str(r#"{"kinds":[24133]}"#).unwrap();
     assert!(!f.is_addressed());
+    let author = "b".repeat(64);
+    let f: Filter = serde_json::from_str(&format!(r#"{{"authors":["{author}"]}}"#)).unwrap();
+    assert!(
+        !f.is_addressed(),
+        "authors alone would let anyone watch a remote signer"
+    );
     let f: Filter = serde_json::from_str(&format!(r##"{{"#p":["{}"]}}"##, "a".repeat(64))).unwrap();
     assert!(f.is_addressed());
 }

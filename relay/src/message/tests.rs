@@ -31,12 +31,16 @@ fn parses_the_four_client_messages() {
 fn malformed_messages_say_how_to_answer() {
     assert!(matches!(parse("{}"), Err(ParseError::Notice(_))));
     assert!(matches!(parse(r#"["NOPE"]"#), Err(ParseError::Notice(_))));
-    assert!(matches!(parse(r#"["REQ",""]"#), Err(ParseError::Notice(_))));
-    let long = "s".repeat(65);
+    assert!(matches!(parse(r#"["REQ",7]"#), Err(ParseError::Notice(_))));
     assert!(matches!(
-        parse(&format!(r#"["REQ","{long}",{{}}]"#)),
-        Err(ParseError::Notice(_))
+        parse(r#"["REQ","",{}]"#),
+        Err(ParseError::BadReq { .. })
     ));
+    let long = "s".repeat(65);
+    match parse(&format!(r#"["REQ","{long}",{{}}]"#)) {
+        Err(ParseError::BadReq { sub_id, .. }) => assert_eq!(sub_id.len(), 64),
+        other => panic!("{other:?}"),
+    }
     assert!(matches!(
         parse(r#"["REQ","s"]"#),
         Err(ParseError::BadReq { .. })

@@ -32,12 +32,12 @@ use serde_json::value::RawValue;
 /// (protocol.md §9.13), so a request much larger than that could not be answered anyway.
 pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
-/// Longest request `id` we echo back, in bytes. Real clients use ~10–36 characters; a longer id is
-/// cut so a hostile client cannot make us sign huge replies.
+/// Longest request `id` we accept, in bytes. Real clients use ~10–36 characters. A longer id is
+/// refused outright (the relay answers `OK false "invalid: …"`): echoing a cut id would never match,
+/// and echoing a huge one would make every reply huge.
 pub const MAX_ID_LEN: usize = 128;
 
-/// A parsed NIP-46 request.
-#[derive(Debug)]
+/// A parsed NIP-46 request. `Debug` names the method only.
 #[non_exhaustive]
 pub enum Request {
     /// `connect [<remote-signer-pubkey>, <secret>?, <perms>?, <metadata>?]`.
@@ -58,7 +58,7 @@ pub enum Request {
 }
 
 /// A request that got as far as its `id`: the typed request, or the error to reply with.
-#[derive(Debug)]
+/// `Debug` prints only the id and method: requests carry secrets and plaintexts.
 pub struct Envelope {
     /// The request `id`, echoed in the reply (cut to [`MAX_ID_LEN`] bytes).
     pub id: String,
@@ -76,8 +76,9 @@ struct RawRequest<'a> {
     id: RawId<'a>,
     #[serde(borrow)]
     method: std::borrow::Cow<'a, str>,
+    /// Any JSON value: anything but an array is answered with an error reply, not silence.
     #[serde(default, borrow)]
-    params: Vec<&'a RawValue>,
+    params: Option<&'a RawValue>,
 }
 
 /// Request ids are strings by the spec; a few clients send numbers. Both are echoed as strings.
@@ -93,21 +94,33 @@ impl Request {
     ///
     /// # Errors
     ///
-    /// `Err(())` only when the text is not a JSON object with a string or number `id` and a string
-    /// `method`: there is then no `id` to reply to. Everything else (unknown method, bad params)
-    /// comes back as `Ok(envelope)` with `envelope.request = Err(rpc_error)`.
-    #[allow(clippy::result_unit_err)]
-    pub fn parse(json: &str) -> Result<Envelope, ()> {
+    /// A fixed reason when there is no usable `id` to reply to: the text is over
+    /// [`MAX_REQUEST_BYTES`], not a JSON object with a string or number `id` and a string `method`,
+    /// or the id is over [`MAX_ID_LEN`] bytes. Everything else (unknown method, bad params) comes back
+    /// as `Ok(envelope)` with `envelope.request = Err(rpc_error)`.
+    pub fn parse(json: &str) -> Result<Envelope, &'static str> {
+        const NOT_A_REQUEST: &str = "content is not a NIP-46 request";
         if json.len() > MAX_REQUEST_BYTES {
-            return Err(());
+            return Err("NIP-46 request too large");
         }
-        let raw: RawRequest<'_> = serde_json::from_str(json).map_err(|_| ())?;
+        let raw: RawRequest<'_> = serde_json::from_str(json).map_err(|_| NOT_A_REQUEST)?;
         let id = match raw.id {
-            RawId::Str(s) => truncate(&s, MAX_ID_LEN),
+            RawId::Str(s) => s.into_owned(),
             RawId::Num(n) => n.to_string(),
         };
+        if id.len() > MAX_ID_LEN {
+            return Err("NIP-46 request id longer than 128 bytes");
+        }
         let method = truncate(&raw.method, 64);
-        let request = method::parse(&raw.method, &raw.params);
+        let params: Option<Vec<&RawValue>> = match raw.params {
+            None => Some(Vec::new()),
+            Some(p) if p.get() == "null" => Some(Vec::new()),
+            Some(p) => serde_json::from_str(p.get()).ok(),
+        };
+        let request = match params {
+            Some(params) => method::parse(&raw.method, &params),
+            None => Err(RpcError::InvalidParams("params must be an array")),
+        };
         Ok(Envelope {
             id,
             method,
@@ -116,8 +129,9 @@ impl Request {
     }
 }
 
-/// A reply to one request: `result` on success, `error` on failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A reply to one request: `result` on success, `error` on failure. `Debug` prints the result's
+/// length only: a result can be a decrypted message.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The request id this answers.
     pub id: String,
@@ -150,6 +164,44 @@ impl Reply {
             },
         };
         serde_json::to_string(&wire).expect("serializing strings cannot fail")
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Request::Connect(_) => "Connect",
+            Request::GetPublicKey => "GetPublicKey",
+            Request::SignEvent(_) => "SignEvent",
+            Request::Ping => "Ping",
+            Request::Cipher(_) => "Cipher",
+            Request::SwitchRelays => "SwitchRelays",
+            Request::Logout => "Logout",
+        };
+        write!(f, "Request::{name}(..)")
+    }
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Envelope")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("request", &self.request.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let body = match &self.body {
+            Ok(result) => format!("Ok(<{} bytes>)", result.len()),
+            Err(e) => format!("Err({})", e.code()),
+        };
+        f.debug_struct("Reply")
+            .field("id", &self.id)
+            .field("body", &body)
+            .finish()
     }
 }
 

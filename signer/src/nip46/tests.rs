@@ -79,9 +79,23 @@ fn parse_recovers_the_id_of_anything_answerable() {
         "no id, nothing to reply to"
     );
     assert!(Request::parse("not json").is_err());
-    let long_id = "x".repeat(1000);
-    let env = Request::parse(&format!(r#"{{"id":"{long_id}","method":"ping"}}"#)).unwrap();
-    assert_eq!(env.id.len(), MAX_ID_LEN);
+    let long_id = "x".repeat(MAX_ID_LEN + 1);
+    let refused = Request::parse(&format!(r#"{{"id":"{long_id}","method":"ping"}}"#));
+    assert!(refused.is_err(), "an id we cannot echo is refused, not cut");
+    // `params` that is not an array still gets an answer carrying the id.
+    for params in ["null", "{}", "\"x\""] {
+        let env = Request::parse(&format!(
+            r#"{{"id":"p","method":"ping","params":{params}}}"#
+        ))
+        .unwrap();
+        assert_eq!(env.id, "p");
+        if params != "null" {
+            assert_eq!(
+                env.request.unwrap_err(),
+                RpcError::InvalidParams("params must be an array")
+            );
+        }
+    }
 }
 
 #[test]
@@ -318,4 +332,29 @@ fn get_public_key_switch_relays_and_logout() {
         (out.reply.body, out.effect),
         (Ok("ack".into()), Effect::Logout)
     );
+}
+
+#[test]
+fn debug_output_never_shows_secrets_or_payloads() {
+    let json = r#"{"id":"d","method":"connect","params":["","the-bunker-secret","",""]}"#;
+    let env = Request::parse(json).unwrap();
+    assert!(!format!("{env:?}").contains("the-bunker-secret"));
+    let Ok(Request::Connect(connect)) = env.request else {
+        panic!("connect")
+    };
+    assert!(!format!("{connect:?}").contains("the-bunker-secret"));
+    let third = Keypair::generate().public_key().to_hex();
+    let json =
+        format!(r#"{{"id":"d","method":"nip44_encrypt","params":["{third}","private words"]}}"#);
+    let env = Request::parse(&json).unwrap();
+    assert!(!format!("{env:?} {:?}", env.request).contains("private words"));
+    let template =
+        r#"{"id":"d","method":"sign_event","params":[{"kind":1,"content":"draft words"}]}"#;
+    let env = Request::parse(template).unwrap();
+    assert!(!format!("{env:?} {:?}", env.request).contains("draft words"));
+    let reply = Reply {
+        id: "d".into(),
+        body: Ok("decrypted words".into()),
+    };
+    assert!(!format!("{reply:?}").contains("decrypted words"));
 }

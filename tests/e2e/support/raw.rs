@@ -119,6 +119,36 @@ impl RawClient {
         }
     }
 
+    /// Sends `text` split into `parts` websocket frames (a fragmented message).
+    pub async fn send_fragmented(&mut self, text: &[u8], parts: usize) {
+        let chunk = text.len().div_ceil(parts);
+        for (i, piece) in text.chunks(chunk).enumerate() {
+            let opcode = if i == 0 {
+                OpCode::Text
+            } else {
+                OpCode::Continuation
+            };
+            let fin = (i + 1) * chunk >= text.len();
+            let frame = Frame::new(fin, opcode, None, Payload::Owned(piece.to_vec()));
+            if self.ws.write_frame(frame).await.is_err() {
+                return; // the relay may close before the last fragment; the caller checks why
+            }
+        }
+    }
+
+    /// Reads until the relay's close frame and returns its status code.
+    pub async fn close_code(&mut self) -> u16 {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.read_frame())
+                .await
+                .expect("close within the wait")
+                .expect("read");
+            if frame.opcode == OpCode::Close {
+                return u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
+            }
+        }
+    }
+
     /// The next relay message (buffered first), failing the test after [`WAIT`].
     pub async fn next(&mut self) -> Value {
         if let Some(v) = self.pending.pop_front() {

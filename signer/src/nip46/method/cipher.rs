@@ -21,7 +21,6 @@ pub enum Scheme {
 }
 
 /// Parsed params of the four user-key cipher methods.
-#[derive(Debug)]
 pub struct CipherParams {
     /// NIP-04 or NIP-44.
     pub scheme: Scheme,
@@ -83,5 +82,16 @@ impl CipherParams {
                 .and_then(|key| nip04::decrypt(&key, &self.text))
                 .map_err(|_| RpcError::CryptoFailed("nip04_decrypt")),
         }
+    }
+}
+
+/// Redacted: the text is a plaintext or a ciphertext of the user's.
+impl std::fmt::Debug for CipherParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CipherParams")
+            .field("scheme", &self.scheme)
+            .field("encrypt", &self.encrypt)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
     }
 }

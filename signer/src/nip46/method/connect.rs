@@ -27,7 +27,6 @@ const MAX_METADATA_FIELD: usize = 256;
 const MAX_PERMS_LEN: usize = 2048;
 
 /// A parsed `connect` request.
-#[derive(Debug)]
 pub struct Connect {
     /// Param 0 as sent (a remote-signer or user pubkey, or empty). Not used for routing.
     pub remote_signer_hint: String,
@@ -131,5 +130,17 @@ impl ClientMetadata {
             url: cut(parsed.url),
             image: cut(parsed.image),
         })
+    }
+}
+
+/// Redacted: the secret is never printed, whatever `Zeroizing`'s own `Debug` does.
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("remote_signer_hint", &self.remote_signer_hint)
+            .field("has_secret", &self.secret.is_some())
+            .field("perms", &self.perms)
+            .field("metadata", &self.metadata)
+            .finish()
     }
 }

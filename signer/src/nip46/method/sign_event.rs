@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// A parsed `sign_event` template.
-#[derive(Debug)]
 pub struct SignEvent {
     /// Event kind, 0..=65535 (NIP-01).
     pub kind: u16,
@@ -84,5 +83,15 @@ impl SignEvent {
             content: self.content,
         };
         Ok(unsigned.sign(user).to_json())
+    }
+}
+
+/// Redacted: content and tags are the user's unsigned event.
+impl std::fmt::Debug for SignEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignEvent")
+            .field("kind", &self.kind)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
     }
 }
