@@ -11,6 +11,7 @@
 
 mod admin_api;
 mod architecture;
+mod loadgen_smoke;
 mod nostr_tools;
 mod refusals;
 mod relay_protocol;

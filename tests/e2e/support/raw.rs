@@ -3,8 +3,6 @@
 //! send: `ping`, NIP-04 transport, unknown methods, malformed events.
 
 use fastwebsockets::{FragmentCollector, Frame, OpCode, Payload};
-use http_body_util::Empty;
-use hyper::body::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use nostr_connect::prelude::{
@@ -12,7 +10,6 @@ use nostr_connect::prelude::{
 };
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -38,18 +35,6 @@ pub struct RawClient {
     subscribed: bool,
 }
 
-struct SpawnExecutor;
-
-impl<F> hyper::rt::Executor<F> for SpawnExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, fut: F) {
-        tokio::spawn(fut);
-    }
-}
-
 impl RawClient {
     /// Connects with a fresh client keypair.
     pub async fn connect(addr: SocketAddr) -> Self {
@@ -58,23 +43,7 @@ impl RawClient {
 
     /// Connects with the given client keypair.
     pub async fn with_keys(addr: SocketAddr, keys: Keys) -> Self {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("relay connect");
-        let req = hyper::Request::builder()
-            .method("GET")
-            .uri(format!("http://{addr}/"))
-            .header("Host", addr.to_string())
-            .header(hyper::header::UPGRADE, "websocket")
-            .header(hyper::header::CONNECTION, "upgrade")
-            .header(
-                "Sec-WebSocket-Key",
-                fastwebsockets::handshake::generate_key(),
-            )
-            .header("Sec-WebSocket-Version", "13")
-            .body(Empty::<Bytes>::new())
-            .unwrap();
-        let (ws, _) = fastwebsockets::handshake::client(&SpawnExecutor, req, stream)
+        let ws = benches::loadgen::handshake(addr)
             .await
             .expect("websocket handshake");
         RawClient {

@@ -1,0 +1,104 @@
+//! The pure part of one `sign_event` request, composed from bunkerd's own functions in the order
+//! `signer::Bunker::process` runs them: verify → (derive) → decrypt → parse → sign the note →
+//! encode the reply → encrypt → sign the response.
+//!
+//! Role: a measured cross-check of the floor report's sum of parts (it adds the JSON parse and
+//! encode work the sum leaves out). Must not: touch a store, a clock, the directory or the pool
+//! (routing, unsealing and persistence are not on the cached `sign_event` path, or are timed
+//! separately in the `envelope` bench).
+//!
+//! Main items: [`handle_sign_event`], [`PipelineError`].
+
+use signer::nip46::{Reply, Request};
+use signer::nostr::{nip44, Event, UnsignedEvent};
+use signer::KIND_NOSTR_CONNECT;
+
+use crate::fixture::{Fixture, NOW};
+
+/// Why the composed request path failed (each means a broken fixture, not a slow path).
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+pub enum PipelineError {
+    /// The request event's id or signature does not verify.
+    #[error("request does not verify")]
+    Verify,
+    /// The request content does not NIP-44 decrypt with the conversation key.
+    #[error("request does not decrypt")]
+    Decrypt,
+    /// The plaintext is not a NIP-46 `sign_event` request with valid params.
+    #[error("request is not a valid sign_event")]
+    Parse,
+    /// The reply is over the NIP-44 plaintext limit.
+    #[error("reply does not encrypt")]
+    Encrypt,
+}
+
+impl PipelineError {
+    /// Stable snake_case code per variant.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PipelineError::Verify => "verify",
+            PipelineError::Decrypt => "decrypt",
+            PipelineError::Parse => "parse",
+            PipelineError::Encrypt => "encrypt",
+        }
+    }
+}
+
+/// Runs the fixture's request through the `sign_event` path and returns the signed response
+/// event. With `cached = None` the NIP-44 conversation key is derived (one ECDH + HKDF-extract),
+/// as for a client's first request; with `Some(key)` it is the session's cached key.
+///
+/// # Errors
+///
+/// [`PipelineError::Verify`], [`PipelineError::Decrypt`], [`PipelineError::Parse`] or
+/// [`PipelineError::Encrypt`] when the corresponding step fails (never for a [`Fixture`]).
+///
+/// # Panics
+///
+/// If the OS has no randomness (signing and encryption draw fresh randomness).
+pub fn handle_sign_event(
+    fx: &Fixture,
+    cached: Option<&nip44::ConversationKey>,
+) -> Result<Event, PipelineError> {
+    let request = &fx.request;
+    request.verify().map_err(|_| PipelineError::Verify)?;
+    let derived;
+    let ck = match cached {
+        Some(ck) => ck,
+        None => {
+            let secret = fx.remote_signer.secret_key();
+            derived = nip44::ConversationKey::derive(&secret, &request.pubkey)
+                .map_err(|_| PipelineError::Decrypt)?;
+            &derived
+        }
+    };
+    let plaintext = nip44::decrypt(ck, &request.content).map_err(|_| PipelineError::Decrypt)?;
+    let reply = sign_requested_note(fx, &plaintext)?;
+    let content = nip44::encrypt(ck, &reply.to_json()).map_err(|_| PipelineError::Encrypt)?;
+    Ok(UnsignedEvent {
+        created_at: NOW,
+        kind: KIND_NOSTR_CONNECT,
+        tags: vec![vec!["p".to_owned(), request.pubkey.to_hex()]],
+        content,
+    }
+    .sign(&fx.remote_signer))
+}
+
+/// Parses the decrypted request and signs the note it describes with the user key.
+fn sign_requested_note(fx: &Fixture, plaintext: &str) -> Result<Reply, PipelineError> {
+    let envelope = Request::parse(plaintext).map_err(|_| PipelineError::Parse)?;
+    let Ok(Request::SignEvent(template)) = envelope.request else {
+        return Err(PipelineError::Parse);
+    };
+    let note = UnsignedEvent {
+        created_at: template.created_at.unwrap_or(NOW),
+        kind: template.kind,
+        tags: template.tags,
+        content: template.content,
+    }
+    .sign(&fx.user);
+    Ok(Reply {
+        id: envelope.id,
+        body: Ok(note.to_json()),
+    })
+}
