@@ -13,7 +13,7 @@ use crate::message;
 use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
-use signer::nostr::{Event, PublicKey};
+use signer::nostr::Event;
 use signer::pool::{unix_now, Job};
 use signer::Processed;
 use std::sync::Arc;
@@ -277,7 +277,7 @@ async fn write_loop(
 }
 
 impl Admission for RelayState {
-    fn is_hosted(&self, pk: &PublicKey) -> bool {
+    fn is_hosted(&self, pk: &[u8; 32]) -> bool {
         self.bunker.is_hosted(pk)
     }
 

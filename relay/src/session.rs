@@ -8,7 +8,7 @@
 
 use crate::filter::Filter;
 use crate::message::{self, ClientMessage, ParseError};
-use signer::nostr::{Event, PublicKey};
+use signer::nostr::{hex32, Event};
 use signer::KIND_NOSTR_CONNECT;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -61,8 +61,8 @@ pub enum Action {
 
 /// What the session asks of the rest of the relay: whether a pubkey is hosted, whether an id was seen.
 pub trait Admission {
-    /// Whether `pk` is a remote-signer pubkey hosted here.
-    fn is_hosted(&self, pk: &PublicKey) -> bool;
+    /// Whether `pk` (32 raw bytes) is a remote-signer pubkey hosted here.
+    fn is_hosted(&self, pk: &[u8; 32]) -> bool;
     /// Whether an event with this id was accepted recently.
     fn seen(&self, id: &[u8; 32]) -> bool;
 }
@@ -116,7 +116,7 @@ impl Session {
         }
         let hosted = event
             .first_tag_value("p")
-            .and_then(|hex| PublicKey::from_hex(hex).ok())
+            .and_then(hex32)
             .is_some_and(|pk| admission.is_hosted(&pk));
         if !hosted {
             return refuse("blocked: not addressed to a remote signer hosted here");

@@ -12,7 +12,7 @@
 
 use crate::directory::{Directory, UserKeys};
 use crate::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
-use crate::nostr::{nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
+use crate::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
 use crate::sessions::{SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{Batch, Durability, MasterKey, Store, Vault};
@@ -175,8 +175,8 @@ impl Bunker {
         &self.config
     }
 
-    /// Whether `remote_signer` is hosted here (the relay's cheap admission check).
-    pub fn is_hosted(&self, remote_signer: &PublicKey) -> bool {
+    /// Whether `remote_signer` (32 raw bytes) is hosted here (the relay's cheap admission check).
+    pub fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool {
         self.directory.is_hosted(remote_signer)
     }
 
@@ -252,7 +252,7 @@ impl Bunker {
             .map_err(|_| Refusal::Invalid("event id or signature does not verify"))?;
         let remote_signer = event
             .first_tag_value("p")
-            .and_then(|hex| PublicKey::from_hex(hex).ok())
+            .and_then(hex32)
             .filter(|pk| self.directory.is_hosted(pk))
             .ok_or(Refusal::Blocked(
                 "p tag does not name a remote signer hosted here",

@@ -373,13 +373,14 @@ impl Directory {
         batch.put(Cf::ConnectTokens, secret_hash.to_vec(), to_json(&record));
     }
 
-    /// Whether `remote_signer` is a remote-signer pubkey hosted here. O(1), in memory.
-    pub fn is_hosted(&self, remote_signer: &PublicKey) -> bool {
+    /// Whether `remote_signer` (32 raw bytes, see [`crate::nostr::hex32`]) is a remote-signer pubkey
+    /// hosted here. O(1), in memory, no curve validation needed.
+    pub fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool {
         self.routes.contains_key(remote_signer)
     }
 
-    /// The (tenant, user) of a remote-signer pubkey.
-    pub fn route(&self, remote_signer: &PublicKey) -> Option<Route> {
+    /// The (tenant, user) of a remote-signer pubkey (32 raw bytes).
+    pub fn route(&self, remote_signer: &[u8; 32]) -> Option<Route> {
         self.routes.get(remote_signer).map(|r| r.clone())
     }
 
@@ -390,7 +391,7 @@ impl Directory {
     ///
     /// [`Error::UserNotFound`] when the pubkey is not hosted; [`Error::Kms`] when the data key is gone
     /// or a sealed key fails to open; [`Error::Corrupt`].
-    pub fn keys(&self, remote_signer: &PublicKey) -> Result<Arc<UserKeys>, Error> {
+    pub fn keys(&self, remote_signer: &[u8; 32]) -> Result<Arc<UserKeys>, Error> {
         if let Some(keys) = self.keys.get(remote_signer) {
             return Ok(keys.clone());
         }
@@ -406,7 +407,7 @@ impl Directory {
             tenant: record.tenant,
             user_id: record.id,
         });
-        self.cache_keys(*remote_signer, keys.clone());
+        self.cache_keys(keys.remote_signer.public_key(), keys.clone());
         Ok(keys)
     }
 

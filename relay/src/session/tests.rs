@@ -1,7 +1,7 @@
 //! The per-connection state machine: admission rules and subscription bookkeeping, without sockets.
 
 use super::*;
-use signer::nostr::{Keypair, UnsignedEvent};
+use signer::nostr::{Keypair, PublicKey, UnsignedEvent};
 
 const NOW: u64 = 1_750_000_000;
 
@@ -11,8 +11,8 @@ struct Fake {
 }
 
 impl Admission for Fake {
-    fn is_hosted(&self, pk: &PublicKey) -> bool {
-        *pk == self.hosted
+    fn is_hosted(&self, pk: &[u8; 32]) -> bool {
+        pk == self.hosted.as_bytes()
     }
     fn seen(&self, id: &[u8; 32]) -> bool {
         self.seen == Some(*id)

@@ -67,6 +67,21 @@ impl PublicKey {
     }
 }
 
+/// Lets maps keyed by `PublicKey` be searched with raw bytes (the derived `Hash`/`Eq` are those of
+/// the inner array), so a lookup of a known key needs no curve validation.
+impl std::borrow::Borrow<[u8; 32]> for PublicKey {
+    fn borrow(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Decodes 64 lowercase hex chars to 32 bytes **without** curve validation: for looking up keys that
+/// are already known valid (e.g. a `p` tag naming a hosted signer), where `lift_x` would be a wasted
+/// square root (~4 µs). Use [`PublicKey::from_hex`] for anything that becomes a `PublicKey`.
+pub fn hex32(s: &str) -> Option<[u8; 32]> {
+    lowhex::decode_array::<32>(s)
+}
+
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())

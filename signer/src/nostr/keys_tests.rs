@@ -221,3 +221,13 @@ fn context_blinding_refreshes_every_1024_secret_ops() {
     verify_schnorr(&keys.public_key(), &msg, &sig);
     assert_eq!(ctx::secret_ops_since_reseed(), 1);
 }
+
+#[test]
+fn maps_keyed_by_public_key_are_searchable_by_raw_bytes() {
+    let pk = Keypair::generate().public_key();
+    let map: std::collections::HashMap<PublicKey, u8> = [(pk, 7)].into_iter().collect();
+    assert_eq!(map.get(pk.as_bytes()), Some(&7));
+    assert_eq!(hex32(&pk.to_hex()), Some(*pk.as_bytes()));
+    assert_eq!(hex32(&pk.to_hex().to_uppercase()), None, "lowercase only, like from_hex");
+    assert_eq!(map.get(&[0u8; 32]), None);
+}

@@ -23,7 +23,7 @@ mod lowhex;
 mod rng;
 
 pub use event::{Event, UnsignedEvent};
-pub use keys::{verify_schnorr, Keypair, PublicKey, SecretKey};
+pub use keys::{hex32, verify_schnorr, Keypair, PublicKey, SecretKey};
 
 #[cfg(test)]
 #[path = "mod_tests.rs"]
