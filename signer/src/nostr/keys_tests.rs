@@ -228,6 +228,10 @@ fn maps_keyed_by_public_key_are_searchable_by_raw_bytes() {
     let map: std::collections::HashMap<PublicKey, u8> = [(pk, 7)].into_iter().collect();
     assert_eq!(map.get(pk.as_bytes()), Some(&7));
     assert_eq!(hex32(&pk.to_hex()), Some(*pk.as_bytes()));
-    assert_eq!(hex32(&pk.to_hex().to_uppercase()), None, "lowercase only, like from_hex");
+    assert_eq!(
+        hex32(&pk.to_hex().to_uppercase()),
+        None,
+        "lowercase only, like from_hex"
+    );
     assert_eq!(map.get(&[0u8; 32]), None);
 }
