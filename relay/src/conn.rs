@@ -42,14 +42,44 @@ pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<Re
     ws.set_max_message_size(MAX_MESSAGE_BYTES);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
-    let (read, write) = ws.split(tokio::io::split);
+    let (mut read, write) = ws.split(tokio::io::split);
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
+    // Frames the protocol obliges us to send while reading (pong, close echo) go through the writer.
+    let control_tx = tx.clone();
+    let mut obligated = move |frame: Frame<'_>| {
+        let msg = match frame.opcode {
+            OpCode::Pong => Outbound::Pong(frame.payload.to_vec()),
+            _ => Outbound::CloseEcho(frame.payload.to_vec()),
+        };
+        let tx = control_tx.clone();
+        async move { tx.send(msg).await }
+    };
     let mut session = Session::new(state.limits);
-    read_loop(read, &mut session, &state, conn_id, &tx).await;
+    read_loop(
+        &mut read,
+        &mut obligated,
+        &mut session,
+        &state,
+        conn_id,
+        &tx,
+    )
+    .await;
+    if state.shutdown.is_cancelled() {
+        // Shutting down: reading has stopped, but responses to requests already accepted are still
+        // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
+        // on a full queue here: a stuck peer must not hold shutdown up. Then read (and discard) until
+        // the peer's close, so unread frames do not turn our close into a reset that loses replies.
+        state.close_sockets.cancelled().await;
+        let _ = tx.try_send(Outbound::Close(1001, "relay shutting down"));
+        drain(&mut read, &mut obligated).await;
+    }
     for (sub_id, filters) in session.close_all() {
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
     }
+    // The writer ends when every sender is gone: ours, the control sender inside `obligated`, and
+    // the reserved OK slots of pending verdicts.
+    drop(obligated);
     drop(tx);
     // Pending OK verdicts hold reserved queue slots; the writer ends when they are sent or the
     // socket is gone.
@@ -106,31 +136,24 @@ impl Reassembly {
     }
 }
 
-async fn read_loop(
-    mut read: fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
+async fn read_loop<F, R, E>(
+    read: &mut fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
+    obligated: &mut F,
     session: &mut Session,
     state: &Arc<RelayState>,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
-) {
-    let control_tx = tx.clone();
-    let mut obligated = move |frame: Frame<'_>| {
-        let msg = match frame.opcode {
-            OpCode::Pong => Outbound::Pong(frame.payload.to_vec()),
-            _ => Outbound::CloseEcho(frame.payload.to_vec()),
-        };
-        let tx = control_tx.clone();
-        async move { tx.send(msg).await }
-    };
+) where
+    F: FnMut(Frame<'_>) -> R,
+    R: std::future::Future<Output = Result<(), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
     let mut reassembly = Reassembly::default();
     loop {
         let frame = tokio::select! {
-            frame = read.read_frame(&mut obligated) => frame,
-            () = state.shutdown.cancelled() => {
-                // Never wait on a full queue at shutdown: a stuck peer must not hold it up.
-                let _ = tx.try_send(Outbound::Close(1001, "relay shutting down"));
-                return;
-            }
+            frame = read.read_frame(obligated) => frame,
+            // Stop reading; `serve` closes the socket after the signer pool drains.
+            () = state.shutdown.cancelled() => return,
         };
         let incoming = match frame {
             Ok(frame) => reassembly.push(frame),
@@ -142,7 +165,7 @@ async fn read_loop(
             Incoming::Close(1000, _) => return,
             Incoming::Close(code, reason) => {
                 let _ = tx.send(Outbound::Close(code, reason)).await;
-                drain(&mut read, &mut obligated).await;
+                drain(read, obligated).await;
                 return;
             }
             Incoming::Message(OpCode::Text, bytes) => {

@@ -2,8 +2,9 @@
 //!
 //! Start order: validate config → open RocksDB and the master key (blocking pool) → load the signer →
 //! start the worker pool → bind the relay and admin listeners → accept. Shutdown order (style.md §11):
-//! stop accepting → websockets get close 1001 → wait for connection tasks (grace period) → the signer
-//! pool finishes queued jobs → the store is dropped last.
+//! stop accepting and stop reading frames → the signer pool drains (every accepted request gets its
+//! response and its OK on the still-open socket) → websockets get close 1001 → wait for connection
+//! tasks → join the workers → the store is dropped last. Each wait is bounded by the grace period.
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
@@ -203,12 +204,14 @@ async fn serve(
         pool_config,
     );
     let tracker = TaskTracker::new();
+    let close_sockets = CancellationToken::new();
     let relay_state = Arc::new(RelayState::new(
         bunker.clone(),
         pool.submitter(),
         hub.clone(),
         config.limits,
         shutdown.clone(),
+        close_sockets.clone(),
         tracker.clone(),
     ));
     let admin_state = Arc::new(AdminState {
@@ -232,7 +235,20 @@ async fn serve(
         move |req| admin::service(req, admin_state.clone()),
     ));
     shutdown.cancelled().await;
+    // 1. Stop accepting (the accept loops end) and stop reading frames (connections see the token).
     let _ = tokio::join!(relay, admin);
+    // 2. Let every accepted request finish: its response and its OK reach the still-open sockets.
+    if tokio::time::timeout(config.shutdown_grace, pool.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            in_flight = pool.in_flight(),
+            "signer pool did not drain within the grace period"
+        );
+    }
+    // 3. Close websockets with 1001 and wait for the connection tasks.
+    close_sockets.cancel();
     drop(relay_state);
     tracker.close();
     if tokio::time::timeout(config.shutdown_grace, tracker.wait())
@@ -241,13 +257,13 @@ async fn serve(
     {
         tracing::warn!(grace = ?config.shutdown_grace, "connections still open after the grace period");
     }
-    // Workers finish every queued job (each accepted event gets its response), then exit.
-    let drained = tokio::task::spawn_blocking(move || pool.shutdown());
-    if tokio::time::timeout(config.shutdown_grace, drained)
+    // 4. Join the workers (the queue is empty), then drop the store last.
+    let joined = tokio::task::spawn_blocking(move || pool.shutdown());
+    if tokio::time::timeout(config.shutdown_grace, joined)
         .await
         .is_err()
     {
-        tracing::warn!("signer pool did not drain within the grace period");
+        tracing::warn!("signer threads did not stop within the grace period");
     }
     drop(store);
     tracing::info!("bunkerd stopped");

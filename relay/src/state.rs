@@ -18,7 +18,10 @@ pub(crate) struct RelayState {
     pub(crate) hub: Arc<Hub>,
     pub(crate) dedupe: Arc<Dedupe>,
     pub(crate) limits: Limits,
+    /// Stop accepting and stop reading frames.
     pub(crate) shutdown: CancellationToken,
+    /// Close websockets with 1001; cancelled after the signer pool has drained.
+    pub(crate) close_sockets: CancellationToken,
     /// Tracks websocket tasks so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) nip11: String,
@@ -32,6 +35,7 @@ impl RelayState {
         hub: Arc<Hub>,
         limits: Limits,
         shutdown: CancellationToken,
+        close_sockets: CancellationToken,
         tracker: TaskTracker,
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
@@ -44,6 +48,7 @@ impl RelayState {
             dedupe,
             limits,
             shutdown,
+            close_sockets,
             tracker,
             conn_ids: AtomicU64::new(1),
         }

@@ -8,15 +8,18 @@
 //! `OK true` can rely on its response being retained already, even if it reconnects at once. Workers are plain OS
 //! threads: the work is CPU-bound crypto plus short blocking store calls.
 //!
-//! Shutdown ([`Pool::shutdown`]): the queue is closed, workers finish the jobs already queued (every
-//! accepted event still gets its response), then they are joined.
+//! Shutdown: the relay stops reading, waits for [`Pool::drained`] (every accepted job processed, its
+//! response delivered and its verdict reported), closes its sockets, then [`Pool::shutdown`] closes
+//! the queue and joins the workers.
 
 use crate::bunker::{Bunker, Processed, Refusal};
 use crate::nostr::Event;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 
 /// Where response events go: implemented by the relay's fan-out. Must not block for long.
 pub trait Outbox: Send + Sync + 'static {
@@ -64,6 +67,7 @@ impl Default for PoolConfig {
 pub struct Pool {
     tx: Sender<Job>,
     workers: Vec<JoinHandle<()>>,
+    in_flight: Arc<InFlight>,
 }
 
 /// A cloneable handle that queues jobs. Workers exit once the [`Pool`] is shut down *and* every
@@ -71,6 +75,22 @@ pub struct Pool {
 #[derive(Debug, Clone)]
 pub struct Submitter {
     tx: Sender<Job>,
+    in_flight: Arc<InFlight>,
+}
+
+/// Jobs accepted and not yet finished (queued or running), and a wake-up for when that reaches 0.
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    fn finished(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
 }
 
 impl Submitter {
@@ -81,8 +101,13 @@ impl Submitter {
     /// Gives the job back when the queue is full.
     #[allow(clippy::result_large_err)]
     pub fn try_submit(&self, job: Job) -> Result<(), Job> {
-        self.tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+        // Counted before it is queued, so a worker can never finish it before it is counted.
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        self.tx.try_send(job).map_err(|e| {
+            self.in_flight.finished();
+            match e {
+                TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
+            }
         })
     }
 
@@ -109,22 +134,53 @@ impl Pool {
     /// If the OS refuses to create a thread at start-up.
     pub fn start(bunker: Arc<Bunker>, outbox: Arc<dyn Outbox>, config: PoolConfig) -> Pool {
         let (tx, rx) = bounded::<Job>(config.queue_capacity.max(1));
+        let in_flight = Arc::new(InFlight::default());
         let workers = (0..config.workers.max(1))
             .map(|n| {
                 let (bunker, outbox, rx) = (bunker.clone(), outbox.clone(), rx.clone());
+                let in_flight = in_flight.clone();
                 std::thread::Builder::new()
                     .name(format!("bunkerd-signer-{n}"))
-                    .spawn(move || work(&bunker, outbox.as_ref(), &rx))
+                    .spawn(move || work(&bunker, outbox.as_ref(), &rx, &in_flight))
                     .expect("spawning a signer thread")
             })
             .collect();
-        Pool { tx, workers }
+        Pool {
+            tx,
+            workers,
+            in_flight,
+        }
     }
 
     /// A handle for submitting jobs.
     pub fn submitter(&self) -> Submitter {
         Submitter {
             tx: self.tx.clone(),
+            in_flight: self.in_flight.clone(),
+        }
+    }
+
+    /// Jobs accepted and not yet finished (queued or being processed).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.count.load(Ordering::Acquire)
+    }
+
+    /// Completes when no job is in flight: every accepted job has been processed, its response
+    /// delivered and its verdict reported. New jobs may still be submitted; callers stop submitting
+    /// first (the relay stops reading) so that this converges.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only observes.
+    pub async fn drained(&self) {
+        loop {
+            let idle = self.in_flight.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight() == 0 {
+                return;
+            }
+            idle.await;
         }
     }
 
@@ -136,7 +192,7 @@ impl Pool {
     /// Closes the pool's own handle, lets the workers finish every queued job once all submitters
     /// are dropped, and joins them. Blocking.
     pub fn shutdown(self) {
-        let Pool { tx, workers } = self;
+        let Pool { tx, workers, .. } = self;
         drop(tx);
         for worker in workers {
             if worker.join().is_err() {
@@ -146,7 +202,7 @@ impl Pool {
     }
 }
 
-fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>) {
+fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>, in_flight: &InFlight) {
     for job in rx.iter() {
         let Job {
             event,
@@ -165,6 +221,7 @@ fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>) {
             outbox.deliver(response);
         }
         done(&processed);
+        in_flight.finished();
     }
 }
 

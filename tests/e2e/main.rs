@@ -18,4 +18,5 @@ mod relay_protocol;
 mod restart;
 mod rust_nostr;
 mod sealed_store;
+mod shutdown;
 mod support;

@@ -105,6 +105,25 @@ impl RawClient {
         }
     }
 
+    /// Every relay message (buffered first) until the relay's close frame, and its status code.
+    pub async fn until_close(&mut self) -> (Vec<Value>, u16) {
+        let mut messages: Vec<Value> = self.pending.drain(..).collect();
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.read_frame())
+                .await
+                .expect("close within the wait")
+                .expect("read");
+            match frame.opcode {
+                OpCode::Text => messages.push(serde_json::from_slice(&frame.payload).unwrap()),
+                OpCode::Close => {
+                    let code = u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
+                    return (messages, code);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Reads until the relay's close frame and returns its status code.
     pub async fn close_code(&mut self) -> u16 {
         loop {
