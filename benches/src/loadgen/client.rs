@@ -345,7 +345,9 @@ async fn drive(plan: Plan, start: Instant, options: Options) -> ClientResult {
                 received.push((at, bytes));
             }
             () = tokio::time::sleep_until(deadline) => break,
-            () = tokio::time::sleep(Duration::from_millis(20)), if writer.is_finished() => {}
+            // Re-check the end condition regularly: the writer can finish after the last response
+            // (open loop, or a time-bounded closed loop), and nothing else would wake this loop.
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
         }
     }
     reader.abort();
