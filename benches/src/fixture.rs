@@ -78,6 +78,8 @@ pub struct Fixture {
     pub remote_signer: Keypair,
     /// The user key that signs the note.
     pub user: Keypair,
+    /// The same user and remote-signer keys as the signer holds them (for [`signer::nip46::handle`]).
+    pub keys: signer::directory::UserKeys,
     /// NIP-44 v2 conversation key between remote signer and client (what a session caches).
     pub conversation: nip44::ConversationKey,
     /// NIP-04 shared key between remote signer and client.
@@ -128,6 +130,12 @@ impl Fixture {
             client,
             remote_signer,
             user,
+            keys: signer::directory::UserKeys {
+                tenant: "bench".into(),
+                user_id: "bench".into(),
+                user: keypair(USER_SECRET),
+                remote_signer: keypair(REMOTE_SIGNER_SECRET),
+            },
             conversation,
             nip04,
             request_plaintext,

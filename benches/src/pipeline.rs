@@ -9,7 +9,7 @@
 //!
 //! Main items: [`handle_sign_event`], [`PipelineError`].
 
-use signer::nip46::{Reply, Request};
+use signer::nip46::{handle, Context, Reply, Request};
 use signer::nostr::{nip44, Event, UnsignedEvent};
 use signer::KIND_NOSTR_CONNECT;
 
@@ -73,7 +73,7 @@ pub fn handle_sign_event(
         }
     };
     let plaintext = nip44::decrypt(ck, &request.content).map_err(|_| PipelineError::Decrypt)?;
-    let reply = sign_requested_note(fx, &plaintext)?;
+    let reply = sign_requested_note(fx, request.pubkey, &plaintext)?;
     let content = nip44::encrypt(ck, &reply.to_json()).map_err(|_| PipelineError::Encrypt)?;
     Ok(UnsignedEvent {
         created_at: NOW,
@@ -84,21 +84,22 @@ pub fn handle_sign_event(
     .sign(&fx.remote_signer))
 }
 
-/// Parses the decrypted request and signs the note it describes with the user key.
-fn sign_requested_note(fx: &Fixture, plaintext: &str) -> Result<Reply, PipelineError> {
+/// Parses the decrypted request and runs bunkerd's own sans-IO handler on it, as a client with a
+/// session (the cached `sign_event` path).
+fn sign_requested_note(
+    fx: &Fixture,
+    client: signer::nostr::PublicKey,
+    plaintext: &str,
+) -> Result<Reply, PipelineError> {
     let envelope = Request::parse(plaintext).map_err(|_| PipelineError::Parse)?;
-    let Ok(Request::SignEvent(template)) = envelope.request else {
-        return Err(PipelineError::Parse);
+    let ctx = Context {
+        keys: &fx.keys,
+        client,
+        has_session: true,
+        token: None,
+        relays: &[],
     };
-    let note = UnsignedEvent {
-        created_at: template.created_at.unwrap_or(NOW),
-        kind: template.kind,
-        tags: template.tags,
-        content: template.content,
-    }
-    .sign(&fx.user);
-    Ok(Reply {
-        id: envelope.id,
-        body: Ok(note.to_json()),
-    })
+    let reply = handle(&ctx, envelope, NOW).reply;
+    reply.body.as_ref().map_err(|_| PipelineError::Parse)?;
+    Ok(reply)
 }

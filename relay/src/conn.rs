@@ -4,7 +4,8 @@
 //! and a **writer** task owns the write half and drains a bounded queue of [`Outbound`] messages fed by
 //! the reader, the signer pool (`OK` verdicts) and the fan-out (`EVENT`s). fastwebsockets'
 //! `read_frame` is not cancel-safe, so it sits in a `select!` only against shutdown, after which the
-//! socket is never read again. Pings are answered with pongs (through the writer); messages are capped
+//! socket is never read for messages again — only drained (frames discarded, errors ending the drain)
+//! until the peer's close, so our 1001 is not lost to a TCP reset. Pings are answered with pongs (through the writer); messages are capped
 //! at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
 //! material.
 

@@ -126,15 +126,7 @@ impl RawClient {
 
     /// Reads until the relay's close frame and returns its status code.
     pub async fn close_code(&mut self) -> u16 {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.read_frame())
-                .await
-                .expect("close within the wait")
-                .expect("read");
-            if frame.opcode == OpCode::Close {
-                return u16::from_be_bytes([frame.payload[0], frame.payload[1]]);
-            }
-        }
+        self.until_close().await.1
     }
 
     /// The next relay message (buffered first), failing the test after [`WAIT`].
