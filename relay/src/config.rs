@@ -29,6 +29,9 @@ pub struct Config {
     pub operator_token: Option<Zeroizing<String>>,
     /// Signer worker threads; 0 = one per core. Default: 0.
     pub workers: usize,
+    /// Scheduling policy of the I/O threads (applied by the binary's runtime; the signer threads are set
+    /// to SCHED_OTHER under `Batch`). Default: `Batch`. See [`crate::sched`].
+    pub io_policy: crate::sched::IoPolicy,
     /// Signer queue capacity (jobs). Default: 4096.
     pub queue_capacity: usize,
     /// Per-connection limits.
@@ -50,6 +53,7 @@ impl std::fmt::Debug for Config {
                 &self.operator_token.as_ref().map(|_| "[redacted]"),
             )
             .field("workers", &self.workers)
+            .field("io_policy", &self.io_policy)
             .field("queue_capacity", &self.queue_capacity)
             .finish_non_exhaustive()
     }
@@ -71,6 +75,7 @@ impl Config {
             master_key_file: None,
             operator_token: None,
             workers: 0,
+            io_policy: crate::sched::IoPolicy::default(),
             queue_capacity: 4096,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(10),

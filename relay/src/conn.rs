@@ -9,6 +9,7 @@
 //! at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
 //! material.
 
+use crate::coalesce::Coalesce;
 use crate::fanout::{ConnId, Outbound};
 use crate::message;
 use crate::session::{Action, Admission, Session};
@@ -35,6 +36,12 @@ const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
 
+/// The connection's coalescing write half.
+type WriteHalf = Coalesce<tokio::io::WriteHalf<Upgraded>>;
+
+/// Most messages written before a flush.
+const WRITE_BATCH: usize = 64;
+
 /// Serves an upgraded websocket until the peer leaves or the relay shuts down.
 pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<RelayState>) {
     let conn_id = state.next_conn_id();
@@ -43,7 +50,13 @@ pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<Re
     ws.set_max_message_size(MAX_MESSAGE_BYTES);
     ws.set_auto_pong(true);
     ws.set_auto_close(true);
-    let (mut read, write) = ws.split(tokio::io::split);
+    // Unvectored writes into a coalescing write half: the writer frames every queued message into one
+    // buffer and flushes once (see `write_loop`).
+    ws.set_writev(false);
+    let (mut read, write) = ws.split(|io| {
+        let (r, w) = tokio::io::split(io);
+        (r, Coalesce::new(w))
+    });
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
     // Frames the protocol obliges us to send while reading (pong, close echo) go through the writer.
@@ -283,19 +296,38 @@ async fn submit(
     }
 }
 
+/// Writes queued messages. Everything already queued when the writer wakes (up to
+/// [`WRITE_BATCH`] messages) is framed into the write buffer and sent with one flush — typically an
+/// `OK` and the response `EVENT` for the same request, or a batch of responses from one signer hand-over
+/// — so a busy connection costs one `write` syscall per wake-up rather than one per message.
 async fn write_loop(
-    mut write: fastwebsockets::WebSocketWrite<tokio::io::WriteHalf<Upgraded>>,
+    mut write: fastwebsockets::WebSocketWrite<WriteHalf>,
     mut rx: mpsc::Receiver<Outbound>,
 ) {
-    while let Some(msg) = rx.recv().await {
-        let (frame, last) = match msg {
-            Outbound::Text(text) => (Frame::text(Payload::Owned(text.into_bytes())), false),
-            Outbound::Pong(payload) => (Frame::pong(Payload::Owned(payload)), false),
-            Outbound::Close(code, reason) => (Frame::close(code, reason.as_bytes()), true),
-            Outbound::CloseEcho(payload) => (Frame::close_raw(Payload::Owned(payload)), true),
-        };
-        if write.write_frame(frame).await.is_err() || last {
-            break;
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        let mut written = 0;
+        while let Some(msg) = next.take() {
+            let (frame, last) = match msg {
+                Outbound::Text(text) => (Frame::text(Payload::Owned(text.into_bytes())), false),
+                Outbound::Pong(payload) => (Frame::pong(Payload::Owned(payload)), false),
+                Outbound::Close(code, reason) => (Frame::close(code, reason.as_bytes()), true),
+                Outbound::CloseEcho(payload) => (Frame::close_raw(Payload::Owned(payload)), true),
+            };
+            if write.write_frame(frame).await.is_err() {
+                return;
+            }
+            if last {
+                let _ = write.flush().await;
+                return;
+            }
+            written += 1;
+            if written < WRITE_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if write.flush().await.is_err() {
+            return;
         }
     }
 }

@@ -222,15 +222,26 @@ impl Hub {
         });
     }
 
-    /// Drops retained events older than the window (run periodically).
-    pub fn sweep(&self, now: u64) {
+    /// Drops retained events older than the window (run periodically, off the reactor: see
+    /// `server::sweep`). Returns how many were dropped.
+    ///
+    /// Expired events are only unlinked while a shard is locked; they are freed after every lock is
+    /// released, so publishing never waits on the deallocation of a large batch.
+    pub fn sweep(&self, now: u64) -> usize {
+        let mut expired: Vec<Retained> = Vec::new();
         self.retained.retain(|_, list| {
-            let before = list.len();
-            list.retain(|r| now.saturating_sub(r.at) <= RETENTION_SECS);
-            self.retained_count
-                .fetch_sub(before - list.len(), Ordering::Relaxed);
+            // Events are appended in time order, so the expired ones are at the front.
+            while list
+                .front()
+                .is_some_and(|r| now.saturating_sub(r.at) > RETENTION_SECS)
+            {
+                expired.extend(list.pop_front());
+            }
             !list.is_empty()
         });
+        self.retained_count
+            .fetch_sub(expired.len(), Ordering::Relaxed);
+        expired.len()
     }
 
     /// Messages that could not be queued to a subscriber because its connection was not reading.

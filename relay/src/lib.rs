@@ -13,6 +13,7 @@
 //! queue, drop the store last).
 
 mod admin;
+mod coalesce;
 pub mod config;
 mod conn;
 pub mod dedupe;
@@ -21,6 +22,7 @@ pub mod fanout;
 pub mod filter;
 mod http;
 pub mod message;
+pub mod sched;
 pub mod server;
 pub mod session;
 mod state;

@@ -6,6 +6,7 @@
 
 use clap::{Parser, Subcommand};
 use relay::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+use relay::sched::IoPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,10 @@ struct ServeArgs {
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(long, env = "BUNKERD_LOG", default_value = "info")]
     log: String,
+    /// Linux scheduling policy of the I/O (reactor) threads: `batch` (SCHED_BATCH: a reactor woken by
+    /// network input does not preempt a signer thread mid-batch; see ARCHITECTURE.md) or `normal`.
+    #[arg(long, env = "BUNKERD_IO_POLICY", value_enum, default_value_t = IoPolicy::Batch)]
+    io_policy: IoPolicy,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
     };
     let Command::Serve(args) = cli.command;
     init_logging(&args.log);
+    let io_policy = args.io_policy;
     let config = config_from(args);
     if let Err(e) = config.validate() {
         eprintln!("bunkerd: {e}");
@@ -78,6 +84,11 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bunkerd-io")
+        .on_thread_start(move || {
+            if io_policy == IoPolicy::Batch {
+                relay::sched::set_current_thread(IoPolicy::Batch);
+            }
+        })
         .build()
         .expect("building the tokio runtime");
     runtime.block_on(serve(config))
@@ -90,6 +101,7 @@ fn config_from(args: ServeArgs) -> Config {
     config.public_url = args.public_url;
     config.master_key_file = args.master_key_file;
     config.workers = args.workers;
+    config.io_policy = args.io_policy;
     // Read directly (not a clap arg) so the token never shows in `--help`, then removed from the
     // environment (before any thread starts) so `/proc/<pid>/environ` and children don't carry it.
     config.operator_token = std::env::var("BUNKERD_OPERATOR_TOKEN")

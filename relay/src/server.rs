@@ -9,6 +9,7 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::fanout::{Hub, HubOutbox};
+use crate::sched::IoPolicy;
 use crate::state::RelayState;
 use crate::Error;
 use hyper::server::conn::http1;
@@ -31,8 +32,9 @@ use zeroize::Zeroizing;
 /// How long a client may take to send an HTTP request head (including the websocket upgrade).
 const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// How often retained response events are swept, seconds.
-const SWEEP_INTERVAL_SECS: u64 = 30;
+/// How often retained response events are swept, seconds. Every second, so each sweep frees about
+/// one second's worth of responses (a few milliseconds of work at full load) rather than a burst.
+const SWEEP_INTERVAL_SECS: u64 = 1;
 
 /// A running server.
 #[derive(Debug)]
@@ -197,6 +199,10 @@ async fn serve(
             config.workers
         },
         queue_capacity: config.queue_capacity,
+        on_worker_start: match config.io_policy {
+            IoPolicy::Batch => Some(crate::sched::signer_thread_start),
+            IoPolicy::Normal => None,
+        },
     };
     let pool = Pool::start(
         bunker.clone(),
@@ -324,7 +330,11 @@ async fn sweep(hub: Arc<Hub>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
     loop {
         tokio::select! {
-            _ = tick.tick() => hub.sweep(signer::pool::unix_now()),
+            _ = tick.tick() => {
+                // Freeing a second's worth of responses is CPU work that must not stall the reactor.
+                let hub = hub.clone();
+                let _ = tokio::task::spawn_blocking(move || hub.sweep(signer::pool::unix_now())).await;
+            }
             () = shutdown.cancelled() => return,
         }
     }

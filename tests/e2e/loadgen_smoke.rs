@@ -22,6 +22,7 @@ async fn loadgen_smoke_run_is_fully_verified() {
         mix: Mix::parse("sign_event:6,nip44_encrypt:2,ping:1,get_public_key:1").unwrap(),
         timeout: Duration::from_secs(10),
         template_pubkey: false,
+        latency_csv: None,
     };
     let closed = loadgen::run(options.clone()).await.unwrap();
     assert_eq!((closed.sent, closed.ok), (300, 300), "{}", closed.json());
@@ -38,6 +39,7 @@ async fn loadgen_smoke_run_is_fully_verified() {
         requests: 200,
         rate: Some(400.0),
         template_pubkey: true,
+        latency_csv: None,
         ..options
     };
     let open = loadgen::run(open).await.unwrap();

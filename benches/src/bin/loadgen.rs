@@ -75,6 +75,9 @@ enum Command {
         /// Put `pubkey` in sign_event templates (needed by rust-nostr's signer).
         #[arg(long)]
         template_pubkey: bool,
+        /// Write `sent_ms,latency_ms` of every verified reply to this CSV file.
+        #[arg(long)]
+        latency_csv: Option<PathBuf>,
     },
 }
 
@@ -120,6 +123,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
             mix,
             timeout,
             template_pubkey,
+            latency_csv,
         } => {
             let text =
                 std::fs::read_to_string(&uris).map_err(|e| format!("{}: {e}", uris.display()))?;
@@ -137,6 +141,7 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 mix: Mix::parse(&mix)?,
                 timeout: Duration::from_secs(timeout),
                 template_pubkey,
+                latency_csv,
             };
             let report = loadgen::run(options).await?;
             eprintln!("{}", report.table());

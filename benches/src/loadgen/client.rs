@@ -284,12 +284,21 @@ fn prepare(
 }
 
 /// Runs every client's timed phase concurrently and collects what they recorded.
+///
+/// The clock starts only once every client task has set itself up (split its socket, spawned its
+/// reader and writer), so set-up work never delays the timestamps of early responses.
 pub(super) async fn timed_phase(plans: Vec<Plan>, options: &Options) -> Vec<ClientResult> {
-    let start = Instant::now() + Duration::from_millis(50);
+    let ready = Arc::new(tokio::sync::Barrier::new(plans.len() + 1));
+    let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
     let tasks: Vec<_> = plans
         .into_iter()
-        .map(|plan| tokio::spawn(drive(plan, start, options.clone())))
+        .map(|plan| {
+            let (ready, start_rx) = (ready.clone(), start_rx.clone());
+            tokio::spawn(drive(plan, ready, start_rx, options.clone()))
+        })
         .collect();
+    ready.wait().await;
+    let _ = start_tx.send(Some(Instant::now() + Duration::from_millis(20)));
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
         results.push(task.await.expect("client task"));
@@ -297,10 +306,15 @@ pub(super) async fn timed_phase(plans: Vec<Plan>, options: &Options) -> Vec<Clie
     results
 }
 
-async fn drive(plan: Plan, start: Instant, options: Options) -> ClientResult {
+async fn drive(
+    plan: Plan,
+    ready: Arc<tokio::sync::Barrier>,
+    mut start_rx: tokio::sync::watch::Receiver<Option<Instant>>,
+    options: Options,
+) -> ClientResult {
     let Plan {
         conn,
-        requests,
+        mut requests,
         index,
     } = plan;
     let (mut read, write) = conn.ws.split(tokio::io::split);
@@ -320,7 +334,18 @@ async fn drive(plan: Plan, start: Instant, options: Options) -> ClientResult {
     });
     let window = Arc::new(Semaphore::new(1));
     let sent_count = Arc::new(AtomicUsize::new(0));
-    let frames: Vec<Vec<u8>> = requests.iter().map(|r| r.frame.clone()).collect();
+    // Moved, not copied: the frames are not needed after sending.
+    let frames: Vec<Vec<u8>> = requests
+        .iter_mut()
+        .map(|r| std::mem::take(&mut r.frame))
+        .collect();
+    ready.wait().await;
+    let start = start_rx
+        .wait_for(Option::is_some)
+        .await
+        .ok()
+        .and_then(|s| *s)
+        .expect("the coordinator sends the start instant");
     let writer = tokio::spawn(write_all(
         write,
         frames,

@@ -123,6 +123,9 @@ pub struct Options {
     pub timeout: Duration,
     /// Put `pubkey` in `sign_event` templates (rust-nostr's signer drops templates without it).
     pub template_pubkey: bool,
+    /// Write every verified reply as a `sent_ms,latency_ms` CSV line here (milliseconds since the
+    /// first send), to see *when* slow replies happened.
+    pub latency_csv: Option<std::path::PathBuf>,
 }
 
 /// Runs the load and returns the verified report.
@@ -147,7 +150,32 @@ pub async fn run(options: Options) -> Result<Report, String> {
     let outcomes = tokio::task::spawn_blocking(move || verify::all(results))
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(path) = &options.latency_csv {
+        write_latency_csv(path, &outcomes).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     Ok(Report::new(&options, elapsed, outcomes))
+}
+
+fn write_latency_csv(path: &std::path::Path, out: &verify::Outcomes) -> std::io::Result<()> {
+    use std::fmt::Write as _;
+    let Some(first) = out.sent_at.iter().min() else {
+        return std::fs::write(path, "sent_ms,latency_ms\n");
+    };
+    let mut rows: Vec<(f64, f64)> = out
+        .sent_at
+        .iter()
+        .zip(&out.latencies)
+        .map(|(at, lat)| {
+            let since = at.duration_since(*first).as_secs_f64() * 1e3;
+            (since, lat.as_secs_f64() * 1e3)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut text = String::from("sent_ms,latency_ms\n");
+    for (since, lat) in rows {
+        let _ = writeln!(text, "{since:.3},{lat:.3}");
+    }
+    std::fs::write(path, text)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use nostr::nips::nip44::v2::{self as nip44, ConversationKey};
 use nostr::{Event, JsonUtil};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Counts over all clients.
 #[derive(Debug, Default)]
@@ -32,6 +32,8 @@ pub(super) struct Outcomes {
     pub(super) unsent: usize,
     /// Send → response latency of every verified reply.
     pub(super) latencies: Vec<Duration>,
+    /// When each of `latencies` was sent (same order).
+    pub(super) sent_at: Vec<Instant>,
     /// The first verification failure, for the report.
     pub(super) first_invalid: Option<String>,
 }
@@ -159,6 +161,7 @@ fn one(result: &ClientResult, out: &mut Outcomes) {
             continue;
         }
         out.latencies.push(at.saturating_duration_since(sent_at));
+        out.sent_at.push(sent_at);
         match (reply["result"].as_str(), reply["error"].as_str()) {
             (_, Some(_)) => out.errors += 1,
             (Some(value), None) => match check_result(&result.id, &result.requests[i], value) {

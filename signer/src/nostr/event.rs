@@ -62,7 +62,7 @@ pub fn serialize_for_id(
     let size = 96 + canon::estimate_tags(tags) + canon::estimate_str(content);
     let mut out = String::with_capacity(size);
     out.push_str("[0,\"");
-    out.push_str(&pubkey.to_hex());
+    lowhex::push_encoded(&mut out, pubkey.as_bytes());
     out.push_str("\",");
     canon::push_u64(&mut out, created_at);
     out.push(',');
@@ -224,9 +224,9 @@ impl Event {
         let size = 260 + canon::estimate_tags(&self.tags) + canon::estimate_str(&self.content);
         let mut out = String::with_capacity(size);
         out.push_str("{\"id\":\"");
-        out.push_str(&self.id_hex());
+        lowhex::push_encoded(&mut out, &self.id);
         out.push_str("\",\"pubkey\":\"");
-        out.push_str(&self.pubkey.to_hex());
+        lowhex::push_encoded(&mut out, self.pubkey.as_bytes());
         out.push_str("\",\"created_at\":");
         canon::push_u64(&mut out, self.created_at);
         out.push_str(",\"kind\":");
@@ -236,14 +236,14 @@ impl Event {
         out.push_str(",\"content\":");
         canon::push_str(&mut out, &self.content);
         out.push_str(",\"sig\":\"");
-        out.push_str(&hex::encode(self.sig));
+        lowhex::push_encoded(&mut out, &self.sig);
         out.push_str("\"}");
         out
     }
 
     /// The id as 64 lowercase hex chars.
     pub fn id_hex(&self) -> String {
-        hex::encode(self.id)
+        lowhex::encode(&self.id)
     }
 
     /// The second element of the first tag named `name`; `None` if there is no such tag or it has
@@ -266,7 +266,7 @@ impl serde::Serialize for Event {
         st.serialize_field("kind", &self.kind)?;
         st.serialize_field("tags", &self.tags)?;
         st.serialize_field("content", &self.content)?;
-        st.serialize_field("sig", &hex::encode(self.sig))?;
+        st.serialize_field("sig", &lowhex::encode(&self.sig))?;
         st.end()
     }
 }

@@ -18,11 +18,54 @@ use super::{ctx, lowhex, rng, Error};
 #[path = "keys_tests.rs"]
 mod tests;
 
+/// Lifted keys remembered per thread (≈ 100 bytes each); the memory is cleared when full.
+pub const LIFTED_PER_THREAD: usize = 4096;
+
+thread_local! {
+    /// Valid x-only keys this thread has lifted, by their bytes. Only valid keys are inserted.
+    static LIFTED: std::cell::RefCell<std::collections::HashMap<[u8; 32], XOnlyPublicKey>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// 32-byte x-only BIP-340 public key (the `pubkey` of NIP-01), always a valid curve x coordinate.
 ///
-/// `Display` and `Debug` print 64 lowercase hex chars; serde uses the same hex string.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey([u8; 32]);
+/// `Display` and `Debug` print 64 lowercase hex chars; serde uses the same hex string. Equality,
+/// ordering and hashing are those of the 32 bytes.
+///
+/// The lifted curve point is kept beside the bytes (96 bytes in all), so a key is `lift_x`ed (a field
+/// square root, ≈ 4 µs) once, when it is parsed, and never again by [`verify_schnorr`] or ECDH.
+#[derive(Clone, Copy)]
+pub struct PublicKey {
+    bytes: [u8; 32],
+    point: XOnlyPublicKey,
+}
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for PublicKey {}
+
+impl std::hash::Hash for PublicKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Must equal the hash of the `[u8; 32]` it borrows as (see the `Borrow` impl).
+        self.bytes.hash(state);
+    }
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
+    }
+}
 
 impl PublicKey {
     /// Parses 64 lowercase hex chars (NIP-01 form).
@@ -38,27 +81,45 @@ impl PublicKey {
 
     /// Validates 32 big-endian bytes as an x-only public key (BIP-340 `lift_x`).
     ///
+    /// A client sends many requests under one key, so each thread remembers the last
+    /// [`LIFTED_PER_THREAD`] keys it lifted (public data only): a repeat costs a hash lookup instead
+    /// of a field square root (≈ 4 µs, ≈ 4 % of a request).
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidPublicKey`] if the bytes are `>= p` or not the x of a point on secp256k1.
     pub fn from_bytes(b: &[u8; 32]) -> Result<Self, Error> {
-        XOnlyPublicKey::from_byte_array(*b).map_err(|_| Error::InvalidPublicKey)?;
-        Ok(PublicKey(*b))
+        let cached = LIFTED.with_borrow(|lifted| lifted.get(b).copied());
+        let point = match cached {
+            Some(point) => point,
+            None => {
+                let point =
+                    XOnlyPublicKey::from_byte_array(*b).map_err(|_| Error::InvalidPublicKey)?;
+                LIFTED.with_borrow_mut(|lifted| {
+                    if lifted.len() >= LIFTED_PER_THREAD {
+                        lifted.clear();
+                    }
+                    lifted.insert(*b, point);
+                });
+                point
+            }
+        };
+        Ok(PublicKey { bytes: *b, point })
     }
 
     /// The 32-byte x coordinate, big-endian.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// 64 lowercase hex chars.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        lowhex::encode(&self.bytes)
     }
 
-    /// The libsecp256k1 form. Cannot fail: the bytes were validated at construction.
+    /// The libsecp256k1 form, lifted at construction.
     fn to_xonly(self) -> XOnlyPublicKey {
-        XOnlyPublicKey::from_byte_array(self.0).expect("validated at construction")
+        self.point
     }
 
     /// The full point with even y, as BIP-340 `lift_x` and NIP-04/NIP-44 ECDH require.
@@ -71,7 +132,7 @@ impl PublicKey {
 /// the inner array), so a lookup of a known key needs no curve validation.
 impl std::borrow::Borrow<[u8; 32]> for PublicKey {
     fn borrow(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 }
 
@@ -231,7 +292,11 @@ impl Keypair {
         let inner = sk.with_secp(|secp_sk| {
             ctx::with_secret_ctx(|c| secp256k1::Keypair::from_secret_key(c, secp_sk))
         });
-        let public = PublicKey(inner.x_only_public_key().0.serialize());
+        let point = inner.x_only_public_key().0;
+        let public = PublicKey {
+            bytes: point.serialize(),
+            point,
+        };
         Keypair { inner, public }
     }
 

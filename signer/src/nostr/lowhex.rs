@@ -2,8 +2,9 @@
 //!
 //! Must not: accept uppercase, odd lengths or anything but `0-9a-f`; branch on character values
 //! (secret keys pass through here, so each character is decoded with arithmetic masks rather than
-//! a lookup table or a `match`). Encoding uses `hex::encode`, which already emits lowercase.
-//! Main item: [`decode_into`].
+//! a lookup table or a `match`). Encoding is branch-free in the same way, and writes straight into
+//! the caller's string (`hex::encode` goes through a per-character iterator, ≈ 3 % of a request).
+//! Main items: [`decode_into`], [`push_encoded`].
 
 /// Decodes `s` (exactly `2 * out.len()` lowercase hex chars) into `out`.
 ///
@@ -42,4 +43,43 @@ fn nibble(c: u8) -> (u8, u8) {
 pub(crate) fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     decode_into(s, &mut out).then_some(out)
+}
+
+/// Appends the lowercase hex of `bytes` to `out` (two chars per byte), without data-dependent
+/// branches or table lookups.
+pub(crate) fn push_encoded(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(digit(b >> 4)));
+        out.push(char::from(digit(b & 0x0f)));
+    }
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_encoded(&mut out, bytes);
+    out
+}
+
+/// The hex digit of a nibble (`0..=15`): `'0' + n`, plus 39 (`'a' - '0' - 10`) when `n > 9`.
+fn digit(n: u8) -> u8 {
+    let above_nine = ((9u16.wrapping_sub(u16::from(n)) >> 8) & 1) as u8;
+    b'0' + n + 39 * above_nine
+}
+
+#[cfg(test)]
+mod encode_tests {
+    #[test]
+    fn encodes_every_byte_like_the_hex_crate() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(super::encode(&all), hex::encode(&all));
+        let mut s = String::from("x");
+        super::push_encoded(&mut s, &[0xab, 0x01]);
+        assert_eq!(s, "xab01");
+        assert_eq!(
+            super::decode_array::<128>(&super::encode(&all[..128])).unwrap()[..],
+            all[..128]
+        );
+    }
 }

@@ -185,6 +185,7 @@ fn options(started: &Started, uris: &[String], requests: usize) -> Options {
         timeout: Duration::from_secs(10),
         // rust-nostr's signer drops templates without `pubkey`.
         template_pubkey: true,
+        latency_csv: None,
     }
 }
 
