@@ -80,6 +80,8 @@ pub struct Fixture {
     pub user: Keypair,
     /// The same user and remote-signer keys as the signer holds them (for [`signer::nip46::handle`]).
     pub keys: signer::directory::UserKeys,
+    /// The session's grant (everything the default policy allows), as a connected client has.
+    pub grant: signer::policy::Grant,
     /// NIP-44 v2 conversation key between remote signer and client (what a session caches).
     pub conversation: nip44::ConversationKey,
     /// NIP-04 shared key between remote signer and client.
@@ -135,7 +137,10 @@ impl Fixture {
                 user_id: "bench".into(),
                 user: keypair(USER_SECRET),
                 remote_signer: keypair(REMOTE_SIGNER_SECRET),
+                disabled: false,
+                policy: std::sync::Arc::new(signer::policy::Policy::default()),
             },
+            grant: signer::policy::Grant::from(signer::policy::Perms::all()),
             conversation,
             nip04,
             request_plaintext,

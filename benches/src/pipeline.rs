@@ -96,6 +96,7 @@ fn sign_requested_note(
         keys: &fx.keys,
         client,
         has_session: true,
+        grant: Some(&fx.grant),
         token: None,
         relays: &[],
     };

@@ -1,9 +1,10 @@
 //! The storage layer: one key-value [`Store`] trait over named column families.
 //!
-//! Role: persist opaque records (already sealed where secret) with atomic batches and prefix
-//! scans. [`RocksStore`] (in `store/rocks.rs`, the only file that imports `rocksdb`) is the
-//! production engine; [`MemStore`] is the in-memory engine for tests. One conformance macro
-//! (`store/conformance.rs`) runs the same tests against both.
+//! Role: persist opaque records (already sealed where secret) with atomic batches, prefix
+//! scans and half-open range scans in both directions. [`RocksStore`] (in `store/rocks.rs`, the
+//! only file that imports `rocksdb`) is the production engine; [`MemStore`] is the in-memory
+//! engine for tests. One conformance macro (`store/conformance.rs`) runs the same tests against
+//! both.
 //! What it must not do: interpret keys or values, seal or open anything, or be called from an
 //! async task directly (every call may block on disk: use `spawn_blocking` or a thread).
 //!
@@ -145,7 +146,8 @@ impl Batch {
     }
 }
 
-/// A key-value store with column families, atomic batches and ordered prefix scans.
+/// A key-value store with column families, atomic batches, ordered prefix scans and range scans
+/// (ascending and descending).
 ///
 /// Keys and values are opaque bytes; keys are ordered bytewise (lexicographic, unsigned). Every
 /// method may block on disk.
@@ -178,6 +180,46 @@ pub trait Store: Send + Sync + 'static {
         &self,
         cf: Cf,
         prefix: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error>;
+
+    /// Visits the keys `k` of `cf` with `start <= k < end` (bytewise) in ascending order;
+    /// `visit` returns false to stop early. `start >= end` is an empty range (no visit, no
+    /// error). The bounds are half-open so adjacent ranges tile: `[a, b)` then `[b, c)` visit
+    /// every key once. To resume after a key `k`, start at `k ‖ 0x00` (the least key above `k`).
+    ///
+    /// There is no "unbounded" end: keys have no greatest value. For "every key with prefix `p`"
+    /// use [`Store::scan_prefix`], or end at `p` with its last byte incremented when that byte
+    /// is below `0xff` (as it is for ASCII prefixes).
+    ///
+    /// `visit` may call back into the store; writes made during a scan may or may not be seen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the engine fails while iterating (keys already visited stay visited).
+    fn scan_range(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error>;
+
+    /// Visits the same keys as [`Store::scan_range`] (`start <= k < end`) in **descending**
+    /// order: the greatest key below `end` first, for newest-first pages over time-ordered keys.
+    /// `visit` returns false to stop early; `start >= end` is an empty range. To resume before a
+    /// key `k`, call again with `end = k` (the bound is exclusive).
+    ///
+    /// `visit` may call back into the store; writes made during a scan may or may not be seen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the engine fails while iterating (keys already visited stay visited).
+    fn scan_range_rev(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error>;
 }

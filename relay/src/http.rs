@@ -27,6 +27,9 @@ pub(crate) async fn relay_service(
     mut req: Request<Incoming>,
     state: Arc<RelayState>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
+    if req.uri().path() == "/.well-known/nostr.json" {
+        return Ok(nip05(&req, &state).await);
+    }
     if req.uri().path() != "/" {
         return Ok(text(
             StatusCode::NOT_FOUND,
@@ -54,6 +57,53 @@ pub(crate) async fn relay_service(
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
     };
     Ok(response)
+}
+
+/// NIP-05 (`/.well-known/nostr.json?name=<local part>`) for the tenant whose `nip05_domain` is the
+/// request's `Host` (port stripped). Shape (protocol.md §9.11, the form every client library reads):
+/// `{"names":{name:user_pubkey},"relays":{user_pubkey:[…]},"nip46":{"relays":[…],user_pubkey:[…]}}`
+/// — no `nostrconnect_url`, since go-nostr fails to decode a string there. Unknown names and domains
+/// answer `{"names":{}}`; never a redirect; CORS `*`.
+async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let domain = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(d, _)| d)
+        .to_ascii_lowercase();
+    let name = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("name="))
+            .map(str::to_ascii_lowercase)
+    });
+    let mut body = serde_json::json!({"names": {}});
+    if let Some(name) = name.filter(|n| signer::directory::valid_nip05_name(n)) {
+        let bunker = state.bunker.clone();
+        let n = name.clone();
+        let found =
+            tokio::task::spawn_blocking(move || bunker.directory().nip05_lookup(&domain, &n))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .flatten();
+        if let Some((user_pubkey, _remote_signer)) = found {
+            let pk = user_pubkey.to_hex();
+            let relays = &state.bunker.config().relays;
+            body = serde_json::json!({
+                "names": {name: pk},
+                "relays": {pk.clone(): relays},
+                "nip46": {"relays": relays, pk: relays},
+            });
+        }
+    }
+    cors(
+        Response::builder().header(CONTENT_TYPE, "application/json"),
+        Body::from(body.to_string()),
+    )
 }
 
 fn upgrade(req: &mut Request<Incoming>, state: Arc<RelayState>) -> Response<Body> {

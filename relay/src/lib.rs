@@ -12,6 +12,9 @@
 //! handle; [`server::Server::stop`] shuts down gracefully (close websockets with 1001, drain the signer
 //! queue, drop the store last).
 
+// The admin API's OpenAPI schemas are one `serde_json::json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
+
 mod admin;
 mod coalesce;
 pub mod config;

@@ -6,7 +6,7 @@
 //! response and its OK on the still-open socket) → websockets get close 1001 → wait for connection
 //! tasks → join the workers → the store is dropped last. Each wait is bounded by the grace period.
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminState, AdminTokens};
 use crate::config::Config;
 use crate::fanout::{Hub, HubOutbox};
 use crate::sched::IoPolicy;
@@ -84,7 +84,7 @@ pub async fn start(config: Config) -> Result<Server, Error> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("ws://{relay_addr}"));
-    let (store, bunker, token_hash) = open(&config, public_url.clone()).await?;
+    let (store, bunker, token_hash, tokens) = open(&config, public_url.clone()).await?;
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(serve(
         Listeners {
@@ -95,6 +95,7 @@ pub async fn start(config: Config) -> Result<Server, Error> {
         store,
         bunker,
         token_hash,
+        tokens,
         shutdown.clone(),
     ));
     tracing::info!(%relay_addr, %admin_addr, %public_url, "bunkerd is serving");
@@ -124,7 +125,7 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, Error> {
         .map_err(|e| Error::io("reading the bound address", e))
 }
 
-type Opened = (Arc<dyn Store>, Arc<Bunker>, [u8; 32]);
+type Opened = (Arc<dyn Store>, Arc<Bunker>, [u8; 32], Arc<AdminTokens>);
 
 /// Opens the store, master key and signer, and resolves the operator token, on the blocking pool.
 async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
@@ -141,7 +142,8 @@ async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
         let bunker = Bunker::open(store.clone(), master, BunkerConfig::new(public_url))?;
         let token = operator_token(&config)?;
         let token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
-        Ok((store, Arc::new(bunker), token_hash))
+        let tokens = Arc::new(AdminTokens::load(store.clone())?);
+        Ok((store, Arc::new(bunker), token_hash, tokens))
     })
     .await
     .expect("opening the store does not panic")
@@ -189,6 +191,7 @@ async fn serve(
     store: Arc<dyn Store>,
     bunker: Arc<Bunker>,
     token_hash: [u8; 32],
+    tokens: Arc<AdminTokens>,
     shutdown: CancellationToken,
 ) {
     let hub = Arc::new(Hub::default());
@@ -223,6 +226,7 @@ async fn serve(
     let admin_state = Arc::new(AdminState {
         bunker,
         operator_token_hash: token_hash,
+        tokens,
     });
     tracker.spawn(sweep(hub, shutdown.clone()));
     let relay = tracker.spawn(accept_loop(

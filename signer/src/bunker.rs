@@ -10,6 +10,11 @@
 //! It blocks (store reads and writes, crypto): call it from the worker pool, never from the async
 //! reactor. It never logs payloads, secrets or keys.
 
+mod lifecycle;
+
+pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX_URI_TTL_SECS};
+
+use crate::audit::{self, AuditLog, AuditRecord, Outcome};
 use crate::directory::{Directory, UserKeys};
 use crate::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
 use crate::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
@@ -115,6 +120,7 @@ pub struct Bunker {
     store: Arc<dyn Store>,
     directory: Directory,
     sessions: Sessions,
+    audit: AuditLog,
     config: BunkerConfig,
     /// Serializes `connect`s that consume a secret, so two clients racing with one secret cannot
     /// both win. Connects are rare; the hot path never takes it.
@@ -151,10 +157,12 @@ impl Bunker {
         let vault = Vault::new(master, store.clone());
         let directory = Directory::load(store.clone(), vault, config.key_cache_capacity)?;
         let sessions = Sessions::load(store.as_ref())?;
+        let audit = AuditLog::open(store.clone())?;
         Ok(Bunker {
             store,
             directory,
             sessions,
+            audit,
             config,
             connect_lock: Mutex::new(()),
         })
@@ -163,6 +171,11 @@ impl Bunker {
     /// The tenant/user directory (provisioning).
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The per-tenant audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
     }
 
     /// The live sessions.
@@ -192,10 +205,17 @@ impl Bunker {
         tenant: &str,
         user: &str,
         now: u64,
-    ) -> Result<Zeroizing<String>, Error> {
-        let issued =
-            self.directory
-                .issue_secret(tenant, user, now, self.config.bunker_uri_ttl_secs)?;
+        options: UriOptions,
+    ) -> Result<IssuedUri, Error> {
+        let ttl = options.ttl_secs.unwrap_or(self.config.bunker_uri_ttl_secs);
+        if ttl == 0 || ttl > MAX_URI_TTL_SECS {
+            return Err(Error::InvalidInput(
+                "ttl_secs must be 1 to 31536000 (one year)",
+            ));
+        }
+        let issued = self
+            .directory
+            .issue_secret(tenant, user, now, ttl, options.perms)?;
         // Sized up front so pushes never reallocate and leave unzeroized copies of the secret behind.
         let capacity = 160
             + self
@@ -215,7 +235,11 @@ impl Bunker {
         }
         uri.push_str("secret=");
         uri.push_str(&issued.secret);
-        Ok(uri)
+        Ok(IssuedUri {
+            uri,
+            id: issued.id,
+            expires_at: issued.expires_at,
+        })
     }
 
     /// Processes one kind-24133 request event. `now` is unix seconds. Blocking.
@@ -273,10 +297,20 @@ impl Bunker {
             Refusal::Error("signer unavailable")
         })?;
         let transport = Transport::new(self, &keys, event)?;
-        let plaintext = transport.decrypt(&event.content)?;
-        let envelope = Request::parse(&plaintext).map_err(Refusal::Invalid)?;
+        let plaintext = transport.decrypt(&event.content).inspect_err(|_| {
+            self.audit_unreadable(&keys, event.pubkey, "undecryptable");
+        })?;
+        let envelope = Request::parse(&plaintext).map_err(|why| {
+            self.audit_unreadable(&keys, event.pubkey, "unparsable request");
+            Refusal::Invalid(why)
+        })?;
         let method = nip46::method_label(&envelope.method);
+        let kind = match &envelope.request {
+            Ok(Request::SignEvent(template)) => Some(template.kind),
+            _ => None,
+        };
         let reply = self.run(&keys, event.pubkey, transport.scheme(), envelope, now);
+        self.audit_reply(&keys, event.pubkey, method, kind, &reply);
         let response = self.response(&keys, &transport, event.pubkey, reply, now);
         Ok(Processed {
             accepted: Ok(()),
@@ -284,6 +318,51 @@ impl Bunker {
             method: Some(method),
             duplicate: false,
         })
+    }
+
+    /// Audits one answered request: method (a fixed label, never the client's string), kind and the
+    /// signed event's id for `sign_event`, outcome, and for refusals a fixed reason. Never content.
+    fn audit_reply(
+        &self,
+        keys: &UserKeys,
+        client: PublicKey,
+        method: &'static str,
+        kind: Option<u16>,
+        reply: &Reply,
+    ) {
+        let (outcome, detail, event_id) = match &reply.body {
+            // Our serializer writes `{"id":"<64 hex>",…` first (event.rs `to_json`).
+            Ok(result) if method == "sign_event" => {
+                (Outcome::Ok, None, result.get(7..71).map(str::to_owned))
+            }
+            Ok(_) => (Outcome::Ok, None, None),
+            Err(RpcError::Internal) => (Outcome::Error, Some("internal".to_owned()), None),
+            Err(RpcError::PermissionDenied(message)) => {
+                (Outcome::Refused, Some(message.clone()), None)
+            }
+            Err(e) => (Outcome::Refused, Some(e.code().to_owned()), None),
+        };
+        let mut record = AuditRecord::new(audit::now_ms(), keys.tenant.as_str(), method, outcome);
+        record.user = Some(keys.user_id.clone());
+        record.client = Some(client);
+        record.kind = kind;
+        record.event_id = event_id;
+        record.detail = detail;
+        self.audit.record(record);
+    }
+
+    /// Audits a routed request that could not be read (no id to answer with).
+    fn audit_unreadable(&self, keys: &UserKeys, client: PublicKey, why: &'static str) {
+        let mut record = AuditRecord::new(
+            audit::now_ms(),
+            keys.tenant.as_str(),
+            "request",
+            Outcome::Refused,
+        );
+        record.user = Some(keys.user_id.clone());
+        record.client = Some(client);
+        record.detail = Some(why.to_owned());
+        self.audit.record(record);
     }
 
     /// Runs the handler with the records it needs and persists its effect.
@@ -296,7 +375,8 @@ impl Bunker {
         now: u64,
     ) -> Reply {
         let remote_signer = keys.remote_signer.public_key();
-        let has_session = self.sessions.get(&remote_signer, &client).is_some();
+        let session = self.sessions.get(&remote_signer, &client);
+        let has_session = session.is_some();
         let secret_hash = match &envelope.request {
             Ok(Request::Connect(c)) if !has_session => c
                 .secret
@@ -315,6 +395,7 @@ impl Bunker {
             keys,
             client,
             has_session,
+            grant: session.as_ref().map(|s| &s.grant),
             token: token.as_ref().map(|(_, view)| view),
             relays: &self.config.relays,
         };
@@ -327,7 +408,14 @@ impl Bunker {
             token.map(|(r, _)| r),
             now,
         ) {
-            Ok(()) => outcome.reply,
+            Ok(()) => {
+                // Usage counters for the admin API: the session this request ran in, or the one its
+                // `connect` just created.
+                if let Some(s) = session.or_else(|| self.sessions.get(&remote_signer, &client)) {
+                    s.touch(now);
+                }
+                outcome.reply
+            }
             Err(e) => internal(outcome.reply.id, &e),
         }
     }
@@ -348,6 +436,7 @@ impl Bunker {
             Effect::Connect {
                 secret_hash,
                 perms,
+                grant,
                 metadata,
             } => {
                 let token = token.ok_or(Error::Corrupt("connect token vanished"))?;
@@ -358,6 +447,7 @@ impl Bunker {
                     remote_signer,
                     client,
                     perms,
+                    grant: Some(grant),
                     scheme,
                     metadata,
                     created_at: now,

@@ -14,12 +14,16 @@
 //! - `tenants`: `<tenant id>` → [`TenantRecord`]
 //! - `users`: `<tenant id>/<user id>` → [`UserRecord`]
 //! - `signer_index`: `<remote-signer pubkey, 32 raw bytes>` → `<tenant id>/<user id>` (UTF-8)
-//! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`TokenRecord`]
+//! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`TokenRecord`], and the
+//!   per-user index `idx/<tenant id>/<user id>/<hash hex>` → empty (to list and revoke a user's URIs)
+//!
+//! Lifecycle operations (list, update, delete, rotate, revoke) are in `lifecycle.rs`.
 //!
 //! This module does no Nostr protocol work and never logs key material.
 
 use crate::nip46::TokenView;
 use crate::nostr::{Keypair, PublicKey, SecretKey};
+use crate::policy::Policy;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -30,8 +34,17 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+mod lifecycle;
+
+pub use lifecycle::{
+    valid_domain, valid_nip05_name, TenantUpdate, TokenInfo, UserUpdate, MAX_PAGE,
+};
+
 /// Record kind bound into the AAD of sealed user secret keys.
 const SEALED_KEY_RECORD: &str = "user_secret_key";
+
+/// Longest tenant or user display name, bytes.
+pub const MAX_NAME_BYTES: usize = 128;
 
 /// A tenant (an organization).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +55,29 @@ pub struct TenantRecord {
     pub name: String,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix seconds of the last update (0 = never updated).
+    #[serde(default)]
+    pub updated_at: u64,
+    /// NIP-05 domain whose `/.well-known/nostr.json` this tenant's users are listed in (lowercase).
+    #[serde(default)]
+    pub nip05_domain: Option<String>,
+    /// Nostr pubkeys allowed to administer this tenant with NIP-98 HTTP auth.
+    #[serde(default)]
+    pub admin_pubkeys: Vec<AdminPubkey>,
+    /// The default signing policy of the tenant's users (a user's own policy replaces it).
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth, issue 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminPubkey {
+    /// The admin's pubkey (32-byte x-only, hex in JSON).
+    pub pubkey: PublicKey,
+    /// Optional label.
+    pub name: Option<String>,
+    /// Unix seconds.
+    pub added_at: u64,
 }
 
 /// A user: public parts plus sealed secret keys (base64 of [`kms::DataKey::seal`] output).
@@ -59,6 +95,18 @@ pub struct UserRecord {
     pub remote_signer_pubkey: PublicKey,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix seconds of the last update or key rotation (0 = never).
+    #[serde(default)]
+    pub updated_at: u64,
+    /// A disabled user's requests are answered with an error; its sessions and URIs stay.
+    #[serde(default)]
+    pub disabled: bool,
+    /// NIP-05 local part (`a-z0-9-_.`), served under the tenant's `nip05_domain`.
+    #[serde(default)]
+    pub nip05_name: Option<String>,
+    /// The user's own signing policy; `None` = the tenant's default.
+    #[serde(default)]
+    pub policy: Option<Policy>,
     sealed_user_key: String,
     sealed_remote_signer_key: String,
 }
@@ -78,6 +126,10 @@ pub struct TokenRecord {
     pub consumed_by: Option<PublicKey>,
     /// Unix seconds of consumption.
     pub consumed_at: Option<u64>,
+    /// Permissions pre-approved by the admin who issued the URI (NIP-46 perms syntax); `None` =
+    /// whatever the client requests, within the user's policy.
+    #[serde(default)]
+    pub perms: Option<String>,
 }
 
 /// Which tenant and user a remote-signer pubkey belongs to.
@@ -100,6 +152,11 @@ pub struct UserKeys {
     pub user: Keypair,
     /// The remote-signer keypair.
     pub remote_signer: Keypair,
+    /// Whether the user is disabled (requests are refused with an error reply).
+    pub disabled: bool,
+    /// The effective signing policy when the keys were loaded (the user's own, else the tenant's).
+    /// Policy changes drop the cached keys, so the next request loads the new one.
+    pub policy: Arc<Policy>,
 }
 
 impl std::fmt::Debug for UserKeys {
@@ -116,6 +173,8 @@ impl std::fmt::Debug for UserKeys {
 pub struct IssuedSecret {
     /// 64 lowercase hex characters (256 random bits). Zeroized on drop.
     pub secret: Zeroizing<String>,
+    /// The URI's public id ([`TokenInfo::id`]): hex SHA-256 of the secret.
+    pub id: String,
     /// The remote-signer pubkey the URI names.
     pub remote_signer: PublicKey,
     /// Unix seconds.
@@ -194,13 +253,17 @@ impl Directory {
     /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store failure.
     pub fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 128 {
+        if name.is_empty() || name.len() > MAX_NAME_BYTES {
             return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
         }
         let record = TenantRecord {
             id: random_id(),
             name: name.to_owned(),
             created_at: now,
+            updated_at: 0,
+            nip05_domain: None,
+            admin_pubkeys: Vec::new(),
+            policy: Policy::default(),
         };
         let mut batch = Batch::new();
         self.vault.create_data_key(&record.id, &mut batch)?;
@@ -242,7 +305,7 @@ impl Directory {
         if !self.tenants.contains_key(tenant) {
             return Err(Error::TenantNotFound);
         }
-        if name.as_ref().is_some_and(|n| n.len() > 128) {
+        if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
             return Err(Error::InvalidInput("name must be at most 128 bytes"));
         }
         let user = Keypair::new(&secret.unwrap_or_else(SecretKey::generate));
@@ -264,6 +327,10 @@ impl Directory {
             user_pubkey: user.public_key(),
             remote_signer_pubkey: remote_signer.public_key(),
             created_at: now,
+            updated_at: 0,
+            disabled: false,
+            nip05_name: None,
+            policy: None,
         };
         let route_value = format!("{tenant}/{id}");
         let mut batch = Batch::new();
@@ -310,6 +377,7 @@ impl Directory {
         user: &str,
         now: u64,
         ttl_secs: u64,
+        perms: Option<String>,
     ) -> Result<IssuedSecret, Error> {
         if !self.tenants.contains_key(tenant) {
             return Err(Error::TenantNotFound);
@@ -326,12 +394,19 @@ impl Directory {
             expires_at: now.saturating_add(ttl_secs),
             consumed_by: None,
             consumed_at: None,
+            perms,
         };
         let mut batch = Batch::new();
         batch.put(Cf::ConnectTokens, hash.to_vec(), to_json(&token));
+        batch.put(
+            Cf::ConnectTokens,
+            lifecycle::token_index_key(tenant, user, &hash),
+            Vec::new(),
+        );
         self.store.write(batch, Durability::Sync)?;
         Ok(IssuedSecret {
             secret,
+            id: hex::encode(hash),
             remote_signer: record.remote_signer_pubkey,
             expires_at: token.expires_at,
         })
@@ -354,6 +429,7 @@ impl Directory {
             user: record.user.clone(),
             expires_at: record.expires_at,
             consumed_by: record.consumed_by,
+            perms: record.perms.clone(),
         };
         Ok(Some((record, view)))
     }
@@ -404,6 +480,15 @@ impl Directory {
                 "remote_signer",
                 &record.sealed_remote_signer_key,
             )?,
+            disabled: record.disabled,
+            policy: Arc::new(match record.policy {
+                Some(policy) => policy,
+                None => self
+                    .tenants
+                    .get(&record.tenant)
+                    .map(|t| t.policy.clone())
+                    .unwrap_or_default(),
+            }),
             tenant: record.tenant,
             user_id: record.id,
         });

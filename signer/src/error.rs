@@ -15,9 +15,16 @@ pub enum Error {
     /// existence of other tenants' users is not revealed).
     #[error("user not found")]
     UserNotFound,
+    /// Another resource (named by the text, e.g. "bunker URI", "session") does not exist in this
+    /// tenant.
+    #[error("{0} not found")]
+    NotFound(&'static str),
     /// A request field is missing or malformed; the text names the field, never echoes a secret.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// A signing policy does not validate (see [`crate::policy::Policy::validate`]).
+    #[error("invalid policy: {0}")]
+    InvalidPolicy(#[from] crate::policy::PolicyError),
     /// An imported secret key is not a valid 64-hex or `nsec` secp256k1 key.
     #[error("invalid secret key")]
     InvalidSecretKey,
@@ -38,6 +45,8 @@ impl Error {
         match self {
             Error::TenantNotFound => "tenant_not_found",
             Error::UserNotFound => "user_not_found",
+            Error::NotFound(_) => "not_found",
+            Error::InvalidPolicy(_) => "invalid_policy",
             Error::InvalidInput(_) => "invalid_input",
             Error::InvalidSecretKey => "invalid_secret_key",
             Error::UserExists => "user_exists",
@@ -52,6 +61,8 @@ impl Error {
             self,
             Error::TenantNotFound
                 | Error::UserNotFound
+                | Error::NotFound(_)
+                | Error::InvalidPolicy(_)
                 | Error::InvalidInput(_)
                 | Error::InvalidSecretKey
                 | Error::UserExists

@@ -17,15 +17,17 @@
 //! The signer never touches a socket: the relay hands it verified-shape kind-24133 events and receives
 //! response events through the [`pool::Outbox`] trait.
 
+pub mod audit;
 pub mod bunker;
 pub mod directory;
 pub mod error;
 pub mod nip46;
 pub mod nostr;
+pub mod policy;
 pub mod pool;
 pub mod sessions;
 
-pub use bunker::{Bunker, BunkerConfig, Processed, Refusal};
+pub use bunker::{Bunker, BunkerConfig, IssuedUri, Processed, Refusal, SessionInfo, UriOptions};
 pub use error::Error;
 
 /// The NIP-46 request/response event kind (NIP-46 §"Request events"): ephemeral range, never stored.

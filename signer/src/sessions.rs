@@ -9,10 +9,12 @@
 
 use crate::nip46::{ClientMetadata, Scheme};
 use crate::nostr::{nip04, nip44, PublicKey};
+use crate::policy::{Grant, Perms};
 use crate::Error;
 use dashmap::DashMap;
 use kms::{Batch, Cf, Store};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The stored part of a session.
@@ -26,8 +28,12 @@ pub struct SessionRecord {
     pub remote_signer: PublicKey,
     /// The client pubkey (author of the requests).
     pub client: PublicKey,
-    /// Permissions the client requested at `connect` (comma-separated `method[:kind]`).
+    /// Permissions the client requested at `connect`, canonical (comma-separated `method[:kind]`).
     pub perms: String,
+    /// Permissions granted at `connect` (requested ∩ policy, or pre-approved ∩ policy), canonical.
+    /// `None` in records written before policies existed: read as "everything the policy allows".
+    #[serde(default)]
+    pub grant: Option<String>,
     /// Transport scheme of the `connect` request.
     pub scheme: Scheme,
     /// Unauthenticated client display metadata from `connect`.
@@ -36,22 +42,51 @@ pub struct SessionRecord {
     pub created_at: u64,
 }
 
-/// A live session: the record plus cached transport keys.
+/// A live session: the record plus cached transport keys and usage counters.
 #[derive(Debug)]
 pub struct Session {
     /// The persisted record.
     pub record: SessionRecord,
+    /// The parsed grant (checked against the user's current policy on every request).
+    pub grant: Grant,
     nip44: OnceLock<nip44::ConversationKey>,
     nip04: OnceLock<nip04::SharedKey>,
+    /// Requests answered in this session since the process started (not persisted).
+    requests: AtomicU64,
+    /// Unix seconds of the last request since the process started (0 = none yet; not persisted).
+    last_used: AtomicU64,
 }
 
 impl Session {
     fn new(record: SessionRecord) -> Self {
+        let grant = match &record.grant {
+            Some(text) => Grant::from(Perms::parse(text)),
+            None => Grant::from(Perms::all()),
+        };
         Session {
+            grant,
             record,
             nip44: OnceLock::new(),
             nip04: OnceLock::new(),
+            requests: AtomicU64::new(0),
+            last_used: AtomicU64::new(0),
         }
+    }
+
+    /// Counts one request at `now` (unix seconds). Two relaxed atomic operations.
+    pub fn touch(&self, now: u64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.last_used.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Requests answered since the process started.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Unix seconds of the last request since the process started, if any.
+    pub fn last_used(&self) -> Option<u64> {
+        Some(self.last_used.load(Ordering::Relaxed)).filter(|t| *t > 0)
     }
 
     /// The cached NIP-44 conversation key, derived with `derive` on first use.
@@ -153,6 +188,36 @@ impl Sessions {
     /// Drops a session from memory.
     pub(crate) fn forget(&self, remote_signer: &PublicKey, client: &PublicKey) {
         self.map.remove(&(*remote_signer, *client));
+    }
+
+    /// The live sessions of one remote-signer key, ordered by client pubkey.
+    pub fn of_remote_signer(&self, remote_signer: &PublicKey) -> Vec<Arc<Session>> {
+        let mut found: Vec<Arc<Session>> = self
+            .map
+            .iter()
+            .filter(|e| e.key().0 == *remote_signer)
+            .map(|e| e.value().clone())
+            .collect();
+        found.sort_by_key(|s| s.record.client);
+        found
+    }
+
+    /// Adds to `batch` the deletes of every session of `remote_signer`; returns their client keys
+    /// (for [`Sessions::forget`] after the batch is written).
+    pub(crate) fn delete_all(
+        &self,
+        batch: &mut Batch,
+        remote_signer: &PublicKey,
+    ) -> Vec<PublicKey> {
+        let clients: Vec<PublicKey> = self
+            .of_remote_signer(remote_signer)
+            .iter()
+            .map(|s| s.record.client)
+            .collect();
+        for client in &clients {
+            Self::delete(batch, remote_signer, client);
+        }
+        clients
     }
 }
 

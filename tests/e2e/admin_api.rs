@@ -54,7 +54,7 @@ async fn auth_errors_and_imports() {
     check_error(
         &admin.call("GET", "/v1/nothing-here", None).await,
         404,
-        "not_found",
+        "route_not_found",
     );
     check_error(
         &admin

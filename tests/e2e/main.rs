@@ -10,6 +10,7 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod admin_api;
+mod admin_lifecycle;
 mod architecture;
 mod loadgen_smoke;
 mod nostr_tools;

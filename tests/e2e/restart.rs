@@ -55,12 +55,17 @@ async fn sessions_and_users_survive_a_restart() {
             user.user_pubkey.as_str(),
             "user and session survived"
         );
-        let template = r#"{"kind":1,"content":"after restart","tags":[],"created_at":1700000000}"#;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let template =
+            format!(r#"{{"kind":1,"content":"after restart","tags":[],"created_at":{now}}}"#);
         let signed = client
             .request(
                 &remote,
                 "sign_event",
-                vec![template.to_owned()],
+                vec![template.clone()],
                 Transport::Nip44,
             )
             .await;

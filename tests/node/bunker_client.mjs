@@ -27,8 +27,9 @@ const USAGE =
   ' | bunker_client.mjs --expect-error <method> <bunker-uri>'
 const HEX64 = /^[0-9a-f]{64}$/
 const DEFAULT_TIMEOUT_MS = 20000
-// Fixed so the Rust side can recompute the id of the template it expects.
-const FIXED_CREATED_AT = 1700000000
+// One timestamp for the whole run (an hour back: within the signer's default created_at bound of
+// 7 days, and not "now", so an unchanged created_at is visible in the signed event).
+const FIXED_CREATED_AT = Math.floor(Date.now() / 1000) - 3600
 // Emoji (astral + ZWJ + variation selector), quotes, backslash, newlines and a
 // tab: the characters NIP-01 serialization most often gets wrong.
 const SIGN_CONTENT =

@@ -79,6 +79,18 @@ enum Command {
         #[arg(long)]
         latency_csv: Option<PathBuf>,
     },
+    /// Open idle connections, each with one `#p` subscription, and hold them (bounded by time).
+    Idle {
+        /// Relay address (host:port).
+        #[arg(long, default_value = "127.0.0.1:7447")]
+        relay: SocketAddr,
+        /// Connections to open.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        /// Seconds to hold them open once all are subscribed.
+        #[arg(long, default_value_t = 60)]
+        hold: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -146,6 +158,18 @@ async fn dispatch(command: Command) -> Result<(), String> {
             let report = loadgen::run(options).await?;
             eprintln!("{}", report.table());
             println!("{}", report.json());
+            Ok(())
+        }
+        Command::Idle {
+            relay,
+            connections,
+            hold,
+        } => {
+            let open = loadgen::idle::open(relay, connections).await?;
+            // One line on stdout when every subscription is in place, for scripts to wait on.
+            println!("ready {}", open.len());
+            tokio::time::sleep(Duration::from_secs(hold)).await;
+            drop(open);
             Ok(())
         }
     }

@@ -10,6 +10,7 @@
 //! and content). The generator does no crypto while the clock runs, so it is not the bottleneck.
 
 mod client;
+pub mod idle;
 pub mod provision;
 mod stats;
 mod verify;

@@ -32,6 +32,28 @@ pub(crate) fn scan_keys(store: &dyn Store, cf: Cf, prefix: &[u8]) -> Vec<Vec<u8>
     keys
 }
 
+/// All keys of `cf` in `[start, end)`, in visiting order: ascending, or descending when `rev`.
+pub(crate) fn range_keys(
+    store: &dyn Store,
+    cf: Cf,
+    start: &[u8],
+    end: &[u8],
+    rev: bool,
+) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    let mut visit = |key: &[u8], _: &[u8]| {
+        keys.push(key.to_vec());
+        true
+    };
+    if rev {
+        store.scan_range_rev(cf, start, end, &mut visit)
+    } else {
+        store.scan_range(cf, start, end, &mut visit)
+    }
+    .expect("scan_range");
+    keys
+}
+
 /// Writes `pairs` into `cf` in one synced batch.
 pub(crate) fn put_all(store: &dyn Store, cf: Cf, pairs: &[(&[u8], &[u8])]) {
     let mut batch = Batch::new();
@@ -44,7 +66,7 @@ pub(crate) fn put_all(store: &dyn Store, cf: Cf, pairs: &[(&[u8], &[u8])]) {
 /// Generates the conformance tests for the store built by `$make` (see the module docs).
 macro_rules! store_conformance {
     ($make:expr) => {
-        use $crate::store::conformance::{check, put_all, scan_keys};
+        use $crate::store::conformance::{check, put_all, range_keys, scan_keys};
         use $crate::store::{Batch, Cf, Durability, Store};
 
         #[test]
@@ -240,6 +262,184 @@ macro_rules! store_conformance {
                 })
                 .unwrap();
             assert_eq!(count, 130);
+        }
+
+        /// `[start, end)`: the start key is visited, the end key is not, in both directions;
+        /// keys that extend a bound (`a` → `a\x00`) sort right after it.
+        #[test]
+        fn range_bounds_are_inclusive_then_exclusive() {
+            let (store, _guard) = $make;
+            let keys: [&[u8]; 8] = [b"c", b"a", b"b\x00", b"ab", b"b", b"a\x00", b"", b"\xff"];
+            for key in keys {
+                put_all(&store, Cf::Audit, &[(key, b"v")]);
+            }
+            put_all(&store, Cf::Users, &[(b"aa", b"other family")]);
+            let inner: Vec<&[u8]> = vec![b"a\x00", b"ab"];
+            assert_eq!(range_keys(&store, Cf::Audit, b"a\x00", b"b", false), inner);
+            let with_b: Vec<&[u8]> = vec![b"a", b"a\x00", b"ab", b"b"];
+            assert_eq!(range_keys(&store, Cf::Audit, b"a", b"b\x00", false), with_b);
+            let rev: Vec<&[u8]> = vec![b"b", b"ab", b"a\x00", b"a"];
+            assert_eq!(range_keys(&store, Cf::Audit, b"a", b"b\x00", true), rev);
+            // Bounds that are not keys themselves.
+            let between: Vec<&[u8]> = vec![b"ab", b"b", b"b\x00"];
+            assert_eq!(range_keys(&store, Cf::Audit, b"aa", b"bb", false), between);
+            // The whole family: from the empty key to past `\xff`.
+            let all = range_keys(&store, Cf::Audit, b"", b"\xff\x00", false);
+            let mut sorted: Vec<Vec<u8>> = keys.iter().map(|k| k.to_vec()).collect();
+            sorted.sort();
+            assert_eq!(all, sorted);
+            sorted.reverse();
+            assert_eq!(
+                range_keys(&store, Cf::Audit, b"", b"\xff\x00", true),
+                sorted
+            );
+            // `\xff` itself is excluded by an end of `\xff`.
+            assert!(
+                !range_keys(&store, Cf::Audit, b"c", b"\xff", false).contains(&b"\xff".to_vec())
+            );
+        }
+
+        #[test]
+        fn empty_and_inverted_ranges_visit_nothing() {
+            let (store, _guard) = $make;
+            put_all(
+                &store,
+                Cf::Audit,
+                &[(b"k1", b"1"), (b"k2", b"2"), (b"k4", b"4")],
+            );
+            for rev in [false, true] {
+                // start == end, even on an existing key.
+                assert!(range_keys(&store, Cf::Audit, b"k1", b"k1", rev).is_empty());
+                // start > end is empty, not an error.
+                assert!(range_keys(&store, Cf::Audit, b"k4", b"k1", rev).is_empty());
+                assert!(range_keys(&store, Cf::Audit, b"z", b"", rev).is_empty());
+                // A gap between keys, and past the last key.
+                assert!(range_keys(&store, Cf::Audit, b"k3", b"k4", rev).is_empty());
+                assert!(range_keys(&store, Cf::Audit, b"k5", b"k9", rev).is_empty());
+                // Another column family holds nothing in the range.
+                assert!(range_keys(&store, Cf::Users, b"k", b"l", rev).is_empty());
+            }
+        }
+
+        #[test]
+        fn range_scans_stop_when_the_visitor_says_so() {
+            let (store, _guard) = $make;
+            put_all(
+                &store,
+                Cf::Audit,
+                &[(b"r1", b"1"), (b"r2", b"2"), (b"r3", b"3"), (b"r4", b"4")],
+            );
+            let mut seen = Vec::new();
+            store
+                .scan_range(Cf::Audit, b"r1", b"r9", &mut |key, value| {
+                    seen.push((key.to_vec(), value.to_vec()));
+                    seen.len() < 2
+                })
+                .unwrap();
+            assert_eq!(
+                seen,
+                vec![
+                    (b"r1".to_vec(), b"1".to_vec()),
+                    (b"r2".to_vec(), b"2".to_vec())
+                ]
+            );
+            seen.clear();
+            store
+                .scan_range_rev(Cf::Audit, b"r1", b"r9", &mut |key, value| {
+                    seen.push((key.to_vec(), value.to_vec()));
+                    seen.len() < 2
+                })
+                .unwrap();
+            assert_eq!(
+                seen,
+                vec![
+                    (b"r4".to_vec(), b"4".to_vec()),
+                    (b"r3".to_vec(), b"3".to_vec())
+                ]
+            );
+        }
+
+        /// Ranges longer than any internal chunk keep their order in both directions, resume
+        /// exactly where a stopped scan left off, and stop at any point.
+        #[test]
+        fn long_range_scans_resume_and_stop_anywhere() {
+            let (store, _guard) = $make;
+            let key = |i: u16| [b"log/".as_slice(), &i.to_be_bytes()].concat();
+            let mut batch = Batch::new();
+            for i in (0..500u16).rev() {
+                batch.put(Cf::Audit, key(i), i.to_be_bytes());
+            }
+            batch
+                .put(Cf::Audit, "log0", "outside")
+                .put(Cf::Audit, "lof", "outside");
+            store.write(batch, Durability::Sync).unwrap();
+            let up: Vec<Vec<u8>> = (100..400u16).map(key).collect();
+            assert_eq!(
+                range_keys(&store, Cf::Audit, &key(100), &key(400), false),
+                up
+            );
+            let down: Vec<Vec<u8>> = up.iter().rev().cloned().collect();
+            assert_eq!(
+                range_keys(&store, Cf::Audit, &key(100), &key(400), true),
+                down
+            );
+            // Page through [0, 500) 130 keys at a time in each direction.
+            let (start, end) = (key(0), key(500));
+            for rev in [false, true] {
+                let mut pages: Vec<Vec<u8>> = Vec::new();
+                let (mut low, mut high) = (start.clone(), end.clone());
+                loop {
+                    let mut page = Vec::new();
+                    let mut visit = |k: &[u8], _: &[u8]| {
+                        page.push(k.to_vec());
+                        page.len() < 130
+                    };
+                    if rev {
+                        store
+                            .scan_range_rev(Cf::Audit, &low, &high, &mut visit)
+                            .unwrap();
+                    } else {
+                        store
+                            .scan_range(Cf::Audit, &low, &high, &mut visit)
+                            .unwrap();
+                    }
+                    let Some(last) = page.last().cloned() else {
+                        break;
+                    };
+                    if rev {
+                        high = last;
+                    } else {
+                        low = [last.as_slice(), &[0]].concat();
+                    }
+                    assert!(
+                        page.len() == 130 || page.len() == 500 % 130,
+                        "{}",
+                        page.len()
+                    );
+                    pages.extend(page);
+                }
+                let mut expected: Vec<Vec<u8>> = (0..500u16).map(key).collect();
+                if rev {
+                    expected.reverse();
+                }
+                assert_eq!(pages, expected, "rev = {rev}");
+            }
+        }
+
+        #[test]
+        fn range_visitor_may_call_back_into_the_store() {
+            let (store, _guard) = $make;
+            let store: &dyn Store = &store;
+            put_all(store, Cf::Users, &[(b"u1", b"t1"), (b"u2", b"t2")]);
+            put_all(store, Cf::Tenants, &[(b"t1", b"one"), (b"t2", b"two")]);
+            let mut joined = Vec::new();
+            store
+                .scan_range_rev(Cf::Users, b"u", b"v", &mut |_, tenant| {
+                    joined.push(store.get(Cf::Tenants, tenant).unwrap().unwrap());
+                    true
+                })
+                .unwrap();
+            assert_eq!(joined, vec![b"two".to_vec(), b"one".to_vec()]);
         }
 
         #[test]

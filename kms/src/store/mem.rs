@@ -47,6 +47,63 @@ impl MemStore {
             .map(|(key, value)| (key.clone(), value.clone()))
             .collect()
     }
+
+    /// Up to `SCAN_CHUNK` entries of `cf` inside `(low, high)`, ascending or descending.
+    /// The caller guarantees a non-empty, well-ordered pair of bounds (`BTreeMap::range` panics
+    /// on `start > end`).
+    fn range_chunk(
+        &self,
+        cf: Cf,
+        low: Bound<&[u8]>,
+        high: Bound<&[u8]>,
+        descending: bool,
+    ) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let maps = self.lock();
+        let range = maps[cf.index()].range::<[u8], _>((low, high));
+        let copy = |(key, value): (&Vec<u8>, &Vec<u8>)| (key.clone(), value.clone());
+        if descending {
+            range.rev().take(SCAN_CHUNK).map(copy).collect()
+        } else {
+            range.take(SCAN_CHUNK).map(copy).collect()
+        }
+    }
+
+    /// Shared body of both range scans: walks `[start, end)` chunk by chunk, moving the lower
+    /// (ascending) or upper (descending) bound past the last key visited.
+    fn scan_range_dir(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        descending: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        if start >= end {
+            return Ok(());
+        }
+        let mut resume: Option<Vec<u8>> = None;
+        loop {
+            let (low, high) = match (&resume, descending) {
+                (None, _) => (Bound::Included(start), Bound::Excluded(end)),
+                (Some(last), false) => (Bound::Excluded(last.as_slice()), Bound::Excluded(end)),
+                (Some(last), true) => (Bound::Included(start), Bound::Excluded(last.as_slice())),
+            };
+            let chunk = self.range_chunk(cf, low, high, descending);
+            let full = chunk.len() == SCAN_CHUNK;
+            let mut last = None;
+            for (key, value) in chunk {
+                if !visit(&key, &value) {
+                    return Ok(());
+                }
+                last = Some(key);
+            }
+            match last {
+                // `last` lies strictly inside `[start, end)`, so the next bounds stay ordered.
+                Some(key) if full => resume = Some(key),
+                _ => return Ok(()),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for MemStore {
@@ -97,5 +154,25 @@ impl Store for MemStore {
                 _ => return Ok(()),
             }
         }
+    }
+
+    fn scan_range(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        self.scan_range_dir(cf, start, end, false, visit)
+    }
+
+    fn scan_range_rev(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        self.scan_range_dir(cf, start, end, true, visit)
     }
 }

@@ -11,7 +11,7 @@ use super::{Batch, Cf, Durability, Op, Store};
 use crate::Error;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBWithThreadMode, Options, SingleThreaded, WriteBatch, WriteOptions,
+    DBWithThreadMode, Options, ReadOptions, SingleThreaded, WriteBatch, WriteOptions,
 };
 use std::path::{Path, PathBuf};
 
@@ -81,6 +81,44 @@ impl RocksStore {
         }
         Ok(out)
     }
+
+    /// Shared body of both range scans. The bounds go into `ReadOptions` (lower inclusive,
+    /// upper exclusive), so RocksDB itself stops at them and skips the deletion tombstones
+    /// beyond them instead of stepping through them. With an upper bound set, `seek_to_last`
+    /// positions on the greatest key below it (RocksDB `ReadOptions::iterate_upper_bound`).
+    fn scan_range_dir(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        descending: bool,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        if start >= end {
+            // RocksDB requires lower bound <= upper bound; an empty range needs no iterator.
+            return Ok(());
+        }
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(start);
+        options.set_iterate_upper_bound(end);
+        let mut iter = self.db.raw_iterator_cf_opt(self.handle(cf)?, options);
+        if descending {
+            iter.seek_to_last();
+        } else {
+            iter.seek(start);
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            if descending {
+                iter.prev();
+            } else {
+                iter.next();
+            }
+        }
+        iter.status().map_err(store_error)
+    }
 }
 
 impl Store for RocksStore {
@@ -114,6 +152,26 @@ impl Store for RocksStore {
         }
         // The iterator stops either at the end or on an error; only `status` tells which.
         iter.status().map_err(store_error)
+    }
+
+    fn scan_range(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        self.scan_range_dir(cf, start, end, false, visit)
+    }
+
+    fn scan_range_rev(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error> {
+        self.scan_range_dir(cf, start, end, true, visit)
     }
 }
 

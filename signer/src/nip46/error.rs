@@ -31,6 +31,9 @@ pub enum RpcError {
     CryptoFailed(&'static str),
     /// The user is disabled or was removed while the request was in flight.
     UserUnavailable,
+    /// The session's grant or the user's policy does not allow this request; the text names the
+    /// missing permission (e.g. `permission denied: sign_event:0 (…)`, see [`crate::policy::Denied`]).
+    PermissionDenied(String),
     /// The reply would exceed the 65,535-byte NIP-44 plaintext limit (protocol.md §9.13).
     ReplyTooLarge,
     /// A server-side failure (store write). Details go to the operator's log, not to the client.
@@ -63,6 +66,7 @@ impl RpcError {
             }
             RpcError::CryptoFailed(what) => format!("{what} failed"),
             RpcError::UserUnavailable => "unauthorized: this user is not available".into(),
+            RpcError::PermissionDenied(message) => message.clone(),
             RpcError::ReplyTooLarge => "result too large for a NIP-44 reply (65535 bytes)".into(),
             RpcError::Internal => "internal error; try again".into(),
         }
@@ -82,6 +86,7 @@ impl RpcError {
             RpcError::PubkeyMismatch => "pubkey_mismatch",
             RpcError::CryptoFailed(_) => "crypto_failed",
             RpcError::UserUnavailable => "user_unavailable",
+            RpcError::PermissionDenied(_) => "permission_denied",
             RpcError::ReplyTooLarge => "reply_too_large",
             RpcError::Internal => "internal",
         }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::directory::UserKeys;
 use crate::nostr::{Event, Keypair, PublicKey};
+use crate::policy::{Grant, Perms, Policy};
 use sha2::{Digest, Sha256};
 
 const NOW: u64 = 1_750_000_000;
@@ -13,7 +14,15 @@ fn keys() -> UserKeys {
         user_id: "u1".into(),
         user: Keypair::generate(),
         remote_signer: Keypair::generate(),
+        disabled: false,
+        policy: std::sync::Arc::new(Policy::default()),
     }
+}
+
+/// The grant of a session that asked for nothing in particular: everything the policy allows.
+fn full_grant() -> &'static Grant {
+    static GRANT: std::sync::OnceLock<Grant> = std::sync::OnceLock::new();
+    GRANT.get_or_init(|| Grant::from(Perms::all()))
 }
 
 fn client() -> PublicKey {
@@ -31,6 +40,7 @@ fn ctx<'a>(
         keys,
         client,
         has_session,
+        grant: has_session.then(full_grant),
         token,
         relays: RELAYS.get_or_init(|| vec!["wss://bunker.example".to_owned()]),
     }
@@ -43,6 +53,7 @@ fn token(secret: &str, consumed_by: Option<PublicKey>) -> TokenView {
         user: "u1".into(),
         expires_at: NOW + 60,
         consumed_by,
+        perms: None,
     }
 }
 
@@ -161,6 +172,7 @@ fn connect_consumes_a_valid_secret_once_per_client() {
     let Effect::Connect {
         secret_hash,
         perms,
+        grant,
         metadata,
     } = out.effect
     else {
@@ -168,6 +180,7 @@ fn connect_consumes_a_valid_secret_once_per_client() {
     };
     assert_eq!(secret_hash, fresh.secret_hash);
     assert_eq!(perms, "sign_event:1");
+    assert_eq!(grant, "sign_event:1", "requested ∩ the default policy");
     assert_eq!(metadata.unwrap().name.as_deref(), Some("App"));
 
     let mine = token("s3cret", Some(me));
@@ -225,7 +238,7 @@ fn connect_refusals() {
 fn sign_event_accepts_string_or_object_and_alters_nothing() {
     let keys = keys();
     let ctx = ctx(&keys, client(), true, None);
-    let template = r#"{"kind":1,"content":"a \"q\" \\ é 🤙\nb","tags":[["t","x"],["e","",""]],"created_at":1700000000}"#;
+    let template = r#"{"kind":1,"content":"a \"q\" \\ é 🤙\nb","tags":[["t","x"],["e","",""]],"created_at":1749996400}"#;
     let as_string =
         serde_json::json!({"id":"s","method":"sign_event","params":[template]}).to_string();
     let as_object = format!(r#"{{"id":"s","method":"sign_event","params":[{template}]}}"#);
@@ -242,7 +255,7 @@ fn sign_event_accepts_string_or_object_and_alters_nothing() {
                 vec!["e".into(), "".into(), "".into()]
             ]
         );
-        assert_eq!((event.kind, event.created_at), (1, 1_700_000_000));
+        assert_eq!((event.kind, event.created_at), (1, 1_749_996_400));
     }
     let missing_time =
         r#"{"id":"s","method":"sign_event","params":["{\"kind\":7,\"content\":\"+\"}"]}"#;
@@ -357,4 +370,82 @@ fn debug_output_never_shows_secrets_or_payloads() {
         body: Ok("decrypted words".into()),
     };
     assert!(!format!("{reply:?}").contains("decrypted words"));
+}
+
+fn sign_request(kind: u16) -> String {
+    let template = format!(r#"{{"kind":{kind},"content":"x","tags":[],"created_at":{NOW}}}"#);
+    serde_json::json!({"id": "s", "method": "sign_event", "params": [template]}).to_string()
+}
+
+#[test]
+fn a_grant_of_sign_event_1_signs_kind_1_and_is_refused_kind_0_naming_the_permission() {
+    let keys = keys();
+    let grant = Grant::negotiate(&Perms::parse("sign_event:1"), &keys.policy);
+    let mut ctx = ctx(&keys, client(), true, None);
+    ctx.grant = Some(&grant);
+    assert!(run(&ctx, &sign_request(1)).reply.body.is_ok());
+    let refused = run(&ctx, &sign_request(0));
+    let Err(RpcError::PermissionDenied(message)) = &refused.reply.body else {
+        panic!("refused: {:?}", refused.reply.body)
+    };
+    assert!(message.contains("sign_event:0"), "{message}");
+    assert_eq!(
+        refused.reply.body.as_ref().unwrap_err().code(),
+        "permission_denied"
+    );
+    let nip44 = r#"{"id":"n","method":"nip44_encrypt","params":["0000000000000000000000000000000000000000000000000000000000000001","x"]}"#;
+    let Err(RpcError::PermissionDenied(message)) = run(&ctx, nip44).reply.body else {
+        panic!("nip44_encrypt was not granted")
+    };
+    assert!(message.contains("nip44_encrypt"), "{message}");
+}
+
+#[test]
+fn dangerous_kinds_are_refused_by_default_and_signed_once_an_admin_opens_them() {
+    let mut keys = keys();
+    let ctx_full = |keys: &UserKeys| {
+        let mut c = ctx(keys, client(), true, None);
+        c.grant = Some(full_grant());
+        run(&c, &sign_request(0)).reply.body
+    };
+    let Err(RpcError::PermissionDenied(message)) = ctx_full(&keys) else {
+        panic!("kind 0 is dangerous by default")
+    };
+    assert!(message.contains("sign_event:0"), "{message}");
+    let open = Policy {
+        allow_dangerous_kinds: [0u16].into_iter().collect(),
+        ..Policy::default()
+    };
+    keys.policy = std::sync::Arc::new(open);
+    assert!(ctx_full(&keys).is_ok(), "kind 0 once opened");
+}
+
+#[test]
+fn pre_approved_uri_perms_replace_the_clients_request() {
+    let keys = keys();
+    let mut pre = token("s3cret", None);
+    pre.perms = Some("nip44_encrypt".into());
+    let json =
+        r#"{"id":"c","method":"connect","params":["","s3cret","sign_event:1,nip04_decrypt"]}"#;
+    let out = run(&ctx(&keys, client(), false, Some(&pre)), json);
+    let Effect::Connect { grant, perms, .. } = out.effect else {
+        panic!("binds")
+    };
+    assert_eq!(grant, "nip44_encrypt");
+    assert_eq!(
+        perms, "nip04_decrypt,sign_event:1",
+        "the request is kept, canonical"
+    );
+}
+
+#[test]
+fn a_disabled_user_answers_only_pings() {
+    let mut keys = keys();
+    keys.disabled = true;
+    let c = ctx(&keys, client(), true, None);
+    check_err(&run(&c, &sign_request(1)), RpcError::UserUnavailable);
+    assert!(run(&c, r#"{"id":"p","method":"ping","params":[]}"#)
+        .reply
+        .body
+        .is_ok());
 }

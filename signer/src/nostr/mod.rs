@@ -16,6 +16,8 @@ pub mod keys;
 pub mod nip04;
 pub mod nip19;
 pub mod nip44;
+pub mod nip49;
+pub mod nip98;
 
 mod canon;
 mod ctx;

@@ -1,8 +1,8 @@
-//! NIP-19 bech32 keys, only what bunkerd needs: `nsec` in and out, `npub` out.
+//! NIP-19 bech32 keys, only what bunkerd needs: `nsec` and `npub`, in and out.
 //!
 //! Must not: accept bech32m checksums (NIP-19 uses BIP-173 bech32), non-zero padding bits, a
 //! payload other than 32 bytes, or TLV entities (`nprofile`, …). Main items: [`decode_nsec`],
-//! [`encode_nsec`], [`encode_npub`].
+//! [`decode_npub`], [`encode_nsec`], [`encode_npub`].
 
 use bech32::primitives::decode::CheckedHrpstring;
 use bech32::{Bech32, Hrp};
@@ -33,11 +33,28 @@ const ENCODED_LEN: usize = 63;
 ///
 /// The decoded bytes are zeroized; the input string is the caller's to wipe.
 pub fn decode_nsec(s: &str) -> Result<SecretKey, Error> {
+    let bytes = decode_32(s, NSEC)?;
+    SecretKey::from_bytes(&bytes)
+}
+
+/// Decodes `npub1…` (lowercase or all-uppercase) into a public key.
+///
+/// # Errors
+///
+/// [`Error::InvalidBech32`] as for [`decode_nsec`]; [`Error::InvalidPublicKey`] if the 32 bytes
+/// are not the x coordinate of a curve point.
+pub fn decode_npub(s: &str) -> Result<PublicKey, Error> {
+    let bytes = decode_32(s, NPUB)?;
+    PublicKey::from_bytes(&bytes)
+}
+
+/// The 32-byte payload of a bech32 string with prefix `hrp`, wiped on drop.
+fn decode_32(s: &str, hrp: Hrp) -> Result<Zeroizing<[u8; 32]>, Error> {
     if s.len() > MAX_LEN {
         return Err(Error::InvalidBech32);
     }
     let checked = CheckedHrpstring::new::<Bech32>(s).map_err(|_| Error::InvalidBech32)?;
-    if checked.hrp() != NSEC || checked.validate_segwit_padding().is_err() {
+    if checked.hrp() != hrp || checked.validate_segwit_padding().is_err() {
         return Err(Error::InvalidBech32);
     }
     let mut bytes = Zeroizing::new([0u8; 32]);
@@ -49,7 +66,7 @@ pub fn decode_nsec(s: &str) -> Result<SecretKey, Error> {
     if n != 32 {
         return Err(Error::InvalidBech32);
     }
-    SecretKey::from_bytes(&bytes)
+    Ok(bytes)
 }
 
 /// Encodes a public key as `npub1…` (63 lowercase chars).

@@ -90,3 +90,17 @@ fn nonzero_padding_bits_rejected() {
     };
     check(&tampered, Err(Error::InvalidBech32));
 }
+
+#[test]
+fn npub_round_trips_and_rejects_nsec_prefix() {
+    let keys = crate::nostr::Keypair::generate();
+    let npub = super::encode_npub(&keys.public_key());
+    assert_eq!(super::decode_npub(&npub).unwrap(), keys.public_key());
+    assert_eq!(
+        super::decode_npub(&npub.to_ascii_uppercase()).unwrap(),
+        keys.public_key()
+    );
+    let nsec = super::encode_nsec(&keys.secret_key());
+    assert!(super::decode_npub(&nsec).is_err());
+    assert!(super::decode_nsec(&npub).is_err());
+}

@@ -14,6 +14,7 @@
 
 use super::param_str;
 use crate::nip46::{truncate, Context, Effect, RpcError};
+use crate::policy::{Grant, Perms};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -22,9 +23,6 @@ use zeroize::Zeroizing;
 
 /// Longest client-metadata field we keep, in bytes (display hints: names and URLs).
 const MAX_METADATA_FIELD: usize = 256;
-
-/// Longest requested-permissions string we keep, in bytes.
-const MAX_PERMS_LEN: usize = 2048;
 
 /// A parsed `connect` request.
 pub struct Connect {
@@ -64,7 +62,9 @@ impl Connect {
         let secret = param_str(params.get(1))
             .filter(|s| !s.is_empty())
             .map(|s| Zeroizing::new(s.into_owned()));
-        let perms = truncate(&param_str(params.get(2)).unwrap_or_default(), MAX_PERMS_LEN);
+        // Parsed whole (`Perms::parse` bounds its own input at an item boundary); cutting the raw
+        // text first could turn `sign_event:12` into `sign_event:1`.
+        let perms = Perms::parse(&param_str(params.get(2)).unwrap_or_default()).to_string();
         Ok(Connect {
             remote_signer_hint: param_str(params.first())
                 .unwrap_or_default()
@@ -83,14 +83,24 @@ impl Connect {
             return (Ok(ACK.to_owned()), Effect::None);
         }
         match self.check_secret(ctx, now) {
-            Ok(secret_hash) => (
-                Ok(ACK.to_owned()),
-                Effect::Connect {
-                    secret_hash,
-                    perms: self.perms,
-                    metadata: self.metadata,
-                },
-            ),
+            Ok(secret_hash) => {
+                // Pre-approved perms on the URI replace the client's request; either way the grant
+                // never exceeds the user's policy.
+                let requested = match ctx.token.and_then(|t| t.perms.as_deref()) {
+                    Some(pre_approved) => Perms::parse(pre_approved),
+                    None => Perms::parse(&self.perms),
+                };
+                let grant = Grant::negotiate(&requested, &ctx.keys.policy);
+                (
+                    Ok(ACK.to_owned()),
+                    Effect::Connect {
+                        secret_hash,
+                        perms: self.perms,
+                        grant: grant.to_string(),
+                        metadata: self.metadata,
+                    },
+                )
+            }
             Err(e) => (Err(e), Effect::None),
         }
     }

@@ -1,0 +1,401 @@
+//! The admin HTTP API (issue 4), on its own listener (default loopback): tenants, tenant admins,
+//! users, bunker URIs, sessions, policies and the audit log, versioned under `/v1`.
+//!
+//! Layout: [`routes`] is the table of every route (method, path, scope, schemas); the router
+//! dispatches only through it and [`openapi`] generates `GET /v1/openapi.json` from it. [`auth`]
+//! turns the `Authorization` header into a [`auth::Principal`] (operator token, tenant admin token,
+//! or NIP-98). Handlers live in `tenants.rs` and `users.rs`.
+//!
+//! Contract for every route:
+//! - JSON bodies (at most [`MAX_BODY_BYTES`]), unknown fields refused; lists are pages
+//!   `{"items":[…],"next_cursor":…}` (cursor pagination, `limit` 1..=1000, default 100).
+//! - One error shape, `{"error":{"code","message"}}`, with stable codes: `unauthorized` (401),
+//!   `forbidden` (403), `tenant_not_found` / `user_not_found` / `not_found` / `route_not_found` (404),
+//!   `method_not_allowed` (405), `invalid_json` / `invalid_input` / `invalid_secret_key` /
+//!   `wrong_password` … (400), `body_too_large` (413), `internal` (500). Messages never echo secrets.
+//! - Another tenant's resources answer exactly like missing ones (404), whatever the credential.
+//! - Writes are durable (synced WAL) before the response; each mutating call is audited.
+//! - Store and sealing work runs on the blocking pool, never on the reactor.
+
+mod auth;
+mod openapi;
+mod routes;
+mod tenants;
+mod users;
+
+pub(crate) use auth::AdminTokens;
+
+use crate::http::bytes_body::Body;
+use auth::{Presented, Principal};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, Response, StatusCode};
+use routes::{Lookup, Matched, RouteId, Scope};
+use signer::pool::unix_now;
+use signer::Bunker;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Largest request body accepted, bytes.
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Default page size of list routes.
+const DEFAULT_LIMIT: usize = 100;
+
+/// Shared state of the admin listener.
+pub(crate) struct AdminState {
+    pub(crate) bunker: Arc<Bunker>,
+    /// SHA-256 of the operator token.
+    pub(crate) operator_token_hash: [u8; 32],
+    /// Tenant admin tokens.
+    pub(crate) tokens: Arc<AdminTokens>,
+}
+
+/// An API error: HTTP status, stable code, human message.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    pub(crate) fn tenant_not_found() -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "tenant_not_found",
+            "tenant not found",
+        )
+    }
+}
+
+impl From<signer::Error> for ApiError {
+    fn from(e: signer::Error) -> Self {
+        let status = match &e {
+            signer::Error::TenantNotFound
+            | signer::Error::UserNotFound
+            | signer::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            signer::Error::UserExists => StatusCode::CONFLICT,
+            e if e.is_client_error() => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(code = e.code(), error = %e, "admin request failed");
+            return ApiError::internal();
+        }
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// A handler's success: status and JSON body (`None`: empty body).
+pub(crate) type Reply = (StatusCode, Option<serde_json::Value>);
+
+/// Everything a handler gets.
+pub(crate) struct Ctx<'a> {
+    pub(crate) state: &'a Arc<AdminState>,
+    pub(crate) principal: Principal,
+    pub(crate) route: Matched<'a>,
+    query: Option<String>,
+    body: Zeroizing<Vec<u8>>,
+}
+
+impl Ctx<'_> {
+    /// The path's `{tenant}`.
+    pub(crate) fn tenant(&self) -> String {
+        self.route.param("tenant").to_owned()
+    }
+
+    /// The path's `{user}`.
+    pub(crate) fn user(&self) -> String {
+        self.route.param("user").to_owned()
+    }
+
+    /// Whether the body is the JSON literal `null`.
+    pub(crate) fn body_is_null(&self) -> bool {
+        self.body.trim_ascii() == b"null"
+    }
+
+    /// Parses the JSON body (an empty body reads as `{}`).
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_json(&self.body)
+    }
+
+    /// The raw value of query parameter `name` (no percent-decoding beyond `%2B`-free ASCII: every
+    /// parameter bunkerd defines is hex, a number, a name of `a-z._` or a cursor of `0-9a-z-_`).
+    pub(crate) fn query(&self, name: &str) -> Option<String> {
+        self.query.as_deref().and_then(|q| {
+            q.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k == name).then(|| v.to_owned())
+            })
+        })
+    }
+
+    /// `limit` (1..=1000, default 100).
+    pub(crate) fn limit(&self) -> Result<usize, ApiError> {
+        match self.query("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=signer::directory::MAX_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_input", "limit must be an integer 1..=1000")
+                }),
+        }
+    }
+
+    /// Records an admin action in the tenant's audit log, durably.
+    pub(crate) fn audit(&self, tenant: &str, action: &'static str, user: Option<&str>) {
+        audit_admin(self.state, &self.principal, tenant, action, user);
+    }
+}
+
+/// Writes one admin-action audit record, durably, before the API answers. The action already
+/// happened; a failed audit write is logged as an error (and the operator alerted by it), not undone.
+fn audit_admin(
+    state: &AdminState,
+    principal: &Principal,
+    tenant: &str,
+    action: &'static str,
+    user: Option<&str>,
+) {
+    let mut record = signer::audit::AuditRecord::new(
+        signer::audit::now_ms(),
+        tenant,
+        action,
+        signer::audit::Outcome::Ok,
+    );
+    record.actor = Some(principal.actor());
+    record.user = user.map(str::to_owned);
+    if let Err(e) = state.bunker.audit().record_durable(record) {
+        tracing::error!(
+            code = e.code(),
+            action,
+            "writing an admin audit record failed"
+        );
+    }
+}
+
+/// Handles one admin request.
+pub(crate) async fn service(
+    req: Request<Incoming>,
+    state: Arc<AdminState>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let response = match handle(req, &state).await {
+        Ok((status, Some(body))) => json(status, &body),
+        Ok((status, None)) => empty(status),
+        Err(e) => json(
+            e.status,
+            &serde_json::json!({"error": {"code": e.code, "message": e.message}}),
+        ),
+    };
+    Ok(response)
+}
+
+async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply, ApiError> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let matched = match routes::lookup(&method, &path) {
+        Lookup::Found(m) => m,
+        Lookup::MethodNotAllowed => {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            ))
+        }
+        Lookup::NotFound => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "route_not_found",
+                "no such route",
+            ))
+        }
+    };
+    let host = req
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = read_body(req).await?;
+    let principal = match matched.spec.scope {
+        Scope::Public => Principal::Operator,
+        scope => {
+            let url = match &query {
+                Some(q) => format!("http://{host}{path}?{q}"),
+                None => format!("http://{host}{path}"),
+            };
+            let presented = Presented {
+                authorization: authorization.as_deref(),
+                url: &url,
+                method: method.as_str(),
+                body: &body,
+                tenant: (scope == Scope::Tenant).then(|| matched.param("tenant")),
+            };
+            let principal = auth::authenticate(
+                &presented,
+                &state.operator_token_hash,
+                &state.tokens,
+                &state.bunker,
+                unix_now(),
+            )?;
+            match scope {
+                Scope::Operator if principal != Principal::Operator => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "forbidden",
+                        "this route needs the operator token",
+                    ))
+                }
+                Scope::Tenant if !principal.may_access(matched.param("tenant")) => {
+                    return Err(ApiError::tenant_not_found())
+                }
+                _ => {}
+            }
+            principal
+        }
+    };
+    let ctx = Ctx {
+        state,
+        principal,
+        route: matched,
+        query,
+        body,
+    };
+    dispatch(&ctx).await
+}
+
+async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    use RouteId::*;
+    match ctx.route.spec.id {
+        Health => Ok((StatusCode::OK, Some(serde_json::json!({"status": "ok"})))),
+        OpenApi => Ok((StatusCode::OK, Some(openapi::document()))),
+        CreateTenant => tenants::create(ctx).await,
+        ListTenants => tenants::list(ctx),
+        GetTenant => tenants::get(ctx),
+        UpdateTenant => tenants::update(ctx).await,
+        DeleteTenant => tenants::delete(ctx).await,
+        GetTenantPolicy => tenants::get_policy(ctx),
+        PutTenantPolicy => tenants::put_policy(ctx).await,
+        GetUserPolicy => users::get_policy(ctx).await,
+        PutUserPolicy => users::put_policy(ctx).await,
+        QueryAudit => tenants::query_audit(ctx).await,
+        CreateAdminToken => tenants::create_token(ctx).await,
+        ListAdminTokens => tenants::list_tokens(ctx),
+        RevokeAdminToken => tenants::revoke_token(ctx).await,
+        AddAdminPubkey => tenants::add_pubkey(ctx).await,
+        ListAdminPubkeys => tenants::list_pubkeys(ctx),
+        RemoveAdminPubkey => tenants::remove_pubkey(ctx).await,
+        CreateUser => users::create(ctx).await,
+        ListUsers => users::list(ctx).await,
+        GetUser => users::get(ctx).await,
+        UpdateUser => users::update(ctx).await,
+        DeleteUser => users::delete(ctx).await,
+        RotateRemoteSigner => users::rotate(ctx).await,
+        CreateBunkerUri => users::create_uri(ctx).await,
+        ListBunkerUris => users::list_uris(ctx).await,
+        RevokeBunkerUri => users::revoke_uri(ctx).await,
+        ListSessions => users::list_sessions(ctx).await,
+        RevokeSession => users::revoke_session(ctx).await,
+        RevokeAllSessions => users::revoke_all_sessions(ctx).await,
+    }
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "request body too large or unreadable",
+            )
+        })?
+        .to_bytes();
+    Ok(Zeroizing::new(body.to_vec()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let text: &[u8] = if body.is_empty() { b"{}" } else { body };
+    serde_json::from_slice(text).map_err(|e| {
+        // serde's text can quote the offending *value* (e.g. `invalid type: string "…"`), which
+        // could be a secret: only field-name messages are passed on, otherwise just the position.
+        let detail = e.to_string();
+        let message = if detail.starts_with("missing field") || detail.starts_with("unknown field")
+        {
+            format!("invalid JSON body: {detail}")
+        } else {
+            format!(
+                "invalid JSON body at line {} column {}",
+                e.line(),
+                e.column()
+            )
+        };
+        ApiError::bad_request("invalid_json", message)
+    })
+}
+
+/// Runs blocking signer work (store writes, sealing) off the reactor.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, signer::Error> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(ApiError::from)
+}
+
+/// A page of a list route.
+pub(crate) fn page<T: serde::Serialize>(items: &[T], next_cursor: Option<String>) -> Reply {
+    (
+        StatusCode::OK,
+        Some(serde_json::json!({"items": items, "next_cursor": next_cursor})),
+    )
+}
+
+fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, "application/json")
+        .header("Cache-Control", "no-store")
+        .body(Body::from(body.to_string()))
+        .expect("static response")
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("Cache-Control", "no-store")
+        .body(Body::from(String::new()))
+        .expect("static response")
+}

@@ -1,0 +1,846 @@
+//! The per-tenant audit log (issue 4): who did what, when, to which event, and how it ended.
+//!
+//! Role: record every NIP-46 request outcome (sign, encrypt/decrypt, connect, refusals) and every
+//! admin action as an [`AuditRecord`] in the `audit` column family, and answer time-range queries
+//! over one tenant's records ([`AuditLog::query`]) with opaque cursors.
+//!
+//! What it must not do: store request or response content, plaintexts, ciphertexts or secrets
+//! (records have no field for them, and [`AuditRecord::detail`] is a capped fixed reason); block
+//! the signer hot path ([`AuditLog::record`] only validates and hands the record to a bounded
+//! queue; a full queue is a counted drop); or let one tenant's query see another tenant's rows.
+//!
+//! Store layout: `audit`: `<tenant id, 32 ASCII bytes> ‖ time_ms (u64 BE) ‖ seq (u64 BE)` (48
+//! bytes) → the record as JSON. A tenant's rows are contiguous and ordered by time, then by `seq`.
+//!
+//! `seq` comes from one process-wide counter, raised at every [`AuditLog::open`] to the wall clock
+//! in Unix **nanoseconds**: it is unique and increasing within the process (so records of the same
+//! millisecond keep their order), and a restarted process starts above every `seq` its
+//! predecessor used unless that one issued more than one `seq` per nanosecond of its life or the
+//! clock went backwards. Even then two rows collide only with the same tenant, millisecond and
+//! `seq`.
+//!
+//! Main items: [`AuditLog`], [`AuditRecord`], [`Outcome`], [`AuditQuery`], [`AuditPage`],
+//! [`AuditConfig`].
+
+use crate::nostr::PublicKey;
+use crate::Error;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine as _;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use kms::{Batch, Cf, Durability, Store};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;
+
+/// Longest [`AuditRecord::detail`] kept, in bytes of UTF-8: longer details are cut at the last
+/// character boundary at or below it. A fixed reason such as `permission denied: sign_event:0` is
+/// far shorter; the cap bounds what a careless caller can put in a row.
+pub const DETAIL_MAX_BYTES: usize = 256;
+
+/// Longest [`AuditRecord::action`], in bytes. NIP-46 method names and admin actions are < 32.
+pub const ACTION_MAX_BYTES: usize = 64;
+
+/// Longest [`AuditRecord::actor`], in bytes (`nip98:` + 64 hex chars is 70).
+pub const ACTOR_MAX_BYTES: usize = 128;
+
+/// [`AuditQuery::limit`] when none is given.
+pub const DEFAULT_LIMIT: u32 = 100;
+
+/// Largest [`AuditQuery::limit`] accepted.
+pub const MAX_LIMIT: u32 = 1000;
+
+/// Most records the writer puts in one [`Store::write`].
+const BATCH_MAX_RECORDS: usize = 256;
+
+/// How long the writer waits for more records after the first one of a batch: bounds both the
+/// delay before a record is written and the number of writes (at most one per window when busy).
+const BATCH_WINDOW: Duration = Duration::from_millis(2);
+
+/// Rows deleted per [`Store::write`] by [`AuditLog::delete_tenant`].
+const DELETE_BATCH: usize = 1000;
+
+/// Least time between two warnings of the same kind (dropped, rejected, failed writes).
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Length of a tenant or user id: 32 lowercase hex characters (see [`crate::directory`]).
+const ID_LEN: usize = 32;
+
+/// Length of a row key: tenant id, `time_ms`, `seq`.
+const KEY_LEN: usize = ID_LEN + 8 + 8;
+
+/// First byte of every cursor: the cursor format version.
+const CURSOR_VERSION: u8 = 1;
+
+/// The process-wide `seq` counter (see the module docs).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// How a request or admin action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Done as asked (`"ok"`).
+    Ok,
+    /// Refused by policy, authentication or a limit (`"refused"`).
+    Refused,
+    /// Failed on the server's side (`"error"`).
+    Error,
+}
+
+impl Outcome {
+    /// The JSON value: `"ok"`, `"refused"` or `"error"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Refused => "refused",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One audit row. JSON field names are stable (the admin API returns these records as they are);
+/// `None` fields are omitted.
+///
+/// # Security
+///
+/// No field may hold a secret, a plaintext, a ciphertext or request/response content: only ids,
+/// public keys, method names, kinds and fixed reasons. Callers map an unknown NIP-46 method to a
+/// fixed action (e.g. `unknown`) rather than copying the client's string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When it happened, Unix **milliseconds** (set by the caller, see [`now_ms`]).
+    pub time_ms: u64,
+    /// Order among records of the same millisecond. Assigned by [`AuditLog::record`] and
+    /// [`AuditLog::record_durable`]; any value set by the caller is replaced.
+    pub seq: u64,
+    /// Tenant id: 32 lowercase hex characters.
+    pub tenant: String,
+    /// User id (32 lowercase hex characters), when the request or action concerns one user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The client pubkey of a NIP-46 request (32-byte x-only key, 64 lowercase hex in JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<PublicKey>,
+    /// Who did an admin action: `operator`, `token:<id>`, `nip98:<pubkey hex>`. 1 to
+    /// [`ACTOR_MAX_BYTES`] printable ASCII characters, no spaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// A NIP-46 method name (`sign_event`, `nip44_decrypt`, `connect`, …) or an admin action
+    /// (`user.create`, …): 1 to [`ACTION_MAX_BYTES`] characters of `a-z 0-9 _ . : -`.
+    pub action: String,
+    /// The kind of the event signed (NIP-01 `kind`), for `sign_event`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<u16>,
+    /// The id of the event signed: 64 lowercase hex characters (NIP-01).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// A fixed, non-secret reason such as `permission denied: sign_event:0`. Never a plaintext,
+    /// a secret or request content. Cut to [`DETAIL_MAX_BYTES`] when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl AuditRecord {
+    /// A record with the required fields and every optional field `None` (`seq` 0 until
+    /// recorded). Set the others directly or with struct update syntax.
+    pub fn new(
+        time_ms: u64,
+        tenant: impl Into<String>,
+        action: impl Into<String>,
+        outcome: Outcome,
+    ) -> AuditRecord {
+        AuditRecord {
+            time_ms,
+            seq: 0,
+            tenant: tenant.into(),
+            user: None,
+            client: None,
+            actor: None,
+            action: action.into(),
+            kind: None,
+            event_id: None,
+            outcome,
+            detail: None,
+        }
+    }
+
+    /// Checks the field formats documented on each field and cuts `detail` to
+    /// [`DETAIL_MAX_BYTES`].
+    fn validate(&mut self) -> Result<(), Error> {
+        if !is_id(&self.tenant) {
+            return Err(Error::InvalidInput(
+                "audit tenant must be a 32-character lowercase hex id",
+            ));
+        }
+        if self.user.as_deref().is_some_and(|u| !is_id(u)) {
+            return Err(Error::InvalidInput(
+                "audit user must be a 32-character lowercase hex id",
+            ));
+        }
+        if !is_action(&self.action) {
+            return Err(Error::InvalidInput(
+                "audit action must be 1 to 64 characters of a-z 0-9 _ . : -",
+            ));
+        }
+        if self.actor.as_deref().is_some_and(|a| !is_actor(a)) {
+            return Err(Error::InvalidInput(
+                "audit actor must be 1 to 128 printable ASCII characters",
+            ));
+        }
+        if self
+            .event_id
+            .as_deref()
+            .is_some_and(|e| !is_lower_hex(e, 64))
+        {
+            return Err(Error::InvalidInput(
+                "audit event id must be 64 lowercase hex characters",
+            ));
+        }
+        if let Some(detail) = &mut self.detail {
+            truncate_at_char(detail, DETAIL_MAX_BYTES);
+        }
+        Ok(())
+    }
+
+    /// The 48-byte row key: tenant id ‖ `time_ms` BE ‖ `seq` BE.
+    fn key(&self) -> [u8; KEY_LEN] {
+        row_key(&self.tenant, self.time_ms, self.seq)
+    }
+}
+
+/// A query over one tenant's records ([`AuditLog::query`]). Every field is optional; the default
+/// is the first [`DEFAULT_LIMIT`] records of all time, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// Earliest `time_ms` included (Unix milliseconds, inclusive). Default: 0.
+    pub from_ms: Option<u64>,
+    /// `time_ms` bound (Unix milliseconds, **exclusive**). Default: no bound.
+    pub to_ms: Option<u64>,
+    /// Only records of this user id (exact match, 32 lowercase hex characters).
+    pub user: Option<String>,
+    /// Only records of this action (exact match, e.g. `sign_event`).
+    pub action: Option<String>,
+    /// Most records per page, 1 to [`MAX_LIMIT`]. Default: [`DEFAULT_LIMIT`].
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page of the same query, to continue after it.
+    pub cursor: Option<String>,
+    /// Newest first instead of oldest first. Default: false (oldest first).
+    pub newest_first: bool,
+}
+
+/// One page of query results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// Matching records, oldest first (newest first with [`AuditQuery::newest_first`]).
+    pub records: Vec<AuditRecord>,
+    /// Pass as [`AuditQuery::cursor`] to continue; `None` when the range is exhausted. A page may
+    /// hold fewer than `limit` records (even none) and still have a cursor, when the scan stopped
+    /// at [`AuditConfig::max_examined`] rows.
+    pub next_cursor: Option<String>,
+}
+
+/// Tuning of an [`AuditLog`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Records that may wait for the writer before [`AuditLog::record`] drops them (counted in
+    /// [`AuditLog::dropped`]). Default: 8,192 — most of a second at 10,000 requests/s, while the
+    /// writer, batching up to 256 records per write, drains far faster than that.
+    pub queue_capacity: usize,
+    /// Most rows one [`AuditLog::query`] call reads before it returns a page with a cursor, so a
+    /// filter that matches rarely cannot make one call scan a tenant's whole history.
+    /// Default: 100,000.
+    pub max_examined: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            queue_capacity: 8192,
+            max_examined: 100_000,
+        }
+    }
+}
+
+/// Messages to the writer thread, in queue order.
+enum Msg {
+    /// A validated record with its `seq`, to write in the next batch.
+    Record(Box<AuditRecord>),
+    /// Write everything queued before this marker, then answer with the first store failure
+    /// since the previous flush.
+    Flush(Sender<Option<kms::Error>>),
+    /// Write everything queued, then exit.
+    Stop,
+}
+
+/// Counters shared with the writer thread, and warning rate limits.
+#[derive(Debug)]
+struct Counters {
+    dropped: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    epoch: Instant,
+    /// Earliest next warning of each kind, in milliseconds since `epoch`, indexed by
+    /// `WARN_DROPPED`, `WARN_REJECTED`, `WARN_FAILED`.
+    next_warn_ms: [AtomicU64; 3],
+}
+
+/// Warning kinds of [`Counters::may_warn`].
+const WARN_DROPPED: usize = 0;
+const WARN_REJECTED: usize = 1;
+const WARN_FAILED: usize = 2;
+
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            dropped: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            epoch: Instant::now(),
+            next_warn_ms: Default::default(),
+        }
+    }
+
+    /// Whether warning `which` may be logged now; at most once per [`WARN_INTERVAL`] each.
+    fn may_warn(&self, which: usize) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = &self.next_warn_ms[which];
+        let due = next.load(Ordering::Relaxed);
+        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        now >= due
+            && next
+                .compare_exchange(due, now + interval, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// The audit log of every tenant, over a [`Store`], with one background writer thread.
+///
+/// Shared by reference (`Arc<AuditLog>`) between the signer workers and the admin API. Dropping
+/// it (or [`AuditLog::shutdown`]) writes everything queued and joins the writer.
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+    tx: Sender<Msg>,
+    writer: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+    max_examined: usize,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("queued", &self.tx.len())
+            .field("dropped", &self.dropped())
+            .field("rejected", &self.rejected())
+            .field("failed", &self.failed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuditLog {
+    /// Opens the log over `store` with [`AuditConfig::default`] and starts its writer thread
+    /// (`bunkerd-audit`). Reads nothing from the store.
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` leaves room for opening checks without an API change.
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to create a thread.
+    pub fn open(store: Arc<dyn Store>) -> Result<AuditLog, Error> {
+        AuditLog::open_with(store, AuditConfig::default())
+    }
+
+    /// [`AuditLog::open`] with explicit tuning (`queue_capacity` and `max_examined` are raised
+    /// to at least 1).
+    ///
+    /// # Errors
+    ///
+    /// None today (see [`AuditLog::open`]).
+    ///
+    /// # Panics
+    ///
+    /// If the OS refuses to create a thread.
+    pub fn open_with(store: Arc<dyn Store>, config: AuditConfig) -> Result<AuditLog, Error> {
+        SEQ.fetch_max(unix_nanos(), Ordering::Relaxed);
+        let (tx, rx) = bounded(config.queue_capacity.max(1));
+        let counters = Arc::new(Counters::new());
+        let writer = {
+            let (store, counters) = (store.clone(), counters.clone());
+            std::thread::Builder::new()
+                .name("bunkerd-audit".into())
+                .spawn(move || write_loop(store.as_ref(), &rx, &counters))
+                .expect("spawning the audit writer thread")
+        };
+        Ok(AuditLog {
+            store,
+            tx,
+            writer: Some(writer),
+            counters,
+            max_examined: config.max_examined.max(1),
+        })
+    }
+
+    /// Queues `rec` for the writer without blocking: for the signer hot path. The writer stores
+    /// it within a few milliseconds with [`Durability::Buffered`] (a power loss may lose it).
+    ///
+    /// Assigns `rec.seq` and cuts `detail` to [`DETAIL_MAX_BYTES`]. A record whose fields break
+    /// their documented format is not stored and is counted in [`AuditLog::rejected`]; when the
+    /// queue is full the record is counted in [`AuditLog::dropped`]. Both log a rate-limited
+    /// warning (without the record).
+    pub fn record(&self, mut rec: AuditRecord) {
+        if let Err(error) = rec.validate() {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            if self.counters.may_warn(WARN_REJECTED) {
+                tracing::warn!(
+                    reason = %error,
+                    rejected_total = self.rejected(),
+                    "audit records with malformed fields were not stored"
+                );
+            }
+            return;
+        }
+        rec.seq = next_seq();
+        // Full or disconnected (the writer died): either way the record is not stored.
+        if self.tx.try_send(Msg::Record(Box::new(rec))).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            if self.counters.may_warn(WARN_DROPPED) {
+                tracing::warn!(
+                    dropped_total = self.dropped(),
+                    "audit queue full: audit records dropped"
+                );
+            }
+        }
+    }
+
+    /// Validates, assigns `seq` and writes `rec` now with [`Durability::Sync`]: for admin actions,
+    /// before the API answers. Blocks on disk; call it from a blocking context.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when a field breaks its documented format (nothing is written);
+    /// [`Error::Kms`] when the store write fails.
+    pub fn record_durable(&self, mut rec: AuditRecord) -> Result<(), Error> {
+        rec.validate()?;
+        rec.seq = next_seq();
+        let mut batch = Batch::new();
+        batch.put(Cf::Audit, rec.key().to_vec(), encode(&rec));
+        self.store.write(batch, Durability::Sync)?;
+        Ok(())
+    }
+
+    /// Blocks until every record queued by [`AuditLog::record`] before this call has been
+    /// written (or lost to a failed write). For tests, shutdown and [`AuditLog::delete_tenant`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] with the first store failure of the writer since the previous flush (each
+    /// failure is reported to one flush only; every lost record is also counted in
+    /// [`AuditLog::failed`]), or when the writer thread has died.
+    pub fn flush(&self) -> Result<(), Error> {
+        let (reply, answer) = bounded(1);
+        self.tx.send(Msg::Flush(reply)).map_err(|_| writer_gone())?;
+        match answer.recv() {
+            Ok(None) => Ok(()),
+            Ok(Some(error)) => Err(error.into()),
+            Err(_) => Err(writer_gone()),
+        }
+    }
+
+    /// Flushes, stops the writer and joins it: [`Drop`] does the same but can only log a
+    /// failure.
+    ///
+    /// # Errors
+    ///
+    /// As [`AuditLog::flush`].
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        let flushed = self.flush();
+        self.stop();
+        flushed
+    }
+
+    /// Records refused by [`AuditLog::record`] because the queue was full or the writer had
+    /// died, since open.
+    pub fn dropped(&self) -> u64 {
+        self.counters.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Records refused by [`AuditLog::record`] because a field broke its format, since open.
+    pub fn rejected(&self) -> u64 {
+        self.counters.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Queued records lost because the writer's store write failed, since open.
+    pub fn failed(&self) -> u64 {
+        self.counters.failed.load(Ordering::Relaxed)
+    }
+
+    /// One page of `tenant`'s records in `[from_ms, to_ms)` matching `user` and `action`, oldest
+    /// first (newest first with [`AuditQuery::newest_first`]); within one millisecond, in the
+    /// order they were recorded. Reads at most [`AuditConfig::max_examined`] rows.
+    ///
+    /// Records still queued are not seen ([`AuditLog::flush`] first where that matters); a record
+    /// written later with a time before the cursor is not seen by the following pages.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a tenant or `user` that is not a 32-character lowercase hex
+    /// id, a malformed `action`, `from_ms > to_ms`, a `limit` outside 1..=[`MAX_LIMIT`], or a
+    /// cursor that is malformed, of another tenant, or of the other order; [`Error::Kms`] on a
+    /// store failure; [`Error::Corrupt`] for a row that does not decode or does not match its
+    /// key.
+    pub fn query(&self, tenant: &str, q: &AuditQuery) -> Result<AuditPage, Error> {
+        let plan = Plan::new(tenant, q)?;
+        let mut records = Vec::new();
+        let (mut examined, mut more, mut last) = (0usize, false, [0u8; KEY_LEN]);
+        let mut failure = None;
+        let mut visit = |key: &[u8], value: &[u8]| {
+            if records.len() == plan.limit || examined == self.max_examined {
+                more = true;
+                return false;
+            }
+            examined += 1;
+            match decode_row(tenant, key, value) {
+                Ok(rec) => {
+                    if plan.matches(&rec) {
+                        records.push(rec);
+                    }
+                    last.copy_from_slice(key);
+                    true
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    false
+                }
+            }
+        };
+        if q.newest_first {
+            self.store
+                .scan_range_rev(Cf::Audit, &plan.start, &plan.end, &mut visit)?;
+        } else {
+            self.store
+                .scan_range(Cf::Audit, &plan.start, &plan.end, &mut visit)?;
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let next_cursor = more.then(|| encode_cursor(q.newest_first, &last));
+        Ok(AuditPage {
+            records,
+            next_cursor,
+        })
+    }
+
+    /// Deletes every row of `tenant`, 1,000 rows per synced write, after flushing the
+    /// queue so records queued before the call are deleted too. Returns the number of rows
+    /// deleted. Call it after the tenant stops serving requests, or new records may follow.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a tenant that is not a 32-character lowercase hex id;
+    /// [`Error::Kms`] when the flush or a store read or write fails (rows deleted by earlier
+    /// batches stay deleted; calling again finishes the job).
+    pub fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
+        check_tenant(tenant)?;
+        self.flush()?;
+        let (mut start, end) = (row_key(tenant, 0, 0).to_vec(), tenant_end(tenant));
+        let mut deleted = 0;
+        loop {
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            self.store
+                .scan_range(Cf::Audit, &start, &end, &mut |key, _| {
+                    keys.push(key.to_vec());
+                    keys.len() < DELETE_BATCH
+                })?;
+            let Some(last) = keys.last() else {
+                return Ok(deleted);
+            };
+            // Resume after the last key: rescanning from the tenant's start would step over
+            // every tombstone written so far.
+            start = [last.as_slice(), &[0]].concat();
+            let count = keys.len();
+            let mut batch = Batch::new();
+            for key in keys {
+                batch.delete(Cf::Audit, key);
+            }
+            self.store.write(batch, Durability::Sync)?;
+            deleted += count;
+            if count < DELETE_BATCH {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    /// Sends the stop marker and joins the writer (once).
+    fn stop(&mut self) {
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        // Blocks while the queue is full: the writer is draining it.
+        let _ = self.tx.send(Msg::Stop);
+        if writer.join().is_err() {
+            tracing::error!("the audit writer thread panicked");
+        }
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A validated query: its key range and filters.
+struct Plan<'q> {
+    start: Vec<u8>,
+    end: Vec<u8>,
+    limit: usize,
+    user: Option<&'q str>,
+    action: Option<&'q str>,
+}
+
+impl<'q> Plan<'q> {
+    fn new(tenant: &str, q: &'q AuditQuery) -> Result<Plan<'q>, Error> {
+        check_tenant(tenant)?;
+        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Error::InvalidInput("limit must be 1 to 1000"));
+        }
+        if q.user.as_deref().is_some_and(|u| !is_id(u)) {
+            return Err(Error::InvalidInput(
+                "user must be a 32-character lowercase hex id",
+            ));
+        }
+        if q.action.as_deref().is_some_and(|a| !is_action(a)) {
+            return Err(Error::InvalidInput(
+                "action must be 1 to 64 characters of a-z 0-9 _ . : -",
+            ));
+        }
+        let from = q.from_ms.unwrap_or(0);
+        if q.to_ms.is_some_and(|to| to < from) {
+            return Err(Error::InvalidInput("from_ms must not exceed to_ms"));
+        }
+        let mut start = row_key(tenant, from, 0).to_vec();
+        let mut end = match q.to_ms {
+            // The least key of `to_ms`: every row of that millisecond is excluded.
+            Some(to) => row_key(tenant, to, 0).to_vec(),
+            None => tenant_end(tenant),
+        };
+        if let Some(cursor) = &q.cursor {
+            let key = decode_cursor(cursor, tenant, q.newest_first)?;
+            // Clamping alone would already keep the scan inside the tenant's range; the cursor's
+            // tenant is checked in `decode_cursor` so misuse is an error, not an empty page.
+            if q.newest_first {
+                end = end.min(key.to_vec());
+            } else {
+                start = start.max([key.as_slice(), &[0]].concat());
+            }
+        }
+        Ok(Plan {
+            start,
+            end,
+            limit: limit as usize,
+            user: q.user.as_deref(),
+            action: q.action.as_deref(),
+        })
+    }
+
+    fn matches(&self, rec: &AuditRecord) -> bool {
+        self.user.is_none_or(|u| rec.user.as_deref() == Some(u))
+            && self.action.is_none_or(|a| rec.action == a)
+    }
+}
+
+/// The writer thread: batches records (up to [`BATCH_MAX_RECORDS`] or [`BATCH_WINDOW`]) into one
+/// buffered write, answers flush markers after writing what preceded them, and exits on the stop
+/// marker or when the log is gone.
+fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, counters: &Counters) {
+    let mut pending: Vec<AuditRecord> = Vec::with_capacity(BATCH_MAX_RECORDS);
+    let mut first_error: Option<kms::Error> = None;
+    while let Ok(msg) = rx.recv() {
+        let mut control = None;
+        match msg {
+            Msg::Record(rec) => pending.push(*rec),
+            other => control = Some(other),
+        }
+        if control.is_none() {
+            let deadline = Instant::now() + BATCH_WINDOW;
+            while pending.len() < BATCH_MAX_RECORDS {
+                match rx.recv_deadline(deadline) {
+                    Ok(Msg::Record(rec)) => pending.push(*rec),
+                    Ok(other) => {
+                        control = Some(other);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        if let Err(error) = write_batch(store, &mut pending) {
+            counters.failed.fetch_add(error.1, Ordering::Relaxed);
+            if counters.may_warn(WARN_FAILED) {
+                tracing::warn!(
+                    code = error.0.code(),
+                    error = %error.0,
+                    failed_total = counters.failed.load(Ordering::Relaxed),
+                    "audit write failed: audit records lost"
+                );
+            }
+            first_error.get_or_insert(error.0);
+        }
+        match control {
+            Some(Msg::Flush(reply)) => drop(reply.send(first_error.take())),
+            Some(Msg::Stop) => return,
+            Some(Msg::Record(_)) | None => {}
+        }
+    }
+}
+
+/// Writes and empties `pending` in one buffered write; on failure, the error and the number of
+/// records lost.
+fn write_batch(store: &dyn Store, pending: &mut Vec<AuditRecord>) -> Result<(), (kms::Error, u64)> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut batch = Batch::new();
+    let count = pending.len() as u64;
+    for rec in pending.drain(..) {
+        batch.put(Cf::Audit, rec.key().to_vec(), encode(&rec));
+    }
+    store
+        .write(batch, Durability::Buffered)
+        .map_err(|e| (e, count))
+}
+
+/// Unix time in milliseconds from the system clock (0 before 1970), for [`AuditRecord::time_ms`].
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn next_seq() -> u64 {
+    SEQ.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+}
+
+fn writer_gone() -> Error {
+    Error::Kms(kms::Error::Store("audit writer thread has stopped".into()))
+}
+
+fn encode(rec: &AuditRecord) -> Vec<u8> {
+    serde_json::to_vec(rec).expect("audit records serialize")
+}
+
+fn row_key(tenant: &str, time_ms: u64, seq: u64) -> [u8; KEY_LEN] {
+    let mut key = [0u8; KEY_LEN];
+    key[..ID_LEN].copy_from_slice(tenant.as_bytes());
+    key[ID_LEN..ID_LEN + 8].copy_from_slice(&time_ms.to_be_bytes());
+    key[ID_LEN + 8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// The least key above every key of `tenant`: the id with its last byte incremented (an ASCII hex
+/// digit, so no carry).
+fn tenant_end(tenant: &str) -> Vec<u8> {
+    let mut end = tenant.as_bytes().to_vec();
+    if let Some(last) = end.last_mut() {
+        *last += 1;
+    }
+    end
+}
+
+/// Decodes a row of `tenant` and checks it against its key.
+fn decode_row(tenant: &str, key: &[u8], value: &[u8]) -> Result<AuditRecord, Error> {
+    let rec: AuditRecord =
+        serde_json::from_slice(value).map_err(|_| Error::Corrupt("audit record"))?;
+    if key.len() != KEY_LEN || rec.tenant != tenant || rec.key() != key {
+        return Err(Error::Corrupt("audit record does not match its key"));
+    }
+    Ok(rec)
+}
+
+/// Cursor: base64url (no padding) of version ‖ order (0 oldest first, 1 newest first) ‖ the
+/// 48-byte key of the last row examined.
+fn encode_cursor(newest_first: bool, key: &[u8; KEY_LEN]) -> String {
+    let mut raw = Vec::with_capacity(2 + KEY_LEN);
+    raw.extend_from_slice(&[CURSOR_VERSION, u8::from(newest_first)]);
+    raw.extend_from_slice(key);
+    B64URL.encode(raw)
+}
+
+fn decode_cursor(cursor: &str, tenant: &str, newest_first: bool) -> Result<[u8; KEY_LEN], Error> {
+    const MALFORMED: Error = Error::InvalidInput("cursor is malformed");
+    // 50 bytes encode to 67 characters; refuse anything longer before decoding it.
+    if cursor.len() > 67 {
+        return Err(MALFORMED);
+    }
+    let raw = B64URL.decode(cursor).map_err(|_| MALFORMED)?;
+    let (header, key) = raw.split_at_checked(2).ok_or(MALFORMED)?;
+    let key: [u8; KEY_LEN] = key.try_into().map_err(|_| MALFORMED)?;
+    if header[0] != CURSOR_VERSION || header[1] > 1 {
+        return Err(MALFORMED);
+    }
+    if header[1] != u8::from(newest_first) {
+        return Err(Error::InvalidInput("cursor is for the other order"));
+    }
+    if &key[..ID_LEN] != tenant.as_bytes() {
+        return Err(Error::InvalidInput("cursor belongs to another tenant"));
+    }
+    Ok(key)
+}
+
+fn check_tenant(tenant: &str) -> Result<(), Error> {
+    if is_id(tenant) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(
+            "tenant must be a 32-character lowercase hex id",
+        ))
+    }
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn is_id(s: &str) -> bool {
+    is_lower_hex(s, ID_LEN)
+}
+
+fn is_action(s: &str) -> bool {
+    (1..=ACTION_MAX_BYTES).contains(&s.len())
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':' | b'-')
+        })
+}
+
+fn is_actor(s: &str) -> bool {
+    (1..=ACTOR_MAX_BYTES).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        s.truncate(cut);
+    }
+}

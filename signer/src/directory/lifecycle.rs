@@ -1,0 +1,596 @@
+//! Lifecycle of tenants, users and bunker URIs: list, update, delete (crypto-shred), rotate, revoke.
+//!
+//! Every operation builds one [`Batch`], writes it with [`Durability::Sync`], and only then changes
+//! the in-memory maps (tenants, routes, unsealed-key cache), so a crash never leaves memory ahead of
+//! the store. Sessions live in [`crate::sessions`]; the operations that also end sessions are
+//! composed in [`crate::Bunker`].
+//!
+//! Deleting a user removes its record (both sealed keys), its routing entry and its bunker URIs;
+//! deleting a tenant first destroys the tenant's data key (every sealed key of the tenant becomes
+//! unrecoverable at once, design.md §2), then removes the rows. Key material never leaves `kms`.
+
+use super::{
+    random_id, to_json, Directory, Route, TenantRecord, TokenRecord, UserRecord, MAX_NAME_BYTES,
+    SEALED_KEY_RECORD,
+};
+use crate::nostr::{Keypair, PublicKey};
+use crate::policy::Policy;
+use crate::Error;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use kms::{Batch, Cf, Durability};
+
+/// Most items a list call returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// Changes to a tenant; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct TenantUpdate {
+    /// New display name, 1..=128 bytes.
+    pub name: Option<String>,
+    /// New NIP-05 domain (`Some(None)` removes it). Lowercase DNS name, at most 253 bytes.
+    pub nip05_domain: Option<Option<String>>,
+}
+
+/// Changes to a user; `None` fields are left as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New display name (`Some(None)` removes it), at most 128 bytes.
+    pub name: Option<Option<String>>,
+    /// Disable or enable the user.
+    pub disabled: Option<bool>,
+    /// New NIP-05 local part (`Some(None)` removes it): 1..=64 chars of `a-z0-9-_.` (NIP-05).
+    pub nip05_name: Option<Option<String>>,
+}
+
+/// A bunker URI as the admin API lists it. The secret itself is never stored or shown again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Identifier of the URI: lowercase hex SHA-256 of its secret (64 chars).
+    pub id: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds after which it no longer connects.
+    pub expires_at: u64,
+    /// The client that used it, if any.
+    pub consumed_by: Option<PublicKey>,
+    /// Unix seconds of use.
+    pub consumed_at: Option<u64>,
+    /// Pre-approved permissions.
+    pub perms: Option<String>,
+}
+
+/// Store key of the per-user index entry of a bunker-URI secret hash.
+pub(super) fn token_index_key(tenant: &str, user: &str, hash: &[u8; 32]) -> Vec<u8> {
+    format!("idx/{tenant}/{user}/{}", hex::encode(hash)).into_bytes()
+}
+
+fn token_index_prefix(tenant: &str, user: &str) -> Vec<u8> {
+    format!("idx/{tenant}/{user}/").into_bytes()
+}
+
+/// Whether `s` is a NIP-05 local part bunkerd accepts: 1..=64 chars of `a-z0-9-_.`.
+pub fn valid_nip05_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// Whether `s` looks like a lowercase DNS name: labels of `a-z0-9-`, dots between, ≤ 253 bytes.
+pub fn valid_domain(s: &str) -> bool {
+    s.len() <= 253
+        && s.contains('.')
+        && s.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+impl Directory {
+    /// Tenants ordered by id, starting after `after` (a cursor: the last id of the previous page),
+    /// at most `limit` (clamped to 1..=[`MAX_PAGE`]).
+    pub fn list_tenants(&self, after: Option<&str>, limit: usize) -> Vec<TenantRecord> {
+        let mut all: Vec<TenantRecord> = self
+            .tenants
+            .iter()
+            .filter(|t| after.is_none_or(|a| t.id.as_str() > a))
+            .map(|t| t.clone())
+            .collect();
+        all.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        all.truncate(limit.clamp(1, MAX_PAGE));
+        all
+    }
+
+    /// Applies `update` to a tenant, durably.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] naming the bad field; [`Error::Kms`].
+    pub fn update_tenant(
+        &self,
+        tenant: &str,
+        update: TenantUpdate,
+        now: u64,
+    ) -> Result<TenantRecord, Error> {
+        let mut record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        if let Some(name) = update.name {
+            let name = name.trim();
+            if name.is_empty() || name.len() > MAX_NAME_BYTES {
+                return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
+            }
+            name.clone_into(&mut record.name);
+        }
+        if let Some(domain) = update.nip05_domain {
+            if domain.as_deref().is_some_and(|d| !valid_domain(d)) {
+                return Err(Error::InvalidInput(
+                    "nip05_domain must be a lowercase DNS name",
+                ));
+            }
+            record.nip05_domain = domain;
+        }
+        record.updated_at = now;
+        self.put_tenant(record)
+    }
+
+    /// Writes a tenant record durably and makes it live (the admin API's admin-pubkey routes edit
+    /// the record and put it back).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`].
+    pub fn put_tenant(&self, record: TenantRecord) -> Result<TenantRecord, Error> {
+        let mut batch = Batch::new();
+        batch.put(Cf::Tenants, record.id.as_bytes(), to_json(&record));
+        self.store.write(batch, Durability::Sync)?;
+        self.tenants.insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+
+    /// Users of a tenant ordered by id, after the cursor `after`, at most `limit` (clamped to
+    /// 1..=[`MAX_PAGE`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::Kms`]; [`Error::Corrupt`].
+    pub fn list_users(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>, Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let limit = limit.clamp(1, MAX_PAGE);
+        let prefix = format!("{tenant}/");
+        let mut users = Vec::new();
+        let mut bad = false;
+        self.store
+            .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |key, value| {
+                let id = &key[prefix.len()..];
+                if after.is_some_and(|a| id <= a.as_bytes()) {
+                    return true;
+                }
+                match serde_json::from_slice::<UserRecord>(value) {
+                    Ok(u) => users.push(u),
+                    Err(_) => bad = true,
+                }
+                !bad && users.len() < limit
+            })?;
+        if bad {
+            return Err(Error::Corrupt("user record"));
+        }
+        Ok(users)
+    }
+
+    /// Applies `update` to a user, durably, and drops its unsealed keys from the cache so the next
+    /// request sees the change.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::InvalidInput`], [`Error::Kms`].
+    pub fn update_user(
+        &self,
+        tenant: &str,
+        user: &str,
+        update: UserUpdate,
+        now: u64,
+    ) -> Result<UserRecord, Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let mut record = self.user(tenant, user)?;
+        if let Some(name) = update.name {
+            if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
+                return Err(Error::InvalidInput("name must be at most 128 bytes"));
+            }
+            record.name = name;
+        }
+        if let Some(disabled) = update.disabled {
+            record.disabled = disabled;
+        }
+        if let Some(nip05) = update.nip05_name {
+            if nip05.as_deref().is_some_and(|n| !valid_nip05_name(n)) {
+                return Err(Error::InvalidInput(
+                    "nip05_name must be 1 to 64 characters of a-z 0-9 - _ .",
+                ));
+            }
+            if let Some(name) = &nip05 {
+                if self.nip05_taken(tenant, name, user)? {
+                    return Err(Error::InvalidInput("nip05_name is taken in this tenant"));
+                }
+            }
+            record.nip05_name = nip05;
+        }
+        record.updated_at = now;
+        self.put_user(record)
+    }
+
+    /// Writes an updated user record durably and drops its cached keys, so the next request reads
+    /// the change.
+    fn put_user(&self, record: UserRecord) -> Result<UserRecord, Error> {
+        let mut batch = Batch::new();
+        batch.put(
+            Cf::Users,
+            format!("{}/{}", record.tenant, record.id).into_bytes(),
+            to_json(&record),
+        );
+        self.store.write(batch, Durability::Sync)?;
+        self.forget_keys(&record.remote_signer_pubkey);
+        Ok(record)
+    }
+
+    fn nip05_taken(&self, tenant: &str, name: &str, except: &str) -> Result<bool, Error> {
+        let mut taken = false;
+        let prefix = format!("{tenant}/");
+        self.store
+            .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |key, value| {
+                if &key[prefix.len()..] != except.as_bytes() {
+                    if let Ok(u) = serde_json::from_slice::<UserRecord>(value) {
+                        taken = u.nip05_name.as_deref() == Some(name);
+                    }
+                }
+                !taken
+            })?;
+        Ok(taken)
+    }
+
+    /// Adds to `batch` the removal of a user: its record (both sealed keys), its routing entry and
+    /// every bunker URI issued for it. Call [`Directory::forget_user`] after the batch is written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the URI index cannot be read.
+    pub(crate) fn delete_user_into(
+        &self,
+        batch: &mut Batch,
+        record: &UserRecord,
+    ) -> Result<(), Error> {
+        batch.delete(
+            Cf::Users,
+            format!("{}/{}", record.tenant, record.id).into_bytes(),
+        );
+        batch.delete(
+            Cf::SignerIndex,
+            record.remote_signer_pubkey.as_bytes().to_vec(),
+        );
+        self.delete_tokens_into(batch, &record.tenant, &record.id)
+    }
+
+    fn delete_tokens_into(&self, batch: &mut Batch, tenant: &str, user: &str) -> Result<(), Error> {
+        let prefix = token_index_prefix(tenant, user);
+        self.store
+            .scan_prefix(Cf::ConnectTokens, &prefix, &mut |key, _| {
+                if let Ok(hash) = hex::decode(&key[prefix.len()..]) {
+                    batch.delete(Cf::ConnectTokens, hash);
+                }
+                batch.delete(Cf::ConnectTokens, key.to_vec());
+                true
+            })?;
+        Ok(())
+    }
+
+    /// Drops a deleted user from memory: its route and its unsealed keys.
+    pub(crate) fn forget_user(&self, remote_signer: &PublicKey) {
+        self.routes.remove(remote_signer);
+        self.forget_keys(remote_signer);
+    }
+
+    /// Drops the unsealed keys of a remote signer from the cache (they are zeroized when the last
+    /// in-flight request holding them finishes).
+    pub fn forget_keys(&self, remote_signer: &PublicKey) {
+        self.keys.remove(remote_signer);
+    }
+
+    /// Every user record of a tenant (for deletion).
+    pub(crate) fn all_users(&self, tenant: &str) -> Result<Vec<UserRecord>, Error> {
+        let prefix = format!("{tenant}/");
+        let mut users = Vec::new();
+        let mut bad = false;
+        self.store
+            .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |_, value| {
+                match serde_json::from_slice::<UserRecord>(value) {
+                    Ok(u) => users.push(u),
+                    Err(_) => bad = true,
+                }
+                !bad
+            })?;
+        if bad {
+            return Err(Error::Corrupt("user record"));
+        }
+        Ok(users)
+    }
+
+    /// Crypto-shreds a tenant's keys: destroys its data key (durably), after which no sealed key of
+    /// the tenant can be opened by anyone, and drops its unsealed keys and routes from memory.
+    /// The caller then deletes the rows ([`Directory::delete_tenant_rows_into`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::Kms`].
+    pub(crate) fn shred_tenant(&self, tenant: &str, users: &[UserRecord]) -> Result<(), Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        self.vault.destroy_data_key(tenant)?;
+        for user in users {
+            self.forget_user(&user.remote_signer_pubkey);
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the removal of every row of a tenant's users and of the tenant record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`].
+    pub(crate) fn delete_tenant_rows_into(
+        &self,
+        batch: &mut Batch,
+        tenant: &str,
+        users: &[UserRecord],
+    ) -> Result<(), Error> {
+        for user in users {
+            self.delete_user_into(batch, user)?;
+        }
+        batch.delete(Cf::Tenants, tenant.as_bytes());
+        Ok(())
+    }
+
+    /// Drops a deleted tenant from memory.
+    pub(crate) fn forget_tenant(&self, tenant: &str) {
+        self.tenants.remove(tenant);
+    }
+
+    /// Replaces a user's remote-signer key with a fresh one, durably: the record gets the new sealed
+    /// key, the routing index moves to the new pubkey, and every bunker URI of the user is deleted
+    /// (they name the old key). Returns the updated record and the old remote-signer pubkey, whose
+    /// sessions the caller ends.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
+    pub(crate) fn rotate_remote_signer(
+        &self,
+        tenant: &str,
+        user: &str,
+        now: u64,
+        batch: &mut Batch,
+    ) -> Result<(UserRecord, PublicKey), Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let mut record = self.user(tenant, user)?;
+        let old = record.remote_signer_pubkey;
+        let fresh = Keypair::generate();
+        let sealed = {
+            let sk = fresh.secret_key();
+            self.vault.seal(
+                tenant,
+                SEALED_KEY_RECORD,
+                &record.id,
+                "remote_signer",
+                sk.expose_bytes(),
+            )?
+        };
+        record.sealed_remote_signer_key = B64.encode(sealed);
+        record.remote_signer_pubkey = fresh.public_key();
+        record.updated_at = now;
+        let route_value = format!("{tenant}/{user}");
+        batch.put(Cf::Users, route_value.as_bytes(), to_json(&record));
+        batch.delete(Cf::SignerIndex, old.as_bytes().to_vec());
+        batch.put(
+            Cf::SignerIndex,
+            record.remote_signer_pubkey.as_bytes().to_vec(),
+            route_value,
+        );
+        self.delete_tokens_into(batch, tenant, user)?;
+        Ok((record, old))
+    }
+
+    /// Makes a rotation live after its batch is written.
+    pub(crate) fn apply_rotation(&self, record: &UserRecord, old: &PublicKey) {
+        self.forget_user(old);
+        self.routes.insert(
+            record.remote_signer_pubkey,
+            Route {
+                tenant: record.tenant.as_str().into(),
+                user: record.id.as_str().into(),
+            },
+        );
+    }
+
+    /// The bunker URIs issued for a user, consumed or not, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`], [`Error::Corrupt`].
+    pub fn list_tokens(&self, tenant: &str, user: &str) -> Result<Vec<TokenInfo>, Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        self.user(tenant, user)?;
+        let prefix = token_index_prefix(tenant, user);
+        let mut hashes = Vec::new();
+        self.store
+            .scan_prefix(Cf::ConnectTokens, &prefix, &mut |key, _| {
+                if let Ok(hash) = <[u8; 32]>::try_from(
+                    hex::decode(&key[prefix.len()..])
+                        .unwrap_or_default()
+                        .as_slice(),
+                ) {
+                    hashes.push(hash);
+                }
+                true
+            })?;
+        let mut tokens = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some((record, _)) = self.token(&hash)? {
+                tokens.push(token_info(&hash, &record));
+            }
+        }
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
+    }
+
+    /// Deletes one bunker URI of a user (by [`TokenInfo::id`]): its secret no longer connects.
+    /// Sessions already created with it are not affected (revoke those separately).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`] (also for a URI of another user),
+    /// [`Error::Kms`].
+    pub fn revoke_token(&self, tenant: &str, user: &str, id: &str) -> Result<(), Error> {
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let hash: [u8; 32] = hex::decode(id)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or(Error::NotFound("bunker URI"))?;
+        match self.token(&hash)? {
+            Some((record, _)) if record.tenant == tenant && record.user == user => {}
+            _ => return Err(Error::NotFound("bunker URI")),
+        }
+        let mut batch = Batch::new();
+        batch.delete(Cf::ConnectTokens, hash.to_vec());
+        batch.delete(Cf::ConnectTokens, token_index_key(tenant, user, &hash));
+        self.store.write(batch, Durability::Sync)?;
+        Ok(())
+    }
+
+    /// NIP-05 lookup: the tenant whose `nip05_domain` is `domain`, and in it the user whose
+    /// `nip05_name` is `name`. Returns the user's (user pubkey, remote-signer pubkey). Scans the
+    /// tenant's user records (one prefix scan; NIP-05 lookups are rare and cacheable by clients).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`].
+    pub fn nip05_lookup(
+        &self,
+        domain: &str,
+        name: &str,
+    ) -> Result<Option<(PublicKey, PublicKey)>, Error> {
+        let tenant = self
+            .tenants
+            .iter()
+            .find(|t| t.nip05_domain.as_deref() == Some(domain))
+            .map(|t| t.id.clone());
+        let Some(tenant) = tenant else {
+            return Ok(None);
+        };
+        let mut found = None;
+        let prefix = format!("{tenant}/");
+        self.store
+            .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |_, value| {
+                if let Ok(u) = serde_json::from_slice::<UserRecord>(value) {
+                    if !u.disabled && u.nip05_name.as_deref() == Some(name) {
+                        found = Some((u.user_pubkey, u.remote_signer_pubkey));
+                    }
+                }
+                found.is_none()
+            })?;
+        Ok(found)
+    }
+
+    /// Replaces a tenant's default policy, durably, and drops every cached key of the tenant so its
+    /// users' next requests run under it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] for a policy that does not validate;
+    /// [`Error::Kms`].
+    pub fn set_tenant_policy(
+        &self,
+        tenant: &str,
+        policy: Policy,
+        now: u64,
+    ) -> Result<TenantRecord, Error> {
+        policy.validate()?;
+        let mut record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        record.policy = policy;
+        record.updated_at = now;
+        let record = self.put_tenant(record)?;
+        self.keys.retain(|_, keys| keys.tenant != tenant);
+        Ok(record)
+    }
+
+    /// Sets (or, with `None`, removes) a user's own policy, durably, and drops its cached keys.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::InvalidInput`], [`Error::Kms`].
+    pub fn set_user_policy(
+        &self,
+        tenant: &str,
+        user: &str,
+        policy: Option<Policy>,
+        now: u64,
+    ) -> Result<UserRecord, Error> {
+        if let Some(policy) = &policy {
+            policy.validate()?;
+        }
+        if !self.tenants.contains_key(tenant) {
+            return Err(Error::TenantNotFound);
+        }
+        let mut record = self.user(tenant, user)?;
+        record.policy = policy;
+        record.updated_at = now;
+        self.put_user(record)
+    }
+
+    /// The policy a user's requests run under: its own, else the tenant's default. Returns it and
+    /// whether it is inherited from the tenant.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
+    pub fn effective_policy(&self, tenant: &str, user: &str) -> Result<(Policy, bool), Error> {
+        let tenant_record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        let record = self.user(tenant, user)?;
+        Ok(match record.policy {
+            Some(policy) => (policy, false),
+            None => (tenant_record.policy, true),
+        })
+    }
+
+    /// A fresh random id (32 lowercase hex chars), for records kept by other modules.
+    pub fn new_id() -> String {
+        random_id()
+    }
+}
+
+fn token_info(hash: &[u8; 32], record: &TokenRecord) -> TokenInfo {
+    TokenInfo {
+        id: hex::encode(hash),
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        consumed_by: record.consumed_by,
+        consumed_at: record.consumed_at,
+        perms: record.perms.clone(),
+    }
+}

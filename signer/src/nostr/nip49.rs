@@ -1,0 +1,288 @@
+//! NIP-49 `ncryptsec`: decrypting a password-encrypted secret key (import only).
+//!
+//! Role: lets an admin import a user's key exported by a Nostr client as `ncryptsec1…`
+//! (<https://github.com/nostr-protocol/nips/blob/master/49.md>). The payload is
+//! `version 0x02 ‖ LOG_N ‖ salt (16) ‖ nonce (24) ‖ key_security (1) ‖ ciphertext (32) ‖ tag (16)`
+//! (91 bytes, bech32 with HRP `ncryptsec`); the key is scrypt(NFKC(password), salt, N = 2^LOG_N,
+//! r = 8, p = 1, 32 bytes) and the cipher XChaCha20-Poly1305 with the key-security byte as
+//! associated data.
+//!
+//! Must not: encrypt (bunkerd never exports keys this way; the tests build their own cases); run
+//! scrypt before the whole string has been parsed and LOG_N checked against [`MAX_LOG_N`]; say
+//! anything about a failed decryption beyond [`Nip49Error::WrongPassword`]; do I/O, read a clock or
+//! log. Main items: [`decrypt`], [`Ncryptsec`], [`KeySecurity`], [`Nip49Error`], [`MAX_LOG_N`].
+
+use std::fmt;
+
+use bech32::primitives::decode::CheckedHrpstring;
+use bech32::{Bech32, Hrp};
+use chacha20poly1305::{AeadInPlace, Key, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use unicode_normalization::UnicodeNormalization;
+use zeroize::Zeroizing;
+
+use super::SecretKey;
+
+#[cfg(test)]
+#[path = "nip49_tests.rs"]
+mod tests;
+
+/// Highest accepted scrypt cost exponent: N = 2^20.
+///
+/// scrypt with r = 8 needs `128 · r · N = 2^(LOG_N + 10)` bytes of memory, allocated at once:
+/// 64 MiB at LOG_N 16 (the default of nostr-tools and NDK, ≈ 100 ms on a fast machine per the
+/// NIP-49 table), 256 MiB at 18, and 1 GiB at 20 (≈ 2 s; the highest row NIP-49 gives a time for
+/// and NDK's "higher security" option). 21 and 22 would need 2 and 4 GiB, more than a bunker host
+/// should hand to one admin request. Callers must run imports one at a time (two concurrent
+/// imports at 20 need 2 GiB); a caller with a tighter budget checks [`Ncryptsec::log_n`] before
+/// calling [`Ncryptsec::decrypt`].
+pub const MAX_LOG_N: u8 = 20;
+
+/// The only payload version NIP-49 defines.
+const VERSION: u8 = 0x02;
+/// version (1) + LOG_N (1) + salt (16) + nonce (24) + key_security (1) + ciphertext (32) + tag (16).
+const PAYLOAD_LEN: usize = 91;
+const SALT_LEN: usize = 16;
+const NONCE_LEN: usize = 24;
+/// Ciphertext of the 32-byte key followed by the 16-byte Poly1305 tag.
+const SEALED_LEN: usize = 48;
+/// scrypt block size and parallelism fixed by NIP-49.
+const SCRYPT_R: u32 = 8;
+const SCRYPT_P: u32 = 1;
+/// A v2 `ncryptsec` is 162 chars. Longer input is refused before the checksum is computed; the bound
+/// is bech32's own code length, so a longer future version still reaches the version check.
+const MAX_LEN: usize = 1023;
+
+const NCRYPTSEC: Hrp = Hrp::parse_unchecked("ncryptsec");
+
+/// Errors of NIP-49 decryption. `Display` texts are fixed and never echo the input or password.
+#[derive(Debug, thiserror::Error, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Nip49Error {
+    /// Not a bech32 (BIP-173, not bech32m) string with HRP `ncryptsec`, mixed case, non-zero
+    /// padding bits, a v2 payload that is not 91 bytes, or a key-security byte other than 0, 1, 2.
+    #[error("invalid ncryptsec")]
+    InvalidNcryptsec,
+    /// The payload's first byte is not `0x02`, the only version NIP-49 defines.
+    #[error("unsupported ncryptsec version")]
+    UnsupportedVersion,
+    /// LOG_N is above [`MAX_LOG_N`]; refused before any scrypt work or allocation.
+    #[error("ncryptsec scrypt cost too high")]
+    LogNTooHigh,
+    /// The Poly1305 tag does not verify: a wrong password, or any byte of salt, nonce, LOG_N,
+    /// key-security byte or ciphertext changed. The two cases cannot be told apart, by design.
+    #[error("wrong password or corrupted ncryptsec")]
+    WrongPassword,
+    /// The tag verified but the 32 decrypted bytes are 0 or not below the secp256k1 order.
+    #[error("ncryptsec holds an invalid secret key")]
+    InvalidSecretKey,
+}
+
+impl Nip49Error {
+    /// Stable snake_case code for metric labels and fixed API error strings.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Nip49Error::InvalidNcryptsec => "invalid_ncryptsec",
+            Nip49Error::UnsupportedVersion => "unsupported_version",
+            Nip49Error::LogNTooHigh => "log_n_too_high",
+            Nip49Error::WrongPassword => "wrong_password",
+            Nip49Error::InvalidSecretKey => "invalid_secret_key",
+        }
+    }
+}
+
+/// NIP-49 key-security byte: what the exporting client knew about the key's past handling. It is
+/// the AEAD associated data, so it is authenticated once [`Ncryptsec::decrypt`] succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySecurity {
+    /// `0x00`: the key is known to have been handled insecurely (stored or pasted unencrypted).
+    HandledInsecurely,
+    /// `0x01`: the key is not known to have been handled insecurely.
+    NotKnownInsecure,
+    /// `0x02`: the client does not track this.
+    Untracked,
+}
+
+impl KeySecurity {
+    /// The wire byte: `0x00`, `0x01` or `0x02`.
+    pub fn as_byte(self) -> u8 {
+        match self {
+            KeySecurity::HandledInsecurely => 0x00,
+            KeySecurity::NotKnownInsecure => 0x01,
+            KeySecurity::Untracked => 0x02,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0x00 => Some(KeySecurity::HandledInsecurely),
+            0x01 => Some(KeySecurity::NotKnownInsecure),
+            0x02 => Some(KeySecurity::Untracked),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed v2 `ncryptsec` whose LOG_N is at most [`MAX_LOG_N`]; nothing is decrypted yet.
+///
+/// Parsing is cheap and needs no password, so an API can show or check [`Ncryptsec::log_n`] and
+/// [`Ncryptsec::key_security`] before paying for scrypt. `Debug` shows only those two fields: the
+/// salt, nonce and ciphertext are what an offline password guesser needs.
+pub struct Ncryptsec {
+    log_n: u8,
+    salt: [u8; SALT_LEN],
+    nonce: [u8; NONCE_LEN],
+    key_security: KeySecurity,
+    sealed: [u8; SEALED_LEN],
+}
+
+impl Ncryptsec {
+    /// Parses `ncryptsec1…` (all lowercase or all uppercase) without running scrypt.
+    ///
+    /// # Errors
+    ///
+    /// [`Nip49Error::InvalidNcryptsec`] for anything that is not bech32 with HRP `ncryptsec`
+    /// (including a bech32m checksum, mixed case, non-zero padding, over 1023 chars), a v2 payload
+    /// that is not 91 bytes, or a key-security byte above `0x02`;
+    /// [`Nip49Error::UnsupportedVersion`] if the first payload byte is not `0x02`;
+    /// [`Nip49Error::LogNTooHigh`] if LOG_N is above [`MAX_LOG_N`].
+    pub fn parse(s: &str) -> Result<Self, Nip49Error> {
+        let payload = decode_bech32(s)?;
+        match payload.first() {
+            Some(&VERSION) => {}
+            Some(_) => return Err(Nip49Error::UnsupportedVersion),
+            None => return Err(Nip49Error::InvalidNcryptsec),
+        }
+        let p: &[u8; PAYLOAD_LEN] = payload
+            .as_slice()
+            .try_into()
+            .map_err(|_| Nip49Error::InvalidNcryptsec)?;
+        let log_n = p[1];
+        if log_n > MAX_LOG_N {
+            return Err(Nip49Error::LogNTooHigh);
+        }
+        let key_security = KeySecurity::from_byte(p[42]).ok_or(Nip49Error::InvalidNcryptsec)?;
+        let mut out = Ncryptsec {
+            log_n,
+            salt: [0; SALT_LEN],
+            nonce: [0; NONCE_LEN],
+            key_security,
+            sealed: [0; SEALED_LEN],
+        };
+        out.salt.copy_from_slice(&p[2..18]);
+        out.nonce.copy_from_slice(&p[18..42]);
+        out.sealed.copy_from_slice(&p[43..]);
+        Ok(out)
+    }
+
+    /// The scrypt cost exponent (N = 2^LOG_N), `0..=MAX_LOG_N`; decrypting allocates
+    /// `2^(LOG_N + 10)` bytes.
+    pub fn log_n(&self) -> u8 {
+        self.log_n
+    }
+
+    /// The key-security byte as sent. Authenticated only once [`Ncryptsec::decrypt`] succeeds.
+    pub fn key_security(&self) -> KeySecurity {
+        self.key_security
+    }
+
+    /// Derives the key from `password` (NFKC-normalised, NIP-49 "Symmetric Encryption Key
+    /// derivation") and decrypts the 32-byte secret key.
+    ///
+    /// Takes `2^(LOG_N + 10)` bytes of memory and, at LOG_N 16, about 100 ms of CPU: call it off
+    /// async threads (`spawn_blocking`).
+    ///
+    /// # Errors
+    ///
+    /// [`Nip49Error::WrongPassword`] if the tag does not verify (wrong password or altered data);
+    /// [`Nip49Error::InvalidSecretKey`] if the plaintext is not a valid secp256k1 scalar.
+    ///
+    /// # Security
+    ///
+    /// The normalised password, the scrypt output and the plaintext live in buffers zeroized on
+    /// drop, and the cipher wipes its key copy. Not wiped, because the libraries own them: the
+    /// few-character look-ahead buffer of the NFKC iterator and scrypt's internal working memory
+    /// (its PBKDF2 state and the `128 · r · N`-byte table). The caller owns and wipes `password`.
+    pub fn decrypt(&self, password: &str) -> Result<SecretKey, Nip49Error> {
+        let key = derive_key(password, &self.salt, self.log_n)?;
+        let cipher = XChaCha20Poly1305::new(Key::from_slice(&key[..]));
+        let mut plain = Zeroizing::new([0u8; 32]);
+        plain.copy_from_slice(&self.sealed[..32]);
+        cipher
+            .decrypt_in_place_detached(
+                XNonce::from_slice(&self.nonce),
+                &[self.key_security.as_byte()],
+                &mut plain[..],
+                Tag::from_slice(&self.sealed[32..]),
+            )
+            .map_err(|_| Nip49Error::WrongPassword)?;
+        SecretKey::from_bytes(&plain).map_err(|_| Nip49Error::InvalidSecretKey)
+    }
+}
+
+impl fmt::Debug for Ncryptsec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ncryptsec")
+            .field("log_n", &self.log_n)
+            .field("key_security", &self.key_security)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Decrypts an `ncryptsec1…` string with `password` ([`Ncryptsec::parse`] then
+/// [`Ncryptsec::decrypt`]).
+///
+/// # Errors
+///
+/// Every error of [`Ncryptsec::parse`] (before any scrypt work), then of [`Ncryptsec::decrypt`].
+///
+/// # Security
+///
+/// See [`Ncryptsec::decrypt`]: costs up to 1 GiB and seconds of CPU at [`MAX_LOG_N`].
+pub fn decrypt(ncryptsec: &str, password: &str) -> Result<SecretKey, Nip49Error> {
+    Ncryptsec::parse(ncryptsec)?.decrypt(password)
+}
+
+/// Checks the bech32 checksum, HRP and padding, and returns the payload bytes (public data).
+fn decode_bech32(s: &str) -> Result<Vec<u8>, Nip49Error> {
+    if s.len() > MAX_LEN {
+        return Err(Nip49Error::InvalidNcryptsec);
+    }
+    let checked = CheckedHrpstring::new::<Bech32>(s).map_err(|_| Nip49Error::InvalidNcryptsec)?;
+    if checked.hrp() != NCRYPTSEC || checked.validate_segwit_padding().is_err() {
+        return Err(Nip49Error::InvalidNcryptsec);
+    }
+    Ok(checked.byte_iter().collect())
+}
+
+/// The password in Unicode NFKC (NIP-49 requires it so a password typed on another system derives
+/// the same key), in a buffer zeroized on drop. A full buffer is replaced by a larger zeroizing one
+/// rather than grown in place, so no reallocation leaves a copy behind.
+fn normalize_password(password: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(password.len() + 16));
+    for c in password.nfkc() {
+        if out.len() + c.len_utf8() > out.capacity() {
+            let mut bigger = Zeroizing::new(String::with_capacity(out.capacity() * 2));
+            bigger.push_str(&out);
+            out = bigger;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// scrypt(NFKC(password), salt, N = 2^log_n, r = 8, p = 1) → 32-byte key, zeroized on drop.
+fn derive_key(
+    password: &str,
+    salt: &[u8; SALT_LEN],
+    log_n: u8,
+) -> Result<Zeroizing<[u8; 32]>, Nip49Error> {
+    // Only `log_n >= 16 · r = 128` makes the parameters invalid, far above MAX_LOG_N.
+    let params =
+        scrypt::Params::new(log_n, SCRYPT_R, SCRYPT_P, 32).map_err(|_| Nip49Error::LogNTooHigh)?;
+    let normalized = normalize_password(password);
+    let mut key = Zeroizing::new([0u8; 32]);
+    // A 32-byte output is always a valid length.
+    scrypt::scrypt(normalized.as_bytes(), salt, &params, &mut key[..])
+        .map_err(|_| Nip49Error::InvalidNcryptsec)?;
+    Ok(key)
+}
