@@ -67,6 +67,25 @@ pub struct TenantRecord {
     /// The default signing policy of the tenant's users (a user's own policy replaces it).
     #[serde(default)]
     pub policy: Policy,
+    /// Limits set by the operator.
+    #[serde(default)]
+    pub limits: TenantLimits,
+}
+
+/// Per-tenant limits, set by the operator (`None` = no tenant-specific limit). `max_users` is
+/// enforced when users are created; the request rates are enforced by the relay (issue 5).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Most users the tenant may have.
+    #[serde(default)]
+    pub max_users: Option<u32>,
+    /// Sustained NIP-46 requests per second for the whole tenant.
+    #[serde(default)]
+    pub requests_per_sec: Option<u32>,
+    /// Burst of requests above the sustained rate.
+    #[serde(default)]
+    pub burst: Option<u32>,
 }
 
 /// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth, issue 4).
@@ -264,6 +283,7 @@ impl Directory {
             nip05_domain: None,
             admin_pubkeys: Vec::new(),
             policy: Policy::default(),
+            limits: TenantLimits::default(),
         };
         let mut batch = Batch::new();
         self.vault.create_data_key(&record.id, &mut batch)?;
@@ -302,8 +322,17 @@ impl Directory {
         secret: Option<SecretKey>,
         now: u64,
     ) -> Result<UserRecord, Error> {
-        if !self.tenants.contains_key(tenant) {
-            return Err(Error::TenantNotFound);
+        let max_users = self
+            .tenants
+            .get(tenant)
+            .ok_or(Error::TenantNotFound)?
+            .limits
+            .max_users;
+        if let Some(max) = max_users {
+            let count = self.routes.iter().filter(|r| &*r.tenant == tenant).count();
+            if count >= max as usize {
+                return Err(Error::LimitReached("max_users"));
+            }
         }
         if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
             return Err(Error::InvalidInput("name must be at most 128 bytes"));

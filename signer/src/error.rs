@@ -22,6 +22,9 @@ pub enum Error {
     /// A request field is missing or malformed; the text names the field, never echoes a secret.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// A tenant limit (named by the text, e.g. `max_users`) would be exceeded.
+    #[error("tenant limit reached: {0}")]
+    LimitReached(&'static str),
     /// A signing policy does not validate (see [`crate::policy::Policy::validate`]).
     #[error("invalid policy: {0}")]
     InvalidPolicy(#[from] crate::policy::PolicyError),
@@ -47,6 +50,7 @@ impl Error {
             Error::UserNotFound => "user_not_found",
             Error::NotFound(_) => "not_found",
             Error::InvalidPolicy(_) => "invalid_policy",
+            Error::LimitReached(_) => "limit_reached",
             Error::InvalidInput(_) => "invalid_input",
             Error::InvalidSecretKey => "invalid_secret_key",
             Error::UserExists => "user_exists",
@@ -63,6 +67,7 @@ impl Error {
                 | Error::UserNotFound
                 | Error::NotFound(_)
                 | Error::InvalidPolicy(_)
+                | Error::LimitReached(_)
                 | Error::InvalidInput(_)
                 | Error::InvalidSecretKey
                 | Error::UserExists

@@ -460,3 +460,41 @@ async fn client_pubkey(admin: &Admin, user: &User) -> String {
         .expect("one session")
         .to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_limits_are_the_operators_and_max_users_is_enforced() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let user = server.provision(None).await;
+    let tenant_path = format!("/v1/tenants/{}", user.tenant);
+    let token = admin
+        .post_ok(&format!("{tenant_path}/admin-tokens"), json!({}))
+        .await;
+    let tenant_admin = Admin::new(server.server.admin_addr, token["token"].as_str());
+    let limits = json!({"limits": {"max_users": 1}}).to_string();
+    let (status, body) = tenant_admin
+        .call("PATCH", &tenant_path, Some(&limits))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    let (status, body) = admin.call("PATCH", &tenant_path, Some(&limits)).await;
+    assert_eq!(
+        (status, body["limits"]["max_users"].as_u64()),
+        (200, Some(1))
+    );
+    let (status, body) = tenant_admin
+        .call("POST", &format!("{tenant_path}/users"), Some("{}"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("limit_reached"))
+    );
+    // The tenant admin may still rename its tenant.
+    let (status, body) = tenant_admin
+        .call("PATCH", &tenant_path, Some(r#"{"name":"renamed"}"#))
+        .await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("renamed")));
+    server.server.stop().await;
+}

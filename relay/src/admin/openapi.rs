@@ -145,10 +145,17 @@ fn schemas() -> Value {
             "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 128}}},
         "TenantUpdate": {"type": "object", "additionalProperties": false, "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 128},
-            "nip05_domain": opt_str}},
+            "nip05_domain": opt_str,
+            "limits": schema_ref("TenantLimits")}},
+        "TenantLimits": {"type": "object", "additionalProperties": false,
+            "description": "Operator only. max_users is enforced at user creation; request rates by the relay.",
+            "properties": {
+            "max_users": {"type": "integer", "minimum": 0, "nullable": true},
+            "requests_per_sec": {"type": "integer", "minimum": 0, "nullable": true},
+            "burst": {"type": "integer", "minimum": 0, "nullable": true}}},
         "Tenant": {"type": "object", "required": ["id", "name", "created_at"], "properties": {
             "id": id, "name": {"type": "string"}, "created_at": unix, "updated_at": opt_unix,
-            "nip05_domain": opt_str}},
+            "nip05_domain": opt_str, "limits": schema_ref("TenantLimits")}},
         "TenantPage": page_of("Tenant"),
         "Policy": {"type": "object", "description": "Signing policy (issue 4)."},
         "PolicyOrNull": {"type": "object", "nullable": true},

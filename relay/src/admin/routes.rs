@@ -154,7 +154,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         PATCH,
         "/v1/tenants/{tenant}",
         Tenant,
-        "Update a tenant's name or NIP-05 domain",
+        "Update a tenant's name, NIP-05 domain or (operator only) limits",
         Some("TenantUpdate"),
         200,
         Some("Tenant"),

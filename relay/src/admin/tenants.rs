@@ -1,10 +1,11 @@
 //! Tenant routes: tenants themselves, their admin tokens and NIP-98 admin pubkeys.
 
+use super::auth::Principal;
 use super::{blocking, page, ApiError, Ctx, Reply};
 use hyper::StatusCode;
 use serde::Deserialize;
 use signer::audit::AuditQuery;
-use signer::directory::{AdminPubkey, TenantRecord, TenantUpdate};
+use signer::directory::{AdminPubkey, TenantLimits, TenantRecord, TenantUpdate};
 use signer::nostr::{nip19, PublicKey};
 use signer::policy::Policy;
 use signer::pool::unix_now;
@@ -19,6 +20,7 @@ fn tenant_json(t: &TenantRecord) -> serde_json::Value {
         "created_at": t.created_at,
         "updated_at": (t.updated_at > 0).then_some(t.updated_at),
         "nip05_domain": t.nip05_domain,
+        "limits": t.limits,
     })
 }
 
@@ -70,8 +72,17 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         name: Option<String>,
         #[serde(default, with = "double_option")]
         nip05_domain: Option<Option<String>>,
+        #[serde(default)]
+        limits: Option<TenantLimits>,
     }
     let body: Body = ctx.json()?;
+    if body.limits.is_some() && ctx.principal != Principal::Operator {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "limits are set by the operator",
+        ));
+    }
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let update = TenantUpdate {
@@ -79,6 +90,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         nip05_domain: body
             .nip05_domain
             .map(|d| d.map(|d| d.trim().to_ascii_lowercase())),
+        limits: body.limits,
     };
     let t = tenant.clone();
     let record = blocking(move || bunker.directory().update_tenant(&t, update, unix_now())).await?;

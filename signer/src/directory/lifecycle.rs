@@ -30,6 +30,8 @@ pub struct TenantUpdate {
     pub name: Option<String>,
     /// New NIP-05 domain (`Some(None)` removes it). Lowercase DNS name, at most 253 bytes.
     pub nip05_domain: Option<Option<String>>,
+    /// New limits (replacing all of them).
+    pub limits: Option<super::TenantLimits>,
 }
 
 /// Changes to a user; `None` fields are left as they are.
@@ -131,6 +133,9 @@ impl Directory {
                 ));
             }
             record.nip05_domain = domain;
+        }
+        if let Some(limits) = update.limits {
+            record.limits = limits;
         }
         record.updated_at = now;
         self.put_tenant(record)
