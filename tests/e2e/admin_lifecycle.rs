@@ -498,3 +498,119 @@ async fn tenant_limits_are_the_operators_and_max_users_is_enforced() {
     assert_eq!((status, body["name"].as_str()), (200, Some("renamed")));
     server.server.stop().await;
 }
+
+/// Acceptance 1's property test: random (route, tenant in the path, user in the path, credential,
+/// body) combinations where the credential is not entitled to the tenant in the path never succeed
+/// (401, 403 or 404) and never change either tenant. Routes come from the served OpenAPI document, so a
+/// new route is covered without touching this test.
+#[test]
+fn random_unentitled_calls_fail_and_change_nothing() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (server, a, b, a_token, b_token) = rt.block_on(async {
+        let server = TestServer::start().await;
+        let admin = server.admin();
+        let a = server.provision(None).await;
+        let b = server.provision(None).await;
+        let a_token = admin
+            .post_ok(&format!("/v1/tenants/{}/admin-tokens", a.tenant), json!({}))
+            .await;
+        let b_token = admin
+            .post_ok(&format!("/v1/tenants/{}/admin-tokens", b.tenant), json!({}))
+            .await;
+        (server, a, b, a_token, b_token)
+    });
+    let admin = server.admin();
+    let addr = server.server.admin_addr;
+    let routes: Vec<(String, String)> = rt.block_on(async {
+        let (_, doc) = Admin::new(addr, None)
+            .call("GET", "/v1/openapi.json", None)
+            .await;
+        let mut routes = Vec::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            if path.contains("{tenant}") {
+                for method in ops.as_object().unwrap().keys() {
+                    routes.push((method.to_ascii_uppercase(), path.clone()));
+                }
+            }
+        }
+        routes
+    });
+    assert!(routes.len() >= 20, "{routes:?}");
+    let before = rt.block_on(async { (snapshot(&admin, &a).await, snapshot(&admin, &b).await) });
+
+    let missing_tenant = "0123456789abcdef0123456789abcdef".to_owned();
+    let tenants = [b.tenant.clone(), missing_tenant];
+    let users = [
+        b.id.clone(),
+        a.id.clone(),
+        "fedcba9876543210fedcba9876543210".to_owned(),
+    ];
+    let a_token = a_token["token"].as_str().unwrap().to_owned();
+    let b_token = b_token["token"].as_str().unwrap().to_owned();
+    let bodies = [
+        json!({}),
+        json!({"name": "pwned"}),
+        json!({"disabled": true, "limits": {"max_users": 0}}),
+        json!({"pubkey": Keys::generate().public_key().to_hex(), "ttl_secs": 5}),
+        json!({"allow_dangerous_kinds": [0], "sign_kinds": "any"}),
+    ];
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        ..Config::default()
+    });
+    let strategy = (
+        0..routes.len(),
+        0..4usize,
+        0..2usize,
+        0..users.len(),
+        0..bodies.len(),
+    );
+    runner
+        .run(&strategy, |(route, credential, tenant, user, body)| {
+            let (method, template) = &routes[route];
+            let path = template
+                .replace("{tenant}", &tenants[tenant])
+                .replace("{user}", &users[user])
+                .replace("{client}", &a.user_pubkey)
+                .replace("{pubkey}", &a.user_pubkey)
+                .replace("{uri_id}", &"ab".repeat(32))
+                .replace("{token_id}", "0123");
+            // Credentials never entitled to the path's tenant: A's token (for B or a missing
+            // tenant), B's token on a missing tenant, garbage, none.
+            let (token, entitled_elsewhere) = match credential {
+                0 => (Some(a_token.as_str()), true),
+                1 if tenant == 1 => (Some(b_token.as_str()), true),
+                1 => (Some(a_token.as_str()), true),
+                2 => (Some("not-a-token-not-a-token-not-a-token"), false),
+                _ => (None, false),
+            };
+            let client = Admin::new(addr, token);
+            let body = bodies[body].to_string();
+            let (status, reply) = rt.block_on(client.call(method, &path, Some(&body)));
+            let expected: &[u16] = if entitled_elsewhere {
+                &[403, 404]
+            } else {
+                &[401]
+            };
+            if !expected.contains(&status) {
+                return Err(TestCaseError::fail(format!(
+                    "{method} {path} (credential {credential}) → {status} {reply}"
+                )));
+            }
+            if reply.to_string().contains(&b.user_pubkey) {
+                return Err(TestCaseError::fail(format!(
+                    "{method} {path} leaked: {reply}"
+                )));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let after = rt.block_on(async { (snapshot(&admin, &a).await, snapshot(&admin, &b).await) });
+    assert_eq!(after, before, "no tenant changed");
+    rt.block_on(server.server.stop());
+}
