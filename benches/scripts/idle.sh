@@ -20,7 +20,7 @@ trap 'kill "$pid" 2>/dev/null; [ -n "$idle" ] && kill "$idle" 2>/dev/null; rm -r
 for _ in $(seq 1 100); do curl -fs http://127.0.0.1:17448/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 echo bench-operator-token-0123456789 >"$work/token"
 taskset -c 1 "$target/loadgen" provision --admin 127.0.0.1:17448 --token-file "$work/token" \
-  --users 100 --uris-per-user 4 --out "$work/uris.txt" 2>/dev/null
+  --users 100 --uris-per-user 4 --out "$work/uris.txt"
 head -200 "$work/uris.txt" >"$work/a.txt"; tail -200 "$work/uris.txt" >"$work/b.txt"
 rss() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }

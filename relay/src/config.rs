@@ -22,6 +22,10 @@ pub struct Config {
     /// Public relay URL written into bunker URIs and `switch_relays` replies. Default: `ws://` + the
     /// bound relay address.
     pub public_url: Option<String>,
+    /// The admin API's public base URL (e.g. `https://admin.bunker.example`), the prefix of the URL a
+    /// NIP-98 event's `u` tag must name. Default: `http://` + the request's `Host` header, which is
+    /// right only when clients reach the listener directly; set it behind a TLS proxy.
+    pub admin_public_url: Option<String>,
     /// 32-byte master key file. Default: `<data_dir>/master.key`, created (0600) if absent.
     pub master_key_file: Option<PathBuf>,
     /// Operator token for the admin API. Default: read from `<data_dir>/operator.token`, or generated
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
+            .field("admin_public_url", &self.admin_public_url)
             .field("master_key_file", &self.master_key_file)
             .field(
                 "operator_token",
@@ -72,6 +77,7 @@ impl Config {
             listen: DEFAULT_LISTEN.parse().expect("valid literal"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid literal"),
             public_url: None,
+            admin_public_url: None,
             master_key_file: None,
             operator_token: None,
             workers: 0,
@@ -95,6 +101,16 @@ impl Config {
             {
                 return Err(crate::Error::Config(
                     "public-url must be a ws:// or wss:// URL",
+                ));
+            }
+        }
+        if let Some(url) = &self.admin_public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.contains(char::is_whitespace)
+                || url.contains('?')
+            {
+                return Err(crate::Error::Config(
+                    "admin-public-url must be an http:// or https:// base URL without a query",
                 ));
             }
         }

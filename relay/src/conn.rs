@@ -1,24 +1,27 @@
 //! One websocket connection: moves bytes between the socket and the [`Session`] state machine.
 //!
-//! The socket is split (style.md §5): a **reader** task reads frames and applies the session's actions,
+//! The TCP socket is split (style.md §5): a **reader** task decodes client frames with
+//! [`crate::ws::FrameReader`] (no buffer while idle; cancel-safe) and applies the session's actions,
 //! and a **writer** task owns the write half and drains a bounded queue of [`Outbound`] messages fed by
-//! the reader, the signer pool (`OK` verdicts) and the fan-out (`EVENT`s). fastwebsockets'
-//! `read_frame` is not cancel-safe, so it sits in a `select!` only against shutdown, after which the
-//! socket is never read for messages again — only drained (frames discarded, errors ending the drain)
-//! until the peer's close, so our 1001 is not lost to a TCP reset. Pings are answered with pongs (through the writer); messages are capped
-//! at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
+//! the reader, the signer pool (`OK` verdicts) and the fan-out (`EVENT`s), framing everything queued
+//! into one buffer and writing it with one syscall. Pings are answered with pongs and a peer's close is
+//! echoed (through the writer). On shutdown the socket is no longer read for messages — only drained
+//! (frames discarded) until the peer's close, so our 1001 is not lost to a TCP reset. Messages are
+//! capped at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
 //! material.
 
-use crate::coalesce::Coalesce;
 use crate::fanout::{ConnId, Outbound};
 use crate::message;
 use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
-use fastwebsockets::{Frame, OpCode, Payload, WebSocketError};
+use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
 use signer::nostr::Event;
 use signer::pool::{unix_now, Job};
 use signer::Processed;
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// Largest websocket message accepted, bytes. A NIP-46 request carries at most a 65,535-byte NIP-44
@@ -34,51 +37,20 @@ pub(crate) const OUTBOUND_QUEUE: usize = 1024;
 /// close frame.
 const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-type Upgraded = hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>;
-
-/// The connection's coalescing write half.
-type WriteHalf = Coalesce<tokio::io::WriteHalf<Upgraded>>;
-
-/// Most messages written before a flush.
+/// Most messages framed into one write.
 const WRITE_BATCH: usize = 64;
 
-/// Serves an upgraded websocket until the peer leaves or the relay shuts down.
-pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<RelayState>) {
+/// Serves an upgraded websocket (the raw TCP stream, plus any bytes the HTTP layer read past the
+/// upgrade request) until the peer leaves or the relay shuts down.
+pub(crate) async fn serve(stream: TcpStream, leftover: Vec<u8>, state: Arc<RelayState>) {
     let conn_id = state.next_conn_id();
-    let mut ws = ws;
+    let (read, write) = stream.into_split();
     // Caps each frame; `Reassembly` caps the sum of a fragmented message's frames.
-    ws.set_max_message_size(MAX_MESSAGE_BYTES);
-    ws.set_auto_pong(true);
-    ws.set_auto_close(true);
-    // Unvectored writes into a coalescing write half: the writer frames every queued message into one
-    // buffer and flushes once (see `write_loop`).
-    ws.set_writev(false);
-    let (mut read, write) = ws.split(|io| {
-        let (r, w) = tokio::io::split(io);
-        (r, Coalesce::new(w))
-    });
+    let mut read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
-    // Frames the protocol obliges us to send while reading (pong, close echo) go through the writer.
-    let control_tx = tx.clone();
-    let mut obligated = move |frame: Frame<'_>| {
-        let msg = match frame.opcode {
-            OpCode::Pong => Outbound::Pong(frame.payload.to_vec()),
-            _ => Outbound::CloseEcho(frame.payload.to_vec()),
-        };
-        let tx = control_tx.clone();
-        async move { tx.send(msg).await }
-    };
     let mut session = Session::new(state.limits);
-    read_loop(
-        &mut read,
-        &mut obligated,
-        &mut session,
-        &state,
-        conn_id,
-        &tx,
-    )
-    .await;
+    read_loop(&mut read, &mut session, &state, conn_id, &tx).await;
     if state.shutdown.is_cancelled() {
         // Shutting down: reading has stopped, but responses to requests already accepted are still
         // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
@@ -86,23 +58,20 @@ pub(crate) async fn serve(ws: fastwebsockets::WebSocket<Upgraded>, state: Arc<Re
         // the peer's close, so unread frames do not turn our close into a reset that loses replies.
         state.close_sockets.cancelled().await;
         let _ = tx.try_send(Outbound::Close(1001, "relay shutting down"));
-        drain(&mut read, &mut obligated).await;
+        Box::pin(drain(&mut read, &tx)).await;
     }
     for (sub_id, filters) in session.close_all() {
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
     }
-    // The writer ends when every sender is gone: ours, the control sender inside `obligated`, and
-    // the reserved OK slots of pending verdicts.
-    drop(obligated);
+    // The writer ends when every sender is gone: ours and the reserved OK slots of pending verdicts
+    // (which are sent, or dropped once the socket is gone).
     drop(tx);
-    // Pending OK verdicts hold reserved queue slots; the writer ends when they are sent or the
-    // socket is gone.
     let _ = writer.await;
 }
 
 /// Joins fragmented messages, refusing any message whose frames add up to more than
-/// [`MAX_MESSAGE_BYTES`]. (fastwebsockets caps single frames only; its fragment collector has no
-/// total cap, so one client could grow a message without bound.)
+/// [`MAX_MESSAGE_BYTES`] (the frame reader caps single frames; without a total cap one client could
+/// grow a message without bound).
 #[derive(Default)]
 struct Reassembly {
     opcode: Option<OpCode>,
@@ -113,21 +82,25 @@ struct Reassembly {
 enum Incoming {
     /// A complete text or binary message.
     Message(OpCode, Vec<u8>),
-    /// Nothing to do yet (a fragment, a ping, a pong).
+    /// Nothing to do yet (a fragment, a pong).
     Pending,
+    /// A ping to answer with this payload.
+    Ping(Vec<u8>),
+    /// The peer's close frame (payload to echo, RFC 6455 §5.5.1).
+    PeerClosed(Vec<u8>),
     /// Close with this code and reason.
     Close(u16, &'static str),
 }
 
 impl Reassembly {
-    fn push(&mut self, frame: Frame<'_>) -> Incoming {
+    fn push(&mut self, frame: Frame) -> Incoming {
         match (frame.opcode, self.opcode) {
             (OpCode::Text | OpCode::Binary, None) if frame.fin => {
-                Incoming::Message(frame.opcode, frame.payload.to_vec())
+                Incoming::Message(frame.opcode, frame.payload)
             }
             (OpCode::Text | OpCode::Binary, None) => {
                 self.opcode = Some(frame.opcode);
-                self.buffer = frame.payload.to_vec();
+                self.buffer = frame.payload;
                 Incoming::Pending
             }
             (OpCode::Continuation, Some(opcode)) => {
@@ -144,52 +117,60 @@ impl Reassembly {
             (OpCode::Text | OpCode::Binary | OpCode::Continuation, _) => {
                 Incoming::Close(1002, "unexpected continuation or interleaved message")
             }
-            (OpCode::Close, _) => Incoming::Close(1000, ""),
-            _ => Incoming::Pending,
+            (OpCode::Close, _) => Incoming::PeerClosed(frame.payload),
+            (OpCode::Ping, _) => Incoming::Ping(frame.payload),
+            (OpCode::Pong, _) => Incoming::Pending,
         }
     }
 }
 
-async fn read_loop<F, R, E>(
-    read: &mut fastwebsockets::WebSocketRead<tokio::io::ReadHalf<Upgraded>>,
-    obligated: &mut F,
+async fn read_loop(
+    read: &mut FrameReader,
     session: &mut Session,
     state: &Arc<RelayState>,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
-) where
-    F: FnMut(Frame<'_>) -> R,
-    R: std::future::Future<Output = Result<(), E>>,
-    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-{
+) {
     let mut reassembly = Reassembly::default();
     loop {
+        // `read_frame` is cancel-safe, so losing this race to shutdown loses no bytes.
         let frame = tokio::select! {
-            frame = read.read_frame(obligated) => frame,
+            frame = read.read_frame() => frame,
             // Stop reading; `serve` closes the socket after the signer pool drains.
             () = state.shutdown.cancelled() => return,
         };
         let incoming = match frame {
             Ok(frame) => reassembly.push(frame),
-            Err(WebSocketError::FrameTooLarge) => Incoming::Close(1009, "message too large"),
-            Err(_) => return,
+            Err(ReadError::Protocol(code, reason)) => Incoming::Close(code, reason),
+            Err(ReadError::Gone) => return,
         };
         match incoming {
             Incoming::Pending => {}
-            Incoming::Close(1000, _) => return,
+            Incoming::Ping(payload) => {
+                if tx.send(Outbound::Pong(payload)).await.is_err() {
+                    return;
+                }
+            }
+            Incoming::PeerClosed(payload) => {
+                let _ = tx.send(Outbound::CloseEcho(payload)).await;
+                return;
+            }
             Incoming::Close(code, reason) => {
                 let _ = tx.send(Outbound::Close(code, reason)).await;
-                drain(read, obligated).await;
+                Box::pin(drain(read, tx)).await;
                 return;
             }
             Incoming::Message(OpCode::Text, bytes) => {
                 let Ok(text) = std::str::from_utf8(&bytes) else {
                     let _ = tx.send(Outbound::Close(1007, "text is not UTF-8")).await;
+                    Box::pin(drain(read, tx)).await;
                     return;
                 };
                 let actions = session.on_text(text, unix_now(), state.as_ref());
                 for action in actions {
-                    if apply(action, state, conn_id, tx).await.is_err() {
+                    // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
+                    // inline they would sit in every idle connection's task (target 4).
+                    if Box::pin(apply(action, state, conn_id, tx)).await.is_err() {
                         return;
                     }
                 }
@@ -206,18 +187,17 @@ async fn read_loop<F, R, E>(
 
 /// After our close frame, reads (and discards) until the peer's close, for at most
 /// [`CLOSE_DRAIN`]: closing the socket with unread data makes the kernel send a reset, and the peer
-/// would lose our close frame and its reason (RFC 6455 §7.1.1: wait for the peer's close).
-async fn drain<S, F, R, E>(read: &mut fastwebsockets::WebSocketRead<S>, obligated: &mut F)
-where
-    S: tokio::io::AsyncRead + Unpin,
-    F: FnMut(Frame<'_>) -> R,
-    R: std::future::Future<Output = Result<(), E>>,
-    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
-{
+/// would lose our close frame and its reason (RFC 6455 §7.1.1: wait for the peer's close). Pings
+/// are still answered meanwhile (best effort).
+async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
     let until_close = async {
-        while let Ok(frame) = read.read_frame(obligated).await {
-            if frame.opcode == OpCode::Close {
-                return;
+        while let Ok(frame) = read.read_frame().await {
+            match frame.opcode {
+                OpCode::Close => return,
+                OpCode::Ping => {
+                    let _ = tx.try_send(Outbound::Pong(frame.payload));
+                }
+                _ => {}
             }
         }
     };
@@ -296,37 +276,40 @@ async fn submit(
     }
 }
 
-/// Writes queued messages. Everything already queued when the writer wakes (up to
-/// [`WRITE_BATCH`] messages) is framed into the write buffer and sent with one flush — typically an
-/// `OK` and the response `EVENT` for the same request, or a batch of responses from one signer hand-over
-/// — so a busy connection costs one `write` syscall per wake-up rather than one per message.
-async fn write_loop(
-    mut write: fastwebsockets::WebSocketWrite<WriteHalf>,
-    mut rx: mpsc::Receiver<Outbound>,
-) {
+/// Writes queued messages. Everything already queued when the writer wakes (up to [`WRITE_BATCH`]
+/// messages) is framed into one buffer and sent with one `write` — typically an `OK` and the response
+/// `EVENT` for the same request, or a batch of responses from one signer hand-over. The buffer is
+/// dropped after each write, so an idle connection holds none. Stops after a close frame or when the
+/// socket fails.
+async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
     while let Some(first) = rx.recv().await {
+        let mut out = Vec::new();
         let mut next = Some(first);
-        let mut written = 0;
+        let mut framed = 0;
+        let mut last = false;
         while let Some(msg) = next.take() {
-            let (frame, last) = match msg {
-                Outbound::Text(text) => (Frame::text(Payload::Owned(text.into_bytes())), false),
-                Outbound::Pong(payload) => (Frame::pong(Payload::Owned(payload)), false),
-                Outbound::Close(code, reason) => (Frame::close(code, reason.as_bytes()), true),
-                Outbound::CloseEcho(payload) => (Frame::close_raw(Payload::Owned(payload)), true),
-            };
-            if write.write_frame(frame).await.is_err() {
-                return;
+            match msg {
+                Outbound::Text(text) => ws::encode(&mut out, OpCode::Text, text.as_bytes()),
+                Outbound::Pong(payload) => ws::encode(&mut out, OpCode::Pong, &payload),
+                Outbound::Close(code, reason) => {
+                    ws::encode(&mut out, OpCode::Close, &ws::close_payload(code, reason));
+                    last = true;
+                }
+                Outbound::CloseEcho(payload) => {
+                    // Echo the peer's status code (RFC 6455 §5.5.1); a close without one is answered
+                    // with an empty close.
+                    let echo = payload.get(..2).unwrap_or_default();
+                    ws::encode(&mut out, OpCode::Close, echo);
+                    last = true;
+                }
             }
-            if last {
-                let _ = write.flush().await;
-                return;
-            }
-            written += 1;
-            if written < WRITE_BATCH {
+            framed += 1;
+            if !last && framed < WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if write.flush().await.is_err() {
+        if write.write_all(&out).await.is_err() || last {
+            let _ = write.shutdown().await;
             return;
         }
     }

@@ -113,9 +113,21 @@ fn upgrade(req: &mut Request<Incoming>, state: Arc<RelayState>) -> Response<Body
     };
     let tracker = state.tracker.clone();
     tracker.spawn(async move {
-        match fut.await {
-            Ok(ws) => crate::conn::serve(ws, state).await,
-            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        // fastwebsockets performs the handshake; bunkerd frames the connection itself (`crate::ws`),
+        // on the raw TCP stream that hyper hands back with any bytes it read past the request.
+        let upgraded = match fut.await {
+            Ok(ws) => ws.into_inner().into_inner(),
+            Err(e) => return tracing::debug!(error = %e, "websocket upgrade failed"),
+        };
+        match upgraded.downcast::<hyper_util::rt::TokioIo<tokio::net::TcpStream>>() {
+            Ok(parts) => {
+                // Copied out so hyper's whole read buffer (8 KiB, which `read_buf` points into) is
+                // freed now rather than held for the connection's life.
+                let leftover = parts.read_buf.to_vec();
+                drop(parts.read_buf);
+                crate::conn::serve(parts.io.into_inner(), leftover, state).await;
+            }
+            Err(_) => tracing::error!("websocket upgrade did not yield a TCP stream"),
         }
     });
     let (parts, _) = response.into_parts();

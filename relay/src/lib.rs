@@ -16,7 +16,7 @@
 #![recursion_limit = "256"]
 
 mod admin;
-mod coalesce;
+pub mod cli;
 pub mod config;
 mod conn;
 pub mod dedupe;
@@ -29,6 +29,7 @@ pub mod sched;
 pub mod server;
 pub mod session;
 mod state;
+mod ws;
 
 pub use config::Config;
 pub use error::Error;

@@ -3,6 +3,8 @@
 //! `bunkerd serve` starts the relay and the admin API with the defaults of design.md §6; every setting
 //! has a flag and a `BUNKERD_*` environment variable. Invalid settings exit with code 64 (EX_USAGE)
 //! and a message naming the setting, before any port is bound.
+//!
+//! `bunkerd admin <resource> <action>` is the operator CLI over the admin API (`relay::cli`).
 
 use clap::{Parser, Subcommand};
 use relay::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
@@ -30,6 +32,9 @@ struct Cli {
 enum Command {
     /// Run the relay, the signer pool and the admin API.
     Serve(ServeArgs),
+    /// Operate a running bunkerd through its admin API (tenants, users, bunker URIs, sessions,
+    /// audit). Secrets are read from files or stdin, never from argv.
+    Admin(relay::cli::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -46,6 +51,10 @@ struct ServeArgs {
     /// Public relay URL for bunker URIs [default: ws://<listen>].
     #[arg(long, env = "BUNKERD_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Public base URL of the admin API, as NIP-98 clients sign it (e.g. https://admin.example)
+    /// [default: http://<Host header>].
+    #[arg(long, env = "BUNKERD_ADMIN_PUBLIC_URL")]
+    admin_public_url: Option<String>,
     /// 32-byte master key file [default: <data-dir>/master.key, created if absent].
     #[arg(long, env = "BUNKERD_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
@@ -73,7 +82,10 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Admin(args) => return relay::cli::run(args),
+    };
     init_logging(&args.log);
     let io_policy = args.io_policy;
     let config = config_from(args);
@@ -99,6 +111,7 @@ fn config_from(args: ServeArgs) -> Config {
     config.listen = args.listen;
     config.admin_listen = args.admin_listen;
     config.public_url = args.public_url;
+    config.admin_public_url = args.admin_public_url;
     config.master_key_file = args.master_key_file;
     config.workers = args.workers;
     config.io_policy = args.io_policy;

@@ -227,6 +227,11 @@ async fn serve(
         bunker,
         operator_token_hash: token_hash,
         tokens,
+        public_url: config
+            .admin_public_url
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned()),
+        imports: tokio::sync::Semaphore::new(1),
     });
     tracker.spawn(sweep(hub, shutdown.clone()));
     let relay = tracker.spawn(accept_loop(

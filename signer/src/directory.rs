@@ -12,7 +12,8 @@
 //!
 //! Store layout (all values JSON unless noted):
 //! - `tenants`: `<tenant id>` → [`TenantRecord`]
-//! - `users`: `<tenant id>/<user id>` → [`UserRecord`]
+//! - `users`: `<tenant id>/<user id>` → [`UserRecord`], and the index
+//!   `upk/<tenant id>/<user pubkey hex>` → `<user id>` (one user per identity key per tenant)
 //! - `signer_index`: `<remote-signer pubkey, 32 raw bytes>` → `<tenant id>/<user id>` (UTF-8)
 //! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`TokenRecord`], and the
 //!   per-user index `idx/<tenant id>/<user id>/<hash hex>` → empty (to list and revoke a user's URIs)
@@ -338,6 +339,10 @@ impl Directory {
             return Err(Error::InvalidInput("name must be at most 128 bytes"));
         }
         let user = Keypair::new(&secret.unwrap_or_else(SecretKey::generate));
+        let identity_key = lifecycle::user_pubkey_key(tenant, &user.public_key());
+        if self.store.get(Cf::Users, &identity_key)?.is_some() {
+            return Err(Error::UserExists);
+        }
         let remote_signer = Keypair::generate();
         let id = random_id();
         let seal = |role: &str, keys: &Keypair| -> Result<String, Error> {
@@ -364,6 +369,7 @@ impl Directory {
         let route_value = format!("{tenant}/{id}");
         let mut batch = Batch::new();
         batch.put(Cf::Users, route_value.as_bytes(), to_json(&record));
+        batch.put(Cf::Users, identity_key, id.as_bytes().to_vec());
         batch.put(
             Cf::SignerIndex,
             remote_signer.public_key().as_bytes().to_vec(),

@@ -106,7 +106,24 @@ async fn auth_errors_and_imports() {
         .await;
     assert_eq!(hex["user_pubkey"], keys.public_key().to_hex().as_str());
     let nsec = keys.secret_key().to_bech32().unwrap();
-    let from_nsec = admin.post_ok(&users, json!({"secret_key": nsec})).await;
+    // One user per identity key per tenant: the same key again is a conflict…
+    check_error(
+        &admin
+            .call(
+                "POST",
+                &users,
+                Some(&json!({"secret_key": nsec}).to_string()),
+            )
+            .await,
+        409,
+        "user_exists",
+    );
+    // …while another tenant may hold it too.
+    let other = admin.post_ok("/v1/tenants", json!({"name": "other"})).await;
+    let other_users = format!("/v1/tenants/{}/users", other["id"].as_str().unwrap());
+    let from_nsec = admin
+        .post_ok(&other_users, json!({"secret_key": nsec}))
+        .await;
     assert_eq!(
         from_nsec["user_pubkey"],
         keys.public_key().to_hex().as_str()

@@ -10,10 +10,16 @@
 #![allow(unreachable_pub, missing_docs)]
 
 mod admin_api;
+mod admin_audit;
+mod admin_cli;
+mod admin_import;
 mod admin_lifecycle;
+mod admin_nip98;
+mod admin_policy;
 mod architecture;
 mod loadgen_smoke;
 mod nostr_tools;
+mod openapi;
 mod refusals;
 mod relay_protocol;
 mod restart;

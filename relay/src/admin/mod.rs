@@ -50,6 +50,10 @@ pub(crate) struct AdminState {
     pub(crate) operator_token_hash: [u8; 32],
     /// Tenant admin tokens.
     pub(crate) tokens: Arc<AdminTokens>,
+    /// Base of the URL NIP-98 events must name (`Config::admin_public_url`), without a trailing `/`.
+    pub(crate) public_url: Option<String>,
+    /// One NIP-49 (scrypt) import at a time: each may take up to 1 GiB for a second or two.
+    pub(crate) imports: tokio::sync::Semaphore,
 }
 
 /// An API error: HTTP status, stable code, human message.
@@ -166,9 +170,16 @@ impl Ctx<'_> {
         }
     }
 
-    /// Records an admin action in the tenant's audit log, durably.
-    pub(crate) fn audit(&self, tenant: &str, action: &'static str, user: Option<&str>) {
-        audit_admin(self.state, &self.principal, tenant, action, user);
+    /// Records an admin action in the tenant's audit log, durably (a synced write, on the blocking
+    /// pool).
+    pub(crate) async fn audit(&self, tenant: &str, action: &'static str, user: Option<&str>) {
+        let state = self.state.clone();
+        let principal = self.principal.clone();
+        let (tenant, user) = (tenant.to_owned(), user.map(str::to_owned));
+        let _ = tokio::task::spawn_blocking(move || {
+            audit_admin(&state, &principal, &tenant, action, user.as_deref());
+        })
+        .await;
     }
 }
 
@@ -250,9 +261,13 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
     let principal = match matched.spec.scope {
         Scope::Public => Principal::Operator,
         scope => {
+            let base = match &state.public_url {
+                Some(base) => base.clone(),
+                None => format!("http://{host}"),
+            };
             let url = match &query {
-                Some(q) => format!("http://{host}{path}?{q}"),
-                None => format!("http://{host}{path}"),
+                Some(q) => format!("{base}{path}?{q}"),
+                None => format!("{base}{path}"),
             };
             let presented = Presented {
                 authorization: authorization.as_deref(),

@@ -2,7 +2,7 @@
 //! table ([`super::routes::ROUTES`]) and the schemas below. A route added to the table appears here
 //! by construction; a test checks the document against an OpenAPI validator.
 
-use super::routes::{Scope, ROUTES};
+use super::routes::{RouteId, RouteSpec, Scope, ROUTES};
 use serde_json::{json, Map, Value};
 
 /// The whole document.
@@ -43,7 +43,7 @@ pub(crate) fn document() -> Value {
             None => json!({"description": "success, no body"}),
         };
         responses.insert(spec.status.to_string(), ok);
-        for (code, why) in error_statuses(spec.scope, spec.request.is_some()) {
+        for (code, why) in error_statuses(spec) {
             responses.insert(code.to_string(), error_response(why));
         }
         op.insert("responses".into(), Value::Object(responses));
@@ -100,24 +100,37 @@ fn error_response(description: &str) -> Value {
            "content": {"application/json": {"schema": schema_ref("Error")}}})
 }
 
-fn error_statuses(scope: Scope, has_body: bool) -> Vec<(u16, &'static str)> {
+/// The error statuses a route can answer, derived from what the router and handlers do.
+fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
+    let has_body = spec.request.is_some();
+    let has_params = spec.path.contains('{');
     let mut out = Vec::new();
-    if has_body {
-        out.push((400, "invalid input (codes: invalid_json, invalid_input, …)"));
-    }
-    if scope != Scope::Public {
-        out.push((401, "missing or invalid credentials"));
-    }
-    if scope == Scope::Operator {
-        out.push((403, "needs the operator token"));
-    }
-    if scope == Scope::Tenant {
+    if has_body
+        || !spec.query.is_empty()
+        || spec.path.contains("{pubkey}")
+        || spec.path.contains("{client}")
+    {
         out.push((
-            404,
-            "tenant or resource not found (also for another tenant's)",
+            400,
+            "invalid input (codes: invalid_json, invalid_input, invalid_policy, …)",
         ));
     }
-    out.push((500, "internal error"));
+    if spec.scope != Scope::Public {
+        out.push((401, "missing or invalid credentials (code unauthorized)"));
+    }
+    if spec.scope == Scope::Operator || spec.id == RouteId::UpdateTenant {
+        out.push((403, "needs the operator token (code forbidden)"));
+    }
+    if has_params {
+        out.push((404, "tenant or resource not found, also for another tenant's (codes: tenant_not_found, user_not_found, not_found)"));
+    }
+    if matches!(spec.id, RouteId::CreateUser | RouteId::AddAdminPubkey) {
+        out.push((409, "already exists or a tenant limit is reached (codes: user_exists, already_exists, limit_reached)"));
+    }
+    if has_body {
+        out.push((413, "request body over 64 KiB (code body_too_large)"));
+    }
+    out.push((500, "internal error (code internal)"));
     out
 }
 

@@ -33,7 +33,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let body: Body = ctx.json()?;
     let bunker = ctx.state.bunker.clone();
     let tenant = blocking(move || bunker.directory().create_tenant(&body.name, unix_now())).await?;
-    ctx.audit(&tenant.id, "tenant.create", None);
+    ctx.audit(&tenant.id, "tenant.create", None).await;
     Ok((StatusCode::CREATED, Some(tenant_json(&tenant))))
 }
 
@@ -94,7 +94,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let t = tenant.clone();
     let record = blocking(move || bunker.directory().update_tenant(&t, update, unix_now())).await?;
-    ctx.audit(&tenant, "tenant.update", None);
+    ctx.audit(&tenant, "tenant.update", None).await;
     Ok((StatusCode::OK, Some(tenant_json(&record))))
 }
 
@@ -136,7 +136,7 @@ pub(super) async fn create_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let actor = ctx.principal.actor();
     let t = tenant.clone();
     let (token, record) = blocking(move || tokens.create(&t, body.name, actor, unix_now())).await?;
-    ctx.audit(&tenant, "admin_token.create", None);
+    ctx.audit(&tenant, "admin_token.create", None).await;
     Ok((
         StatusCode::CREATED,
         Some(serde_json::json!({
@@ -177,7 +177,7 @@ pub(super) async fn revoke_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             "admin token not found",
         ));
     }
-    ctx.audit(&tenant, "admin_token.revoke", None);
+    ctx.audit(&tenant, "admin_token.revoke", None).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
 
@@ -236,7 +236,7 @@ pub(super) async fn add_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     record.updated_at = added.added_at;
     let bunker = ctx.state.bunker.clone();
     blocking(move || bunker.directory().put_tenant(record)).await?;
-    ctx.audit(&ctx.tenant(), "admin_pubkey.add", None);
+    ctx.audit(&ctx.tenant(), "admin_pubkey.add", None).await;
     Ok((
         StatusCode::CREATED,
         Some(serde_json::to_value(added).expect("serializable")),
@@ -263,7 +263,7 @@ pub(super) async fn remove_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     record.updated_at = unix_now();
     let bunker = ctx.state.bunker.clone();
     blocking(move || bunker.directory().put_tenant(record)).await?;
-    ctx.audit(&ctx.tenant(), "admin_pubkey.remove", None);
+    ctx.audit(&ctx.tenant(), "admin_pubkey.remove", None).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
 
@@ -282,7 +282,7 @@ pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let t = tenant.clone();
     let record =
         blocking(move || bunker.directory().set_tenant_policy(&t, policy, unix_now())).await?;
-    ctx.audit(&tenant, "tenant.policy.set", None);
+    ctx.audit(&tenant, "tenant.policy.set", None).await;
     Ok((
         StatusCode::OK,
         Some(serde_json::to_value(&record.policy).expect("serializable")),
@@ -314,7 +314,12 @@ pub(super) async fn query_audit(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
-    let page_ = blocking(move || bunker.audit().query(&tenant, &query)).await?;
+    // Flushed first, so a request answered before this query is in it.
+    let page_ = blocking(move || {
+        bunker.audit().flush()?;
+        bunker.audit().query(&tenant, &query)
+    })
+    .await?;
     Ok(page(&page_.records, page_.next_cursor))
 }
 

@@ -46,6 +46,17 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
+    // NIP-49 imports run one at a time (scrypt memory); the permit is held until the import ends.
+    let _import = match &body.ncryptsec {
+        Some(_) => Some(ctx.state.imports.acquire().await.map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "shutting down",
+            )
+        })?),
+        None => None,
+    };
     let record = tokio::task::spawn_blocking(move || -> Result<UserRecord, ApiError> {
         let secret = match (&body.secret_key, &body.ncryptsec, &body.password) {
             (Some(_), Some(_), _) => {
@@ -108,7 +119,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             "internal error",
         )
     })??;
-    ctx.audit(&tenant, "user.create", Some(&record.id));
+    ctx.audit(&tenant, "user.create", Some(&record.id)).await;
     Ok((StatusCode::CREATED, Some(user_json(&record))))
 }
 
@@ -184,7 +195,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (t, u) = (tenant.clone(), user.clone());
     let record =
         blocking(move || bunker.directory().update_user(&t, &u, update, unix_now())).await?;
-    ctx.audit(&tenant, "user.update", Some(&user));
+    ctx.audit(&tenant, "user.update", Some(&user)).await;
     Ok((StatusCode::OK, Some(user_json(&record))))
 }
 
@@ -193,7 +204,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     blocking(move || bunker.delete_user(&t, &u)).await?;
-    ctx.audit(&tenant, "user.delete", Some(&user));
+    ctx.audit(&tenant, "user.delete", Some(&user)).await;
     Ok((
         StatusCode::OK,
         Some(serde_json::json!({"deleted": true, "id": user})),
@@ -205,7 +216,8 @@ pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     let record = blocking(move || bunker.rotate_remote_signer(&t, &u, unix_now())).await?;
-    ctx.audit(&tenant, "user.rotate_remote_signer", Some(&user));
+    ctx.audit(&tenant, "user.rotate_remote_signer", Some(&user))
+        .await;
     Ok((StatusCode::OK, Some(user_json(&record))))
 }
 
@@ -237,7 +249,7 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         perms: body.perms,
     };
     let issued = blocking(move || bunker.issue_bunker_uri(&t, &u, unix_now(), options)).await?;
-    ctx.audit(&tenant, "bunker_uri.create", Some(&user));
+    ctx.audit(&tenant, "bunker_uri.create", Some(&user)).await;
     Ok((
         StatusCode::CREATED,
         Some(serde_json::json!({
@@ -275,7 +287,7 @@ pub(super) async fn revoke_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     blocking(move || bunker.directory().revoke_token(&t, &u, &id)).await?;
-    ctx.audit(&tenant, "bunker_uri.revoke", Some(&user));
+    ctx.audit(&tenant, "bunker_uri.revoke", Some(&user)).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
 
@@ -292,7 +304,7 @@ pub(super) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     blocking(move || bunker.revoke_sessions(&t, &u, Some(&client))).await?;
-    ctx.audit(&tenant, "session.revoke", Some(&user));
+    ctx.audit(&tenant, "session.revoke", Some(&user)).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
 
@@ -301,7 +313,7 @@ pub(super) async fn revoke_all_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     let ended = blocking(move || bunker.revoke_sessions(&t, &u, None)).await?;
-    ctx.audit(&tenant, "session.revoke_all", Some(&user));
+    ctx.audit(&tenant, "session.revoke_all", Some(&user)).await;
     Ok((StatusCode::OK, Some(serde_json::json!({"deleted": ended}))))
 }
 
@@ -332,7 +344,7 @@ pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         bunker.directory().effective_policy(&t, &u)
     })
     .await?;
-    ctx.audit(&tenant, "user.policy.set", Some(&user));
+    ctx.audit(&tenant, "user.policy.set", Some(&user)).await;
     Ok((
         StatusCode::OK,
         Some(serde_json::json!({"policy": policy, "inherited": inherited})),

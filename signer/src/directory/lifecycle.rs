@@ -67,6 +67,11 @@ pub(super) fn token_index_key(tenant: &str, user: &str, hash: &[u8; 32]) -> Vec<
     format!("idx/{tenant}/{user}/{}", hex::encode(hash)).into_bytes()
 }
 
+/// Store key (in `users`) of the index entry that keeps one user per identity key per tenant.
+pub(super) fn user_pubkey_key(tenant: &str, user_pubkey: &PublicKey) -> Vec<u8> {
+    format!("upk/{tenant}/{user_pubkey}").into_bytes()
+}
+
 fn token_index_prefix(tenant: &str, user: &str) -> Vec<u8> {
     format!("idx/{tenant}/{user}/").into_bytes()
 }
@@ -278,6 +283,10 @@ impl Directory {
         batch.delete(
             Cf::Users,
             format!("{}/{}", record.tenant, record.id).into_bytes(),
+        );
+        batch.delete(
+            Cf::Users,
+            user_pubkey_key(&record.tenant, &record.user_pubkey),
         );
         batch.delete(
             Cf::SignerIndex,

@@ -22,8 +22,60 @@ impl Admin {
         }
     }
 
-    /// Sends one request; returns the status and the body parsed as JSON (Null when empty).
+    /// Sends one request with this client's bearer token (if any); returns the status and the body
+    /// parsed as JSON (Null when empty).
     pub async fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        match &self.token {
+            Some(token) => {
+                let bearer = format!("Bearer {token}");
+                self.call_with_headers(method, path, body, &[("authorization", &bearer)])
+                    .await
+            }
+            None => self.call_with_headers(method, path, body, &[]).await,
+        }
+    }
+
+    /// POSTs JSON and asserts a 2xx answer.
+    #[track_caller]
+    pub fn post_ok(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> impl std::future::Future<Output = Value> + '_ {
+        let path = path.to_owned();
+        async move {
+            let (status, value) = self.call("POST", &path, Some(&body.to_string())).await;
+            assert!(
+                (200..300).contains(&status),
+                "POST {path} → {status} {value}"
+            );
+            value
+        }
+    }
+}
+
+impl Admin {
+    /// The admin listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The absolute URL of `path_and_query` as this client addresses it (`http://<addr><path>`):
+    /// what the server rebuilds from the Host header for NIP-98's `u` tag.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
+    /// Sends one request with exactly the given extra headers (e.g. an arbitrary `Authorization`):
+    /// this client's bearer token is NOT sent. `host` and `content-type` are set as [`Admin::call`]
+    /// sets them unless `headers` names them. Returns the status and the JSON body (Null when empty).
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .expect("admin connect");
@@ -31,13 +83,16 @@ impl Admin {
             .await
             .expect("admin handshake");
         tokio::spawn(conn);
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", self.addr.to_string())
-            .header("content-type", "application/json");
-        if let Some(token) = &self.token {
-            req = req.header("authorization", format!("Bearer {token}"));
+        let named = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        let mut req = Request::builder().method(method).uri(path);
+        if !named("host") {
+            req = req.header("host", self.addr.to_string());
+        }
+        if !named("content-type") {
+            req = req.header("content-type", "application/json");
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
@@ -58,21 +113,34 @@ impl Admin {
         (status, value)
     }
 
-    /// POSTs JSON and asserts a 2xx answer.
-    #[track_caller]
-    pub fn post_ok(
-        &self,
-        path: &str,
-        body: Value,
-    ) -> impl std::future::Future<Output = Value> + '_ {
-        let path = path.to_owned();
-        async move {
-            let (status, value) = self.call("POST", &path, Some(&body.to_string())).await;
-            assert!(
-                (200..300).contains(&status),
-                "POST {path} → {status} {value}"
-            );
-            value
-        }
+    /// Sends `method path` with a JSON body (or none) and asserts a 2xx answer; returns the body.
+    pub async fn send_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let text = body.map(|b| b.to_string());
+        let (status, value) = self.call(method, path, text.as_deref()).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} → {status} {value}"
+        );
+        value
+    }
+
+    /// GETs `path` and asserts a 2xx answer; returns the body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        self.send_ok("GET", path, None).await
+    }
+
+    /// PUTs JSON to `path` and asserts a 2xx answer; returns the body.
+    pub async fn put_ok(&self, path: &str, body: Value) -> Value {
+        self.send_ok("PUT", path, Some(body)).await
+    }
+
+    /// PATCHes JSON to `path` and asserts a 2xx answer; returns the body.
+    pub async fn patch_ok(&self, path: &str, body: Value) -> Value {
+        self.send_ok("PATCH", path, Some(body)).await
+    }
+
+    /// DELETEs `path` and asserts a 2xx answer; returns the body (Null when empty).
+    pub async fn delete_ok(&self, path: &str) -> Value {
+        self.send_ok("DELETE", path, None).await
     }
 }

@@ -81,28 +81,11 @@ impl TestServer {
 
     /// Creates a user and a bunker URI in an existing tenant.
     pub async fn provision_in(&self, tenant: &str, secret_key: Option<&str>) -> User {
-        let admin = self.admin();
         let mut body = serde_json::json!({"name": "alice"});
         if let Some(sk) = secret_key {
             body["secret_key"] = sk.into();
         }
-        let user = admin
-            .post_ok(&format!("/v1/tenants/{tenant}/users"), body)
-            .await;
-        let id = user["id"].as_str().unwrap().to_owned();
-        let uri = admin
-            .post_ok(
-                &format!("/v1/tenants/{tenant}/users/{id}/bunker-uris"),
-                serde_json::json!({}),
-            )
-            .await;
-        User {
-            tenant: tenant.to_owned(),
-            id,
-            user_pubkey: user["user_pubkey"].as_str().unwrap().to_owned(),
-            remote_signer_pubkey: user["remote_signer_pubkey"].as_str().unwrap().to_owned(),
-            bunker_uri: uri["bunker_uri"].as_str().unwrap().to_owned(),
-        }
+        create_user(&self.admin(), tenant, body).await
     }
 
     /// A fresh bunker URI for an existing user.
@@ -110,6 +93,28 @@ impl TestServer {
         let path = format!("/v1/tenants/{}/users/{}/bunker-uris", user.tenant, user.id);
         let uri = self.admin().post_ok(&path, serde_json::json!({})).await;
         uri["bunker_uri"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Creates a user from `body` (`POST /v1/tenants/{tenant}/users`) and a bunker URI for it, as
+/// `admin` (any credential entitled to the tenant).
+pub async fn create_user(admin: &admin::Admin, tenant: &str, body: serde_json::Value) -> User {
+    let user = admin
+        .post_ok(&format!("/v1/tenants/{tenant}/users"), body)
+        .await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let uri = admin
+        .post_ok(
+            &format!("/v1/tenants/{tenant}/users/{id}/bunker-uris"),
+            serde_json::json!({}),
+        )
+        .await;
+    User {
+        tenant: tenant.to_owned(),
+        id,
+        user_pubkey: user["user_pubkey"].as_str().unwrap().to_owned(),
+        remote_signer_pubkey: user["remote_signer_pubkey"].as_str().unwrap().to_owned(),
+        bunker_uri: uri["bunker_uri"].as_str().unwrap().to_owned(),
     }
 }
 

@@ -1,0 +1,261 @@
+//! Issue 4, acceptance 7 (OpenAPI): `GET /v1/openapi.json` is served without credentials, validates
+//! as OpenAPI 3 with an independent validator (`@apidevtools/swagger-parser`, run by the machine's
+//! Node through `tests/node/validate_openapi.mjs`), and agrees with the router both ways: every
+//! (method, path) in the document is routed (never `route_not_found` / `method_not_allowed`) and
+//! accepts exactly the credentials its `security` lists, while every other method on a documented
+//! path answers 405 `method_not_allowed` and undocumented paths answer 404 `route_not_found`.
+//!
+//! Node and npm are required. The validator runs in a private copy of `tests/node` (its
+//! `package.json`, lock file and script) where this test runs `npm ci` itself: `nostr_tools.rs` runs
+//! `npm ci` in `tests/node` (which first deletes `node_modules`) at a moment this test cannot know,
+//! so sharing that folder would race.
+
+use crate::support::admin::Admin;
+use crate::support::TestServer;
+use nostr::Keys;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The methods the admin API could route.
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+fn node_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
+}
+
+/// Runs `program args…` in `dir`; panics with a clear message if the program is not installed.
+fn run(program: &str, args: &[&str], dir: &Path) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "`{program}` could not be run ({e}): Node.js 20+ and npm are required for the \
+                 OpenAPI test (they run tests/node/validate_openapi.mjs)"
+            )
+        })
+}
+
+/// A private copy of the Node harness with its packages installed (`npm ci`).
+fn node_env() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in ["package.json", "package-lock.json", "validate_openapi.mjs"] {
+        std::fs::copy(node_dir().join(file), dir.path().join(file))
+            .unwrap_or_else(|e| panic!("copying tests/node/{file}: {e}"));
+    }
+    let version = run("node", &["--version"], dir.path());
+    assert!(version.status.success(), "`node --version` failed");
+    let ci = run(
+        "npm",
+        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        dir.path(),
+    );
+    assert!(
+        ci.status.success(),
+        "npm ci failed in a copy of tests/node: {}",
+        String::from_utf8_lossy(&ci.stderr)
+    );
+    dir
+}
+
+/// Validates `doc` with swagger-parser; returns the script's JSON line.
+fn validate(env: &Path, doc: &Value) -> Value {
+    let file = env.join("openapi.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = run("node", &["validate_openapi.mjs", "openapi.json"], env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let value: Value = serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "the validator printed no JSON line; stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(value["ok"] == true, out.status.success(), "{value}");
+    value
+}
+
+/// Whether `path` matches the template (`{name}` segments match any non-empty segment).
+fn matches(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}') && !p.is_empty()))
+}
+
+/// The template with `{tenant}` set to `tenant` and every other parameter to `other`.
+fn fill(template: &str, tenant: &str, other: &str) -> String {
+    template
+        .split('/')
+        .map(|seg| match seg {
+            "{tenant}" => tenant,
+            s if s.starts_with('{') => other,
+            s => s,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Names of the security schemes an operation accepts (empty: no credentials needed).
+fn schemes(op: &Value) -> Vec<String> {
+    op["security"]
+        .as_array()
+        .expect("every operation states its security")
+        .iter()
+        .flat_map(|req| req.as_object().unwrap().keys().cloned())
+        .collect()
+}
+
+#[track_caller]
+fn assert_routed(result: &(u16, Value), what: &str) {
+    let code = result.1["error"]["code"].as_str();
+    assert!(
+        result.0 != 405 && !matches!(code, Some("route_not_found" | "method_not_allowed")),
+        "{what} is in the document but not routed: {result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_validates_and_agrees_with_the_router() {
+    let server = TestServer::start().await;
+    let operator = server.admin();
+    let anon = Admin::new(server.server.admin_addr, None);
+    let (status, doc) = anon.call("GET", "/v1/openapi.json", None).await;
+    assert_eq!(status, 200, "served without credentials: {doc}");
+
+    // An independent validator accepts it, and rejects a broken copy (so it really validates).
+    let env = tokio::task::spawn_blocking(node_env).await.unwrap();
+    let (dir, checked) = (env.path().to_owned(), doc.clone());
+    let verdict = tokio::task::spawn_blocking(move || validate(&dir, &checked))
+        .await
+        .unwrap();
+    assert_eq!(verdict["ok"], true, "OpenAPI validation failed: {verdict}");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut broken = doc.clone();
+    broken.as_object_mut().unwrap().remove("info");
+    let dir = env.path().to_owned();
+    let verdict = tokio::task::spawn_blocking(move || validate(&dir, &broken))
+        .await
+        .unwrap();
+    assert_eq!(verdict["ok"], false, "{verdict}");
+
+    // A real tenant with an admin token, to check which credentials each operation accepts.
+    let tenant = operator
+        .post_ok("/v1/tenants", json!({"name": "openapi"}))
+        .await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let token = operator
+        .post_ok(&format!("/v1/tenants/{tenant}/admin-tokens"), json!({}))
+        .await;
+    let tenant_admin = Admin::new(server.server.admin_addr, token["token"].as_str());
+    // Parameters that name nothing: valid-looking (a pubkey parses), never found.
+    let dummy = Keys::generate().public_key().to_hex();
+
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    let mut operations = 0;
+    let mut ids = std::collections::HashSet::new();
+    for (template, item) in paths {
+        let item = item.as_object().unwrap();
+        for method in METHODS {
+            let Some(op) = item.get(&method.to_ascii_lowercase()) else {
+                // Not documented on this path: the router must refuse the method.
+                let path = fill(template, &dummy, &dummy);
+                let result = operator.call(method, &path, Some("{}")).await;
+                assert_eq!(
+                    (result.0, result.1["error"]["code"].as_str()),
+                    (405, Some("method_not_allowed")),
+                    "{method} {template} is not documented but answered {result:?}"
+                );
+                continue;
+            };
+            operations += 1;
+            assert!(
+                ids.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "duplicate operationId {}",
+                op["operationId"]
+            );
+            let body = op.get("requestBody").map(|_| "{}");
+            let what = format!("{method} {template}");
+            let schemes = schemes(op);
+            let path = fill(template, &dummy, &dummy);
+            if schemes.is_empty() {
+                let result = anon.call(method, &path, body).await;
+                assert_routed(&result, &what);
+                assert_ne!(result.0, 401, "{what} is documented as public: {result:?}");
+                continue;
+            }
+            let result = anon.call(method, &path, body).await;
+            assert_routed(&result, &what);
+            assert_eq!(
+                (result.0, result.1["error"]["code"].as_str()),
+                (401, Some("unauthorized")),
+                "{what} without credentials"
+            );
+            assert!(schemes.contains(&"operatorToken".to_owned()), "{what}");
+            let result = operator.call(method, &path, body).await;
+            assert_routed(&result, &what);
+            assert!(
+                result.0 != 401 && result.0 != 403,
+                "{what} lists the operator token but refused it: {result:?}"
+            );
+            // On its own tenant, a tenant admin token is accepted exactly where it is listed.
+            let own = fill(template, &tenant, &dummy);
+            let result = tenant_admin.call(method, &own, body).await;
+            assert_routed(&result, &what);
+            if schemes.contains(&"tenantAdminToken".to_owned()) {
+                assert!(
+                    result.0 != 401 && result.0 != 403,
+                    "{what} lists tenant admin tokens but refused one: {result:?}"
+                );
+            } else {
+                assert_eq!(
+                    (result.0, result.1["error"]["code"].as_str()),
+                    (403, Some("forbidden")),
+                    "{what} does not list tenant admin tokens"
+                );
+            }
+        }
+    }
+    assert!(
+        operations >= 30,
+        "the document lists every route ({operations})"
+    );
+    assert_eq!(
+        operator.get_ok(&format!("/v1/tenants/{tenant}")).await["id"],
+        tenant.as_str()
+    );
+
+    // Paths the document does not have are not routed, whatever the method.
+    for path in [
+        "/",
+        "/v1",
+        "/v2/tenants",
+        "/v1/tenant",
+        "/v1/openapi.yaml",
+        "/v1/tenants/x/nothing",
+        "/v1/tenants/x/users/y/nothing",
+        "/v1/tenants/x/users/y/sessions/z/extra",
+        "/v1/tenants/x/audit/y",
+        "/healthz/extra",
+        "/V1/tenants",
+    ] {
+        assert!(
+            !paths.keys().any(|t| matches(t, path)),
+            "{path} is documented: pick another"
+        );
+        for method in METHODS {
+            for client in [&anon, &operator] {
+                let result = client.call(method, path, None).await;
+                assert_eq!(
+                    (result.0, result.1["error"]["code"].as_str()),
+                    (404, Some("route_not_found")),
+                    "{method} {path} is not documented but answered {result:?}"
+                );
+            }
+        }
+    }
+    server.server.stop().await;
+}
