@@ -614,3 +614,152 @@ fn random_unentitled_calls_fail_and_change_nothing() {
     assert_eq!(after, before, "no tenant changed");
     rt.block_on(server.server.stop());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_remote_signer_key_ends_old_uris_and_sessions_and_keeps_the_identity() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let user = server.provision(None).await;
+    let base = format!("/v1/tenants/{}/users/{}", user.tenant, user.id);
+    let old = pk(&user.remote_signer_pubkey);
+    let mut client = RawClient::connect(server.server.relay_addr).await;
+    let ack = client
+        .request(
+            &old,
+            "connect",
+            connect(&user, &user.bunker_uri),
+            Transport::Nip44,
+        )
+        .await;
+    assert_eq!(ack["result"], "ack");
+    let unused = admin
+        .post_ok(&format!("{base}/bunker-uris"), json!({}))
+        .await;
+
+    let rotated = admin
+        .post_ok(&format!("{base}/rotate-remote-signer"), json!({}))
+        .await;
+    assert_eq!(
+        rotated["user_pubkey"],
+        user.user_pubkey.as_str(),
+        "identity unchanged"
+    );
+    assert_ne!(
+        rotated["remote_signer_pubkey"],
+        user.remote_signer_pubkey.as_str()
+    );
+
+    // The old key is no longer hosted: the session's next request and the unused URI both fail.
+    let event = client.request_event(
+        &old,
+        r#"{"id":"after-rotation","method":"ping","params":[]}"#,
+        Transport::Nip44,
+    );
+    let (accepted, message) = client.publish(&event).await;
+    assert!(!accepted && message.starts_with("blocked:"), "{message}");
+    let (_, uris) = admin
+        .call("GET", &format!("{base}/bunker-uris"), None)
+        .await;
+    assert_eq!(uris["items"], json!([]), "old URIs are gone: {unused}");
+    let (_, sessions) = admin.call("GET", &format!("{base}/sessions"), None).await;
+    assert_eq!(sessions["items"], json!([]));
+
+    // A new URI names the new key, and signs as the same user.
+    let fresh = admin
+        .post_ok(&format!("{base}/bunker-uris"), json!({}))
+        .await;
+    let fresh = fresh["bunker_uri"].as_str().unwrap().to_owned();
+    let new_key = rotated["remote_signer_pubkey"].as_str().unwrap();
+    assert!(
+        fresh.starts_with(&format!("bunker://{new_key}?")),
+        "{fresh}"
+    );
+    let rotated_user = User {
+        remote_signer_pubkey: new_key.to_owned(),
+        ..user.clone()
+    };
+    let mut again = RawClient::connect(server.server.relay_addr).await;
+    let ack = again
+        .request(
+            &pk(new_key),
+            "connect",
+            connect(&rotated_user, &fresh),
+            Transport::Nip44,
+        )
+        .await;
+    assert_eq!(ack["result"], "ack");
+    let me = again
+        .request(&pk(new_key), "get_public_key", vec![], Transport::Nip44)
+        .await;
+    assert_eq!(me["result"], user.user_pubkey.as_str());
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nip05_names_a_tenants_users_on_its_domain() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let user = server.provision(None).await;
+    admin
+        .send_ok(
+            "PATCH",
+            &format!("/v1/tenants/{}", user.tenant),
+            Some(json!({"nip05_domain": "bunker.example"})),
+        )
+        .await;
+    admin
+        .send_ok(
+            "PATCH",
+            &format!("/v1/tenants/{}/users/{}", user.tenant, user.id),
+            Some(json!({"nip05_name": "alice"})),
+        )
+        .await;
+    let relay = Admin::new(server.server.relay_addr, None);
+    let get = |name: &'static str, host: &'static str| {
+        let relay = relay.clone();
+        async move {
+            relay
+                .call_with_headers(
+                    "GET",
+                    &format!("/.well-known/nostr.json?name={name}"),
+                    None,
+                    &[("host", host)],
+                )
+                .await
+        }
+    };
+    let (status, doc) = get("alice", "bunker.example:443").await;
+    assert_eq!(status, 200);
+    let pubkey = user.user_pubkey.as_str();
+    assert_eq!(doc["names"]["alice"], pubkey, "{doc}");
+    let relays = json!([server.relay_url()]);
+    assert_eq!(doc["relays"][pubkey], relays);
+    assert_eq!(doc["nip46"]["relays"], relays);
+    assert_eq!(
+        doc["nip46"][pubkey], relays,
+        "the shape clients read (protocol.md §9.11)"
+    );
+    assert!(doc["nip46"].get("nostrconnect_url").is_none());
+    for (name, host) in [("bob", "bunker.example"), ("alice", "other.example")] {
+        let (status, doc) = get(name, host).await;
+        assert_eq!(
+            (status, &doc),
+            (200, &json!({"names": {}})),
+            "{name}@{host}"
+        );
+    }
+    // A taken name is refused for another user of the tenant.
+    let bob = server.provision_in(&user.tenant, None).await;
+    let (status, body) = admin
+        .call(
+            "PATCH",
+            &format!("/v1/tenants/{}/users/{}", bob.tenant, bob.id),
+            Some(r#"{"nip05_name":"alice"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_input"))
+    );
+    server.server.stop().await;
+}
