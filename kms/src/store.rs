@@ -168,6 +168,13 @@ pub trait Store: Send + Sync + 'static {
     /// nothing of the batch was applied.
     fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error>;
 
+    /// Approximate bytes `cf` takes (on disk plus memtables), for metrics; `None` when the engine
+    /// cannot tell. Default: `None`.
+    fn approximate_size_bytes(&self, cf: Cf) -> Option<u64> {
+        let _ = cf;
+        None
+    }
+
     /// Visits keys starting with `prefix` in ascending byte order; `visit` returns false to stop
     /// early. An empty prefix visits the whole column family.
     ///

@@ -1,8 +1,30 @@
 //! The relay's configuration: plain data, validated before any port is bound.
 //!
-//! The binary fills it from flags and `BUNKERD_*` environment variables (see `main.rs`); tests build
-//! it directly with [`Config::for_data_dir`]. Defaults follow design.md §6 so that `bunkerd serve`
-//! with no flags runs on one laptop.
+//! Role: hold every setting of `bunkerd serve` ([`Config`]) and check it ([`Config::validate`]).
+//! The binary builds it in layers (style.md §10, design.md §6): flags > `BUNKERD_*` environment
+//! variables > the TOML file named by `--config` > defaults. Flags and environment variables are
+//! one [`Settings`] layer (clap resolves flag over env), the file is another ([`Settings::load`]),
+//! and [`Settings::resolve`] merges them over the defaults. Tests build a [`Config`] directly with
+//! [`Config::for_data_dir`].
+//!
+//! Must not: bind a port, create a file or directory (an explicitly configured master key file is
+//! checked, never created), hold a secret anywhere but the `Zeroizing` operator token, or put a
+//! secret into an error text. Error texts name the setting as its flag (`master-key-file`), or as
+//! its key for errors found in the file (`admin_listen`).
+//!
+//! Main items: [`Config`], [`Settings`] / [`LimitSettings`] (one layer, every field optional),
+//! [`LogFormat`], [`ConfigError`]. Submodules: `settings` (the layer and the merge), `file` (TOML
+//! loading), `check` (the checks behind [`Config::validate`]), `error`.
+
+mod check;
+mod error;
+mod file;
+mod settings;
+#[cfg(test)]
+mod tests;
+
+pub use error::ConfigError;
+pub use settings::{LimitSettings, Settings};
 
 use crate::session::Limits;
 use std::net::SocketAddr;
@@ -26,10 +48,11 @@ pub struct Config {
     /// NIP-98 event's `u` tag must name. Default: `http://` + the request's `Host` header, which is
     /// right only when clients reach the listener directly; set it behind a TLS proxy.
     pub admin_public_url: Option<String>,
-    /// 32-byte master key file. Default: `<data_dir>/master.key`, created (0600) if absent.
+    /// 32-byte master key file (raw bytes, mode 0600). When set, it must exist. Default:
+    /// `<data_dir>/master.key`, created (0600) if absent.
     pub master_key_file: Option<PathBuf>,
-    /// Operator token for the admin API. Default: read from `<data_dir>/operator.token`, or generated
-    /// there (0600) on first start.
+    /// Operator token for the admin API (at least 16 characters). Default: read from
+    /// `<data_dir>/operator.token`, or generated there (0600) on first start.
     pub operator_token: Option<Zeroizing<String>>,
     /// Signer worker threads; 0 = one per core. Default: 0.
     pub workers: usize,
@@ -42,6 +65,10 @@ pub struct Config {
     pub limits: Limits,
     /// How long shutdown waits for connections and in-flight requests. Default: 10 s.
     pub shutdown_grace: Duration,
+    /// Log filter in tracing's `EnvFilter` syntax (applied by the binary). Default: `info`.
+    pub log: String,
+    /// Log line format (applied by the binary). Default: [`LogFormat::Text`].
+    pub log_format: LogFormat,
 }
 
 impl std::fmt::Debug for Config {
@@ -60,14 +87,51 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("io_policy", &self.io_policy)
             .field("queue_capacity", &self.queue_capacity)
-            .finish_non_exhaustive()
+            .field("limits", &self.limits)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("log", &self.log)
+            .field("log_format", &self.log_format)
+            .finish()
     }
 }
 
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// tracing-subscriber's human-readable format, one line per event. The default.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's `json` formatter: `timestamp`, `level`,
+    /// `fields`, `target`), for log collectors.
+    Json,
+}
+
+/// Default data directory (design.md §6).
+pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Default relay listen address (design.md §6).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
 /// Default admin listen address (design.md §6).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:7448";
+/// Default signer queue capacity, jobs: a few seconds of work at the measured signing rate, so a
+/// burst is absorbed while a sustained overload is refused quickly.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+/// Default shutdown grace period, seconds: enough to drain a full queue.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Default log filter.
+pub const DEFAULT_LOG: &str = "info";
+
+/// Most signer worker threads: each is an OS thread with its own stack, and signing is CPU-bound,
+/// so more threads than cores only add switching; 1024 is far above any core count we run on.
+pub const MAX_WORKERS: usize = 1024;
+/// Largest signer queue, jobs: the queue (a crossbeam bounded channel) allocates its whole buffer
+/// at start, so a typo like `40960000000` must not reach it; 2^20 is minutes of work.
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+/// Widest `created_at` window, seconds (one day). The dedupe set remembers ids for twice the
+/// window, and NIP-46 requests are answered within seconds; a wider window only widens replay.
+pub const MAX_CREATED_AT_WINDOW_SECS: u64 = 86_400;
+/// Shortest operator token, characters: a token shorter than this is guessable.
+pub const MIN_OPERATOR_TOKEN_LEN: usize = 16;
 
 impl Config {
     /// The defaults of design.md §6 with the given data directory.
@@ -82,50 +146,42 @@ impl Config {
             operator_token: None,
             workers: 0,
             io_policy: crate::sched::IoPolicy::default(),
-            queue_capacity: 4096,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
             limits: Limits::default(),
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
+            log: DEFAULT_LOG.to_owned(),
+            log_format: LogFormat::default(),
         }
     }
 
-    /// Checks what can be checked before binding.
+    /// Checks everything that can be checked before binding; reads file metadata, writes nothing.
     ///
     /// # Errors
     ///
-    /// [`crate::Error::Config`] naming the setting: a public URL that is not `ws://`/`wss://`, an
-    /// empty operator token, a zero queue capacity.
-    pub fn validate(&self) -> Result<(), crate::Error> {
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("ws://") || url.starts_with("wss://"))
-                || url.contains(char::is_whitespace)
-            {
-                return Err(crate::Error::Config(
-                    "public-url must be a ws:// or wss:// URL",
-                ));
-            }
-        }
-        if let Some(url) = &self.admin_public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.contains(char::is_whitespace)
-                || url.contains('?')
-            {
-                return Err(crate::Error::Config(
-                    "admin-public-url must be an http:// or https:// base URL without a query",
-                ));
-            }
-        }
-        if self
-            .operator_token
-            .as_ref()
-            .is_some_and(|t| t.trim().len() < 16)
-        {
-            return Err(crate::Error::Config(
-                "operator token must be at least 16 characters",
-            ));
-        }
-        if self.queue_capacity == 0 {
-            return Err(crate::Error::Config("queue-capacity must be at least 1"));
-        }
-        Ok(())
+    /// [`ConfigError::Invalid`] naming the setting (as its flag), when:
+    /// - `admin-listen`: it is the relay's address (same non-zero port on the same or a wildcard IP);
+    /// - `public-url`: not a `ws://` or `wss://` URL with a host, or has whitespace or a fragment;
+    /// - `admin-public-url`: not an `http://` or `https://` URL with a host, or has whitespace, a
+    ///   query or a fragment;
+    /// - `data-dir`: empty, or exists and is not a directory;
+    /// - `master-key-file`: the configured file is missing or unreadable, is not a regular file,
+    ///   allows group or other access, or is not exactly 32 bytes (what `kms::FileMasterKey::load`
+    ///   refuses); the default `<data-dir>/master.key` is checked the same way when it exists;
+    /// - `operator-token`: shorter than 16 characters;
+    /// - `workers` above [`MAX_WORKERS`], `queue-capacity` 0 or above
+    ///   [`MAX_QUEUE_CAPACITY`], `shutdown-grace-secs` 0, `max-subscriptions` 0,
+    ///   `created-at-window-secs` 0 or above [`MAX_CREATED_AT_WINDOW_SECS`];
+    /// - `log`: not a valid `EnvFilter` directive list.
+    ///
+    /// A [`ConfigError`] converts into [`crate::Error::Config`] (with the setting and the problem,
+    /// without the details) for callers that return [`crate::Error`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check::addresses(self)?;
+        check::urls(self)?;
+        check::numbers(self)?;
+        check::log_filter(&self.log)?;
+        check::operator_token(self)?;
+        check::data_dir(&self.data_dir)?;
+        check::master_key_file(self)
     }
 }

@@ -17,8 +17,9 @@ use crate::state::RelayState;
 use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
 use signer::nostr::Event;
 use signer::pool::{unix_now, Job};
-use signer::Processed;
+use signer::{Processed, Refusal};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
@@ -44,6 +45,8 @@ const WRITE_BATCH: usize = 64;
 /// upgrade request) until the peer leaves or the relay shuts down.
 pub(crate) async fn serve(stream: TcpStream, leftover: Vec<u8>, state: Arc<RelayState>) {
     let conn_id = state.next_conn_id();
+    state.metrics.connections.inc();
+    state.metrics.connections_opened.inc();
     let (read, write) = stream.into_split();
     // Caps each frame; `Reassembly` caps the sum of a fragmented message's frames.
     let mut read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
@@ -61,8 +64,10 @@ pub(crate) async fn serve(stream: TcpStream, leftover: Vec<u8>, state: Arc<Relay
         Box::pin(drain(&mut read, &tx)).await;
     }
     for (sub_id, filters) in session.close_all() {
+        state.metrics.subscriptions.dec();
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
     }
+    state.metrics.connections.dec();
     // The writer ends when every sender is gone: ours and the reserved OK slots of pending verdicts
     // (which are sent, or dropped once the socket is gone).
     drop(tx);
@@ -213,8 +218,13 @@ async fn apply(
 ) -> Result<(), ()> {
     match action {
         Action::Send(text) => tx.send(Outbound::Text(text)).await.map_err(drop),
+        Action::Refuse { text, reason } => {
+            state.metrics.rejected(reason);
+            tx.send(Outbound::Text(text)).await.map_err(drop)
+        }
         Action::Submit(event) => submit(*event, state, tx).await,
         Action::Subscribe { sub_id, filters } => {
+            state.metrics.subscriptions.inc();
             let stored = state
                 .hub
                 .subscribe(conn_id, &sub_id, filters, tx.clone(), unix_now());
@@ -226,6 +236,7 @@ async fn apply(
                 .map_err(drop)
         }
         Action::Unsubscribe { sub_id, filters } => {
+            state.metrics.subscriptions.dec();
             state.hub.unsubscribe(conn_id, &sub_id, &filters);
             Ok(())
         }
@@ -242,28 +253,64 @@ async fn submit(
     state: &Arc<RelayState>,
     tx: &mpsc::Sender<Outbound>,
 ) -> Result<(), ()> {
+    // The tenant's rate limit, before any crypto: the session already checked that the `p` tag
+    // names a hosted remote signer, so the route lookup is one map read.
+    let route = event
+        .first_tag_value("p")
+        .and_then(signer::nostr::hex32)
+        .and_then(|pk| state.bunker.directory().route(&pk));
+    if let Some(route) = &route {
+        let limits = state.bunker.directory().tenant_limits(&route.tenant);
+        if limits.is_some_and(|l| !state.buckets.admit(&route.tenant, &l)) {
+            state.metrics.rejected("rate-limited");
+            state.metrics.rate_limited(&route.tenant);
+            let text = message::ok(
+                &event.id_hex(),
+                false,
+                "rate-limited: this organization's request rate is exceeded; slow down",
+            );
+            return tx.send(Outbound::Text(text)).await.map_err(drop);
+        }
+    }
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
     let id_hex = event.id_hex();
     let dedupe = state.dedupe.clone();
     let first_seen = Box::new(move |id: &[u8; 32]| dedupe.insert(*id, unix_now()));
+    let metrics = state.metrics.clone();
+    let submitted = Instant::now();
     let done = Box::new(move |p: &Processed| {
         let text = match &p.accepted {
             Ok(()) if p.duplicate => {
+                metrics.rejected("duplicate");
                 message::ok(&id_hex, true, "duplicate: already have this event")
             }
             Ok(()) => message::ok(&id_hex, true, ""),
-            Err(refusal) => message::ok(&id_hex, false, &refusal.message()),
+            Err(refusal) => {
+                metrics.rejected(refusal_prefix(refusal));
+                if matches!(refusal, Refusal::Error(_)) {
+                    metrics.store_errors.inc();
+                }
+                message::ok(&id_hex, false, &refusal.message())
+            }
         };
+        if let (Some(tenant), Some(method), Some(outcome)) = (&p.tenant, p.method, p.outcome) {
+            metrics.request(tenant, method, outcome, submitted.elapsed(), p.queue_wait);
+        }
         permit.send(Outbound::Text(text));
     });
     let job = Job {
         event,
         first_seen,
         done,
+        queued_at: Instant::now(),
     };
     match state.submitter.try_submit(job) {
         Ok(()) => Ok(()),
         Err(job) => {
+            state.metrics.rejected("rate-limited");
+            if let Some(route) = route {
+                state.metrics.rate_limited(&route.tenant);
+            }
             let text = message::ok(
                 &job.event.id_hex(),
                 false,
@@ -273,6 +320,16 @@ async fn submit(
             drop(job);
             tx.send(Outbound::Text(text)).await.map_err(drop)
         }
+    }
+}
+
+/// The NIP-01 prefix of a signer refusal, for metrics.
+fn refusal_prefix(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::Invalid(_) => "invalid",
+        Refusal::Blocked(_) => "blocked",
+        Refusal::RateLimited(_) => "rate-limited",
+        Refusal::Error(_) => "error",
     }
 }
 

@@ -25,6 +25,8 @@ pub mod fanout;
 pub mod filter;
 mod http;
 pub mod message;
+mod metrics;
+mod ratelimit;
 pub mod sched;
 pub mod server;
 pub mod session;

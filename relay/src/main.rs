@@ -1,21 +1,31 @@
 //! `bunkerd`: a hosted, multi-tenant NIP-46 bunker.
 //!
-//! `bunkerd serve` starts the relay and the admin API with the defaults of design.md §6; every setting
-//! has a flag and a `BUNKERD_*` environment variable. Invalid settings exit with code 64 (EX_USAGE)
-//! and a message naming the setting, before any port is bound.
+//! `bunkerd serve` starts the relay and the admin API with the defaults of design.md §6. Every
+//! setting has a flag, a `BUNKERD_*` environment variable and a key in the TOML file named by
+//! `--config` (`BUNKERD_CONFIG`; annotated example: `deploy/bunkerd.example.toml`), with flags >
+//! environment > file > defaults (`relay::config`). Invalid settings — a bad value, an unknown key,
+//! an unreadable config or master key file — exit with code 64 (EX_USAGE) and a message naming the
+//! setting, before any port is bound. Logs go to stderr through `tracing`, human-readable or, with
+//! `--log-format json`, one JSON object per line.
 //!
 //! `bunkerd admin <resource> <action>` is the operator CLI over the admin API (`relay::cli`).
+//!
+//! Must not: take the operator token from argv or the config file (only `BUNKERD_OPERATOR_TOKEN`,
+//! removed from the environment once read, or a token file), or bind before validating.
 
 use clap::{Parser, Subcommand};
-use relay::config::{Config, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
+use relay::config::{Config, ConfigError, LogFormat, Settings};
 use relay::sched::IoPolicy;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
 
 /// Exit code for invalid configuration (sysexits.h EX_USAGE).
 const EX_USAGE: u8 = 64;
+
+/// Environment variable holding the operator token itself (read directly, never a clap arg, so
+/// it never shows in `--help` and is never taken from argv).
+const OPERATOR_TOKEN_ENV: &str = "BUNKERD_OPERATOR_TOKEN";
 
 #[derive(Parser)]
 #[command(
@@ -38,37 +48,26 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(after_long_help = SERVE_HELP)]
 struct ServeArgs {
-    /// Data directory (RocksDB, dev master key, generated operator token).
-    #[arg(long, env = "BUNKERD_DATA_DIR", default_value = "./data")]
-    data_dir: PathBuf,
-    /// Relay listen address (websocket + NIP-11).
-    #[arg(long, env = "BUNKERD_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// Admin API listen address.
-    #[arg(long, env = "BUNKERD_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
-    admin_listen: SocketAddr,
-    /// Public relay URL for bunker URIs [default: ws://<listen>].
-    #[arg(long, env = "BUNKERD_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Public base URL of the admin API, as NIP-98 clients sign it (e.g. https://admin.example)
-    /// [default: http://<Host header>].
-    #[arg(long, env = "BUNKERD_ADMIN_PUBLIC_URL")]
-    admin_public_url: Option<String>,
-    /// 32-byte master key file [default: <data-dir>/master.key, created if absent].
-    #[arg(long, env = "BUNKERD_MASTER_KEY_FILE")]
-    master_key_file: Option<PathBuf>,
-    /// Signer worker threads (0 = one per core).
-    #[arg(long, env = "BUNKERD_WORKERS", default_value_t = 0)]
-    workers: usize,
-    /// Log filter, in tracing's EnvFilter syntax.
-    #[arg(long, env = "BUNKERD_LOG", default_value = "info")]
-    log: String,
-    /// Linux scheduling policy of the I/O (reactor) threads: `batch` (SCHED_BATCH: a reactor woken by
-    /// network input does not preempt a signer thread mid-batch; see ARCHITECTURE.md) or `normal`.
-    #[arg(long, env = "BUNKERD_IO_POLICY", value_enum, default_value_t = IoPolicy::Batch)]
-    io_policy: IoPolicy,
+    /// TOML config file with any of the settings below as keys (`data_dir`, `[limits]`
+    /// `max_subscriptions`, ...); flags and environment variables override it.
+    #[arg(long, env = "BUNKERD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
 }
+
+const SERVE_HELP: &str = "\
+Precedence: flags > BUNKERD_* environment variables > the --config file > defaults. The config
+file's keys are the flag names with `_` for `-`; the connection limits go under [limits]. See
+deploy/bunkerd.example.toml.
+
+The operator token comes from BUNKERD_OPERATOR_TOKEN or from --operator-token-file (never from
+argv or inline in the config file); without either, from <data-dir>/operator.token, generated on
+first start.
+
+Invalid settings exit with code 64 and a message naming the setting, before any port is bound.";
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -86,13 +85,15 @@ fn main() -> ExitCode {
         Command::Serve(args) => args,
         Command::Admin(args) => return relay::cli::run(args),
     };
-    init_logging(&args.log);
-    let io_policy = args.io_policy;
-    let config = config_from(args);
-    if let Err(e) = config.validate() {
-        eprintln!("bunkerd: {e}");
-        return ExitCode::from(EX_USAGE);
-    }
+    let config = match load_config(args) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bunkerd: {e}");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    init_logging(&config);
+    let io_policy = config.io_policy;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bunkerd-io")
@@ -106,22 +107,19 @@ fn main() -> ExitCode {
     runtime.block_on(serve(config))
 }
 
-fn config_from(args: ServeArgs) -> Config {
-    let mut config = Config::for_data_dir(args.data_dir);
-    config.listen = args.listen;
-    config.admin_listen = args.admin_listen;
-    config.public_url = args.public_url;
-    config.admin_public_url = args.admin_public_url;
-    config.master_key_file = args.master_key_file;
-    config.workers = args.workers;
-    config.io_policy = args.io_policy;
-    // Read directly (not a clap arg) so the token never shows in `--help`, then removed from the
-    // environment (before any thread starts) so `/proc/<pid>/environ` and children don't carry it.
-    config.operator_token = std::env::var("BUNKERD_OPERATOR_TOKEN")
-        .ok()
-        .map(Zeroizing::new);
-    std::env::remove_var("BUNKERD_OPERATOR_TOKEN");
-    config
+/// Flags and environment over the config file over the defaults, validated. Runs before any
+/// thread is started, so removing the token variable from the environment is sound.
+fn load_config(args: ServeArgs) -> Result<Config, ConfigError> {
+    // Removed from the environment once read, so `/proc/<pid>/environ` and children don't carry it.
+    let operator_token = std::env::var(OPERATOR_TOKEN_ENV).ok().map(Zeroizing::new);
+    std::env::remove_var(OPERATOR_TOKEN_ENV);
+    let file = match &args.config {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
+    };
+    let config = Settings::resolve(args.settings, file, operator_token)?;
+    config.validate()?;
+    Ok(config)
 }
 
 async fn serve(config: Config) -> ExitCode {
@@ -150,11 +148,15 @@ async fn shutdown_signal() {
     }
 }
 
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+/// Logs to stderr with the configured filter (already validated) and format.
+fn init_logging(config: &Config) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log).expect("the log filter was validated");
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

@@ -9,8 +9,9 @@
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::config::Config;
 use crate::fanout::{Hub, HubOutbox};
+use crate::metrics::Metrics;
 use crate::sched::IoPolicy;
-use crate::state::RelayState;
+use crate::state::{Lifecycle, RelayState};
 use crate::Error;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -214,14 +215,18 @@ async fn serve(
     );
     let tracker = TaskTracker::new();
     let close_sockets = CancellationToken::new();
+    let metrics = Arc::new(Metrics::new());
     let relay_state = Arc::new(RelayState::new(
         bunker.clone(),
         pool.submitter(),
         hub.clone(),
         config.limits,
-        shutdown.clone(),
-        close_sockets.clone(),
-        tracker.clone(),
+        Lifecycle {
+            shutdown: shutdown.clone(),
+            close_sockets: close_sockets.clone(),
+            tracker: tracker.clone(),
+        },
+        metrics.clone(),
     ));
     let admin_state = Arc::new(AdminState {
         bunker,
@@ -232,6 +237,10 @@ async fn serve(
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned()),
         imports: tokio::sync::Semaphore::new(1),
+        metrics,
+        submitter: pool.submitter(),
+        store: store.clone(),
+        shutdown: shutdown.clone(),
     });
     tracker.spawn(sweep(hub, shutdown.clone()));
     let relay = tracker.spawn(accept_loop(

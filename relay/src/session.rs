@@ -41,6 +41,14 @@ impl Default for Limits {
 pub enum Action {
     /// Send this text frame.
     Send(String),
+    /// Send this `OK` (false, or true for a duplicate) for an EVENT that is not processed; `reason`
+    /// is the message's NIP-01 prefix (`invalid`, `blocked`, `duplicate`, …), for metrics.
+    Refuse {
+        /// The `OK` message.
+        text: String,
+        /// Its machine-readable prefix.
+        reason: &'static str,
+    },
     /// Hand this admitted kind-24133 event to the signer pool; the pool's verdict becomes the `OK`.
     Submit(Box<Event>),
     /// Register the subscription with the fan-out, send its stored events, then `EOSE`.
@@ -94,9 +102,10 @@ impl Session {
                 None => message::notice("error: NIP-42 AUTH is not used by this relay"),
             })],
             Err(ParseError::Notice(text)) => vec![Action::Send(message::notice(text))],
-            Err(ParseError::BadEvent { id, reason }) => {
-                vec![Action::Send(message::ok(&id, false, reason))]
-            }
+            Err(ParseError::BadEvent { id, reason }) => vec![Action::Refuse {
+                text: message::ok(&id, false, reason),
+                reason: prefix(reason),
+            }],
             Err(ParseError::BadReq { sub_id, reason }) => {
                 let mut actions: Vec<Action> = self.on_close(sub_id.clone()).into_iter().collect();
                 actions.push(Action::Send(message::closed(&sub_id, reason)));
@@ -107,7 +116,10 @@ impl Session {
 
     fn on_event(&self, event: Box<Event>, now: u64, admission: &dyn Admission) -> Action {
         let id = event.id_hex();
-        let refuse = |msg: &str| Action::Send(message::ok(&id, false, msg));
+        let refuse = |msg: &'static str| Action::Refuse {
+            text: message::ok(&id, false, msg),
+            reason: prefix(msg),
+        };
         if event.kind != KIND_NOSTR_CONNECT {
             return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");
         }
@@ -122,7 +134,10 @@ impl Session {
             return refuse("blocked: not addressed to a remote signer hosted here");
         }
         if admission.seen(&event.id) {
-            return Action::Send(message::ok(&id, true, "duplicate: already have this event"));
+            return Action::Refuse {
+                text: message::ok(&id, true, "duplicate: already have this event"),
+                reason: "duplicate",
+            };
         }
         Action::Submit(event)
     }
@@ -172,3 +187,8 @@ impl Session {
 
 #[cfg(test)]
 mod tests;
+
+/// The NIP-01 machine-readable prefix of an `OK`/`CLOSED` message (`"invalid: …"` → `"invalid"`).
+pub(crate) fn prefix(message: &'static str) -> &'static str {
+    message.split_once(':').map_or(message, |(p, _)| p)
+}

@@ -3,6 +3,7 @@
 
 use crate::dedupe::Dedupe;
 use crate::fanout::{ConnId, Hub};
+use crate::metrics::Metrics;
 use crate::session::Limits;
 use signer::pool::Submitter;
 use signer::Bunker;
@@ -10,6 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// The signals and task tracker a relay shares with the server's shutdown sequence.
+pub(crate) struct Lifecycle {
+    /// Stop accepting and stop reading frames.
+    pub(crate) shutdown: CancellationToken,
+    /// Close websockets with 1001.
+    pub(crate) close_sockets: CancellationToken,
+    /// Tracks websocket tasks.
+    pub(crate) tracker: TaskTracker,
+}
 
 /// Shared relay state.
 pub(crate) struct RelayState {
@@ -25,6 +36,10 @@ pub(crate) struct RelayState {
     /// Tracks websocket tasks so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
     pub(crate) nip11: String,
+    /// This server's metrics.
+    pub(crate) metrics: Arc<Metrics>,
+    /// Per-tenant request rate limits.
+    pub(crate) buckets: crate::ratelimit::TenantBuckets,
     conn_ids: AtomicU64,
 }
 
@@ -34,9 +49,8 @@ impl RelayState {
         submitter: Submitter,
         hub: Arc<Hub>,
         limits: Limits,
-        shutdown: CancellationToken,
-        close_sockets: CancellationToken,
-        tracker: TaskTracker,
+        lifecycle: Lifecycle,
+        metrics: Arc<Metrics>,
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
         let dedupe = Arc::new(Dedupe::new(limits.created_at_window_secs * 2, 1 << 20));
@@ -47,9 +61,11 @@ impl RelayState {
             hub,
             dedupe,
             limits,
-            shutdown,
-            close_sockets,
-            tracker,
+            shutdown: lifecycle.shutdown,
+            close_sockets: lifecycle.close_sockets,
+            tracker: lifecycle.tracker,
+            metrics,
+            buckets: crate::ratelimit::TenantBuckets::default(),
             conn_ids: AtomicU64::new(1),
         }
     }

@@ -101,6 +101,13 @@ pub struct Processed {
     pub method: Option<&'static str>,
     /// The event verified but was seen before: accepted (`OK true "duplicate: …"`), not processed.
     pub duplicate: bool,
+    /// The tenant the request was routed to, once routed (a metrics label).
+    pub tenant: Option<Arc<str>>,
+    /// How the NIP-46 request ended, when one was answered: `ok`, `refused` (an authorization or
+    /// policy refusal, or bad params) or `error` (a server-side failure). A metrics label.
+    pub outcome: Option<&'static str>,
+    /// How long the job waited in the signer queue (set by the pool).
+    pub queue_wait: std::time::Duration,
 }
 
 impl Processed {
@@ -111,6 +118,9 @@ impl Processed {
             response: None,
             method: None,
             duplicate: false,
+            tenant: None,
+            outcome: None,
+            queue_wait: std::time::Duration::ZERO,
         }
     }
 }
@@ -287,6 +297,9 @@ impl Bunker {
                 response: None,
                 method: None,
                 duplicate: true,
+                tenant: None,
+                outcome: None,
+                queue_wait: std::time::Duration::ZERO,
             });
         }
         let keys = self.directory.keys(&remote_signer).map_err(|e| {
@@ -311,12 +324,20 @@ impl Bunker {
         };
         let reply = self.run(&keys, event.pubkey, transport.scheme(), envelope, now);
         self.audit_reply(&keys, event.pubkey, method, kind, &reply);
+        let outcome = match &reply.body {
+            Ok(_) => "ok",
+            Err(RpcError::Internal) => "error",
+            Err(_) => "refused",
+        };
         let response = self.response(&keys, &transport, event.pubkey, reply, now);
         Ok(Processed {
             accepted: Ok(()),
             response: Some(response),
             method: Some(method),
             duplicate: false,
+            tenant: Some(keys.tenant.as_str().into()),
+            outcome: Some(outcome),
+            queue_wait: std::time::Duration::ZERO,
         })
     }
 

@@ -304,6 +304,20 @@ impl Directory {
         self.tenants.len()
     }
 
+    /// A tenant's limits (a small copy; `None` for an unknown tenant).
+    pub fn tenant_limits(&self, tenant: &str) -> Option<TenantLimits> {
+        self.tenants.get(tenant).map(|t| t.limits.clone())
+    }
+
+    /// Users per tenant id (from the routing index; O(users)).
+    pub fn users_by_tenant(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for route in self.routes.iter() {
+            *counts.entry(route.tenant.to_string()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Number of users (routes) across all tenants.
     pub fn user_count(&self) -> usize {
         self.routes.len()

@@ -41,6 +41,8 @@ pub struct Job {
     pub first_seen: FirstSeen,
     /// Called with the outcome (for the `OK` message) after the response went to the outbox.
     pub done: Done,
+    /// When the job was submitted (its queue wait is reported in [`Processed::queue_wait`]).
+    pub queued_at: Instant,
 }
 
 /// Pool sizing.
@@ -259,7 +261,9 @@ fn run(bunker: &Bunker, job: Job) -> Finished {
         event,
         first_seen,
         done,
+        queued_at,
     } = job;
+    let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.
     let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         bunker.process(&event, unix_now(), first_seen)
@@ -268,6 +272,10 @@ fn run(bunker: &Bunker, job: Job) -> Finished {
         tracing::error!("a signer thread recovered from a panic while processing a request");
         Processed::refused(Refusal::Error("internal error"))
     });
+    let processed = Processed {
+        queue_wait,
+        ..processed
+    };
     Finished { processed, done }
 }
 

@@ -154,6 +154,15 @@ impl Sessions {
         self.map.get(&(*remote_signer, *client)).map(|s| s.clone())
     }
 
+    /// Sessions per tenant id (O(sessions)).
+    pub fn by_tenant(&self) -> std::collections::HashMap<String, usize> {
+        let mut counts = std::collections::HashMap::new();
+        for session in self.map.iter() {
+            *counts.entry(session.record.tenant.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// Number of sessions.
     pub fn len(&self) -> usize {
         self.map.len()

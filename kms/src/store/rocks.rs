@@ -126,6 +126,18 @@ impl Store for RocksStore {
         self.db.get_cf(self.handle(cf)?, key).map_err(store_error)
     }
 
+    fn approximate_size_bytes(&self, cf: Cf) -> Option<u64> {
+        let handle = self.handle(cf).ok()?;
+        let property = |name: &str| {
+            self.db
+                .property_int_value_cf(handle, name)
+                .ok()
+                .flatten()
+                .unwrap_or(0)
+        };
+        Some(property("rocksdb.total-sst-files-size") + property("rocksdb.size-all-mem-tables"))
+    }
+
     fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());

@@ -54,6 +54,14 @@ pub(crate) struct AdminState {
     pub(crate) public_url: Option<String>,
     /// One NIP-49 (scrypt) import at a time: each may take up to 1 GiB for a second or two.
     pub(crate) imports: tokio::sync::Semaphore,
+    /// The server's metrics (rendered by `GET /metrics`).
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// The signer queue (its depth is a metric).
+    pub(crate) submitter: signer::pool::Submitter,
+    /// The key store (sizes and readiness).
+    pub(crate) store: Arc<dyn kms::Store>,
+    /// Cancelled when the server stops (not ready any more).
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// An API error: HTTP status, stable code, human message.
@@ -214,6 +222,19 @@ pub(crate) async fn service(
     req: Request<Incoming>,
     state: Arc<AdminState>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
+    if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
+        // The one route whose body is not JSON (it is in the route table, hence in the OpenAPI
+        // document, like every other).
+        let state = state.clone();
+        let text = tokio::task::spawn_blocking(move || state.metrics.render(&snapshot(&state)))
+            .await
+            .unwrap_or_default();
+        return Ok(Response::builder()
+            .header(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+            .header("Cache-Control", "no-store")
+            .body(Body::from(text))
+            .expect("static response"));
+    }
     let response = match handle(req, &state).await {
         Ok((status, Some(body))) => json(status, &body),
         Ok((status, None)) => empty(status),
@@ -309,10 +330,49 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
     dispatch(&ctx).await
 }
 
+/// Reads the state gauges for a scrape (store sizes and per-tenant counts: blocking, called on the
+/// blocking pool).
+fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
+    let directory = state.bunker.directory();
+    crate::metrics::Snapshot {
+        queue_depth: state.submitter.queued(),
+        users_by_tenant: directory.users_by_tenant(),
+        sessions_by_tenant: state.bunker.sessions().by_tenant(),
+        store_sizes: kms::Cf::ALL
+            .iter()
+            .filter_map(|cf| Some((cf.name(), state.store.approximate_size_bytes(*cf)?)))
+            .collect(),
+        audit_dropped: state.bunker.audit().dropped(),
+        ready: is_ready(state),
+    }
+}
+
+/// Ready: not stopping, and the store answers a read.
+fn is_ready(state: &AdminState) -> bool {
+    !state.shutdown.is_cancelled() && state.store.get(kms::Cf::Meta, b"readiness-probe").is_ok()
+}
+
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     use RouteId::*;
     match ctx.route.spec.id {
         Health => Ok((StatusCode::OK, Some(serde_json::json!({"status": "ok"})))),
+        Ready => {
+            let state = ctx.state.clone();
+            let ready = tokio::task::spawn_blocking(move || is_ready(&state))
+                .await
+                .unwrap_or(false);
+            if ready {
+                Ok((StatusCode::OK, Some(serde_json::json!({"status": "ready"}))))
+            } else {
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_ready",
+                    "the store does not answer or the server is stopping",
+                ))
+            }
+        }
+        // Answered in `service` (a text body); unreachable through `handle`.
+        Metrics => Err(ApiError::internal()),
         OpenApi => Ok((StatusCode::OK, Some(openapi::document()))),
         CreateTenant => tenants::create(ctx).await,
         ListTenants => tenants::list(ctx),

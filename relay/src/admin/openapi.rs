@@ -38,6 +38,8 @@ pub(crate) fn document() -> Value {
         }
         let mut responses = Map::new();
         let ok = match spec.response {
+            Some("PrometheusText") => json!({"description": "success",
+                "content": {"text/plain": {"schema": {"type": "string"}}}}),
             Some(schema) => json!({"description": "success",
                 "content": {"application/json": {"schema": schema_ref(schema)}}}),
             None => json!({"description": "success, no body"}),
@@ -120,6 +122,12 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     }
     if spec.scope == Scope::Operator || spec.id == RouteId::UpdateTenant {
         out.push((403, "needs the operator token (code forbidden)"));
+    }
+    if spec.id == RouteId::Ready {
+        out.push((
+            503,
+            "not ready: the store does not answer or the server is stopping (code not_ready)",
+        ));
     }
     if has_params {
         out.push((404, "tenant or resource not found, also for another tenant's (codes: tenant_not_found, user_not_found, not_found)"));

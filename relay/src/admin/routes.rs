@@ -19,6 +19,8 @@ pub(crate) enum Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RouteId {
     Health,
+    Ready,
+    Metrics,
     OpenApi,
     CreateTenant,
     ListTenants,
@@ -103,6 +105,28 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         None,
         200,
         Some("Health"),
+        &[]
+    ),
+    route!(
+        Ready,
+        GET,
+        "/readyz",
+        Public,
+        "Readiness: the store answers and the server is not stopping (503 otherwise)",
+        None,
+        200,
+        Some("Health"),
+        &[]
+    ),
+    route!(
+        Metrics,
+        GET,
+        "/metrics",
+        Public,
+        "Prometheus metrics (text format 0.0.4)",
+        None,
+        200,
+        Some("PrometheusText"),
         &[]
     ),
     route!(

@@ -37,10 +37,15 @@ fn verdict(session: &mut Session, fake: &Fake, event: &Event) -> String {
     assert_eq!(actions.len(), 1);
     match actions.pop().unwrap() {
         Action::Submit(_) => "submitted".into(),
-        Action::Send(msg) => {
-            let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+        Action::Refuse { text, reason } => {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v[1], event.id_hex().as_str());
-            format!("{} {}", v[2], v[3].as_str().unwrap())
+            let message = v[3].as_str().unwrap();
+            assert!(
+                message.starts_with(reason),
+                "{reason} is the prefix of {message}"
+            );
+            format!("{} {}", v[2], message)
         }
         other => panic!("{other:?}"),
     }

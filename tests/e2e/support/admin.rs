@@ -99,6 +99,10 @@ impl Admin {
             .unwrap();
         let res = sender.send_request(req).await.expect("admin request");
         let status = res.status().as_u16();
+        let json = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
         let bytes = res
             .into_body()
             .collect()
@@ -107,8 +111,11 @@ impl Admin {
             .to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
+        } else if json {
+            serde_json::from_slice(&bytes).expect("JSON responses parse")
         } else {
-            serde_json::from_slice(&bytes).expect("admin responses are JSON")
+            // `/metrics` (Prometheus text) and the relay port's plain-text pages.
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
         (status, value)
     }

@@ -1,0 +1,196 @@
+//! The checks behind [`Config::validate`], one function per group of settings.
+//!
+//! Must not: create or modify anything (the master key file is opened read-only and only its
+//! metadata is looked at: its bytes are never read here), or put a token or key byte into an
+//! error. Each error names the setting as its flag.
+
+use super::error::invalid;
+use super::{
+    Config, ConfigError, MAX_CREATED_AT_WINDOW_SECS, MAX_QUEUE_CAPACITY, MAX_WORKERS,
+    MIN_OPERATOR_TOKEN_LEN,
+};
+use std::net::SocketAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Size of a master key file: one raw AES-256 key, as `kms::FileMasterKey` requires.
+const MASTER_KEY_FILE_LEN: u64 = 32;
+/// Permission bits `kms::FileMasterKey` refuses on a master key file: any group or other access.
+const GROUP_OTHER_BITS: u32 = 0o077;
+
+/// The relay and admin listeners must not ask for the same socket.
+pub(super) fn addresses(config: &Config) -> Result<(), ConfigError> {
+    if same_socket(config.listen, config.admin_listen) {
+        return Err(invalid!(
+            "admin-listen",
+            "must differ from listen",
+            format!(" (both are port {})", config.listen.port())
+        ));
+    }
+    Ok(())
+}
+
+/// Whether binding both would collide: the same non-zero port on the same IP, or on a wildcard
+/// IP of the same family (which covers every address).
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() != 0
+        && a.port() == b.port()
+        && a.is_ipv4() == b.is_ipv4()
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
+/// `public-url` is a websocket URL, `admin-public-url` an HTTP base URL (NIP-98 compares the
+/// request URL against it, so it has no query).
+pub(super) fn urls(config: &Config) -> Result<(), ConfigError> {
+    if let Some(url) = &config.public_url {
+        if !url_ok(url, &["ws://", "wss://"]) {
+            return Err(invalid!(
+                "public-url",
+                "must be a ws:// or wss:// URL with a host, without whitespace or a fragment"
+            ));
+        }
+    }
+    if let Some(url) = &config.admin_public_url {
+        if !url_ok(url, &["http://", "https://"]) || url.contains('?') {
+            return Err(invalid!(
+                "admin-public-url",
+                "must be an http:// or https:// base URL with a host, without whitespace, a \
+                 query or a fragment"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// One of `schemes`, then a non-empty authority, and no whitespace or fragment anywhere.
+fn url_ok(url: &str, schemes: &[&str]) -> bool {
+    let Some(rest) = schemes.iter().find_map(|s| url.strip_prefix(s)) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !authority.is_empty() && !url.contains(char::is_whitespace) && !url.contains('#')
+}
+
+/// Counts and durations are within their bounds.
+pub(super) fn numbers(config: &Config) -> Result<(), ConfigError> {
+    let got = |n: u64| format!(" (got {n})");
+    if config.workers > MAX_WORKERS {
+        return Err(invalid!(
+            "workers",
+            "must be at most 1024 (0 = one per core)",
+            got(config.workers as u64)
+        ));
+    }
+    if config.queue_capacity == 0 || config.queue_capacity > MAX_QUEUE_CAPACITY {
+        return Err(invalid!(
+            "queue-capacity",
+            "must be from 1 to 1048576",
+            got(config.queue_capacity as u64)
+        ));
+    }
+    if config.shutdown_grace.is_zero() {
+        return Err(invalid!("shutdown-grace-secs", "must be at least 1"));
+    }
+    if config.limits.max_subscriptions == 0 {
+        return Err(invalid!("max-subscriptions", "must be at least 1"));
+    }
+    let window = config.limits.created_at_window_secs;
+    if window == 0 || window > MAX_CREATED_AT_WINDOW_SECS {
+        return Err(invalid!(
+            "created-at-window-secs",
+            "must be from 1 to 86400",
+            got(window)
+        ));
+    }
+    Ok(())
+}
+
+/// The log filter parses as a tracing `EnvFilter`.
+pub(super) fn log_filter(filter: &str) -> Result<(), ConfigError> {
+    match tracing_subscriber::EnvFilter::try_new(filter) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(invalid!(
+            "log",
+            "not a valid tracing filter",
+            format!(": {e}")
+        )),
+    }
+}
+
+/// A configured operator token is long enough not to be guessed.
+pub(super) fn operator_token(config: &Config) -> Result<(), ConfigError> {
+    let short = config
+        .operator_token
+        .as_ref()
+        .is_some_and(|t| t.trim().chars().count() < MIN_OPERATOR_TOKEN_LEN);
+    if short {
+        return Err(invalid!("operator-token", "must be at least 16 characters"));
+    }
+    Ok(())
+}
+
+/// The data directory is a directory, or does not exist yet (the server creates it).
+pub(super) fn data_dir(dir: &Path) -> Result<(), ConfigError> {
+    if dir.as_os_str().is_empty() {
+        return Err(invalid!("data-dir", "must not be empty"));
+    }
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(invalid!(
+            "data-dir",
+            "must be a directory",
+            format!(": {} is not", dir.display())
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The master key file is one `kms::FileMasterKey::load` accepts: a configured file must exist;
+/// the default `<data-dir>/master.key` may be absent (the server creates it) but, when present,
+/// must be valid too, so that it fails here and not after the listeners are bound.
+pub(super) fn master_key_file(config: &Config) -> Result<(), ConfigError> {
+    match &config.master_key_file {
+        Some(path) => key_file(path, &path.display().to_string()),
+        None => {
+            let path = config.data_dir.join("master.key");
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(());
+            }
+            key_file(
+                &path,
+                &format!("{} (the default in data-dir)", path.display()),
+            )
+        }
+    }
+}
+
+/// Opens `path` read-only and checks type, mode and size on the opened handle (as
+/// `kms::FileMasterKey::load` does); `shown` is how the path appears in errors.
+fn key_file(path: &Path, shown: &str) -> Result<(), ConfigError> {
+    let cannot_read =
+        |e: std::io::Error| invalid!("master-key-file", "cannot read", format!(" {shown}: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let meta = file.metadata().map_err(cannot_read)?;
+    if !meta.is_file() {
+        return Err(invalid!(
+            "master-key-file",
+            "must be a regular file",
+            format!(": {shown} is not")
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & GROUP_OTHER_BITS != 0 {
+        return Err(invalid!(
+            "master-key-file",
+            "must not allow group or other access (mode 0600)",
+            format!(": {shown} has mode {mode:04o}")
+        ));
+    }
+    if meta.len() != MASTER_KEY_FILE_LEN {
+        return Err(invalid!(
+            "master-key-file",
+            "must be exactly 32 bytes",
+            format!(": {shown} has {} bytes", meta.len())
+        ));
+    }
+    Ok(())
+}

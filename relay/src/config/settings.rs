@@ -1,0 +1,244 @@
+//! [`Settings`]: one layer of configuration — the flags with their `BUNKERD_*` environment
+//! variables, or the TOML file — and [`Settings::resolve`], which merges layers over the defaults.
+//!
+//! One struct serves both layers, so a flag and its file key cannot drift apart: clap derives the
+//! flag (`--admin-listen`, env `BUNKERD_ADMIN_LISTEN`) and serde the key (`admin_listen`) from the
+//! same field. Every field is optional and has no clap default, so an unset flag lets the file's
+//! value through; the defaults are applied once, in [`Settings::resolve`].
+//!
+//! Must not: read the operator token inline from any layer but `BUNKERD_OPERATOR_TOKEN` (argv is
+//! visible in `ps`, and the file may be world-readable), or apply a default silently over a value
+//! that was given.
+
+use super::error::invalid;
+use super::{
+    Config, ConfigError, LogFormat, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
+    DEFAULT_LOG, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
+};
+use crate::sched::IoPolicy;
+use crate::session::Limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// One layer of `bunkerd serve` settings; `None` = not set in this layer.
+///
+/// As flags: `--<name-with-dashes>`, env `BUNKERD_<NAME>`. As TOML keys: `<name_with_underscores>`
+/// at the top level, the connection limits under `[limits]`. Unknown keys are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Data directory: RocksDB, dev master key, generated operator token [default: ./data].
+    #[arg(long, env = "BUNKERD_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Relay listen address, IP:port (websocket + NIP-11) [default: 127.0.0.1:7447].
+    #[arg(long, env = "BUNKERD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Admin API listen address, IP:port; keep it private [default: 127.0.0.1:7448].
+    #[arg(long, env = "BUNKERD_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Public relay URL for bunker URIs, ws:// or wss:// [default: ws://<listen>].
+    #[arg(long, env = "BUNKERD_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Public base URL of the admin API, as NIP-98 clients sign it (e.g. https://admin.example)
+    /// [default: http://<Host header>].
+    #[arg(long, env = "BUNKERD_ADMIN_PUBLIC_URL", value_name = "URL")]
+    pub admin_public_url: Option<String>,
+    /// Master key file: 32 raw bytes, mode 0600; must exist when set [default:
+    /// <data-dir>/master.key, created if absent].
+    #[arg(long, env = "BUNKERD_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// File holding the admin API's operator token (at least 16 characters; surrounding whitespace
+    /// is ignored) [default: BUNKERD_OPERATOR_TOKEN, else <data-dir>/operator.token, generated if
+    /// absent].
+    #[arg(long, env = "BUNKERD_OPERATOR_TOKEN_FILE", value_name = "FILE")]
+    pub operator_token_file: Option<PathBuf>,
+    /// Signer worker threads; 0 = one per core [default: 0].
+    #[arg(long, env = "BUNKERD_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Linux scheduling policy of the I/O (reactor) threads: `batch` (SCHED_BATCH: a reactor woken
+    /// by network input does not preempt a signer thread mid-batch; see ARCHITECTURE.md) or
+    /// `normal` [default: batch].
+    #[arg(long, env = "BUNKERD_IO_POLICY", value_enum, value_name = "POLICY")]
+    #[serde(default, deserialize_with = "value_enum")]
+    pub io_policy: Option<IoPolicy>,
+    /// Signer queue capacity, jobs; a full queue refuses new requests [default: 4096].
+    #[arg(long, env = "BUNKERD_QUEUE_CAPACITY", value_name = "JOBS")]
+    pub queue_capacity: Option<usize>,
+    /// How long shutdown waits for in-flight requests and connections, seconds [default: 10].
+    #[arg(long, env = "BUNKERD_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Log filter, in tracing's EnvFilter syntax [default: info].
+    #[arg(long, env = "BUNKERD_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Log line format on stderr: `text` (human-readable) or `json` (one object per line)
+    /// [default: text].
+    #[arg(long, env = "BUNKERD_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Per-connection limits (`[limits]` in the file).
+    #[command(flatten)]
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// The per-connection limits of one layer ([`Limits`]); `[limits]` in the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Open subscriptions per connection [default: 32].
+    #[arg(long, env = "BUNKERD_MAX_SUBSCRIPTIONS", value_name = "N")]
+    pub max_subscriptions: Option<usize>,
+    /// How far an event's `created_at` may be from now, either way, seconds [default: 600].
+    #[arg(long, env = "BUNKERD_CREATED_AT_WINDOW_SECS", value_name = "SECS")]
+    pub created_at_window_secs: Option<u64>,
+}
+
+impl Settings {
+    /// Each field of `self`, or else `lower`'s: `flags.or(file)`.
+    pub fn or(self, lower: Settings) -> Settings {
+        Settings {
+            data_dir: self.data_dir.or(lower.data_dir),
+            listen: self.listen.or(lower.listen),
+            admin_listen: self.admin_listen.or(lower.admin_listen),
+            public_url: self.public_url.or(lower.public_url),
+            admin_public_url: self.admin_public_url.or(lower.admin_public_url),
+            master_key_file: self.master_key_file.or(lower.master_key_file),
+            operator_token_file: self.operator_token_file.or(lower.operator_token_file),
+            workers: self.workers.or(lower.workers),
+            io_policy: self.io_policy.or(lower.io_policy),
+            queue_capacity: self.queue_capacity.or(lower.queue_capacity),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
+            log: self.log.or(lower.log),
+            log_format: self.log_format.or(lower.log_format),
+            limits: LimitSettings {
+                max_subscriptions: self
+                    .limits
+                    .max_subscriptions
+                    .or(lower.limits.max_subscriptions),
+                created_at_window_secs: self
+                    .limits
+                    .created_at_window_secs
+                    .or(lower.limits.created_at_window_secs),
+            },
+        }
+    }
+
+    /// The [`Config`] of `flags` (flags and environment, clap having put each flag over its
+    /// variable) over `file` over the defaults, with the operator token resolved. Does not
+    /// validate: call [`Config::validate`] next.
+    ///
+    /// The operator token comes from the highest layer that names one: `operator_token` (the
+    /// `BUNKERD_OPERATOR_TOKEN` variable, which belongs to the flags/env layer) or
+    /// `flags.operator_token_file`, else `file.operator_token_file`, else none (the server then
+    /// reads or generates `<data-dir>/operator.token`). The token file is read here.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `operator-token-file` when both `BUNKERD_OPERATOR_TOKEN` and
+    /// `--operator-token-file`/`BUNKERD_OPERATOR_TOKEN_FILE` are set (one layer, two tokens), when
+    /// the token file cannot be read, or when its token is shorter than 16 characters.
+    pub fn resolve(
+        flags: Settings,
+        file: Settings,
+        operator_token: Option<Zeroizing<String>>,
+    ) -> Result<Config, ConfigError> {
+        let token = match (operator_token, &flags.operator_token_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid!(
+                    "operator-token-file",
+                    "cannot be combined with BUNKERD_OPERATOR_TOKEN; set one of them"
+                ))
+            }
+            (Some(token), None) => Some(token),
+            (None, _) => None,
+        };
+        let merged = flags.or(file);
+        let token = match (token, &merged.operator_token_file) {
+            (Some(token), _) => Some(token),
+            (None, Some(path)) => Some(read_token_file(path)?),
+            (None, None) => None,
+        };
+        let mut config = merged.with_defaults();
+        config.operator_token = token;
+        Ok(config)
+    }
+
+    /// The [`Config`] of this layer over the defaults, without an operator token.
+    pub fn with_defaults(self) -> Config {
+        let defaults = Limits::default();
+        Config {
+            data_dir: self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            listen: self
+                .listen
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid literal")),
+            admin_listen: self
+                .admin_listen
+                .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("valid literal")),
+            public_url: self.public_url,
+            admin_public_url: self.admin_public_url,
+            master_key_file: self.master_key_file,
+            operator_token: None,
+            workers: self.workers.unwrap_or(0),
+            io_policy: self.io_policy.unwrap_or_default(),
+            queue_capacity: self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
+            limits: Limits {
+                max_subscriptions: self
+                    .limits
+                    .max_subscriptions
+                    .unwrap_or(defaults.max_subscriptions),
+                created_at_window_secs: self
+                    .limits
+                    .created_at_window_secs
+                    .unwrap_or(defaults.created_at_window_secs),
+            },
+            shutdown_grace: Duration::from_secs(
+                self.shutdown_grace_secs
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+            log: self.log.unwrap_or_else(|| DEFAULT_LOG.to_owned()),
+            log_format: self.log_format.unwrap_or_default(),
+        }
+    }
+}
+
+/// Reads an operator token file: the token is its content without surrounding whitespace.
+fn read_token_file(path: &Path) -> Result<Zeroizing<String>, ConfigError> {
+    let content = std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            invalid!(
+                "operator-token-file",
+                "cannot read",
+                format!(" {}: {e}", path.display())
+            )
+        })?;
+    let token = Zeroizing::new(content.trim().to_owned());
+    if token.chars().count() < MIN_OPERATOR_TOKEN_LEN {
+        return Err(invalid!(
+            "operator-token-file",
+            "the token must be at least 16 characters",
+            format!(" (in {})", path.display())
+        ));
+    }
+    Ok(token)
+}
+
+/// Deserializes a clap `ValueEnum` (e.g. [`IoPolicy`]) from its lowercase name, so the file
+/// accepts exactly what the flag accepts.
+fn value_enum<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: clap::ValueEnum,
+{
+    let name = String::deserialize(deserializer)?;
+    T::from_str(&name, false).map(Some).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| format!("`{}`", v.get_name()))
+            .collect();
+        serde::de::Error::custom(format!("expected one of {}", names.join(", ")))
+    })
+}

@@ -1,0 +1,691 @@
+//! Unit tests of the configuration: precedence (flags > file > defaults) for every key, flag and
+//! key names, the file's errors, the operator token sources, and each check of
+//! [`Config::validate`].
+
+use super::*;
+use crate::sched::IoPolicy;
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+/// The annotated example shipped in `deploy/`.
+const EXAMPLE: &str = include_str!("../../../deploy/bunkerd.example.toml");
+
+/// Sets one key of a layer to a value picked by `n` (1 or 2).
+type Setter = fn(&mut Settings, u8);
+/// Reads that key's effective value back from a [`Config`], as text.
+type Getter = fn(&Config) -> String;
+
+/// Every key: its name, how to set it, how to read it, and its default as the getter renders it.
+fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
+    let d = Config::for_data_dir(DEFAULT_DATA_DIR);
+    vec![
+        (
+            "data_dir",
+            |s, n| s.data_dir = Some(format!("/d{n}").into()),
+            |c| c.data_dir.display().to_string(),
+            "./data".into(),
+        ),
+        (
+            "listen",
+            |s, n| s.listen = Some(format!("127.0.0.1:10{n}").parse().unwrap()),
+            |c| c.listen.to_string(),
+            d.listen.to_string(),
+        ),
+        (
+            "admin_listen",
+            |s, n| s.admin_listen = Some(format!("127.0.0.1:20{n}").parse().unwrap()),
+            |c| c.admin_listen.to_string(),
+            d.admin_listen.to_string(),
+        ),
+        (
+            "public_url",
+            |s, n| s.public_url = Some(format!("wss://r{n}.example")),
+            |c| format!("{:?}", c.public_url),
+            "None".into(),
+        ),
+        (
+            "admin_public_url",
+            |s, n| s.admin_public_url = Some(format!("https://a{n}.example")),
+            |c| format!("{:?}", c.admin_public_url),
+            "None".into(),
+        ),
+        (
+            "master_key_file",
+            |s, n| s.master_key_file = Some(format!("/k{n}").into()),
+            |c| format!("{:?}", c.master_key_file),
+            "None".into(),
+        ),
+        (
+            "workers",
+            |s, n| s.workers = Some(n.into()),
+            |c| c.workers.to_string(),
+            "0".into(),
+        ),
+        (
+            "io_policy",
+            |s, n| {
+                s.io_policy = Some(if n == 1 {
+                    IoPolicy::Normal
+                } else {
+                    IoPolicy::Batch
+                })
+            },
+            |c| format!("{:?}", c.io_policy),
+            "Batch".into(),
+        ),
+        (
+            "queue_capacity",
+            |s, n| s.queue_capacity = Some(n.into()),
+            |c| c.queue_capacity.to_string(),
+            "4096".into(),
+        ),
+        (
+            "shutdown_grace_secs",
+            |s, n| s.shutdown_grace_secs = Some(n.into()),
+            |c| c.shutdown_grace.as_secs().to_string(),
+            "10".into(),
+        ),
+        (
+            "log",
+            |s, n| s.log = Some(format!("debug{n}")),
+            |c| c.log.clone(),
+            "info".into(),
+        ),
+        (
+            "log_format",
+            |s, n| {
+                s.log_format = Some(if n == 1 {
+                    LogFormat::Json
+                } else {
+                    LogFormat::Text
+                })
+            },
+            |c| format!("{:?}", c.log_format),
+            "Text".into(),
+        ),
+        (
+            "limits.max_subscriptions",
+            |s, n| s.limits.max_subscriptions = Some(n.into()),
+            |c| c.limits.max_subscriptions.to_string(),
+            "32".into(),
+        ),
+        (
+            "limits.created_at_window_secs",
+            |s, n| s.limits.created_at_window_secs = Some(n.into()),
+            |c| c.limits.created_at_window_secs.to_string(),
+            "600".into(),
+        ),
+    ]
+}
+
+#[test]
+fn the_key_table_covers_every_setting() {
+    let mut all = Settings::default();
+    for (_, set, _, _) in keys() {
+        set(&mut all, 1);
+    }
+    // `operator_token_file` is resolved into the token, tested below; every other field is set.
+    all.operator_token_file = Some("/t".into());
+    let shown = format!("{all:?}");
+    assert!(!shown.contains("None"), "a field has no row: {shown}");
+}
+
+#[test]
+fn a_flag_beats_the_file_which_beats_the_default_for_every_key() {
+    for (name, set, get, default) in keys() {
+        let (mut flags, mut file) = (Settings::default(), Settings::default());
+        set(&mut flags, 1);
+        set(&mut file, 2);
+        let (mut expect_flag, mut expect_file) = (Settings::default(), Settings::default());
+        set(&mut expect_flag, 1);
+        set(&mut expect_file, 2);
+        let expect_flag = get(&expect_flag.with_defaults());
+        let expect_file = get(&expect_file.with_defaults());
+        assert_ne!(expect_flag, expect_file, "{name}: the two values differ");
+
+        let both = Settings::resolve(flags.clone(), file.clone(), None).unwrap();
+        assert_eq!(get(&both), expect_flag, "{name}: flag over file");
+        let file_only = Settings::resolve(Settings::default(), file, None).unwrap();
+        assert_eq!(get(&file_only), expect_file, "{name}: file over default");
+        let flag_only = Settings::resolve(flags, Settings::default(), None).unwrap();
+        assert_eq!(get(&flag_only), expect_flag, "{name}: flag over default");
+        let neither = Settings::resolve(Settings::default(), Settings::default(), None).unwrap();
+        assert_eq!(get(&neither), default, "{name}: default");
+    }
+}
+
+#[test]
+fn the_defaults_are_design_md_section_6() {
+    let config = Settings::default().with_defaults();
+    let expected = Config::for_data_dir("./data");
+    assert_eq!(format!("{config:?}"), format!("{expected:?}"));
+    assert_eq!(config.validate().map_err(|e| e.to_string()), Ok(()));
+}
+
+/// A test parser: `bunkerd serve`'s settings as flags.
+#[derive(Debug, clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// Every setting, as flags and as a file, parses to the same layer; each flag is the key with
+/// `-` for `_` (the limits without their `limits.` table prefix).
+#[test]
+fn flags_and_file_keys_are_named_alike() {
+    let values = [
+        ("data_dir", "\"/srv/bunkerd\"", "/srv/bunkerd"),
+        ("listen", "\"0.0.0.0:7447\"", "0.0.0.0:7447"),
+        ("admin_listen", "\"10.0.0.2:7448\"", "10.0.0.2:7448"),
+        ("public_url", "\"wss://b.example\"", "wss://b.example"),
+        (
+            "admin_public_url",
+            "\"https://admin.example\"",
+            "https://admin.example",
+        ),
+        ("master_key_file", "\"/run/k\"", "/run/k"),
+        ("operator_token_file", "\"/run/t\"", "/run/t"),
+        ("workers", "3", "3"),
+        ("io_policy", "\"normal\"", "normal"),
+        ("queue_capacity", "100", "100"),
+        ("shutdown_grace_secs", "4", "4"),
+        ("log", "\"debug\"", "debug"),
+        ("log_format", "\"json\"", "json"),
+    ];
+    let limits = [
+        ("max_subscriptions", "5", "5"),
+        ("created_at_window_secs", "60", "60"),
+    ];
+    let mut toml = String::new();
+    let mut argv = vec!["bunkerd".to_owned()];
+    for (key, toml_value, flag_value) in values {
+        toml.push_str(&format!("{key} = {toml_value}\n"));
+        argv.extend([format!("--{}", key.replace('_', "-")), flag_value.into()]);
+    }
+    toml.push_str("[limits]\n");
+    for (key, toml_value, flag_value) in limits {
+        toml.push_str(&format!("{key} = {toml_value}\n"));
+        argv.extend([format!("--{}", key.replace('_', "-")), flag_value.into()]);
+    }
+    let from_flags = Flags::try_parse_from(&argv).unwrap().settings;
+    let from_file = Settings::from_toml(&toml, Path::new("t.toml")).unwrap();
+    assert_eq!(from_flags, from_file);
+    assert!(!format!("{from_file:?}").contains("None"), "{from_file:?}");
+    assert_eq!(from_file.io_policy, Some(IoPolicy::Normal));
+    assert_eq!(from_file.log_format, Some(LogFormat::Json));
+    assert_eq!(from_file.limits.created_at_window_secs, Some(60));
+}
+
+/// The example's `#key = value` lines with the `#` removed.
+fn example_uncommented() -> String {
+    EXAMPLE
+        .lines()
+        .map(|line| match line.strip_prefix('#') {
+            Some(rest) if rest == "[limits]" || is_assignment(rest) => rest,
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `line` is `key = value` with a bare lowercase key.
+fn is_assignment(line: &str) -> bool {
+    line.split_once(" = ").is_some_and(|(key, _)| {
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    })
+}
+
+#[test]
+fn the_example_file_parses_and_lists_every_key_with_its_default() {
+    let path = Path::new("deploy/bunkerd.example.toml");
+    assert_eq!(
+        Settings::from_toml(EXAMPLE, path).unwrap(),
+        Settings::default(),
+        "everything in the example is commented out"
+    );
+    let every = Settings::from_toml(&example_uncommented(), path).unwrap();
+    assert!(!format!("{every:?}").contains("None"), "{every:?}");
+    // Where a default is a value (not computed), the example shows exactly it.
+    let shown = every.with_defaults();
+    let defaults = Config::for_data_dir(DEFAULT_DATA_DIR);
+    for (name, _, get, _) in keys() {
+        if !name.contains("url") && name != "master_key_file" {
+            assert_eq!(get(&shown), get(&defaults), "{name}");
+        }
+    }
+}
+
+#[track_caller]
+fn file_error(text: &str) -> ConfigError {
+    Settings::from_toml(text, Path::new("/etc/bunkerd.toml")).unwrap_err()
+}
+
+#[test]
+fn an_unknown_key_is_named_with_its_line() {
+    let e = file_error("listen = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n");
+    assert_eq!(e.code(), "config_unknown_key");
+    assert_eq!(e.setting(), "listen_adress");
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration: listen_adress: unknown key in /etc/bunkerd.toml at line 2 (the \
+         keys are listed in deploy/bunkerd.example.toml)"
+    );
+    let e = file_error("[limits]\n\nmax_subscription = 3\n");
+    assert_eq!(
+        (e.setting(), e.code()),
+        ("limits.max_subscription", "config_unknown_key")
+    );
+    assert!(e.to_string().contains("at line 3"), "{e}");
+    let e = file_error("[relay]\nlisten = \"127.0.0.1:1\"\n");
+    assert_eq!(e.setting(), "relay");
+}
+
+#[test]
+fn the_operator_token_cannot_be_inline_in_the_file_and_is_not_echoed() {
+    let e = file_error("operator_token = \"s3cret-operator-token\"\n");
+    assert_eq!(
+        (e.setting(), e.code()),
+        ("operator_token", "config_unknown_key")
+    );
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+}
+
+#[test]
+fn a_bad_value_is_named_with_its_line() {
+    let e = file_error("workers = 2\nlisten = \"127.0.0.1\"\n");
+    assert_eq!(e.code(), "config_invalid_value");
+    assert_eq!(
+        e.to_string(),
+        "invalid configuration: listen: invalid socket address syntax (in /etc/bunkerd.toml at \
+         line 2)"
+    );
+    assert_eq!(
+        file_error("admin_listen = 7448\n").setting(),
+        "admin_listen"
+    );
+    assert_eq!(file_error("workers = -1\n").setting(), "workers");
+    assert_eq!(
+        file_error("[limits]\ncreated_at_window_secs = \"60\"\n").setting(),
+        "limits.created_at_window_secs"
+    );
+    assert_eq!(file_error("limits = 3\n").setting(), "limits");
+    let e = file_error("io_policy = \"fifo\"\n");
+    assert_eq!(e.setting(), "io_policy");
+    assert!(
+        e.to_string().contains("expected one of `batch`, `normal`"),
+        "{e}"
+    );
+    let e = file_error("log_format = \"xml\"\n");
+    assert_eq!(e.setting(), "log_format");
+}
+
+#[test]
+fn a_syntax_error_gives_line_and_column_without_quoting_the_line() {
+    let e = file_error("workers = 2\n\nlisten = localhost # secret-looking\n");
+    assert_eq!(e.code(), "config_file_syntax");
+    assert_eq!(e.setting(), "config");
+    let ConfigError::Syntax { line, column, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*line, *column), (3, 10));
+    let text = e.to_string();
+    assert!(
+        text.starts_with(
+            "invalid configuration: config: /etc/bunkerd.toml: TOML syntax error at line 3, \
+             column 10: "
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("secret-looking"), "{text}");
+    let e = file_error("workers = 1\nworkers = 2\n");
+    assert!(matches!(e, ConfigError::Syntax { line: 2, .. }), "{e:?}");
+}
+
+#[test]
+fn an_unreadable_config_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.toml");
+    let e = Settings::load(&path).unwrap_err();
+    assert_eq!(
+        (e.setting(), e.code()),
+        ("config", "config_file_unreadable")
+    );
+    assert!(
+        e.to_string().starts_with(&format!(
+            "invalid configuration: config: cannot read {}: ",
+            path.display()
+        )),
+        "{e}"
+    );
+    std::fs::write(&path, b"log = \"\xff\"\n").unwrap();
+    assert_eq!(
+        Settings::load(&path).unwrap_err().code(),
+        "config_file_unreadable"
+    );
+    std::fs::write(&path, "workers = 3\n").unwrap();
+    assert_eq!(Settings::load(&path).unwrap().workers, Some(3));
+}
+
+const TOKEN: &str = "env-token-0123456789";
+
+fn token_of(config: &Config) -> Option<String> {
+    config.operator_token.as_ref().map(|t| t.to_string())
+}
+
+#[test]
+fn the_operator_token_comes_from_the_highest_layer_that_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let flag_file = dir.path().join("flag.token");
+    let file_file = dir.path().join("file.token");
+    std::fs::write(&flag_file, "  flag-token-0123456789\n").unwrap();
+    std::fs::write(&file_file, "file-token-0123456789\n").unwrap();
+    let flags = Settings {
+        operator_token_file: Some(flag_file),
+        ..Settings::default()
+    };
+    let file = Settings {
+        operator_token_file: Some(file_file),
+        ..Settings::default()
+    };
+    let env = || Some(Zeroizing::new(TOKEN.to_owned()));
+    let none = Settings::default;
+
+    let c = Settings::resolve(none(), file.clone(), env()).unwrap();
+    assert_eq!(token_of(&c).as_deref(), Some(TOKEN), "env over file");
+    let c = Settings::resolve(flags.clone(), file.clone(), None).unwrap();
+    assert_eq!(
+        token_of(&c).as_deref(),
+        Some("flag-token-0123456789"),
+        "flag over file, trimmed"
+    );
+    let c = Settings::resolve(none(), file, None).unwrap();
+    assert_eq!(
+        token_of(&c).as_deref(),
+        Some("file-token-0123456789"),
+        "file"
+    );
+    let c = Settings::resolve(none(), none(), env()).unwrap();
+    assert_eq!(token_of(&c).as_deref(), Some(TOKEN), "env");
+    let c = Settings::resolve(none(), none(), None).unwrap();
+    assert_eq!(
+        token_of(&c),
+        None,
+        "none: the server reads or generates its own"
+    );
+
+    let e = Settings::resolve(flags, none(), env()).unwrap_err();
+    assert_eq!(e.setting(), "operator-token-file");
+    assert!(e.to_string().contains("BUNKERD_OPERATOR_TOKEN"), "{e}");
+    assert!(!e.to_string().contains(TOKEN), "{e}");
+}
+
+#[test]
+fn a_bad_operator_token_file_is_named_without_its_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let flags = |path: &Path| Settings {
+        operator_token_file: Some(path.to_path_buf()),
+        ..Settings::default()
+    };
+    let e = Settings::resolve(flags(&missing), Settings::default(), None).unwrap_err();
+    assert_eq!(e.setting(), "operator-token-file");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "invalid configuration: operator-token-file: cannot read {}: ",
+            missing.display()
+        )),
+        "{e}"
+    );
+    let short = dir.path().join("short");
+    std::fs::write(&short, "short-secret\n").unwrap();
+    let e = Settings::resolve(flags(&short), Settings::default(), None).unwrap_err();
+    assert_eq!(e.setting(), "operator-token-file");
+    assert!(e.to_string().contains("at least 16 characters"), "{e}");
+    assert!(!e.to_string().contains("short-secret"), "{e}");
+}
+
+/// A valid config whose data directory is a fresh temp dir.
+fn valid(dir: &Path) -> Config {
+    let mut config = Config::for_data_dir(dir.join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.admin_listen = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+/// Asserts that `config` is refused for `setting`, with `text` in the message; returns the text.
+#[track_caller]
+fn refused(config: &Config, setting: &str, text: &str) -> String {
+    let e = config.validate().expect_err("refused");
+    assert_eq!((e.setting(), e.code()), (setting, "config_invalid_setting"));
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with(&format!("invalid configuration: {setting}: ")),
+        "{shown}"
+    );
+    assert!(shown.contains(text), "{shown}");
+    assert!(
+        matches!(crate::Error::from(e), crate::Error::Config(s) if s.starts_with(setting)),
+        "crate::Error::Config names the setting"
+    );
+    shown
+}
+
+#[test]
+fn a_valid_config_passes_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    config.public_url = Some("wss://bunker.example:443/path".into());
+    config.admin_public_url = Some("https://admin.example/".into());
+    config.operator_token = Some(Zeroizing::new(TOKEN.into()));
+    config.workers = MAX_WORKERS;
+    config.queue_capacity = MAX_QUEUE_CAPACITY;
+    config.limits.created_at_window_secs = MAX_CREATED_AT_WINDOW_SECS;
+    config.log = "info,relay=debug".into();
+    assert_eq!(config.validate().map_err(|e| e.to_string()), Ok(()));
+    assert!(!config.data_dir.exists());
+}
+
+#[test]
+fn the_two_listeners_must_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    config.listen = "127.0.0.1:7447".parse().unwrap();
+    config.admin_listen = "127.0.0.1:7447".parse().unwrap();
+    refused(
+        &config,
+        "admin-listen",
+        "must differ from listen (both are port 7447)",
+    );
+    config.listen = "0.0.0.0:7447".parse().unwrap();
+    refused(&config, "admin-listen", "must differ from listen");
+    config.admin_listen = "127.0.0.1:7448".parse().unwrap();
+    assert!(config.validate().is_ok());
+    config.admin_listen = "[::1]:7447".parse().unwrap();
+    assert!(config.validate().is_ok(), "another family");
+}
+
+#[test]
+fn urls_must_have_the_right_scheme_and_a_host() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in [
+        "http://r.example",
+        "ws://",
+        "wss:///x",
+        "wss://r.example/ x",
+        "wss://r#x",
+        "r.example",
+    ] {
+        let mut config = valid(dir.path());
+        config.public_url = Some(bad.into());
+        let shown = refused(&config, "public-url", "ws:// or wss://");
+        assert!(
+            !shown.contains("r.example"),
+            "the URL is not echoed: {shown}"
+        );
+    }
+    for bad in [
+        "ws://a.example",
+        "https://",
+        "https://a.example/?x=1",
+        "https://a.example#f",
+    ] {
+        let mut config = valid(dir.path());
+        config.admin_public_url = Some(bad.into());
+        refused(&config, "admin-public-url", "http:// or https://");
+    }
+}
+
+#[test]
+fn counts_and_durations_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |f: fn(&mut Config)| {
+        let mut config = valid(dir.path());
+        f(&mut config);
+        config
+    };
+    let text = refused(
+        &with(|c| c.workers = MAX_WORKERS + 1),
+        "workers",
+        "(got 1025)",
+    );
+    assert!(text.contains(&MAX_WORKERS.to_string()), "{text}");
+    refused(&with(|c| c.queue_capacity = 0), "queue-capacity", "(got 0)");
+    let text = refused(
+        &with(|c| c.queue_capacity = MAX_QUEUE_CAPACITY + 1),
+        "queue-capacity",
+        "must be from 1 to",
+    );
+    assert!(text.contains(&MAX_QUEUE_CAPACITY.to_string()), "{text}");
+    refused(
+        &with(|c| c.shutdown_grace = std::time::Duration::ZERO),
+        "shutdown-grace-secs",
+        "at least 1",
+    );
+    refused(
+        &with(|c| c.limits.max_subscriptions = 0),
+        "max-subscriptions",
+        "at least 1",
+    );
+    refused(
+        &with(|c| c.limits.created_at_window_secs = 0),
+        "created-at-window-secs",
+        "(got 0)",
+    );
+    let text = refused(
+        &with(|c| c.limits.created_at_window_secs = MAX_CREATED_AT_WINDOW_SECS + 1),
+        "created-at-window-secs",
+        "must be from 1 to",
+    );
+    assert!(
+        text.contains(&MAX_CREATED_AT_WINDOW_SECS.to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_log_filter_must_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    config.log = "relay=loud".into();
+    refused(&config, "log", "not a valid tracing filter");
+}
+
+#[test]
+fn a_short_operator_token_is_refused_without_echoing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    config.operator_token = Some(Zeroizing::new("  short-secret \n".into()));
+    let shown = refused(&config, "operator-token", "at least 16 characters");
+    assert!(!shown.contains("short-secret"), "{shown}");
+}
+
+#[test]
+fn the_data_dir_must_be_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let mut config = valid(dir.path());
+    config.data_dir = file;
+    refused(&config, "data-dir", "must be a directory");
+    config.data_dir = PathBuf::new();
+    refused(&config, "data-dir", "must not be empty");
+}
+
+/// Writes a key file of `len` bytes with `mode`.
+fn key_file(path: &Path, len: usize, mode: u32) {
+    std::fs::write(path, vec![7u8; len]).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_configured_master_key_file_must_exist_and_be_what_kms_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("master.key");
+    let mut config = valid(dir.path());
+    config.master_key_file = Some(path.clone());
+    let shown = refused(&config, "master-key-file", "cannot read");
+    assert!(
+        shown.starts_with(&format!(
+            "invalid configuration: master-key-file: cannot read {}: No such file",
+            path.display()
+        )),
+        "{shown}"
+    );
+    assert!(!path.exists(), "never created");
+
+    key_file(&path, 31, 0o600);
+    refused(&config, "master-key-file", "must be exactly 32 bytes: ");
+    key_file(&path, 32, 0o644);
+    refused(&config, "master-key-file", "has mode 0644");
+    key_file(&path, 32, 0o400);
+    assert!(config.validate().is_ok());
+    assert!(kms::FileMasterKey::load(&path).is_ok(), "kms agrees");
+
+    config.master_key_file = Some(dir.path().to_path_buf());
+    refused(&config, "master-key-file", "must be a regular file");
+}
+
+#[test]
+fn the_default_master_key_file_may_be_absent_but_not_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::for_data_dir(dir.path());
+    assert!(config.validate().is_ok(), "absent: the server creates it");
+    let path = dir.path().join("master.key");
+    key_file(&path, 16, 0o600);
+    let shown = refused(
+        &config,
+        "master-key-file",
+        "(the default in data-dir) has 16 bytes",
+    );
+    assert!(shown.contains(&path.display().to_string()), "{shown}");
+}
+
+#[test]
+fn error_codes_are_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let unreadable = Settings::load(&dir.path().join("x")).unwrap_err();
+    let codes = [
+        unreadable.code(),
+        file_error("x =").code(),
+        file_error("x = 1").code(),
+        file_error("workers = \"x\"").code(),
+        invalid_setting().code(),
+    ];
+    assert_eq!(
+        codes,
+        [
+            "config_file_unreadable",
+            "config_file_syntax",
+            "config_unknown_key",
+            "config_invalid_value",
+            "config_invalid_setting"
+        ]
+    );
+}
+
+fn invalid_setting() -> ConfigError {
+    let mut config = Config::for_data_dir("/nonexistent-bunkerd-test");
+    config.queue_capacity = 0;
+    config.validate().unwrap_err()
+}

@@ -1,0 +1,308 @@
+//! Prometheus metrics (design.md §5), served as text on the admin listener's `GET /metrics`.
+//!
+//! One [`Metrics`] per server (its own registry, so servers in one process never mix counts). Hot-path
+//! counters are updated where things happen: requests, their latency and queue wait when the signer's
+//! verdict comes back (`conn.rs`), refusals by their NIP-01 prefix, connections and subscriptions.
+//! Gauges that describe state (users and sessions per tenant, queue depth, store sizes, readiness, the
+//! audit log's dropped records) are computed when scraped, from the sources of truth, so they cannot
+//! drift.
+//!
+//! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
+//! `outcome`, `reason`, `cf`. Never a user or client pubkey, never anything secret.
+//!
+//! Names (units in the name): `bunkerd_requests_total{tenant,method,outcome}`,
+//! `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_events_rejected_total{reason}`,
+//! `bunkerd_rate_limited_total{tenant}`, `bunkerd_websocket_connections`,
+//! `bunkerd_websocket_connections_opened_total`, `bunkerd_subscriptions`, `bunkerd_pool_queue_depth`,
+//! `bunkerd_pool_queue_wait_seconds`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
+//! `bunkerd_store_size_bytes{cf}`, `bunkerd_store_errors_total`, `bunkerd_audit_dropped_total`,
+//! `bunkerd_ready`, `bunkerd_build_info{version}`, and the `process_*` metrics.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Latency buckets, seconds: 250 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Every metric of one server.
+pub(crate) struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    events_rejected: IntCounterVec,
+    rate_limited: IntCounterVec,
+    pub(crate) connections: IntGauge,
+    pub(crate) connections_opened: IntCounter,
+    pub(crate) subscriptions: IntGauge,
+    queue_depth: IntGauge,
+    queue_wait: Histogram,
+    users: IntGaugeVec,
+    sessions: IntGaugeVec,
+    store_size: IntGaugeVec,
+    pub(crate) store_errors: IntCounter,
+    audit_dropped: IntCounter,
+    ready: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// What a scrape reads from the rest of the server.
+pub(crate) struct Snapshot {
+    pub(crate) queue_depth: usize,
+    pub(crate) users_by_tenant: HashMap<String, usize>,
+    pub(crate) sessions_by_tenant: HashMap<String, usize>,
+    pub(crate) store_sizes: Vec<(&'static str, u64)>,
+    pub(crate) audit_dropped: u64,
+    pub(crate) ready: bool,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: names and labels are static and valid.
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique");
+            c
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique");
+            g
+        };
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "bunkerd_request_duration_seconds",
+                "NIP-46 request latency in bunkerd: accepted by the relay to response delivered",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["tenant", "method"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(request_duration.clone()))
+            .expect("unique");
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "bunkerd_pool_queue_wait_seconds",
+                "Time a request waited in the signer queue before a worker took it",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(queue_wait.clone()))
+            .expect("unique");
+        let build = gauge_vec(
+            "bunkerd_build_info",
+            "Always 1; the version label says which bunkerd this is",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique");
+        Metrics {
+            requests: counter_vec(
+                "bunkerd_requests_total",
+                "NIP-46 requests answered, by tenant, method and outcome (ok, error, refused)",
+                &["tenant", "method", "outcome"],
+            ),
+            request_duration,
+            events_rejected: counter_vec(
+                "bunkerd_events_rejected_total",
+                "EVENTs answered OK false (or OK true duplicate), by NIP-01 reason prefix",
+                &["reason"],
+            ),
+            rate_limited: counter_vec(
+                "bunkerd_rate_limited_total",
+                "Requests refused with rate-limited:, by tenant",
+                &["tenant"],
+            ),
+            connections: gauge(
+                "bunkerd_websocket_connections",
+                "Open websocket connections",
+            ),
+            connections_opened: counter(
+                "bunkerd_websocket_connections_opened_total",
+                "Websocket connections accepted since start",
+            ),
+            subscriptions: gauge("bunkerd_subscriptions", "Open subscriptions (REQs)"),
+            queue_depth: gauge(
+                "bunkerd_pool_queue_depth",
+                "Requests waiting in the signer queue",
+            ),
+            queue_wait,
+            users: gauge_vec("bunkerd_users", "Provisioned users, by tenant", &["tenant"]),
+            sessions: gauge_vec(
+                "bunkerd_sessions",
+                "Connected client sessions, by tenant",
+                &["tenant"],
+            ),
+            store_size: gauge_vec(
+                "bunkerd_store_size_bytes",
+                "Approximate on-disk size of each column family",
+                &["cf"],
+            ),
+            store_errors: counter(
+                "bunkerd_store_errors_total",
+                "Requests or admin calls that failed on the key store",
+            ),
+            audit_dropped: counter(
+                "bunkerd_audit_dropped_total",
+                "Audit records dropped because the audit queue was full",
+            ),
+            ready: gauge(
+                "bunkerd_ready",
+                "1 when the store answers and the listeners are up",
+            ),
+            registry,
+        }
+    }
+
+    /// Counts one answered request and its latency (seconds) and queue wait.
+    pub(crate) fn request(
+        &self,
+        tenant: &str,
+        method: &str,
+        outcome: &str,
+        latency: Duration,
+        queue_wait: Duration,
+    ) {
+        self.requests
+            .with_label_values(&[tenant, method, outcome])
+            .inc();
+        self.request_duration
+            .with_label_values(&[tenant, method])
+            .observe(latency.as_secs_f64());
+        self.queue_wait.observe(queue_wait.as_secs_f64());
+    }
+
+    /// Counts one refused (or duplicate) EVENT by its NIP-01 reason prefix (`invalid`, `blocked`,
+    /// `rate-limited` → `rate_limited`, `duplicate`, `error`, `restricted`).
+    pub(crate) fn rejected(&self, reason: &str) {
+        let reason = match reason {
+            "rate-limited" => "rate_limited",
+            "invalid" | "blocked" | "duplicate" | "error" | "restricted" => reason,
+            _ => "other",
+        };
+        self.events_rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts one rate-limited request of `tenant`.
+    pub(crate) fn rate_limited(&self, tenant: &str) {
+        self.rate_limited.with_label_values(&[tenant]).inc();
+    }
+
+    /// Sets the state gauges from `snapshot` and renders every metric in the Prometheus text format
+    /// (version 0.0.4).
+    pub(crate) fn render(&self, snapshot: &Snapshot) -> String {
+        self.queue_depth
+            .set(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX));
+        self.users.reset();
+        for (tenant, n) in &snapshot.users_by_tenant {
+            self.users
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.sessions.reset();
+        for (tenant, n) in &snapshot.sessions_by_tenant {
+            self.sessions
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        for (cf, bytes) in &snapshot.store_sizes {
+            self.store_size
+                .with_label_values(&[cf])
+                .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+        }
+        let seen = self.audit_dropped.get();
+        if snapshot.audit_dropped > seen {
+            self.audit_dropped.inc_by(snapshot.audit_dropped - seen);
+        }
+        self.ready.set(i64::from(snapshot.ready));
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty() -> Snapshot {
+        Snapshot {
+            queue_depth: 3,
+            users_by_tenant: HashMap::from([("t1".to_owned(), 2)]),
+            sessions_by_tenant: HashMap::new(),
+            store_sizes: vec![("users", 4096)],
+            audit_dropped: 5,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn renders_every_family_with_bounded_labels() {
+        let m = Metrics::new();
+        m.request(
+            "t1",
+            "sign_event",
+            "ok",
+            Duration::from_millis(3),
+            Duration::from_micros(100),
+        );
+        m.rejected("rate-limited");
+        m.rejected("nonsense");
+        let text = m.render(&empty());
+        for line in [
+            r#"bunkerd_requests_total{method="sign_event",outcome="ok",tenant="t1"} 1"#,
+            r#"bunkerd_request_duration_seconds_count{method="sign_event",tenant="t1"} 1"#,
+            r#"bunkerd_events_rejected_total{reason="rate_limited"} 1"#,
+            r#"bunkerd_events_rejected_total{reason="other"} 1"#,
+            "bunkerd_pool_queue_depth 3",
+            r#"bunkerd_users{tenant="t1"} 2"#,
+            r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
+            "bunkerd_audit_dropped_total 5",
+            "bunkerd_ready 1",
+            "bunkerd_pool_queue_wait_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // Counters from other sources only move forward.
+        let again = m.render(&Snapshot {
+            audit_dropped: 5,
+            ..empty()
+        });
+        assert!(again.contains("bunkerd_audit_dropped_total 5"));
+    }
+}

@@ -1,0 +1,193 @@
+//! Issue 5, acceptance 2: known traffic moves the `/metrics` counters and histograms by exactly the
+//! expected amounts (requests by tenant, method and outcome; latency histogram counts; refusals by
+//! reason; connections, subscriptions, users and sessions), and `/readyz` reports readiness.
+
+use crate::support::admin::Admin;
+use crate::support::raw::{pk, secret_of, RawClient, Transport};
+use crate::support::TestServer;
+use nostr_connect::prelude::{EventBuilder, Kind, Tag, Timestamp};
+use serde_json::json;
+
+/// The value of the series `name{labels}` (exact label set) in a Prometheus text scrape; 0 if absent.
+fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    wanted.sort();
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, number) = line.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((m, rest)) => (m, rest.strip_suffix('}')?),
+                None => (series, ""),
+            };
+            if metric != name {
+                return None;
+            }
+            let mut have: Vec<String> = rest
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            have.sort();
+            (have == wanted).then(|| number.parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn scrape(server: &TestServer) -> String {
+    let stream = tokio::net::TcpStream::connect(server.server.admin_addr)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/metrics")
+        .header("host", server.server.admin_addr.to_string())
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    use http_body_util::BodyExt;
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_traffic_moves_each_metric_by_exactly_its_amount() {
+    let server = TestServer::start().await;
+    let user = server.provision(None).await;
+    let tenant = user.tenant.as_str();
+    let remote = pk(&user.remote_signer_pubkey);
+    let before = scrape(&server).await;
+    let requests = |s: &str, method: &str, outcome: &str| {
+        value(
+            s,
+            "bunkerd_requests_total",
+            &[("tenant", tenant), ("method", method), ("outcome", outcome)],
+        )
+    };
+
+    let mut client = RawClient::connect(server.server.relay_addr).await;
+    let ack = client
+        .request(
+            &remote,
+            "connect",
+            vec![
+                user.remote_signer_pubkey.clone(),
+                secret_of(&user.bunker_uri),
+            ],
+            Transport::Nip44,
+        )
+        .await;
+    assert_eq!(ack["result"], "ack");
+    let now = Timestamp::now().as_secs();
+    for kind in [1, 1, 1, 0] {
+        let template = json!({"kind": kind, "content": "m", "tags": [], "created_at": now});
+        client
+            .request(
+                &remote,
+                "sign_event",
+                vec![template.to_string()],
+                Transport::Nip44,
+            )
+            .await;
+    }
+    // Relay-level refusals: a kind-1 event (blocked), a stale one (invalid), a duplicate.
+    let note = EventBuilder::text_note("hi")
+        .sign_with_keys(&client.keys)
+        .unwrap();
+    assert!(!client.publish(&note).await.0);
+    let stale = EventBuilder::new(Kind::NostrConnect, "x")
+        .tag(Tag::public_key(remote))
+        .custom_created_at(Timestamp::from(now - 3600))
+        .sign_with_keys(&client.keys)
+        .unwrap();
+    assert!(!client.publish(&stale).await.0);
+    let ping = client.request_event(
+        &remote,
+        r#"{"id":"twice","method":"ping","params":[]}"#,
+        Transport::Nip44,
+    );
+    assert!(client.publish(&ping).await.0);
+    let again = client.publish(&ping).await;
+    assert!(again.0 && again.1.starts_with("duplicate:"), "{again:?}");
+
+    let after = scrape(&server).await;
+    let delta = |f: &dyn Fn(&str) -> f64| f(&after) - f(&before);
+    assert_eq!(delta(&|s| requests(s, "connect", "ok")), 1.0);
+    assert_eq!(delta(&|s| requests(s, "sign_event", "ok")), 3.0);
+    assert_eq!(
+        delta(&|s| requests(s, "sign_event", "refused")),
+        1.0,
+        "kind 0 is refused by the default policy"
+    );
+    assert_eq!(
+        delta(&|s| requests(s, "ping", "ok")),
+        1.0,
+        "the duplicate is not processed"
+    );
+    assert_eq!(
+        delta(&|s| value(
+            s,
+            "bunkerd_request_duration_seconds_count",
+            &[("tenant", tenant), ("method", "sign_event")]
+        )),
+        4.0
+    );
+    assert_eq!(
+        delta(&|s| value(s, "bunkerd_pool_queue_wait_seconds_count", &[])),
+        6.0,
+        "every processed job: connect, 4 sign_event, 1 ping"
+    );
+    for (reason, n) in [
+        ("blocked", 1.0),
+        ("invalid", 1.0),
+        ("duplicate", 1.0),
+        ("rate_limited", 0.0),
+    ] {
+        assert_eq!(
+            delta(&|s| value(s, "bunkerd_events_rejected_total", &[("reason", reason)])),
+            n,
+            "{reason}"
+        );
+    }
+    assert_eq!(value(&after, "bunkerd_websocket_connections", &[]), 1.0);
+    assert_eq!(value(&after, "bunkerd_subscriptions", &[]), 1.0);
+    assert_eq!(value(&after, "bunkerd_users", &[("tenant", tenant)]), 1.0);
+    assert_eq!(
+        value(&after, "bunkerd_sessions", &[("tenant", tenant)]),
+        1.0
+    );
+    assert_eq!(value(&after, "bunkerd_ready", &[]), 1.0);
+    assert!(value(&after, "bunkerd_store_size_bytes", &[("cf", "users")]) >= 0.0);
+    assert!(after.contains("process_resident_memory_bytes"));
+    assert!(!after.contains(&user.user_pubkey) && !after.contains(&user.remote_signer_pubkey));
+
+    // Closing the socket releases its connection and subscription (the server notices the close
+    // asynchronously: scrape until it has, at most 200 times).
+    drop(client);
+    let mut closed = scrape(&server).await;
+    for _ in 0..200 {
+        if value(&closed, "bunkerd_websocket_connections", &[]) == 0.0 {
+            break;
+        }
+        // Each scrape is a real HTTP round trip; bounded at 200 of them.
+        closed = scrape(&server).await;
+    }
+    assert_eq!(value(&closed, "bunkerd_websocket_connections", &[]), 0.0);
+    assert_eq!(value(&closed, "bunkerd_subscriptions", &[]), 0.0);
+
+    let (status, ready) = Admin::new(server.server.admin_addr, None)
+        .call("GET", "/readyz", None)
+        .await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
+    server.server.stop().await;
+}
