@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 /// Everything the process logs, at trace level, once [`trace_logs`] has run.
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -59,21 +58,17 @@ fn trace_logs() -> Arc<Mutex<Vec<u8>>> {
     .clone()
 }
 
-/// How long to wait for queued NIP-46 audit records to reach the store.
-const AUDIT_WAIT: Duration = Duration::from_secs(10);
-
-/// The tenant's whole audit log, once it holds at least `count` records. NIP-46 requests are
-/// audited through a queue (`AuditLog::record`, written within milliseconds), so the last ones
-/// may not be readable yet when the client has its reply: poll, with a deadline.
+/// The tenant's whole audit log, which must hold at least `count` records. A NIP-46 request's
+/// record is queued before its reply is sent, and the audit route flushes the queue before it
+/// reads, so a request the client saw answered is always there: no waiting.
 async fn audit_when(admin: &Admin, tenant: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + AUDIT_WAIT;
-    loop {
-        let items = all_pages(admin, &format!("/v1/tenants/{tenant}/audit?limit=1000")).await;
-        if items.len() >= count || Instant::now() > deadline {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let items = all_pages(admin, &format!("/v1/tenants/{tenant}/audit?limit=1000")).await;
+    assert!(
+        items.len() >= count,
+        "{} records, expected {count}",
+        items.len()
+    );
+    items
 }
 
 /// Follows `next_cursor` from `path` (which has a query string) to the end; checks page sizes.

@@ -11,28 +11,13 @@
 //! `cargo test -p tests` alone, run `cargo build -p relay --bin bunkerd` first (the test fails
 //! with that advice when the binary is missing).
 
+use crate::support::bunkerd_binary as bunkerd;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, OPERATOR_TOKEN};
 use nostr_connect::prelude::{Keys, ToBech32};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-
-/// The `bunkerd` binary next to this test binary.
-fn bunkerd() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut dir = exe.parent().expect("test binary has a directory");
-    if dir.ends_with("deps") {
-        dir = dir.parent().expect("deps has a parent");
-    }
-    let path = dir.join(format!("bunkerd{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo build -p relay --bin bunkerd` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
 
 /// One finished CLI run.
 #[derive(Debug)]

@@ -12,10 +12,11 @@
 //! Assumption: the binary is `bunkerd` in the profile directory of this test binary, as in
 //! `admin_cli.rs`; `cargo build -p relay --bin bunkerd` builds it.
 
+use crate::support::bunkerd_binary as bunkerd;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,22 +24,6 @@ use std::time::Duration;
 /// How long a run may take before the test gives up on it (a debug build on a loaded 2-core
 /// machine opens RocksDB in well under this).
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The `bunkerd` binary next to this test binary.
-fn bunkerd() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut dir = exe.parent().expect("test binary has a directory");
-    if dir.ends_with("deps") {
-        dir = dir.parent().expect("deps has a parent");
-    }
-    let path = dir.join(format!("bunkerd{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo build -p relay --bin bunkerd` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
 
 /// Two distinct loopback addresses whose ports were free a moment ago (both held while picking,
 /// so they differ).

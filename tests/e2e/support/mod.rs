@@ -118,6 +118,23 @@ pub async fn create_user(admin: &admin::Admin, tenant: &str, body: serde_json::V
     }
 }
 
+/// The `bunkerd` binary next to this test binary (`cargo test --workspace` builds it; `cargo test -p
+/// tests` alone does not).
+pub fn bunkerd_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut dir = exe.parent().expect("test binary has a directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("deps has a parent");
+    }
+    let path = dir.join(format!("bunkerd{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo build -p relay --bin bunkerd` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
 fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     let mut config = Config::for_data_dir(data_dir);
     config.listen = listen;
