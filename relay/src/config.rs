@@ -59,9 +59,15 @@ pub struct Config {
     /// Scheduling policy of the I/O threads (applied by the binary's runtime; the signer threads are set
     /// to SCHED_OTHER under `Batch`). Default: `Batch`. See [`crate::sched`].
     pub io_policy: crate::sched::IoPolicy,
-    /// Signer queue capacity (jobs). Default: 4096.
+    /// Signer queue capacity (jobs), all tenants together. Default: 4096.
     pub queue_capacity: usize,
-    /// Per-connection limits.
+    /// Jobs one tenant may have waiting in the signer queue (at most `queue_capacity`). Default:
+    /// a quarter of `queue_capacity` ([`default_tenant_queue_capacity`]): 1024.
+    pub tenant_queue_capacity: usize,
+    /// Header naming the client's address behind a reverse proxy (its last entry), for the
+    /// per-address limits. Default: none (the TCP peer's address).
+    pub real_ip_header: Option<String>,
+    /// Connection, address and tenant-default limits.
     pub limits: Limits,
     /// How long shutdown waits for connections and in-flight requests. Default: 10 s.
     pub shutdown_grace: Duration,
@@ -87,6 +93,8 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("io_policy", &self.io_policy)
             .field("queue_capacity", &self.queue_capacity)
+            .field("tenant_queue_capacity", &self.tenant_queue_capacity)
+            .field("real_ip_header", &self.real_ip_header)
             .field("limits", &self.limits)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log", &self.log)
@@ -116,6 +124,11 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:7448";
 /// Default signer queue capacity, jobs: a few seconds of work at the measured signing rate, so a
 /// burst is absorbed while a sustained overload is refused quickly.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
+/// Default per-tenant signer queue capacity, jobs: a quarter of the queue (at least 1), so no
+/// single tenant can fill it — 1,024 with the default queue.
+pub fn default_tenant_queue_capacity(queue_capacity: usize) -> usize {
+    (queue_capacity / 4).max(1)
+}
 /// Default shutdown grace period, seconds: enough to drain a full queue.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Default log filter.
@@ -147,6 +160,8 @@ impl Config {
             workers: 0,
             io_policy: crate::sched::IoPolicy::default(),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            tenant_queue_capacity: default_tenant_queue_capacity(DEFAULT_QUEUE_CAPACITY),
+            real_ip_header: None,
             limits: Limits::default(),
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             log: DEFAULT_LOG.to_owned(),
@@ -169,8 +184,11 @@ impl Config {
     ///   refuses); the default `<data-dir>/master.key` is checked the same way when it exists;
     /// - `operator-token`: shorter than 16 characters;
     /// - `workers` above [`MAX_WORKERS`], `queue-capacity` 0 or above
-    ///   [`MAX_QUEUE_CAPACITY`], `shutdown-grace-secs` 0, `max-subscriptions` 0,
-    ///   `created-at-window-secs` 0 or above [`MAX_CREATED_AT_WINDOW_SECS`];
+    ///   [`MAX_QUEUE_CAPACITY`], `tenant-queue-capacity` 0 or above `queue-capacity`,
+    ///   `shutdown-grace-secs` 0, `max-subscriptions`, `max-filters`, `max-connections`,
+    ///   `max-connections-per-ip` or `max-subscriptions-per-ip` 0, `created-at-window-secs` 0 or
+    ///   above [`MAX_CREATED_AT_WINDOW_SECS`];
+    /// - `real-ip-header`: not a valid HTTP header name;
     /// - `log`: not a valid `EnvFilter` directive list.
     ///
     /// A [`ConfigError`] converts into [`crate::Error::Config`] (with the setting and the problem,

@@ -11,12 +11,13 @@
 //! material.
 
 use crate::fanout::{ConnId, Outbound};
+use crate::limits::{ConnectionPermit, Limit};
 use crate::message;
 use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
 use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
 use signer::nostr::Event;
-use signer::pool::{unix_now, Job};
+use signer::pool::{unix_now, Job, Overflow, Rejected};
 use signer::{Processed, Refusal};
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,8 +43,14 @@ const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 const WRITE_BATCH: usize = 64;
 
 /// Serves an upgraded websocket (the raw TCP stream, plus any bytes the HTTP layer read past the
-/// upgrade request) until the peer leaves or the relay shuts down.
-pub(crate) async fn serve(stream: TcpStream, leftover: Vec<u8>, state: Arc<RelayState>) {
+/// upgrade request) until the peer leaves or the relay shuts down. `permit` is the connection's
+/// admission (its slot and buckets, [`crate::limits`]); it is given back when this returns.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    leftover: Vec<u8>,
+    state: Arc<RelayState>,
+    permit: ConnectionPermit,
+) {
     let conn_id = state.next_conn_id();
     state.metrics.connections.inc();
     state.metrics.connections_opened.inc();
@@ -52,8 +59,12 @@ pub(crate) async fn serve(stream: TcpStream, leftover: Vec<u8>, state: Arc<Relay
     let mut read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
-    let mut session = Session::new(state.limits);
-    read_loop(&mut read, &mut session, &state, conn_id, &tx).await;
+    let mut session = Session::new(&state.limits);
+    let gate = Gate {
+        state: &state,
+        permit: &permit,
+    };
+    read_loop(&mut read, &mut session, &gate, conn_id, &tx).await;
     if state.shutdown.is_cancelled() {
         // Shutting down: reading has stopped, but responses to requests already accepted are still
         // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
@@ -132,10 +143,11 @@ impl Reassembly {
 async fn read_loop(
     read: &mut FrameReader,
     session: &mut Session,
-    state: &Arc<RelayState>,
+    gate: &Gate<'_>,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
 ) {
+    let state = gate.state;
     let mut reassembly = Reassembly::default();
     loop {
         // `read_frame` is cancel-safe, so losing this race to shutdown loses no bytes.
@@ -171,7 +183,7 @@ async fn read_loop(
                     Box::pin(drain(read, tx)).await;
                     return;
                 };
-                let actions = session.on_text(text, unix_now(), state.as_ref());
+                let actions = session.on_text(text, unix_now(), gate);
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
                     // inline they would sit in every idle connection's task (target 4).
@@ -212,7 +224,7 @@ async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
 /// Applies one session action. `Err` means the writer is gone.
 async fn apply(
     action: Action,
-    state: &Arc<RelayState>,
+    state: &RelayState,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
 ) -> Result<(), ()> {
@@ -248,11 +260,7 @@ async fn apply(
 /// A queue slot for the `OK` is reserved *before* the job is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
 /// slow client, and a client that does not read its socket stops being read (backpressure).
-async fn submit(
-    event: Event,
-    state: &Arc<RelayState>,
-    tx: &mpsc::Sender<Outbound>,
-) -> Result<(), ()> {
+async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -> Result<(), ()> {
     // The tenant's rate limit, before any crypto: the session already checked that the `p` tag
     // names a hosted remote signer, so the route lookup is one map read.
     let route = event
@@ -260,15 +268,12 @@ async fn submit(
         .and_then(signer::nostr::hex32)
         .and_then(|pk| state.bunker.directory().route(&pk));
     if let Some(route) = &route {
-        let limits = state.bunker.directory().tenant_limits(&route.tenant);
-        if limits.is_some_and(|l| !state.buckets.admit(&route.tenant, &l)) {
-            state.metrics.rejected("rate-limited");
-            state.metrics.rate_limited(&route.tenant);
-            let text = message::ok(
-                &event.id_hex(),
-                false,
-                "rate-limited: this organization's request rate is exceeded; slow down",
-            );
+        let own = state.bunker.directory().tenant_limits(&route.tenant);
+        if !state
+            .buckets
+            .admit(&route.tenant, own.as_ref(), &state.limits)
+        {
+            let text = refuse_over(state, Limit::TenantRate, Some(&route.tenant), &event);
             return tx.send(Outbound::Text(text)).await.map_err(drop);
         }
     }
@@ -298,29 +303,48 @@ async fn submit(
         }
         permit.send(Outbound::Text(text));
     });
+    let tenant = route.map_or_else(|| UNROUTED_LANE.clone(), |route| route.tenant);
     let job = Job {
         event,
         first_seen,
         done,
         queued_at: Instant::now(),
+        tenant,
     };
     match state.submitter.try_submit(job) {
         Ok(()) => Ok(()),
-        Err(job) => {
-            state.metrics.rejected("rate-limited");
-            if let Some(route) = route {
-                state.metrics.rate_limited(&route.tenant);
-            }
-            let text = message::ok(
-                &job.event.id_hex(),
-                false,
-                "rate-limited: the signer is busy; retry shortly",
-            );
+        Err(Rejected { job, reason }) => {
+            let limit = match reason {
+                Overflow::TenantQueueFull => Limit::TenantQueue,
+                _ => Limit::Queue,
+            };
+            let tenant = (!job.tenant.is_empty()).then(|| job.tenant.clone());
+            let text = refuse_over(state, limit, tenant.as_ref(), &job.event);
             // The job (and its reserved slot) is dropped first, so this send has room.
             drop(job);
             tx.send(Outbound::Text(text)).await.map_err(drop)
         }
     }
+}
+
+/// The signer-queue lane of events whose remote signer vanished between admission and submission
+/// (removed by the admin API meanwhile); they are refused by the signer as not hosted.
+static UNROUTED_LANE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+
+/// Counts a refusal by `limit` (for `tenant` when it is the tenant's) and returns its `OK false`.
+fn refuse_over(
+    state: &RelayState,
+    limit: Limit,
+    tenant: Option<&Arc<str>>,
+    event: &Event,
+) -> String {
+    let text = limit.message();
+    state.metrics.rejected(crate::session::prefix(text));
+    state.metrics.limit_refused(limit);
+    if let Some(tenant) = tenant {
+        state.metrics.rate_limited(tenant);
+    }
+    message::ok(&event.id_hex(), false, text)
 }
 
 /// The NIP-01 prefix of a signer refusal, for metrics.
@@ -372,12 +396,34 @@ async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>)
     }
 }
 
-impl Admission for RelayState {
+/// The session's view of the relay for one connection: shared state plus the connection's permit.
+struct Gate<'a> {
+    state: &'a RelayState,
+    permit: &'a ConnectionPermit,
+}
+
+impl Admission for Gate<'_> {
     fn is_hosted(&self, pk: &[u8; 32]) -> bool {
-        self.bunker.is_hosted(pk)
+        self.state.bunker.is_hosted(pk)
     }
 
     fn seen(&self, id: &[u8; 32]) -> bool {
-        self.dedupe.contains(id)
+        self.state.dedupe.contains(id)
+    }
+
+    fn admit_event(&self) -> Result<(), Limit> {
+        self.permit.admit_event()
+    }
+
+    fn open_subscription(&self) -> Result<(), Limit> {
+        self.permit.open_subscription()
+    }
+
+    fn close_subscription(&self) {
+        self.permit.close_subscription();
+    }
+
+    fn refused(&self, limit: Limit) {
+        self.state.metrics.limit_refused(limit);
     }
 }

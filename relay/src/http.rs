@@ -22,10 +22,11 @@ pub(crate) mod bytes_body {
     pub(crate) type Body = http_body_util::Full<hyper::body::Bytes>;
 }
 
-/// Handles one HTTP request on the relay port.
+/// Handles one HTTP request on the relay port; `peer` is the TCP peer's address.
 pub(crate) async fn relay_service(
     mut req: Request<Incoming>,
     state: Arc<RelayState>,
+    peer: std::net::IpAddr,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     if req.uri().path() == "/.well-known/nostr.json" {
         return Ok(nip05(&req, &state).await);
@@ -37,7 +38,7 @@ pub(crate) async fn relay_service(
         ));
     }
     if fastwebsockets::upgrade::is_upgrade_request(&req) {
-        return Ok(upgrade(&mut req, state));
+        return Ok(upgrade(&mut req, state, peer));
     }
     let wants_nip11 = req
         .headers()
@@ -106,7 +107,30 @@ async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Bod
     )
 }
 
-fn upgrade(req: &mut Request<Incoming>, state: Arc<RelayState>) -> Response<Body> {
+/// Admits the connection under the connection limits ([`crate::limits`]; refused with 503 when the
+/// relay is full, 429 when the client's address is, the body naming the limit with its
+/// `rate-limited:` prefix and a `Retry-After`), then upgrades it.
+fn upgrade(
+    req: &mut Request<Incoming>,
+    state: Arc<RelayState>,
+    peer: std::net::IpAddr,
+) -> Response<Body> {
+    let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
+    let permit = match state.addresses.open(ip) {
+        Ok(permit) => permit,
+        Err(limit) => {
+            state.metrics.limit_refused(limit);
+            let status = match limit {
+                crate::limits::Limit::Connections => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
+            let mut response = text(status, limit.message());
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("10"));
+            return response;
+        }
+    };
     let (response, fut) = match fastwebsockets::upgrade::upgrade(req) {
         Ok(pair) => pair,
         Err(_) => return text(StatusCode::BAD_REQUEST, "bad websocket upgrade request\n"),
@@ -125,7 +149,7 @@ fn upgrade(req: &mut Request<Incoming>, state: Arc<RelayState>) -> Response<Body
                 // freed now rather than held for the connection's life.
                 let leftover = parts.read_buf.to_vec();
                 drop(parts.read_buf);
-                crate::conn::serve(parts.io.into_inner(), leftover, state).await;
+                crate::conn::serve(parts.io.into_inner(), leftover, state, permit).await;
             }
             Err(_) => tracing::error!("websocket upgrade did not yield a TCP stream"),
         }
@@ -168,6 +192,7 @@ pub(crate) fn nip11_document(limits: &Limits) -> String {
         "limitation": {
             "max_message_length": MAX_MESSAGE_BYTES,
             "max_subscriptions": limits.max_subscriptions,
+            "max_filters": limits.max_filters,
             "max_subid_length": crate::message::MAX_SUB_ID_CHARS,
             "max_limit": crate::fanout::RETAINED_PER_KEY,
             "auth_required": false,

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fanout;
 pub mod filter;
 mod http;
+pub mod limits;
 pub mod message;
 mod metrics;
 mod ratelimit;

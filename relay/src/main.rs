@@ -41,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the relay, the signer pool and the admin API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Operate a running bunkerd through its admin API (tenants, users, bunker URIs, sessions,
     /// audit). Secrets are read from files or stdin, never from argv.
     Admin(relay::cli::AdminArgs),
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         }
     };
     let args = match cli.command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         Command::Admin(args) => return relay::cli::run(args),
     };
     let config = match load_config(args) {

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use signer::nostr::Event;
 
-/// Most filters one REQ may carry.
-pub const MAX_FILTERS_PER_REQ: usize = 10;
+/// Most filters one REQ may carry whatever the configuration: a ceiling on parsing work. The
+/// configured limit (`max-filters`, default 10, at most this) is applied by the session.
+pub const MAX_FILTERS_PER_REQ: usize = 256;
 
 /// Longest subscription id, in characters (NIP-01: "max length 64 chars").
 pub const MAX_SUB_ID_CHARS: usize = 64;
@@ -133,7 +134,7 @@ fn parse_req(parts: &[&RawValue]) -> Result<ClientMessage, ParseError> {
         return Err(bad("invalid: REQ needs at least one filter"));
     }
     if raw_filters.len() > MAX_FILTERS_PER_REQ {
-        return Err(bad("invalid: too many filters (max 10)"));
+        return Err(bad("invalid: too many filters in one REQ"));
     }
     let filters = raw_filters
         .iter()

@@ -8,13 +8,14 @@
 //! drift.
 //!
 //! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
-//! `outcome`, `reason`, `cf`. Never a user or client pubkey, never anything secret.
+//! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels), `cf`. Never a user or client pubkey, never anything secret.
 //!
 //! Names (units in the name): `bunkerd_requests_total{tenant,method,outcome}`,
 //! `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_events_rejected_total{reason}`,
 //! `bunkerd_rate_limited_total{tenant}`, `bunkerd_websocket_connections`,
 //! `bunkerd_websocket_connections_opened_total`, `bunkerd_subscriptions`, `bunkerd_pool_queue_depth`,
-//! `bunkerd_pool_queue_wait_seconds`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
+//! `bunkerd_pool_queue_wait_seconds`, `bunkerd_pool_tenant_queue_depth{tenant}`,
+//! `bunkerd_limit_refusals_total{limit}`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_store_errors_total`, `bunkerd_audit_dropped_total`,
 //! `bunkerd_ready`, `bunkerd_build_info{version}`, and the `process_*` metrics.
 
@@ -37,11 +38,13 @@ pub(crate) struct Metrics {
     request_duration: HistogramVec,
     events_rejected: IntCounterVec,
     rate_limited: IntCounterVec,
+    limit_refusals: IntCounterVec,
     pub(crate) connections: IntGauge,
     pub(crate) connections_opened: IntCounter,
     pub(crate) subscriptions: IntGauge,
     queue_depth: IntGauge,
     queue_wait: Histogram,
+    tenant_queue_depth: IntGaugeVec,
     users: IntGaugeVec,
     sessions: IntGaugeVec,
     store_size: IntGaugeVec,
@@ -59,6 +62,7 @@ impl std::fmt::Debug for Metrics {
 /// What a scrape reads from the rest of the server.
 pub(crate) struct Snapshot {
     pub(crate) queue_depth: usize,
+    pub(crate) queue_by_tenant: Vec<(std::sync::Arc<str>, usize)>,
     pub(crate) users_by_tenant: HashMap<String, usize>,
     pub(crate) sessions_by_tenant: HashMap<String, usize>,
     pub(crate) store_sizes: Vec<(&'static str, u64)>,
@@ -123,6 +127,15 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let limit_refusals = counter_vec(
+            "bunkerd_limit_refusals_total",
+            "Refusals by a configured limit (connections, events, subscriptions, filters, tenant rate, queues), by limit",
+            &["limit"],
+        );
+        // Every limit is present from the start (at 0), so rates and alerts see it before it bites.
+        for limit in crate::limits::Limit::ALL {
+            limit_refusals.with_label_values(&[limit.label()]);
+        }
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -143,9 +156,10 @@ impl Metrics {
             ),
             rate_limited: counter_vec(
                 "bunkerd_rate_limited_total",
-                "Requests refused with rate-limited:, by tenant",
+                "Requests refused with rate-limited: by their tenant's rate or its signer queue lane, or a full signer queue, by tenant",
                 &["tenant"],
             ),
+            limit_refusals,
             connections: gauge(
                 "bunkerd_websocket_connections",
                 "Open websocket connections",
@@ -160,6 +174,11 @@ impl Metrics {
                 "Requests waiting in the signer queue",
             ),
             queue_wait,
+            tenant_queue_depth: gauge_vec(
+                "bunkerd_pool_tenant_queue_depth",
+                "Requests waiting in the signer queue, by tenant",
+                &["tenant"],
+            ),
             users: gauge_vec("bunkerd_users", "Provisioned users, by tenant", &["tenant"]),
             sessions: gauge_vec(
                 "bunkerd_sessions",
@@ -216,6 +235,13 @@ impl Metrics {
         self.events_rejected.with_label_values(&[reason]).inc();
     }
 
+    /// Counts one refusal by `limit`.
+    pub(crate) fn limit_refused(&self, limit: crate::limits::Limit) {
+        self.limit_refusals
+            .with_label_values(&[limit.label()])
+            .inc();
+    }
+
     /// Counts one rate-limited request of `tenant`.
     pub(crate) fn rate_limited(&self, tenant: &str) {
         self.rate_limited.with_label_values(&[tenant]).inc();
@@ -226,6 +252,16 @@ impl Metrics {
     pub(crate) fn render(&self, snapshot: &Snapshot) -> String {
         self.queue_depth
             .set(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX));
+        self.tenant_queue_depth.reset();
+        // Every tenant with users is present (at 0 when nothing waits), so its series is continuous.
+        for tenant in snapshot.users_by_tenant.keys() {
+            self.tenant_queue_depth.with_label_values(&[tenant]).set(0);
+        }
+        for (tenant, n) in &snapshot.queue_by_tenant {
+            self.tenant_queue_depth
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
         self.users.reset();
         for (tenant, n) in &snapshot.users_by_tenant {
             self.users
@@ -263,6 +299,7 @@ mod tests {
     fn empty() -> Snapshot {
         Snapshot {
             queue_depth: 3,
+            queue_by_tenant: vec![("t1".into(), 3)],
             users_by_tenant: HashMap::from([("t1".to_owned(), 2)]),
             sessions_by_tenant: HashMap::new(),
             store_sizes: vec![("users", 4096)],
@@ -283,6 +320,7 @@ mod tests {
         );
         m.rejected("rate-limited");
         m.rejected("nonsense");
+        m.limit_refused(crate::limits::Limit::IpEvents);
         let text = m.render(&empty());
         for line in [
             r#"bunkerd_requests_total{method="sign_event",outcome="ok",tenant="t1"} 1"#,
@@ -290,6 +328,9 @@ mod tests {
             r#"bunkerd_events_rejected_total{reason="rate_limited"} 1"#,
             r#"bunkerd_events_rejected_total{reason="other"} 1"#,
             "bunkerd_pool_queue_depth 3",
+            r#"bunkerd_pool_tenant_queue_depth{tenant="t1"} 3"#,
+            r#"bunkerd_limit_refusals_total{limit="ip_events"} 1"#,
+            r#"bunkerd_limit_refusals_total{limit="queue"} 0"#,
             r#"bunkerd_users{tenant="t1"} 2"#,
             r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
             "bunkerd_audit_dropped_total 5",

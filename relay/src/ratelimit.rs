@@ -1,6 +1,7 @@
 //! Per-tenant request rate limits (issue 5): one token bucket (GCRA, the `governor` crate) per
 //! tenant, sized from the tenant's `limits.requests_per_sec` and `limits.burst` (set by the operator
-//! through the admin API; no limit when unset).
+//! through the admin API), or else from the server's defaults ([`Limits::tenant_requests_per_sec`],
+//! [`Limits::tenant_burst`]). A rate of 0 means unlimited.
 //!
 //! Checked on the relay hot path before the event is queued for the signer, so a flooding tenant is
 //! refused (`OK false "rate-limited: …"`) before any signature is verified or any key unsealed, and
@@ -10,6 +11,7 @@
 //! A deleted tenant's bucket (a few dozen bytes) stays until restart; its remote signers are no longer
 //! hosted, so it is never consulted again.
 
+use crate::limits::Limits;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use signer::directory::TenantLimits;
@@ -37,17 +39,30 @@ struct Bucket {
 }
 
 impl TenantBuckets {
-    /// Takes one token from `tenant`'s bucket under `limits`; `false` when the tenant is over its
-    /// rate. Always `true` for a tenant without `requests_per_sec`.
-    pub(crate) fn admit(&self, tenant: &Arc<str>, limits: &TenantLimits) -> bool {
-        let Some(rate) = limits.requests_per_sec.and_then(NonZeroU32::new) else {
+    /// Takes one token from `tenant`'s bucket; `false` when the tenant is over its rate.
+    ///
+    /// The quota: the tenant's own `requests_per_sec` (`own`) with its own `burst`, or the rate when
+    /// it set none; else the server's default rate with the tenant's `burst` or the default burst.
+    /// A rate of 0 admits everything; a burst below the rate is raised to the rate (a steady client
+    /// at exactly its rate is never refused).
+    pub(crate) fn admit(
+        &self,
+        tenant: &Arc<str>,
+        own: Option<&TenantLimits>,
+        defaults: &Limits,
+    ) -> bool {
+        let own_burst = own.and_then(|l| l.burst);
+        let (rate, burst) = match own.and_then(|l| l.requests_per_sec) {
+            Some(rate) => (rate, own_burst.unwrap_or(rate)),
+            None => (
+                defaults.tenant_requests_per_sec,
+                own_burst.unwrap_or(defaults.tenant_burst),
+            ),
+        };
+        let Some(rate) = NonZeroU32::new(rate) else {
             return true;
         };
-        // A burst below the rate would refuse a steady client at exactly its rate: at least `rate`.
-        let burst = limits
-            .burst
-            .and_then(NonZeroU32::new)
-            .map_or(rate, |b| b.max(rate));
+        let burst = NonZeroU32::new(burst).map_or(rate, |b| b.max(rate));
         let quota = (rate.get(), burst.get());
         // The map guard is dropped before any insert (holding it across one would deadlock the shard).
         let current = self
@@ -87,25 +102,59 @@ mod tests {
         }
     }
 
+    fn unlimited() -> Limits {
+        Limits {
+            tenant_requests_per_sec: 0,
+            ..Limits::default()
+        }
+    }
+
     #[test]
     fn a_burst_is_admitted_then_refused_and_tenants_are_independent() {
         let buckets = TenantBuckets::default();
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
         let tight = limits(Some(1), Some(3));
-        let admitted = (0..10).filter(|_| buckets.admit(&a, &tight)).count();
+        let admitted = (0..10)
+            .filter(|_| buckets.admit(&a, Some(&tight), &unlimited()))
+            .count();
         assert_eq!(
             admitted, 3,
             "the burst, then refusals within the same second"
         );
         assert!(
-            buckets.admit(&b, &tight),
+            buckets.admit(&b, Some(&tight), &unlimited()),
             "another tenant has its own bucket"
         );
         assert!(
-            (0..100).all(|_| buckets.admit(&a, &limits(None, None))),
-            "no limit"
+            (0..100).all(|_| buckets.admit(&a, Some(&limits(None, None)), &unlimited())),
+            "no limit of its own and no default"
+        );
+        assert!(
+            (0..100).all(|_| buckets.admit(&a, Some(&limits(Some(0), None)), &Limits::default())),
+            "a tenant's own 0 is unlimited, whatever the default"
         );
         // New limits rebuild the bucket at once.
-        assert!(buckets.admit(&a, &limits(Some(1000), Some(1000))));
+        assert!(buckets.admit(&a, Some(&limits(Some(1000), Some(1000))), &unlimited()));
+    }
+
+    #[test]
+    fn the_server_default_applies_to_tenants_without_their_own_rate() {
+        let buckets = TenantBuckets::default();
+        let c: Arc<str> = "c".into();
+        let defaults = Limits {
+            tenant_requests_per_sec: 1,
+            tenant_burst: 2,
+            ..Limits::default()
+        };
+        let admitted = (0..10)
+            .filter(|_| buckets.admit(&c, None, &defaults))
+            .count();
+        assert_eq!(admitted, 2, "the default burst");
+        let d: Arc<str> = "d".into();
+        let own_burst = limits(None, Some(4));
+        let admitted = (0..10)
+            .filter(|_| buckets.admit(&d, Some(&own_burst), &defaults))
+            .count();
+        assert_eq!(admitted, 4, "the default rate with the tenant's own burst");
     }
 }

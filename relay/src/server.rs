@@ -203,6 +203,7 @@ async fn serve(
             config.workers
         },
         queue_capacity: config.queue_capacity,
+        tenant_queue_capacity: config.tenant_queue_capacity,
         on_worker_start: match config.io_policy {
             IoPolicy::Batch => Some(crate::sched::signer_thread_start),
             IoPolicy::Normal => None,
@@ -227,6 +228,11 @@ async fn serve(
             tracker: tracker.clone(),
         },
         metrics.clone(),
+        // Validated before start (`Config::validate`).
+        config
+            .real_ip_header
+            .as_deref()
+            .and_then(|h| hyper::header::HeaderName::from_bytes(h.as_bytes()).ok()),
     ));
     let admin_state = Arc::new(AdminState {
         bunker,
@@ -242,21 +248,21 @@ async fn serve(
         store: store.clone(),
         shutdown: shutdown.clone(),
     });
-    tracker.spawn(sweep(hub, shutdown.clone()));
+    tracker.spawn(sweep(hub, relay_state.addresses.clone(), shutdown.clone()));
     let relay = tracker.spawn(accept_loop(
         listeners.relay,
         shutdown.clone(),
         tracker.clone(),
         {
             let state = relay_state.clone();
-            move |req| crate::http::relay_service(req, state.clone())
+            move |req, peer: SocketAddr| crate::http::relay_service(req, state.clone(), peer.ip())
         },
     ));
     let admin = tracker.spawn(accept_loop(
         listeners.admin,
         shutdown.clone(),
         tracker.clone(),
-        move |req| admin::service(req, admin_state.clone()),
+        move |req, _peer| admin::service(req, admin_state.clone()),
     ));
     shutdown.cancelled().await;
     // 1. Stop accepting (the accept loops end) and stop reading frames (connections see the token).
@@ -301,7 +307,7 @@ async fn accept_loop<F, Fut>(
     tracker: TaskTracker,
     handler: F,
 ) where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<
             Output = Result<
                 hyper::Response<crate::http::bytes_body::Body>,
@@ -311,7 +317,7 @@ async fn accept_loop<F, Fut>(
         + 'static,
 {
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -330,7 +336,10 @@ async fn accept_loop<F, Fut>(
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service_fn(handler))
+                .serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |req| handler(req, peer)),
+                )
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
@@ -344,14 +353,22 @@ async fn accept_loop<F, Fut>(
     }
 }
 
-async fn sweep(hub: Arc<Hub>, shutdown: CancellationToken) {
+async fn sweep(
+    hub: Arc<Hub>,
+    addresses: Arc<crate::limits::Addresses>,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
     loop {
         tokio::select! {
             _ = tick.tick() => {
                 // Freeing a second's worth of responses is CPU work that must not stall the reactor.
-                let hub = hub.clone();
-                let _ = tokio::task::spawn_blocking(move || hub.sweep(signer::pool::unix_now())).await;
+                let (hub, addresses) = (hub.clone(), addresses.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    hub.sweep(signer::pool::unix_now());
+                    addresses.sweep();
+                })
+                .await;
             }
             () = shutdown.cancelled() => return,
         }

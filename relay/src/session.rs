@@ -17,24 +17,7 @@ use std::sync::Arc;
 /// client key); the bound keeps one connection from filling the fan-out index.
 pub const MAX_RECIPIENTS_PER_SUBSCRIPTION: usize = 64;
 
-/// Limits of one connection.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Open subscriptions per connection. Default: 32.
-    pub max_subscriptions: usize,
-    /// How far `created_at` may be from now, seconds, either way. Default: 600 (NIP-42's "about ten
-    /// minutes" for auth events; phones' clocks drift).
-    pub created_at_window_secs: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_subscriptions: 32,
-            created_at_window_secs: 600,
-        }
-    }
-}
+pub use crate::limits::{Limit, Limits};
 
 /// What the connection must do.
 #[derive(Debug)]
@@ -67,26 +50,67 @@ pub enum Action {
     },
 }
 
-/// What the session asks of the rest of the relay: whether a pubkey is hosted, whether an id was seen.
+/// What the session asks of the rest of the relay: whether a pubkey is hosted, whether an id was
+/// seen, and whether the connection and its address are within their limits (issue 5).
 pub trait Admission {
     /// Whether `pk` (32 raw bytes) is a remote-signer pubkey hosted here.
     fn is_hosted(&self, pk: &[u8; 32]) -> bool;
     /// Whether an event with this id was accepted recently.
     fn seen(&self, id: &[u8; 32]) -> bool;
+    /// Takes one token for an `EVENT` from the connection's and the address's buckets.
+    ///
+    /// # Errors
+    ///
+    /// The [`Limit`] whose bucket is empty. Default: admits.
+    fn admit_event(&self) -> Result<(), Limit> {
+        Ok(())
+    }
+    /// Counts one more open subscription against the connection's address.
+    ///
+    /// # Errors
+    ///
+    /// [`Limit::IpSubscriptions`] when the address holds its maximum. Default: admits.
+    fn open_subscription(&self) -> Result<(), Limit> {
+        Ok(())
+    }
+    /// Gives back a subscription counted by [`Admission::open_subscription`]. Default: nothing.
+    fn close_subscription(&self) {}
+    /// Told of every refusal by a limit (for metrics), whichever side checked it. Default: nothing.
+    fn refused(&self, _limit: Limit) {}
+}
+
+/// The limits a session checks itself (a copy of three fields of [`Limits`], kept small: every idle
+/// connection holds one).
+#[derive(Debug, Clone, Copy)]
+struct SessionLimits {
+    max_subscriptions: u32,
+    max_filters: u32,
+    created_at_window_secs: u64,
 }
 
 /// One connection's state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Session {
-    limits: Limits,
+    limits: SessionLimits,
     subs: HashMap<String, Arc<[Filter]>>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session::new(&Limits::default())
+    }
 }
 
 impl Session {
     /// A session with these limits.
-    pub fn new(limits: Limits) -> Self {
+    pub fn new(limits: &Limits) -> Self {
+        let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Session {
-            limits,
+            limits: SessionLimits {
+                max_subscriptions: clamp(limits.max_subscriptions),
+                max_filters: clamp(limits.max_filters),
+                created_at_window_secs: limits.created_at_window_secs,
+            },
             subs: HashMap::new(),
         }
     }
@@ -95,8 +119,10 @@ impl Session {
     pub fn on_text(&mut self, text: &str, now: u64, admission: &dyn Admission) -> Vec<Action> {
         match message::parse(text) {
             Ok(ClientMessage::Event(event)) => vec![self.on_event(event, now, admission)],
-            Ok(ClientMessage::Req { sub_id, filters }) => self.on_req(sub_id, filters),
-            Ok(ClientMessage::Close(sub_id)) => self.on_close(sub_id).into_iter().collect(),
+            Ok(ClientMessage::Req { sub_id, filters }) => self.on_req(sub_id, filters, admission),
+            Ok(ClientMessage::Close(sub_id)) => {
+                self.on_close(sub_id, admission).into_iter().collect()
+            }
             Ok(ClientMessage::Auth(id)) => vec![Action::Send(match id {
                 Some(id) => message::ok(&id, false, "error: NIP-42 AUTH is not used by this relay"),
                 None => message::notice("error: NIP-42 AUTH is not used by this relay"),
@@ -107,7 +133,10 @@ impl Session {
                 reason: prefix(reason),
             }],
             Err(ParseError::BadReq { sub_id, reason }) => {
-                let mut actions: Vec<Action> = self.on_close(sub_id.clone()).into_iter().collect();
+                let mut actions: Vec<Action> = self
+                    .on_close(sub_id.clone(), admission)
+                    .into_iter()
+                    .collect();
                 actions.push(Action::Send(message::closed(&sub_id, reason)));
                 actions
             }
@@ -120,6 +149,11 @@ impl Session {
             text: message::ok(&id, false, msg),
             reason: prefix(msg),
         };
+        // The connection's and address's rates first: every EVENT costs a token, whatever follows.
+        if let Err(limit) = admission.admit_event() {
+            admission.refused(limit);
+            return refuse(limit.message());
+        }
         if event.kind != KIND_NOSTR_CONNECT {
             return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");
         }
@@ -142,8 +176,24 @@ impl Session {
         Action::Submit(event)
     }
 
-    fn on_req(&mut self, sub_id: String, filters: Vec<Filter>) -> Vec<Action> {
-        let mut actions: Vec<Action> = self.on_close(sub_id.clone()).into_iter().collect();
+    fn on_req(
+        &mut self,
+        sub_id: String,
+        filters: Vec<Filter>,
+        admission: &dyn Admission,
+    ) -> Vec<Action> {
+        let mut actions: Vec<Action> = self
+            .on_close(sub_id.clone(), admission)
+            .into_iter()
+            .collect();
+        if filters.len() > self.limits.max_filters as usize {
+            admission.refused(Limit::FiltersPerReq);
+            actions.push(Action::Send(message::closed(
+                &sub_id,
+                Limit::FiltersPerReq.message(),
+            )));
+            return actions;
+        }
         let addressed: Arc<[Filter]> = filters.into_iter().filter(Filter::is_addressed).collect();
         if addressed.is_empty() {
             // Nothing here matches a filter that names neither #p nor authors: end of stored events,
@@ -159,11 +209,14 @@ impl Session {
             )));
             return actions;
         }
-        if self.subs.len() >= self.limits.max_subscriptions {
-            actions.push(Action::Send(message::closed(
-                &sub_id,
-                "blocked: too many open subscriptions on this connection",
-            )));
+        let reserved = if self.subs.len() >= self.limits.max_subscriptions as usize {
+            Err(Limit::ConnectionSubscriptions)
+        } else {
+            admission.open_subscription()
+        };
+        if let Err(limit) = reserved {
+            admission.refused(limit);
+            actions.push(Action::Send(message::closed(&sub_id, limit.message())));
             return actions;
         }
         self.subs.insert(sub_id.clone(), addressed.clone());
@@ -174,12 +227,14 @@ impl Session {
         actions
     }
 
-    fn on_close(&mut self, sub_id: String) -> Option<Action> {
+    fn on_close(&mut self, sub_id: String, admission: &dyn Admission) -> Option<Action> {
         let filters = self.subs.remove(&sub_id)?;
+        admission.close_subscription();
         Some(Action::Unsubscribe { sub_id, filters })
     }
 
     /// Removes every subscription (the connection is closing) and returns them for the fan-out.
+    /// Their address counts are given back by the connection's permit when it is dropped.
     pub fn close_all(&mut self) -> Vec<(String, Arc<[Filter]>)> {
         self.subs.drain().collect()
     }

@@ -40,6 +40,10 @@ pub(crate) struct RelayState {
     pub(crate) metrics: Arc<Metrics>,
     /// Per-tenant request rate limits.
     pub(crate) buckets: crate::ratelimit::TenantBuckets,
+    /// Connections and subscriptions per client address.
+    pub(crate) addresses: Arc<crate::limits::Addresses>,
+    /// The header naming the client's address behind a reverse proxy (`real-ip-header`).
+    pub(crate) real_ip_header: Option<hyper::header::HeaderName>,
     conn_ids: AtomicU64,
 }
 
@@ -51,6 +55,7 @@ impl RelayState {
         limits: Limits,
         lifecycle: Lifecycle,
         metrics: Arc<Metrics>,
+        real_ip_header: Option<hyper::header::HeaderName>,
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
         let dedupe = Arc::new(Dedupe::new(limits.created_at_window_secs * 2, 1 << 20));
@@ -66,6 +71,8 @@ impl RelayState {
             tracker: lifecycle.tracker,
             metrics,
             buckets: crate::ratelimit::TenantBuckets::default(),
+            addresses: Arc::new(crate::limits::Addresses::new(limits)),
+            real_ip_header,
             conn_ids: AtomicU64::new(1),
         }
     }

@@ -1,7 +1,9 @@
 //! The signer pool: worker threads that run [`Bunker::process`] off the async reactor.
 //!
-//! The relay submits each admitted kind-24133 event as a [`Job`] with [`Submitter::try_submit`]. The queue
-//! is bounded: when it is full the job comes straight back and the relay answers
+//! The relay submits each admitted kind-24133 event as a [`Job`] with [`Submitter::try_submit`]. Jobs
+//! wait in a [`fair`] queue: one lane per tenant, served round-robin, so a tenant that floods its lane
+//! delays only itself (issue 5). The queue is bounded per tenant and in total: beyond either bound the
+//! job comes straight back ([`Rejected`], with its [`Overflow`] reason) and the relay answers
 //! `OK false "rate-limited: …"` — a counted refusal, never a silent drop or an unbounded backlog.
 //! A worker processes the job, hands the response event to the [`Outbox`] (the relay's fan-out), and
 //! only then calls the job's `done` callback with the verdict (the relay's `OK`): a client that sees
@@ -10,11 +12,16 @@
 //!
 //! Shutdown: the relay stops reading, waits for [`Pool::drained`] (every accepted job processed, its
 //! response delivered and its verdict reported), closes its sockets, then [`Pool::shutdown`] closes
-//! the queue and joins the workers.
+//! the queue (later submissions are refused with [`Overflow::Stopped`]), lets the workers finish what
+//! is queued, and joins them.
+
+mod fair;
+
+pub use fair::Overflow;
 
 use crate::bunker::{Bunker, Processed, Refusal};
 use crate::nostr::Event;
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use fair::FairQueue;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -43,6 +50,26 @@ pub struct Job {
     pub done: Done,
     /// When the job was submitted (its queue wait is reported in [`Processed::queue_wait`]).
     pub queued_at: Instant,
+    /// The tenant whose remote signer the event names: the lane it waits in. Jobs whose tenant is
+    /// unknown (the remote signer was just removed) share one lane under any fixed name.
+    pub tenant: Arc<str>,
+}
+
+/// A job the queue did not take, and why.
+pub struct Rejected {
+    /// The job, unprocessed (its `done` was not called).
+    pub job: Job,
+    /// Which bound refused it.
+    pub reason: Overflow,
+}
+
+impl std::fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejected")
+            .field("tenant", &self.job.tenant)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Pool sizing.
@@ -50,10 +77,13 @@ pub struct Job {
 pub struct PoolConfig {
     /// Worker threads. Default: the number of available cores.
     pub workers: usize,
-    /// Jobs that may wait in the queue before submissions are refused. Default: 4,096 — about a
-    /// quarter second of work at one core's throughput, so a refused client retries soon rather
-    /// than waiting behind a long backlog.
+    /// Jobs that may wait in the queue, all tenants together, before submissions are refused.
+    /// Default: 4,096 — about a third of a second of work at one core's throughput, so a refused
+    /// client retries soon rather than waiting behind a long backlog.
     pub queue_capacity: usize,
+    /// Jobs one tenant may have waiting before its submissions are refused (other tenants are still
+    /// admitted). Default: 1,024, a quarter of the queue, so no single tenant can fill it.
+    pub tenant_queue_capacity: usize,
     /// Run first on every worker thread (for example to set its scheduling policy). Default: none.
     pub on_worker_start: Option<fn()>,
 }
@@ -63,24 +93,33 @@ impl Default for PoolConfig {
         PoolConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             queue_capacity: 4096,
+            tenant_queue_capacity: 1024,
             on_worker_start: None,
         }
     }
 }
 
-/// The running pool.
+/// The running pool. Dropping it without [`Pool::shutdown`] closes the queue (the workers finish
+/// what is queued and exit) without waiting for them.
 pub struct Pool {
-    tx: Sender<Job>,
+    queue: Arc<FairQueue<Job>>,
     workers: Vec<JoinHandle<()>>,
     in_flight: Arc<InFlight>,
 }
 
-/// A cloneable handle that queues jobs. Workers exit once the [`Pool`] is shut down *and* every
-/// submitter is dropped, so the queue always drains.
-#[derive(Debug, Clone)]
+/// A cloneable handle that queues jobs.
+#[derive(Clone)]
 pub struct Submitter {
-    tx: Sender<Job>,
+    queue: Arc<FairQueue<Job>>,
     in_flight: Arc<InFlight>,
+}
+
+impl std::fmt::Debug for Submitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Submitter")
+            .field("queued", &self.queued())
+            .finish()
+    }
 }
 
 /// Jobs accepted and not yet finished (queued or running), and a wake-up for when that reaches 0.
@@ -99,26 +138,32 @@ impl InFlight {
 }
 
 impl Submitter {
-    /// Queues a job without blocking.
+    /// Queues a job in its tenant's lane without blocking (one short mutex hold).
     ///
     /// # Errors
     ///
-    /// Gives the job back when the queue is full.
+    /// Gives the job back, unprocessed, in [`Rejected`] with [`Overflow::TenantQueueFull`] when its
+    /// tenant has `tenant_queue_capacity` jobs waiting, [`Overflow::QueueFull`] when
+    /// `queue_capacity` jobs wait in total, [`Overflow::Stopped`] once the pool is shutting down.
     #[allow(clippy::result_large_err)]
-    pub fn try_submit(&self, job: Job) -> Result<(), Job> {
+    pub fn try_submit(&self, job: Job) -> Result<(), Rejected> {
         // Counted before it is queued, so a worker can never finish it before it is counted.
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
-        self.tx.try_send(job).map_err(|e| {
+        let tenant = job.tenant.clone();
+        self.queue.push(&tenant, job).map_err(|(job, reason)| {
             self.in_flight.finished();
-            match e {
-                TrySendError::Full(job) | TrySendError::Disconnected(job) => job,
-            }
+            Rejected { job, reason }
         })
     }
 
-    /// Jobs waiting in the queue.
+    /// Jobs waiting in the queue, all tenants together.
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        self.queue.len()
+    }
+
+    /// Jobs waiting per tenant, for tenants with at least one (for the queue-depth metric).
+    pub fn queued_by_tenant(&self) -> Vec<(Arc<str>, usize)> {
+        self.queue.depths()
     }
 }
 
@@ -138,11 +183,14 @@ impl Pool {
     ///
     /// If the OS refuses to create a thread at start-up.
     pub fn start(bunker: Arc<Bunker>, outbox: Arc<dyn Outbox>, config: PoolConfig) -> Pool {
-        let (tx, rx) = bounded::<Job>(config.queue_capacity.max(1));
+        let queue = Arc::new(FairQueue::new(
+            config.queue_capacity,
+            config.tenant_queue_capacity,
+        ));
         let in_flight = Arc::new(InFlight::default());
         let workers = (0..config.workers.max(1))
             .map(|n| {
-                let (bunker, outbox, rx) = (bunker.clone(), outbox.clone(), rx.clone());
+                let (bunker, outbox, queue) = (bunker.clone(), outbox.clone(), queue.clone());
                 let in_flight = in_flight.clone();
                 let on_start = config.on_worker_start;
                 std::thread::Builder::new()
@@ -151,13 +199,13 @@ impl Pool {
                         if let Some(on_start) = on_start {
                             on_start();
                         }
-                        work(&bunker, outbox.as_ref(), &rx, &in_flight);
+                        work(&bunker, outbox.as_ref(), &queue, &in_flight);
                     })
                     .expect("spawning a signer thread")
             })
             .collect();
         Pool {
-            tx,
+            queue,
             workers,
             in_flight,
         }
@@ -166,7 +214,7 @@ impl Pool {
     /// A handle for submitting jobs.
     pub fn submitter(&self) -> Submitter {
         Submitter {
-            tx: self.tx.clone(),
+            queue: self.queue.clone(),
             in_flight: self.in_flight.clone(),
         }
     }
@@ -195,21 +243,26 @@ impl Pool {
         }
     }
 
-    /// Jobs waiting in the queue.
+    /// Jobs waiting in the queue, all tenants together.
     pub fn queued(&self) -> usize {
-        self.tx.len()
+        self.queue.len()
     }
 
-    /// Closes the pool's own handle, lets the workers finish every queued job once all submitters
-    /// are dropped, and joins them. Blocking.
-    pub fn shutdown(self) {
-        let Pool { tx, workers, .. } = self;
-        drop(tx);
-        for worker in workers {
+    /// Closes the queue (later submissions are refused with [`Overflow::Stopped`]), lets the workers
+    /// finish every queued job, and joins them. Blocking.
+    pub fn shutdown(mut self) {
+        self.queue.close();
+        for worker in std::mem::take(&mut self.workers) {
             if worker.join().is_err() {
                 tracing::error!("a signer thread panicked");
             }
         }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -231,15 +284,15 @@ struct Finished {
 /// their responses and verdicts together. Each hand-over wakes the relay's reactor, and on a loaded
 /// core every wake-up is a context switch; batching turns one switch per request into one per batch,
 /// while an idle queue still ends a batch of one at once.
-fn work(bunker: &Bunker, outbox: &dyn Outbox, rx: &Receiver<Job>, in_flight: &InFlight) {
+fn work(bunker: &Bunker, outbox: &dyn Outbox, queue: &FairQueue<Job>, in_flight: &InFlight) {
     let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
-    while let Ok(job) = rx.recv() {
+    while let Some(job) = queue.pop() {
         let started = Instant::now();
         batch.push(run(bunker, job));
         while batch.len() < MAX_BATCH && started.elapsed() < BATCH_BUDGET {
-            match rx.try_recv() {
-                Ok(job) => batch.push(run(bunker, job)),
-                Err(_) => break,
+            match queue.try_pop() {
+                Some(job) => batch.push(run(bunker, job)),
+                None => break,
             }
         }
         for Finished {
@@ -262,6 +315,7 @@ fn run(bunker: &Bunker, job: Job) -> Finished {
         first_seen,
         done,
         queued_at,
+        tenant: _,
     } = job;
     let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.

@@ -19,6 +19,7 @@ mod admin_policy;
 mod architecture;
 mod config;
 mod deploy;
+mod limits;
 mod loadgen_smoke;
 mod metrics;
 mod nostr_tools;

@@ -9,7 +9,7 @@ use nostr_connect::prelude::{EventBuilder, Kind, Tag, Timestamp};
 use serde_json::json;
 
 /// The value of the series `name{labels}` (exact label set) in a Prometheus text scrape; 0 if absent.
-fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
     wanted.sort();
     scrape
@@ -35,7 +35,7 @@ fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(server: &TestServer) -> String {
+pub async fn scrape(server: &TestServer) -> String {
     let stream = tokio::net::TcpStream::connect(server.server.admin_addr)
         .await
         .unwrap();

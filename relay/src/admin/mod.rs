@@ -336,6 +336,7 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
     let directory = state.bunker.directory();
     crate::metrics::Snapshot {
         queue_depth: state.submitter.queued(),
+        queue_by_tenant: state.submitter.queued_by_tenant(),
         users_by_tenant: directory.users_by_tenant(),
         sessions_by_tenant: state.bunker.sessions().by_tenant(),
         store_sizes: kms::Cf::ALL

@@ -88,12 +88,43 @@ pub(super) fn numbers(config: &Config) -> Result<(), ConfigError> {
             got(config.queue_capacity as u64)
         ));
     }
+    if config.tenant_queue_capacity == 0 || config.tenant_queue_capacity > config.queue_capacity {
+        return Err(invalid!(
+            "tenant-queue-capacity",
+            "must be from 1 to queue-capacity",
+            got(config.tenant_queue_capacity as u64)
+        ));
+    }
+    if config.limits.max_filters > crate::message::MAX_FILTERS_PER_REQ {
+        return Err(invalid!(
+            "max-filters",
+            "must be at most 256",
+            got(config.limits.max_filters as u64)
+        ));
+    }
+    if let Some(header) = &config.real_ip_header {
+        if hyper::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(invalid!("real-ip-header", "not a valid HTTP header name"));
+        }
+    }
     if config.shutdown_grace.is_zero() {
         return Err(invalid!("shutdown-grace-secs", "must be at least 1"));
     }
-    if config.limits.max_subscriptions == 0 {
-        return Err(invalid!("max-subscriptions", "must be at least 1"));
+    let limits = &config.limits;
+    macro_rules! at_least_one {
+        ($($name:literal => $n:expr),*) => {$(
+            if $n == 0 {
+                return Err(invalid!($name, "must be at least 1"));
+            }
+        )*};
     }
+    at_least_one!(
+        "max-subscriptions" => limits.max_subscriptions,
+        "max-filters" => limits.max_filters,
+        "max-connections" => limits.max_connections,
+        "max-connections-per-ip" => limits.max_connections_per_ip,
+        "max-subscriptions-per-ip" => limits.max_subscriptions_per_ip
+    );
     let window = config.limits.created_at_window_secs;
     if window == 0 || window > MAX_CREATED_AT_WINDOW_SECS {
         return Err(invalid!(

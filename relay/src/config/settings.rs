@@ -12,8 +12,9 @@
 
 use super::error::invalid;
 use super::{
-    Config, ConfigError, LogFormat, DEFAULT_ADMIN_LISTEN, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
-    DEFAULT_LOG, DEFAULT_QUEUE_CAPACITY, DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
+    default_tenant_queue_capacity, Config, ConfigError, LogFormat, DEFAULT_ADMIN_LISTEN,
+    DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_QUEUE_CAPACITY,
+    DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
 };
 use crate::sched::IoPolicy;
 use crate::session::Limits;
@@ -64,9 +65,19 @@ pub struct Settings {
     #[arg(long, env = "BUNKERD_IO_POLICY", value_enum, value_name = "POLICY")]
     #[serde(default, deserialize_with = "value_enum")]
     pub io_policy: Option<IoPolicy>,
-    /// Signer queue capacity, jobs; a full queue refuses new requests [default: 4096].
+    /// Signer queue capacity, jobs, all tenants together; a full queue refuses new requests
+    /// [default: 4096].
     #[arg(long, env = "BUNKERD_QUEUE_CAPACITY", value_name = "JOBS")]
     pub queue_capacity: Option<usize>,
+    /// Jobs one tenant may have waiting in the signer queue; beyond it only that tenant is refused
+    /// (at most queue-capacity) [default: a quarter of queue-capacity, 1024].
+    #[arg(long, env = "BUNKERD_TENANT_QUEUE_CAPACITY", value_name = "JOBS")]
+    pub tenant_queue_capacity: Option<usize>,
+    /// HTTP header carrying the client's address when bunkerd is behind a reverse proxy (e.g.
+    /// `X-Forwarded-For`; its last entry is used). Only set it when every connection comes through a
+    /// proxy that sets it: clients could forge it otherwise [default: none, the TCP peer's address].
+    #[arg(long, env = "BUNKERD_REAL_IP_HEADER", value_name = "HEADER")]
+    pub real_ip_header: Option<String>,
     /// How long shutdown waits for in-flight requests and connections, seconds [default: 10].
     #[arg(long, env = "BUNKERD_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
@@ -83,16 +94,92 @@ pub struct Settings {
     pub limits: LimitSettings,
 }
 
-/// The per-connection limits of one layer ([`Limits`]); `[limits]` in the file.
+/// The limits of one layer ([`Limits`]); `[limits]` in the file. A rate of 0 turns that bucket off.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     /// Open subscriptions per connection [default: 32].
     #[arg(long, env = "BUNKERD_MAX_SUBSCRIPTIONS", value_name = "N")]
     pub max_subscriptions: Option<usize>,
+    /// Filters in one REQ [default: 10].
+    #[arg(long, env = "BUNKERD_MAX_FILTERS", value_name = "N")]
+    pub max_filters: Option<usize>,
     /// How far an event's `created_at` may be from now, either way, seconds [default: 600].
     #[arg(long, env = "BUNKERD_CREATED_AT_WINDOW_SECS", value_name = "SECS")]
     pub created_at_window_secs: Option<u64>,
+    /// EVENTs per second one connection may send, sustained; 0 = unlimited [default: 100].
+    #[arg(long, env = "BUNKERD_EVENTS_PER_SEC", value_name = "N")]
+    pub events_per_sec: Option<u32>,
+    /// EVENTs one connection may send in a burst [default: 200].
+    #[arg(long, env = "BUNKERD_EVENTS_BURST", value_name = "N")]
+    pub events_burst: Option<u32>,
+    /// Open websocket connections in total [default: 16384].
+    #[arg(long, env = "BUNKERD_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Open websocket connections per client address (IPv4, or IPv6 /64) [default: 256].
+    #[arg(long, env = "BUNKERD_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Open subscriptions per client address, over all its connections [default: 1024].
+    #[arg(long, env = "BUNKERD_MAX_SUBSCRIPTIONS_PER_IP", value_name = "N")]
+    pub max_subscriptions_per_ip: Option<usize>,
+    /// EVENTs per second one client address may send, over all its connections; 0 = unlimited
+    /// [default: 1000].
+    #[arg(long, env = "BUNKERD_IP_EVENTS_PER_SEC", value_name = "N")]
+    pub ip_events_per_sec: Option<u32>,
+    /// EVENTs one client address may send in a burst [default: 2000].
+    #[arg(long, env = "BUNKERD_IP_EVENTS_BURST", value_name = "N")]
+    pub ip_events_burst: Option<u32>,
+    /// Requests per second of a tenant without its own limit (set per tenant with the admin API);
+    /// 0 = unlimited [default: 1000].
+    #[arg(long, env = "BUNKERD_TENANT_REQUESTS_PER_SEC", value_name = "N")]
+    pub tenant_requests_per_sec: Option<u32>,
+    /// Request burst of a tenant without its own burst [default: 2000].
+    #[arg(long, env = "BUNKERD_TENANT_BURST", value_name = "N")]
+    pub tenant_burst: Option<u32>,
+}
+
+/// Applies `$op` field by field over every [`LimitSettings`] field, so adding a limit is one line
+/// in each of the struct, [`Limits`] and this list.
+macro_rules! each_limit {
+    ($mac:ident) => {
+        $mac!(
+            max_subscriptions,
+            max_filters,
+            created_at_window_secs,
+            events_per_sec,
+            events_burst,
+            max_connections,
+            max_connections_per_ip,
+            max_subscriptions_per_ip,
+            ip_events_per_sec,
+            ip_events_burst,
+            tenant_requests_per_sec,
+            tenant_burst
+        )
+    };
+}
+
+impl LimitSettings {
+    /// Each field of `self`, or else `lower`'s.
+    fn or(self, lower: LimitSettings) -> LimitSettings {
+        macro_rules! merge {
+            ($($field:ident),*) => {
+                LimitSettings { $($field: self.$field.or(lower.$field)),* }
+            };
+        }
+        each_limit!(merge)
+    }
+
+    /// The [`Limits`] of this layer over the defaults.
+    fn with_defaults(self) -> Limits {
+        let defaults = Limits::default();
+        macro_rules! fill {
+            ($($field:ident),*) => {
+                Limits { $($field: self.$field.unwrap_or(defaults.$field)),* }
+            };
+        }
+        each_limit!(fill)
+    }
 }
 
 impl Settings {
@@ -109,19 +196,12 @@ impl Settings {
             workers: self.workers.or(lower.workers),
             io_policy: self.io_policy.or(lower.io_policy),
             queue_capacity: self.queue_capacity.or(lower.queue_capacity),
+            tenant_queue_capacity: self.tenant_queue_capacity.or(lower.tenant_queue_capacity),
+            real_ip_header: self.real_ip_header.or(lower.real_ip_header),
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
-            limits: LimitSettings {
-                max_subscriptions: self
-                    .limits
-                    .max_subscriptions
-                    .or(lower.limits.max_subscriptions),
-                created_at_window_secs: self
-                    .limits
-                    .created_at_window_secs
-                    .or(lower.limits.created_at_window_secs),
-            },
+            limits: self.limits.or(lower.limits),
         }
     }
 
@@ -167,7 +247,6 @@ impl Settings {
 
     /// The [`Config`] of this layer over the defaults, without an operator token.
     pub fn with_defaults(self) -> Config {
-        let defaults = Limits::default();
         Config {
             data_dir: self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             listen: self
@@ -183,16 +262,11 @@ impl Settings {
             workers: self.workers.unwrap_or(0),
             io_policy: self.io_policy.unwrap_or_default(),
             queue_capacity: self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY),
-            limits: Limits {
-                max_subscriptions: self
-                    .limits
-                    .max_subscriptions
-                    .unwrap_or(defaults.max_subscriptions),
-                created_at_window_secs: self
-                    .limits
-                    .created_at_window_secs
-                    .unwrap_or(defaults.created_at_window_secs),
-            },
+            tenant_queue_capacity: self.tenant_queue_capacity.unwrap_or_else(|| {
+                default_tenant_queue_capacity(self.queue_capacity.unwrap_or(DEFAULT_QUEUE_CAPACITY))
+            }),
+            real_ip_header: self.real_ip_header,
+            limits: self.limits.with_defaults(),
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace_secs
                     .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),

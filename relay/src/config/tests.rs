@@ -81,6 +81,18 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "4096".into(),
         ),
         (
+            "tenant_queue_capacity",
+            |s, n| s.tenant_queue_capacity = Some(n.into()),
+            |c| c.tenant_queue_capacity.to_string(),
+            "1024".into(),
+        ),
+        (
+            "real_ip_header",
+            |s, n| s.real_ip_header = Some(format!("x-real-ip-{n}")),
+            |c| format!("{:?}", c.real_ip_header),
+            "None".into(),
+        ),
+        (
             "shutdown_grace_secs",
             |s, n| s.shutdown_grace_secs = Some(n.into()),
             |c| c.shutdown_grace.as_secs().to_string(),
@@ -109,6 +121,66 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             |s, n| s.limits.max_subscriptions = Some(n.into()),
             |c| c.limits.max_subscriptions.to_string(),
             "32".into(),
+        ),
+        (
+            "limits.max_filters",
+            |s, n| s.limits.max_filters = Some(n.into()),
+            |c| c.limits.max_filters.to_string(),
+            "10".into(),
+        ),
+        (
+            "limits.events_per_sec",
+            |s, n| s.limits.events_per_sec = Some(n.into()),
+            |c| c.limits.events_per_sec.to_string(),
+            "100".into(),
+        ),
+        (
+            "limits.events_burst",
+            |s, n| s.limits.events_burst = Some(n.into()),
+            |c| c.limits.events_burst.to_string(),
+            "200".into(),
+        ),
+        (
+            "limits.max_connections",
+            |s, n| s.limits.max_connections = Some(n.into()),
+            |c| c.limits.max_connections.to_string(),
+            "16384".into(),
+        ),
+        (
+            "limits.max_connections_per_ip",
+            |s, n| s.limits.max_connections_per_ip = Some(n.into()),
+            |c| c.limits.max_connections_per_ip.to_string(),
+            "256".into(),
+        ),
+        (
+            "limits.max_subscriptions_per_ip",
+            |s, n| s.limits.max_subscriptions_per_ip = Some(n.into()),
+            |c| c.limits.max_subscriptions_per_ip.to_string(),
+            "1024".into(),
+        ),
+        (
+            "limits.ip_events_per_sec",
+            |s, n| s.limits.ip_events_per_sec = Some(n.into()),
+            |c| c.limits.ip_events_per_sec.to_string(),
+            "1000".into(),
+        ),
+        (
+            "limits.ip_events_burst",
+            |s, n| s.limits.ip_events_burst = Some(n.into()),
+            |c| c.limits.ip_events_burst.to_string(),
+            "2000".into(),
+        ),
+        (
+            "limits.tenant_requests_per_sec",
+            |s, n| s.limits.tenant_requests_per_sec = Some(n.into()),
+            |c| c.limits.tenant_requests_per_sec.to_string(),
+            "1000".into(),
+        ),
+        (
+            "limits.tenant_burst",
+            |s, n| s.limits.tenant_burst = Some(n.into()),
+            |c| c.limits.tenant_burst.to_string(),
+            "2000".into(),
         ),
         (
             "limits.created_at_window_secs",
@@ -189,13 +261,25 @@ fn flags_and_file_keys_are_named_alike() {
         ("workers", "3", "3"),
         ("io_policy", "\"normal\"", "normal"),
         ("queue_capacity", "100", "100"),
+        ("tenant_queue_capacity", "50", "50"),
+        ("real_ip_header", "\"x-forwarded-for\"", "x-forwarded-for"),
         ("shutdown_grace_secs", "4", "4"),
         ("log", "\"debug\"", "debug"),
         ("log_format", "\"json\"", "json"),
     ];
     let limits = [
         ("max_subscriptions", "5", "5"),
+        ("max_filters", "3", "3"),
         ("created_at_window_secs", "60", "60"),
+        ("events_per_sec", "7", "7"),
+        ("events_burst", "8", "8"),
+        ("max_connections", "9", "9"),
+        ("max_connections_per_ip", "10", "10"),
+        ("max_subscriptions_per_ip", "11", "11"),
+        ("ip_events_per_sec", "12", "12"),
+        ("ip_events_burst", "13", "13"),
+        ("tenant_requests_per_sec", "0", "0"),
+        ("tenant_burst", "14", "14"),
     ];
     let mut toml = String::new();
     let mut argv = vec!["bunkerd".to_owned()];
@@ -250,7 +334,7 @@ fn the_example_file_parses_and_lists_every_key_with_its_default() {
     let shown = every.with_defaults();
     let defaults = Config::for_data_dir(DEFAULT_DATA_DIR);
     for (name, _, get, _) in keys() {
-        if !name.contains("url") && name != "master_key_file" {
+        if !name.contains("url") && name != "master_key_file" && name != "real_ip_header" {
             assert_eq!(get(&shown), get(&defaults), "{name}");
         }
     }

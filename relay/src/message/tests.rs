@@ -45,10 +45,16 @@ fn malformed_messages_say_how_to_answer() {
         parse(r#"["REQ","s"]"#),
         Err(ParseError::BadReq { .. })
     ));
-    let eleven = ["{}"; 11].join(",");
+    // The parser's ceiling (the configured `max-filters` is the session's, below it).
+    let too_many = ["{}"; MAX_FILTERS_PER_REQ + 1].join(",");
     assert!(matches!(
-        parse(&format!(r#"["REQ","s",{eleven}]"#)),
+        parse(&format!(r#"["REQ","s",{too_many}]"#)),
         Err(ParseError::BadReq { .. })
+    ));
+    let most = ["{}"; MAX_FILTERS_PER_REQ].join(",");
+    assert!(matches!(
+        parse(&format!(r#"["REQ","s",{most}]"#)),
+        Ok(ClientMessage::Req { .. })
     ));
     let id = "ab".repeat(32);
     assert_eq!(

@@ -55,7 +55,7 @@ fn verdict(session: &mut Session, fake: &Fake, event: &Event) -> String {
 fn admission_rules_for_events() {
     let hosted = Keypair::generate().public_key();
     let mut fake = Fake { hosted, seen: None };
-    let mut s = Session::new(Limits::default());
+    let mut s = Session::new(&Limits::default());
     assert_eq!(
         verdict(&mut s, &fake, &request(24133, NOW, &hosted)),
         "submitted"
@@ -80,7 +80,7 @@ fn subscriptions_are_tracked_limited_and_closed() {
         hosted: Keypair::generate().public_key(),
         seen: None,
     };
-    let mut s = Session::new(Limits {
+    let mut s = Session::new(&Limits {
         max_subscriptions: 2,
         ..Limits::default()
     });
@@ -117,4 +117,117 @@ fn subscriptions_are_tracked_limited_and_closed() {
     ));
     assert!(s.on_text(r#"["CLOSE","a"]"#, NOW, &fake).is_empty());
     assert_eq!(s.close_all().len(), 1);
+}
+
+/// An admission whose buckets and address counts are given, recording the refusals it is told of.
+struct Limited {
+    inner: Fake,
+    events_left: std::cell::Cell<u32>,
+    subs_left: std::cell::Cell<u32>,
+    refused: std::cell::RefCell<Vec<Limit>>,
+}
+
+impl Admission for Limited {
+    fn is_hosted(&self, pk: &[u8; 32]) -> bool {
+        self.inner.is_hosted(pk)
+    }
+    fn seen(&self, id: &[u8; 32]) -> bool {
+        self.inner.seen(id)
+    }
+    fn admit_event(&self) -> Result<(), Limit> {
+        let left = self.events_left.get();
+        self.events_left.set(left.saturating_sub(1));
+        if left == 0 {
+            Err(Limit::IpEvents)
+        } else {
+            Ok(())
+        }
+    }
+    fn open_subscription(&self) -> Result<(), Limit> {
+        let left = self.subs_left.get();
+        if left == 0 {
+            return Err(Limit::IpSubscriptions);
+        }
+        self.subs_left.set(left - 1);
+        Ok(())
+    }
+    fn close_subscription(&self) {
+        self.subs_left.set(self.subs_left.get() + 1);
+    }
+    fn refused(&self, limit: Limit) {
+        self.refused.borrow_mut().push(limit);
+    }
+}
+
+#[test]
+fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
+    let hosted = Keypair::generate().public_key();
+    let gate = Limited {
+        inner: Fake { hosted, seen: None },
+        events_left: 1.into(),
+        subs_left: 1.into(),
+        refused: Vec::new().into(),
+    };
+    let mut s = Session::new(&Limits {
+        max_filters: 2,
+        ..Limits::default()
+    });
+    let fake_verdict = |s: &mut Session, event: &Event| {
+        let text = format!(r#"["EVENT",{}]"#, event.to_json());
+        match &s.on_text(&text, NOW, &gate)[..] {
+            [Action::Submit(_)] => "submitted".to_owned(),
+            [Action::Refuse { text, reason }] => format!("{reason} {text}"),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        fake_verdict(&mut s, &request(24133, NOW, &hosted)),
+        "submitted"
+    );
+    let refused = fake_verdict(&mut s, &request(24133, NOW, &hosted));
+    assert!(
+        refused.starts_with("rate-limited ")
+            && refused.contains(r#"false,"rate-limited: too many events from your address"#),
+        "{refused}"
+    );
+    // Even an event that would be refused anyway costs a token first: the bucket is checked first.
+    let blocked = fake_verdict(&mut s, &request(1, NOW, &hosted));
+    assert!(blocked.starts_with("rate-limited "), "{blocked}");
+
+    let filter = format!(r##"{{"#p":["{}"]}}"##, "a".repeat(64));
+    let req = |s: &mut Session, id: &str, filters: usize| {
+        let filters = vec![filter.as_str(); filters].join(",");
+        s.on_text(&format!(r#"["REQ","{id}",{filters}]"#), NOW, &gate)
+    };
+    match &req(&mut s, "three", 3)[..] {
+        [Action::Send(msg)] => assert!(
+            msg.starts_with(r#"["CLOSED","three","invalid: too many filters"#),
+            "{msg}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        &req(&mut s, "a", 2)[..],
+        [Action::Subscribe { .. }]
+    ));
+    match &req(&mut s, "b", 1)[..] {
+        [Action::Send(msg)] => assert!(msg.starts_with(r#"["CLOSED","b","blocked:"#), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    // Closing gives the address's slot back.
+    let closed = s.on_text(r#"["CLOSE","a"]"#, NOW, &gate);
+    assert!(matches!(&closed[..], [Action::Unsubscribe { .. }]));
+    assert!(matches!(
+        &req(&mut s, "b", 1)[..],
+        [Action::Subscribe { .. }]
+    ));
+    assert_eq!(
+        *gate.refused.borrow(),
+        vec![
+            Limit::IpEvents,
+            Limit::IpEvents,
+            Limit::FiltersPerReq,
+            Limit::IpSubscriptions
+        ]
+    );
 }

@@ -40,6 +40,19 @@ impl TestServer {
         server
     }
 
+    /// Starts bunkerd on 127.0.0.1:0 in a fresh temp dir, with the test defaults changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = config(dir.path(), "127.0.0.1:0".parse().unwrap());
+        adjust(&mut config);
+        let server = relay::start(config).await.expect("bunkerd starts");
+        TestServer {
+            server,
+            data_dir: dir.path().to_path_buf(),
+            _dir: Some(dir),
+        }
+    }
+
     /// Starts bunkerd on an existing data dir and relay address (admin on 127.0.0.1:0).
     pub async fn start_in(data_dir: &Path, listen: SocketAddr) -> Self {
         let server = relay::start(config(data_dir, listen))

@@ -1,0 +1,300 @@
+//! Issue 5, limits and fairness on the wire: every connection and address limit refuses with its
+//! NIP-01 prefix (`rate-limited:` for rates and connection counts, so a client can tell a limit
+//! from an outage; `blocked:`/`invalid:` for subscription and filter counts), and each refusal
+//! moves `bunkerd_limit_refusals_total{limit}` by exactly one; a tenant that floods the signer
+//! queue is refused alone while another tenant is served without a single refusal.
+
+use crate::metrics::{scrape, value};
+use crate::support::raw::{pk, secret_of, RawClient, Transport};
+use crate::support::TestServer;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn limit_refusals(scrape: &str, limit: &str) -> f64 {
+    value(scrape, "bunkerd_limit_refusals_total", &[("limit", limit)])
+}
+
+/// Sends a websocket upgrade request and returns the HTTP status and body of a refusal (or the
+/// status alone for an accepted upgrade).
+async fn upgrade_status(addr: SocketAddr) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    // Read the head, and the body of a refusal (the server sends it whole, then keeps the
+    // connection open), until the response is complete.
+    let complete = |r: &[u8]| {
+        let text = String::from_utf8_lossy(r);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0usize);
+        body.len() >= length
+    };
+    while !complete(&response) {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an HTTP response")
+            .unwrap();
+        assert!(n > 0, "connection closed before a whole response");
+        response.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8(response).unwrap();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_and_address_limits_refuse_with_their_prefix_and_are_counted() {
+    let server = TestServer::start_with(|c| {
+        c.limits.events_per_sec = 1;
+        c.limits.events_burst = 3;
+        c.limits.ip_events_per_sec = 0;
+        c.limits.max_connections_per_ip = 2;
+        c.limits.max_subscriptions_per_ip = 3;
+        c.limits.max_filters = 2;
+        c.limits.tenant_requests_per_sec = 0;
+    })
+    .await;
+    let user = server.provision(None).await;
+    let remote = pk(&user.remote_signer_pubkey);
+    let relay = server.server.relay_addr;
+    let before = scrape(&server).await;
+
+    // Events: a burst of pipelined pings on one connection; the connection's bucket (burst 3,
+    // 1/s) admits the first ones and refuses the rest with `rate-limited:`.
+    let mut a = RawClient::connect(relay).await;
+    let params = vec![String::new(), secret_of(&user.bunker_uri)];
+    let ack = a
+        .request(&remote, "connect", params, Transport::Nip44)
+        .await;
+    assert_eq!(ack["result"], "ack");
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let request = json!({"id": format!("p{n}"), "method": "ping", "params": []});
+        let event = a.request_event(&remote, &request.to_string(), Transport::Nip44);
+        ids.push(event.id.to_hex());
+        a.send_text(&json!(["EVENT", event]).to_string()).await;
+    }
+    let mut verdicts: HashMap<String, (bool, String)> = HashMap::new();
+    while verdicts.len() < ids.len() {
+        let message = a.next().await;
+        if message[0] == "OK" {
+            let id = message[1].as_str().unwrap().to_owned();
+            let ok = message[2].as_bool().unwrap();
+            verdicts.insert(id, (ok, message[3].as_str().unwrap().to_owned()));
+        }
+    }
+    let refused_events = verdicts
+        .values()
+        .filter(|(ok, message)| {
+            !ok && message == "rate-limited: too many events on this connection; slow down"
+        })
+        .count();
+    let accepted = verdicts.values().filter(|(ok, _)| *ok).count();
+    assert_eq!(refused_events + accepted, 10, "{verdicts:?}");
+    assert!(
+        refused_events >= 5,
+        "a burst of 3 (plus at most a few refills) admits at most 5 of 10: {verdicts:?}"
+    );
+
+    // Subscriptions: 3 per address over both connections (`a` holds one already, for its replies),
+    // then `blocked:`; filters: 2 per REQ.
+    let filter = json!({"kinds": [24133], "#p": [a.keys.public_key().to_hex()]});
+    let mut b = RawClient::connect(relay).await;
+    let mut closed = Vec::new();
+    for (on_a, sub, filters) in [
+        (true, "s1", 1),
+        (false, "s3", 2),
+        (false, "s4", 1),
+        (false, "s5", 3),
+    ] {
+        let client = if on_a { &mut a } else { &mut b };
+        let mut req = vec![json!("REQ"), json!(sub)];
+        req.extend(std::iter::repeat_n(filter.clone(), filters));
+        client.send_text(&Value::Array(req).to_string()).await;
+        let answer = client
+            .next_matching(|v| (v[0] == "EOSE" || v[0] == "CLOSED") && v[1] == sub)
+            .await;
+        if answer[0] == "CLOSED" {
+            closed.push((sub, answer[2].as_str().unwrap().to_owned()));
+        }
+    }
+    assert_eq!(
+        closed,
+        vec![
+            (
+                "s4",
+                "blocked: too many open subscriptions from your address".to_owned()
+            ),
+            ("s5", "invalid: too many filters in one REQ".to_owned()),
+        ]
+    );
+
+    // Connections: 2 per address; the third upgrade is refused with 429 and `rate-limited:`.
+    let (status, body) = upgrade_status(relay).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            429,
+            "rate-limited: too many open connections from your address"
+        )
+    );
+
+    let after = scrape(&server).await;
+    let delta = |limit: &str| limit_refusals(&after, limit) - limit_refusals(&before, limit);
+    assert_eq!(delta("connection_events"), refused_events as f64);
+    assert_eq!(delta("ip_subscriptions"), 1.0);
+    assert_eq!(delta("filters_per_req"), 1.0);
+    assert_eq!(delta("ip_connections"), 1.0);
+    for untouched in [
+        "connections",
+        "ip_events",
+        "tenant_rate",
+        "tenant_queue",
+        "queue",
+    ] {
+        assert_eq!(delta(untouched), 0.0, "{untouched}");
+    }
+    let rejected = |s: &str| {
+        value(
+            s,
+            "bunkerd_events_rejected_total",
+            &[("reason", "rate_limited")],
+        )
+    };
+    assert_eq!(rejected(&after) - rejected(&before), refused_events as f64);
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_flooding_the_signer_queue_is_refused_alone() {
+    // One worker, tiny per-tenant lanes: tenant A pipelines far more than its lane holds; tenant B
+    // never has more than its lane's worth waiting, and the whole queue has room for both lanes.
+    let server = TestServer::start_with(|c| {
+        c.workers = 1;
+        c.queue_capacity = 8;
+        c.tenant_queue_capacity = 2;
+        c.limits.events_per_sec = 0;
+        c.limits.ip_events_per_sec = 0;
+        c.limits.tenant_requests_per_sec = 0;
+    })
+    .await;
+    let user_a = server.provision(None).await;
+    let user_b = server.provision(None).await;
+    assert_ne!(user_a.tenant, user_b.tenant);
+    let before = scrape(&server).await;
+
+    let mut connected = Vec::new();
+    for user in [&user_a, &user_b] {
+        let mut client = RawClient::connect(server.server.relay_addr).await;
+        let params = vec![String::new(), secret_of(&user.bunker_uri)];
+        let remote = pk(&user.remote_signer_pubkey);
+        let ack = client
+            .request(&remote, "connect", params, Transport::Nip44)
+            .await;
+        assert_eq!(ack["result"], "ack");
+        connected.push((client, remote));
+    }
+    let (mut b, remote_b) = connected.pop().unwrap();
+    let (mut a, remote_a) = connected.pop().unwrap();
+
+    // A: 200 pipelined sign_event requests.
+    let template = json!({"kind": 1, "content": "flood", "tags": []}).to_string();
+    let flood: Vec<String> = (0..200)
+        .map(|n| {
+            let request =
+                json!({"id": format!("a{n}"), "method": "sign_event", "params": [template]});
+            let event = a.request_event(&remote_a, &request.to_string(), Transport::Nip44);
+            json!(["EVENT", event]).to_string()
+        })
+        .collect();
+    let flooding = tokio::spawn(async move {
+        for text in &flood {
+            a.send_text(text).await;
+        }
+        let mut ok = 0;
+        let mut refused = Vec::new();
+        while ok + refused.len() < flood.len() {
+            let message = a.next().await;
+            if message[0] == "OK" {
+                if message[2] == true {
+                    ok += 1;
+                } else {
+                    refused.push(message[3].as_str().unwrap().to_owned());
+                }
+            }
+        }
+        (ok, refused)
+    });
+    // B, meanwhile: 20 requests, one at a time; every one is answered.
+    for n in 0..20 {
+        let template = json!({"kind": 1, "content": format!("b{n}"), "tags": []}).to_string();
+        let reply = b
+            .request(&remote_b, "sign_event", vec![template], Transport::Nip44)
+            .await;
+        assert!(reply["result"].is_string(), "B's request {n}: {reply}");
+    }
+    let (a_ok, a_refused) = flooding.await.unwrap();
+    assert!(
+        !a_refused.is_empty(),
+        "200 pipelined requests overflow a lane of 2 (A got {a_ok} OK true)"
+    );
+    assert!(
+        a_refused
+            .iter()
+            .all(|m| m
+                == "rate-limited: this organization has too many requests waiting; retry shortly"),
+        "{a_refused:?}"
+    );
+
+    let after = scrape(&server).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    let refused = a_refused.len() as f64;
+    assert_eq!(
+        delta("bunkerd_limit_refusals_total", &[("limit", "tenant_queue")]),
+        refused
+    );
+    assert_eq!(
+        delta("bunkerd_limit_refusals_total", &[("limit", "queue")]),
+        0.0
+    );
+    assert_eq!(
+        delta("bunkerd_rate_limited_total", &[("tenant", &user_a.tenant)]),
+        refused
+    );
+    assert_eq!(
+        delta("bunkerd_rate_limited_total", &[("tenant", &user_b.tenant)]),
+        0.0,
+        "B is never refused"
+    );
+    assert_eq!(
+        delta(
+            "bunkerd_requests_total",
+            &[
+                ("tenant", &user_b.tenant),
+                ("method", "sign_event"),
+                ("outcome", "ok")
+            ]
+        ),
+        20.0
+    );
+    server.server.stop().await;
+}
