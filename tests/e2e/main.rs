@@ -30,4 +30,5 @@ mod restart;
 mod rust_nostr;
 mod sealed_store;
 mod shutdown;
+mod sigterm;
 mod support;
