@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! loadgen provision --admin 127.0.0.1:7448 --token-file data/operator.token --users 100 --uris-per-user 2 --out uris.txt
+//! loadgen provision … --tenant-name a --requests-per-sec 300 --burst 300 --tenant-id-out a.id
 //! loadgen run --relay 127.0.0.1:7447 --uris uris.txt --clients 200 --requests 50000 --duration 60
 //! loadgen run … --rate 4000            # open loop at 4,000 requests/s in total
 //! ```
@@ -9,6 +10,7 @@
 //! Prints a summary and, last, one JSON line with every figure. Runs are bounded by `--requests` and
 //! `--duration`, and stop by themselves.
 
+use benches::loadgen::provision::{self, RateLimits, TenantSpec};
 use benches::loadgen::{self, Mix, Options};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -28,7 +30,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a tenant, users and bunker URIs through bunkerd's admin API; write the URIs to a file.
+    /// Create a tenant (optionally with rate limits), users and bunker URIs through bunkerd's admin
+    /// API; write the URIs to a file.
     Provision {
         /// Admin API address.
         #[arg(long, default_value = "127.0.0.1:7448")]
@@ -45,6 +48,19 @@ enum Command {
         /// Where to write the URIs, one per line.
         #[arg(long, default_value = "uris.txt")]
         out: PathBuf,
+        /// Name of the tenant to create (1 to 128 bytes).
+        #[arg(long, default_value = provision::DEFAULT_TENANT_NAME)]
+        tenant_name: String,
+        /// Set the tenant's `limits.requests_per_sec` (sustained NIP-46 requests/s, whole tenant)
+        /// right after creating it; no limit when absent.
+        #[arg(long)]
+        requests_per_sec: Option<u32>,
+        /// Set the tenant's `limits.burst` (token-bucket size, requests); needs --requests-per-sec.
+        #[arg(long, requires = "requests_per_sec")]
+        burst: Option<u32>,
+        /// Write the new tenant's id (the `tenant` label in bunkerd's /metrics) to this file.
+        #[arg(long)]
+        tenant_id_out: Option<PathBuf>,
     },
     /// Run load against a relay.
     Run {
@@ -116,13 +132,40 @@ async fn dispatch(command: Command) -> Result<(), String> {
             users,
             uris_per_user,
             out,
+            tenant_name,
+            requests_per_sec,
+            burst,
+            tenant_id_out,
         } => {
             let token = std::fs::read_to_string(&token_file)
                 .map_err(|e| format!("{}: {e}", token_file.display()))?;
-            let uris =
-                loadgen::provision::provision(admin, token.trim(), users, uris_per_user).await?;
+            let spec = TenantSpec {
+                name: tenant_name,
+                limits: requests_per_sec.map(|requests_per_sec| RateLimits {
+                    requests_per_sec,
+                    burst,
+                }),
+                users,
+                uris_per_user,
+            };
+            let made = provision::provision_tenant(admin, token.trim(), &spec).await?;
+            let uris = made.uris;
             std::fs::write(&out, uris.join("\n") + "\n").map_err(|e| e.to_string())?;
             eprintln!("wrote {} bunker URIs to {}", uris.len(), out.display());
+            if let Some(path) = &tenant_id_out {
+                std::fs::write(path, format!("{}\n", made.tenant_id))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            match spec.limits {
+                Some(l) => eprintln!(
+                    "tenant {} ({}): requests_per_sec {} burst {}",
+                    made.tenant_id,
+                    spec.name,
+                    l.requests_per_sec,
+                    l.burst.map_or("unset".to_owned(), |b| b.to_string())
+                ),
+                None => eprintln!("tenant {} ({}): no limits", made.tenant_id, spec.name),
+            }
             Ok(())
         }
         Command::Run {

@@ -22,6 +22,8 @@ pub struct Report {
     pub errors: usize,
     /// `OK false` refusals.
     pub refused: usize,
+    /// Of `refused`, those whose message starts with `rate-limited:` (NIP-01's prefix).
+    pub rate_limited: usize,
     /// Sent but unanswered within the time bound.
     pub timeouts: usize,
     /// Responses that failed verification.
@@ -59,6 +61,7 @@ impl Report {
             ok: out.ok,
             errors: out.errors,
             refused: out.refused,
+            rate_limited: out.rate_limited,
             timeouts: out.timeouts,
             invalid: out.invalid,
             first_invalid: out.first_invalid,
@@ -74,7 +77,8 @@ impl Report {
     /// A human-readable summary.
     pub fn table(&self) -> String {
         format!(
-            "mode {} clients {} | sent {} ok {} errors {} refused {} timeouts {} invalid {}\n\
+            "mode {} clients {} | sent {} ok {} errors {} refused {} (rate-limited {}) timeouts {} \
+             invalid {}\n\
              {:.0} req/s over {:.2} s | latency p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms",
             self.mode,
             self.clients,
@@ -82,6 +86,7 @@ impl Report {
             self.ok,
             self.errors,
             self.refused,
+            self.rate_limited,
             self.timeouts,
             self.invalid,
             self.rps,

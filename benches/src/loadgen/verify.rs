@@ -24,6 +24,9 @@ pub(super) struct Outcomes {
     pub(super) errors: usize,
     /// `OK false` refusals (rate limits, full queue).
     pub(super) refused: usize,
+    /// Of `refused`, those whose message starts with `rate-limited:` (NIP-01's machine-readable
+    /// prefix: a tenant over its rate, or a full signer queue).
+    pub(super) rate_limited: usize,
     /// Sent, but neither answered nor refused within the time bound.
     pub(super) timeouts: usize,
     /// Responses that failed verification, or duplicates.
@@ -93,6 +96,11 @@ fn check_result(id: &Identity, request: &Prepared, result: &str) -> Result<(), S
     }
 }
 
+/// Whether an `OK false` message carries NIP-01's `rate-limited:` prefix.
+fn is_rate_limited(message: &str) -> bool {
+    message.starts_with("rate-limited:")
+}
+
 /// Verifies every client's recorded frames.
 pub(super) fn all(results: Vec<ClientResult>) -> Outcomes {
     let mut out = Outcomes::default();
@@ -129,6 +137,9 @@ fn one(result: &ClientResult, out: &mut Outcomes) {
             if let Some(&i) = msg[1].as_str().and_then(|id| by_event.get(id)) {
                 settled[i] = true;
                 out.refused += 1;
+                if msg[3].as_str().is_some_and(is_rate_limited) {
+                    out.rate_limited += 1;
+                }
             }
             continue;
         }
@@ -180,5 +191,25 @@ fn one(result: &ClientResult, out: &mut Outcomes) {
             }
             (Some(_), true) => out.sent += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_rate_limited;
+
+    #[test]
+    fn rate_limited_is_told_by_its_nip01_prefix() {
+        // Machine-readable prefixes of OK messages, from NIP-01:
+        // https://github.com/nostr-protocol/nips/blob/master/01.md ("From relay to client").
+        assert!(is_rate_limited(
+            "rate-limited: this organization's request rate is exceeded; slow down"
+        ));
+        assert!(is_rate_limited(
+            "rate-limited: the signer is busy; retry shortly"
+        ));
+        assert!(!is_rate_limited("blocked: not on the allow list"));
+        assert!(!is_rate_limited("error: rate-limited: nested"));
+        assert!(!is_rate_limited(""));
     }
 }
