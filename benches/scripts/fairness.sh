@@ -41,6 +41,14 @@
 # client-side scheduling delay to B's measured latency in phase 2; that only makes the p99 check
 # stricter.
 #
+# Controls: A_MULT (default 10) is A's rate as a multiple of its limit; A_MULT=1 runs A at exactly
+# its limit (what A's admitted traffic alone costs B) and A_MULT=0 runs no A at all (the noise floor
+# of the p99 ratio: B against B); the checks of A's refusals are skipped in both.
+# Placement can be changed for experiments (defaults as above): BUNKERD_CPUS=0, A_CPUS=1, B_CPUS=1
+# (taskset lists) and WORKERS=1 (bunkerd's signer threads). After phase 1 the script also saves
+# bunkerd's /metrics, so the verdict can show bunkerd's own latency histogram for B in each phase
+# next to the client-side p99.
+#
 # Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
 set -euo pipefail
 export BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
@@ -49,6 +57,8 @@ export BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
   BUNKERD_MAX_SUBSCRIPTIONS_PER_IP=1000000
 limit=${1:-300} duration=${2:-30} users=${3:-50} burst=${4:-${1:-300}}
 a_extra=20
+a_mult=${A_MULT:-10}
+bunkerd_cpus=${BUNKERD_CPUS:-0} a_cpus=${A_CPUS:-1} b_cpus=${B_CPUS:-1} workers=${WORKERS:-1}
 target=${CARGO_TARGET_DIR:-target}/release
 relay=127.0.0.1:17457 admin=127.0.0.1:17458
 work=$(mktemp -d)
@@ -61,8 +71,8 @@ cleanup() {
 trap cleanup EXIT
 
 BUNKERD_OPERATOR_TOKEN=bench-operator-token-0123456789 BUNKERD_LOG=warn \
-  taskset -c 0 "$target/bunkerd" serve --data-dir "$work/data" --listen "$relay" \
-  --admin-listen "$admin" --workers 1 >"$work/bunkerd.log" 2>&1 &
+  taskset -c "$bunkerd_cpus" "$target/bunkerd" serve --data-dir "$work/data" --listen "$relay" \
+  --admin-listen "$admin" --workers "$workers" >"$work/bunkerd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://$admin/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 echo bench-operator-token-0123456789 >"$work/token"
@@ -86,10 +96,12 @@ rate_limited() {
     awk -v key="bunkerd_rate_limited_total{tenant=\"$1\"}" '$1 == key { v = $2 } END { print v + 0 }'
 }
 
-# run NAME URIS RATE DURATION: one open-loop generator on core 1; JSON report in NAME.json, the
-# summary in NAME.err, every verified reply's latency in NAME-lat.csv.
+# run NAME URIS RATE DURATION: one open-loop generator on core 1;
+# JSON report in NAME.json, the summary in NAME.err, every verified reply's latency in NAME-lat.csv.
 run() {
-  taskset -c 1 "$target/loadgen" run --relay "$relay" --uris "$2" --clients "$users" \
+  local cpus=$b_cpus
+  [ "$1" = a ] && cpus=$a_cpus
+  taskset -c "$cpus" "$target/loadgen" run --relay "$relay" --uris "$2" --clients "$users" \
     --requests $(($3 * $4)) --duration "$4" --rate "$3" --latency-csv "$work/$1-lat.csv" \
     >"$work/$1.json" 2>"$work/$1.err"
 }
@@ -97,21 +109,36 @@ run() {
 echo "== phase 1: B alone at $limit req/s for $duration s (limit $limit/s, burst $burst)" >&2
 run b1 "$work/b1-uris.txt" "$limit" "$duration"
 cat "$work/b1.err" >&2
+curl -fs "http://$admin/metrics" >"$work/metrics-phase1.txt"
 
-echo "== phase 2: A at $((10 * limit)) req/s for $((duration + a_extra)) s, B at $limit req/s for $duration s" >&2
-run a "$work/a-uris.txt" $((10 * limit)) $((duration + a_extra)) &
-a_pid=$!
-pids+=("$a_pid")
-flooding=
-for _ in $(seq 1 600); do
-  [ "$(rate_limited "$a_id")" -gt 0 ] && { flooding=1; break; }
-  kill -0 "$a_pid" 2>/dev/null || break
-  sleep 0.2
-done
-if [ -z "$flooding" ]; then
-  echo "tenant A was never rate-limited (generator exited or 120 s passed):" >&2
-  cat "$work/a.err" >&2
-  exit 1
+# A's sign_event requests answered so far (0 before its first).
+a_served() {
+  curl -fs "http://$admin/metrics" |
+    awk -v t="tenant=\"$a_id\"" 'index($0, "bunkerd_requests_total{method=\"sign_event\"") == 1 && index($0, t) { v += $2 } END { print v + 0 }'
+}
+
+echo "== phase 2: A at $((a_mult * limit)) req/s for $((duration + a_extra)) s, B at $limit req/s for $duration s" >&2
+a_pid=
+if [ "$a_mult" -gt 0 ]; then
+  run a "$work/a-uris.txt" $((a_mult * limit)) $((duration + a_extra)) &
+  a_pid=$!
+  pids+=("$a_pid")
+  # B starts once A is flooding (refused) or, at A_MULT=1, once A is being served.
+  flooding=
+  for _ in $(seq 1 600); do
+    if [ "$a_mult" -gt 1 ]; then
+      [ "$(rate_limited "$a_id")" -gt 0 ] && { flooding=1; break; }
+    else
+      [ "$(a_served)" -gt 0 ] && { flooding=1; break; }
+    fi
+    kill -0 "$a_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if [ -z "$flooding" ]; then
+    echo "tenant A never got going (generator exited or 120 s passed):" >&2
+    cat "$work/a.err" >&2
+    exit 1
+  fi
 fi
 a_before=$(rate_limited "$a_id")
 b_started=$(date +%s.%N)
@@ -120,9 +147,11 @@ b_ended=$(date +%s.%N)
 a_after=$(rate_limited "$a_id")
 sleep 1
 a_later=$(rate_limited "$a_id")
-wait "$a_pid"
-echo "-- A" >&2
-cat "$work/a.err" >&2
+if [ -n "$a_pid" ]; then
+  wait "$a_pid"
+  echo "-- A" >&2
+  cat "$work/a.err" >&2
+fi
 echo "-- B" >&2
 cat "$work/b2.err" >&2
 
@@ -134,17 +163,19 @@ grep -E '^bunkerd_events_rejected_total' "$work/metrics.txt" || true
 grep -E '^bunkerd_limit_refusals_total' "$work/metrics.txt" | grep -v ' 0$' || true
 
 echo "== verdict (reports, latencies and metrics in $work)"
-python3 - "$work" "$a_id" "$b_id" "$limit" "$a_before" "$a_after" "$a_later" "$b_started" "$b_ended" <<'PY'
+python3 - "$work" "$a_id" "$b_id" "$limit" "$a_before" "$a_after" "$a_later" "$b_started" "$b_ended" "$a_mult" <<'PY'
 import json, re, sys
 work, a_id, b_id = sys.argv[1:4]
 limit = int(sys.argv[4])
+a_mult = int(sys.argv[10])
 a_before, a_after, a_later = (int(x) for x in sys.argv[5:8])
 b_wall = float(sys.argv[9]) - float(sys.argv[8])
 
 def report(name):
     return json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
 
-b1, b2, a = report("b1"), report("b2"), report("a")
+b1, b2 = report("b1"), report("b2")
+a = report("a") if a_mult > 0 else None
 metrics = {}
 for line in open(f"{work}/metrics.txt"):
     m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line.strip())
@@ -165,9 +196,10 @@ print(f"B alone:  sent {b1['sent']} ok {b1['ok']} refused {b1['refused']} timeou
       f"invalid {b1['invalid']} | p50 {b1['p50_ms']:.3f} p99 {b1['p99_ms']:.3f} max {b1['max_ms']:.3f} ms")
 print(f"B with A: sent {b2['sent']} ok {b2['ok']} refused {b2['refused']} timeouts {b2['timeouts']} "
       f"invalid {b2['invalid']} | p50 {b2['p50_ms']:.3f} p99 {b2['p99_ms']:.3f} max {b2['max_ms']:.3f} ms")
-print(f"A:        sent {a['sent']} ok {a['ok']} refused {a['refused']} timeouts {a['timeouts']} "
-      f"invalid {a['invalid']} | admitted {a['ok'] / max(a['elapsed_s'], 1e-9):.0f} req/s "
-      f"(limit {limit}) over {a['elapsed_s']:.1f} s")
+if a is not None:
+  print(f"A:        sent {a['sent']} ok {a['ok']} refused {a['refused']} timeouts {a['timeouts']} "
+        f"invalid {a['invalid']} | admitted {a['ok'] / max(a['elapsed_s'], 1e-9):.0f} req/s "
+        f"(limit {limit}) over {a['elapsed_s']:.1f} s")
 
 check(b2["refused"] == 0, f"B refusals with A flooding: {b2['refused']} (must be 0)")
 check(b2["timeouts"] == 0 and b2["invalid"] == 0 and b2["ok"] + b2["errors"] == b2["sent"],
@@ -176,34 +208,58 @@ ratio = b2["p99_ms"] / b1["p99_ms"] if b1["p99_ms"] > 0 else float("inf")
 check(ratio <= 1.20,
       f"B p99 alone {b1['p99_ms']:.3f} ms, with A {b2['p99_ms']:.3f} ms: ratio {ratio:.3f} (must be <= 1.20)")
 
-rl_a = total("bunkerd_rate_limited_total", tenant=a_id)
-rl_b = total("bunkerd_rate_limited_total", tenant=b_id)
-check(a["refused"] > 0 and a["timeouts"] == 0 and a["invalid"] == 0,
-      f"A's excess refused: {a['refused']} of {a['sent']} sent, {a['timeouts']} timeouts, {a['invalid']} invalid")
-if "rate_limited" in a:
-    check(a["rate_limited"] == a["refused"],
-          f"every A refusal starts with rate-limited: (generator): {a['rate_limited']} of {a['refused']}")
-check(rl_a == a["refused"],
-      f"every A refusal counted as rate-limited by bunkerd: bunkerd_rate_limited_total A {rl_a:.0f}, "
-      f"A's refusals {a['refused']}")
-others = {dict(labels)["reason"]: int(v) for (n, labels), v in metrics.items()
-          if n == "bunkerd_events_rejected_total" and dict(labels).get("reason") != "rate_limited" and v > 0}
-check(not others, f"no refusal with another NIP-01 prefix: {others or 'none'}")
-rejected_rl = total("bunkerd_events_rejected_total", reason="rate_limited")
-check(rejected_rl == rl_a + rl_b,
-      f"every rate-limited refusal is a tenant's: events_rejected_total{{reason=rate_limited}} "
-      f"{rejected_rl:.0f}, rate_limited_total A + B {rl_a + rl_b:.0f}")
-limits = {dict(labels)["limit"]: int(v) for (n, labels), v in metrics.items()
-          if n == "bunkerd_limit_refusals_total" and v > 0}
-if limits or any(n == "bunkerd_limit_refusals_total" for n, _ in metrics):
-    check(set(limits) <= {"tenant_rate"},
-          f"refusals by limit (bunkerd_limit_refusals_total): {limits or 'none'} (only tenant_rate)")
-answered_b = total("bunkerd_requests_total", tenant=b_id)
-check(rl_a > 0 and answered_b > 0 and rl_b == 0,
-      f"/metrics shows both: A rate-limited {rl_a:.0f}, B answered {answered_b:.0f}, B rate-limited {rl_b:.0f}")
-print(f"info: A refused {a_after - a_before} while B's generator ran ({b_wall:.1f} s wall, set-up "
-      f"included; ≈ {9 * limit} refusals/s expected)")
-check(a_later > a_after,
-      f"A still flooding after B finished: +{a_later - a_after} refusals in the next second")
+if a_mult < 2:
+    print(f"info: control run (A_MULT={a_mult}): A {'absent' if a_mult == 0 else 'at its limit'}; "
+          f"the checks of A's refusals are skipped")
+else:
+    rl_a = total("bunkerd_rate_limited_total", tenant=a_id)
+    rl_b = total("bunkerd_rate_limited_total", tenant=b_id)
+    check(a["refused"] > 0 and a["timeouts"] == 0 and a["invalid"] == 0,
+          f"A's excess refused: {a['refused']} of {a['sent']} sent, {a['timeouts']} timeouts, {a['invalid']} invalid")
+    if "rate_limited" in a:
+        check(a["rate_limited"] == a["refused"],
+              f"every A refusal starts with rate-limited: (generator): {a['rate_limited']} of {a['refused']}")
+    check(rl_a == a["refused"],
+          f"every A refusal counted as rate-limited by bunkerd: bunkerd_rate_limited_total A {rl_a:.0f}, "
+          f"A's refusals {a['refused']}")
+    others = {dict(labels)["reason"]: int(v) for (n, labels), v in metrics.items()
+              if n == "bunkerd_events_rejected_total" and dict(labels).get("reason") != "rate_limited" and v > 0}
+    check(not others, f"no refusal with another NIP-01 prefix: {others or 'none'}")
+    rejected_rl = total("bunkerd_events_rejected_total", reason="rate_limited")
+    check(rejected_rl == rl_a + rl_b,
+          f"every rate-limited refusal is a tenant's: events_rejected_total{{reason=rate_limited}} "
+          f"{rejected_rl:.0f}, rate_limited_total A + B {rl_a + rl_b:.0f}")
+    limits = {dict(labels)["limit"]: int(v) for (n, labels), v in metrics.items()
+              if n == "bunkerd_limit_refusals_total" and v > 0}
+    if limits or any(n == "bunkerd_limit_refusals_total" for n, _ in metrics):
+        check(set(limits) <= {"tenant_rate"},
+              f"refusals by limit (bunkerd_limit_refusals_total): {limits or 'none'} (only tenant_rate)")
+    answered_b = total("bunkerd_requests_total", tenant=b_id)
+    check(rl_a > 0 and answered_b > 0 and rl_b == 0,
+          f"/metrics shows both: A rate-limited {rl_a:.0f}, B answered {answered_b:.0f}, B rate-limited {rl_b:.0f}")
+    print(f"info: A refused {a_after - a_before} while B's generator ran ({b_wall:.1f} s wall, set-up "
+          f"included; ≈ {9 * limit} refusals/s expected)")
+    check(a_later > a_after,
+          f"A still flooding after B finished: +{a_later - a_after} refusals in the next second")
+
+# bunkerd's own view of B: its sign_event latency histogram (relay accept → response handed to the
+# connection) after phase 1 and, by difference, in phase 2. Informational: the client-side p99
+# above also includes the relay's socket reads and writes and the generators' scheduling.
+def buckets(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("bunkerd_request_duration_seconds_bucket{") and f'tenant="{b_id}"' in line \
+                and 'method="sign_event"' in line:
+            out[re.search(r'le="([^"]+)"', line).group(1)] = float(line.split()[-1])
+    return out
+h1, h_all = buckets(f"{work}/metrics-phase1.txt"), buckets(f"{work}/metrics.txt")
+if h1 and h_all:
+    n1 = h1["+Inf"]
+    n2 = h_all["+Inf"] - n1
+    for le in ("0.00025", "0.0005", "0.001"):
+        over1 = n1 - h1[le]
+        over2 = n2 - (h_all[le] - h1[le])
+        print(f"info: bunkerd-side B sign_event over {float(le) * 1000:g} ms: alone {over1:.0f} of "
+              f"{n1:.0f} ({over1 / n1:.2%}), with A {over2:.0f} of {n2:.0f} ({over2 / n2:.2%})")
 sys.exit(0 if all(checks) else 1)
 PY
