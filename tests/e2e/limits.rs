@@ -1,8 +1,9 @@
 //! Issue 5, limits and fairness on the wire: every connection and address limit refuses with its
 //! NIP-01 prefix (`rate-limited:` for rates and connection counts, so a client can tell a limit
 //! from an outage; `blocked:`/`invalid:` for subscription and filter counts), and each refusal
-//! moves `bunkerd_limit_refusals_total{limit}` by exactly one; a tenant that floods the signer
-//! queue is refused alone while another tenant is served without a single refusal.
+//! moves `bunkerd_limit_refusals_total{limit}` by exactly one; behind a proxy (`real-ip-header`)
+//! each forwarded client address is counted on its own; a tenant that floods the signer queue is
+//! refused alone while another tenant is served without a single refusal.
 
 use crate::metrics::{scrape, value};
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
@@ -19,10 +20,18 @@ fn limit_refusals(scrape: &str, limit: &str) -> f64 {
 /// Sends a websocket upgrade request and returns the HTTP status and body of a refusal (or the
 /// status alone for an accepted upgrade).
 async fn upgrade_status(addr: SocketAddr) -> (u16, String) {
+    let (status, body, _stream) = upgrade(addr, "").await;
+    (status, body)
+}
+
+/// Sends a websocket upgrade request with `extra` header lines (each ending in CRLF); returns the
+/// status, the body of a refusal, and the open stream (an accepted connection stays counted while
+/// it is held).
+async fn upgrade(addr: SocketAddr, extra: &str) -> (u16, String, tokio::net::TcpStream) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
@@ -56,7 +65,7 @@ async fn upgrade_status(addr: SocketAddr) -> (u16, String) {
     let text = String::from_utf8(response).unwrap();
     let status = text[9..12].parse().unwrap();
     let body = text.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
+    (status, body, stream)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,5 +305,40 @@ async fn a_tenant_flooding_the_signer_queue_is_refused_alone() {
         ),
         20.0
     );
+    server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_each_forwarded_address_is_counted_on_its_own() {
+    let server = TestServer::start_with(|c| {
+        c.real_ip_header = Some("x-forwarded-for".to_owned());
+        c.limits.max_connections_per_ip = 1;
+    })
+    .await;
+    let relay = server.server.relay_addr;
+    let before = scrape(&server).await;
+    // All three come from 127.0.0.1; the proxy's header names the client (its last entry).
+    let first = upgrade(relay, "X-Forwarded-For: 203.0.113.1\r\n").await;
+    assert_eq!(first.0, 101, "{}", first.1);
+    let same = upgrade(relay, "X-Forwarded-For: 198.51.100.9, 203.0.113.1\r\n").await;
+    assert_eq!(
+        (same.0, same.1.as_str()),
+        (
+            429,
+            "rate-limited: too many open connections from your address"
+        )
+    );
+    let other = upgrade(relay, "X-Forwarded-For: 203.0.113.1, 203.0.113.2\r\n").await;
+    assert_eq!(
+        other.0, 101,
+        "another client behind the same proxy: {}",
+        other.1
+    );
+    let after = scrape(&server).await;
+    assert_eq!(
+        limit_refusals(&after, "ip_connections") - limit_refusals(&before, "ip_connections"),
+        1.0
+    );
+    drop((first, other));
     server.server.stop().await;
 }
