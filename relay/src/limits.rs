@@ -356,8 +356,9 @@ impl ConnectionPermit {
     ///
     /// # Errors
     ///
-    /// [`Limit::ConnectionEvents`] or [`Limit::IpEvents`] when that bucket is empty (a refused event
-    /// still took a token from the connection's bucket: a flooding connection stays refused).
+    /// [`Limit::ConnectionEvents`] or [`Limit::IpEvents`] when that bucket is empty. The bucket that
+    /// refuses takes no token (GCRA: a refusal does not move its schedule); when the address's
+    /// bucket refuses, the connection's token is already spent.
     pub(crate) fn admit_event(&self) -> Result<(), Limit> {
         if self.events.as_ref().is_some_and(|b| b.check().is_err()) {
             return Err(Limit::ConnectionEvents);
