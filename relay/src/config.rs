@@ -121,7 +121,7 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
 /// Default admin listen address (design.md §6).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:7448";
-/// Default signer queue capacity, jobs: a few seconds of work at the measured signing rate, so a
+/// Default signer queue capacity, jobs: about 0.4 s of work at one core's measured signing rate, so a
 /// burst is absorbed while a sustained overload is refused quickly.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 /// Default per-tenant signer queue capacity, jobs: a quarter of the queue (at least 1), so no

@@ -11,13 +11,13 @@
 //! `cargo test -p tests` alone, run `cargo build -p relay --bin bunkerd` first (the test fails
 //! with that advice when the binary is missing).
 
-use crate::support::bunkerd_binary as bunkerd;
+use crate::support::bunkerd_command;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, OPERATOR_TOKEN};
 use nostr_connect::prelude::{Keys, ToBech32};
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// One finished CLI run.
 #[derive(Debug)]
@@ -45,7 +45,6 @@ impl Run {
 /// Runs `bunkerd admin` against one server, from an empty working directory (so the default
 /// `./data/operator.token` never exists) and with no `BUNKERD_*` variable inherited.
 struct Cli {
-    bin: PathBuf,
     url: String,
     dir: tempfile::TempDir,
 }
@@ -59,7 +58,6 @@ impl Cli {
         )
         .unwrap();
         Cli {
-            bin: bunkerd(),
             url: format!("http://{}", server.server.admin_addr),
             dir,
         }
@@ -80,7 +78,7 @@ impl Cli {
 
     /// `bunkerd admin <args>` with exactly these `BUNKERD_*` variables and stdin.
     async fn exec(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&[u8]>) -> Run {
-        let mut command = Command::new(&self.bin);
+        let mut command = bunkerd_command();
         command
             .arg("admin")
             .args(args)
@@ -91,13 +89,8 @@ impl Cli {
                 Stdio::null()
             })
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("BUNKERD_") {
-                command.env_remove(name);
-            }
-        }
-        command.envs(env.iter().copied());
+            .stderr(Stdio::piped())
+            .envs(env.iter().copied());
         let stdin = stdin.map(<[u8]>::to_vec);
         let output = tokio::task::spawn_blocking(move || {
             let mut child = command.spawn().expect("bunkerd starts");

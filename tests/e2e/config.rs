@@ -12,7 +12,7 @@
 //! Assumption: the binary is `bunkerd` in the profile directory of this test binary, as in
 //! `admin_cli.rs`; `cargo build -p relay --bin bunkerd` builds it.
 
-use crate::support::bunkerd_binary as bunkerd;
+use crate::support::{bunkerd_command, signal};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -42,20 +42,15 @@ fn assert_not_bound(addr: SocketAddr) {
 
 /// `bunkerd serve <args>` in `dir` with exactly these `BUNKERD_*` variables.
 fn serve(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(bunkerd());
+    let mut command = bunkerd_command();
     command
         .arg("serve")
         .args(args)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BUNKERD_") {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().copied());
+        .stderr(Stdio::piped())
+        .envs(env.iter().copied());
     command
 }
 
@@ -77,16 +72,6 @@ fn run(mut command: Command) -> (ExitStatus, String) {
             panic!("bunkerd did not exit within {RUN_TIMEOUT:?}");
         }
     }
-}
-
-/// Sends `SIG<name>` to `pid` with kill(1).
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
 }
 
 /// Runs `bunkerd serve --config <config>` with `config_text`, both listeners on fresh free ports

@@ -16,7 +16,7 @@ use crate::support::TestServer;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use nostr_connect::prelude::{EventBuilder, Kind, Tag, Timestamp};
+use nostr_connect::prelude::Timestamp;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -322,24 +322,8 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exported() {
             )
             .await;
     }
-    // Relay refusals: a kind-1 event (blocked), a stale request (invalid), a duplicate.
-    let note = EventBuilder::text_note("hi")
-        .sign_with_keys(&client.keys)
-        .unwrap();
-    assert!(!client.publish(&note).await.0);
-    let stale = EventBuilder::new(Kind::NostrConnect, "x")
-        .tag(Tag::public_key(remote))
-        .custom_created_at(Timestamp::from(now - 3600))
-        .sign_with_keys(&client.keys)
-        .unwrap();
-    assert!(!client.publish(&stale).await.0);
-    let ping = client.request_event(
-        &remote,
-        r#"{"id":"p","method":"ping","params":[]}"#,
-        Transport::Nip44,
-    );
-    assert!(client.publish(&ping).await.0);
-    assert!(client.publish(&ping).await.1.starts_with("duplicate:"));
+    // Relay refusals: blocked, invalid, duplicate.
+    crate::metrics::relay_refusals(&mut client, &remote).await;
     // A rate-limited request: the tenant's limit lowered to 1 request per second.
     let limits = json!({"limits": {"requests_per_sec": 1, "burst": 1}});
     server

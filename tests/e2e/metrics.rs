@@ -5,7 +5,7 @@
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::TestServer;
-use nostr_connect::prelude::{EventBuilder, Kind, Tag, Timestamp};
+use nostr_connect::prelude::{EventBuilder, Kind, PublicKey, Tag, Timestamp};
 use serde_json::json;
 
 /// The value of the series `name{labels}` (exact label set) in a Prometheus text scrape; 0 if absent.
@@ -33,6 +33,29 @@ pub fn value(scrape: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             (have == wanted).then(|| number.parse().ok()).flatten()
         })
         .unwrap_or(0.0)
+}
+
+/// One of each relay-level refusal from `client`: a kind-1 event (`blocked`), a request an hour old
+/// (`invalid`), and a ping published twice (accepted, then `duplicate`).
+pub async fn relay_refusals(client: &mut RawClient, remote: &PublicKey) {
+    let note = EventBuilder::text_note("hi")
+        .sign_with_keys(&client.keys)
+        .unwrap();
+    assert!(!client.publish(&note).await.0);
+    let stale = EventBuilder::new(Kind::NostrConnect, "x")
+        .tag(Tag::public_key(*remote))
+        .custom_created_at(Timestamp::from(Timestamp::now().as_secs() - 3600))
+        .sign_with_keys(&client.keys)
+        .unwrap();
+    assert!(!client.publish(&stale).await.0);
+    let ping = client.request_event(
+        remote,
+        r#"{"id":"twice","method":"ping","params":[]}"#,
+        Transport::Nip44,
+    );
+    assert!(client.publish(&ping).await.0);
+    let again = client.publish(&ping).await;
+    assert!(again.0 && again.1.starts_with("duplicate:"), "{again:?}");
 }
 
 pub async fn scrape(server: &TestServer) -> String {
@@ -100,25 +123,7 @@ async fn known_traffic_moves_each_metric_by_exactly_its_amount() {
             )
             .await;
     }
-    // Relay-level refusals: a kind-1 event (blocked), a stale one (invalid), a duplicate.
-    let note = EventBuilder::text_note("hi")
-        .sign_with_keys(&client.keys)
-        .unwrap();
-    assert!(!client.publish(&note).await.0);
-    let stale = EventBuilder::new(Kind::NostrConnect, "x")
-        .tag(Tag::public_key(remote))
-        .custom_created_at(Timestamp::from(now - 3600))
-        .sign_with_keys(&client.keys)
-        .unwrap();
-    assert!(!client.publish(&stale).await.0);
-    let ping = client.request_event(
-        &remote,
-        r#"{"id":"twice","method":"ping","params":[]}"#,
-        Transport::Nip44,
-    );
-    assert!(client.publish(&ping).await.0);
-    let again = client.publish(&ping).await;
-    assert!(again.0 && again.1.starts_with("duplicate:"), "{again:?}");
+    relay_refusals(&mut client, &remote).await;
 
     let after = scrape(&server).await;
     let delta = |f: &dyn Fn(&str) -> f64| f(&after) - f(&before);

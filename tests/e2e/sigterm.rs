@@ -38,7 +38,7 @@
 
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
-use crate::support::{bunkerd_binary, create_user, User, OPERATOR_TOKEN};
+use crate::support::{bunkerd_command, create_user, signal, User, OPERATOR_TOKEN};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketRead, WebSocketWrite};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -50,7 +50,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ struct Bunkerd {
 impl Bunkerd {
     /// Starts `bunkerd serve` on `data_dir` and waits for `bunkerd is serving`.
     async fn start(data_dir: &Path) -> Self {
-        let mut command = Command::new(bunkerd_binary());
+        let mut command = bunkerd_command();
         command
             .arg("serve")
             .arg("--data-dir")
@@ -115,13 +115,8 @@ impl Bunkerd {
             .args(["--shutdown-grace-secs", &GRACE_SECS.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("BUNKERD_") {
-                command.env_remove(name);
-            }
-        }
-        command.env("BUNKERD_OPERATOR_TOKEN", OPERATOR_TOKEN);
+            .stderr(Stdio::piped())
+            .env("BUNKERD_OPERATOR_TOKEN", OPERATOR_TOKEN);
         let mut child = command.spawn().expect("bunkerd starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (line_tx, lines) = mpsc::unbounded_channel();
@@ -184,11 +179,7 @@ impl Bunkerd {
     /// Sends SIGTERM with kill(1); returns the instant just before.
     fn terminate(&self) -> Instant {
         let at = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -TERM {}", self.pid);
+        signal(self.pid, "TERM");
         at
     }
 
@@ -252,7 +243,8 @@ impl Bunkerd {
 impl Drop for Bunkerd {
     fn drop(&mut self) {
         if self.exit.is_some() {
-            let _ = Command::new("kill")
+            // Not `support::signal`: a failing kill must not panic inside a drop.
+            let _ = std::process::Command::new("kill")
                 .args(["-KILL", &self.pid.to_string()])
                 .status();
         }

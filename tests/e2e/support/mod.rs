@@ -148,6 +148,29 @@ pub fn bunkerd_binary() -> PathBuf {
     path
 }
 
+/// A command for the real `bunkerd` binary ([`bunkerd_binary`]) with every inherited `BUNKERD_*`
+/// variable removed, so the developer's environment cannot change what a test measures; callers add
+/// the arguments, variables and stdio they need.
+pub fn bunkerd_command() -> std::process::Command {
+    let mut command = std::process::Command::new(bunkerd_binary());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BUNKERD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// Sends `SIG<name>` (e.g. `TERM`, `KILL`) to `pid` with kill(1); panics when kill fails.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
 fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     let mut config = Config::for_data_dir(data_dir);
     config.listen = listen;
