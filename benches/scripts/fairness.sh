@@ -49,6 +49,22 @@
 # bunkerd's /metrics, so the verdict can show bunkerd's own latency histogram for B in each phase
 # next to the client-side p99.
 #
+# B's generator connects from 127.0.0.2 and A's from 127.0.0.1. When tcpdump is installed (Debian
+# package `tcpdump`; run as root), the script captures B's traffic on the loopback interface and
+# benches/scripts/wire_latency.py pairs each B request with its response there: B's latency as
+# bunkerd's host sees it on the wire — bunkerd's whole work, socket reads and writes included,
+# without the two generators' scheduling on their shared core. The verdict shows the p99 ratio both
+# ways; the check stays on the generator's (client-side) figure. WIRE=0 skips the capture.
+#
+# Interleaved mode, INTERLEAVE=ON,OFF (seconds, for example 10,10): phase 1 is skipped, and in phase 2
+# A's generator floods for ON seconds, pauses for OFF seconds, and repeats (`loadgen run --duty`),
+# while B runs at LIMIT req/s throughout (pass a longer DURATION, for example 120). B's replies are
+# then split by when B sent them: during A's floods or during its pauses, leaving out the first
+# second after each switch. Both halves come from the same minutes, so the machine's drift (on this
+# VM the same run's p99 moved by 2 × between minutes) affects both alike; the sequential phases above
+# compare minutes that can differ for reasons of their own. The p99 check then compares B during A's
+# floods with B during A's pauses.
+#
 # Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
 set -euo pipefail
 export BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
@@ -58,6 +74,9 @@ export BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
 limit=${1:-300} duration=${2:-30} users=${3:-50} burst=${4:-${1:-300}}
 a_extra=20
 a_mult=${A_MULT:-10}
+interleave=${INTERLEAVE:-}
+wire=${WIRE:-1}
+command -v tcpdump >/dev/null 2>&1 || wire=0
 bunkerd_cpus=${BUNKERD_CPUS:-0} a_cpus=${A_CPUS:-1} b_cpus=${B_CPUS:-1} workers=${WORKERS:-1}
 target=${CARGO_TARGET_DIR:-target}/release
 relay=127.0.0.1:17457 admin=127.0.0.1:17458
@@ -96,20 +115,35 @@ rate_limited() {
     awk -v key="bunkerd_rate_limited_total{tenant=\"$1\"}" '$1 == key { v = $2 } END { print v + 0 }'
 }
 
-# run NAME URIS RATE DURATION: one open-loop generator on core 1;
-# JSON report in NAME.json, the summary in NAME.err, every verified reply's latency in NAME-lat.csv.
+# run NAME URIS RATE DURATION [ARGS…]: one open-loop generator on core 1, with any further loadgen
+# ARGS; JSON report in NAME.json, the summary in NAME.err, every verified reply's latency in
+# NAME-lat.csv.
 run() {
-  local cpus=$b_cpus
-  [ "$1" = a ] && cpus=$a_cpus
+  local cpus=$b_cpus source=127.0.0.2
+  [ "$1" = a ] && cpus=$a_cpus source=127.0.0.1
   taskset -c "$cpus" "$target/loadgen" run --relay "$relay" --uris "$2" --clients "$users" \
     --requests $(($3 * $4)) --duration "$4" --rate "$3" --latency-csv "$work/$1-lat.csv" \
-    >"$work/$1.json" 2>"$work/$1.err"
+    --source-ip "$source" "${@:5}" >"$work/$1.json" 2>"$work/$1.err"
 }
 
-echo "== phase 1: B alone at $limit req/s for $duration s (limit $limit/s, burst $burst)" >&2
-run b1 "$work/b1-uris.txt" "$limit" "$duration"
-cat "$work/b1.err" >&2
-curl -fs "http://$admin/metrics" >"$work/metrics-phase1.txt"
+if [ "$wire" = 1 ]; then
+  taskset -c 1 tcpdump -i lo -s 0 -B 65536 --time-stamp-precision=nano -w "$work/b.pcap" \
+    "tcp and host 127.0.0.2 and port ${relay##*:}" 2>"$work/tcpdump.err" &
+  tcpdump_pid=$!
+  pids+=("$tcpdump_pid")
+  for _ in $(seq 1 50); do grep -q listening "$work/tcpdump.err" && break; sleep 0.1; done
+fi
+
+if [ -z "$interleave" ]; then
+  echo "== phase 1: B alone at $limit req/s for $duration s (limit $limit/s, burst $burst)" >&2
+  run b1 "$work/b1-uris.txt" "$limit" "$duration"
+  cat "$work/b1.err" >&2
+  curl -fs "http://$admin/metrics" >"$work/metrics-phase1.txt"
+else
+  echo "== interleaved: no phase 1; A floods ${interleave/,/ s on, } s off during phase 2" >&2
+fi
+a_duty=()
+[ -n "$interleave" ] && a_duty=(--duty "$interleave")
 
 # A's sign_event requests answered so far (0 before its first).
 a_served() {
@@ -120,7 +154,7 @@ a_served() {
 echo "== phase 2: A at $((a_mult * limit)) req/s for $((duration + a_extra)) s, B at $limit req/s for $duration s" >&2
 a_pid=
 if [ "$a_mult" -gt 0 ]; then
-  run a "$work/a-uris.txt" $((a_mult * limit)) $((duration + a_extra)) &
+  run a "$work/a-uris.txt" $((a_mult * limit)) $((duration + a_extra)) "${a_duty[@]}" &
   a_pid=$!
   pids+=("$a_pid")
   # B starts once A is flooding (refused) or, at A_MULT=1, once A is being served.
@@ -144,6 +178,11 @@ a_before=$(rate_limited "$a_id")
 b_started=$(date +%s.%N)
 run b2 "$work/b2-uris.txt" "$limit" "$duration"
 b_ended=$(date +%s.%N)
+if [ "$wire" = 1 ]; then
+  kill -INT "$tcpdump_pid" && wait "$tcpdump_pid" || true
+  python3 "$(dirname "$0")/wire_latency.py" "$work/b.pcap" "${relay##*:}" "$work/b-wire.csv" >&2 ||
+    { echo "wire latency: the capture did not pair up; ignored" >&2; rm -f "$work/b-wire.csv"; }
+fi
 a_after=$(rate_limited "$a_id")
 sleep 1
 a_later=$(rate_limited "$a_id")
@@ -163,19 +202,63 @@ grep -E '^bunkerd_events_rejected_total' "$work/metrics.txt" || true
 grep -E '^bunkerd_limit_refusals_total' "$work/metrics.txt" | grep -v ' 0$' || true
 
 echo "== verdict (reports, latencies and metrics in $work)"
-python3 - "$work" "$a_id" "$b_id" "$limit" "$a_before" "$a_after" "$a_later" "$b_started" "$b_ended" "$a_mult" <<'PY'
+python3 - "$work" "$a_id" "$b_id" "$limit" "$a_before" "$a_after" "$a_later" "$b_started" "$b_ended" "$a_mult" "$interleave" <<'PY'
 import json, re, sys
 work, a_id, b_id = sys.argv[1:4]
 limit = int(sys.argv[4])
 a_mult = int(sys.argv[10])
+interleave = sys.argv[11]
 a_before, a_after, a_later = (int(x) for x in sys.argv[5:8])
 b_wall = float(sys.argv[9]) - float(sys.argv[8])
 
 def report(name):
     return json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
 
-b1, b2 = report("b1"), report("b2")
+b2 = report("b2")
 a = report("a") if a_mult > 0 else None
+
+def p99(latencies):
+    xs = sorted(latencies)
+    return xs[min(len(xs) - 1, int(0.99 * len(xs)))] if xs else 0.0
+
+def classify(sent_ms):
+    """'alone', 'with' (A flooding) or None for a B request sent at `sent_ms` (Unix ms)."""
+    if interleave:
+        # During one of A's floods or one of its pauses, the first second after each switch left
+        # out. A's floods start at its timed phase's start.
+        if a is None or sent_ms < max(a["start_unix_ms"], b2["start_unix_ms"]):
+            return None
+        on_s, off_s = (float(x) for x in interleave.split(","))
+        phase = (sent_ms - a["start_unix_ms"]) % ((on_s + off_s) * 1e3)
+        if 1e3 <= phase < on_s * 1e3:
+            return "with"
+        return "alone" if phase >= on_s * 1e3 + 1e3 else None
+    for name, r in (("alone", b1), ("with", b2)):
+        if r["start_unix_ms"] <= sent_ms < r["start_unix_ms"] + r["elapsed_s"] * 1e3:
+            return name
+    return None
+
+def split(csv, sent_column, latency_column):
+    """A CSV's latencies by classify() of their send instants (Unix ms)."""
+    halves = {"alone": [], "with": []}
+    for line in open(csv).read().splitlines()[1:]:
+        cols = [float(x) for x in line.split(",")]
+        side = classify(cols[sent_column])
+        if side:
+            halves[side].append(cols[latency_column])
+    return halves
+
+if not interleave:
+    b1 = report("b1")
+if interleave:
+    halves = split(f"{work}/b2-lat.csv", 2, 1)
+    b1 = {"sent": len(halves["alone"]), "ok": len(halves["alone"]), "refused": 0, "timeouts": 0,
+          "invalid": 0, "p50_ms": sorted(halves["alone"] or [0])[len(halves["alone"]) // 2],
+          "p99_ms": p99(halves["alone"]), "max_ms": max(halves["alone"] or [0])}
+    with_a = {"n": len(halves["with"]), "p50_ms": sorted(halves["with"] or [0])[len(halves["with"]) // 2],
+              "p99_ms": p99(halves["with"]), "max_ms": max(halves["with"] or [0])}
+    print(f"interleaved ({interleave} s): B's replies sent during A's pauses {b1['ok']}, during A's "
+          f"floods {with_a['n']} (the first second after each switch left out)")
 metrics = {}
 for line in open(f"{work}/metrics.txt"):
     m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line.strip())
@@ -195,7 +278,14 @@ def check(ok, text):
 print(f"B alone:  sent {b1['sent']} ok {b1['ok']} refused {b1['refused']} timeouts {b1['timeouts']} "
       f"invalid {b1['invalid']} | p50 {b1['p50_ms']:.3f} p99 {b1['p99_ms']:.3f} max {b1['max_ms']:.3f} ms")
 print(f"B with A: sent {b2['sent']} ok {b2['ok']} refused {b2['refused']} timeouts {b2['timeouts']} "
-      f"invalid {b2['invalid']} | p50 {b2['p50_ms']:.3f} p99 {b2['p99_ms']:.3f} max {b2['max_ms']:.3f} ms")
+      f"invalid {b2['invalid']} | p50 {b2['p50_ms']:.3f} p99 {b2['p99_ms']:.3f} max {b2['max_ms']:.3f} ms"
+      + (" (the whole phase)" if interleave else ""))
+if interleave:
+    print(f"B during A's floods: {with_a['n']} replies | p50 {with_a['p50_ms']:.3f} "
+          f"p99 {with_a['p99_ms']:.3f} max {with_a['max_ms']:.3f} ms")
+    b2_p99 = with_a["p99_ms"]
+else:
+    b2_p99 = b2["p99_ms"]
 if a is not None:
   print(f"A:        sent {a['sent']} ok {a['ok']} refused {a['refused']} timeouts {a['timeouts']} "
         f"invalid {a['invalid']} | admitted {a['ok'] / max(a['elapsed_s'], 1e-9):.0f} req/s "
@@ -204,9 +294,16 @@ if a is not None:
 check(b2["refused"] == 0, f"B refusals with A flooding: {b2['refused']} (must be 0)")
 check(b2["timeouts"] == 0 and b2["invalid"] == 0 and b2["ok"] + b2["errors"] == b2["sent"],
       f"every B request answered and verified: {b2['ok'] + b2['errors']} of {b2['sent']}")
-ratio = b2["p99_ms"] / b1["p99_ms"] if b1["p99_ms"] > 0 else float("inf")
+ratio = b2_p99 / b1["p99_ms"] if b1["p99_ms"] > 0 else float("inf")
 check(ratio <= 1.20,
-      f"B p99 alone {b1['p99_ms']:.3f} ms, with A {b2['p99_ms']:.3f} ms: ratio {ratio:.3f} (must be <= 1.20)")
+      f"B p99 alone {b1['p99_ms']:.3f} ms, with A {b2_p99:.3f} ms: ratio {ratio:.3f} (must be <= 1.20)")
+import os
+if os.path.exists(f"{work}/b-wire.csv"):
+    wire = split(f"{work}/b-wire.csv", 0, 1)
+    w1, w2 = p99(wire["alone"]), p99(wire["with"])
+    print(f"info: B p99 on the wire (bunkerd's host, without the generators' scheduling): alone "
+          f"{w1:.3f} ms ({len(wire['alone'])} requests), with A {w2:.3f} ms ({len(wire['with'])}): "
+          f"ratio {w2 / w1 if w1 > 0 else float('inf'):.3f}")
 
 if a_mult < 2:
     print(f"info: control run (A_MULT={a_mult}): A {'absent' if a_mult == 0 else 'at its limit'}; "
@@ -239,8 +336,9 @@ else:
           f"/metrics shows both: A rate-limited {rl_a:.0f}, B answered {answered_b:.0f}, B rate-limited {rl_b:.0f}")
     print(f"info: A refused {a_after - a_before} while B's generator ran ({b_wall:.1f} s wall, set-up "
           f"included; ≈ {9 * limit} refusals/s expected)")
-    check(a_later > a_after,
-          f"A still flooding after B finished: +{a_later - a_after} refusals in the next second")
+    if not interleave:  # interleaved, A may be pausing when B ends
+        check(a_later > a_after,
+              f"A still flooding after B finished: +{a_later - a_after} refusals in the next second")
 
 # bunkerd's own view of B: its sign_event latency histogram (relay accept → response handed to the
 # connection) after phase 1 and, by difference, in phase 2. Informational: the client-side p99
@@ -252,7 +350,8 @@ def buckets(path):
                 and 'method="sign_event"' in line:
             out[re.search(r'le="([^"]+)"', line).group(1)] = float(line.split()[-1])
     return out
-h1, h_all = buckets(f"{work}/metrics-phase1.txt"), buckets(f"{work}/metrics.txt")
+h1 = buckets(f"{work}/metrics-phase1.txt") if not interleave else {}
+h_all = buckets(f"{work}/metrics.txt")
 if h1 and h_all:
     n1 = h1["+Inf"]
     n2 = h_all["+Inf"] - n1

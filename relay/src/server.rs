@@ -208,6 +208,8 @@ async fn serve(
             IoPolicy::Batch => Some(crate::sched::signer_thread_start),
             IoPolicy::Normal => None,
         },
+        // A SCHED_BATCH reactor does not give way to the signer it wakes (see `sched`).
+        yield_on_wake: config.io_policy == IoPolicy::Batch,
     };
     let pool = Pool::start(
         bunker.clone(),

@@ -58,9 +58,11 @@ pub const MAX_LIMIT: u32 = 1000;
 /// Most records the writer puts in one [`Store::write`].
 const BATCH_MAX_RECORDS: usize = 256;
 
-/// How long the writer waits for more records after the first one of a batch: bounds both the
-/// delay before a record is written and the number of writes (at most one per window when busy).
-const BATCH_WINDOW: Duration = Duration::from_millis(2);
+/// How long the writer sleeps after the first record of a batch before writing what has been queued
+/// by then: bounds both the delay before a record is written and the writer's wake-ups (about two
+/// per window, however many records arrive). 10 ms at 10,000 requests/s is 100 records, far below
+/// [`AuditConfig::queue_capacity`]'s default of 8,192.
+const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
 /// Rows deleted per [`Store::write`] by [`AuditLog::delete_tenant`].
 const DELETE_BATCH: usize = 1000;
@@ -390,7 +392,7 @@ impl AuditLog {
     }
 
     /// Queues `rec` for the writer without blocking: for the signer hot path. The writer stores
-    /// it within a few milliseconds with [`Durability::Buffered`] (a power loss may lose it).
+    /// it within about 10 ms with [`Durability::Buffered`] (a power loss may lose it).
     ///
     /// Assigns `rec.seq` and cuts `detail` to [`DETAIL_MAX_BYTES`]. A record whose fields break
     /// their documented format is not stored and is counted in [`AuditLog::rejected`]; when the
@@ -659,48 +661,68 @@ impl<'q> Plan<'q> {
     }
 }
 
-/// The writer thread: batches records (up to [`BATCH_MAX_RECORDS`] or [`BATCH_WINDOW`]) into one
-/// buffered write, answers flush markers after writing what preceded them, and exits on the stop
-/// marker or when the log is gone.
+/// The writer thread. It blocks until a message arrives, then, if that message is a record, sleeps
+/// for [`BATCH_WINDOW`] and takes everything queued meanwhile, writing records in buffered writes of
+/// at most [`BATCH_MAX_RECORDS`]; a flush marker is answered once what preceded it is written, and
+/// the stop marker ends the thread after the same. It exits as well when the log is gone.
+///
+/// Why it sleeps instead of waiting for more records with a deadline: a receiver blocked with a
+/// deadline is woken by every send, and the signer sends one record per request, so the writer woke
+/// once or more per request — each a context switch on the signer's core, measured at ≈ 5 % of that
+/// core at 600 requests/s (benches/README.md, issue 5). A sleeping receiver is not registered with
+/// the channel, so sends during the window cost no wake-up: the writer wakes about twice per window
+/// however busy the signer is.
 fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, counters: &Counters) {
     let mut pending: Vec<AuditRecord> = Vec::with_capacity(BATCH_MAX_RECORDS);
     let mut first_error: Option<kms::Error> = None;
-    while let Ok(msg) = rx.recv() {
-        let mut control = None;
-        match msg {
-            Msg::Record(rec) => pending.push(*rec),
-            other => control = Some(other),
+    while let Ok(first) = rx.recv() {
+        if matches!(first, Msg::Record(_)) {
+            std::thread::sleep(BATCH_WINDOW);
         }
-        if control.is_none() {
-            let deadline = Instant::now() + BATCH_WINDOW;
-            while pending.len() < BATCH_MAX_RECORDS {
-                match rx.recv_deadline(deadline) {
-                    Ok(Msg::Record(rec)) => pending.push(*rec),
-                    Ok(other) => {
-                        control = Some(other);
-                        break;
+        // What was queued by now, in order; later records wait for the next round, so a steady
+        // stream of records cannot keep the writer from answering a flush.
+        let queued = rx.len();
+        for msg in std::iter::once(first).chain(rx.try_iter().take(queued)) {
+            match msg {
+                Msg::Record(rec) => {
+                    pending.push(*rec);
+                    if pending.len() == BATCH_MAX_RECORDS {
+                        write_pending(store, &mut pending, counters, &mut first_error);
                     }
-                    Err(_) => break,
+                }
+                Msg::Flush(reply) => {
+                    write_pending(store, &mut pending, counters, &mut first_error);
+                    drop(reply.send(first_error.take()));
+                }
+                Msg::Stop => {
+                    write_pending(store, &mut pending, counters, &mut first_error);
+                    return;
                 }
             }
         }
-        if let Err(error) = write_batch(store, &mut pending) {
-            counters.failed.fetch_add(error.1, Ordering::Relaxed);
-            if counters.may_warn(WARN_FAILED) {
-                tracing::warn!(
-                    code = error.0.code(),
-                    error = %error.0,
-                    failed_total = counters.failed.load(Ordering::Relaxed),
-                    "audit write failed: audit records lost"
-                );
-            }
-            first_error.get_or_insert(error.0);
+        write_pending(store, &mut pending, counters, &mut first_error);
+    }
+}
+
+/// [`write_batch`], counting and logging (rate-limited) a failure and keeping the first error for
+/// the next flush.
+fn write_pending(
+    store: &dyn Store,
+    pending: &mut Vec<AuditRecord>,
+    counters: &Counters,
+    first_error: &mut Option<kms::Error>,
+) {
+    if let Err(error) = write_batch(store, pending) {
+        counters.failed.fetch_add(error.1, Ordering::Relaxed);
+        if counters.may_warn(WARN_FAILED) {
+            tracing::warn!(
+                code = error.0.code(),
+                error = %error.0,
+                failed_total = counters.failed.load(Ordering::Relaxed),
+                "audit write failed: audit records lost"
+            );
         }
-        match control {
-            Some(Msg::Flush(reply)) => drop(reply.send(first_error.take())),
-            Some(Msg::Stop) => return,
-            Some(Msg::Record(_)) | None => {}
-        }
+        first_error.get_or_insert(error.0);
     }
 }
 

@@ -86,6 +86,16 @@ pub struct PoolConfig {
     pub tenant_queue_capacity: usize,
     /// Run first on every worker thread (for example to set its scheduling policy). Default: none.
     pub on_worker_start: Option<fn()>,
+    /// When a submission wakes an idle worker and arrives more than 0.5 ms after the previous one
+    /// (light load: nothing for a batch to gather), the submitting thread yields its core
+    /// (`sched_yield(2)`), so the worker runs now rather than when the submitter's time slice ends.
+    /// For submitters that do not preempt on wake-up and may share a core with the workers —
+    /// bunkerd's I/O threads under SCHED_BATCH (`relay::sched`): without it, on a core kept busy by
+    /// other connections' traffic, ≈ 4 % of requests waited more than 0.25 ms in the queue of an
+    /// idle worker; with it, under 1 % (benches/README.md, issue 5). Submissions closer together
+    /// never yield, so under load the submitter keeps reading and the worker gets whole batches
+    /// (yielding on every wake there cost ≈ 20 % more CPU per request). Default: false.
+    pub yield_on_wake: bool,
 }
 
 impl Default for PoolConfig {
@@ -95,6 +105,7 @@ impl Default for PoolConfig {
             queue_capacity: 4096,
             tenant_queue_capacity: 1024,
             on_worker_start: None,
+            yield_on_wake: false,
         }
     }
 }
@@ -105,6 +116,7 @@ pub struct Pool {
     queue: Arc<FairQueue<Job>>,
     workers: Vec<JoinHandle<()>>,
     in_flight: Arc<InFlight>,
+    yield_on_wake: bool,
 }
 
 /// A cloneable handle that queues jobs.
@@ -112,6 +124,7 @@ pub struct Pool {
 pub struct Submitter {
     queue: Arc<FairQueue<Job>>,
     in_flight: Arc<InFlight>,
+    yield_on_wake: bool,
 }
 
 impl std::fmt::Debug for Submitter {
@@ -149,11 +162,22 @@ impl Submitter {
     pub fn try_submit(&self, job: Job) -> Result<(), Rejected> {
         // Counted before it is queued, so a worker can never finish it before it is counted.
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
-        let tenant = job.tenant.clone();
-        self.queue.push(&tenant, job).map_err(|(job, reason)| {
-            self.in_flight.finished();
-            Rejected { job, reason }
-        })
+        let (tenant, at) = (job.tenant.clone(), job.queued_at);
+        match self.queue.push(&tenant, job, at) {
+            Ok(pushed) => {
+                if self.yield_on_wake
+                    && pushed.woke
+                    && pushed.since_previous.is_none_or(|gap| gap > BATCH_BUDGET)
+                {
+                    std::thread::yield_now();
+                }
+                Ok(())
+            }
+            Err((job, reason)) => {
+                self.in_flight.finished();
+                Err(Rejected { job, reason })
+            }
+        }
     }
 
     /// Jobs waiting in the queue, all tenants together.
@@ -208,6 +232,7 @@ impl Pool {
             queue,
             workers,
             in_flight,
+            yield_on_wake: config.yield_on_wake,
         }
     }
 
@@ -216,6 +241,7 @@ impl Pool {
         Submitter {
             queue: self.queue.clone(),
             in_flight: self.in_flight.clone(),
+            yield_on_wake: self.yield_on_wake,
         }
     }
 
@@ -270,8 +296,17 @@ impl Drop for Pool {
 const MAX_BATCH: usize = 16;
 
 /// Longest a worker keeps finished results before handing them over: bounds the latency batching
-/// adds to the first job of a batch.
+/// adds to the first job of a batch. Also the arrival gap above which a submitter yields to the
+/// worker it wakes ([`PoolConfig::yield_on_wake`]): jobs further apart than this cannot share a
+/// batch anyway.
 const BATCH_BUDGET: Duration = Duration::from_micros(500);
+
+/// Fewest jobs that must be waiting for a worker to keep its finished results while it takes one
+/// more: below it the worker hands them over first. Holding a response costs it a whole job's time
+/// (≈ 50–100 µs) to save the reactor one wake-up (a few µs), which pays only when the queue is deep
+/// enough that wake-ups are what limits throughput; at light load it would make one tenant's
+/// response wait for another tenant's job (benches/README.md, issue 5).
+const BATCH_MIN_BACKLOG: usize = 4;
 
 /// A processed job waiting to be handed over.
 struct Finished {
@@ -280,16 +315,20 @@ struct Finished {
 }
 
 /// The worker loop. Jobs are taken in batches: after a blocking receive, a worker keeps taking jobs
-/// that are already queued (at most [`MAX_BATCH`], for at most [`BATCH_BUDGET`]) before delivering
-/// their responses and verdicts together. Each hand-over wakes the relay's reactor, and on a loaded
-/// core every wake-up is a context switch; batching turns one switch per request into one per batch,
-/// while an idle queue still ends a batch of one at once.
+/// that are already queued (at most [`MAX_BATCH`], for at most [`BATCH_BUDGET`], and only while at
+/// least [`BATCH_MIN_BACKLOG`] wait) before delivering their responses and verdicts together. Each
+/// hand-over wakes the relay's reactor, and on a loaded core every wake-up is a context switch;
+/// batching turns one switch per request into one per batch under load, while a short queue still
+/// ends a batch at once.
 fn work(bunker: &Bunker, outbox: &dyn Outbox, queue: &FairQueue<Job>, in_flight: &InFlight) {
     let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = queue.pop() {
         let started = Instant::now();
         batch.push(run(bunker, job));
-        while batch.len() < MAX_BATCH && started.elapsed() < BATCH_BUDGET {
+        while batch.len() < MAX_BATCH
+            && started.elapsed() < BATCH_BUDGET
+            && queue.len() >= BATCH_MIN_BACKLOG
+        {
             match queue.try_pop() {
                 Some(job) => batch.push(run(bunker, job)),
                 None => break,

@@ -11,7 +11,7 @@
 //! `--duration`, and stop by themselves.
 
 use benches::loadgen::provision::{self, RateLimits, TenantSpec};
-use benches::loadgen::{self, Mix, Options};
+use benches::loadgen::{self, Duty, Mix, Options};
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,9 +91,17 @@ enum Command {
         /// Put `pubkey` in sign_event templates (needed by rust-nostr's signer).
         #[arg(long)]
         template_pubkey: bool,
-        /// Write `sent_ms,latency_ms` of every verified reply to this CSV file.
+        /// Write `sent_ms,latency_ms,sent_unix_ms` of every verified reply to this CSV file.
         #[arg(long)]
         latency_csv: Option<PathBuf>,
+        /// Open loop only: `ON,OFF` seconds — send at the rate for ON seconds, pause OFF seconds,
+        /// repeat (the duration counts the pauses).
+        #[arg(long, requires = "rate")]
+        duty: Option<String>,
+        /// Connect from this local address (for example 127.0.0.2, so a packet capture or the
+        /// relay's per-address limits can tell this generator's connections from another's).
+        #[arg(long)]
+        source_ip: Option<std::net::IpAddr>,
     },
     /// Open idle connections, each with one `#p` subscription, and hold them (bounded by time).
     Idle {
@@ -179,6 +187,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
             timeout,
             template_pubkey,
             latency_csv,
+            duty,
+            source_ip,
         } => {
             let text =
                 std::fs::read_to_string(&uris).map_err(|e| format!("{}: {e}", uris.display()))?;
@@ -197,6 +207,8 @@ async fn dispatch(command: Command) -> Result<(), String> {
                 timeout: Duration::from_secs(timeout),
                 template_pubkey,
                 latency_csv,
+                duty: duty.as_deref().map(Duty::parse).transpose()?,
+                source: source_ip,
             };
             let report = loadgen::run(options).await?;
             eprintln!("{}", report.table());

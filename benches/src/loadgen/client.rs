@@ -90,9 +90,34 @@ where
 ///
 /// The TCP or handshake failure, as text.
 pub async fn handshake(addr: std::net::SocketAddr) -> Result<Ws, String> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+    handshake_from(addr, None).await
+}
+
+/// [`handshake`] from local address `source` (any port) when given, for example `127.0.0.2` so a
+/// capture or the relay's per-address limits can tell this generator's connections apart.
+///
+/// # Errors
+///
+/// The bind, TCP or handshake failure, as text.
+pub(super) async fn handshake_from(
+    addr: std::net::SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> Result<Ws, String> {
+    let stream = match source {
+        None => tokio::net::TcpStream::connect(addr).await,
+        Some(ip) => {
+            let socket = match ip {
+                std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+            }
+            .map_err(|e| format!("socket: {e}"))?;
+            socket
+                .bind(std::net::SocketAddr::new(ip, 0))
+                .map_err(|e| format!("bind {ip}: {e}"))?;
+            socket.connect(addr).await
+        }
+    }
+    .map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let req = hyper::Request::builder()
         .uri(format!("http://{addr}/"))
@@ -118,10 +143,11 @@ pub(super) async fn set_up_all(options: &Options) -> Result<Vec<Connected>, Stri
     let tasks: Vec<_> = options.uris[..options.clients]
         .iter()
         .map(|uri| {
-            let (gate, uri, addr) = (gate.clone(), uri.clone(), options.relay);
+            let (gate, uri, addr, source) =
+                (gate.clone(), uri.clone(), options.relay, options.source);
             tokio::spawn(async move {
                 let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-                tokio::time::timeout(SETUP_WAIT, set_up(addr, &uri))
+                tokio::time::timeout(SETUP_WAIT, set_up(addr, source, &uri))
                     .await
                     .map_err(|_| "set-up timed out".to_owned())?
             })
@@ -134,7 +160,11 @@ pub(super) async fn set_up_all(options: &Options) -> Result<Vec<Connected>, Stri
     Ok(clients)
 }
 
-async fn set_up(addr: std::net::SocketAddr, uri: &str) -> Result<Connected, String> {
+async fn set_up(
+    addr: std::net::SocketAddr,
+    source: Option<std::net::IpAddr>,
+    uri: &str,
+) -> Result<Connected, String> {
     let NostrConnectURI::Bunker {
         remote_signer_public_key: remote,
         secret,
@@ -146,7 +176,7 @@ async fn set_up(addr: std::net::SocketAddr, uri: &str) -> Result<Connected, Stri
     let keys = Keys::generate();
     let conversation =
         ConversationKey::derive(keys.secret_key(), &remote).map_err(|e| e.to_string())?;
-    let mut ws = handshake(addr).await?;
+    let mut ws = handshake_from(addr, source).await?;
     let me = keys.public_key().to_hex();
     let req = json!(["REQ", "lg", {"kinds": [24133], "#p": [me], "limit": 0}]);
     send(&mut ws, req.to_string().into_bytes()).await?;
@@ -283,11 +313,15 @@ fn prepare(
     }
 }
 
-/// Runs every client's timed phase concurrently and collects what they recorded.
+/// Runs every client's timed phase concurrently and collects what they recorded, with the instant
+/// the phase started.
 ///
 /// The clock starts only once every client task has set itself up (split its socket, spawned its
 /// reader and writer), so set-up work never delays the timestamps of early responses.
-pub(super) async fn timed_phase(plans: Vec<Plan>, options: &Options) -> Vec<ClientResult> {
+pub(super) async fn timed_phase(
+    plans: Vec<Plan>,
+    options: &Options,
+) -> (Instant, Vec<ClientResult>) {
     let ready = Arc::new(tokio::sync::Barrier::new(plans.len() + 1));
     let (start_tx, start_rx) = tokio::sync::watch::channel(None::<Instant>);
     let tasks: Vec<_> = plans
@@ -298,12 +332,13 @@ pub(super) async fn timed_phase(plans: Vec<Plan>, options: &Options) -> Vec<Clie
         })
         .collect();
     ready.wait().await;
-    let _ = start_tx.send(Some(Instant::now() + Duration::from_millis(20)));
+    let start = Instant::now() + Duration::from_millis(20);
+    let _ = start_tx.send(Some(start));
     let mut results = Vec::with_capacity(tasks.len());
     for task in tasks {
         results.push(task.await.expect("client task"));
     }
-    results
+    (start, results)
 }
 
 async fn drive(
@@ -396,10 +431,13 @@ fn settles(frame: &[u8]) -> bool {
 enum Schedule {
     /// One in flight: send the next when the previous settles.
     Closed { stop: Instant },
-    /// Fixed spacing: request k at `first + k × every`.
+    /// Fixed spacing in sending time: request k after `first + k × every` of it, stretched over
+    /// the pauses of `duty` (if any) from `start`.
     Open {
-        first: Instant,
+        start: Instant,
+        first: Duration,
         every: Duration,
+        duty: Option<super::Duty>,
         stop: Instant,
     },
 }
@@ -409,11 +447,13 @@ impl Schedule {
         let stop = start + options.duration;
         match options.rate {
             None => Schedule::Closed { stop },
-            Some(rate) => {
-                let every = Duration::from_secs_f64(options.clients as f64 / rate);
-                let first = start + Duration::from_secs_f64(index as f64 / rate);
-                Schedule::Open { first, every, stop }
-            }
+            Some(rate) => Schedule::Open {
+                start,
+                first: Duration::from_secs_f64(index as f64 / rate),
+                every: Duration::from_secs_f64(options.clients as f64 / rate),
+                duty: options.duty,
+                stop,
+            },
         }
     }
 }
@@ -435,8 +475,15 @@ async fn write_all(
                 permit.forget();
                 stop
             }
-            Schedule::Open { first, every, stop } => {
-                let at = first + every * k as u32;
+            Schedule::Open {
+                start,
+                first,
+                every,
+                duty,
+                stop,
+            } => {
+                let sending = first + every * k as u32;
+                let at = start + duty.map_or(sending, |duty| duty.wall(sending));
                 tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
                 stop
             }

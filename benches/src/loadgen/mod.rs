@@ -124,9 +124,57 @@ pub struct Options {
     pub timeout: Duration,
     /// Put `pubkey` in `sign_event` templates (rust-nostr's signer drops templates without it).
     pub template_pubkey: bool,
-    /// Write every verified reply as a `sent_ms,latency_ms` CSV line here (milliseconds since the
-    /// first send), to see *when* slow replies happened.
+    /// Write every verified reply as a `sent_ms,latency_ms,sent_unix_ms` CSV line here
+    /// (milliseconds since the first send, the latency, and the send instant as Unix milliseconds
+    /// to line runs of several generators up), to see *when* slow replies happened.
     pub latency_csv: Option<std::path::PathBuf>,
+    /// Local address to connect from (any port); `None`: the system's choice.
+    pub source: Option<std::net::IpAddr>,
+    /// Open loop only: send during `on`, pause for `off`, and repeat, from the start of the timed
+    /// phase (the rate holds within each `on` window; the time bound counts the pauses). `None`:
+    /// send all the time.
+    pub duty: Option<Duty>,
+}
+
+/// An on/off sending pattern for an open loop ([`Options::duty`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duty {
+    /// Sending time per cycle; more than zero.
+    pub on: Duration,
+    /// Pause per cycle.
+    pub off: Duration,
+}
+
+impl Duty {
+    /// Parses `ON,OFF` in whole seconds (`10,10`).
+    ///
+    /// # Errors
+    ///
+    /// Text naming the problem: not two comma-separated integers, or `ON` zero.
+    pub fn parse(text: &str) -> Result<Duty, String> {
+        let bad = || format!("duty {text:?}: expected ON,OFF in whole seconds, ON > 0");
+        let (on, off) = text.split_once(',').ok_or_else(bad)?;
+        let on: u64 = on.trim().parse().map_err(|_| bad())?;
+        let off: u64 = off.trim().parse().map_err(|_| bad())?;
+        if on == 0 {
+            return Err(bad());
+        }
+        Ok(Duty {
+            on: Duration::from_secs(on),
+            off: Duration::from_secs(off),
+        })
+    }
+
+    /// Wall time since the start at which `sending` of sending time has elapsed: the pauses of
+    /// the cycles completed before it are added.
+    #[must_use]
+    pub fn wall(self, sending: Duration) -> Duration {
+        let on = self.on.as_nanos();
+        let cycles = sending.as_nanos() / on;
+        let within = sending.as_nanos() % on;
+        let cycle = (self.on + self.off).as_nanos();
+        Duration::from_nanos(u64::try_from(cycles * cycle + within).unwrap_or(u64::MAX))
+    }
 }
 
 /// Runs the load and returns the verified report.
@@ -146,7 +194,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
     let clients = client::set_up_all(&options).await?;
     let plans = client::build_all(clients, &options);
     let started = std::time::Instant::now();
-    let results = client::timed_phase(plans, &options).await;
+    let (start, results) = client::timed_phase(plans, &options).await;
     let elapsed = started.elapsed();
     let outcomes = tokio::task::spawn_blocking(move || verify::all(results))
         .await
@@ -154,14 +202,30 @@ pub async fn run(options: Options) -> Result<Report, String> {
     if let Some(path) = &options.latency_csv {
         write_latency_csv(path, &outcomes).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(Report::new(&options, elapsed, outcomes))
+    Ok(Report::new(&options, elapsed, unix_ms(start), outcomes))
+}
+
+/// `at` as Unix time in milliseconds, through the system clock now (as exact as two clock reads).
+fn unix_ms(at: std::time::Instant) -> f64 {
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1e3;
+    let now = std::time::Instant::now();
+    match now.checked_duration_since(at) {
+        Some(ago) => now_unix - ago.as_secs_f64() * 1e3,
+        None => now_unix + at.duration_since(now).as_secs_f64() * 1e3,
+    }
 }
 
 fn write_latency_csv(path: &std::path::Path, out: &verify::Outcomes) -> std::io::Result<()> {
     use std::fmt::Write as _;
+    const HEADER: &str = "sent_ms,latency_ms,sent_unix_ms\n";
     let Some(first) = out.sent_at.iter().min() else {
-        return std::fs::write(path, "sent_ms,latency_ms\n");
+        return std::fs::write(path, HEADER);
     };
+    let first_unix = unix_ms(*first);
     let mut rows: Vec<(f64, f64)> = out
         .sent_at
         .iter()
@@ -172,9 +236,9 @@ fn write_latency_csv(path: &std::path::Path, out: &verify::Outcomes) -> std::io:
         })
         .collect();
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut text = String::from("sent_ms,latency_ms\n");
+    let mut text = String::from(HEADER);
     for (since, lat) in rows {
-        let _ = writeln!(text, "{since:.3},{lat:.3}");
+        let _ = writeln!(text, "{since:.3},{lat:.3},{:.3}", first_unix + since);
     }
     std::fs::write(path, text)
 }
@@ -182,6 +246,25 @@ fn write_latency_csv(path: &std::path::Path, out: &verify::Outcomes) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::{Method, Mix};
+
+    #[test]
+    fn duty_parses_and_adds_the_pauses() {
+        use super::Duty;
+        use std::time::Duration;
+        let duty = Duty::parse("10,5").unwrap();
+        let s = Duration::from_secs;
+        assert_eq!((duty.on, duty.off), (s(10), s(5)));
+        assert_eq!(duty.wall(s(0)), s(0));
+        assert_eq!(
+            duty.wall(Duration::from_millis(9_999)),
+            Duration::from_millis(9_999)
+        );
+        assert_eq!(duty.wall(s(10)), s(15), "the first pause is skipped");
+        assert_eq!(duty.wall(s(25)), s(35));
+        for bad in ["10", "0,5", "a,5", "10,-1", ""] {
+            assert!(Duty::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn mix_parses_and_spreads_by_weight() {

@@ -32,6 +32,9 @@ pub struct Report {
     pub first_invalid: Option<String>,
     /// Length of the timed phase, seconds.
     pub elapsed_s: f64,
+    /// When the timed phase started (its first scheduled send), Unix time in milliseconds: with
+    /// [`Options::duty`], the `on` windows start here every `on + off`.
+    pub start_unix_ms: f64,
     /// Verified replies (ok + errors) per second of the timed phase.
     pub rps: f64,
     /// Latency percentiles, milliseconds.
@@ -45,7 +48,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn new(options: &Options, elapsed: Duration, mut out: Outcomes) -> Self {
+    pub(super) fn new(
+        options: &Options,
+        elapsed: Duration,
+        start_unix_ms: f64,
+        mut out: Outcomes,
+    ) -> Self {
         out.latencies.sort_unstable();
         let pct = |p: f64| percentile(&out.latencies, p);
         let answered = out.ok + out.errors;
@@ -66,6 +74,7 @@ impl Report {
             invalid: out.invalid,
             first_invalid: out.first_invalid,
             elapsed_s: elapsed.as_secs_f64(),
+            start_unix_ms,
             rps: answered as f64 / elapsed.as_secs_f64().max(1e-9),
             p50_ms: pct(0.50),
             p90_ms: pct(0.90),

@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Why a job was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,18 @@ struct State<T> {
     /// Workers blocked in `pop` (a push only signals when one is waiting).
     waiting: usize,
     closed: bool,
+    /// When the latest accepted push happened (its caller's instant).
+    last_push: Option<Instant>,
+}
+
+/// What an accepted [`FairQueue::push`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pushed {
+    /// It woke a worker blocked in [`FairQueue::pop`].
+    pub(crate) woke: bool,
+    /// Time since the previous accepted push (`None` for the first, or when the clock went
+    /// backwards between callers).
+    pub(crate) since_previous: Option<Duration>,
 }
 
 impl<T> FairQueue<T> {
@@ -75,6 +88,7 @@ impl<T> FairQueue<T> {
                 len: 0,
                 waiting: 0,
                 closed: false,
+                last_push: None,
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
@@ -88,14 +102,22 @@ impl<T> FairQueue<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `item` at the back of `tenant`'s lane.
+    /// Queues `item` at the back of `tenant`'s lane at instant `at` (the caller's clock read) and
+    /// wakes one worker blocked in [`FairQueue::pop`], if any; says whether it did and how long
+    /// after the previous accepted push this one came (the caller may then yield its core to the
+    /// worker: `PoolConfig::yield_on_wake`).
     ///
     /// # Errors
     ///
     /// Hands `item` back with [`Overflow::Stopped`] after [`FairQueue::close`],
     /// [`Overflow::QueueFull`] when `capacity` jobs are queued, [`Overflow::TenantQueueFull`] when
     /// `tenant` has `tenant_capacity` jobs queued.
-    pub(crate) fn push(&self, tenant: &Arc<str>, item: T) -> Result<(), (T, Overflow)> {
+    pub(crate) fn push(
+        &self,
+        tenant: &Arc<str>,
+        item: T,
+        at: Instant,
+    ) -> Result<Pushed, (T, Overflow)> {
         let mut guard = self.lock();
         let state = &mut *guard;
         if state.closed {
@@ -116,12 +138,19 @@ impl<T> FairQueue<T> {
         }
         lane.push_back(item);
         state.len += 1;
-        let wake = state.waiting > 0;
+        let since_previous = state
+            .last_push
+            .and_then(|previous| at.checked_duration_since(previous));
+        state.last_push = Some(at);
+        let woke = state.waiting > 0;
         drop(guard);
-        if wake {
+        if woke {
             self.ready.notify_one();
         }
-        Ok(())
+        Ok(Pushed {
+            woke,
+            since_previous,
+        })
     }
 
     /// Takes the next job in round-robin order, blocking while the queue is empty. `None` once the
@@ -151,6 +180,12 @@ impl<T> FairQueue<T> {
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+    }
+
+    /// Workers blocked in [`FairQueue::pop`].
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.lock().waiting
     }
 
     /// Jobs queued, all tenants together.
@@ -205,11 +240,11 @@ mod tests {
         let q = FairQueue::new(100, 50);
         let (a, b, c) = (t("a"), t("b"), t("c"));
         for n in 0..10 {
-            q.push(&a, ("a", n)).unwrap();
+            q.push(&a, ("a", n), Instant::now()).unwrap();
         }
-        q.push(&b, ("b", 0)).unwrap();
-        q.push(&b, ("b", 1)).unwrap();
-        q.push(&c, ("c", 0)).unwrap();
+        q.push(&b, ("b", 0), Instant::now()).unwrap();
+        q.push(&b, ("b", 1), Instant::now()).unwrap();
+        q.push(&c, ("c", 0), Instant::now()).unwrap();
         let order: Vec<_> = std::iter::from_fn(|| q.try_pop()).collect();
         assert_eq!(
             &order[..7],
@@ -233,17 +268,23 @@ mod tests {
         let q = FairQueue::new(5, 3);
         let (a, b) = (t("a"), t("b"));
         for n in 0..3 {
-            q.push(&a, n).unwrap();
+            q.push(&a, n, Instant::now()).unwrap();
         }
-        assert_eq!(q.push(&a, 3), Err((3, Overflow::TenantQueueFull)));
-        q.push(&b, 10).unwrap();
-        q.push(&b, 11).unwrap();
-        assert_eq!(q.push(&b, 12), Err((12, Overflow::QueueFull)));
+        assert_eq!(
+            q.push(&a, 3, Instant::now()),
+            Err((3, Overflow::TenantQueueFull))
+        );
+        q.push(&b, 10, Instant::now()).unwrap();
+        q.push(&b, 11, Instant::now()).unwrap();
+        assert_eq!(
+            q.push(&b, 12, Instant::now()),
+            Err((12, Overflow::QueueFull))
+        );
         assert_eq!(q.depths(), vec![(a.clone(), 3), (b.clone(), 2)]);
         assert_eq!(q.try_pop(), Some(0));
-        q.push(&a, 3).unwrap();
+        q.push(&a, 3, Instant::now()).unwrap();
         q.close();
-        assert_eq!(q.push(&b, 13), Err((13, Overflow::Stopped)));
+        assert_eq!(q.push(&b, 13, Instant::now()), Err((13, Overflow::Stopped)));
         let drained: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
         assert_eq!(
             drained,
@@ -259,9 +300,49 @@ mod tests {
             let q = q.clone();
             std::thread::spawn(move || (q.pop(), q.pop()))
         };
-        q.push(&t("a"), 7).unwrap();
+        q.push(&t("a"), 7, Instant::now()).unwrap();
         q.close();
         assert_eq!(popper.join().unwrap(), (Some(7), None));
+    }
+
+    #[test]
+    fn a_push_reports_whether_it_woke_a_blocked_pop_and_the_gap_since_the_previous() {
+        let q = Arc::new(FairQueue::new(4, 4));
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let pushed = |woke, since_previous| {
+            Ok(Pushed {
+                woke,
+                since_previous,
+            })
+        };
+        assert_eq!(
+            q.push(&t("a"), 1, t0),
+            pushed(false, None),
+            "nobody waits; first push"
+        );
+        assert_eq!(q.pop(), Some(1));
+        let popper = {
+            let q = q.clone();
+            std::thread::spawn(move || q.pop())
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while q.waiting() == 0 {
+            assert!(Instant::now() < deadline, "the pop never blocked");
+            std::thread::yield_now();
+        }
+        assert_eq!(
+            q.push(&t("b"), 2, t0 + ms(3)),
+            pushed(true, Some(ms(3))),
+            "a blocked pop was woken, 3 ms after the previous push"
+        );
+        assert_eq!(popper.join().unwrap(), Some(2));
+        assert_eq!(
+            q.push(&t("a"), 3, t0 + ms(2)),
+            pushed(false, None),
+            "nobody waits; an earlier instant than the previous push gives no gap"
+        );
+        assert_eq!(q.push(&t("a"), 4, t0 + ms(5)), pushed(false, Some(ms(3))));
     }
 
     proptest! {
@@ -278,7 +359,7 @@ mod tests {
             let q = FairQueue::new(capacity, tenant_capacity);
             let mut admitted: Vec<Vec<u16>> = vec![Vec::new(); 4];
             for (tenant, value) in pushes {
-                if q.push(&names[tenant], (tenant, value)).is_ok() {
+                if q.push(&names[tenant], (tenant, value), Instant::now()).is_ok() {
                     admitted[tenant].push(value);
                 }
             }

@@ -186,6 +186,8 @@ fn options(started: &Started, uris: &[String], requests: usize) -> Options {
         // rust-nostr's signer drops templates without `pubkey`.
         template_pubkey: true,
         latency_csv: None,
+        duty: None,
+        source: None,
     }
 }
 
