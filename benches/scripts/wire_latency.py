@@ -7,8 +7,9 @@ CAPTURE holds the TCP traffic between one load generator and the relay (for exam
 `tcpdump -i lo -s 0 --time-stamp-precision=nano -w CAPTURE 'tcp and host 127.0.0.2 and port P'`
 with the generator connecting from 127.0.0.2). Each direction of each connection is reassembled,
 cut into websocket frames (RFC 6455 §5.2; client frames unmasked), and the i-th client `EVENT` of
-a connection is paired with its i-th relay `EVENT` (bunkerd answers one connection's requests in
-order). A frame's instant is that of the packet carrying its last byte. Writes
+a connection is paired with its i-th relay `EVENT`: bunkerd answers one connection's requests in
+order when it runs one signer worker (`--workers 1`, as in fairness.sh); with more workers
+responses can overtake each other and this pairing would be wrong. A frame's instant is that of the packet carrying its last byte. Writes
 `sent_unix_ms,latency_ms` per request to OUT, and prints the count.
 
 Latency measured here is what the relay's host saw on its loopback interface: from the request's
@@ -98,6 +99,8 @@ def frames(chunks):
             del buf[:head + n]
             base = end
         times = [(e, t) for e, t in times if e > base] or times[-1:]
+    if http:
+        raise ValueError("no HTTP upgrade in this direction (capture started mid-connection?)")
     return out
 
 
@@ -123,8 +126,14 @@ def main():
         if dport != port:
             continue
         back = flows.get((dst, dport, src, sport))
-        requests = [t for t, op, body in frames(state["chunks"]) if op == 1 and body.startswith(b'["EVENT"')]
-        answers = frames(back["chunks"]) if back else []
+        try:
+            sent = frames(state["chunks"])
+            answers = frames(back["chunks"]) if back else []
+        except ValueError as e:
+            unpaired += 1
+            print(f"connection {sport}: {e}", file=sys.stderr)
+            continue
+        requests = [t for t, op, body in sent if op == 1 and body.startswith(b'["EVENT"')]
         responses = [t for t, op, body in answers if op == 1 and body.startswith(b'["EVENT"')]
         if len(requests) != len(responses) or state["gaps"] or (back and back["gaps"]):
             unpaired += 1

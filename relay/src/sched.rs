@@ -7,10 +7,11 @@
 //! and then handles every ready socket at once. On an idle core nothing changes, since a waking thread
 //! with a free core runs at once. Figures: benches/README.md (issue 3).
 //!
-//! The other direction: a signer thread woken by the reactor (its queue was empty) does not preempt
-//! the reactor either — the kernel lets the running reactor finish its slice, and on a core busy with
-//! other connections' traffic (another tenant's refused flood) that left ≈ 4 % of requests waiting
-//! more than 0.25 ms in the queue of an idle signer. So under this policy the pool is started with
+//! The other direction: a signer thread woken by the reactor (its queue was empty) was measured not
+//! to run at once either — the kernel protects the running reactor's slice (EEVDF's run-to-parity;
+//! measured under this policy, not under `normal`), and on a core busy with other connections'
+//! traffic (another tenant's refused flood) that left ≈ 4 % of requests waiting more than 0.25 ms in
+//! the queue of an idle signer. So under this policy the pool is started with
 //! `PoolConfig::yield_on_wake`: at light load (more than 0.5 ms since the previous job), a reactor
 //! that wakes an idle signer yields its core to it at once. Under load jobs come closer together and
 //! no yield happens, so the reactor keeps reading and the signer gets whole batches (yielding on every

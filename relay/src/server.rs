@@ -208,7 +208,7 @@ async fn serve(
             IoPolicy::Batch => Some(crate::sched::signer_thread_start),
             IoPolicy::Normal => None,
         },
-        // A SCHED_BATCH reactor does not give way to the signer it wakes (see `sched`).
+        // A signer woken by a busy reactor was measured waiting for the reactor's slice (`sched`).
         yield_on_wake: config.io_policy == IoPolicy::Batch,
     };
     let pool = Pool::start(

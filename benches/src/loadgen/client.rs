@@ -484,6 +484,10 @@ async fn write_all(
             } => {
                 let sending = first + every * k as u32;
                 let at = start + duty.map_or(sending, |duty| duty.wall(sending));
+                // Due after the time bound (with a duty, possibly a whole pause after it): done.
+                if at >= stop {
+                    break;
+                }
                 tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
                 stop
             }

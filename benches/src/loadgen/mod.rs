@@ -167,6 +167,10 @@ impl Duty {
 
     /// Wall time since the start at which `sending` of sending time has elapsed: the pauses of
     /// the cycles completed before it are added.
+    ///
+    /// # Panics
+    ///
+    /// If `on` is zero ([`Duty::parse`] refuses it) or `on + off` overflows a `Duration`.
     #[must_use]
     pub fn wall(self, sending: Duration) -> Duration {
         let on = self.on.as_nanos();
