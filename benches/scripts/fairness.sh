@@ -65,7 +65,8 @@
 # second after each switch. Both halves come from the same minutes, so the machine's drift (on this
 # VM the same run's p99 moved by 2 × between minutes) affects both alike; the sequential phases above
 # compare minutes that can differ for reasons of their own. The p99 check then compares B during A's
-# floods with B during A's pauses.
+# floods with B during A's pauses. With A_MULT=0 the same windows are laid over B alone, from the
+# start of B's timed phase: the noise floor of this comparison.
 #
 # Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
 set -euo pipefail
@@ -239,11 +240,13 @@ def classify(sent_ms):
     """'alone', 'with' (A flooding) or None for a B request sent at `sent_ms` (Unix ms)."""
     if interleave:
         # During one of A's floods or one of its pauses, the first second after each switch left
-        # out. A's floods start at its timed phase's start.
-        if a is None or sent_ms < max(a["start_unix_ms"], b2["start_unix_ms"]):
+        # out. A's floods start at its timed phase's start; with A_MULT=0 (no A: the method's noise
+        # floor) the same windows are laid from the start of B's timed phase.
+        anchor = a["start_unix_ms"] if a is not None else b2["start_unix_ms"]
+        if sent_ms < max(anchor, b2["start_unix_ms"]):
             return None
         on_s, off_s = (float(x) for x in interleave.split(","))
-        phase = (sent_ms - a["start_unix_ms"]) % ((on_s + off_s) * 1e3)
+        phase = (sent_ms - anchor) % ((on_s + off_s) * 1e3)
         if 1e3 <= phase < on_s * 1e3:
             return "with"
         return "alone" if phase >= on_s * 1e3 + 1e3 else None
