@@ -92,7 +92,7 @@ pub struct PoolConfig {
     /// For submitters that do not preempt on wake-up and may share a core with the workers —
     /// bunkerd's I/O threads under SCHED_BATCH (`relay::sched`): without it, on a core kept busy by
     /// other connections' traffic, ≈ 4 % of requests waited more than 0.25 ms in the queue of an
-    /// idle worker; with it, under 1 % (benches/README.md, issue 5). Submissions closer together
+    /// idle worker; with it, 1.4–1.7 % (benches/README.md, issue 5). Submissions closer together
     /// never yield, so under load the submitter keeps reading and the worker gets whole batches
     /// (yielding on every wake there cost ≈ 20 % more CPU per request). Default: false.
     pub yield_on_wake: bool,

@@ -3,7 +3,7 @@
 
 use crate::nostr_tools::run_node;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
-use crate::support::TestServer;
+use crate::support::{assert_still_served, TestServer};
 use nostr_connect::prelude::Keys;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,32 +46,7 @@ async fn sessions_and_users_survive_a_restart() {
 
     for (user, keys) in users.iter().zip(clients) {
         let mut client = RawClient::with_keys(server.server.relay_addr, keys).await;
-        let remote = pk(&user.remote_signer_pubkey);
-        let key = client
-            .request(&remote, "get_public_key", vec![], Transport::Nip44)
-            .await;
-        assert_eq!(
-            key["result"],
-            user.user_pubkey.as_str(),
-            "user and session survived"
-        );
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let template =
-            format!(r#"{{"kind":1,"content":"after restart","tags":[],"created_at":{now}}}"#);
-        let signed = client
-            .request(
-                &remote,
-                "sign_event",
-                vec![template.clone()],
-                Transport::Nip44,
-            )
-            .await;
-        let event: serde_json::Value =
-            serde_json::from_str(signed["result"].as_str().unwrap()).unwrap();
-        assert_eq!(event["pubkey"], user.user_pubkey.as_str());
+        assert_still_served(&mut client, user, "after restart").await;
     }
     // nostr-tools, same client key, no connect at all.
     let mut env = env;

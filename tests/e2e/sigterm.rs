@@ -38,7 +38,9 @@
 
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
-use crate::support::{bunkerd_command, create_user, signal, User, OPERATOR_TOKEN};
+use crate::support::{
+    assert_still_served, bunkerd_command, create_user, signal, User, OPERATOR_TOKEN,
+};
 use fastwebsockets::{Frame, OpCode, Payload, WebSocketRead, WebSocketWrite};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -506,15 +508,7 @@ fn open_response(message: &Value, keys: &Keys, remote: &PublicKey, user: &User) 
         .as_str()
         .and_then(request_number)
         .unwrap_or_else(|| panic!("reply id is one of ours: {reply}"));
-    let result = reply["result"].as_str();
-    let signed = Event::from_json(result.unwrap_or_else(|| panic!("a signed event: {reply}")))
-        .expect("signed event parses");
-    signed.verify().expect("signed event verifies");
-    assert_eq!(
-        signed.pubkey.to_hex(),
-        user.user_pubkey,
-        "signed by the user"
-    );
+    let signed = crate::admin_policy::signed_event(&reply, user);
     assert_eq!(signed.content, content(n), "the requested note");
     n
 }
@@ -590,34 +584,7 @@ async fn check_session_survived(server: &Bunkerd, user: &User, keys: &Keys) {
         "session listed after restart: {sessions}"
     );
     let mut client = RawClient::with_keys(server.relay_addr, keys.clone()).await;
-    let remote = pk(&user.remote_signer_pubkey);
-    let key = client
-        .request(&remote, "get_public_key", vec![], Transport::Nip44)
-        .await;
-    assert_eq!(
-        key["result"],
-        user.user_pubkey.as_str(),
-        "get_public_key after restart"
-    );
-    let now = Timestamp::now().as_secs();
-    let template = json!({"kind": 1, "content": "after restart", "tags": [], "created_at": now});
-    let reply = client
-        .request(
-            &remote,
-            "sign_event",
-            vec![template.to_string()],
-            Transport::Nip44,
-        )
-        .await;
-    let result = reply["result"].as_str();
-    let signed = Event::from_json(result.unwrap_or_else(|| panic!("a signed event: {reply}")))
-        .expect("signed event parses");
-    signed.verify().expect("signed event verifies");
-    assert_eq!(
-        signed.pubkey.to_hex(),
-        user.user_pubkey,
-        "signed by the user after restart"
-    );
+    assert_still_served(&mut client, user, "after restart").await;
 }
 
 /// A provisioned user and the client key connected to it.

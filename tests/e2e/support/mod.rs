@@ -180,3 +180,30 @@ fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     config.shutdown_grace = std::time::Duration::from_secs(5);
     config
 }
+
+/// Asserts that `client`, connected to `user` before a restart, is still served without a new
+/// `connect`: `get_public_key` answers the user pubkey, and a `sign_event` comes back as an event
+/// that verifies and is signed by the user. `when` names the moment in assertion messages.
+pub async fn assert_still_served(client: &mut raw::RawClient, user: &User, when: &str) {
+    let remote = raw::pk(&user.remote_signer_pubkey);
+    let key = client
+        .request(&remote, "get_public_key", vec![], raw::Transport::Nip44)
+        .await;
+    assert_eq!(
+        key["result"],
+        user.user_pubkey.as_str(),
+        "get_public_key {when}"
+    );
+    let template = serde_json::json!({
+        "kind": 1, "content": when, "tags": [], "created_at": crate::admin_policy::now()
+    });
+    let reply = client
+        .request(
+            &remote,
+            "sign_event",
+            vec![template.to_string()],
+            raw::Transport::Nip44,
+        )
+        .await;
+    crate::admin_policy::signed_event(&reply, user);
+}
