@@ -25,6 +25,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// Largest websocket message accepted, bytes. A NIP-46 request carries at most a 65,535-byte NIP-44
 /// plaintext (87,472 base64 characters) plus the event envelope, so 128 KiB admits every valid request
@@ -45,6 +46,11 @@ const WRITE_BATCH: usize = 64;
 /// Serves an upgraded websocket (the raw TCP stream, plus any bytes the HTTP layer read past the
 /// upgrade request) until the peer leaves or the relay shuts down. `permit` is the connection's
 /// admission (its slot and buckets, [`crate::limits`]); it is given back when this returns.
+///
+/// The connection's I/O runs on the relay's I/O threads, or — while it is demoted ([`Placement`]) —
+/// on the demoted-I/O thread, a tokio runtime whose one thread is under SCHED_IDLE: this task then
+/// only waits for the segment spawned there, and moves the socket back and forth between the two
+/// reactors between messages (never inside one).
 pub(crate) async fn serve(
     stream: TcpStream,
     leftover: Vec<u8>,
@@ -56,24 +62,84 @@ pub(crate) async fn serve(
     state.metrics.connections_opened.inc();
     let (read, write) = stream.into_split();
     // Caps each frame; `Reassembly` caps the sum of a fragmented message's frames.
-    let mut read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
+    let read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
     let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(write_loop(write, rx));
-    let mut session = Session::new(&state.limits);
-    let gate = Gate {
-        state: &state,
-        permit: &permit,
+    let placement = Placement::new(
+        state.demoted_io.is_some(),
+        state.limits.rate_limited_demotion_secs,
+    );
+    let mut conn = Connection {
+        session: Session::new(&state.limits),
+        state,
+        permit,
+        conn_id,
+        reassembly: Reassembly::default(),
+        tx,
+        placement,
     };
-    read_loop(&mut read, &mut session, &gate, conn_id, &tx).await;
-    if state.shutdown.is_cancelled() {
-        // Shutting down: reading has stopped, but responses to requests already accepted are still
-        // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
-        // on a full queue here: a stuck peer must not hold shutdown up. Then read (and discard) until
-        // the peer's close, so unread frames do not turn our close into a reset that loses replies.
-        state.close_sockets.cancelled().await;
-        let _ = tx.try_send(Outbound::Close(1001, "relay shutting down"));
-        Box::pin(drain(&mut read, &tx)).await;
+    let mut end = segment(&mut conn, Io { read, writer }).await;
+    // Whether the socket is on the demoted-I/O thread (and counted in the gauge); `placement`
+    // changes first, when the move is decided.
+    let mut demoted = false;
+    let writer = loop {
+        let parked = match end {
+            End::Gone(writer) => break Some(writer),
+            End::Lost => break None,
+            End::Moved(parked) => parked,
+        };
+        demoted = conn.placement.demoted;
+        if demoted {
+            conn.state.metrics.connections_demoted.inc();
+            conn.state.metrics.connection_demotions.inc();
+        } else {
+            conn.state.metrics.connections_demoted.dec();
+        }
+        let demoted_io = conn.state.demoted_io.clone().filter(|_| demoted);
+        end = match demoted_io {
+            Some(io) => {
+                let state = conn.state.clone();
+                let run = io.spawn(async move {
+                    let end = match parked.attach() {
+                        Some(io) => segment(&mut conn, io).await,
+                        None => End::Lost,
+                    };
+                    (conn, end)
+                });
+                match run.await {
+                    Ok((back, end)) => {
+                        conn = back;
+                        end
+                    }
+                    // The segment panicked, or the demoted-I/O runtime was shut down under it (the
+                    // server is past its grace period): the connection, its socket, its permit and
+                    // its subscriptions' queue are gone with it.
+                    Err(e) => {
+                        if e.is_panic() {
+                            tracing::error!("a demoted connection's task panicked");
+                        }
+                        state.metrics.connections_demoted.dec();
+                        state.metrics.connections.dec();
+                        return;
+                    }
+                }
+            }
+            None => match parked.attach() {
+                Some(io) => segment(&mut conn, io).await,
+                None => End::Lost,
+            },
+        };
+    };
+    if demoted {
+        conn.state.metrics.connections_demoted.dec();
     }
+    let Connection {
+        state,
+        mut session,
+        tx,
+        permit,
+        ..
+    } = conn;
     for (sub_id, filters) in session.close_all() {
         state.metrics.subscriptions.dec();
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
@@ -82,7 +148,167 @@ pub(crate) async fn serve(
     // The writer ends when every sender is gone: ours and the reserved OK slots of pending verdicts
     // (which are sent, or dropped once the socket is gone).
     drop(tx);
-    let _ = writer.await;
+    if let Some(writer) = writer {
+        let _ = writer.await;
+    }
+    drop(permit);
+}
+
+/// What outlives a connection's move between I/O threads.
+struct Connection {
+    state: Arc<RelayState>,
+    permit: ConnectionPermit,
+    conn_id: ConnId,
+    session: Session,
+    reassembly: Reassembly,
+    tx: mpsc::Sender<Outbound>,
+    placement: Placement,
+}
+
+/// A connection's socket attached to the reactor of the thread serving it: the read half in its
+/// frame reader, the write half in the writer task.
+struct Io {
+    read: FrameReader,
+    writer: JoinHandle<Option<Handover>>,
+}
+
+/// What a writer hands back when its connection moves: the write half and the queue, with every
+/// message queued after the hand-over still in it, in order.
+type Handover = (OwnedWriteHalf, mpsc::Receiver<Outbound>);
+
+/// A socket between two reactors: deregistered from the one it leaves, with the bytes read but not
+/// yet decoded and the writer's queue.
+struct Parked {
+    stream: std::net::TcpStream,
+    leftover: Vec<u8>,
+    rx: mpsc::Receiver<Outbound>,
+}
+
+impl Parked {
+    /// Registers the socket with the current runtime's reactor and starts its writer there; `None`
+    /// (logged) if the reactor refuses it.
+    fn attach(self) -> Option<Io> {
+        let stream = match TcpStream::from_std(self.stream) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not move a connection between I/O threads");
+                return None;
+            }
+        };
+        let (read, write) = stream.into_split();
+        Some(Io {
+            read: FrameReader::new(read, self.leftover, MAX_MESSAGE_BYTES),
+            writer: tokio::spawn(write_loop(write, self.rx)),
+        })
+    }
+}
+
+/// How a segment of a connection's life ended.
+enum End {
+    /// The connection is over; its writer ends once every sender of its queue is gone.
+    Gone(JoinHandle<Option<Handover>>),
+    /// The connection moves to the other I/O thread ([`Placement`]).
+    Moved(Parked),
+    /// The socket was lost while moving.
+    Lost,
+}
+
+/// Serves the connection on the current runtime until it ends or must move.
+async fn segment(conn: &mut Connection, mut io: Io) -> End {
+    match read_loop(&mut io.read, conn).await {
+        Exit::Move => return park(conn, io).await,
+        Exit::Gone => {}
+    }
+    if conn.state.shutdown.is_cancelled() {
+        // Shutting down: reading has stopped, but responses to requests already accepted are still
+        // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
+        // on a full queue here: a stuck peer must not hold shutdown up. Then read (and discard) until
+        // the peer's close, so unread frames do not turn our close into a reset that loses replies.
+        conn.state.close_sockets.cancelled().await;
+        let _ = conn
+            .tx
+            .try_send(Outbound::Close(1001, "relay shutting down"));
+        Box::pin(drain(&mut io.read, &conn.tx)).await;
+    }
+    End::Gone(io.writer)
+}
+
+/// Takes the socket off the current reactor, after the writer has written everything queued before
+/// the hand-over. `End::Lost` if the writer is gone (the socket failed).
+async fn park(conn: &Connection, io: Io) -> End {
+    if conn.tx.send(Outbound::Handover).await.is_err() {
+        return End::Gone(io.writer);
+    }
+    let Ok(Some((write, rx))) = io.writer.await else {
+        return End::Lost;
+    };
+    let (read, leftover) = io.read.into_parts();
+    let stream = match read.reunite(write).map(TcpStream::into_std) {
+        Ok(Ok(stream)) => stream,
+        _ => return End::Lost,
+    };
+    End::Moved(Parked {
+        stream,
+        leftover,
+        rx,
+    })
+}
+
+/// Where a connection's I/O runs, and when it moves (issue 5: a tenant that floods only delays
+/// itself). A connection whose `EVENT` is refused for a client's or its tenant's rate limit (the
+/// per-connection or per-address event bucket, the tenant's request bucket or its full queue lane —
+/// not the whole signer queue being full, which is nobody's own doing) is **demoted**: its socket
+/// moves to the demoted-I/O thread, under SCHED_IDLE, so reading its frames, refusing them and
+/// writing the `OK`s take only CPU that no other connection wants. It moves back after
+/// [`crate::limits::Limits::rate_limited_demotion_secs`] seconds without such a refusal, at its next
+/// message. Its admitted requests are signed as before, in its tenant's lane of the fair signer
+/// queue; only its socket work is deprioritised. Nothing is dropped or reordered by a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Placement {
+    /// `None`: demotion is off.
+    hold: Option<std::time::Duration>,
+    /// On the demoted-I/O thread.
+    demoted: bool,
+    /// The last refusal that demotes.
+    last_limited: Option<Instant>,
+}
+
+impl Placement {
+    /// Demotion on when `enabled` and `hold_secs > 0`.
+    pub(crate) fn new(enabled: bool, hold_secs: u64) -> Self {
+        Placement {
+            hold: (enabled && hold_secs > 0).then(|| std::time::Duration::from_secs(hold_secs)),
+            demoted: false,
+            last_limited: None,
+        }
+    }
+
+    /// After a message whose handling was (`limited`) or was not refused for a rate limit, at
+    /// `now`: whether the connection must move now (and the placement it moves to is recorded).
+    pub(crate) fn after_message(&mut self, limited: bool, now: Instant) -> bool {
+        let Some(hold) = self.hold else {
+            return false;
+        };
+        if limited {
+            self.last_limited = Some(now);
+        }
+        let should_be_demoted = self
+            .last_limited
+            .is_some_and(|at| now.saturating_duration_since(at) < hold);
+        if should_be_demoted == self.demoted {
+            return false;
+        }
+        self.demoted = should_be_demoted;
+        true
+    }
+}
+
+/// Why a read loop stopped.
+enum Exit {
+    /// The peer left, the connection was closed, or the relay is shutting down.
+    Gone,
+    /// The connection must move to the other I/O thread ([`Placement`]).
+    Move,
 }
 
 /// Joins fragmented messages, refusing any message whose frames add up to more than
@@ -140,62 +366,70 @@ impl Reassembly {
     }
 }
 
-async fn read_loop(
-    read: &mut FrameReader,
-    session: &mut Session,
-    gate: &Gate<'_>,
-    conn_id: ConnId,
-    tx: &mpsc::Sender<Outbound>,
-) {
-    let state = gate.state;
-    let mut reassembly = Reassembly::default();
+async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
+    let Connection {
+        state,
+        permit,
+        conn_id,
+        session,
+        reassembly,
+        tx,
+        placement,
+    } = conn;
+    let (state, conn_id) = (&**state, *conn_id);
+    let gate = Gate { state, permit };
     loop {
         // `read_frame` is cancel-safe, so losing this race to shutdown loses no bytes.
         let frame = tokio::select! {
             frame = read.read_frame() => frame,
             // Stop reading; `serve` closes the socket after the signer pool drains.
-            () = state.shutdown.cancelled() => return,
+            () = state.shutdown.cancelled() => return Exit::Gone,
         };
         let incoming = match frame {
             Ok(frame) => reassembly.push(frame),
             Err(ReadError::Protocol(code, reason)) => Incoming::Close(code, reason),
-            Err(ReadError::Gone) => return,
+            Err(ReadError::Gone) => return Exit::Gone,
         };
         match incoming {
             Incoming::Pending => {}
             Incoming::Ping(payload) => {
                 if tx.send(Outbound::Pong(payload)).await.is_err() {
-                    return;
+                    return Exit::Gone;
                 }
             }
             Incoming::PeerClosed(payload) => {
                 let _ = tx.send(Outbound::CloseEcho(payload)).await;
-                return;
+                return Exit::Gone;
             }
             Incoming::Close(code, reason) => {
                 let _ = tx.send(Outbound::Close(code, reason)).await;
                 Box::pin(drain(read, tx)).await;
-                return;
+                return Exit::Gone;
             }
             Incoming::Message(OpCode::Text, bytes) => {
                 let Ok(text) = std::str::from_utf8(&bytes) else {
                     let _ = tx.send(Outbound::Close(1007, "text is not UTF-8")).await;
                     Box::pin(drain(read, tx)).await;
-                    return;
+                    return Exit::Gone;
                 };
-                let actions = session.on_text(text, unix_now(), gate);
+                let actions = session.on_text(text, unix_now(), &gate);
+                let mut limited = false;
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
                     // inline they would sit in every idle connection's task (target 4).
-                    if Box::pin(apply(action, state, conn_id, tx)).await.is_err() {
-                        return;
+                    match Box::pin(apply(action, state, conn_id, tx)).await {
+                        Ok(demotes) => limited |= demotes,
+                        Err(()) => return Exit::Gone,
                     }
+                }
+                if placement.after_message(limited, Instant::now()) {
+                    return Exit::Move;
                 }
             }
             Incoming::Message(_, _) => {
                 let note = message::notice("invalid: binary frames are not NIP-01 messages");
                 if tx.send(Outbound::Text(note)).await.is_err() {
-                    return;
+                    return Exit::Gone;
                 }
             }
         }
@@ -221,18 +455,27 @@ async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
     let _ = tokio::time::timeout(CLOSE_DRAIN, until_close).await;
 }
 
-/// Applies one session action. `Err` means the writer is gone.
+/// Applies one session action: `Ok(true)` when it refused an event for a rate limit that demotes
+/// the connection ([`Placement`]); `Err` means the writer is gone.
 async fn apply(
     action: Action,
     state: &RelayState,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
-) -> Result<(), ()> {
+) -> Result<bool, ()> {
     match action {
-        Action::Send(text) => tx.send(Outbound::Text(text)).await.map_err(drop),
+        Action::Send(text) => tx
+            .send(Outbound::Text(text))
+            .await
+            .map_err(drop)
+            .map(|()| false),
         Action::Refuse { text, reason } => {
             state.metrics.rejected(reason);
-            tx.send(Outbound::Text(text)).await.map_err(drop)
+            // The session refuses events `rate-limited:` only for the connection's or its
+            // address's event bucket.
+            let demotes = reason == "rate-limited";
+            tx.send(Outbound::Text(text)).await.map_err(drop)?;
+            Ok(demotes)
         }
         Action::Submit(event) => submit(*event, state, tx).await,
         Action::Subscribe { sub_id, filters } => {
@@ -245,22 +488,25 @@ async fn apply(
             }
             tx.send(Outbound::Text(message::eose(&sub_id)))
                 .await
-                .map_err(drop)
+                .map_err(drop)?;
+            Ok(false)
         }
         Action::Unsubscribe { sub_id, filters } => {
             state.metrics.subscriptions.dec();
             state.hub.unsubscribe(conn_id, &sub_id, &filters);
-            Ok(())
+            Ok(false)
         }
     }
 }
 
 /// Queues an admitted event on the signer pool; its verdict comes back as `OK` through `tx`.
+/// `Ok(true)` when the event was refused for its tenant's rate or full queue lane (which demotes
+/// the connection, [`Placement`]); `Err` means the writer is gone.
 ///
 /// A queue slot for the `OK` is reserved *before* the job is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
 /// slow client, and a client that does not read its socket stops being read (backpressure).
-async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -> Result<(), ()> {
+async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -> Result<bool, ()> {
     // The tenant's rate limit, before any crypto: the session already checked that the `p` tag
     // names a hosted remote signer, so the route lookup is one map read.
     let route = event
@@ -274,7 +520,8 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
             .admit(&route.tenant, own.as_ref(), &state.limits)
         {
             let text = refuse_over(state, Limit::TenantRate, Some(&route.tenant), &event);
-            return tx.send(Outbound::Text(text)).await.map_err(drop);
+            tx.send(Outbound::Text(text)).await.map_err(drop)?;
+            return Ok(true);
         }
     }
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
@@ -312,7 +559,7 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
         tenant,
     };
     match state.submitter.try_submit(job) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(false),
         Err(Rejected { job, reason }) => {
             let limit = match reason {
                 Overflow::TenantQueueFull => Limit::TenantQueue,
@@ -322,7 +569,8 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
             let text = refuse_over(state, limit, tenant.as_ref(), &job.event);
             // The job (and its reserved slot) is dropped first, so this send has room.
             drop(job);
-            tx.send(Outbound::Text(text)).await.map_err(drop)
+            tx.send(Outbound::Text(text)).await.map_err(drop)?;
+            Ok(limit == Limit::TenantQueue)
         }
     }
 }
@@ -361,13 +609,18 @@ fn refusal_prefix(refusal: &Refusal) -> &'static str {
 /// messages) is framed into one buffer and sent with one `write` — typically an `OK` and the response
 /// `EVENT` for the same request, or a batch of responses from one signer hand-over. The buffer is
 /// dropped after each write, so an idle connection holds none. Stops after a close frame or when the
-/// socket fails.
-async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>) {
+/// socket fails (`None`), or at [`Outbound::Handover`], after writing everything queued before it:
+/// then it returns the write half and the queue, for the connection's next I/O thread.
+async fn write_loop(
+    mut write: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outbound>,
+) -> Option<Handover> {
     while let Some(first) = rx.recv().await {
         let mut out = Vec::new();
         let mut next = Some(first);
         let mut framed = 0;
         let mut last = false;
+        let mut handover = false;
         while let Some(msg) = next.take() {
             match msg {
                 Outbound::Text(text) => ws::encode(&mut out, OpCode::Text, text.as_bytes()),
@@ -383,17 +636,22 @@ async fn write_loop(mut write: OwnedWriteHalf, mut rx: mpsc::Receiver<Outbound>)
                     ws::encode(&mut out, OpCode::Close, echo);
                     last = true;
                 }
+                Outbound::Handover => handover = true,
             }
             framed += 1;
-            if !last && framed < WRITE_BATCH {
+            if !last && !handover && framed < WRITE_BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if write.write_all(&out).await.is_err() || last {
+        if !out.is_empty() && write.write_all(&out).await.is_err() || last {
             let _ = write.shutdown().await;
-            return;
+            return None;
+        }
+        if handover {
+            return Some((write, rx));
         }
     }
+    None
 }
 
 /// The session's view of the relay for one connection: shared state plus the connection's permit.
@@ -427,3 +685,7 @@ impl Admission for Gate<'_> {
         self.state.metrics.limit_refused(limit);
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -40,6 +40,9 @@ pub enum Outbound {
     Close(u16, &'static str),
     /// Echo of a peer's close frame payload; the writer stops after it.
     CloseEcho(Vec<u8>),
+    /// The connection moves to another I/O thread: the writer writes everything queued before this,
+    /// then stops and hands its write half and its queue (with whatever follows this) back.
+    Handover,
 }
 
 /// Connection identifier, unique per process.

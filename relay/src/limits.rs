@@ -60,6 +60,11 @@ pub struct Limits {
     pub tenant_requests_per_sec: u32,
     /// Burst for a tenant whose own `limits.burst` is unset (at least the rate). Default: 2,000.
     pub tenant_burst: u32,
+    /// How long a connection stays demoted after its last `EVENT` refused for a rate limit of its
+    /// own, its address's or its tenant's, seconds; 0 = never demote. A demoted connection's socket
+    /// is served by a thread under SCHED_IDLE, so a flood of refused events costs others no latency
+    /// (`conn::Placement`). Default: 10.
+    pub rate_limited_demotion_secs: u64,
 }
 
 impl Default for Limits {
@@ -77,6 +82,7 @@ impl Default for Limits {
             ip_events_burst: 2_000,
             tenant_requests_per_sec: 1_000,
             tenant_burst: 2_000,
+            rate_limited_demotion_secs: 10,
         }
     }
 }

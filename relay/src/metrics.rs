@@ -13,7 +13,8 @@
 //! Names (units in the name): `bunkerd_requests_total{tenant,method,outcome}`,
 //! `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_events_rejected_total{reason}`,
 //! `bunkerd_rate_limited_total{tenant}`, `bunkerd_websocket_connections`,
-//! `bunkerd_websocket_connections_opened_total`, `bunkerd_subscriptions`, `bunkerd_pool_queue_depth`,
+//! `bunkerd_websocket_connections_opened_total`, `bunkerd_websocket_connections_demoted`,
+//! `bunkerd_websocket_connection_demotions_total`, `bunkerd_subscriptions`, `bunkerd_pool_queue_depth`,
 //! `bunkerd_pool_queue_wait_seconds`, `bunkerd_pool_tenant_queue_depth{tenant}`,
 //! `bunkerd_limit_refusals_total{limit}`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_store_errors_total`, `bunkerd_audit_dropped_total`,
@@ -41,6 +42,8 @@ pub(crate) struct Metrics {
     limit_refusals: IntCounterVec,
     pub(crate) connections: IntGauge,
     pub(crate) connections_opened: IntCounter,
+    pub(crate) connections_demoted: IntGauge,
+    pub(crate) connection_demotions: IntCounter,
     pub(crate) subscriptions: IntGauge,
     queue_depth: IntGauge,
     queue_wait: Histogram,
@@ -167,6 +170,14 @@ impl Metrics {
             connections_opened: counter(
                 "bunkerd_websocket_connections_opened_total",
                 "Websocket connections accepted since start",
+            ),
+            connections_demoted: gauge(
+                "bunkerd_websocket_connections_demoted",
+                "Open websocket connections served by the low-priority I/O thread after a rate-limited refusal",
+            ),
+            connection_demotions: counter(
+                "bunkerd_websocket_connection_demotions_total",
+                "Moves of a websocket connection to the low-priority I/O thread since start",
             ),
             subscriptions: gauge("bunkerd_subscriptions", "Open subscriptions (REQs)"),
             queue_depth: gauge(

@@ -68,6 +68,20 @@ pub fn set_current_thread(policy: IoPolicy) {
     }
 }
 
+/// For the demoted-I/O thread (`conn::Placement`): SCHED_IDLE (sched(7)), whatever the process's
+/// nice value — it runs only when no other thread of the host wants its core, and any other thread
+/// that wakes preempts it. Failures are logged, never fatal (the thread then serves demoted
+/// connections at normal priority).
+pub fn demoted_thread_start() {
+    if let Err(e) = set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Os(ThreadPriorityOsValue::default()),
+        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+    ) {
+        tracing::warn!(error = ?e, "cannot put the demoted-I/O thread under SCHED_IDLE");
+    }
+}
+
 /// For the signer pool's threads (`PoolConfig::on_worker_start`): SCHED_OTHER.
 pub fn signer_thread_start() {
     set_current_thread(IoPolicy::Normal);

@@ -219,6 +219,9 @@ async fn serve(
     let tracker = TaskTracker::new();
     let close_sockets = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
+    let demoted_io = (config.limits.rate_limited_demotion_secs > 0)
+        .then(DemotedIo::start)
+        .flatten();
     let relay_state = Arc::new(RelayState::new(
         bunker.clone(),
         pool.submitter(),
@@ -228,6 +231,7 @@ async fn serve(
             shutdown: shutdown.clone(),
             close_sockets: close_sockets.clone(),
             tracker: tracker.clone(),
+            demoted_io: demoted_io.as_ref().map(DemotedIo::handle),
         },
         metrics.clone(),
         // Validated before start (`Config::validate`).
@@ -289,6 +293,9 @@ async fn serve(
     {
         tracing::warn!(grace = ?config.shutdown_grace, "connections still open after the grace period");
     }
+    // Every connection task has ended (or the grace period is over: what is left on the demoted-I/O
+    // thread is dropped with it).
+    drop(demoted_io);
     // 4. Join the workers (the queue is empty), then drop the store last.
     let joined = tokio::task::spawn_blocking(move || pool.shutdown());
     if tokio::time::timeout(config.shutdown_grace, joined)
@@ -352,6 +359,48 @@ async fn accept_loop<F, Fut>(
                 }
             }
         });
+    }
+}
+
+/// The demoted-I/O runtime (`conn::Placement`): one reactor thread under SCHED_IDLE
+/// ([`crate::sched::demoted_thread_start`]) that serves the sockets of connections refused for a
+/// rate limit. Dropping it stops the thread without waiting (tasks still on it are dropped), so it
+/// can be dropped inside the server's own runtime.
+struct DemotedIo(Option<tokio::runtime::Runtime>);
+
+impl DemotedIo {
+    /// `None` (logged) if the thread cannot be started; connections are then never demoted.
+    fn start() -> Option<DemotedIo> {
+        match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .thread_name("bunkerd-demoted-io")
+            .on_thread_start(crate::sched::demoted_thread_start)
+            .build()
+        {
+            Ok(runtime) => Some(DemotedIo(Some(runtime))),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the demoted-I/O thread; rate-limited connections stay where they are");
+                None
+            }
+        }
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("a DemotedIo holds its runtime until dropped")
+            .handle()
+            .clone()
+    }
+}
+
+impl Drop for DemotedIo {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub(crate) struct Lifecycle {
     pub(crate) close_sockets: CancellationToken,
     /// Tracks websocket tasks.
     pub(crate) tracker: TaskTracker,
+    /// The demoted-I/O runtime's handle; `None` when demotion is off.
+    pub(crate) demoted_io: Option<tokio::runtime::Handle>,
 }
 
 /// Shared relay state.
@@ -35,6 +37,8 @@ pub(crate) struct RelayState {
     pub(crate) close_sockets: CancellationToken,
     /// Tracks websocket tasks so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
+    /// Where demoted connections' I/O runs (`conn::Placement`); `None` when demotion is off.
+    pub(crate) demoted_io: Option<tokio::runtime::Handle>,
     pub(crate) nip11: String,
     /// This server's metrics.
     pub(crate) metrics: Arc<Metrics>,
@@ -69,6 +73,7 @@ impl RelayState {
             shutdown: lifecycle.shutdown,
             close_sockets: lifecycle.close_sockets,
             tracker: lifecycle.tracker,
+            demoted_io: lifecycle.demoted_io,
             metrics,
             buckets: crate::ratelimit::TenantBuckets::default(),
             addresses: Arc::new(crate::limits::Addresses::new(limits)),

@@ -107,6 +107,14 @@ impl FrameReader {
         }
     }
 
+    /// The socket's read half and the bytes read from it but not yet decoded (a partial frame, or
+    /// whole frames not yet asked for): what a reader for the same stream must start from
+    /// ([`FrameReader::new`]'s `leftover`).
+    pub(crate) fn into_parts(mut self) -> (OwnedReadHalf, Vec<u8>) {
+        self.buf.drain(..self.start);
+        (self.stream, self.buf)
+    }
+
     /// Bytes currently held (0 while idle).
     #[cfg(test)]
     pub(crate) fn buffered_capacity(&self) -> usize {

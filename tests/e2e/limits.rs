@@ -7,7 +7,8 @@
 
 use crate::metrics::{scrape, value};
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
-use crate::support::TestServer;
+use crate::support::{TestServer, User};
+use nostr::PublicKey;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -191,6 +192,25 @@ async fn connection_and_address_limits_refuse_with_their_prefix_and_are_counted(
     server.server.stop().await;
 }
 
+/// Two users in two tenants, each with a client connected (NIP-46 `connect` acknowledged): user,
+/// client, remote-signer pubkey.
+async fn two_tenants(server: &TestServer) -> [(User, RawClient, PublicKey); 2] {
+    let user_a = server.provision(None).await;
+    let user_b = server.provision(None).await;
+    assert_ne!(user_a.tenant, user_b.tenant);
+    let connect = async |user: User| {
+        let mut client = RawClient::connect(server.server.relay_addr).await;
+        let params = vec![String::new(), secret_of(&user.bunker_uri)];
+        let remote = pk(&user.remote_signer_pubkey);
+        let ack = client
+            .request(&remote, "connect", params, Transport::Nip44)
+            .await;
+        assert_eq!(ack["result"], "ack");
+        (user, client, remote)
+    };
+    [connect(user_a).await, connect(user_b).await]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_flooding_the_signer_queue_is_refused_alone() {
     // One worker, tiny per-tenant lanes: tenant A pipelines far more than its lane holds; tenant B
@@ -204,24 +224,8 @@ async fn a_tenant_flooding_the_signer_queue_is_refused_alone() {
         c.limits.tenant_requests_per_sec = 0;
     })
     .await;
-    let user_a = server.provision(None).await;
-    let user_b = server.provision(None).await;
-    assert_ne!(user_a.tenant, user_b.tenant);
+    let [(user_a, mut a, remote_a), (user_b, mut b, remote_b)] = two_tenants(&server).await;
     let before = scrape(&server).await;
-
-    let mut connected = Vec::new();
-    for user in [&user_a, &user_b] {
-        let mut client = RawClient::connect(server.server.relay_addr).await;
-        let params = vec![String::new(), secret_of(&user.bunker_uri)];
-        let remote = pk(&user.remote_signer_pubkey);
-        let ack = client
-            .request(&remote, "connect", params, Transport::Nip44)
-            .await;
-        assert_eq!(ack["result"], "ack");
-        connected.push((client, remote));
-    }
-    let (mut b, remote_b) = connected.pop().unwrap();
-    let (mut a, remote_a) = connected.pop().unwrap();
 
     // A: 200 pipelined sign_event requests.
     let template = json!({"kind": 1, "content": "flood", "tags": []}).to_string();
@@ -341,4 +345,148 @@ async fn behind_a_proxy_each_forwarded_address_is_counted_on_its_own() {
     );
     drop((first, other));
     server.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
+    // Every tenant: 2 requests/s, burst 4; a connection stays demoted 1 s after its last
+    // rate-limited refusal.
+    let server = TestServer::start_with(|c| {
+        c.limits.tenant_requests_per_sec = 2;
+        c.limits.tenant_burst = 4;
+        c.limits.rate_limited_demotion_secs = 1;
+    })
+    .await;
+    let before = scrape(&server).await;
+    let delta = |after: &str, name: &str, labels: &[(&str, &str)]| {
+        value(after, name, labels) - value(&before, name, labels)
+    };
+    let [(user_a, mut a, remote_a), (user_b, mut b, remote_b)] = two_tenants(&server).await;
+
+    // A pipelines 20 sign_event requests: its bucket (3 tokens left after connect) admits a few,
+    // the rest are refused, and the first refusal moves A's socket to the demoted-I/O thread while
+    // the rest of A's frames are still unread. Every request still gets exactly one OK, and every
+    // admitted one its response.
+    let template = json!({"kind": 1, "content": "flood", "tags": []}).to_string();
+    let mut sent = Vec::new();
+    for n in 0..20 {
+        let request = json!({"id": format!("a{n}"), "method": "sign_event", "params": [template]});
+        let event = a.request_event(&remote_a, &request.to_string(), Transport::Nip44);
+        sent.push(event.id.to_hex());
+        a.send_text(&json!(["EVENT", event]).to_string()).await;
+    }
+    let mut oks: HashMap<String, (bool, String)> = HashMap::new();
+    let mut responses = 0;
+    while oks.len() < sent.len() || responses < oks.values().filter(|(ok, _)| *ok).count() {
+        let message = a.next().await;
+        if message[0] == "OK" {
+            let id = message[1].as_str().unwrap().to_owned();
+            let verdict = (message[2] == true, message[3].as_str().unwrap().to_owned());
+            assert!(oks.insert(id, verdict).is_none(), "one OK per event");
+        } else if message[0] == "EVENT" && message[1] == "replies" {
+            responses += 1;
+        }
+    }
+    let mut ids: Vec<_> = oks.keys().cloned().collect();
+    ids.sort();
+    sent.sort();
+    assert_eq!(ids, sent, "every event answered once");
+    let refused: Vec<_> = oks.values().filter(|(ok, _)| !ok).collect();
+    assert!(refused.len() >= 16, "{oks:?}");
+    assert!(
+        refused.iter().all(|(_, m)| m.starts_with("rate-limited: ")),
+        "{refused:?}"
+    );
+
+    // Demoted once, and still there (it moves back only at a message after the hold).
+    let scraped = scrape(&server).await;
+    assert_eq!(
+        delta(
+            &scraped,
+            "bunkerd_websocket_connection_demotions_total",
+            &[]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
+        1.0
+    );
+
+    // B, another tenant, is served meanwhile and never demoted.
+    let template = json!({"kind": 1, "content": "b", "tags": []}).to_string();
+    let reply = b
+        .request(&remote_b, "sign_event", vec![template], Transport::Nip44)
+        .await;
+    assert!(reply["result"].is_string(), "{reply}");
+
+    // The hold is the behaviour under test: let it pass (A's bucket refills meanwhile, 2/s), then
+    // A's next request is admitted and moves A back; the request after it is read there.
+    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    crate::support::assert_still_served(&mut a, &user_a, "after the demotion hold").await;
+    let scraped = scrape(&server).await;
+    assert_eq!(
+        value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
+        0.0
+    );
+    assert_eq!(
+        delta(
+            &scraped,
+            "bunkerd_websocket_connection_demotions_total",
+            &[]
+        ),
+        1.0,
+        "B was never demoted, A once"
+    );
+    assert_eq!(
+        delta(
+            &scraped,
+            "bunkerd_rate_limited_total",
+            &[("tenant", &user_b.tenant)]
+        ),
+        0.0
+    );
+    assert_eq!(
+        delta(
+            &scraped,
+            "bunkerd_rate_limited_total",
+            &[("tenant", &user_a.tenant)]
+        ),
+        refused.len() as f64
+    );
+
+    // Demoted again by a second flood, A is still closed cleanly (1001) when the relay stops.
+    let template = json!({"kind": 1, "content": "again", "tags": []}).to_string();
+    let flood: Vec<_> = (0..10)
+        .map(|n| {
+            let request =
+                json!({"id": format!("again{n}"), "method": "sign_event", "params": [template]});
+            a.request_event(&remote_a, &request.to_string(), Transport::Nip44)
+        })
+        .collect();
+    for event in &flood {
+        a.send_text(&json!(["EVENT", event]).to_string()).await;
+    }
+    for event in &flood {
+        let id = event.id.to_hex();
+        a.next_matching(|v| v[0] == "OK" && v[1] == id.as_str())
+            .await;
+    }
+    let scraped = scrape(&server).await;
+    assert_eq!(
+        value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
+        1.0
+    );
+    assert_eq!(
+        delta(
+            &scraped,
+            "bunkerd_websocket_connection_demotions_total",
+            &[]
+        ),
+        2.0
+    );
+    let stopping = tokio::spawn(server.server.stop());
+    assert_eq!(a.close_code().await, 1001, "the demoted connection");
+    assert_eq!(b.close_code().await, 1001, "the other connection");
+    stopping.await.unwrap();
 }

@@ -136,6 +136,11 @@ pub struct LimitSettings {
     /// Request burst of a tenant without its own burst [default: 2000].
     #[arg(long, env = "BUNKERD_TENANT_BURST", value_name = "N")]
     pub tenant_burst: Option<u32>,
+    /// Seconds a connection stays on the low-priority (SCHED_IDLE) I/O thread after its last event
+    /// refused for a rate limit (its own, its address's or its tenant's); 0 = never demote
+    /// [default: 10].
+    #[arg(long, env = "BUNKERD_RATE_LIMITED_DEMOTION_SECS", value_name = "SECS")]
+    pub rate_limited_demotion_secs: Option<u64>,
 }
 
 /// Applies `$op` field by field over every [`LimitSettings`] field, so adding a limit is one line
@@ -154,7 +159,8 @@ macro_rules! each_limit {
             ip_events_per_sec,
             ip_events_burst,
             tenant_requests_per_sec,
-            tenant_burst
+            tenant_burst,
+            rate_limited_demotion_secs
         )
     };
 }

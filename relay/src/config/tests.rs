@@ -188,6 +188,12 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             |c| c.limits.created_at_window_secs.to_string(),
             "600".into(),
         ),
+        (
+            "limits.rate_limited_demotion_secs",
+            |s, n| s.limits.rate_limited_demotion_secs = Some(n.into()),
+            |c| c.limits.rate_limited_demotion_secs.to_string(),
+            "10".into(),
+        ),
     ]
 }
 
@@ -280,6 +286,7 @@ fn flags_and_file_keys_are_named_alike() {
         ("ip_events_burst", "13", "13"),
         ("tenant_requests_per_sec", "0", "0"),
         ("tenant_burst", "14", "14"),
+        ("rate_limited_demotion_secs", "15", "15"),
     ];
     let mut toml = String::new();
     let mut argv = vec!["bunkerd".to_owned()];
