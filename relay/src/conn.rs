@@ -16,6 +16,7 @@ use crate::message;
 use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
 use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
+use futures_util::FutureExt;
 use signer::nostr::Event;
 use signer::pool::{unix_now, Job, Overflow, Rejected};
 use signer::{Processed, Refusal};
@@ -78,7 +79,7 @@ pub(crate) async fn serve(
         tx,
         placement,
     };
-    let mut end = segment(&mut conn, Io { read, writer }).await;
+    let mut end = guarded(&mut conn, Io { read, writer }).await;
     // Whether the socket is on the demoted-I/O thread (and counted in the gauge); `placement`
     // changes first, when the move is decided.
     let mut demoted = false;
@@ -101,7 +102,7 @@ pub(crate) async fn serve(
                 let state = conn.state.clone();
                 let run = io.spawn(async move {
                     let end = match parked.attach() {
-                        Some(io) => segment(&mut conn, io).await,
+                        Some(io) => guarded(&mut conn, io).await,
                         None => End::Lost,
                     };
                     (conn, end)
@@ -111,13 +112,10 @@ pub(crate) async fn serve(
                         conn = back;
                         end
                     }
-                    // The segment panicked, or the demoted-I/O runtime was shut down under it (the
-                    // server is past its grace period): the connection, its socket, its permit and
-                    // its subscriptions' queue are gone with it.
-                    Err(e) => {
-                        if e.is_panic() {
-                            tracing::error!("a demoted connection's task panicked");
-                        }
+                    // The demoted-I/O runtime was shut down under the segment (only past the
+                    // server's grace period, after its last connection task was waited for): the
+                    // connection and its socket are dropped with it.
+                    Err(_) => {
                         state.metrics.connections_demoted.dec();
                         state.metrics.connections.dec();
                         return;
@@ -125,7 +123,7 @@ pub(crate) async fn serve(
                 }
             }
             None => match parked.attach() {
-                Some(io) => segment(&mut conn, io).await,
+                Some(io) => guarded(&mut conn, io).await,
                 None => End::Lost,
             },
         };
@@ -213,6 +211,21 @@ enum End {
     Lost,
 }
 
+/// [`segment`], with a panic contained: it costs this connection (its socket is dropped, `End::Lost`)
+/// but `serve` still removes its subscriptions, so no fan-out sender keeps a dead writer alive.
+async fn guarded(conn: &mut Connection, io: Io) -> End {
+    match std::panic::AssertUnwindSafe(segment(conn, io))
+        .catch_unwind()
+        .await
+    {
+        Ok(end) => end,
+        Err(_) => {
+            tracing::error!("a connection's task panicked; the connection is closed");
+            End::Lost
+        }
+    }
+}
+
 /// Serves the connection on the current runtime until it ends or must move.
 async fn segment(conn: &mut Connection, mut io: Io) -> End {
     match read_loop(&mut io.read, conn).await {
@@ -234,7 +247,8 @@ async fn segment(conn: &mut Connection, mut io: Io) -> End {
 }
 
 /// Takes the socket off the current reactor, after the writer has written everything queued before
-/// the hand-over. `End::Lost` if the writer is gone (the socket failed).
+/// the hand-over. `End::Gone` if the writer had already stopped (the socket failed or was closed)
+/// before the hand-over could be queued, `End::Lost` if it stopped after.
 async fn park(conn: &Connection, io: Io) -> End {
     if conn.tx.send(Outbound::Handover).await.is_err() {
         return End::Gone(io.writer);
@@ -261,8 +275,16 @@ async fn park(conn: &Connection, io: Io) -> End {
 /// moves to the demoted-I/O thread, under SCHED_IDLE, so reading its frames, refusing them and
 /// writing the `OK`s take only CPU that no other connection wants. It moves back after
 /// [`crate::limits::Limits::rate_limited_demotion_secs`] seconds without such a refusal, at its next
-/// message. Its admitted requests are signed as before, in its tenant's lane of the fair signer
-/// queue; only its socket work is deprioritised. Nothing is dropped or reordered by a move.
+/// message or when the hold ends, whichever comes first; at shutdown it moves back at once. Its
+/// admitted requests are signed as before, in its tenant's lane of the fair signer queue; only its
+/// socket work is deprioritised. Nothing is dropped or reordered by a move.
+///
+/// Hazard, accepted: the demoted thread takes short locks that normal-priority threads also take
+/// (the signer queue's mutex when it submits, dedupe and fan-out map shards, the allocator's), and
+/// a SCHED_IDLE thread is preempted by any waking thread, possibly inside one. A thread that then
+/// blocks on that lock frees its core, so the demoted thread finishes the critical section at once
+/// — unless every core is kept busy by other normal-priority threads, when it waits for its small
+/// share. `rate_limited_demotion_secs = 0` turns demotion off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Placement {
     /// `None`: demotion is off.
@@ -283,6 +305,21 @@ impl Placement {
         }
     }
 
+    /// When a demoted connection's hold ends (the instant it moves back if no refusal comes
+    /// first); `None` when it is not demoted.
+    pub(crate) fn promotion_at(&self) -> Option<Instant> {
+        let hold = self.hold?;
+        self.last_limited
+            .filter(|_| self.demoted)
+            .map(|at| at + hold)
+    }
+
+    /// At shutdown: a demoted connection goes back to the relay's own I/O threads for its last
+    /// writes. Whether it must move.
+    pub(crate) fn recall(&mut self) -> bool {
+        std::mem::replace(&mut self.demoted, false)
+    }
+
     /// After a message whose handling was (`limited`) or was not refused for a rate limit, at
     /// `now`: whether the connection must move now (and the placement it moves to is recorded).
     pub(crate) fn after_message(&mut self, limited: bool, now: Instant) -> bool {
@@ -300,6 +337,14 @@ impl Placement {
         }
         self.demoted = should_be_demoted;
         true
+    }
+}
+
+/// Completes at `at`; never when `None`.
+async fn until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -378,12 +423,28 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
     } = conn;
     let (state, conn_id) = (&**state, *conn_id);
     let gate = Gate { state, permit };
+    // Made once per segment: a fresh `cancelled()` per frame would lock the token's waiter list
+    // twice per frame, a lock every connection shares.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
     loop {
-        // `read_frame` is cancel-safe, so losing this race to shutdown loses no bytes.
+        // `read_frame` is cancel-safe, so losing this race to shutdown or to the end of a demotion
+        // loses no bytes.
         let frame = tokio::select! {
             frame = read.read_frame() => frame,
-            // Stop reading; `serve` closes the socket after the signer pool drains.
-            () = state.shutdown.cancelled() => return Exit::Gone,
+            // Stop reading; `serve` closes the socket after the signer pool drains — on the relay's
+            // own I/O threads: a demoted connection is moved back first, so its last `OK`s and its
+            // 1001 do not wait for a thread that a busy host may starve.
+            () = &mut shutdown => {
+                return if placement.recall() { Exit::Move } else { Exit::Gone };
+            }
+            // A demoted connection moves back when its hold ends, even if it sends nothing more.
+            () = until(placement.promotion_at()) => {
+                if placement.after_message(false, Instant::now()) {
+                    return Exit::Move;
+                }
+                continue;
+            }
         };
         let incoming = match frame {
             Ok(frame) => reassembly.push(frame),

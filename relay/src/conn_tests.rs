@@ -51,3 +51,22 @@ fn demotion_off_never_moves() {
         assert!(!placement.demoted);
     }
 }
+
+#[test]
+fn the_hold_ends_at_promotion_at_and_shutdown_recalls() {
+    let mut placement = Placement::new(true, 3);
+    let t0 = Instant::now();
+    assert_eq!(placement.promotion_at(), None, "not demoted");
+    assert!(placement.after_message(true, t0));
+    assert_eq!(placement.promotion_at(), Some(t0 + Duration::from_secs(3)));
+    assert!(!placement.after_message(true, t0 + Duration::from_secs(1)));
+    assert_eq!(placement.promotion_at(), Some(t0 + Duration::from_secs(4)));
+    // What the read loop does when that instant comes.
+    assert!(placement.after_message(false, t0 + Duration::from_secs(4)));
+    assert_eq!(placement.promotion_at(), None);
+    assert!(!placement.recall(), "not demoted: nothing to move");
+    assert!(placement.after_message(true, t0 + Duration::from_secs(5)));
+    assert!(placement.recall(), "demoted: moves back for shutdown");
+    assert!(!placement.demoted);
+    assert_eq!(placement.promotion_at(), None);
+}

@@ -20,7 +20,10 @@
 //! Threads inherit their creator's policy, and the signer threads and RocksDB's threads are created
 //! from tokio threads, so the signer pool sets its own threads back to SCHED_OTHER explicitly.
 //!
-//! The policy is only changed for threads whose nice value is 0: the library call also sets nice, and
+//! The demoted-I/O thread (connections refused for a rate limit, `conn::Placement`) runs under
+//! SCHED_IDLE, under either policy: [`demoted_thread_start`].
+//!
+//! The I/O policy is only changed for threads whose nice value is 0: the library call also sets nice, and
 //! a process started under `nice` keeps its value. Failures are logged, never fatal. Linux only in
 //! effect; elsewhere the calls fail harmlessly and are logged at debug level.
 
@@ -68,17 +71,23 @@ pub fn set_current_thread(policy: IoPolicy) {
     }
 }
 
-/// For the demoted-I/O thread (`conn::Placement`): SCHED_IDLE (sched(7)), whatever the process's
-/// nice value — it runs only when no other thread of the host wants its core, and any other thread
-/// that wakes preempts it. Failures are logged, never fatal (the thread then serves demoted
-/// connections at normal priority).
+/// For the demoted-I/O thread (`conn::Placement`): SCHED_IDLE (sched(7)) — the lowest weight the
+/// fair scheduler has (3 against 1,024 for nice 0), and any other thread that wakes on its core
+/// preempts it at once (`check_preempt_wakeup_fair`), even a SCHED_BATCH reactor. Unlike the I/O
+/// threads it is set whatever the process's nice value. The library call then also tries to set the
+/// thread's nice to 0, which a process started under a positive nice may not do (EPERM); the policy
+/// is read back, and only a thread left outside SCHED_IDLE is reported (it then serves demoted
+/// connections at its inherited priority). Never fatal.
 pub fn demoted_thread_start() {
+    let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(e) = set_thread_priority_and_policy(
         thread_native_id(),
         ThreadPriority::Os(ThreadPriorityOsValue::default()),
-        ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        idle,
     ) {
-        tracing::warn!(error = ?e, "cannot put the demoted-I/O thread under SCHED_IDLE");
+        if thread_priority::unix::thread_schedule_policy().ok() != Some(idle) {
+            tracing::warn!(error = ?e, "cannot put the demoted-I/O thread under SCHED_IDLE");
+        }
     }
 }
 

@@ -347,6 +347,56 @@ async fn behind_a_proxy_each_forwarded_address_is_counted_on_its_own() {
     server.server.stop().await;
 }
 
+/// Polls `/metrics` until `name` (no labels) reads `want`, for at most 10 s.
+async fn wait_for_gauge(server: &TestServer, name: &str, want: f64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let got = value(&scrape(server).await, name, &[]);
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} still {got}, waiting for {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `count` pipelined sign_event requests from `client` and reads until each has its one OK
+/// and each admitted one its response; returns the OKs by event id (accepted, message).
+async fn flood(
+    client: &mut RawClient,
+    remote: &PublicKey,
+    count: usize,
+) -> HashMap<String, (bool, String)> {
+    let template = json!({"kind": 1, "content": "flood", "tags": []}).to_string();
+    let mut sent = Vec::new();
+    for n in 0..count {
+        let request = json!({"id": format!("f{n}"), "method": "sign_event", "params": [template]});
+        let event = client.request_event(remote, &request.to_string(), Transport::Nip44);
+        sent.push(event.id.to_hex());
+        client.send_text(&json!(["EVENT", event]).to_string()).await;
+    }
+    let mut oks: HashMap<String, (bool, String)> = HashMap::new();
+    let mut responses = 0;
+    while oks.len() < sent.len() || responses < oks.values().filter(|(ok, _)| *ok).count() {
+        let message = client.next().await;
+        if message[0] == "OK" {
+            let id = message[1].as_str().unwrap().to_owned();
+            let verdict = (message[2] == true, message[3].as_str().unwrap().to_owned());
+            assert!(oks.insert(id, verdict).is_none(), "one OK per event");
+        } else if message[0] == "EVENT" && message[1] == "replies" {
+            responses += 1;
+        }
+    }
+    let mut ids: Vec<_> = oks.keys().cloned().collect();
+    ids.sort();
+    sent.sort();
+    assert_eq!(ids, sent, "every event answered once");
+    oks
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
     // Every tenant: 2 requests/s, burst 4; a connection stays demoted 1 s after its last
@@ -366,84 +416,35 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
     // A pipelines 20 sign_event requests: its bucket (3 tokens left after connect) admits a few,
     // the rest are refused, and the first refusal moves A's socket to the demoted-I/O thread while
     // the rest of A's frames are still unread. Every request still gets exactly one OK, and every
-    // admitted one its response.
-    let template = json!({"kind": 1, "content": "flood", "tags": []}).to_string();
-    let mut sent = Vec::new();
-    for n in 0..20 {
-        let request = json!({"id": format!("a{n}"), "method": "sign_event", "params": [template]});
-        let event = a.request_event(&remote_a, &request.to_string(), Transport::Nip44);
-        sent.push(event.id.to_hex());
-        a.send_text(&json!(["EVENT", event]).to_string()).await;
-    }
-    let mut oks: HashMap<String, (bool, String)> = HashMap::new();
-    let mut responses = 0;
-    while oks.len() < sent.len() || responses < oks.values().filter(|(ok, _)| *ok).count() {
-        let message = a.next().await;
-        if message[0] == "OK" {
-            let id = message[1].as_str().unwrap().to_owned();
-            let verdict = (message[2] == true, message[3].as_str().unwrap().to_owned());
-            assert!(oks.insert(id, verdict).is_none(), "one OK per event");
-        } else if message[0] == "EVENT" && message[1] == "replies" {
-            responses += 1;
-        }
-    }
-    let mut ids: Vec<_> = oks.keys().cloned().collect();
-    ids.sort();
-    sent.sort();
-    assert_eq!(ids, sent, "every event answered once");
+    // admitted one its response (checked by `flood`).
+    let oks = flood(&mut a, &remote_a, 20).await;
     let refused: Vec<_> = oks.values().filter(|(ok, _)| !ok).collect();
-    assert!(refused.len() >= 16, "{oks:?}");
+    assert!(!refused.is_empty(), "{oks:?}");
     assert!(
         refused.iter().all(|(_, m)| m.starts_with("rate-limited: ")),
         "{refused:?}"
     );
-
-    // Demoted once, and still there (it moves back only at a message after the hold).
     let scraped = scrape(&server).await;
-    assert_eq!(
-        delta(
-            &scraped,
-            "bunkerd_websocket_connection_demotions_total",
-            &[]
-        ),
-        1.0
+    let demotions = delta(
+        &scraped,
+        "bunkerd_websocket_connection_demotions_total",
+        &[],
     );
-    assert_eq!(
-        value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
-        1.0
-    );
+    assert!(demotions >= 1.0, "A was demoted: {demotions}");
 
-    // B, another tenant, is served meanwhile and never demoted.
+    // B, another tenant, is served meanwhile, and never refused (so never demoted).
     let template = json!({"kind": 1, "content": "b", "tags": []}).to_string();
     let reply = b
         .request(&remote_b, "sign_event", vec![template], Transport::Nip44)
         .await;
     assert!(reply["result"].is_string(), "{reply}");
 
-    // The hold is the behaviour under test: let it pass (A's bucket refills meanwhile, 2/s), then
-    // A's next request is admitted and moves A back; the request after it is read there.
-    tokio::time::sleep(std::time::Duration::from_millis(1_600)).await;
+    // A, sending nothing more, moves back when its hold ends, and is served there.
+    wait_for_gauge(&server, "bunkerd_websocket_connections_demoted", 0.0).await;
     crate::support::assert_still_served(&mut a, &user_a, "after the demotion hold").await;
     let scraped = scrape(&server).await;
     assert_eq!(
         value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
-        0.0
-    );
-    assert_eq!(
-        delta(
-            &scraped,
-            "bunkerd_websocket_connection_demotions_total",
-            &[]
-        ),
-        1.0,
-        "B was never demoted, A once"
-    );
-    assert_eq!(
-        delta(
-            &scraped,
-            "bunkerd_rate_limited_total",
-            &[("tenant", &user_b.tenant)]
-        ),
         0.0
     );
     assert_eq!(
@@ -454,36 +455,27 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
         ),
         refused.len() as f64
     );
-
-    // Demoted again by a second flood, A is still closed cleanly (1001) when the relay stops.
-    let template = json!({"kind": 1, "content": "again", "tags": []}).to_string();
-    let flood: Vec<_> = (0..10)
-        .map(|n| {
-            let request =
-                json!({"id": format!("again{n}"), "method": "sign_event", "params": [template]});
-            a.request_event(&remote_a, &request.to_string(), Transport::Nip44)
-        })
-        .collect();
-    for event in &flood {
-        a.send_text(&json!(["EVENT", event]).to_string()).await;
-    }
-    for event in &flood {
-        let id = event.id.to_hex();
-        a.next_matching(|v| v[0] == "OK" && v[1] == id.as_str())
-            .await;
-    }
-    let scraped = scrape(&server).await;
     assert_eq!(
-        value(&scraped, "bunkerd_websocket_connections_demoted", &[]),
-        1.0
+        delta(
+            &scraped,
+            "bunkerd_rate_limited_total",
+            &[("tenant", &user_b.tenant)]
+        ),
+        0.0
     );
-    assert_eq!(
+
+    // Demoted again by a second flood (its bucket holds at most 4 of 10), A is still closed cleanly
+    // (1001) when the relay stops: a demoted connection is moved back for its last writes.
+    let oks = flood(&mut a, &remote_a, 10).await;
+    assert!(oks.values().any(|(ok, _)| !ok), "{oks:?}");
+    let scraped = scrape(&server).await;
+    assert!(
         delta(
             &scraped,
             "bunkerd_websocket_connection_demotions_total",
             &[]
-        ),
-        2.0
+        ) > demotions,
+        "demoted again"
     );
     let stopping = tokio::spawn(server.server.stop());
     assert_eq!(a.close_code().await, 1001, "the demoted connection");
