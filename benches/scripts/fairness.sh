@@ -44,6 +44,10 @@
 # Controls: A_MULT (default 10) is A's rate as a multiple of its limit; A_MULT=1 runs A at exactly
 # its limit (what A's admitted traffic alone costs B) and A_MULT=0 runs no A at all (the noise floor
 # of the p99 ratio: B against B); the checks of A's refusals are skipped in both.
+# bunkerd demotes a connection refused `rate-limited:` to its SCHED_IDLE I/O thread (README,
+# "Limits"), so A's 50 connections are served there during its floods; the script prints
+# bunkerd_websocket_connection_demotions_total. BUNKERD_RATE_LIMITED_DEMOTION_SECS=0 in the
+# environment turns demotion off (the comparison in benches/README.md, third round).
 # Placement can be changed for experiments (defaults as above): BUNKERD_CPUS=0, A_CPUS=1, B_CPUS=1
 # (taskset lists) and WORKERS=1 (bunkerd's signer threads). After phase 1 the script also saves
 # bunkerd's /metrics, so the verdict can show bunkerd's own latency histogram for B in each phase
@@ -215,6 +219,7 @@ grep -E "^bunkerd_(requests_total|rate_limited_total|request_duration_seconds_co
   "$work/metrics.txt" | sed -e "s/\"$a_id\"/\"$a_id\" (A)/" -e "s/\"$b_id\"/\"$b_id\" (B)/" || true
 grep -E '^bunkerd_events_rejected_total' "$work/metrics.txt" || true
 grep -E '^bunkerd_limit_refusals_total' "$work/metrics.txt" | grep -v ' 0$' || true
+grep -E '^bunkerd_websocket_connection_demotions_total' "$work/metrics.txt" || true
 
 echo "== verdict (reports, latencies and metrics in $work)"
 python3 - "$work" "$a_id" "$b_id" "$limit" "$a_before" "$a_after" "$a_later" "$b_started" "$b_ended" "$a_mult" "$interleave" <<'PY'
