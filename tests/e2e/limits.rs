@@ -189,6 +189,10 @@ async fn connection_and_address_limits_refuse_with_their_prefix_and_are_counted(
         )
     };
     assert_eq!(rejected(&after) - rejected(&before), refused_events as f64);
+    // `a`'s `rate-limited:` refusals demoted it (once: its 10-s hold outlasts the test); `b`'s
+    // `blocked:` and `invalid:` CLOSEDs did not demote it.
+    let demotions = |s: &str| value(s, "bunkerd_websocket_connection_demotions_total", &[]);
+    assert_eq!(demotions(&after) - demotions(&before), 1.0);
     server.server.stop().await;
 }
 
@@ -284,6 +288,11 @@ async fn a_tenant_flooding_the_signer_queue_is_refused_alone() {
     assert_eq!(
         delta("bunkerd_limit_refusals_total", &[("limit", "tenant_queue")]),
         refused
+    );
+    // A full tenant lane demotes the flooding connection (once: the hold is 10 s), never B's.
+    assert_eq!(
+        delta("bunkerd_websocket_connection_demotions_total", &[]),
+        1.0
     );
     assert_eq!(
         delta("bunkerd_limit_refusals_total", &[("limit", "queue")]),
