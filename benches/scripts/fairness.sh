@@ -49,9 +49,11 @@
 # bunkerd_websocket_connection_demotions_total. BUNKERD_RATE_LIMITED_DEMOTION_SECS=0 in the
 # environment turns demotion off (the comparison in benches/README.md, third round).
 # Placement can be changed for experiments (defaults as above): BUNKERD_CPUS=0, A_CPUS=1, B_CPUS=1
-# (taskset lists) and WORKERS=1 (bunkerd's signer threads). After phase 1 the script also saves
-# bunkerd's /metrics, so the verdict can show bunkerd's own latency histogram for B in each phase
-# next to the client-side p99.
+# (taskset lists) and WORKERS=1 (bunkerd's signer threads); A_IDLE=1 runs A's generator under
+# SCHED_IDLE (`chrt --idle 0`), so that with bunkerd also on A's core (BUNKERD_CPUS=0,1) A's
+# generator takes only CPU bunkerd leaves — closer to A's clients being on other machines. After
+# phase 1 the script also saves bunkerd's /metrics, so the verdict can show bunkerd's own latency
+# histogram for B in each phase next to the client-side p99.
 #
 # B's generator connects from 127.0.0.2 and A's from 127.0.0.1. When tcpdump is installed (Debian
 # package `tcpdump`; run as root), the script captures B's traffic on the loopback interface and
@@ -88,6 +90,8 @@ if [ -n "$interleave" ] && ! [[ "$interleave" =~ ^[0-9]+,[0-9]+$ && ${interleave
 fi
 wire=${WIRE:-1}
 command -v tcpdump >/dev/null 2>&1 || wire=0
+a_sched=()
+[ "${A_IDLE:-0}" = 1 ] && a_sched=(chrt --idle 0)
 bunkerd_cpus=${BUNKERD_CPUS:-0} a_cpus=${A_CPUS:-1} b_cpus=${B_CPUS:-1} workers=${WORKERS:-1}
 target=${CARGO_TARGET_DIR:-target}/release
 relay=127.0.0.1:17457 admin=127.0.0.1:17458
@@ -130,9 +134,9 @@ rate_limited() {
 # ARGS; JSON report in NAME.json, the summary in NAME.err, every verified reply's latency in
 # NAME-lat.csv.
 run() {
-  local cpus=$b_cpus source=127.0.0.2
-  [ "$1" = a ] && cpus=$a_cpus source=127.0.0.1
-  taskset -c "$cpus" "$target/loadgen" run --relay "$relay" --uris "$2" --clients "$users" \
+  local cpus=$b_cpus source=127.0.0.2 sched=()
+  [ "$1" = a ] && cpus=$a_cpus source=127.0.0.1 sched=("${a_sched[@]}")
+  "${sched[@]}" taskset -c "$cpus" "$target/loadgen" run --relay "$relay" --uris "$2" --clients "$users" \
     --requests $(($3 * $4)) --duration "$4" --rate "$3" --latency-csv "$work/$1-lat.csv" \
     --source-ip "$source" "${@:5}" >"$work/$1.json" 2>"$work/$1.err"
 }

@@ -271,9 +271,11 @@ async fn park(conn: &Connection, io: Io) -> End {
 /// Where a connection's I/O runs, and when it moves (issue 5: a tenant that floods only delays
 /// itself). A connection whose `EVENT` is refused for a client's or its tenant's rate limit (the
 /// per-connection or per-address event bucket, the tenant's request bucket or its full queue lane —
-/// not the whole signer queue being full, which is nobody's own doing) is **demoted**: its socket
-/// moves to the demoted-I/O thread, under SCHED_IDLE, so reading its frames, refusing them and
-/// writing the `OK`s take only CPU that no other connection wants. It moves back after
+/// not the whole signer queue being full, which is nobody's own doing: [`Limit::demotes`]) is
+/// **demoted**: its socket moves to the demoted-I/O thread, under SCHED_IDLE, so reading its
+/// frames, refusing them and writing the `OK`s take only CPU that no other connection wants. The
+/// session and the submission name the limit of each refusal; the decision is never taken from a
+/// message's text. It moves back after
 /// [`crate::limits::Limits::rate_limited_demotion_secs`] seconds without such a refusal, at its next
 /// message or when the hold ends, whichever comes first; at shutdown it moves back at once. Its
 /// admitted requests are signed as before, in its tenant's lane of the fair signer queue; only its
@@ -530,13 +532,14 @@ async fn apply(
             .await
             .map_err(drop)
             .map(|()| false),
-        Action::Refuse { text, reason } => {
+        Action::Refuse {
+            text,
+            reason,
+            limit,
+        } => {
             state.metrics.rejected(reason);
-            // The session refuses events `rate-limited:` only for the connection's or its
-            // address's event bucket.
-            let demotes = reason == "rate-limited";
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
-            Ok(demotes)
+            Ok(limit.is_some_and(Limit::demotes))
         }
         Action::Submit(event) => submit(*event, state, tx).await,
         Action::Subscribe { sub_id, filters } => {
@@ -582,7 +585,7 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
         {
             let text = refuse_over(state, Limit::TenantRate, Some(&route.tenant), &event);
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
-            return Ok(true);
+            return Ok(Limit::TenantRate.demotes());
         }
     }
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
@@ -631,7 +634,7 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
             // The job (and its reserved slot) is dropped first, so this send has room.
             drop(job);
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
-            Ok(limit == Limit::TenantQueue)
+            Ok(limit.demotes())
         }
     }
 }

@@ -155,6 +155,26 @@ impl Limit {
         }
     }
 
+    /// Whether a refusal by this limit demotes the connection that was refused (relay
+    /// `conn::Placement`): the limits exceeded by a sending rate that is the client's own, its
+    /// address's or its organization's — [`Limit::ConnectionEvents`], [`Limit::IpEvents`],
+    /// [`Limit::TenantRate`], [`Limit::TenantQueue`]. Not [`Limit::Queue`] (the whole signer queue is
+    /// full: nobody's own doing), nor the limits on counts of connections, subscriptions or filters
+    /// (they refuse an open, not a rate).
+    pub fn demotes(self) -> bool {
+        match self {
+            Limit::ConnectionEvents | Limit::IpEvents | Limit::TenantRate | Limit::TenantQueue => {
+                true
+            }
+            Limit::Connections
+            | Limit::IpConnections
+            | Limit::ConnectionSubscriptions
+            | Limit::IpSubscriptions
+            | Limit::FiltersPerReq
+            | Limit::Queue => false,
+        }
+    }
+
     /// The metric label (snake_case, stable).
     pub fn label(self) -> &'static str {
         match self {
@@ -434,6 +454,24 @@ mod tests {
             ip_events_per_sec: 1,
             ip_events_burst: 3,
             ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn only_limits_on_the_refused_clients_own_sending_rate_demote() {
+        let demoting: Vec<Limit> = Limit::ALL.into_iter().filter(|l| l.demotes()).collect();
+        assert_eq!(
+            demoting,
+            [
+                Limit::ConnectionEvents,
+                Limit::IpEvents,
+                Limit::TenantRate,
+                Limit::TenantQueue
+            ]
+        );
+        // Each is refused `rate-limited:`, so the client that is demoted can tell why.
+        for limit in demoting {
+            assert!(limit.message().starts_with("rate-limited: "), "{limit:?}");
         }
     }
 

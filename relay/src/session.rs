@@ -31,6 +31,9 @@ pub enum Action {
         text: String,
         /// Its machine-readable prefix.
         reason: &'static str,
+        /// The limit that refused the event, when one did (already counted through
+        /// [`Admission::refused`]).
+        limit: Option<Limit>,
     },
     /// Hand this admitted kind-24133 event to the signer pool; the pool's verdict becomes the `OK`.
     Submit(Box<Event>),
@@ -131,6 +134,7 @@ impl Session {
             Err(ParseError::BadEvent { id, reason }) => vec![Action::Refuse {
                 text: message::ok(&id, false, reason),
                 reason: prefix(reason),
+                limit: None,
             }],
             Err(ParseError::BadReq { sub_id, reason }) => {
                 let mut actions: Vec<Action> = self
@@ -148,11 +152,16 @@ impl Session {
         let refuse = |msg: &'static str| Action::Refuse {
             text: message::ok(&id, false, msg),
             reason: prefix(msg),
+            limit: None,
         };
         // The connection's and address's rates first: every EVENT costs a token, whatever follows.
         if let Err(limit) = admission.admit_event() {
             admission.refused(limit);
-            return refuse(limit.message());
+            return Action::Refuse {
+                text: message::ok(&id, false, limit.message()),
+                reason: prefix(limit.message()),
+                limit: Some(limit),
+            };
         }
         if event.kind != KIND_NOSTR_CONNECT {
             return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");
@@ -171,6 +180,7 @@ impl Session {
             return Action::Refuse {
                 text: message::ok(&id, true, "duplicate: already have this event"),
                 reason: "duplicate",
+                limit: None,
             };
         }
         Action::Submit(event)

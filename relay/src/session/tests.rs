@@ -37,7 +37,7 @@ fn verdict(session: &mut Session, fake: &Fake, event: &Event) -> String {
     assert_eq!(actions.len(), 1);
     match actions.pop().unwrap() {
         Action::Submit(_) => "submitted".into(),
-        Action::Refuse { text, reason } => {
+        Action::Refuse { text, reason, .. } => {
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v[1], event.id_hex().as_str());
             let message = v[3].as_str().unwrap();
@@ -176,7 +176,11 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
         let text = format!(r#"["EVENT",{}]"#, event.to_json());
         match &s.on_text(&text, NOW, &gate)[..] {
             [Action::Submit(_)] => "submitted".to_owned(),
-            [Action::Refuse { text, reason }] => format!("{reason} {text}"),
+            [Action::Refuse {
+                text,
+                reason,
+                limit,
+            }] => format!("{reason} {limit:?} {text}"),
             other => panic!("{other:?}"),
         }
     };
@@ -185,14 +189,22 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
         "submitted"
     );
     let refused = fake_verdict(&mut s, &request(24133, NOW, &hosted));
+    // The refusal names its limit (which decides demotion, `conn::Placement`).
     assert!(
-        refused.starts_with("rate-limited ")
+        refused.starts_with("rate-limited Some(IpEvents) ")
             && refused.contains(r#"false,"rate-limited: too many events from your address"#),
         "{refused}"
     );
     // Even an event that would be refused anyway costs a token first: the bucket is checked first.
     let blocked = fake_verdict(&mut s, &request(1, NOW, &hosted));
-    assert!(blocked.starts_with("rate-limited "), "{blocked}");
+    assert!(
+        blocked.starts_with("rate-limited Some(IpEvents) "),
+        "{blocked}"
+    );
+    // Refusals of the event itself name no limit.
+    gate.events_left.set(1);
+    let wrong_kind = fake_verdict(&mut s, &request(1, NOW, &hosted));
+    assert!(wrong_kind.starts_with("blocked None "), "{wrong_kind}");
 
     let filter = format!(r##"{{"#p":["{}"]}}"##, "a".repeat(64));
     let req = |s: &mut Session, id: &str, filters: usize| {
