@@ -60,10 +60,11 @@ pub struct Limits {
     pub tenant_requests_per_sec: u32,
     /// Burst for a tenant whose own `limits.burst` is unset (at least the rate). Default: 2,000.
     pub tenant_burst: u32,
-    /// How long a connection stays demoted after its last `EVENT` refused for a rate limit of its
-    /// own, its address's or its tenant's, seconds; 0 = never demote. A demoted connection's socket
-    /// is served by a thread under SCHED_IDLE, so a flood of refused events costs others no latency
-    /// (`conn::Placement`). Default: 10.
+    /// How long a connection stays demoted after its last `EVENT` refused by a limit that
+    /// [`Limit::demotes`] (its own or its address's event rate, its tenant's request rate or queue
+    /// lane), seconds; 0 = never demote. A demoted connection's socket is served by a thread under
+    /// SCHED_IDLE, so a flood of refused events costs others little latency (`conn::Placement`).
+    /// Default: 10.
     pub rate_limited_demotion_secs: u64,
 }
 

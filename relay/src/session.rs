@@ -149,19 +149,16 @@ impl Session {
 
     fn on_event(&self, event: Box<Event>, now: u64, admission: &dyn Admission) -> Action {
         let id = event.id_hex();
-        let refuse = |msg: &'static str| Action::Refuse {
+        let refuse_by = |msg: &'static str, limit: Option<Limit>| Action::Refuse {
             text: message::ok(&id, false, msg),
             reason: prefix(msg),
-            limit: None,
+            limit,
         };
+        let refuse = |msg: &'static str| refuse_by(msg, None);
         // The connection's and address's rates first: every EVENT costs a token, whatever follows.
         if let Err(limit) = admission.admit_event() {
             admission.refused(limit);
-            return Action::Refuse {
-                text: message::ok(&id, false, limit.message()),
-                reason: prefix(limit.message()),
-                limit: Some(limit),
-            };
+            return refuse_by(limit.message(), Some(limit));
         }
         if event.kind != KIND_NOSTR_CONNECT {
             return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");

@@ -137,8 +137,8 @@ pub struct LimitSettings {
     #[arg(long, env = "BUNKERD_TENANT_BURST", value_name = "N")]
     pub tenant_burst: Option<u32>,
     /// Seconds a connection stays on the low-priority (SCHED_IDLE) I/O thread after its last event
-    /// refused for a rate limit (its own, its address's or its tenant's); 0 = never demote
-    /// [default: 10].
+    /// refused for its own or its address's event rate, or its tenant's request rate or queue lane;
+    /// 0 = never demote [default: 10].
     #[arg(long, env = "BUNKERD_RATE_LIMITED_DEMOTION_SECS", value_name = "SECS")]
     pub rate_limited_demotion_secs: Option<u64>,
 }
