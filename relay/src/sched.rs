@@ -23,6 +23,13 @@
 //! The demoted-I/O thread (connections refused for a rate limit, `conn::Placement`) runs under
 //! SCHED_IDLE, under either policy: [`demoted_thread_start`].
 //!
+//! Under this policy RocksDB's flush and compaction threads run under SCHED_IDLE too
+//! ([`store_thread_start`], `kms::RocksStore::start_background_threads`). A SCHED_BATCH reactor
+//! that wakes while one of them runs does not preempt it (not even at nice 19): a memtable flush
+//! (≈ 15 ms of CPU every ≈ 20 s under the fairness benchmark's load, mostly audit records) or a
+//! compaction (≈ 60 ms) held up every request arriving meanwhile. Under SCHED_IDLE any waking
+//! thread preempts them at once. Figures: benches/README.md (issue 5, sixth round).
+//!
 //! The I/O policy is only changed for threads whose nice value is 0: the library call also sets nice, and
 //! a process started under `nice` keeps its value. Failures are logged, never fatal. Linux only in
 //! effect; elsewhere the calls fail harmlessly and are logged at debug level.
@@ -35,7 +42,8 @@ use thread_priority::{
 /// Scheduling policy of the I/O (tokio) threads.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum IoPolicy {
-    /// SCHED_BATCH for I/O threads; signer threads SCHED_OTHER. The default.
+    /// SCHED_BATCH for I/O threads; signer threads SCHED_OTHER; RocksDB's flush and compaction
+    /// threads SCHED_IDLE. The default.
     #[default]
     Batch,
     /// Leave every thread under its inherited policy.
@@ -79,6 +87,19 @@ pub fn set_current_thread(policy: IoPolicy) {
 /// is read back, and only a thread left outside SCHED_IDLE is reported (it then serves demoted
 /// connections at its inherited priority). Never fatal.
 pub fn demoted_thread_start() {
+    set_current_thread_idle("the demoted-I/O thread");
+}
+
+/// For the helper thread that starts RocksDB's background threads, which inherit its policy
+/// (`kms::RocksStore::start_background_threads`; under [`IoPolicy::Batch`] only): SCHED_IDLE, as
+/// [`demoted_thread_start`] sets it.
+pub fn store_thread_start() {
+    set_current_thread_idle("RocksDB's background threads");
+}
+
+/// Puts the calling thread under SCHED_IDLE; see [`demoted_thread_start`]. `what` names the
+/// threads in the warning when it fails.
+fn set_current_thread_idle(what: &str) {
     let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(e) = set_thread_priority_and_policy(
         thread_native_id(),
@@ -86,7 +107,7 @@ pub fn demoted_thread_start() {
         idle,
     ) {
         if thread_priority::unix::thread_schedule_policy().ok() != Some(idle) {
-            tracing::warn!(error = ?e, "cannot put the demoted-I/O thread under SCHED_IDLE");
+            tracing::warn!(error = ?e, "cannot put {what} under SCHED_IDLE");
         }
     }
 }

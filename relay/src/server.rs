@@ -139,6 +139,11 @@ async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
             .clone()
             .unwrap_or_else(|| config.data_dir.join("master.key"));
         let master: Arc<dyn MasterKey> = Arc::new(FileMasterKey::load_or_create(&key_path)?);
+        if config.io_policy == IoPolicy::Batch {
+            // Before the first open, so RocksDB's flush and compaction threads are SCHED_IDLE
+            // (`sched`).
+            RocksStore::start_background_threads(crate::sched::store_thread_start)?;
+        }
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
         let bunker = Bunker::open(store.clone(), master, BunkerConfig::new(public_url))?;
         let token = operator_token(&config)?;

@@ -28,6 +28,7 @@ mod refusals;
 mod relay_protocol;
 mod restart;
 mod rust_nostr;
+mod sched;
 mod sealed_store;
 mod shutdown;
 mod sigterm;

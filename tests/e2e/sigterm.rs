@@ -91,15 +91,15 @@ type Reader = WebSocketRead<tokio::io::ReadHalf<TokioIo<Upgraded>>>;
 type Writer = WebSocketWrite<tokio::io::WriteHalf<TokioIo<Upgraded>>>;
 
 /// A `bunkerd serve` child process with its stderr log; sent SIGKILL on drop unless its exit was
-/// observed.
-struct Bunkerd {
-    pid: u32,
+/// observed. Also used by `sched.rs`.
+pub(crate) struct Bunkerd {
+    pub(crate) pid: u32,
     relay_addr: SocketAddr,
     admin_addr: SocketAddr,
     /// Stderr lines, from a reader thread (unbounded, so the child never blocks on a full pipe).
     lines: mpsc::UnboundedReceiver<String>,
     /// Every line read so far: the JSON object, or the raw text as a string if it is not JSON.
-    log: Vec<Value>,
+    pub(crate) log: Vec<Value>,
     /// The exit status and when a waiter thread saw it; `None` once received.
     exit: Option<oneshot::Receiver<(Instant, std::io::Result<ExitStatus>)>>,
 }
@@ -107,6 +107,11 @@ struct Bunkerd {
 impl Bunkerd {
     /// Starts `bunkerd serve` on `data_dir` and waits for `bunkerd is serving`.
     async fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[]).await
+    }
+
+    /// [`Bunkerd::start`] with `extra` arguments after the test's own.
+    pub(crate) async fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
         let mut command = bunkerd_command();
         command
             .arg("serve")
@@ -115,6 +120,7 @@ impl Bunkerd {
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--log-format", "json", "--log", "info"])
             .args(["--shutdown-grace-secs", &GRACE_SECS.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -179,7 +185,7 @@ impl Bunkerd {
     }
 
     /// Sends SIGTERM with kill(1); returns the instant just before.
-    fn terminate(&self) -> Instant {
+    pub(crate) fn terminate(&self) -> Instant {
         let at = Instant::now();
         signal(self.pid, "TERM");
         at
@@ -188,7 +194,7 @@ impl Bunkerd {
     /// Waits until the process exits, at most grace + [`EXIT_MARGIN`] after `signalled` (the drop
     /// guard kills it when that fails); returns its status and how long after `signalled` it exited.
     /// Then reads the rest of its log.
-    async fn wait_exit(&mut self, signalled: Instant) -> (ExitStatus, Duration) {
+    pub(crate) async fn wait_exit(&mut self, signalled: Instant) -> (ExitStatus, Duration) {
         let bound = Duration::from_secs(GRACE_SECS) + EXIT_MARGIN;
         let deadline = tokio::time::Instant::from_std(signalled + bound);
         let exit = self.exit.as_mut().expect("exit not yet observed");
@@ -223,7 +229,7 @@ impl Bunkerd {
     /// Asserts a clean exit: status 0 within the bound, `bunkerd stopped` logged, and no warning or
     /// error after `shutdown requested`.
     #[track_caller]
-    fn assert_clean_exit(&self, status: ExitStatus, took: Duration) {
+    pub(crate) fn assert_clean_exit(&self, status: ExitStatus, took: Duration) {
         assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
         let bound = Duration::from_secs(GRACE_SECS) + EXIT_MARGIN;
         assert!(

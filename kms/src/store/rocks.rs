@@ -26,8 +26,13 @@ const DB_WRITE_BUFFER_BYTES: usize = 32 << 20;
 /// WAL size that forces flushing old memtables, so rarely written column families do not keep
 /// the write-ahead log growing.
 const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
-/// Background flush and compaction threads; two is plenty for this write rate.
+/// Background flush and compaction jobs; two is plenty for this write rate. RocksDB gives a quarter
+/// of them (at least one) to flushes and the rest to compactions: one of each.
 const BACKGROUND_JOBS: i32 = 2;
+/// Threads in RocksDB's flush pool (its `HIGH` priority pool) and in its compaction pool (`LOW`),
+/// as [`BACKGROUND_JOBS`] asks for them; [`RocksStore::start_background_threads`] starts them.
+const FLUSH_THREADS: i32 = 1;
+const COMPACTION_THREADS: i32 = 1;
 /// RocksDB info-log files kept in the data directory.
 const KEEP_LOG_FILES: usize = 3;
 
@@ -63,6 +68,43 @@ impl RocksStore {
             db,
             path: dir.to_path_buf(),
         })
+    }
+
+    /// Starts RocksDB's background threads — one for flushes, one for compactions — from a
+    /// short-lived helper thread that first runs `setup`, so that they inherit the scheduling policy
+    /// `setup` gives the helper (a new thread inherits its creator's policy and priority:
+    /// pthread_create(3), sched(7)). bunkerd passes a function that puts the helper under
+    /// SCHED_IDLE, so flushing memtables and compacting (tens of milliseconds of CPU each, every
+    /// few seconds under load, mostly for the audit log) run in the CPU time request handling leaves
+    /// instead of delaying it (benches/README.md, issue 5).
+    ///
+    /// Process-wide: the pools belong to RocksDB's default environment, which every database in the
+    /// process shares, and they only grow. Call it before the first [`RocksStore::open`]: an open
+    /// that finds the threads it needs reuses them, while one that runs first starts them under the
+    /// opening thread's own policy, and this call then changes nothing.
+    ///
+    /// Hazard, for a caller that lowers the priority: on a host kept busy by other work the
+    /// background threads get a small share of a core, memtables fill, and RocksDB then stalls
+    /// writers (writes wait; none is lost) until a flush completes — a stalled writer frees its
+    /// core for that flush.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the helper thread cannot be created or panics.
+    pub fn start_background_threads(setup: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        std::thread::Builder::new()
+            .name("rocksdb-starter".into())
+            .spawn(move || {
+                setup();
+                // `Env::new` is RocksDB's default environment, the one `Options` uses.
+                let mut env = rocksdb::Env::new().map_err(store_error)?;
+                env.set_high_priority_background_threads(FLUSH_THREADS);
+                env.set_low_priority_background_threads(COMPACTION_THREADS);
+                Ok(())
+            })
+            .map_err(|e| Error::Store(format!("cannot start RocksDB's background threads: {e}")))?
+            .join()
+            .map_err(|_| Error::Store("starting RocksDB's background threads panicked".into()))?
     }
 
     fn handle(&self, cf: Cf) -> Result<&ColumnFamily, Error> {

@@ -61,7 +61,9 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Linux scheduling policy of the I/O (reactor) threads: `batch` (SCHED_BATCH: a reactor woken
     /// by network input does not preempt a signer thread mid-batch, and at light load yields its
-    /// core to a signer thread it wakes; see ARCHITECTURE.md) or `normal` [default: batch].
+    /// core to a signer thread it wakes; RocksDB's flush and compaction threads run under
+    /// SCHED_IDLE; see ARCHITECTURE.md) or `normal` (every thread left under its inherited
+    /// policy) [default: batch].
     #[arg(long, env = "BUNKERD_IO_POLICY", value_enum, value_name = "POLICY")]
     #[serde(default, deserialize_with = "value_enum")]
     pub io_policy: Option<IoPolicy>,

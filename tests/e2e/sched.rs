@@ -1,0 +1,89 @@
+//! Thread scheduling policies of the real `bunkerd serve` process (relay `sched`), read from
+//! `/proc/<pid>/task/*/stat` (proc(5): field 41 is the policy; 0 SCHED_OTHER, 3 SCHED_BATCH,
+//! 5 SCHED_IDLE).
+//!
+//! With the default `--io-policy batch`, RocksDB's flush and compaction threads (`rocksdb:high`,
+//! `rocksdb:low`) must run under SCHED_IDLE — they are started from a SCHED_IDLE helper before the
+//! store opens (`kms::RocksStore::start_background_threads`); with `--io-policy normal` nothing is
+//! changed, so they are not idle-class. (The I/O and signer threads' policies are not asserted: they
+//! are only changed when the process runs at nice 0, which a test cannot assume.) Each start is a fresh process: RocksDB's
+//! thread pools are process-wide, so this cannot be checked in-process next to other tests.
+//!
+//! Linux only (`/proc`), like the policies themselves.
+
+use crate::sigterm::Bunkerd;
+use std::collections::BTreeMap;
+
+const SCHED_IDLE: u32 = 5;
+
+/// Thread name (`comm`, 15 bytes at most) → the policies of the process's threads of that name.
+fn policies(pid: u32) -> BTreeMap<String, Vec<u32>> {
+    let mut by_name: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("/proc lists the threads") {
+        let task = task.expect("a thread entry").path();
+        // A thread may end between the listing and the reads (RocksDB's start-up helper does).
+        let (Ok(comm), Ok(stat)) = (
+            std::fs::read_to_string(task.join("comm")),
+            std::fs::read_to_string(task.join("stat")),
+        ) else {
+            continue;
+        };
+        // The command name (field 2) is parenthesized and may contain spaces: count from the last
+        // closing parenthesis, after which field 3 comes first.
+        let policy = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(41 - 3))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no policy field in {stat}"));
+        by_name
+            .entry(comm.trim_end().to_owned())
+            .or_default()
+            .push(policy);
+    }
+    by_name
+}
+
+/// Starts bunkerd with `extra` arguments, returns its threads' policies, and stops it cleanly.
+async fn threads_of(extra: &[&str]) -> BTreeMap<String, Vec<u32>> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Bunkerd::start_with(dir.path(), extra).await;
+    // `bunkerd is serving` is logged after the store opened, so its threads exist by now.
+    let threads = policies(server.pid);
+    // (A development master key is warned about; a policy that could not be set would be too.)
+    let refused: Vec<_> = server
+        .log
+        .iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && (l.to_string().contains("SCHED") || l.to_string().contains("scheduling"))
+        })
+        .collect();
+    assert!(refused.is_empty(), "scheduling warnings: {refused:?}");
+    let signalled = server.terminate();
+    let (status, took) = server.wait_exit(signalled).await;
+    server.assert_clean_exit(status, took);
+    threads
+}
+
+#[tokio::test]
+async fn rocksdb_flushes_and_compactions_run_under_sched_idle_by_default() {
+    let threads = threads_of(&[]).await;
+    for name in ["rocksdb:high", "rocksdb:low"] {
+        assert_eq!(
+            threads.get(name),
+            Some(&vec![SCHED_IDLE]),
+            "{name}: one thread, under SCHED_IDLE; all threads: {threads:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn io_policy_normal_leaves_rocksdb_threads_alone() {
+    let threads = threads_of(&["--io-policy", "normal"]).await;
+    for name in ["rocksdb:high", "rocksdb:low"] {
+        let policies = threads
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: {threads:?}"));
+        assert!(!policies.contains(&SCHED_IDLE), "{name}: {threads:?}");
+    }
+}
