@@ -74,9 +74,10 @@ impl RocksStore {
     /// short-lived helper thread that first runs `setup`, so that they inherit the scheduling policy
     /// `setup` gives the helper (a new thread inherits its creator's policy and priority:
     /// pthread_create(3), sched(7)). bunkerd passes a function that puts the helper under
-    /// SCHED_IDLE, so flushing memtables and compacting (tens of milliseconds of CPU each, every
-    /// few seconds under load, mostly for the audit log) run in the CPU time request handling leaves
-    /// instead of delaying it (benches/README.md, issue 5).
+    /// SCHED_IDLE, so flushing memtables and compacting (tens of milliseconds of CPU each; under the
+    /// fairness benchmark's ≈ 480 requests/s a flush every ≈ 20 s and a compaction every fourth,
+    /// mostly for the audit log) run in the CPU time request handling leaves instead of delaying it
+    /// (benches/README.md, issue 5).
     ///
     /// Process-wide: the pools belong to RocksDB's default environment, which every database in the
     /// process shares, and they only grow. Call it before the first [`RocksStore::open`]: an open
