@@ -26,8 +26,8 @@
 //! Under this policy RocksDB's flush and compaction threads run under SCHED_IDLE too
 //! ([`store_thread_start`], `kms::RocksStore::start_background_threads`). A SCHED_BATCH reactor
 //! that wakes while one of them runs does not preempt it (not even at nice 19): a memtable flush
-//! (≈ 15 ms of CPU every ≈ 20 s under the fairness benchmark's load, mostly audit records) or a
-//! compaction (≈ 60 ms) held up every request arriving meanwhile. Under SCHED_IDLE any waking
+//! (10–20 ms from start to finish, every ≈ 20 s under the fairness benchmark's load, mostly audit
+//! records) or a compaction (≈ 60 ms of CPU) held up every request arriving meanwhile. Under SCHED_IDLE any waking
 //! thread preempts them at once. Figures: benches/README.md (issue 5, sixth round).
 //!
 //! The I/O policy is only changed for threads whose nice value is 0: the library call also sets nice, and

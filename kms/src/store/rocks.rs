@@ -29,10 +29,20 @@ const MAX_TOTAL_WAL_BYTES: u64 = 64 << 20;
 /// Background flush and compaction jobs; two is plenty for this write rate. RocksDB gives a quarter
 /// of them (at least one) to flushes and the rest to compactions: one of each.
 const BACKGROUND_JOBS: i32 = 2;
-/// Threads in RocksDB's flush pool (its `HIGH` priority pool) and in its compaction pool (`LOW`),
-/// as [`BACKGROUND_JOBS`] asks for them; [`RocksStore::start_background_threads`] starts them.
-const FLUSH_THREADS: i32 = 1;
-const COMPACTION_THREADS: i32 = 1;
+/// Threads in RocksDB's flush pool (its `HIGH` priority pool), as RocksDB derives it from
+/// [`BACKGROUND_JOBS`] (`max_background_jobs / 4`, at least 1);
+/// [`RocksStore::start_background_threads`] starts them, so an open finds enough and starts none.
+const FLUSH_THREADS: i32 = if BACKGROUND_JOBS / 4 > 1 {
+    BACKGROUND_JOBS / 4
+} else {
+    1
+};
+/// Threads in RocksDB's compaction pool (`LOW`): the rest of [`BACKGROUND_JOBS`], at least 1.
+const COMPACTION_THREADS: i32 = if BACKGROUND_JOBS - FLUSH_THREADS > 1 {
+    BACKGROUND_JOBS - FLUSH_THREADS
+} else {
+    1
+};
 /// RocksDB info-log files kept in the data directory.
 const KEEP_LOG_FILES: usize = 3;
 
