@@ -123,6 +123,17 @@ fn load_config(args: ServeArgs) -> Result<Config, ConfigError> {
 }
 
 async fn serve(config: Config) -> ExitCode {
+    // Installed before the store opens and the listeners bind: a SIGTERM that arrives while
+    // bunkerd starts (or just after it logs `bunkerd is serving`) is queued and stops it
+    // gracefully once started, instead of taking the default action and killing it mid-open.
+    let signals = match ShutdownSignals::install() {
+        Ok(signals) => signals,
+        Err(e) => {
+            tracing::error!("installing the SIGTERM/SIGINT handlers: {e}");
+            eprintln!("bunkerd: installing the SIGTERM/SIGINT handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match relay::start(config).await {
         Ok(server) => server,
         Err(e) => {
@@ -134,17 +145,37 @@ async fn serve(config: Config) -> ExitCode {
             };
         }
     };
-    server.run_until(shutdown_signal()).await;
+    server.run_until(signals.recv()).await;
     ExitCode::SUCCESS
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT, each handled from [`ShutdownSignals::install`] on (a signal delivered
+/// before anyone waits is kept and completes the next [`ShutdownSignals::recv`]).
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Replaces the default (terminating) action of both signals. Must run inside the runtime.
+    ///
+    /// # Errors
+    ///
+    /// The OS refused to install a handler (sigaction(2)), or the runtime's signal driver is off.
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Completes on the first SIGTERM or SIGINT since [`ShutdownSignals::install`].
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
     }
 }
 

@@ -31,7 +31,11 @@
 //! user-signed event from `sign_event` without a new `connect`, and a second SIGTERM exits 0 the
 //! same way.
 //!
-//! Main items: the test, [`Bunkerd`] (the child process, killed on drop unless it was seen to
+//! A second test sends SIGTERM while the binary is still starting (on its first log line, before
+//! the store opens) and asserts the same clean exit once it has started: the signal handlers are
+//! installed before the start, so the signal is neither lost nor fatal.
+//!
+//! Main items: the tests, [`Bunkerd`] (the child process, killed on drop unless it was seen to
 //! exit), [`run_client`] (one loaded websocket) and [`check_client`] (the per-client assertions).
 //!
 //! Must not: synchronise with sleeps, or leave a process behind when it fails.
@@ -112,6 +116,16 @@ impl Bunkerd {
 
     /// [`Bunkerd::start`] with `extra` arguments after the test's own.
     pub(crate) async fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut server = Self::spawn(data_dir, extra);
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        let serving = server.until_logged("bunkerd is serving", deadline).await;
+        server.set_addrs(&serving);
+        server
+    }
+
+    /// Spawns `bunkerd serve` on `data_dir` with `extra` arguments, without waiting for anything;
+    /// the addresses stay `127.0.0.1:0` until [`Bunkerd::set_addrs`].
+    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
         let mut command = bunkerd_command();
         command
             .arg("serve")
@@ -143,37 +157,50 @@ impl Bunkerd {
             let _ = exit_tx.send((Instant::now(), status));
         });
         let unbound = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut server = Bunkerd {
+        Bunkerd {
             pid,
             relay_addr: unbound,
             admin_addr: unbound,
             lines,
             log: Vec::new(),
             exit: Some(exit),
-        };
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        let serving = server.until_logged("bunkerd is serving", deadline).await;
+        }
+    }
+
+    /// Takes the listeners' bound addresses from the `bunkerd is serving` log line.
+    fn set_addrs(&mut self, serving: &Value) {
         let addr = |name: &str| -> SocketAddr {
             let text = serving["fields"][name].as_str();
             text.and_then(|t| t.parse().ok())
                 .unwrap_or_else(|| panic!("`{name}` in {serving}"))
         };
-        server.relay_addr = addr("relay_addr");
-        server.admin_addr = addr("admin_addr");
-        server
+        self.relay_addr = addr("relay_addr");
+        self.admin_addr = addr("admin_addr");
     }
 
     /// Reads log lines until one whose message is `message`, and returns it.
     async fn until_logged(&mut self, message: &str, deadline: tokio::time::Instant) -> Value {
+        self.until_message(message, |m| m == message, deadline)
+            .await
+    }
+
+    /// Reads log lines until one whose message satisfies `wanted` (`what` names it in a panic),
+    /// and returns it.
+    async fn until_message(
+        &mut self,
+        what: &str,
+        wanted: impl Fn(&str) -> bool,
+        deadline: tokio::time::Instant,
+    ) -> Value {
         loop {
             let line = match timeout_at(deadline, self.lines.recv()).await {
                 Ok(Some(line)) => line,
-                Ok(None) => panic!("bunkerd ended its log before `{message}`: {:?}", self.log),
-                Err(_) => panic!("no `{message}` log line in time: {:?}", self.log),
+                Ok(None) => panic!("bunkerd ended its log before `{what}`: {:?}", self.log),
+                Err(_) => panic!("no `{what}` log line in time: {:?}", self.log),
             };
             let entry = serde_json::from_str(&line).unwrap_or(Value::String(line));
             self.log.push(entry.clone());
-            if entry["fields"]["message"] == message {
+            if entry["fields"]["message"].as_str().is_some_and(&wanted) {
                 return entry;
             }
         }
@@ -697,4 +724,43 @@ async fn sigterm_during_load_answers_every_acknowledged_request_and_restart_keep
         .await
         .expect("restart checks in time");
     println!("sigterm during load: {report}");
+}
+
+/// A SIGTERM sent while bunkerd is still starting — here as soon as it logs the development master
+/// key it generates, before the store opens and before `bunkerd is serving` — is not lost and does
+/// not kill it: it finishes starting, then stops as after any SIGTERM (exit 0, `bunkerd stopped`,
+/// nothing logged as a problem) and leaves a store that opens again. Before the handlers were
+/// installed ahead of the start, such a signal took its default action (the process died of it,
+/// no exit code).
+#[tokio::test]
+async fn sigterm_while_starting_stops_gracefully_once_started() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut server = Bunkerd::spawn(dir.path(), &[]);
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    server
+        .until_message(
+            "generated a DEVELOPMENT master key",
+            |m| m.starts_with("generated a DEVELOPMENT master key"),
+            deadline,
+        )
+        .await;
+    let signalled = server.terminate();
+    let (status, took) = server.wait_exit(signalled).await;
+    server.assert_clean_exit(status, took);
+    let log = &server.log;
+    let at = |message: &str| {
+        log.iter()
+            .position(|l| l["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` log line: {log:?}"))
+    };
+    assert!(
+        at("bunkerd is serving") < at("shutdown requested"),
+        "started before stopping: {log:?}"
+    );
+    drop(server);
+    // The same data dir (and the master key generated above) opens again.
+    let mut again = Bunkerd::start(dir.path()).await;
+    let signalled = again.terminate();
+    let (status, took) = again.wait_exit(signalled).await;
+    again.assert_clean_exit(status, took);
 }
