@@ -5,13 +5,14 @@
 //! each forwarded client address is counted on its own; a tenant that floods the signer queue is
 //! refused alone while another tenant is served without a single refusal.
 
-use crate::metrics::{scrape, value};
+use crate::metrics::{scrape, value, wait_for_gauge};
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr::PublicKey;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn limit_refusals(scrape: &str, limit: &str) -> f64 {
@@ -56,7 +57,7 @@ async fn upgrade(addr: SocketAddr, extra: &str) -> (u16, String, tokio::net::Tcp
         body.len() >= length
     };
     while !complete(&response) {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
             .await
             .expect("an HTTP response")
             .unwrap();
@@ -88,6 +89,7 @@ async fn connection_and_address_limits_refuse_with_their_prefix_and_are_counted(
 
     // Events: a burst of pipelined pings on one connection; the connection's bucket (burst 3,
     // 1/s) admits the first ones and refuses the rest with `rate-limited:`.
+    let opened = Instant::now();
     let mut a = RawClient::connect(relay).await;
     let params = vec![String::new(), secret_of(&user.bunker_uri)];
     let ack = a
@@ -118,9 +120,14 @@ async fn connection_and_address_limits_refuse_with_their_prefix_and_are_counted(
         .count();
     let accepted = verdicts.values().filter(|(ok, _)| *ok).count();
     assert_eq!(refused_events + accepted, 10, "{verdicts:?}");
+    // The bucket admits at most its burst (3, of which `connect` took one) plus one event per
+    // started second since the connection opened: bounded by the time that really passed, since
+    // once refused the connection is served by the SCHED_IDLE thread, which a machine busy with
+    // other tests may leave waiting for seconds.
+    let refills = opened.elapsed().as_secs_f64().ceil() as usize;
     assert!(
-        refused_events >= 5,
-        "a burst of 3 (plus at most a few refills) admits at most 5 of 10: {verdicts:?}"
+        refused_events >= 1 && accepted <= 2 + refills,
+        "a burst of 3 plus {refills} refills: {verdicts:?}"
     );
 
     // Subscriptions: 3 per address over both connections (`a` holds one already, for its replies),
@@ -356,22 +363,6 @@ async fn behind_a_proxy_each_forwarded_address_is_counted_on_its_own() {
     server.server.stop().await;
 }
 
-/// Polls `/metrics` until `name` (no labels) reads `want`, for at most 10 s.
-async fn wait_for_gauge(server: &TestServer, name: &str, want: f64) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let got = value(&scrape(server).await, name, &[]);
-        if got == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{name} still {got}, waiting for {want}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 /// Sends `count` pipelined sign_event requests from `client` and reads until each has its one OK
 /// and each admitted one its response; returns the OKs by event id (accepted, message).
 async fn flood(
@@ -409,11 +400,13 @@ async fn flood(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
     // Every tenant: 2 requests/s, burst 4; a connection stays demoted 1 s after its last
-    // rate-limited refusal.
+    // rate-limited refusal. A long grace: at the end the demoted connection must be moved back for
+    // its close, and its SCHED_IDLE thread only runs when the cores are free of other tests.
     let server = TestServer::start_with(|c| {
         c.limits.tenant_requests_per_sec = 2;
         c.limits.tenant_burst = 4;
         c.limits.rate_limited_demotion_secs = 1;
+        c.shutdown_grace = Duration::from_secs(30);
     })
     .await;
     let before = scrape(&server).await;
@@ -450,6 +443,12 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
 
     // A, sending nothing more, moves back when its hold ends, and is served there.
     wait_for_gauge(&server, "bunkerd_websocket_connections_demoted", 0.0).await;
+    // The check below spends two of A's tokens. `flood` read an OK for each of A's frames, so A
+    // took its last token before it returned; a second without sending refills two at 2/s. (The
+    // hold alone does not guarantee them: on a busy machine the SCHED_IDLE thread may read A's
+    // frames so slowly that a refill admits one after the last refusal.) This waits for the
+    // bucket's clock, not for another thread.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     crate::support::assert_still_served(&mut a, &user_a, "after the demotion hold").await;
     let scraped = scrape(&server).await;
     assert_eq!(
