@@ -72,6 +72,7 @@ pub(crate) async fn serve(
     );
     let mut conn = Connection {
         session: Session::new(&state.limits),
+        reading: Some(state.readers.token()),
         state,
         permit,
         conn_id,
@@ -128,6 +129,8 @@ pub(crate) async fn serve(
             },
         };
     };
+    // Whichever way it ended, the connection reads no more frames.
+    drop(conn.reading.take());
     if demoted {
         conn.state.metrics.connections_demoted.dec();
     }
@@ -155,6 +158,8 @@ pub(crate) async fn serve(
 /// What outlives a connection's move between I/O threads.
 struct Connection {
     state: Arc<RelayState>,
+    /// Held until the connection has read its last frame (`RelayState::readers`).
+    reading: Option<tokio_util::task::task_tracker::TaskTrackerToken>,
     permit: ConnectionPermit,
     conn_id: ConnId,
     session: Session,
@@ -230,7 +235,8 @@ async fn guarded(conn: &mut Connection, io: Io) -> End {
 async fn segment(conn: &mut Connection, mut io: Io) -> End {
     match read_loop(&mut io.read, conn).await {
         Exit::Move => return park(conn, io).await,
-        Exit::Gone => {}
+        // No frame is handled after this (a close only drains): shutdown may stop waiting for it.
+        Exit::Gone => drop(conn.reading.take()),
     }
     if conn.state.shutdown.is_cancelled() {
         // Shutting down: reading has stopped, but responses to requests already accepted are still
@@ -422,6 +428,7 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
         reassembly,
         tx,
         placement,
+        reading: _,
     } = conn;
     let (state, conn_id) = (&**state, *conn_id);
     let gate = Gate { state, permit };
@@ -429,6 +436,15 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
     // twice per frame, a lock every connection shares.
     let shutdown = state.shutdown.cancelled();
     tokio::pin!(shutdown);
+    // A segment that starts after the shutdown began (a connection upgraded late, or moved back from
+    // the demoted-I/O thread) reads nothing: the select below would pick a ready frame half the time.
+    if state.shutdown.is_cancelled() {
+        return if placement.recall() {
+            Exit::Move
+        } else {
+            Exit::Gone
+        };
+    }
     loop {
         // `read_frame` is cancel-safe, so losing this race to shutdown or to the end of a demotion
         // loses no bytes.

@@ -191,6 +191,11 @@ fn write_secret_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
+/// Whether `work` completed before `deadline` (it is dropped, unfinished, when not).
+async fn finished_by(deadline: tokio::time::Instant, work: impl Future) -> bool {
+    tokio::time::timeout_at(deadline, work).await.is_ok()
+}
+
 async fn serve(
     listeners: Listeners,
     config: Config,
@@ -222,6 +227,7 @@ async fn serve(
         pool_config,
     );
     let tracker = TaskTracker::new();
+    let readers = TaskTracker::new();
     let close_sockets = CancellationToken::new();
     let metrics = Arc::new(Metrics::new());
     let demoted_io = (config.limits.rate_limited_demotion_secs > 0)
@@ -236,6 +242,7 @@ async fn serve(
             shutdown: shutdown.clone(),
             close_sockets: close_sockets.clone(),
             tracker: tracker.clone(),
+            readers: readers.clone(),
             demoted_io: demoted_io.as_ref().map(DemotedIo::handle),
         },
         metrics.clone(),
@@ -276,15 +283,25 @@ async fn serve(
         move |req, _peer| admin::service(req, admin_state.clone()),
     ));
     shutdown.cancelled().await;
-    // 1. Stop accepting (the accept loops end) and stop reading frames (connections see the token).
+    let drain_by = tokio::time::Instant::now() + config.shutdown_grace;
+    // 1. Stop accepting (the accept loops end) and stop reading frames (connections see the token):
+    //    wait until every connection has read its last frame, so that every request accepted is
+    //    already submitted when the pool is seen drained (a connection that raced the token may
+    //    read a frame or two after it; a demoted one moves back first).
     let _ = tokio::join!(relay, admin);
-    // 2. Let every accepted request finish: its response and its OK reach the still-open sockets.
-    if tokio::time::timeout(config.shutdown_grace, pool.drained())
-        .await
-        .is_err()
-    {
+    readers.close();
+    if !finished_by(drain_by, readers.wait()).await {
+        let connections = readers.len();
         tracing::warn!(
-            in_flight = pool.in_flight(),
+            connections,
+            "connections still reading at the end of the grace period"
+        );
+    }
+    // 2. Let every accepted request finish: its response and its OK reach the still-open sockets.
+    if !finished_by(drain_by, pool.drained()).await {
+        let in_flight = pool.in_flight();
+        tracing::warn!(
+            in_flight,
             "signer pool did not drain within the grace period"
         );
     }
@@ -292,10 +309,8 @@ async fn serve(
     close_sockets.cancel();
     drop(relay_state);
     tracker.close();
-    if tokio::time::timeout(config.shutdown_grace, tracker.wait())
-        .await
-        .is_err()
-    {
+    let close_by = tokio::time::Instant::now() + config.shutdown_grace;
+    if !finished_by(close_by, tracker.wait()).await {
         tracing::warn!(grace = ?config.shutdown_grace, "connections still open after the grace period");
     }
     // Every connection task has ended (or the grace period is over: what is left on the demoted-I/O

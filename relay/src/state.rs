@@ -20,6 +20,8 @@ pub(crate) struct Lifecycle {
     pub(crate) close_sockets: CancellationToken,
     /// Tracks websocket tasks.
     pub(crate) tracker: TaskTracker,
+    /// Tracks websocket connections that may still read frames (`conn::serve`).
+    pub(crate) readers: TaskTracker,
     /// The demoted-I/O runtime's handle; `None` when demotion is off.
     pub(crate) demoted_io: Option<tokio::runtime::Handle>,
 }
@@ -37,6 +39,9 @@ pub(crate) struct RelayState {
     pub(crate) close_sockets: CancellationToken,
     /// Tracks websocket tasks so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
+    /// One token per connection until it has read its last frame: shutdown waits for them before
+    /// waiting for the signer pool, so no request is submitted after the pool was seen drained.
+    pub(crate) readers: TaskTracker,
     /// Where demoted connections' I/O runs (`conn::Placement`); `None` when demotion is off.
     pub(crate) demoted_io: Option<tokio::runtime::Handle>,
     pub(crate) nip11: String,
@@ -73,6 +78,7 @@ impl RelayState {
             shutdown: lifecycle.shutdown,
             close_sockets: lifecycle.close_sockets,
             tracker: lifecycle.tracker,
+            readers: lifecycle.readers,
             demoted_io: lifecycle.demoted_io,
             metrics,
             buckets: crate::ratelimit::TenantBuckets::default(),
