@@ -5,8 +5,9 @@
 
 HOG_POLICY: none, other, nice19 (SCHED_OTHER at nice 19), batch or idle. A hog process (a busy
 loop under HOG_POLICY, nice 0 unless nice19) and the prober (under SCHED_BATCH, like bunkerd's
-reactor) share the core the script is pinned to; the prober sleeps 1 ms at a time and records how much later than asked it ran again. Prints the
-oversleep's p50, p99 and max in microseconds. Linux only.
+reactor) share the core the script is pinned to; the prober sleeps 1 ms at a time and records how
+much later than asked it ran again. Prints the oversleep's p50, p99 and max in microseconds. Linux
+only.
 """
 import os, sys, time
 policy = {"none": None, "other": os.SCHED_OTHER, "nice19": os.SCHED_OTHER, "batch": os.SCHED_BATCH,

@@ -27,8 +27,9 @@
 //! ([`store_thread_start`], `kms::RocksStore::start_background_threads`). A SCHED_BATCH reactor
 //! that wakes while one of them runs does not preempt it (not even at nice 19): a memtable flush
 //! (10–20 ms from start to finish, every ≈ 20 s under the fairness benchmark's load, mostly audit
-//! records) or a compaction (≈ 60 ms of CPU) held up every request arriving meanwhile. Under SCHED_IDLE any waking
-//! thread preempts them at once. Figures: benches/README.md (issue 5, sixth round).
+//! records) or a compaction (≈ 60 ms of CPU) held up every request arriving meanwhile. Under
+//! SCHED_IDLE any waking thread preempts them at once. Figures: benches/README.md (issue 5, sixth
+//! round).
 //!
 //! The I/O policy is only changed for threads whose nice value is 0: the library call also sets nice, and
 //! a process started under `nice` keeps its value. Failures are logged, never fatal. Linux only in

@@ -1,10 +1,12 @@
 //! Server lifecycle: open the store, load the signer, bind both listeners, serve, shut down.
 //!
-//! Start order: validate config → open RocksDB and the master key (blocking pool) → load the signer →
-//! start the worker pool → bind the relay and admin listeners → accept. Shutdown order (style.md §11):
-//! stop accepting and stop reading frames → the signer pool drains (every accepted request gets its
-//! response and its OK on the still-open socket) → websockets get close 1001 → wait for connection
-//! tasks → join the workers → the store is dropped last. Each wait is bounded by the grace period.
+//! Start order: validate config → bind the relay and admin listeners → on the blocking pool, the
+//! master key, RocksDB's background threads (SCHED_IDLE under `--io-policy batch`), RocksDB, the
+//! signer → start the worker pool → accept. Shutdown order (style.md §11): stop accepting and stop
+//! reading frames, and wait until every connection has read its last frame → the signer pool drains
+//! (every accepted request gets its response and its OK on the still-open socket) → websockets get
+//! close 1001 → wait for connection tasks → join the workers → the store is dropped last. The reading
+//! and draining waits share one grace period, the wait for connection tasks has another.
 
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::config::Config;
