@@ -1,4 +1,4 @@
-//! Server lifecycle: open the store, load the signer, bind both listeners, serve, shut down.
+//! Server lifecycle: bind both listeners, open the store, load the signer, serve, shut down.
 //!
 //! Start order: validate config → bind the relay and admin listeners → on the blocking pool, the
 //! master key, RocksDB's background threads (SCHED_IDLE under `--io-policy batch`), RocksDB, the

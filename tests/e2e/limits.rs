@@ -443,12 +443,15 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
 
     // A, sending nothing more, moves back when its hold ends, and is served there.
     wait_for_gauge(&server, "bunkerd_websocket_connections_demoted", 0.0).await;
-    // The check below spends two of A's tokens. `flood` read an OK for each of A's frames, so A
-    // took its last token before it returned; a second without sending refills two at 2/s. (The
-    // hold alone does not guarantee them: on a busy machine the SCHED_IDLE thread may read A's
-    // frames so slowly that a refill admits one after the last refusal.) This waits for the
-    // bucket's clock, not for another thread.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The check below spends two of A's tokens, which the hold alone does not guarantee (on a busy
+    // machine the SCHED_IDLE thread may read A's frames so slowly that a refill admits one after
+    // the last refusal). A's burst raised by one through the admin API instead: a changed quota
+    // rebuilds the tenant's bucket, full, at its next request (`ratelimit.rs`).
+    let fresh_bucket = json!({"limits": {"requests_per_sec": 2, "burst": 5}});
+    server
+        .admin()
+        .patch_ok(&format!("/v1/tenants/{}", user_a.tenant), fresh_bucket)
+        .await;
     crate::support::assert_still_served(&mut a, &user_a, "after the demotion hold").await;
     let scraped = scrape(&server).await;
     assert_eq!(
@@ -472,7 +475,7 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
         0.0
     );
 
-    // Demoted again by a second flood (its bucket holds at most 4 of 10), A is still closed cleanly
+    // Demoted again by a second flood (its bucket holds at most 5 of 10), A is still closed cleanly
     // (1001) when the relay stops: a demoted connection is moved back for its last writes.
     let oks = flood(&mut a, &remote_a, 10).await;
     assert!(oks.values().any(|(ok, _)| !ok), "{oks:?}");
