@@ -496,7 +496,7 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
                     // inline they would sit in every idle connection's task (target 4).
-                    match Box::pin(apply(action, state, conn_id, tx)).await {
+                    match Box::pin(apply(action, state, conn_id, tx, placement.demoted)).await {
                         Ok(demotes) => limited |= demotes,
                         Err(()) => return Exit::Gone,
                     }
@@ -535,12 +535,14 @@ async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
 }
 
 /// Applies one session action: `Ok(true)` when it refused an event for a rate limit that demotes
-/// the connection ([`Placement`]); `Err` means the writer is gone.
+/// the connection ([`Placement`]); `Err` means the writer is gone. `demoted`: the connection is
+/// demoted now (its jobs say so, [`submit`]).
 async fn apply(
     action: Action,
     state: &RelayState,
     conn_id: ConnId,
     tx: &mpsc::Sender<Outbound>,
+    demoted: bool,
 ) -> Result<bool, ()> {
     match action {
         Action::Send(text) => tx
@@ -557,7 +559,7 @@ async fn apply(
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
             Ok(limit.is_some_and(Limit::demotes))
         }
-        Action::Submit(event) => submit(*event, state, tx).await,
+        Action::Submit(event) => submit(*event, state, tx, demoted).await,
         Action::Subscribe { sub_id, filters } => {
             state.metrics.subscriptions.inc();
             let stored = state
@@ -586,7 +588,17 @@ async fn apply(
 /// A queue slot for the `OK` is reserved *before* the job is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
 /// slow client, and a client that does not read its socket stops being read (backpressure).
-async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -> Result<bool, ()> {
+///
+/// `demoted`: the job is marked as a demoted connection's ([`Job::demoted`]), which a signer thread
+/// starts only once the `OK`s it last handed to other connections are written (or a short bound
+/// passed); a non-demoted connection's `OK` is sent tracked for that
+/// ([`signer::pool::track_handover`]).
+async fn submit(
+    event: Event,
+    state: &RelayState,
+    tx: &mpsc::Sender<Outbound>,
+    demoted: bool,
+) -> Result<bool, ()> {
     // The tenant's rate limit, before any crypto: the session already checked that the `p` tag
     // names a hosted remote signer, so the route lookup is one map read.
     let route = event
@@ -628,7 +640,15 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
         if let (Some(tenant), Some(method), Some(outcome)) = (&p.tenant, p.method, p.outcome) {
             metrics.request(tenant, method, outcome, submitted.elapsed(), p.queue_wait);
         }
-        permit.send(Outbound::Text(text));
+        let tracked = if demoted {
+            None
+        } else {
+            signer::pool::track_handover()
+        };
+        permit.send(match tracked {
+            Some(written) => Outbound::Tracked(text, written),
+            None => Outbound::Text(text),
+        });
     });
     let tenant = route.map_or_else(|| UNROUTED_LANE.clone(), |route| route.tenant);
     let job = Job {
@@ -637,6 +657,7 @@ async fn submit(event: Event, state: &RelayState, tx: &mpsc::Sender<Outbound>) -
         done,
         queued_at: Instant::now(),
         tenant,
+        demoted,
     };
     match state.submitter.try_submit(job) {
         Ok(()) => Ok(false),
@@ -697,6 +718,8 @@ async fn write_loop(
 ) -> Option<Handover> {
     while let Some(first) = rx.recv().await {
         let mut out = Vec::new();
+        // Guards of tracked frames, dropped once the write below is done (or failed).
+        let mut written = Vec::new();
         let mut next = Some(first);
         let mut framed = 0;
         let mut last = false;
@@ -704,6 +727,10 @@ async fn write_loop(
         while let Some(msg) = next.take() {
             match msg {
                 Outbound::Text(text) => ws::encode(&mut out, OpCode::Text, text.as_bytes()),
+                Outbound::Tracked(text, guard) => {
+                    ws::encode(&mut out, OpCode::Text, text.as_bytes());
+                    written.push(guard);
+                }
                 Outbound::Pong(payload) => ws::encode(&mut out, OpCode::Pong, &payload),
                 Outbound::Close(code, reason) => {
                     ws::encode(&mut out, OpCode::Close, &ws::close_payload(code, reason));
@@ -727,6 +754,7 @@ async fn write_loop(
             let _ = write.shutdown().await;
             return None;
         }
+        drop(written);
         if handover {
             return Some((write, rx));
         }

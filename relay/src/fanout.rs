@@ -34,6 +34,9 @@ pub const RETAINED_TOTAL: usize = 100_000;
 pub enum Outbound {
     /// A text frame (a NIP-01 relay message).
     Text(String),
+    /// A text frame (a request's `OK`) whose guard the writer drops once the frame is written: the
+    /// signer thread that handed it over may be waiting for that (`signer::pool::track_handover`).
+    Tracked(String, signer::pool::Written),
     /// A pong answering a ping, with its payload.
     Pong(Vec<u8>),
     /// A close frame: code and reason; the writer stops after it.

@@ -3,12 +3,13 @@
 //! One [`Metrics`] per server (its own registry, so servers in one process never mix counts). Hot-path
 //! counters are updated where things happen: requests, their latency and queue wait when the signer's
 //! verdict comes back (`conn.rs`), refusals by their NIP-01 prefix, connections and subscriptions.
-//! Gauges that describe state (users and sessions per tenant, queue depth, store sizes, readiness, the
-//! audit log's dropped records) are computed when scraped, from the sources of truth, so they cannot
-//! drift.
+//! Gauges that describe state (users and sessions per tenant, queue depth, store sizes, readiness)
+//! and counters kept elsewhere (the audit log's dropped records, the signer threads' hand-over waits)
+//! are read when scraped, from the sources of truth, so they cannot drift.
 //!
 //! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
-//! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels), `cf`. Never a user or client pubkey, never anything secret.
+//! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels), `cf`, `ended`
+//! (`written`, `timeout`). Never a user or client pubkey, never anything secret.
 //!
 //! Names (units in the name): `bunkerd_requests_total{tenant,method,outcome}`,
 //! `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_events_rejected_total{reason}`,
@@ -16,12 +17,13 @@
 //! `bunkerd_websocket_connections_opened_total`, `bunkerd_websocket_connections_demoted`,
 //! `bunkerd_websocket_connection_demotions_total`, `bunkerd_subscriptions`, `bunkerd_pool_queue_depth`,
 //! `bunkerd_pool_queue_wait_seconds`, `bunkerd_pool_tenant_queue_depth{tenant}`,
+//! `bunkerd_pool_handover_waits_total{ended}`, `bunkerd_pool_handover_wait_seconds_total`,
 //! `bunkerd_limit_refusals_total{limit}`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_store_errors_total`, `bunkerd_audit_dropped_total`,
 //! `bunkerd_ready`, `bunkerd_build_info{version}`, and the `process_*` metrics.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::collections::HashMap;
@@ -53,6 +55,8 @@ pub(crate) struct Metrics {
     store_size: IntGaugeVec,
     pub(crate) store_errors: IntCounter,
     audit_dropped: IntCounter,
+    handover_waits: IntCounterVec,
+    handover_wait: Counter,
     ready: IntGauge,
 }
 
@@ -70,6 +74,7 @@ pub(crate) struct Snapshot {
     pub(crate) sessions_by_tenant: HashMap<String, usize>,
     pub(crate) store_sizes: Vec<(&'static str, u64)>,
     pub(crate) audit_dropped: u64,
+    pub(crate) handover_waits: signer::pool::HandoverWaits,
     pub(crate) ready: bool,
 }
 
@@ -123,6 +128,15 @@ impl Metrics {
         .expect("valid metric");
         registry
             .register(Box::new(queue_wait.clone()))
+            .expect("unique");
+        let handover_wait = Counter::new(
+            "bunkerd_pool_handover_wait_seconds_total",
+            "Time signer threads waited for responses they handed over to be written before \
+             starting a demoted connection's request",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(handover_wait.clone()))
             .expect("unique");
         let build = gauge_vec(
             "bunkerd_build_info",
@@ -209,6 +223,13 @@ impl Metrics {
                 "bunkerd_audit_dropped_total",
                 "Audit records dropped because the audit queue was full",
             ),
+            handover_waits: counter_vec(
+                "bunkerd_pool_handover_waits_total",
+                "Waits of signer threads for handed-over responses to be written, by how they \
+                 ended: written, or timeout (the wait limit passed first: a client not reading)",
+                &["ended"],
+            ),
+            handover_wait,
             ready: gauge(
                 "bunkerd_ready",
                 "1 when the store answers and the listeners are up",
@@ -294,6 +315,18 @@ impl Metrics {
         if snapshot.audit_dropped > seen {
             self.audit_dropped.inc_by(snapshot.audit_dropped - seen);
         }
+        let waits = &snapshot.handover_waits;
+        for (ended, total) in [("written", waits.written), ("timeout", waits.timed_out)] {
+            let counter = self.handover_waits.with_label_values(&[ended]);
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        let (waited, seen) = (waits.waited.as_secs_f64(), self.handover_wait.get());
+        if waited > seen {
+            self.handover_wait.inc_by(waited - seen);
+        }
         self.ready.set(i64::from(snapshot.ready));
         let mut out = Vec::new();
         TextEncoder::new()
@@ -315,6 +348,11 @@ mod tests {
             sessions_by_tenant: HashMap::new(),
             store_sizes: vec![("users", 4096)],
             audit_dropped: 5,
+            handover_waits: signer::pool::HandoverWaits {
+                written: 7,
+                timed_out: 2,
+                waited: Duration::from_micros(1500),
+            },
             ready: true,
         }
     }
@@ -345,6 +383,9 @@ mod tests {
             r#"bunkerd_users{tenant="t1"} 2"#,
             r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
             "bunkerd_audit_dropped_total 5",
+            r#"bunkerd_pool_handover_waits_total{ended="written"} 7"#,
+            r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#,
+            "bunkerd_pool_handover_wait_seconds_total 0.0015",
             "bunkerd_ready 1",
             "bunkerd_pool_queue_wait_seconds_count 1",
         ] {
@@ -356,5 +397,6 @@ mod tests {
             ..empty()
         });
         assert!(again.contains("bunkerd_audit_dropped_total 5"));
+        assert!(again.contains(r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#));
     }
 }

@@ -222,6 +222,14 @@ async fn serve(
         },
         // A signer woken by a busy reactor was measured waiting for the reactor's slice (`sched`).
         yield_on_wake: config.io_policy == IoPolicy::Batch,
+        // The reactor does not preempt a signer (`sched`), so a signer that starts a rate-limited
+        // tenant's job right after a hand-over keeps the other tenant's response unwritten for the
+        // whole job (benches/README.md, issue 5, eighth round).
+        handover_wait: if config.io_policy == IoPolicy::Batch {
+            HANDOVER_WAIT
+        } else {
+            std::time::Duration::ZERO
+        },
     };
     let pool = Pool::start(
         bunker.clone(),
@@ -383,6 +391,11 @@ async fn accept_loop<F, Fut>(
         });
     }
 }
+
+/// `PoolConfig::handover_wait` under `--io-policy batch`: a few times the usual time from a hand-over
+/// to its write (p90 ≈ 45–70 µs, p99 ≈ 140–190 µs in the eighth round's trace, with nothing else to
+/// run), short enough that a connection which does not read stalls a signer for little.
+const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// The demoted-I/O runtime (`conn::Placement`): one reactor thread under SCHED_IDLE
 /// ([`crate::sched::demoted_thread_start`]) that serves the sockets of connections refused for a

@@ -22,8 +22,9 @@ pub use fair::Overflow;
 use crate::bunker::{Bunker, Processed, Refusal};
 use crate::nostr::Event;
 use fair::FairQueue;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
@@ -53,6 +54,11 @@ pub struct Job {
     /// The tenant whose remote signer the event names: the lane it waits in. Jobs whose tenant is
     /// unknown (the remote signer was just removed) share one lane under any fixed name.
     pub tenant: Arc<str>,
+    /// Submitted by a connection refused for its rate (the relay's *demoted* connections). With
+    /// [`PoolConfig::handover_wait`] set, a worker about to start such a job first waits (for at most
+    /// that long) until the verdicts of its previous hand-over round that were tracked with
+    /// [`track_handover`] have been written.
+    pub demoted: bool,
 }
 
 /// A job the queue did not take, and why.
@@ -96,6 +102,135 @@ pub struct PoolConfig {
     /// never yield, so under load the submitter keeps reading and the worker gets whole batches
     /// (yielding on every wake there cost ≈ 20 % more CPU per request). Default: false.
     pub yield_on_wake: bool,
+    /// Longest a worker waits, before it starts a demoted connection's job ([`Job::demoted`]),
+    /// for the verdicts of its previous hand-over round to be written ([`track_handover`]); zero
+    /// turns the wait off. Why: on a core shared with the relay's reactor, a worker that hands a
+    /// response over and then starts a rate-limited tenant's job keeps that response unwritten for
+    /// the whole job; the trace in benches/README.md (issue 5, eighth round) found one of the flooding
+    /// tenant's jobs inside most of the other tenant's slowest hand-over → write gaps. Only the
+    /// worker's own latest round is awaited, so a client that stops reading can delay at most the
+    /// one demoted job that follows its own verdict, by at most this long. Default: zero.
+    pub handover_wait: Duration,
+}
+
+/// The verdicts of one hand-over round (what a worker delivers together) not yet written.
+#[derive(Default)]
+struct Round {
+    unwritten: AtomicUsize,
+    lock: Mutex<()>,
+    written: Condvar,
+}
+
+/// How a worker's wait for a hand-over round ended ([`Round::wait`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    /// Nothing of the round was unwritten: no wait at all.
+    No,
+    /// Every tracked verdict was written, after this long.
+    Written(Duration),
+    /// The bound passed first (some client is not reading, or the reactor is slow).
+    TimedOut(Duration),
+}
+
+impl Round {
+    /// Blocks while any tracked verdict of this round is unwritten, for at most `max`.
+    fn wait(&self, max: Duration) -> Waited {
+        if self.unwritten.load(Ordering::Acquire) == 0 {
+            return Waited::No;
+        }
+        let start = Instant::now();
+        let deadline = start + max;
+        let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.unwritten.load(Ordering::Acquire) > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return Waited::TimedOut(start.elapsed());
+            };
+            held = self
+                .written
+                .wait_timeout(held, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        Waited::Written(start.elapsed())
+    }
+}
+
+/// Totals of the waits for hand-over rounds ([`PoolConfig::handover_wait`]) since the pool started,
+/// all workers together (for the metrics `bunkerd_pool_handover_waits_total{ended}` and
+/// `bunkerd_pool_handover_wait_seconds_total`). Waits that found nothing unwritten are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandoverWaits {
+    /// Waits that ended because every tracked verdict was written.
+    pub written: u64,
+    /// Waits that ended at the bound, some verdict still unwritten.
+    pub timed_out: u64,
+    /// Time spent waiting, both kinds together.
+    pub waited: Duration,
+}
+
+/// The shared counters behind [`HandoverWaits`].
+#[derive(Debug, Default)]
+struct WaitTotals {
+    written: AtomicU64,
+    timed_out: AtomicU64,
+    waited_ns: AtomicU64,
+}
+
+impl WaitTotals {
+    fn record(&self, waited: Waited) {
+        let (counter, time) = match waited {
+            Waited::No => return,
+            Waited::Written(time) => (&self.written, time),
+            Waited::TimedOut(time) => (&self.timed_out, time),
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.waited_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> HandoverWaits {
+        HandoverWaits {
+            written: self.written.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+            waited: Duration::from_nanos(self.waited_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// One verdict of a hand-over round, counted as unwritten until this guard is dropped: the relay's
+/// connection writer drops it once the verdict is written (or the connection is gone).
+pub struct Written(Arc<Round>);
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Written")
+    }
+}
+
+impl Drop for Written {
+    fn drop(&mut self) {
+        if self.0.unwritten.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Taken so that a worker between its check and its wait cannot miss this notification.
+            let _held = self.0.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.0.written.notify_all();
+        }
+    }
+}
+
+thread_local! {
+    /// The hand-over round a worker is delivering now, while [`PoolConfig::handover_wait`] is set.
+    static ROUND: RefCell<Option<Arc<Round>>> = const { RefCell::new(None) };
+}
+
+/// Inside a job's `done` callback on a signer thread whose pool has a [`PoolConfig::handover_wait`]:
+/// a guard that counts this verdict as unwritten until it is dropped. `None` anywhere else.
+pub fn track_handover() -> Option<Written> {
+    ROUND.with(|round| {
+        round.borrow().as_ref().map(|round| {
+            round.unwritten.fetch_add(1, Ordering::AcqRel);
+            Written(round.clone())
+        })
+    })
 }
 
 impl Default for PoolConfig {
@@ -106,6 +241,7 @@ impl Default for PoolConfig {
             tenant_queue_capacity: 1024,
             on_worker_start: None,
             yield_on_wake: false,
+            handover_wait: Duration::ZERO,
         }
     }
 }
@@ -116,6 +252,7 @@ pub struct Pool {
     queue: Arc<FairQueue<Job>>,
     workers: Vec<JoinHandle<()>>,
     in_flight: Arc<InFlight>,
+    waits: Arc<WaitTotals>,
     yield_on_wake: bool,
 }
 
@@ -124,6 +261,7 @@ pub struct Pool {
 pub struct Submitter {
     queue: Arc<FairQueue<Job>>,
     in_flight: Arc<InFlight>,
+    waits: Arc<WaitTotals>,
     yield_on_wake: bool,
 }
 
@@ -189,6 +327,11 @@ impl Submitter {
     pub fn queued_by_tenant(&self) -> Vec<(Arc<str>, usize)> {
         self.queue.depths()
     }
+
+    /// The workers' waits for their hand-over rounds so far ([`PoolConfig::handover_wait`]).
+    pub fn handover_waits(&self) -> HandoverWaits {
+        self.waits.get()
+    }
 }
 
 impl std::fmt::Debug for Pool {
@@ -212,18 +355,21 @@ impl Pool {
             config.tenant_queue_capacity,
         ));
         let in_flight = Arc::new(InFlight::default());
+        let waits = Arc::new(WaitTotals::default());
         let workers = (0..config.workers.max(1))
             .map(|n| {
                 let (bunker, outbox, queue) = (bunker.clone(), outbox.clone(), queue.clone());
-                let in_flight = in_flight.clone();
+                let (in_flight, waits) = (in_flight.clone(), waits.clone());
                 let on_start = config.on_worker_start;
+                let handover_wait = config.handover_wait;
                 std::thread::Builder::new()
                     .name(format!("bunkerd-signer-{n}"))
                     .spawn(move || {
                         if let Some(on_start) = on_start {
                             on_start();
                         }
-                        work(&bunker, outbox.as_ref(), &queue, &in_flight);
+                        let handover = (handover_wait, waits.as_ref());
+                        work(&bunker, outbox.as_ref(), &queue, &in_flight, handover);
                     })
                     .expect("spawning a signer thread")
             })
@@ -232,6 +378,7 @@ impl Pool {
             queue,
             workers,
             in_flight,
+            waits,
             yield_on_wake: config.yield_on_wake,
         }
     }
@@ -241,6 +388,7 @@ impl Pool {
         Submitter {
             queue: self.queue.clone(),
             in_flight: self.in_flight.clone(),
+            waits: self.waits.clone(),
             yield_on_wake: self.yield_on_wake,
         }
     }
@@ -320,9 +468,24 @@ struct Finished {
 /// hand-over wakes the relay's reactor, and on a loaded core every wake-up is a context switch;
 /// batching turns one switch per request into one per batch under load, while a short queue still
 /// ends a batch at once.
-fn work(bunker: &Bunker, outbox: &dyn Outbox, queue: &FairQueue<Job>, in_flight: &InFlight) {
+///
+/// With a [`PoolConfig::handover_wait`] (`handover.0`), each hand-over is a [`Round`] whose
+/// tracked verdicts the worker waits for before it starts a demoted connection's job; `handover.1`
+/// counts those waits.
+fn work(
+    bunker: &Bunker,
+    outbox: &dyn Outbox,
+    queue: &FairQueue<Job>,
+    in_flight: &InFlight,
+    handover: (Duration, &WaitTotals),
+) {
+    let (handover_wait, waits) = handover;
     let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
+    let mut last_round: Option<Arc<Round>> = None;
     while let Some(job) = queue.pop() {
+        if let (true, Some(round)) = (job.demoted, last_round.take()) {
+            waits.record(round.wait(handover_wait));
+        }
         let started = Instant::now();
         batch.push(run(bunker, job));
         while batch.len() < MAX_BATCH
@@ -334,6 +497,8 @@ fn work(bunker: &Bunker, outbox: &dyn Outbox, queue: &FairQueue<Job>, in_flight:
                 None => break,
             }
         }
+        let round = (!handover_wait.is_zero()).then(Arc::<Round>::default);
+        ROUND.with(|current| current.borrow_mut().clone_from(&round));
         for Finished {
             mut processed,
             done,
@@ -345,6 +510,8 @@ fn work(bunker: &Bunker, outbox: &dyn Outbox, queue: &FairQueue<Job>, in_flight:
             done(&processed);
             in_flight.finished();
         }
+        ROUND.with(|current| current.borrow_mut().take());
+        last_round = round;
     }
 }
 
@@ -355,6 +522,7 @@ fn run(bunker: &Bunker, job: Job) -> Finished {
         done,
         queued_at,
         tenant: _,
+        demoted: _,
     } = job;
     let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.
@@ -377,4 +545,51 @@ pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_is_waited_for_until_its_tracked_verdicts_are_written() {
+        let round = Arc::new(Round::default());
+        let totals = WaitTotals::default();
+        // Nothing tracked: no wait at all, whatever the bound, and nothing counted.
+        let waited = round.wait(Duration::from_secs(3600));
+        assert_eq!(waited, Waited::No);
+        totals.record(waited);
+
+        ROUND.with(|current| *current.borrow_mut() = Some(round.clone()));
+        let (first, second) = (track_handover().unwrap(), track_handover().unwrap());
+        ROUND.with(|current| current.borrow_mut().take());
+        assert!(
+            track_handover().is_none(),
+            "outside a round nothing is tracked"
+        );
+        assert_eq!(round.unwritten.load(Ordering::Acquire), 2);
+
+        // One verdict written, one still held (a client that does not read): the wait ends at its
+        // bound.
+        drop(first);
+        let bound = Duration::from_millis(20);
+        let waited = round.wait(bound);
+        let Waited::TimedOut(time) = waited else {
+            panic!("{waited:?}")
+        };
+        assert!(time >= bound, "{time:?}");
+        totals.record(waited);
+
+        // The last one written on another thread wakes the waiter before its (long) bound.
+        let writer = std::thread::spawn(move || drop(second));
+        let waited = round.wait(Duration::from_secs(3600));
+        assert!(matches!(waited, Waited::Written(_)), "{waited:?}");
+        totals.record(waited);
+        writer.join().unwrap();
+        assert_eq!(round.unwritten.load(Ordering::Acquire), 0);
+
+        let counted = totals.get();
+        assert_eq!((counted.written, counted.timed_out), (1, 1));
+        assert!(counted.waited >= bound, "{counted:?}");
+    }
 }

@@ -493,3 +493,99 @@ async fn a_rate_limited_connection_is_demoted_still_served_and_moved_back() {
     assert_eq!(b.close_code().await, 1001, "the other connection");
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_delays_another_tenants_demoted_request_only_briefly() {
+    // One signer thread and no per-connection or per-address limits. A signer about to start a
+    // demoted connection's job first waits, at most 0.3 ms, for the `OK`s it last handed to other
+    // connections to be written (`pool.rs`); here those `OK`s never are.
+    let server = TestServer::start_with(|c| {
+        c.workers = 1;
+        c.limits.events_per_sec = 0;
+        c.limits.ip_events_per_sec = 0;
+        c.limits.tenant_requests_per_sec = 0;
+        c.limits.rate_limited_demotion_secs = 3600;
+    })
+    .await;
+    let [(user_a, mut a, remote_a), (user_b, mut b, remote_b)] = two_tenants(&server).await;
+
+    // A floods past a burst of 1 and is demoted for the rest of the test (every request still gets
+    // its one OK); then its burst goes up so that each of its later requests is admitted (a changed
+    // quota rebuilds the bucket full).
+    let tenant_a = format!("/v1/tenants/{}", user_a.tenant);
+    let quota = json!({"limits": {"requests_per_sec": 1, "burst": 1}});
+    server.admin().patch_ok(&tenant_a, quota).await;
+    let oks = flood(&mut a, &remote_a, 10).await;
+    assert!(oks.values().any(|(ok, _)| !ok), "{oks:?}");
+    let quota = json!({"limits": {"requests_per_sec": 100, "burst": 100}});
+    server.admin().patch_ok(&tenant_a, quota).await;
+
+    // B stops reading. A second connection with B's client key (the same session) signs large notes
+    // and reads its replies; each reply also goes to B's subscription, until B's socket buffers are
+    // full and its writer is stuck. Enough replies for that: the kernel's largest send buffer plus
+    // twice the default receive buffer (B's, never read, does not grow), and 50 more.
+    let mut d = RawClient::with_keys(server.server.relay_addr, b.keys.clone()).await;
+    let note = "d".repeat(30_000);
+    let template = json!({"kind": 1, "content": note, "tags": []}).to_string();
+    let sysctl = |name: &str, field: usize| -> usize {
+        let text = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+        text.split_whitespace().nth(field).unwrap().parse().unwrap()
+    };
+    let buffers = sysctl("tcp_wmem", 2) + 2 * sysctl("tcp_rmem", 1);
+    // A reply is its signed 30,000-byte note, encrypted: more than 40,000 bytes on the wire.
+    for _ in 0..buffers / 40_000 + 50 {
+        let params = vec![template.clone()];
+        let reply = d
+            .request(&remote_b, "sign_event", params, Transport::Nip44)
+            .await;
+        assert!(reply["result"].is_string(), "{reply}");
+    }
+
+    // B pipelines 10 pings and reads nothing: they are signed and their `OK`s queued behind the
+    // stuck writer, unwritten.
+    let pings = |s: &str| {
+        let labels = [
+            ("tenant", user_b.tenant.as_str()),
+            ("method", "ping"),
+            ("outcome", "ok"),
+        ];
+        value(s, "bunkerd_requests_total", &labels)
+    };
+    let before = scrape(&server).await;
+    for n in 0..10 {
+        let request = json!({"id": format!("b{n}"), "method": "ping", "params": []});
+        let event = b.request_event(&remote_b, &request.to_string(), Transport::Nip44);
+        b.send_text(&json!(["EVENT", event]).to_string()).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while pings(&scrape(&server).await) < pings(&before) + 10.0 {
+        assert!(tokio::time::Instant::now() < deadline, "B's pings not done");
+        tokio::task::yield_now().await;
+    }
+
+    // A's next requests are demoted jobs. The first waits for B's `OK`s, which are never written,
+    // until its bound; the others follow A's own (untracked) hand-overs and do not wait. All are
+    // answered while B still reads nothing.
+    for _ in 0..3 {
+        crate::support::assert_still_served(&mut a, &user_a, "while B does not read").await;
+    }
+    let after = scrape(&server).await;
+    let delta = |name: &str, labels: &[(&str, &str)]| {
+        value(&after, name, labels) - value(&before, name, labels)
+    };
+    let waits = "bunkerd_pool_handover_waits_total";
+    assert_eq!(delta(waits, &[("ended", "timeout")]), 1.0);
+    assert_eq!(delta(waits, &[("ended", "written")]), 0.0);
+    assert!(delta("bunkerd_pool_handover_wait_seconds_total", &[]) >= 0.000_3);
+    assert_eq!(
+        value(&after, "bunkerd_websocket_connections_demoted", &[]),
+        1.0,
+        "A is still demoted"
+    );
+    assert_eq!(
+        delta("bunkerd_rate_limited_total", &[("tenant", &user_b.tenant)]),
+        0.0
+    );
+    drop((b, d));
+    server.server.stop().await;
+}

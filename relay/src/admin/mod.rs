@@ -337,6 +337,7 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
     crate::metrics::Snapshot {
         queue_depth: state.submitter.queued(),
         queue_by_tenant: state.submitter.queued_by_tenant(),
+        handover_waits: state.submitter.handover_waits(),
         users_by_tenant: directory.users_by_tenant(),
         sessions_by_tenant: state.bunker.sessions().by_tenant(),
         store_sizes: kms::Cf::ALL
