@@ -265,3 +265,51 @@ impl signer::pool::Outbox for HubOutbox {
         self.0.publish(event, signer::pool::unix_now());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::hex32;
+
+    /// A valid x-only pubkey (secp256k1's generator): `Event::from_json` checks shapes, not ids
+    /// or signatures, and neither does the hub.
+    const AUTHOR: &str = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+
+    fn event_to(recipient: &str, n: u64) -> Event {
+        let json = serde_json::json!({
+            "id": format!("{n:064x}"), "pubkey": AUTHOR, "created_at": 1_700_000_000 + n,
+            "kind": 24133, "tags": [["p", recipient]], "content": "x", "sig": "0".repeat(128),
+        });
+        Event::from_json(&json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_subscriber_not_reading_misses_live_events_which_are_counted_and_still_retained() {
+        let hub = Hub::default();
+        let now = 1_700_000_010;
+        let recipient = "ab".repeat(32);
+        let filter = |limit| Filter {
+            p_tags: Some(vec![hex32(&recipient).unwrap()]),
+            limit,
+            ..Filter::default()
+        };
+        // A connection queue with room for one message, never read.
+        let (tx, mut rx) = mpsc::channel(1);
+        let stored = hub.subscribe(1, "live", Arc::from([filter(Some(0))]), tx, now);
+        assert!(stored.is_empty());
+        hub.publish(event_to(&recipient, 1), now);
+        hub.publish(event_to(&recipient, 2), now);
+        assert_eq!(hub.dropped(), 1);
+        let Ok(Outbound::Text(first)) = rx.try_recv() else {
+            panic!("the first event is queued")
+        };
+        assert!(first.contains(&format!("{:064x}", 1)), "{first}");
+        assert!(rx.try_recv().is_err(), "the second was not queued");
+
+        // Both are retained: a later REQ gets them, newest first.
+        let (tx, _rx) = mpsc::channel(8);
+        let stored = hub.subscribe(2, "again", Arc::from([filter(None)]), tx, now);
+        assert_eq!(stored.len(), 2);
+        assert!(stored[0].contains(&format!("{:064x}", 2)), "{stored:?}");
+    }
+}

@@ -4,7 +4,8 @@
 //! counters are updated where things happen: requests, their latency and queue wait when the signer's
 //! verdict comes back (`conn.rs`), refusals by their NIP-01 prefix, connections and subscriptions.
 //! Gauges that describe state (users and sessions per tenant, queue depth, store sizes, readiness)
-//! and counters kept elsewhere (the audit log's dropped records, the signer threads' hand-over waits)
+//! and counters kept elsewhere (the audit log's dropped records, the fan-out's dropped deliveries, the
+//! signer threads' hand-over waits)
 //! are read when scraped, from the sources of truth, so they cannot drift.
 //!
 //! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
@@ -20,6 +21,7 @@
 //! `bunkerd_pool_handover_waits_total{ended}`, `bunkerd_pool_handover_wait_seconds_total`,
 //! `bunkerd_limit_refusals_total{limit}`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_store_errors_total`, `bunkerd_audit_dropped_total`,
+//! `bunkerd_deliveries_dropped_total`,
 //! `bunkerd_ready`, `bunkerd_build_info{version}`, and the `process_*` metrics.
 
 use prometheus::{
@@ -55,6 +57,7 @@ pub(crate) struct Metrics {
     store_size: IntGaugeVec,
     pub(crate) store_errors: IntCounter,
     audit_dropped: IntCounter,
+    deliveries_dropped: IntCounter,
     handover_waits: IntCounterVec,
     handover_wait: Counter,
     ready: IntGauge,
@@ -74,6 +77,7 @@ pub(crate) struct Snapshot {
     pub(crate) sessions_by_tenant: HashMap<String, usize>,
     pub(crate) store_sizes: Vec<(&'static str, u64)>,
     pub(crate) audit_dropped: u64,
+    pub(crate) deliveries_dropped: u64,
     pub(crate) handover_waits: signer::pool::HandoverWaits,
     pub(crate) ready: bool,
 }
@@ -223,6 +227,11 @@ impl Metrics {
                 "bunkerd_audit_dropped_total",
                 "Audit records dropped because the audit queue was full",
             ),
+            deliveries_dropped: counter(
+                "bunkerd_deliveries_dropped_total",
+                "Events not queued to a matching subscription because its connection's outbound \
+                 queue was full (a client not reading); still retained for a later REQ",
+            ),
             handover_waits: counter_vec(
                 "bunkerd_pool_handover_waits_total",
                 "Waits of signer threads for handed-over responses to be written, by how they \
@@ -311,9 +320,14 @@ impl Metrics {
                 .with_label_values(&[cf])
                 .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
         }
-        let seen = self.audit_dropped.get();
-        if snapshot.audit_dropped > seen {
-            self.audit_dropped.inc_by(snapshot.audit_dropped - seen);
+        for (counter, total) in [
+            (&self.audit_dropped, snapshot.audit_dropped),
+            (&self.deliveries_dropped, snapshot.deliveries_dropped),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
         }
         let waits = &snapshot.handover_waits;
         for (ended, total) in [("written", waits.written), ("timeout", waits.timed_out)] {
@@ -348,6 +362,7 @@ mod tests {
             sessions_by_tenant: HashMap::new(),
             store_sizes: vec![("users", 4096)],
             audit_dropped: 5,
+            deliveries_dropped: 4,
             handover_waits: signer::pool::HandoverWaits {
                 written: 7,
                 timed_out: 2,
@@ -383,6 +398,7 @@ mod tests {
             r#"bunkerd_users{tenant="t1"} 2"#,
             r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
             "bunkerd_audit_dropped_total 5",
+            "bunkerd_deliveries_dropped_total 4",
             r#"bunkerd_pool_handover_waits_total{ended="written"} 7"#,
             r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#,
             "bunkerd_pool_handover_wait_seconds_total 0.0015",

@@ -273,6 +273,7 @@ async fn serve(
         imports: tokio::sync::Semaphore::new(1),
         metrics,
         submitter: pool.submitter(),
+        hub: hub.clone(),
         store: store.clone(),
         shutdown: shutdown.clone(),
     });

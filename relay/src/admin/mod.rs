@@ -58,6 +58,8 @@ pub(crate) struct AdminState {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The signer queue (its depth is a metric).
     pub(crate) submitter: signer::pool::Submitter,
+    /// The subscription index (its dropped deliveries are a metric).
+    pub(crate) hub: Arc<crate::fanout::Hub>,
     /// The key store (sizes and readiness).
     pub(crate) store: Arc<dyn kms::Store>,
     /// Cancelled when the server stops (not ready any more).
@@ -345,6 +347,7 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
             .filter_map(|cf| Some((cf.name(), state.store.approximate_size_bytes(*cf)?)))
             .collect(),
         audit_dropped: state.bunker.audit().dropped(),
+        deliveries_dropped: state.hub.dropped(),
         ready: is_ready(state),
     }
 }
