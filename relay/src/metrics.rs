@@ -4,9 +4,9 @@
 //! counters are updated where things happen: requests, their latency and queue wait when the signer's
 //! verdict comes back (`conn.rs`), refusals by their NIP-01 prefix, connections and subscriptions.
 //! Gauges that describe state (users and sessions per tenant, queue depth, store sizes, readiness)
-//! and counters kept elsewhere (the audit log's dropped records, the fan-out's dropped deliveries, the
-//! signer threads' hand-over waits)
-//! are read when scraped, from the sources of truth, so they cannot drift.
+//! and counters kept elsewhere (the audit log's dropped records, the fan-out's dropped deliveries,
+//! the signer threads' hand-over waits) are read when scraped, from the sources of truth, so they
+//! cannot drift.
 //!
 //! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
 //! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels), `cf`, `ended`

@@ -394,8 +394,8 @@ async fn accept_loop<F, Fut>(
 }
 
 /// `PoolConfig::handover_wait` under `--io-policy batch`: a few times the usual time from a hand-over
-/// to its write (p90 ≈ 45–70 µs, p99 ≈ 140–190 µs in the eighth round's trace, with nothing else to
-/// run), short enough that a connection which does not read stalls a signer for little.
+/// to its write (p90 44–67 µs in A's pauses, 132–173 µs while A floods, in the eighth round's trace:
+/// benches/README.md), short enough that a connection which does not read stalls a signer little.
 const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// The demoted-I/O runtime (`conn::Placement`): one reactor thread under SCHED_IDLE

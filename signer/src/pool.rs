@@ -198,7 +198,8 @@ impl WaitTotals {
 }
 
 /// One verdict of a hand-over round, counted as unwritten until this guard is dropped: the relay's
-/// connection writer drops it once the verdict is written (or the connection is gone).
+/// connection writer drops it once the verdict is written (or the connection is gone). Each guard
+/// holds its round, so a worker reuses a round only when no guard of it is left.
 pub struct Written(Arc<Round>);
 
 impl std::fmt::Debug for Written {
@@ -497,7 +498,12 @@ fn work(
                 None => break,
             }
         }
-        let round = (!handover_wait.is_zero()).then(Arc::<Round>::default);
+        // A new round only while guards of the last one are still out: the usual case (every verdict
+        // written, or no demoted job since) reuses it without an allocation.
+        let round = (!handover_wait.is_zero()).then(|| match last_round.take() {
+            Some(round) if Arc::strong_count(&round) == 1 => round,
+            _ => Arc::default(),
+        });
         ROUND.with(|current| current.borrow_mut().clone_from(&round));
         for Finished {
             mut processed,
