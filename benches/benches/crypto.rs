@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use benches::{criterion_config, Fixture};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use signer::nostr::event::compute_id;
+use event::compute_id;
 use signer::nostr::{nip04, nip44, verify_schnorr};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Closed-loop end-to-end run (issue 3, target 1): bunkerd pinned to core 0 with one signer worker,
+# Closed-loop end-to-end run: bunkerd pinned to core 0 with one signer worker,
 # the load generator pinned to core 1; reports requests/s, latency, and bunkerd's CPU time per request
 # read from /proc/<pid>/stat over the timed phase. Bounded: stops after REQUESTS or DURATION seconds.
 #
 #   benches/scripts/closed-loop.sh [USERS] [CLIENTS] [REQUESTS] [DURATION]
 #
-# Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
+# Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
 # These runs measure the signer and the relay, not the limits: every per-connection, per-address
 # and default tenant limit is raised out of reach (the load generator's clients all come from

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 3, target 3: bunkerd vs the rust-nostr baseline (nostr-relay-builder + one
+# bunkerd vs the rust-nostr baseline (nostr-relay-builder + one
 # NostrConnectRemoteSigner per user, TCP_NODELAY on), each pinned to core 0, driven by the same
 # load generator pinned to core 1, closed loop, all sign_event (templates carry `pubkey`, which the
 # baseline needs). Prints both reports and the throughput ratio. Bounded by REQUESTS and DURATION.
 #
 #   benches/scripts/compare-baseline.sh [USERS] [CLIENTS] [REQUESTS] [DURATION]
 #
-# Needs: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen --bin baseline
+# Needs: cargo build --release -p bunkerd -p benches --bin loadgen --bin baseline
 set -euo pipefail
 # These runs measure the signer and the relay, not the limits: every per-connection, per-address
 # and default tenant limit is raised out of reach (the load generator's clients all come from

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fairness between tenants (issue 5, acceptance 1): tenant A sends at 10 × its rate limit while
+# Fairness between tenants: tenant A sends at 10 × its rate limit while
 # tenant B sends at its limit; B must see zero refusals and a p99 within 20 % of B alone, A's excess
 # must be refused with `rate-limited:`, and both must show in bunkerd's /metrics.
 #
@@ -47,7 +47,7 @@
 # bunkerd demotes a connection refused `rate-limited:` to its SCHED_IDLE I/O thread (README,
 # "Limits"), so A's 50 connections are served there during its floods; the script prints
 # bunkerd_websocket_connection_demotions_total. BUNKERD_RATE_LIMITED_DEMOTION_SECS=0 in the
-# environment turns demotion off (the comparison in benches/README.md, third round).
+# environment turns demotion off (for comparison runs; see benches/README.md).
 # Placement can be changed for experiments (defaults as above): BUNKERD_CPUS=0, A_CPUS=1, B_CPUS=1
 # (taskset lists) and WORKERS=1 (bunkerd's signer threads); A_IDLE=1 runs A's generator under
 # SCHED_IDLE (`chrt --idle 0`), so that with bunkerd also on A's core (BUNKERD_CPUS=0,1) A's
@@ -76,7 +76,7 @@
 # cycle (each flood and the pause after it) and flags a run as disturbed when its pause windows'
 # p99 differ by more than 1.6 × (the machine, not A, then decides its ratio).
 #
-# Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
+# Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
 export BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
   BUNKERD_IP_EVENTS_PER_SEC=1000000 BUNKERD_IP_EVENTS_BURST=1000000 \
@@ -341,9 +341,9 @@ check(ratio <= 1.20,
 if interleave:
     # Per cycle: B's p99 in each flood window and in the pause after it. A run whose pause windows
     # differ by more than DISTURBED × was disturbed (the VM, a neighbour): its pooled ratio says
-    # more about when the disturbance fell than about A. On the 2-vCPU VM of benches/README.md, the
-    # sixth round's runs whose pause windows all had a p99 under 0.9 ms differed by ≈ 1.1–1.45 ×;
-    # 1.6 leaves some room above that.
+    # more about when the disturbance fell than about A. On the 2-vCPU VM of benches/README.md,
+    # runs whose pause windows all had a p99 under 0.9 ms differed by ≈ 1.1–1.45 ×; 1.6 leaves some
+    # room above that.
     DISTURBED = 1.6
     pairs = [(p99(c["with"]), p99(c["alone"])) for _, c in sorted(cycles.items())
              if c["with"] and c["alone"]]

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Idle subscribers (issue 3, target 4): bunkerd pinned to core 0; a closed loop without idle
+# Idle subscribers: bunkerd pinned to core 0; a closed loop without idle
 # connections, then IDLE websockets each holding one #p subscription (loadgen idle, core 1), bunkerd's
 # RSS before and after, then the same closed loop with them held. Bounded: each loop by its count and
 # 30 s, the idle connections by a 300 s hold (they are closed when the script ends).
 #
 #   benches/scripts/idle.sh [IDLE]
 #
-# Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
+# Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
 # These runs measure the signer and the relay, not the limits: every per-connection, per-address
 # and default tenant limit is raised out of reach (the load generator's clients all come from

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Open-loop run (issue 3, target 2): a fresh bunkerd pinned to core 0 with one signer worker, USERS users
+# Open-loop run: a fresh bunkerd pinned to core 0 with one signer worker, USERS users
 # with one bunker URI each, the load generator pinned to core 1 sending RATE requests/s for DURATION
 # seconds over one client per user. Prints the generator's JSON report; writes lat.csv (send time and
 # latency of every reply) into the work directory it names. Bounded by DURATION and RATE × DURATION.
 #
 #   benches/scripts/open-loop.sh [RATE] [DURATION] [USERS]
 #
-# Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
+# Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
 # These runs measure the signer and the relay, not the limits: every per-connection, per-address
 # and default tenant limit is raised out of reach (the load generator's clients all come from

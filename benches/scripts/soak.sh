@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Soak (issue 3, target 6): a fresh bunkerd pinned to core 0, 100 users and 200 clients, the load
+# Soak: a fresh bunkerd pinned to core 0, 100 users and 200 clients, the load
 # generator pinned to core 1 at RATE requests/s for DURATION seconds (open loop), bunkerd's RSS sampled
 # every 10 s into rss.log in the work directory it names. Bounded by DURATION.
 #
 #   benches/scripts/soak.sh [RATE] [DURATION]
 #
-# Needs release builds: cargo build --release -p relay --bin bunkerd -p benches --bin loadgen
+# Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 # The generator builds every request before the clock starts: RATE × DURATION requests take about
 # 1 KiB each in memory (2.4 GB at 8,000 req/s for 300 s) and a few minutes to build and to verify.
 set -euo pipefail

@@ -10,9 +10,9 @@
 //!
 //! Main types: [`Fixture`], [`Sealed`].
 
+use event::compute_id;
 use kms::{Binding, DataKey};
 use signer::nip46::Reply;
-use signer::nostr::event::compute_id;
 use signer::nostr::{nip04, nip44, Event, Keypair, PublicKey, SecretKey, UnsignedEvent};
 use signer::KIND_NOSTR_CONNECT;
 
@@ -125,7 +125,7 @@ impl Fixture {
         let note = note();
         let request_plaintext = request_plaintext(&note);
         let request = request_event(&client, &remote_signer, &conversation, &request_plaintext);
-        let reply_plaintext = reply_plaintext(note.clone().sign(&user));
+        let reply_plaintext = reply_plaintext(user.sign_event(note.clone()));
         let response = response_event(&remote_signer, &client, &conversation, &reply_plaintext);
         let fixture = Fixture {
             request_frame: format!("[\"EVENT\",{}]", request.to_json()),
@@ -258,13 +258,12 @@ fn transport_event(
     ck: &nip44::ConversationKey,
     plaintext: &str,
 ) -> Event {
-    UnsignedEvent {
+    author.sign_event(UnsignedEvent {
         created_at: NOW,
         kind: KIND_NOSTR_CONNECT,
         tags: vec![vec!["p".to_owned(), to.to_hex()]],
         content: nip44::encrypt(ck, plaintext).expect("fixture plaintext is in range"),
-    }
-    .sign(author)
+    })
 }
 
 /// `len` bytes of printable ASCII (a repeating alphabet), so NIP-04/NIP-44 see plain text.

@@ -75,13 +75,12 @@ pub fn handle_sign_event(
     let plaintext = nip44::decrypt(ck, &request.content).map_err(|_| PipelineError::Decrypt)?;
     let reply = sign_requested_note(fx, request.pubkey, &plaintext)?;
     let content = nip44::encrypt(ck, &reply.to_json()).map_err(|_| PipelineError::Encrypt)?;
-    Ok(UnsignedEvent {
+    Ok(fx.remote_signer.sign_event(UnsignedEvent {
         created_at: NOW,
         kind: KIND_NOSTR_CONNECT,
         tags: vec![vec!["p".to_owned(), request.pubkey.to_hex()]],
         content,
-    }
-    .sign(&fx.remote_signer))
+    }))
 }
 
 /// Parses the decrypted request and runs bunkerd's own sans-IO handler on it, as a client with a

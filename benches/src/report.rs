@@ -1,7 +1,7 @@
 //! The floor arithmetic: per-primitive medians → nanoseconds per `sign_event` request →
 //! requests per second per core, and the report's text and JSON shapes.
 //!
-//! Role: one place that states what a request costs (issue 3): one BIP-340 verify (the request
+//! Role: one place that states what a request costs: one BIP-340 verify (the request
 //! event), one NIP-44 decrypt and one encrypt, two BIP-340 signs (the user's note and the
 //! response event), the three event-id hashes (request, note, response), plus one ECDH +
 //! HKDF-extract when the conversation key is not cached (a client's first request).

@@ -1,7 +1,7 @@
 //! The relay's configuration: plain data, validated before any port is bound.
 //!
 //! Role: hold every setting of `bunkerd serve` ([`Config`]) and check it ([`Config::validate`]).
-//! The binary builds it in layers (style.md §10, design.md §6): flags > `BUNKERD_*` environment
+//! The binary builds it in layers: flags > `BUNKERD_*` environment
 //! variables > the TOML file named by `--config` > defaults. Flags and environment variables are
 //! one [`Settings`] layer (clap resolves flag over env), the file is another ([`Settings::load`]),
 //! and [`Settings::resolve`] merges them over the defaults. Tests build a [`Config`] directly with
@@ -26,7 +26,7 @@ mod tests;
 pub use error::ConfigError;
 pub use settings::{LimitSettings, Settings};
 
-use crate::session::Limits;
+use relay::limits::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -115,11 +115,11 @@ pub enum LogFormat {
     Json,
 }
 
-/// Default data directory (design.md §6).
+/// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./data";
-/// Default relay listen address (design.md §6).
+/// Default relay listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7447";
-/// Default admin listen address (design.md §6).
+/// Default admin listen address.
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:7448";
 /// Default signer queue capacity, jobs: about 0.4 s of work at one core's measured signing rate, so a
 /// burst is absorbed while a sustained overload is refused quickly.
@@ -147,7 +147,7 @@ pub const MAX_CREATED_AT_WINDOW_SECS: u64 = 86_400;
 pub const MIN_OPERATOR_TOKEN_LEN: usize = 16;
 
 impl Config {
-    /// The defaults of design.md §6 with the given data directory.
+    /// The defaults with the given data directory.
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),

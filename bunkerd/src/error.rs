@@ -1,4 +1,4 @@
-//! The relay binary's error type: start-up and shutdown failures.
+//! The binary's error type: start-up and shutdown failures.
 
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -16,9 +16,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The key store or master key failed.
+    /// The master key or a data key failed.
     #[error("key store: {0}")]
     Kms(#[from] kms::Error),
+    /// The store failed to open or start.
+    #[error("{0}")]
+    Store(#[from] store::Error),
     /// The signer failed to load.
     #[error("signer: {0}")]
     Signer(#[from] signer::Error),
@@ -31,6 +34,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Io { .. } => "io",
             Error::Kms(e) => e.code(),
+            Error::Store(e) => e.code(),
             Error::Signer(e) => e.code(),
         }
     }

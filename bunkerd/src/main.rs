@@ -1,21 +1,21 @@
 //! `bunkerd`: a hosted, multi-tenant NIP-46 bunker.
 //!
-//! `bunkerd serve` starts the relay and the admin API with the defaults of design.md §6. Every
+//! `bunkerd serve` starts the relay and the admin API with its defaults (`bunkerd::config`). Every
 //! setting has a flag, a `BUNKERD_*` environment variable and a key in the TOML file named by
 //! `--config` (`BUNKERD_CONFIG`; annotated example: `deploy/bunkerd.example.toml`), with flags >
-//! environment > file > defaults (`relay::config`). Invalid settings — a bad value, an unknown key,
+//! environment > file > defaults (`bunkerd::config`). Invalid settings — a bad value, an unknown key,
 //! an unreadable config or master key file — exit with code 64 (EX_USAGE) and a message naming the
 //! setting, before any port is bound. Logs go to stderr through `tracing`, human-readable or, with
 //! `--log-format json`, one JSON object per line.
 //!
-//! `bunkerd admin <resource> <action>` is the operator CLI over the admin API (`relay::cli`).
+//! `bunkerd admin <resource> <action>` is the operator CLI over the admin API (`bunkerd::cli`).
 //!
 //! Must not: take the operator token from argv or the config file (only `BUNKERD_OPERATOR_TOKEN`,
 //! removed from the environment once read, or a token file), or bind before validating.
 
+use bunkerd::config::{Config, ConfigError, LogFormat, Settings};
+use bunkerd::sched::IoPolicy;
 use clap::{Parser, Subcommand};
-use relay::config::{Config, ConfigError, LogFormat, Settings};
-use relay::sched::IoPolicy;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -44,7 +44,7 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Operate a running bunkerd through its admin API (tenants, users, bunker URIs, sessions,
     /// audit). Secrets are read from files or stdin, never from argv.
-    Admin(relay::cli::AdminArgs),
+    Admin(bunkerd::cli::AdminArgs),
 }
 
 #[derive(clap::Args)]
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     };
     let args = match cli.command {
         Command::Serve(args) => *args,
-        Command::Admin(args) => return relay::cli::run(args),
+        Command::Admin(args) => return bunkerd::cli::run(args),
     };
     let config = match load_config(args) {
         Ok(config) => config,
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         .thread_name("bunkerd-io")
         .on_thread_start(move || {
             if io_policy == IoPolicy::Batch {
-                relay::sched::set_current_thread(IoPolicy::Batch);
+                bunkerd::sched::set_current_thread(IoPolicy::Batch);
             }
         })
         .build()
@@ -134,13 +134,13 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match relay::start(config).await {
+    let server = match bunkerd::start(config).await {
         Ok(server) => server,
         Err(e) => {
             tracing::error!(code = e.code(), "{e}");
             eprintln!("bunkerd: {e}");
             return match e {
-                relay::Error::Config(_) => ExitCode::from(EX_USAGE),
+                bunkerd::Error::Config(_) => ExitCode::from(EX_USAGE),
                 _ => ExitCode::FAILURE,
             };
         }

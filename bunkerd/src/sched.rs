@@ -5,7 +5,7 @@
 //! request were measured, ≈ 15 % of the CPU on one core. A SCHED_BATCH thread does not preempt anyone
 //! when it wakes (sched(7)): the reactor runs when the signer's time slice ends or its queue empties,
 //! and then handles every ready socket at once. On an idle core nothing changes, since a waking thread
-//! with a free core runs at once. Figures: benches/README.md (issue 3).
+//! with a free core runs at once. Figures: benches/README.md, docs/perf-notes.md.
 //!
 //! The other direction: a signer thread woken by the reactor (its queue was empty) was measured not
 //! to run at once either — the kernel protects the running reactor's slice (EEVDF's run-to-parity;
@@ -15,7 +15,7 @@
 //! `PoolConfig::yield_on_wake`: at light load (more than 0.5 ms since the previous job), a reactor
 //! that wakes an idle signer yields its core to it at once. Under load jobs come closer together and
 //! no yield happens, so the reactor keeps reading and the signer gets whole batches (yielding on every
-//! wake-up there cost ≈ 20 % more CPU per request). Figures: benches/README.md (issue 5).
+//! wake-up there cost ≈ 20 % more CPU per request). Figures: docs/perf-notes.md.
 //!
 //! Threads inherit their creator's policy, and the signer threads and RocksDB's threads are created
 //! from tokio threads, so the signer pool sets its own threads back to SCHED_OTHER explicitly.
@@ -24,12 +24,11 @@
 //! SCHED_IDLE, under either policy: [`demoted_thread_start`].
 //!
 //! Under this policy RocksDB's flush and compaction threads run under SCHED_IDLE too
-//! ([`store_thread_start`], `kms::RocksStore::start_background_threads`). A SCHED_BATCH reactor
+//! ([`store_thread_start`], `store::RocksStore::start_background_threads`). A SCHED_BATCH reactor
 //! that wakes while one of them runs does not preempt it (not even at nice 19): a memtable flush
 //! (10–20 ms from start to finish, every ≈ 20 s under the fairness benchmark's load, mostly audit
 //! records) or a compaction (≈ 60 ms of CPU) held up every request arriving meanwhile. Under
-//! SCHED_IDLE any waking thread preempts them at once. Figures: benches/README.md (issue 5, sixth
-//! round).
+//! SCHED_IDLE any waking thread preempts them at once. Figures: docs/perf-notes.md.
 //!
 //! The I/O policy is only changed for threads whose nice value is 0: the library call also sets nice, and
 //! a process started under `nice` keeps its value. Failures are logged, never fatal. Linux only in
@@ -92,7 +91,7 @@ pub fn demoted_thread_start() {
 }
 
 /// For the helper thread that starts RocksDB's background threads, which inherit its policy
-/// (`kms::RocksStore::start_background_threads`; under [`IoPolicy::Batch`] only): SCHED_IDLE, as
+/// (`store::RocksStore::start_background_threads`; under [`IoPolicy::Batch`] only): SCHED_IDLE, as
 /// [`demoted_thread_start`] sets it.
 pub fn store_thread_start() {
     set_current_thread_idle("RocksDB's background threads");

@@ -2,7 +2,7 @@
 //!
 //! Start order: validate config → bind the relay and admin listeners → on the blocking pool, the
 //! master key, RocksDB's background threads (SCHED_IDLE under `--io-policy batch`), RocksDB, the
-//! signer → start the worker pool → accept. Shutdown order (style.md §11): stop accepting and stop
+//! signer → start the worker pool → accept. Shutdown order: stop accepting and stop
 //! reading frames, and wait until every connection has read its last frame → the signer pool drains
 //! (every accepted request gets its response and its OK on the still-open socket) → websockets get
 //! close 1001 → wait for connection tasks → join the workers → the store is dropped last. The reading
@@ -10,15 +10,16 @@
 
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::config::Config;
-use crate::fanout::{Hub, HubOutbox};
-use crate::metrics::Metrics;
+use crate::dispatch::{HubOutbox, SignerDispatch};
 use crate::sched::IoPolicy;
-use crate::state::{Lifecycle, RelayState};
 use crate::Error;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use kms::{FileMasterKey, MasterKey, RocksStore, Store};
+use kms::{FileMasterKey, MasterKey};
+use relay::fanout::Hub;
+use relay::metrics::Metrics;
+use relay::state::{Lifecycle, RelayState};
 use sha2::{Digest, Sha256};
 use signer::pool::{Pool, PoolConfig};
 use signer::{Bunker, BunkerConfig};
@@ -26,6 +27,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use store::{RocksStore, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -224,7 +226,7 @@ async fn serve(
         yield_on_wake: config.io_policy == IoPolicy::Batch,
         // The reactor does not preempt a signer (`sched`), so a signer that starts a rate-limited
         // tenant's job right after a hand-over keeps the other tenant's response unwritten for the
-        // whole job (benches/README.md, issue 5, eighth round).
+        // whole job (docs/perf-notes.md).
         handover_wait: if config.io_policy == IoPolicy::Batch {
             HANDOVER_WAIT
         } else {
@@ -244,8 +246,7 @@ async fn serve(
         .then(DemotedIo::start)
         .flatten();
     let relay_state = Arc::new(RelayState::new(
-        bunker.clone(),
-        pool.submitter(),
+        Arc::new(SignerDispatch::new(bunker.clone(), pool.submitter())),
         hub.clone(),
         config.limits,
         Lifecycle {
@@ -277,14 +278,18 @@ async fn serve(
         store: store.clone(),
         shutdown: shutdown.clone(),
     });
-    tracker.spawn(sweep(hub, relay_state.addresses.clone(), shutdown.clone()));
+    tracker.spawn(sweep(
+        hub,
+        relay_state.addresses().clone(),
+        shutdown.clone(),
+    ));
     let relay = tracker.spawn(accept_loop(
         listeners.relay,
         shutdown.clone(),
         tracker.clone(),
         {
             let state = relay_state.clone();
-            move |req, peer: SocketAddr| crate::http::relay_service(req, state.clone(), peer.ip())
+            move |req, peer: SocketAddr| relay::http::relay_service(req, state.clone(), peer.ip())
         },
     ));
     let admin = tracker.spawn(accept_loop(
@@ -350,7 +355,7 @@ async fn accept_loop<F, Fut>(
     F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<
             Output = Result<
-                hyper::Response<crate::http::bytes_body::Body>,
+                hyper::Response<relay::http::bytes_body::Body>,
                 std::convert::Infallible,
             >,
         > + Send
@@ -394,8 +399,8 @@ async fn accept_loop<F, Fut>(
 }
 
 /// `PoolConfig::handover_wait` under `--io-policy batch`: a few times the usual time from a hand-over
-/// to its write (p90 44–67 µs in A's pauses, 132–173 µs while A floods, in the eighth round's trace:
-/// benches/README.md), short enough that a connection which does not read stalls a signer little.
+/// to its write (p90 44–67 µs in A's pauses, 132–173 µs while A floods, in a per-request trace:
+/// docs/perf-notes.md), short enough that a connection which does not read stalls a signer little.
 const HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_micros(300);
 
 /// The demoted-I/O runtime (`conn::Placement`): one reactor thread under SCHED_IDLE
@@ -442,7 +447,7 @@ impl Drop for DemotedIo {
 
 async fn sweep(
     hub: Arc<Hub>,
-    addresses: Arc<crate::limits::Addresses>,
+    addresses: Arc<relay::limits::Addresses>,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(SWEEP_INTERVAL_SECS));
@@ -452,7 +457,7 @@ async fn sweep(
                 // Freeing a second's worth of responses is CPU work that must not stall the reactor.
                 let (hub, addresses) = (hub.clone(), addresses.clone());
                 let _ = tokio::task::spawn_blocking(move || {
-                    hub.sweep(signer::pool::unix_now());
+                    hub.sweep(relay::dispatch::unix_now());
                     addresses.sweep();
                 })
                 .await;

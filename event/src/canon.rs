@@ -2,9 +2,9 @@
 //!
 //! Why our own writer instead of serde_json's formatter: event ids are hashes of this exact text,
 //! so its escaping rules are part of the protocol, not a formatting detail a dependency upgrade may
-//! change. Rules (NIP-01 and protocol.md §4.1): compact, UTF-8 verbatim; escape exactly `\n`, `\"`,
-//! `\\`, `\r`, `\t`, `\b`, `\f`; other C0 controls (U+0000–U+001F) as `\u00xx` with lowercase hex;
-//! `/` and DEL (U+007F) verbatim.
+//! change. Rules (NIP-01 and `docs/protocol-notes.md` §8.1): compact, UTF-8 verbatim; escape
+//! exactly `\n`, `\"`, `\\`, `\r`, `\t`, `\b`, `\f`; other C0 controls (U+0000–U+001F) as `\u00xx`
+//! with lowercase hex; `/` and DEL (U+007F) verbatim.
 //!
 //! Must not: allocate per character or reorder anything. Main items: [`push_str`], [`push_tags`].
 

@@ -1,7 +1,8 @@
 //! NIP-01 events: canonical serialization, ids, signing, parsing and verification.
 //!
-//! Role: [`UnsignedEvent::sign`] produces what NIP-46 `sign_event` returns; [`Event::from_json`] +
-//! [`Event::verify`] gate every event bunkerd accepts.
+//! Role: [`UnsignedEvent::into_event`] assembles what NIP-46 `sign_event` returns (the signer
+//! supplies the signature); [`Event::from_json`] + [`Event::verify`] gate every event bunkerd
+//! accepts.
 //!
 //! Must not: compute an id from anything but [`serialize_for_id`] (re-serialising with another
 //! encoder changes ids); echo input in errors; treat a parsed event as authentic before `verify`.
@@ -10,7 +11,8 @@
 use serde::ser::SerializeStruct;
 use sha2::{Digest, Sha256};
 
-use super::{canon, lowhex, verify_schnorr, Error, Keypair, PublicKey};
+use crate::hex as lowhex;
+use crate::{canon, verify_schnorr, Error, LiftCache, PublicKey};
 
 #[cfg(test)]
 #[path = "event_tests.rs"]
@@ -88,13 +90,9 @@ pub fn compute_id(
 }
 
 impl UnsignedEvent {
-    /// Fills `pubkey` from `keys`, computes the id and signs it (BIP-340, fresh aux randomness).
-    ///
-    /// # Panics
-    ///
-    /// If the OS has no randomness.
-    pub fn sign(self, keys: &Keypair) -> Event {
-        let pubkey = keys.public_key();
+    /// The signed event of `pubkey` with this content: the id is computed here, `sign` (a BIP-340
+    /// signer, given the 32-byte id) returns the 64-byte signature.
+    pub fn into_event(self, pubkey: PublicKey, sign: impl FnOnce(&[u8; 32]) -> [u8; 64]) -> Event {
         let id = compute_id(
             &pubkey,
             self.created_at,
@@ -102,7 +100,7 @@ impl UnsignedEvent {
             &self.tags,
             &self.content,
         );
-        let sig = keys.sign_schnorr(&id);
+        let sig = sign(&id);
         let UnsignedEvent {
             created_at,
             kind,
@@ -134,12 +132,16 @@ struct RawEvent {
 }
 
 impl RawEvent {
-    fn validate(self) -> Result<Event, Error> {
+    fn validate(self, cache: Option<&mut LiftCache>) -> Result<Event, Error> {
         let id = lowhex::decode_array(&self.id)
             .ok_or(Error::InvalidEvent("id is not 64 lowercase hex chars"))?;
         let sig = lowhex::decode_array(&self.sig)
             .ok_or(Error::InvalidEvent("sig is not 128 lowercase hex chars"))?;
-        let pubkey = PublicKey::from_hex(&self.pubkey).map_err(|e| match e {
+        let pubkey = match cache {
+            Some(cache) => cache.public_key_from_hex(&self.pubkey),
+            None => PublicKey::from_hex(&self.pubkey),
+        };
+        let pubkey = pubkey.map_err(|e| match e {
             Error::InvalidHex => Error::InvalidEvent("pubkey is not 64 lowercase hex chars"),
             _ => Error::InvalidEvent("pubkey is not a valid x-only public key"),
         })?;
@@ -181,7 +183,18 @@ impl Event {
     pub fn from_json(s: &str) -> Result<Event, Error> {
         serde_json::from_str::<RawEvent>(s)
             .map_err(|_| MALFORMED)?
-            .validate()
+            .validate(None)
+    }
+
+    /// [`Event::from_json`], lifting the author's key through `cache`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Event::from_json`].
+    pub fn from_json_cached(s: &str, cache: &mut LiftCache) -> Result<Event, Error> {
+        serde_json::from_str::<RawEvent>(s)
+            .map_err(|_| MALFORMED)?
+            .validate(Some(cache))
     }
 
     /// Same as [`Event::from_json`] for an already parsed JSON value.
@@ -192,7 +205,7 @@ impl Event {
     pub fn from_value(v: serde_json::Value) -> Result<Event, Error> {
         serde_json::from_value::<RawEvent>(v)
             .map_err(|_| MALFORMED)?
-            .validate()
+            .validate(None)
     }
 
     /// Recomputes the id from the other fields, then checks the BIP-340 signature over it.
@@ -275,7 +288,7 @@ impl<'de> serde::Deserialize<'de> for Event {
     /// Same shape checks as [`Event::from_json`]; does not verify.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <RawEvent as serde::Deserialize>::deserialize(d)?;
-        raw.validate().map_err(|e| match e {
+        raw.validate(None).map_err(|e| match e {
             Error::InvalidEvent(reason) => serde::de::Error::custom(reason),
             _ => serde::de::Error::custom("invalid event"),
         })

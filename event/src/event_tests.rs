@@ -134,7 +134,7 @@ fn escaper_matches_serde_json() {
     let mut all: String = (0u8..=0x7f).map(char::from).collect();
     all.push_str("é€🦄\u{fffd}");
     let mut ours = String::new();
-    super::canon::push_str(&mut ours, &all);
+    crate::canon::push_str(&mut ours, &all);
     assert_eq!(ours, serde_json::to_string(&all).expect("string"));
 }
 
@@ -199,38 +199,6 @@ fn from_json_rejects_non_events_and_ignores_extra_fields() {
 }
 
 #[test]
-fn sign_then_verify_and_tamper() {
-    let keys = Keypair::generate();
-    let unsigned = UnsignedEvent {
-        created_at: 1_700_000_000,
-        kind: 24133,
-        tags: vec![vec!["p".into(), keys.public_key().to_hex()]],
-        content: "quote \" slash \\ nl \n ctrl \u{1} 🦄".into(),
-    };
-    let event = unsigned.clone().sign(&keys);
-    assert_eq!(event.pubkey, keys.public_key());
-    assert_eq!(
-        (event.kind, event.created_at),
-        (unsigned.kind, unsigned.created_at)
-    );
-    assert_eq!(event.verify(), Ok(()));
-    assert_eq!(
-        Event::from_json(&event.to_json()).expect("round trip"),
-        event
-    );
-
-    let mut edited = event.clone();
-    edited.content.push('!');
-    assert_eq!(edited.verify(), Err(Error::InvalidId));
-    let mut forged = event.clone();
-    forged.sig[0] ^= 1;
-    assert_eq!(forged.verify(), Err(Error::InvalidSignature));
-    let mut other_author = event;
-    other_author.pubkey = Keypair::generate().public_key();
-    assert_eq!(other_author.verify(), Err(Error::InvalidId));
-}
-
-#[test]
 fn first_tag_value_picks_first_named_tag() {
     let mut event = Event::from_value(good_event_json()).expect("vector");
     event.tags = vec![
@@ -258,4 +226,24 @@ fn serde_inside_json_structures() {
     bad["kind"] = json!(70000);
     let err = serde_json::from_value::<Vec<Event>>(json!([bad])).expect_err("kind out of range");
     assert!(err.to_string().contains("kind is above 65535"), "{err}");
+}
+
+#[test]
+fn lift_cache_parses_like_from_json() {
+    let json = good_event_json().to_string();
+    let mut cache = crate::LiftCache::default();
+    let first = Event::from_json_cached(&json, &mut cache).expect("vector");
+    let again = Event::from_json_cached(&json, &mut cache).expect("vector, from the cache");
+    assert_eq!(first, Event::from_json(&json).expect("vector"));
+    assert_eq!(again, first);
+    assert_eq!(again.verify(), Ok(()));
+    let mut bad = good_event_json();
+    // 32 bytes of 0xff are above the field prime p: never the x of a point.
+    bad["pubkey"] = json!("ff".repeat(32));
+    assert_eq!(
+        Event::from_json_cached(&bad.to_string(), &mut cache),
+        Err(Error::InvalidEvent(
+            "pubkey is not a valid x-only public key"
+        ))
+    );
 }

@@ -11,7 +11,7 @@
 /// Returns `false` on a wrong length or any invalid character; `out` may then hold partial data,
 /// so callers holding secrets pass a zeroizing buffer. The loop visits every character before
 /// reporting, so timing depends only on the length.
-pub(crate) fn decode_into(s: &str, out: &mut [u8]) -> bool {
+pub fn decode_into(s: &str, out: &mut [u8]) -> bool {
     let bytes = s.as_bytes();
     if bytes.len() != out.len() * 2 {
         return false;
@@ -40,14 +40,14 @@ fn nibble(c: u8) -> (u8, u8) {
 
 /// Decodes exactly `2 * N` lowercase hex chars into an array (public data only: the copy is not
 /// zeroized).
-pub(crate) fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+pub fn decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     decode_into(s, &mut out).then_some(out)
 }
 
 /// Appends the lowercase hex of `bytes` to `out` (two chars per byte), without data-dependent
 /// branches or table lookups.
-pub(crate) fn push_encoded(out: &mut String, bytes: &[u8]) {
+pub fn push_encoded(out: &mut String, bytes: &[u8]) {
     out.reserve(bytes.len() * 2);
     for &b in bytes {
         out.push(char::from(digit(b >> 4)));
@@ -56,7 +56,7 @@ pub(crate) fn push_encoded(out: &mut String, bytes: &[u8]) {
 }
 
 /// Lowercase hex of `bytes`.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     push_encoded(&mut out, bytes);
     out

@@ -47,9 +47,9 @@ pub enum Error {
         /// Why it was refused; never contains key bytes.
         reason: String,
     },
-    /// The storage engine failed; the text is the engine's message.
-    #[error("store: {0}")]
-    Store(String),
+    /// The storage engine failed (reading or writing a wrapped data key).
+    #[error(transparent)]
+    Store(#[from] store::Error),
     /// A stored record exists but cannot be decoded.
     #[error("corrupt stored record: {0}")]
     Corrupt(String),

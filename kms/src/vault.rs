@@ -12,10 +12,10 @@
 
 use crate::envelope::{Binding, DataKey};
 use crate::master::MasterKey;
-use crate::store::{Batch, Cf, Durability, Store};
 use crate::Error;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use store::{Batch, Cf, Durability, Store};
 use zeroize::Zeroizing;
 
 /// Byte length of a wrapped DEK's plaintext: key id (4) ‖ key (32).

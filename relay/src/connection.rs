@@ -1,15 +1,15 @@
 //! The per-connection state machine: one NIP-01 message plus `now` in, a list of [`Action`]s out.
 //!
 //! Pure (no I/O): it holds the connection's subscriptions and applies the admission rules for
-//! `EVENT` (design.md §3.1) — kind 24133 only, `created_at` within a window of now, `p` tag naming a
+//! `EVENT` — kind 24133 only, `created_at` within a window of now, `p` tag naming a
 //! hosted remote signer, not a duplicate — and the limits for `REQ`. Expensive checks (id, signature,
 //! decryption) happen later on the signer pool. Every `EVENT` gets exactly one `OK`, every `REQ` an
-//! `EOSE` or a `CLOSED` (protocol.md §9.14), here or, for submitted events, from the pool.
+//! `EOSE` or a `CLOSED` (docs/protocol-notes.md §11.12), here or, for submitted events, from the pool.
 
 use crate::filter::Filter;
 use crate::message::{self, ClientMessage, ParseError};
-use signer::nostr::{hex32, Event};
-use signer::KIND_NOSTR_CONNECT;
+use event::KIND_NOSTR_CONNECT;
+use event::{hex32, Event, LiftCache};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -53,8 +53,8 @@ pub enum Action {
     },
 }
 
-/// What the session asks of the rest of the relay: whether a pubkey is hosted, whether an id was
-/// seen, and whether the connection and its address are within their limits (issue 5).
+/// What the state machine asks of the rest of the relay: whether a pubkey is hosted, whether an id was
+/// seen, and whether the connection and its address are within their limits.
 pub trait Admission {
     /// Whether `pk` (32 raw bytes) is a remote-signer pubkey hosted here.
     fn is_hosted(&self, pk: &[u8; 32]) -> bool;
@@ -82,10 +82,10 @@ pub trait Admission {
     fn refused(&self, _limit: Limit) {}
 }
 
-/// The limits a session checks itself (a copy of three fields of [`Limits`], kept small: every idle
+/// The limits a connection checks itself (a copy of three fields of [`Limits`], kept small: every idle
 /// connection holds one).
 #[derive(Debug, Clone, Copy)]
-struct SessionLimits {
+struct OwnLimits {
     max_subscriptions: u32,
     max_filters: u32,
     created_at_window_secs: u64,
@@ -93,23 +93,23 @@ struct SessionLimits {
 
 /// One connection's state.
 #[derive(Debug)]
-pub struct Session {
-    limits: SessionLimits,
+pub struct Connection {
+    limits: OwnLimits,
     subs: HashMap<String, Arc<[Filter]>>,
 }
 
-impl Default for Session {
+impl Default for Connection {
     fn default() -> Self {
-        Session::new(&Limits::default())
+        Connection::new(&Limits::default())
     }
 }
 
-impl Session {
-    /// A session with these limits.
+impl Connection {
+    /// A connection's state under these limits, with no subscription.
     pub fn new(limits: &Limits) -> Self {
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        Session {
-            limits: SessionLimits {
+        Connection {
+            limits: OwnLimits {
                 max_subscriptions: clamp(limits.max_subscriptions),
                 max_filters: clamp(limits.max_filters),
                 created_at_window_secs: limits.created_at_window_secs,
@@ -118,9 +118,15 @@ impl Session {
         }
     }
 
-    /// Handles one text frame; `now` is unix seconds.
-    pub fn on_text(&mut self, text: &str, now: u64, admission: &dyn Admission) -> Vec<Action> {
-        match message::parse(text) {
+    /// Handles one text frame; `now` is unix seconds; `keys` lifts an `EVENT`'s author key.
+    pub fn on_text(
+        &mut self,
+        text: &str,
+        now: u64,
+        admission: &dyn Admission,
+        keys: &mut LiftCache,
+    ) -> Vec<Action> {
+        match message::parse_cached(text, keys) {
             Ok(ClientMessage::Event(event)) => vec![self.on_event(event, now, admission)],
             Ok(ClientMessage::Req { sub_id, filters }) => self.on_req(sub_id, filters, admission),
             Ok(ClientMessage::Close(sub_id)) => {

@@ -1,4 +1,4 @@
-//! Recently seen event ids, so a request delivered twice is processed once (protocol.md §9.15).
+//! Recently seen event ids, so a request delivered twice is processed once (docs/protocol-notes.md §11.13).
 //!
 //! Two generations of id sets per shard: ids live at least `window` and at most `2 × window`. When a
 //! shard's current generation reaches its capacity it rotates early, so memory stays bounded under any

@@ -1,19 +1,19 @@
 //! Fan-out: delivers the signer's response events to matching subscriptions, and keeps them for a
-//! short window so a client that reconnects and re-subscribes still gets them (design.md §3.4).
+//! short window so a client that reconnects and re-subscribes still gets them.
 //!
 //! Subscriptions are indexed by the recipient pubkeys their filters name in `#p`, so delivering an
 //! event touches only the subscriptions keyed by its `p` tags — never a scan of all connections.
-//! Filters without `#p` receive nothing (design.md §3.5: nobody can watch whom a signer talks to).
+//! Filters without `#p` receive nothing (so nobody can watch whom a signer talks to).
 //! Retained events are indexed the same way, at most [`RETAINED_PER_KEY`] per key and
 //! [`RETAINED_TOTAL`] in all, for [`RETENTION_SECS`].
 //!
-//! Called from signer threads ([`signer::pool::Outbox`]) and from connection tasks; all operations
+//! Called from signer threads (the signer pool's outbox) and from connection tasks; all operations
 //! are short and non-blocking (DashMap shards, `try_send`).
 
 use crate::filter::Filter;
 use crate::message;
 use dashmap::DashMap;
-use signer::nostr::Event;
+use event::Event;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,8 +35,8 @@ pub enum Outbound {
     /// A text frame (a NIP-01 relay message).
     Text(String),
     /// A text frame (a request's `OK`) whose guard the writer drops once the frame is written: the
-    /// signer thread that handed it over may be waiting for that (`signer::pool::track_handover`).
-    Tracked(String, signer::pool::Written),
+    /// signer thread that handed it over may be waiting for that.
+    Tracked(String, crate::dispatch::WriteGuard),
     /// A pong answering a ping, with its payload.
     Pong(Vec<u8>),
     /// A close frame: code and reason; the writer stops after it.
@@ -253,16 +253,6 @@ impl Hub {
     /// Messages that could not be queued to a subscriber because its connection was not reading.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
-    }
-}
-
-/// The hub as the signer pool's outbox.
-#[derive(Debug, Clone)]
-pub struct HubOutbox(pub Arc<Hub>);
-
-impl signer::pool::Outbox for HubOutbox {
-    fn deliver(&self, event: Event) {
-        self.0.publish(event, signer::pool::unix_now());
     }
 }
 

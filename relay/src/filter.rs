@@ -5,13 +5,13 @@
 //! (AND); a REQ's several filters are OR-ed. `ids`, `authors`, `#e` and `#p` values must be exact
 //! 64-character lowercase hex (no prefix matching). `since <= created_at <= until`, both inclusive.
 //! Unknown fields (e.g. NIP-50 `search`) are ignored rather than refused: over-delivering a kind-24133
-//! event is harmless, refusing a REQ makes some clients think the relay is dead (protocol.md §9.14).
+//! event is harmless, refusing a REQ makes some clients think the relay is dead (docs/protocol-notes.md §11.12).
 //!
 //! Pure: no I/O.
 
+use event::Event;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use signer::nostr::Event;
 
 /// Most values one filter list may hold; larger lists are refused (`invalid:`), bounding the cost of
 /// matching and of the subscription index.
@@ -62,7 +62,7 @@ impl Filter {
 
     /// Whether the filter names `#p` recipients, the only filters that receive events here. A
     /// response is delivered only to a subscription naming its recipient (the client), so nobody can
-    /// watch whom a remote signer talks to by subscribing to its `authors` (design.md §3.5). Every
+    /// watch whom a remote signer talks to by subscribing to its `authors` (ARCHITECTURE.md, decisions). Every
     /// NIP-46 client library subscribes with `#p: [client pubkey]`.
     pub fn is_addressed(&self) -> bool {
         self.p_tags.as_ref().is_some_and(|p| !p.is_empty())

@@ -1,14 +1,15 @@
 //! The relay port's HTTP side: the websocket upgrade and the NIP-11 relay information document, on
 //! one endpoint, `/` (NIP-01: extra path segments are refused rather than silently accepted).
 //!
-//! - `GET /` with `Upgrade: websocket` → the NIP-01 relay ([`crate::conn`]).
+//! - `GET /` with `Upgrade: websocket` → the NIP-01 relay (`socket`).
 //! - `GET /` with `Accept: application/nostr+json` → NIP-11 document, with CORS headers (NIP-11
 //!   requires `Access-Control-Allow-Origin`, `-Headers`, `-Methods`).
 //! - `OPTIONS /` → CORS preflight.
 //! - `GET /` otherwise → a short plain-text description.
 
-use crate::conn::MAX_MESSAGE_BYTES;
-use crate::session::Limits;
+use crate::dispatch::Nip05;
+use crate::limits::Limits;
+use crate::socket::MAX_MESSAGE_BYTES;
 use crate::state::RelayState;
 use bytes_body::Body;
 use hyper::body::Incoming;
@@ -17,13 +18,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 
 /// The response body type of both listeners.
-pub(crate) mod bytes_body {
+pub mod bytes_body {
     /// A complete in-memory body.
-    pub(crate) type Body = http_body_util::Full<hyper::body::Bytes>;
+    pub type Body = http_body_util::Full<hyper::body::Bytes>;
 }
 
 /// Handles one HTTP request on the relay port; `peer` is the TCP peer's address.
-pub(crate) async fn relay_service(
+pub async fn relay_service(
     mut req: Request<Incoming>,
     state: Arc<RelayState>,
     peer: std::net::IpAddr,
@@ -61,7 +62,7 @@ pub(crate) async fn relay_service(
 }
 
 /// NIP-05 (`/.well-known/nostr.json?name=<local part>`) for the tenant whose `nip05_domain` is the
-/// request's `Host` (port stripped). Shape (protocol.md §9.11, the form every client library reads):
+/// request's `Host` (port stripped). Shape (docs/protocol-notes.md §11.9, the form every client library reads):
 /// `{"names":{name:user_pubkey},"relays":{user_pubkey:[…]},"nip46":{"relays":[…],user_pubkey:[…]}}`
 /// — no `nostrconnect_url`, since go-nostr fails to decode a string there. Unknown names and domains
 /// answer `{"names":{}}`; never a redirect; CORS `*`.
@@ -82,18 +83,18 @@ async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Bod
             .map(str::to_ascii_lowercase)
     });
     let mut body = serde_json::json!({"names": {}});
-    if let Some(name) = name.filter(|n| signer::directory::valid_nip05_name(n)) {
-        let bunker = state.bunker.clone();
+    if let Some(name) = name {
+        let dispatch = state.dispatch.clone();
         let n = name.clone();
-        let found =
-            tokio::task::spawn_blocking(move || bunker.directory().nip05_lookup(&domain, &n))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten();
-        if let Some((user_pubkey, _remote_signer)) = found {
-            let pk = user_pubkey.to_hex();
-            let relays = &state.bunker.config().relays;
+        let found = tokio::task::spawn_blocking(move || dispatch.nip05(&domain, &n))
+            .await
+            .ok()
+            .flatten();
+        if let Some(Nip05 {
+            user_pubkey: pk,
+            relays,
+        }) = found
+        {
             body = serde_json::json!({
                 "names": {name: pk},
                 "relays": {pk.clone(): relays},
@@ -149,7 +150,7 @@ fn upgrade(
                 // freed now rather than held for the connection's life.
                 let leftover = parts.read_buf.to_vec();
                 drop(parts.read_buf);
-                crate::conn::serve(parts.io.into_inner(), leftover, state, permit).await;
+                crate::socket::serve(parts.io.into_inner(), leftover, state, permit).await;
             }
             Err(_) => tracing::error!("websocket upgrade did not yield a TCP stream"),
         }

@@ -1,39 +1,29 @@
-//! bunkerd's relay crate: the `bunkerd` binary's library half.
+//! `relay`: bunkerd's purpose-built NIP-01 relay, which accepts only kind-24133 NIP-46 events
+//! addressed to the remote signers bunkerd hosts.
 //!
-//! One process is both a purpose-built NIP-01 relay (kind 24133 only, on the relay port) and the
-//! signer pool behind it (crate `signer`), plus the admin API on a separate port. Layering
-//! (style.md §5): [`message`] (pure NIP-01 parsing/encoding) → [`session`] (pure per-connection state
-//! machine) → `conn` (moves bytes; split reader/writer tasks) → `http` (upgrade, NIP-11) and
-//! [`server`] (listeners, lifecycle, shutdown). [`fanout`] delivers the signer's response events to
-//! subscriptions. Nothing in this crate handles secret keys: it hands events to the signer pool and
-//! delivers what comes back.
+//! Layering, from pure to imperative: [`message`] (NIP-01 parsing and encoding) → [`connection`]
+//! (the per-connection state machine: admission rules, subscriptions) → `socket` (moves bytes: a
+//! reader task and a writer task per websocket, framed by `ws`) → [`http`] (the relay port's
+//! HTTP: the websocket upgrade, NIP-11 and NIP-05). [`fanout`] delivers the signer's response
+//! events to subscriptions; [`dedupe`] remembers accepted event ids; [`limits`] and
+//! [`ratelimit`] bound connections, subscriptions and event rates per connection, address and
+//! tenant, before any signature is verified.
 //!
-//! Entry points: [`server::start`] binds and starts everything and returns a [`server::Server`]
-//! handle; [`server::Server::stop`] shuts down gracefully (close websockets with 1001, drain the signer
-//! queue, drop the store last).
+//! What it must not do: hold a secret key. It hands events to the signer pool through the
+//! [`dispatch::Dispatch`] trait and delivers what comes back; the `bunkerd` crate implements that
+//! trait over the signer, builds a [`state::RelayState`] and serves [`http::relay_service`] on the
+//! relay listener.
 
-// The admin API's OpenAPI schemas are one `serde_json::json!` literal, deeper than the default limit.
-#![recursion_limit = "256"]
-
-mod admin;
-pub mod cli;
-pub mod config;
-mod conn;
+pub mod connection;
 pub mod dedupe;
-pub mod error;
+pub mod dispatch;
 pub mod fanout;
 pub mod filter;
-mod http;
+pub mod http;
 pub mod limits;
 pub mod message;
-mod metrics;
-mod ratelimit;
-pub mod sched;
-pub mod server;
-pub mod session;
-mod state;
+pub mod metrics;
+pub mod ratelimit;
+mod socket;
+pub mod state;
 mod ws;
-
-pub use config::Config;
-pub use error::Error;
-pub use server::{start, Server};

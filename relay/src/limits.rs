@@ -1,9 +1,9 @@
-//! Connection and address limits (issue 5): what one websocket connection and one client address
+//! Connection and address limits: what one websocket connection and one client address
 //! may hold and send, checked on the relay before any crypto.
 //!
 //! Role: [`Limits`] is the configuration (every default documented there and in the README's
 //! "Operating" section); [`Addresses`] counts connections and subscriptions per client address and
-//! in total and holds each address's event bucket; a [`ConnectionPermit`] is one admitted
+//! in total and holds each address's event bucket; a `ConnectionPermit` is one admitted
 //! connection's share of that — its own event bucket, a handle on its address's counters — and gives
 //! everything back when dropped, so no exit path of a connection can leak a slot.
 //!
@@ -63,7 +63,7 @@ pub struct Limits {
     /// How long a connection stays demoted after its last `EVENT` refused by a limit that
     /// [`Limit::demotes`] (its own or its address's event rate, its tenant's request rate or queue
     /// lane), seconds; 0 = never demote. A demoted connection's socket is served by a thread under
-    /// SCHED_IDLE, so a flood of refused events costs others little latency (`conn::Placement`).
+    /// SCHED_IDLE, so a flood of refused events costs others little latency (`socket::Placement`).
     /// Default: 10.
     pub rate_limited_demotion_secs: u64,
 }
@@ -157,7 +157,7 @@ impl Limit {
     }
 
     /// Whether a refusal by this limit demotes the connection that was refused (relay
-    /// `conn::Placement`): the limits exceeded by a sending rate that is the client's own, its
+    /// `socket::Placement`): the limits exceeded by a sending rate that is the client's own, its
     /// address's or its organization's — [`Limit::ConnectionEvents`], [`Limit::IpEvents`],
     /// [`Limit::TenantRate`], [`Limit::TenantQueue`]. Not [`Limit::Queue`] (the whole signer queue is
     /// full: nobody's own doing), nor the limits on counts of connections, subscriptions or filters
@@ -262,7 +262,7 @@ struct Entry {
 }
 
 /// Connection and subscription counts per client address and in total; see the module docs.
-pub(crate) struct Addresses {
+pub struct Addresses {
     limits: Limits,
     total: AtomicUsize,
     by_key: DashMap<ClientKey, Entry>,
@@ -336,7 +336,7 @@ impl Addresses {
     }
 
     /// Forgets addresses without connections whose event bucket has refilled (or that have none).
-    pub(crate) fn sweep(&self) {
+    pub fn sweep(&self) {
         let refill = match NonZeroU32::new(self.limits.ip_events_per_sec) {
             Some(rate) => Duration::from_secs_f64(
                 f64::from(self.limits.ip_events_burst.max(rate.get())) / f64::from(rate.get()),

@@ -7,9 +7,9 @@
 //! Refusal messages carry NIP-01's machine-readable prefixes (`invalid:`, `blocked:`, …).
 
 use crate::filter::Filter;
+use event::{Event, LiftCache};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use signer::nostr::Event;
 
 /// Most filters one REQ may carry whatever the configuration: a ceiling on parsing work. The
 /// configured limit (`max-filters`, default 10, at most this) is applied by the session.
@@ -63,6 +63,16 @@ pub enum ParseError {
 ///
 /// [`ParseError`] says how to answer a message that cannot be used.
 pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
+    parse_cached(text, &mut LiftCache::default())
+}
+
+/// [`parse`], lifting an `EVENT`'s author key through `cache` (a client sends many events under
+/// one key; see [`LiftCache`]).
+///
+/// # Errors
+///
+/// As [`parse`].
+pub fn parse_cached(text: &str, cache: &mut LiftCache) -> Result<ClientMessage, ParseError> {
     let parts: Vec<&RawValue> =
         serde_json::from_str(text).map_err(|_| ParseError::Notice("invalid: not a JSON array"))?;
     let kind: &str = parts
@@ -72,7 +82,7 @@ pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
             "invalid: first element must be a message type",
         ))?;
     match kind {
-        "EVENT" => parse_event(&parts),
+        "EVENT" => parse_event(&parts, cache),
         "REQ" => parse_req(&parts),
         "CLOSE" => parse_close(&parts),
         "AUTH" => Ok(ClientMessage::Auth(event_id_of(parts.get(1).copied()))),
@@ -80,11 +90,11 @@ pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
     }
 }
 
-fn parse_event(parts: &[&RawValue]) -> Result<ClientMessage, ParseError> {
+fn parse_event(parts: &[&RawValue], cache: &mut LiftCache) -> Result<ClientMessage, ParseError> {
     let raw = parts
         .get(1)
         .ok_or(ParseError::Notice("invalid: EVENT needs an event"))?;
-    Event::from_json(raw.get())
+    Event::from_json_cached(raw.get(), cache)
         .map(|e| ClientMessage::Event(Box::new(e)))
         .map_err(|_| match event_id_of(Some(raw)) {
             Some(id) => ParseError::BadEvent {

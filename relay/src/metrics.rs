@@ -1,4 +1,4 @@
-//! Prometheus metrics (design.md §5), served as text on the admin listener's `GET /metrics`.
+//! Prometheus metrics, served as text on the admin listener's `GET /metrics`.
 //!
 //! One [`Metrics`] per server (its own registry, so servers in one process never mix counts). Hot-path
 //! counters are updated where things happen: requests, their latency and queue wait when the signer's
@@ -37,7 +37,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 
 /// Every metric of one server.
-pub(crate) struct Metrics {
+pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     request_duration: HistogramVec,
@@ -63,6 +63,12 @@ pub(crate) struct Metrics {
     ready: IntGauge,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
@@ -70,16 +76,29 @@ impl std::fmt::Debug for Metrics {
 }
 
 /// What a scrape reads from the rest of the server.
-pub(crate) struct Snapshot {
-    pub(crate) queue_depth: usize,
-    pub(crate) queue_by_tenant: Vec<(std::sync::Arc<str>, usize)>,
-    pub(crate) users_by_tenant: HashMap<String, usize>,
-    pub(crate) sessions_by_tenant: HashMap<String, usize>,
-    pub(crate) store_sizes: Vec<(&'static str, u64)>,
-    pub(crate) audit_dropped: u64,
-    pub(crate) deliveries_dropped: u64,
-    pub(crate) handover_waits: signer::pool::HandoverWaits,
-    pub(crate) ready: bool,
+pub struct Snapshot {
+    /// Requests waiting in the signer queue, all tenants.
+    pub queue_depth: usize,
+    /// Requests waiting per tenant id (tenants with none waiting may be absent).
+    pub queue_by_tenant: Vec<(std::sync::Arc<str>, usize)>,
+    /// Users per tenant id; every tenant with users is present.
+    pub users_by_tenant: HashMap<String, usize>,
+    /// Client sessions per tenant id.
+    pub sessions_by_tenant: HashMap<String, usize>,
+    /// Approximate bytes per column family name.
+    pub store_sizes: Vec<(&'static str, u64)>,
+    /// Audit records dropped since start because the writer's queue was full.
+    pub audit_dropped: u64,
+    /// Response events a subscription missed because its connection's queue was full.
+    pub deliveries_dropped: u64,
+    /// The signer threads' hand-over waits that ended with every awaited `OK` written.
+    pub handover_written: u64,
+    /// The signer threads' hand-over waits that ended at their bound.
+    pub handover_timeouts: u64,
+    /// Time the signer threads spent in hand-over waits, both kinds together.
+    pub handover_waited: Duration,
+    /// Whether the store answers and the server is not stopping.
+    pub ready: bool,
 }
 
 impl Metrics {
@@ -88,7 +107,7 @@ impl Metrics {
     /// # Panics
     ///
     /// Never in practice: names and labels are static and valid.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         let registry = Registry::new();
         let counter_vec = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
@@ -290,7 +309,7 @@ impl Metrics {
 
     /// Sets the state gauges from `snapshot` and renders every metric in the Prometheus text format
     /// (version 0.0.4).
-    pub(crate) fn render(&self, snapshot: &Snapshot) -> String {
+    pub fn render(&self, snapshot: &Snapshot) -> String {
         self.queue_depth
             .set(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX));
         self.tenant_queue_depth.reset();
@@ -329,15 +348,20 @@ impl Metrics {
                 counter.inc_by(total - seen);
             }
         }
-        let waits = &snapshot.handover_waits;
-        for (ended, total) in [("written", waits.written), ("timeout", waits.timed_out)] {
+        for (ended, total) in [
+            ("written", snapshot.handover_written),
+            ("timeout", snapshot.handover_timeouts),
+        ] {
             let counter = self.handover_waits.with_label_values(&[ended]);
             let seen = counter.get();
             if total > seen {
                 counter.inc_by(total - seen);
             }
         }
-        let (waited, seen) = (waits.waited.as_secs_f64(), self.handover_wait.get());
+        let (waited, seen) = (
+            snapshot.handover_waited.as_secs_f64(),
+            self.handover_wait.get(),
+        );
         if waited > seen {
             self.handover_wait.inc_by(waited - seen);
         }
@@ -363,11 +387,9 @@ mod tests {
             store_sizes: vec![("users", 4096)],
             audit_dropped: 5,
             deliveries_dropped: 4,
-            handover_waits: signer::pool::HandoverWaits {
-                written: 7,
-                timed_out: 2,
-                waited: Duration::from_micros(1500),
-            },
+            handover_written: 7,
+            handover_timeouts: 2,
+            handover_waited: Duration::from_micros(1500),
             ready: true,
         }
     }

@@ -1,4 +1,4 @@
-//! Per-tenant request rate limits (issue 5): one token bucket (GCRA, the `governor` crate) per
+//! Per-tenant request rate limits: one token bucket (GCRA, the `governor` crate) per
 //! tenant, sized from the tenant's `limits.requests_per_sec` and `limits.burst` (set by the operator
 //! through the admin API), or else from the server's defaults ([`Limits::tenant_requests_per_sec`],
 //! [`Limits::tenant_burst`]). A rate of 0 means unlimited.
@@ -11,10 +11,10 @@
 //! A deleted tenant's bucket (a few dozen bytes) stays until restart; its remote signers are no longer
 //! hosted, so it is never consulted again.
 
+use crate::dispatch::Route;
 use crate::limits::Limits;
 use dashmap::DashMap;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use signer::directory::TenantLimits;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
@@ -39,20 +39,17 @@ struct Bucket {
 }
 
 impl TenantBuckets {
-    /// Takes one token from `tenant`'s bucket; `false` when the tenant is over its rate.
+    /// Takes one token from the bucket of `route`'s tenant; `false` when the tenant is over its
+    /// rate.
     ///
-    /// The quota: the tenant's own `requests_per_sec` (`own`) with its own `burst`, or the rate when
+    /// The quota: the tenant's own `requests_per_sec` with its own `burst`, or the rate when
     /// it set none; else the server's default rate with the tenant's `burst` or the default burst.
     /// A rate of 0 admits everything; a burst below the rate is raised to the rate (a steady client
     /// at exactly its rate is never refused).
-    pub(crate) fn admit(
-        &self,
-        tenant: &Arc<str>,
-        own: Option<&TenantLimits>,
-        defaults: &Limits,
-    ) -> bool {
-        let own_burst = own.and_then(|l| l.burst);
-        let (rate, burst) = match own.and_then(|l| l.requests_per_sec) {
+    pub(crate) fn admit(&self, route: &Route, defaults: &Limits) -> bool {
+        let tenant = &route.tenant;
+        let own_burst = route.burst;
+        let (rate, burst) = match route.requests_per_sec {
             Some(rate) => (rate, own_burst.unwrap_or(rate)),
             None => (
                 defaults.tenant_requests_per_sec,
@@ -94,11 +91,11 @@ impl TenantBuckets {
 mod tests {
     use super::*;
 
-    fn limits(rps: Option<u32>, burst: Option<u32>) -> TenantLimits {
-        TenantLimits {
+    fn route(tenant: &Arc<str>, rps: Option<u32>, burst: Option<u32>) -> Route {
+        Route {
+            tenant: tenant.clone(),
             requests_per_sec: rps,
             burst,
-            ..TenantLimits::default()
         }
     }
 
@@ -113,28 +110,27 @@ mod tests {
     fn a_burst_is_admitted_then_refused_and_tenants_are_independent() {
         let buckets = TenantBuckets::default();
         let (a, b): (Arc<str>, Arc<str>) = ("a".into(), "b".into());
-        let tight = limits(Some(1), Some(3));
         let admitted = (0..10)
-            .filter(|_| buckets.admit(&a, Some(&tight), &unlimited()))
+            .filter(|_| buckets.admit(&route(&a, Some(1), Some(3)), &unlimited()))
             .count();
         assert_eq!(
             admitted, 3,
             "the burst, then refusals within the same second"
         );
         assert!(
-            buckets.admit(&b, Some(&tight), &unlimited()),
+            buckets.admit(&route(&b, Some(1), Some(3)), &unlimited()),
             "another tenant has its own bucket"
         );
         assert!(
-            (0..100).all(|_| buckets.admit(&a, Some(&limits(None, None)), &unlimited())),
+            (0..100).all(|_| buckets.admit(&route(&a, None, None), &unlimited())),
             "no limit of its own and no default"
         );
         assert!(
-            (0..100).all(|_| buckets.admit(&a, Some(&limits(Some(0), None)), &Limits::default())),
+            (0..100).all(|_| buckets.admit(&route(&a, Some(0), None), &Limits::default())),
             "a tenant's own 0 is unlimited, whatever the default"
         );
         // New limits rebuild the bucket at once.
-        assert!(buckets.admit(&a, Some(&limits(Some(1000), Some(1000))), &unlimited()));
+        assert!(buckets.admit(&route(&a, Some(1000), Some(1000)), &unlimited()));
     }
 
     #[test]
@@ -147,13 +143,12 @@ mod tests {
             ..Limits::default()
         };
         let admitted = (0..10)
-            .filter(|_| buckets.admit(&c, None, &defaults))
+            .filter(|_| buckets.admit(&route(&c, None, None), &defaults))
             .count();
         assert_eq!(admitted, 2, "the default burst");
         let d: Arc<str> = "d".into();
-        let own_burst = limits(None, Some(4));
         let admitted = (0..10)
-            .filter(|_| buckets.admit(&d, Some(&own_burst), &defaults))
+            .filter(|_| buckets.admit(&route(&d, None, Some(4)), &defaults))
             .count();
         assert_eq!(admitted, 4, "the default rate with the tenant's own burst");
     }

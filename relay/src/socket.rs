@@ -1,7 +1,8 @@
-//! One websocket connection: moves bytes between the socket and the [`Session`] state machine.
+//! One websocket connection's I/O: moves bytes between the socket and the connection's state
+//! machine ([`crate::connection::Connection`]).
 //!
-//! The TCP socket is split (style.md §5): a **reader** task decodes client frames with
-//! [`crate::ws::FrameReader`] (no buffer while idle; cancel-safe) and applies the session's actions,
+//! The TCP socket is split: a **reader** task decodes client frames with
+//! [`crate::ws::FrameReader`] (no buffer while idle; cancel-safe) and applies the state machine's actions,
 //! and a **writer** task owns the write half and drains a bounded queue of [`Outbound`] messages fed by
 //! the reader, the signer pool (`OK` verdicts) and the fan-out (`EVENT`s), framing everything queued
 //! into one buffer and writing it with one syscall. Pings are answered with pongs and a peer's close is
@@ -10,16 +11,15 @@
 //! capped at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
 //! material.
 
+use crate::connection::{Action, Admission};
+use crate::dispatch::{unix_now, Overflow, Rejected, Request, Verdict};
 use crate::fanout::{ConnId, Outbound};
 use crate::limits::{ConnectionPermit, Limit};
 use crate::message;
-use crate::session::{Action, Admission, Session};
 use crate::state::RelayState;
 use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
+use event::{Event, LiftCache};
 use futures_util::FutureExt;
-use signer::nostr::Event;
-use signer::pool::{unix_now, Job, Overflow, Rejected};
-use signer::{Processed, Refusal};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
@@ -70,8 +70,8 @@ pub(crate) async fn serve(
         state.demoted_io.is_some(),
         state.limits.rate_limited_demotion_secs,
     );
-    let mut conn = Connection {
-        session: Session::new(&state.limits),
+    let mut conn = Portable {
+        machine: crate::connection::Connection::new(&state.limits),
         reading: Some(state.readers.token()),
         state,
         permit,
@@ -134,14 +134,14 @@ pub(crate) async fn serve(
     if demoted {
         conn.state.metrics.connections_demoted.dec();
     }
-    let Connection {
+    let Portable {
         state,
-        mut session,
+        mut machine,
         tx,
         permit,
         ..
     } = conn;
-    for (sub_id, filters) in session.close_all() {
+    for (sub_id, filters) in machine.close_all() {
         state.metrics.subscriptions.dec();
         state.hub.unsubscribe(conn_id, &sub_id, &filters);
     }
@@ -155,14 +155,14 @@ pub(crate) async fn serve(
     drop(permit);
 }
 
-/// What outlives a connection's move between I/O threads.
-struct Connection {
+/// What outlives a connection's move between I/O threads: everything but the socket.
+struct Portable {
     state: Arc<RelayState>,
     /// Held until the connection has read its last frame (`RelayState::readers`).
     reading: Option<tokio_util::task::task_tracker::TaskTrackerToken>,
     permit: ConnectionPermit,
     conn_id: ConnId,
-    session: Session,
+    machine: crate::connection::Connection,
     reassembly: Reassembly,
     tx: mpsc::Sender<Outbound>,
     placement: Placement,
@@ -218,7 +218,7 @@ enum End {
 
 /// [`segment`], with a panic contained: it costs this connection (its socket is dropped, `End::Lost`)
 /// but `serve` still removes its subscriptions, so no fan-out sender keeps a dead writer alive.
-async fn guarded(conn: &mut Connection, io: Io) -> End {
+async fn guarded(conn: &mut Portable, io: Io) -> End {
     match std::panic::AssertUnwindSafe(segment(conn, io))
         .catch_unwind()
         .await
@@ -232,7 +232,7 @@ async fn guarded(conn: &mut Connection, io: Io) -> End {
 }
 
 /// Serves the connection on the current runtime until it ends or must move.
-async fn segment(conn: &mut Connection, mut io: Io) -> End {
+async fn segment(conn: &mut Portable, mut io: Io) -> End {
     match read_loop(&mut io.read, conn).await {
         Exit::Move => return park(conn, io).await,
         // No frame is handled after this (a close only drains): shutdown may stop waiting for it.
@@ -255,7 +255,7 @@ async fn segment(conn: &mut Connection, mut io: Io) -> End {
 /// Takes the socket off the current reactor, after the writer has written everything queued before
 /// the hand-over. `End::Gone` if the writer had already stopped (the socket failed or was closed)
 /// before the hand-over could be queued, `End::Lost` if it stopped after.
-async fn park(conn: &Connection, io: Io) -> End {
+async fn park(conn: &Portable, io: Io) -> End {
     if conn.tx.send(Outbound::Handover).await.is_err() {
         return End::Gone(io.writer);
     }
@@ -274,13 +274,13 @@ async fn park(conn: &Connection, io: Io) -> End {
     })
 }
 
-/// Where a connection's I/O runs, and when it moves (issue 5: a tenant that floods only delays
+/// Where a connection's I/O runs, and when it moves (fairness: a tenant that floods only delays
 /// itself). A connection whose `EVENT` is refused for a client's or its tenant's rate limit (the
 /// per-connection or per-address event bucket, the tenant's request bucket or its full queue lane —
 /// not the whole signer queue being full, which is nobody's own doing: [`Limit::demotes`]) is
 /// **demoted**: its socket moves to the demoted-I/O thread, under SCHED_IDLE, so reading its
 /// frames, refusing them and writing the `OK`s take only CPU that no other connection wants. The
-/// session and the submission name the limit of each refusal; the decision is never taken from a
+/// state machine and the submission name the limit of each refusal; the decision is never taken from a
 /// message's text. It moves back after
 /// [`crate::limits::Limits::rate_limited_demotion_secs`] seconds without such a refusal, at its next
 /// message or when the hold ends, whichever comes first; at shutdown it moves back at once. Its
@@ -419,12 +419,12 @@ impl Reassembly {
     }
 }
 
-async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
-    let Connection {
+async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
+    let Portable {
         state,
         permit,
         conn_id,
-        session,
+        machine,
         reassembly,
         tx,
         placement,
@@ -491,7 +491,8 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Connection) -> Exit {
                     Box::pin(drain(read, tx)).await;
                     return Exit::Gone;
                 };
-                let actions = session.on_text(text, unix_now(), &gate);
+                let actions =
+                    LIFTED.with_borrow_mut(|keys| machine.on_text(text, unix_now(), &gate, keys));
                 let mut limited = false;
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
@@ -534,7 +535,7 @@ async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
     let _ = tokio::time::timeout(CLOSE_DRAIN, until_close).await;
 }
 
-/// Applies one session action: `Ok(true)` when it refused an event for a rate limit that demotes
+/// Applies one state-machine action: `Ok(true)` when it refused an event for a rate limit that demotes
 /// the connection ([`Placement`]); `Err` means the writer is gone. `demoted`: the connection is
 /// demoted now (its jobs say so, [`submit`]).
 async fn apply(
@@ -585,32 +586,28 @@ async fn apply(
 /// `Ok(true)` when the event was refused for its tenant's rate or full queue lane (which demotes
 /// the connection, [`Placement`]); `Err` means the writer is gone.
 ///
-/// A queue slot for the `OK` is reserved *before* the job is submitted, so the verdict can never be
+/// A queue slot for the `OK` is reserved *before* the request is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
 /// slow client, and a client that does not read its socket stops being read (backpressure).
 ///
-/// `demoted`: the job is marked as a demoted connection's ([`Job::demoted`]), which a signer thread
-/// starts only once the `OK`s it last handed to other connections are written (or a short bound
-/// passed); a non-demoted connection's `OK` is sent tracked for that
-/// ([`signer::pool::track_handover`]).
+/// `demoted`: the request is marked as a demoted connection's ([`Request::demoted`]), which a
+/// signer thread starts only once the `OK`s it last handed to other connections are written (or a
+/// short bound passed); an `OK` that comes with a [`crate::dispatch::WriteGuard`] is sent
+/// tracked for that.
 async fn submit(
     event: Event,
     state: &RelayState,
     tx: &mpsc::Sender<Outbound>,
     demoted: bool,
 ) -> Result<bool, ()> {
-    // The tenant's rate limit, before any crypto: the session already checked that the `p` tag
+    // The tenant's rate limit, before any crypto: the state machine already checked that the `p` tag
     // names a hosted remote signer, so the route lookup is one map read.
     let route = event
         .first_tag_value("p")
-        .and_then(signer::nostr::hex32)
-        .and_then(|pk| state.bunker.directory().route(&pk));
+        .and_then(event::hex32)
+        .and_then(|pk| state.dispatch.route(&pk));
     if let Some(route) = &route {
-        let own = state.bunker.directory().tenant_limits(&route.tenant);
-        if !state
-            .buckets
-            .admit(&route.tenant, own.as_ref(), &state.limits)
-        {
+        if !state.buckets.admit(route, &state.limits) {
             let text = refuse_over(state, Limit::TenantRate, Some(&route.tenant), &event);
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
             return Ok(Limit::TenantRate.demotes());
@@ -622,36 +619,33 @@ async fn submit(
     let first_seen = Box::new(move |id: &[u8; 32]| dedupe.insert(*id, unix_now()));
     let metrics = state.metrics.clone();
     let submitted = Instant::now();
-    let done = Box::new(move |p: &Processed| {
-        let text = match &p.accepted {
-            Ok(()) if p.duplicate => {
-                metrics.rejected("duplicate");
-                message::ok(&id_hex, true, "duplicate: already have this event")
-            }
-            Ok(()) => message::ok(&id_hex, true, ""),
-            Err(refusal) => {
-                metrics.rejected(refusal_prefix(refusal));
-                if matches!(refusal, Refusal::Error(_)) {
-                    metrics.store_errors.inc();
+    let done = Box::new(
+        move |v: &Verdict, handover: Option<crate::dispatch::WriteGuard>| {
+            let text = match &v.accepted {
+                Ok(()) if v.duplicate => {
+                    metrics.rejected("duplicate");
+                    message::ok(&id_hex, true, "duplicate: already have this event")
                 }
-                message::ok(&id_hex, false, &refusal.message())
+                Ok(()) => message::ok(&id_hex, true, ""),
+                Err(refusal) => {
+                    metrics.rejected(refusal.prefix());
+                    if matches!(refusal, crate::dispatch::Refusal::Error(_)) {
+                        metrics.store_errors.inc();
+                    }
+                    message::ok(&id_hex, false, &refusal.message())
+                }
+            };
+            if let (Some(tenant), Some(method), Some(outcome)) = (&v.tenant, v.method, v.outcome) {
+                metrics.request(tenant, method, outcome, submitted.elapsed(), v.queue_wait);
             }
-        };
-        if let (Some(tenant), Some(method), Some(outcome)) = (&p.tenant, p.method, p.outcome) {
-            metrics.request(tenant, method, outcome, submitted.elapsed(), p.queue_wait);
-        }
-        let tracked = if demoted {
-            None
-        } else {
-            signer::pool::track_handover()
-        };
-        permit.send(match tracked {
-            Some(written) => Outbound::Tracked(text, written),
-            None => Outbound::Text(text),
-        });
-    });
+            permit.send(match handover {
+                Some(guard) => Outbound::Tracked(text, guard),
+                None => Outbound::Text(text),
+            });
+        },
+    );
     let tenant = route.map_or_else(|| UNROUTED_LANE.clone(), |route| route.tenant);
-    let job = Job {
+    let request = Request {
         event,
         first_seen,
         done,
@@ -659,21 +653,30 @@ async fn submit(
         tenant,
         demoted,
     };
-    match state.submitter.try_submit(job) {
+    match state.dispatch.submit(request) {
         Ok(()) => Ok(false),
-        Err(Rejected { job, reason }) => {
+        Err(Rejected {
+            event,
+            tenant,
+            reason,
+        }) => {
             let limit = match reason {
                 Overflow::TenantQueueFull => Limit::TenantQueue,
                 _ => Limit::Queue,
             };
-            let tenant = (!job.tenant.is_empty()).then(|| job.tenant.clone());
-            let text = refuse_over(state, limit, tenant.as_ref(), &job.event);
-            // The job (and its reserved slot) is dropped first, so this send has room.
-            drop(job);
+            let tenant = (!tenant.is_empty()).then_some(tenant);
+            let text = refuse_over(state, limit, tenant.as_ref(), &event);
+            // The request's `done`, with its reserved slot, is already dropped: this send has room.
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
             Ok(limit.demotes())
         }
     }
+}
+
+thread_local! {
+    /// The client keys this I/O thread has lifted (public data, bounded by [`LiftCache::CAPACITY`]):
+    /// a client sends many requests under one key, and a lift is ≈ 4 % of a request's CPU.
+    static LIFTED: std::cell::RefCell<LiftCache> = std::cell::RefCell::new(LiftCache::default());
 }
 
 /// The signer-queue lane of events whose remote signer vanished between admission and submission
@@ -688,22 +691,12 @@ fn refuse_over(
     event: &Event,
 ) -> String {
     let text = limit.message();
-    state.metrics.rejected(crate::session::prefix(text));
+    state.metrics.rejected(crate::connection::prefix(text));
     state.metrics.limit_refused(limit);
     if let Some(tenant) = tenant {
         state.metrics.rate_limited(tenant);
     }
     message::ok(&event.id_hex(), false, text)
-}
-
-/// The NIP-01 prefix of a signer refusal, for metrics.
-fn refusal_prefix(refusal: &Refusal) -> &'static str {
-    match refusal {
-        Refusal::Invalid(_) => "invalid",
-        Refusal::Blocked(_) => "blocked",
-        Refusal::RateLimited(_) => "rate-limited",
-        Refusal::Error(_) => "error",
-    }
 }
 
 /// Writes queued messages. Everything already queued when the writer wakes (up to [`WRITE_BATCH`]
@@ -762,7 +755,7 @@ async fn write_loop(
     None
 }
 
-/// The session's view of the relay for one connection: shared state plus the connection's permit.
+/// The state machine's view of the relay for one connection: shared state plus the connection's permit.
 struct Gate<'a> {
     state: &'a RelayState,
     permit: &'a ConnectionPermit,
@@ -770,7 +763,7 @@ struct Gate<'a> {
 
 impl Admission for Gate<'_> {
     fn is_hosted(&self, pk: &[u8; 32]) -> bool {
-        self.state.bunker.is_hosted(pk)
+        self.state.dispatch.is_hosted(pk)
     }
 
     fn seen(&self, id: &[u8; 32]) -> bool {
@@ -795,5 +788,5 @@ impl Admission for Gate<'_> {
 }
 
 #[cfg(test)]
-#[path = "conn_tests.rs"]
+#[path = "socket_tests.rs"]
 mod tests;

@@ -1,35 +1,34 @@
-//! What every connection of the relay shares: the signer handle, the fan-out hub, the duplicate
-//! filter, limits, the NIP-11 document and the shutdown signal.
+//! What every connection of the relay shares: the signer pool ([`Dispatch`]), the fan-out hub, the
+//! duplicate filter, limits, the NIP-11 document and the shutdown signal.
 
 use crate::dedupe::Dedupe;
+use crate::dispatch::Dispatch;
 use crate::fanout::{ConnId, Hub};
+use crate::limits::Limits;
 use crate::metrics::Metrics;
-use crate::session::Limits;
-use signer::pool::Submitter;
-use signer::Bunker;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The signals and task tracker a relay shares with the server's shutdown sequence.
-pub(crate) struct Lifecycle {
+pub struct Lifecycle {
     /// Stop accepting and stop reading frames.
-    pub(crate) shutdown: CancellationToken,
+    pub shutdown: CancellationToken,
     /// Close websockets with 1001.
-    pub(crate) close_sockets: CancellationToken,
+    pub close_sockets: CancellationToken,
     /// Tracks websocket tasks.
-    pub(crate) tracker: TaskTracker,
+    pub tracker: TaskTracker,
     /// Tracks websocket connections that may still read frames (`conn::serve`).
-    pub(crate) readers: TaskTracker,
+    pub readers: TaskTracker,
     /// The demoted-I/O runtime's handle; `None` when demotion is off.
-    pub(crate) demoted_io: Option<tokio::runtime::Handle>,
+    pub demoted_io: Option<tokio::runtime::Handle>,
 }
 
-/// Shared relay state.
-pub(crate) struct RelayState {
-    pub(crate) bunker: Arc<Bunker>,
-    pub(crate) submitter: Submitter,
+/// What every connection of one relay listener shares; built once by the server.
+pub struct RelayState {
+    /// The signer pool.
+    pub(crate) dispatch: Arc<dyn Dispatch>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) dedupe: Arc<Dedupe>,
     pub(crate) limits: Limits,
@@ -42,7 +41,7 @@ pub(crate) struct RelayState {
     /// One token per connection until it has read its last frame: shutdown waits for them before
     /// waiting for the signer pool, so no request is submitted after the pool was seen drained.
     pub(crate) readers: TaskTracker,
-    /// Where demoted connections' I/O runs (`conn::Placement`); `None` when demotion is off.
+    /// Where demoted connections' I/O runs (`socket::Placement`); `None` when demotion is off.
     pub(crate) demoted_io: Option<tokio::runtime::Handle>,
     pub(crate) nip11: String,
     /// This server's metrics.
@@ -57,9 +56,10 @@ pub(crate) struct RelayState {
 }
 
 impl RelayState {
-    pub(crate) fn new(
-        bunker: Arc<Bunker>,
-        submitter: Submitter,
+    /// The shared state of a relay that hands requests to `dispatch` (the signer pool), delivers
+    /// responses through `hub`, under `limits`.
+    pub fn new(
+        dispatch: Arc<dyn Dispatch>,
         hub: Arc<Hub>,
         limits: Limits,
         lifecycle: Lifecycle,
@@ -70,8 +70,7 @@ impl RelayState {
         let dedupe = Arc::new(Dedupe::new(limits.created_at_window_secs * 2, 1 << 20));
         RelayState {
             nip11: crate::http::nip11_document(&limits),
-            bunker,
-            submitter,
+            dispatch,
             hub,
             dedupe,
             limits,
@@ -86,6 +85,11 @@ impl RelayState {
             real_ip_header,
             conn_ids: AtomicU64::new(1),
         }
+    }
+
+    /// The connection and subscription counts per client address, for the server's sweep.
+    pub fn addresses(&self) -> &Arc<crate::limits::Addresses> {
+        &self.addresses
     }
 
     pub(crate) fn next_conn_id(&self) -> ConnId {

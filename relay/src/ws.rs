@@ -1,6 +1,6 @@
 //! Server-side websocket framing (RFC 6455 §5) for the relay's connections, after the HTTP upgrade.
 //!
-//! Why our own: an idle subscriber must cost almost nothing (issue 3, target 4), and fastwebsockets
+//! Why our own: an idle subscriber must cost almost nothing (benches/README.md, idle subscribers), and fastwebsockets
 //! allocates an 8 KiB read buffer per connection up front and keeps it. [`FrameReader`] holds **no
 //! buffer while idle**: it waits for the socket to be readable first, reads what is there into a
 //! buffer sized for it, and frees the buffer as soon as every byte is consumed. It is also

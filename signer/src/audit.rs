@@ -1,4 +1,4 @@
-//! The per-tenant audit log (issue 4): who did what, when, to which event, and how it ended.
+//! The per-tenant audit log: who did what, when, to which event, and how it ended.
 //!
 //! Role: record every NIP-46 request outcome (sign, encrypt/decrypt, connect, refusals) and every
 //! admin action as an [`AuditRecord`] in the `audit` column family, and answer time-range queries
@@ -21,18 +21,29 @@
 //!
 //! Main items: [`AuditLog`], [`AuditRecord`], [`Outcome`], [`AuditQuery`], [`AuditPage`],
 //! [`AuditConfig`].
+//!
+//! Layout: this file holds the records, the [`AuditLog`] handle with its write paths, and the
+//! helpers for row keys, cursors and field formats. The background writer thread and its batching
+//! are in the private `writer` submodule; queries ([`AuditQuery`], [`AuditPage`],
+//! [`AuditLog::query`]) are in the private `query` submodule, re-exported here.
 
 use crate::nostr::PublicKey;
 use crate::Error;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
-use crossbeam_channel::{bounded, Receiver, Sender};
-use kms::{Batch, Cf, Durability, Store};
+use crossbeam_channel::{bounded, Sender};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
+use store::{Batch, Cf, Durability, Store};
+
+mod query;
+mod writer;
+
+pub use query::{AuditPage, AuditQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use writer::{write_loop, Counters, Msg, WARN_DROPPED, WARN_REJECTED};
 
 #[cfg(test)]
 #[path = "audit_tests.rs"]
@@ -49,26 +60,8 @@ pub const ACTION_MAX_BYTES: usize = 64;
 /// Longest [`AuditRecord::actor`], in bytes (`nip98:` + 64 hex chars is 70).
 pub const ACTOR_MAX_BYTES: usize = 128;
 
-/// [`AuditQuery::limit`] when none is given.
-pub const DEFAULT_LIMIT: u32 = 100;
-
-/// Largest [`AuditQuery::limit`] accepted.
-pub const MAX_LIMIT: u32 = 1000;
-
-/// Most records the writer puts in one [`Store::write`].
-const BATCH_MAX_RECORDS: usize = 256;
-
-/// How long the writer sleeps after the first record of a batch before writing what has been queued
-/// by then: bounds both the delay before a record is written and the writer's wake-ups (about two
-/// per window, however many records arrive). 10 ms at 10,000 requests/s is 100 records, far below
-/// [`AuditConfig::queue_capacity`]'s default of 8,192.
-const BATCH_WINDOW: Duration = Duration::from_millis(10);
-
 /// Rows deleted per [`Store::write`] by [`AuditLog::delete_tenant`].
 const DELETE_BATCH: usize = 1000;
-
-/// Least time between two warnings of the same kind (dropped, rejected, failed writes).
-const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Length of a tenant or user id: 32 lowercase hex characters (see [`crate::directory`]).
 const ID_LEN: usize = 32;
@@ -217,38 +210,6 @@ impl AuditRecord {
     }
 }
 
-/// A query over one tenant's records ([`AuditLog::query`]). Every field is optional; the default
-/// is the first [`DEFAULT_LIMIT`] records of all time, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuditQuery {
-    /// Earliest `time_ms` included (Unix milliseconds, inclusive). Default: 0.
-    pub from_ms: Option<u64>,
-    /// `time_ms` bound (Unix milliseconds, **exclusive**). Default: no bound.
-    pub to_ms: Option<u64>,
-    /// Only records of this user id (exact match, 32 lowercase hex characters).
-    pub user: Option<String>,
-    /// Only records of this action (exact match, e.g. `sign_event`).
-    pub action: Option<String>,
-    /// Most records per page, 1 to [`MAX_LIMIT`]. Default: [`DEFAULT_LIMIT`].
-    pub limit: Option<u32>,
-    /// The `next_cursor` of the previous page of the same query, to continue after it.
-    pub cursor: Option<String>,
-    /// Newest first instead of oldest first. Default: false (oldest first).
-    pub newest_first: bool,
-}
-
-/// One page of query results.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditPage {
-    /// Matching records, oldest first (newest first with [`AuditQuery::newest_first`]).
-    pub records: Vec<AuditRecord>,
-    /// Pass as [`AuditQuery::cursor`] to continue; `None` when the range is exhausted. A page may
-    /// hold fewer than `limit` records (even none) and still have a cursor, when the scan stopped
-    /// at [`AuditConfig::max_examined`] rows.
-    pub next_cursor: Option<String>,
-}
-
 /// Tuning of an [`AuditLog`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuditConfig {
@@ -268,58 +229,6 @@ impl Default for AuditConfig {
             queue_capacity: 8192,
             max_examined: 100_000,
         }
-    }
-}
-
-/// Messages to the writer thread, in queue order.
-enum Msg {
-    /// A validated record with its `seq`, to write in the next batch.
-    Record(Box<AuditRecord>),
-    /// Write everything queued before this marker, then answer with the first store failure
-    /// since the previous flush.
-    Flush(Sender<Option<kms::Error>>),
-    /// Write everything queued, then exit.
-    Stop,
-}
-
-/// Counters shared with the writer thread, and warning rate limits.
-#[derive(Debug)]
-struct Counters {
-    dropped: AtomicU64,
-    rejected: AtomicU64,
-    failed: AtomicU64,
-    epoch: Instant,
-    /// Earliest next warning of each kind, in milliseconds since `epoch`, indexed by
-    /// `WARN_DROPPED`, `WARN_REJECTED`, `WARN_FAILED`.
-    next_warn_ms: [AtomicU64; 3],
-}
-
-/// Warning kinds of [`Counters::may_warn`].
-const WARN_DROPPED: usize = 0;
-const WARN_REJECTED: usize = 1;
-const WARN_FAILED: usize = 2;
-
-impl Counters {
-    fn new() -> Counters {
-        Counters {
-            dropped: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            epoch: Instant::now(),
-            next_warn_ms: Default::default(),
-        }
-    }
-
-    /// Whether warning `which` may be logged now; at most once per [`WARN_INTERVAL`] each.
-    fn may_warn(&self, which: usize) -> bool {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let next = &self.next_warn_ms[which];
-        let due = next.load(Ordering::Relaxed);
-        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-        now >= due
-            && next
-                .compare_exchange(due, now + interval, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
     }
 }
 
@@ -429,7 +338,7 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] when a field breaks its documented format (nothing is written);
-    /// [`Error::Kms`] when the store write fails.
+    /// [`Error::Store`] when the store write fails.
     pub fn record_durable(&self, mut rec: AuditRecord) -> Result<(), Error> {
         rec.validate()?;
         rec.seq = next_seq();
@@ -444,7 +353,7 @@ impl AuditLog {
     ///
     /// # Errors
     ///
-    /// [`Error::Kms`] with the first store failure of the writer since the previous flush (each
+    /// [`Error::Store`] with the first store failure of the writer since the previous flush (each
     /// failure is reported to one flush only; every lost record is also counted in
     /// [`AuditLog::failed`]), or when the writer thread has died.
     pub fn flush(&self) -> Result<(), Error> {
@@ -485,62 +394,6 @@ impl AuditLog {
         self.counters.failed.load(Ordering::Relaxed)
     }
 
-    /// One page of `tenant`'s records in `[from_ms, to_ms)` matching `user` and `action`, oldest
-    /// first (newest first with [`AuditQuery::newest_first`]); within one millisecond, in the
-    /// order they were recorded. Reads at most [`AuditConfig::max_examined`] rows.
-    ///
-    /// Records still queued are not seen ([`AuditLog::flush`] first where that matters); a record
-    /// written later with a time before the cursor is not seen by the following pages.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidInput`] for a tenant or `user` that is not a 32-character lowercase hex
-    /// id, a malformed `action`, `from_ms > to_ms`, a `limit` outside 1..=[`MAX_LIMIT`], or a
-    /// cursor that is malformed, of another tenant, or of the other order; [`Error::Kms`] on a
-    /// store failure; [`Error::Corrupt`] for a row that does not decode or does not match its
-    /// key.
-    pub fn query(&self, tenant: &str, q: &AuditQuery) -> Result<AuditPage, Error> {
-        let plan = Plan::new(tenant, q)?;
-        let mut records = Vec::new();
-        let (mut examined, mut more, mut last) = (0usize, false, [0u8; KEY_LEN]);
-        let mut failure = None;
-        let mut visit = |key: &[u8], value: &[u8]| {
-            if records.len() == plan.limit || examined == self.max_examined {
-                more = true;
-                return false;
-            }
-            examined += 1;
-            match decode_row(tenant, key, value) {
-                Ok(rec) => {
-                    if plan.matches(&rec) {
-                        records.push(rec);
-                    }
-                    last.copy_from_slice(key);
-                    true
-                }
-                Err(error) => {
-                    failure = Some(error);
-                    false
-                }
-            }
-        };
-        if q.newest_first {
-            self.store
-                .scan_range_rev(Cf::Audit, &plan.start, &plan.end, &mut visit)?;
-        } else {
-            self.store
-                .scan_range(Cf::Audit, &plan.start, &plan.end, &mut visit)?;
-        }
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        let next_cursor = more.then(|| encode_cursor(q.newest_first, &last));
-        Ok(AuditPage {
-            records,
-            next_cursor,
-        })
-    }
-
     /// Deletes every row of `tenant`, 1,000 rows per synced write, after flushing the
     /// queue so records queued before the call are deleted too. Returns the number of rows
     /// deleted. Call it after the tenant stops serving requests, or new records may follow.
@@ -548,7 +401,7 @@ impl AuditLog {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a tenant that is not a 32-character lowercase hex id;
-    /// [`Error::Kms`] when the flush or a store read or write fails (rows deleted by earlier
+    /// [`Error::Store`] when the flush or a store read or write fails (rows deleted by earlier
     /// batches stay deleted; calling again finishes the job).
     pub fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
         check_tenant(tenant)?;
@@ -600,148 +453,6 @@ impl Drop for AuditLog {
     }
 }
 
-/// A validated query: its key range and filters.
-struct Plan<'q> {
-    start: Vec<u8>,
-    end: Vec<u8>,
-    limit: usize,
-    user: Option<&'q str>,
-    action: Option<&'q str>,
-}
-
-impl<'q> Plan<'q> {
-    fn new(tenant: &str, q: &'q AuditQuery) -> Result<Plan<'q>, Error> {
-        check_tenant(tenant)?;
-        let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::InvalidInput("limit must be 1 to 1000"));
-        }
-        if q.user.as_deref().is_some_and(|u| !is_id(u)) {
-            return Err(Error::InvalidInput(
-                "user must be a 32-character lowercase hex id",
-            ));
-        }
-        if q.action.as_deref().is_some_and(|a| !is_action(a)) {
-            return Err(Error::InvalidInput(
-                "action must be 1 to 64 characters of a-z 0-9 _ . : -",
-            ));
-        }
-        let from = q.from_ms.unwrap_or(0);
-        if q.to_ms.is_some_and(|to| to < from) {
-            return Err(Error::InvalidInput("from_ms must not exceed to_ms"));
-        }
-        let mut start = row_key(tenant, from, 0).to_vec();
-        let mut end = match q.to_ms {
-            // The least key of `to_ms`: every row of that millisecond is excluded.
-            Some(to) => row_key(tenant, to, 0).to_vec(),
-            None => tenant_end(tenant),
-        };
-        if let Some(cursor) = &q.cursor {
-            let key = decode_cursor(cursor, tenant, q.newest_first)?;
-            // Clamping alone would already keep the scan inside the tenant's range; the cursor's
-            // tenant is checked in `decode_cursor` so misuse is an error, not an empty page.
-            if q.newest_first {
-                end = end.min(key.to_vec());
-            } else {
-                start = start.max([key.as_slice(), &[0]].concat());
-            }
-        }
-        Ok(Plan {
-            start,
-            end,
-            limit: limit as usize,
-            user: q.user.as_deref(),
-            action: q.action.as_deref(),
-        })
-    }
-
-    fn matches(&self, rec: &AuditRecord) -> bool {
-        self.user.is_none_or(|u| rec.user.as_deref() == Some(u))
-            && self.action.is_none_or(|a| rec.action == a)
-    }
-}
-
-/// The writer thread. It blocks until a message arrives, then, if that message is a record, sleeps
-/// for [`BATCH_WINDOW`] and takes everything queued meanwhile, writing records in buffered writes of
-/// at most [`BATCH_MAX_RECORDS`]; a flush marker is answered once what preceded it is written, and
-/// the stop marker ends the thread after the same. It exits as well when the log is gone.
-///
-/// Why it sleeps instead of waiting for more records with a deadline: a receiver blocked with a
-/// deadline is woken by every send, and the signer sends one record per request, so the writer woke
-/// once or more per request — each a context switch on the signer's core, measured at ≈ 5 % of that
-/// core at 600 requests/s (benches/README.md, issue 5). A sleeping receiver is not registered with
-/// the channel, so sends during the window cost no wake-up: the writer wakes about twice per window
-/// however busy the signer is.
-fn write_loop(store: &dyn Store, rx: &Receiver<Msg>, counters: &Counters) {
-    let mut pending: Vec<AuditRecord> = Vec::with_capacity(BATCH_MAX_RECORDS);
-    let mut first_error: Option<kms::Error> = None;
-    while let Ok(first) = rx.recv() {
-        if matches!(first, Msg::Record(_)) {
-            std::thread::sleep(BATCH_WINDOW);
-        }
-        // What was queued by now, in order; later records wait for the next round, so a steady
-        // stream of records cannot keep the writer from answering a flush.
-        let queued = rx.len();
-        for msg in std::iter::once(first).chain(rx.try_iter().take(queued)) {
-            match msg {
-                Msg::Record(rec) => {
-                    pending.push(*rec);
-                    if pending.len() == BATCH_MAX_RECORDS {
-                        write_pending(store, &mut pending, counters, &mut first_error);
-                    }
-                }
-                Msg::Flush(reply) => {
-                    write_pending(store, &mut pending, counters, &mut first_error);
-                    drop(reply.send(first_error.take()));
-                }
-                Msg::Stop => {
-                    write_pending(store, &mut pending, counters, &mut first_error);
-                    return;
-                }
-            }
-        }
-        write_pending(store, &mut pending, counters, &mut first_error);
-    }
-}
-
-/// [`write_batch`], counting and logging (rate-limited) a failure and keeping the first error for
-/// the next flush.
-fn write_pending(
-    store: &dyn Store,
-    pending: &mut Vec<AuditRecord>,
-    counters: &Counters,
-    first_error: &mut Option<kms::Error>,
-) {
-    if let Err(error) = write_batch(store, pending) {
-        counters.failed.fetch_add(error.1, Ordering::Relaxed);
-        if counters.may_warn(WARN_FAILED) {
-            tracing::warn!(
-                code = error.0.code(),
-                error = %error.0,
-                failed_total = counters.failed.load(Ordering::Relaxed),
-                "audit write failed: audit records lost"
-            );
-        }
-        first_error.get_or_insert(error.0);
-    }
-}
-
-/// Writes and empties `pending` in one buffered write; on failure, the error and the number of
-/// records lost.
-fn write_batch(store: &dyn Store, pending: &mut Vec<AuditRecord>) -> Result<(), (kms::Error, u64)> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut batch = Batch::new();
-    let count = pending.len() as u64;
-    for rec in pending.drain(..) {
-        batch.put(Cf::Audit, rec.key().to_vec(), encode(&rec));
-    }
-    store
-        .write(batch, Durability::Buffered)
-        .map_err(|e| (e, count))
-}
-
 /// Unix time in milliseconds from the system clock (0 before 1970), for [`AuditRecord::time_ms`].
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -760,7 +471,9 @@ fn next_seq() -> u64 {
 }
 
 fn writer_gone() -> Error {
-    Error::Kms(kms::Error::Store("audit writer thread has stopped".into()))
+    Error::Store(store::Error::Engine(
+        "audit writer thread has stopped".into(),
+    ))
 }
 
 fn encode(rec: &AuditRecord) -> Vec<u8> {

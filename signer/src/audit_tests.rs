@@ -4,9 +4,9 @@
 
 use super::*;
 use crossbeam_channel::{unbounded, Receiver as CbReceiver, Sender as CbSender};
-use kms::MemStore;
 use proptest::prelude::*;
 use std::sync::atomic::AtomicBool;
+use store::MemStore;
 
 /// x of the secp256k1 generator: a valid x-only public key.
 const CLIENT_HEX: &str = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
@@ -551,11 +551,11 @@ struct GateStore {
 }
 
 impl Store for GateStore {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, kms::Error> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
         self.inner.get(cf, key)
     }
 
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), kms::Error> {
+    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
         self.entered.send(()).unwrap();
         // Returns at once once the test drops the release sender.
         let _ = self.release.recv();
@@ -567,7 +567,7 @@ impl Store for GateStore {
         cf: Cf,
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_prefix(cf, prefix, visit)
     }
 
@@ -577,7 +577,7 @@ impl Store for GateStore {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_range(cf, start, end, visit)
     }
 
@@ -587,7 +587,7 @@ impl Store for GateStore {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_range_rev(cf, start, end, visit)
     }
 }
@@ -634,13 +634,13 @@ struct FailStore {
 }
 
 impl Store for FailStore {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, kms::Error> {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
         self.inner.get(cf, key)
     }
 
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), kms::Error> {
+    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
         if self.fail.load(Ordering::SeqCst) {
-            return Err(kms::Error::Store("injected failure".into()));
+            return Err(store::Error::Engine("injected failure".into()));
         }
         self.inner.write(batch, durability)
     }
@@ -650,7 +650,7 @@ impl Store for FailStore {
         cf: Cf,
         prefix: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_prefix(cf, prefix, visit)
     }
 
@@ -660,7 +660,7 @@ impl Store for FailStore {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_range(cf, start, end, visit)
     }
 
@@ -670,7 +670,7 @@ impl Store for FailStore {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), kms::Error> {
+    ) -> Result<(), store::Error> {
         self.inner.scan_range_rev(cf, start, end, visit)
     }
 }
@@ -749,7 +749,7 @@ fn rocks_store_round_trip_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let t = tenant(22);
     {
-        let store = Arc::new(kms::RocksStore::open(dir.path()).unwrap());
+        let store = Arc::new(store::RocksStore::open(dir.path()).unwrap());
         let log = AuditLog::open(store).unwrap();
         for i in 0..150u64 {
             log.record(rec(&t, 5000 + i / 50, &format!("m{i}")));
@@ -757,7 +757,7 @@ fn rocks_store_round_trip_across_reopen() {
         log.record_durable(rec(&t, 5002, "m150")).unwrap();
         log.shutdown().unwrap();
     }
-    let store = Arc::new(kms::RocksStore::open(dir.path()).unwrap());
+    let store = Arc::new(store::RocksStore::open(dir.path()).unwrap());
     let log = AuditLog::open(store).unwrap();
     // Same millisecond as the last rows of the previous process: sorts after them.
     log.record_durable(rec(&t, 5002, "m151")).unwrap();

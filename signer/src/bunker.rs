@@ -1,28 +1,38 @@
 //! The imperative shell around the sans-IO NIP-46 handler: one kind-24133 request event in, one
 //! response event out.
 //!
-//! [`Bunker::process`] runs, in order (design.md §3): verify the event id and BIP-340 signature;
-//! route by the `p` tag to a hosted remote-signer key; decrypt the content (NIP-44 v2, or NIP-04 when
-//! it contains `?iv=`, protocol.md §9.1); parse the JSON-RPC request loosely; look up the session and,
-//! for `connect`, the bunker-URI record; [`nip46::handle`]; persist the effect durably; encrypt the
-//! reply in the scheme the request used; sign the response with the remote-signer key.
+//! [`Bunker::process`] runs, in order: verify the event id and BIP-340 signature; route by the `p`
+//! tag to a hosted remote-signer key; decrypt the content (NIP-44 v2, or NIP-04 when it contains
+//! `?iv=`, `docs/protocol-notes.md` §11.1); parse the JSON-RPC request loosely; look up the
+//! session and, for `connect`, the bunker-URI record; [`nip46::handle`]; persist the effect
+//! durably; encrypt the reply in the scheme the request used; sign the response with the
+//! remote-signer key.
 //!
 //! It blocks (store reads and writes, crypto): call it from the worker pool, never from the async
 //! reactor. It never logs payloads, secrets or keys.
+//!
+//! A `connect` that may consume a bunker secret holds the user's record lock (the one the admin
+//! services take, see [`crate::admin`]) from reading the secret's record to writing it back
+//! consumed with the new session: two clients racing with one secret cannot both win, and a
+//! revocation, rotation or deletion of the user cannot interleave (the secret it deletes is then
+//! either not found or already consumed, and the session it ends already written). Every other
+//! request takes no lock.
 
 mod lifecycle;
 
 pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX_URI_TTL_SECS};
 
+use crate::admin::{Admin, Locks};
 use crate::audit::{self, AuditLog, AuditRecord, Outcome};
 use crate::directory::{Directory, UserKeys};
 use crate::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
 use crate::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
 use crate::sessions::{SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
-use kms::{Batch, Durability, MasterKey, Store, Vault};
+use kms::{MasterKey, Vault};
 use sha2::{Digest, Sha256};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use store::{Batch, Durability, Store};
 use zeroize::Zeroizing;
 
 /// Default lifetime of a bunker URI's secret: 24 hours. A URI is meant to be pasted into a client
@@ -127,14 +137,14 @@ impl Processed {
 
 /// The signer: directory, sessions and the request pipeline.
 pub struct Bunker {
-    store: Arc<dyn Store>,
-    directory: Directory,
-    sessions: Sessions,
-    audit: AuditLog,
-    config: BunkerConfig,
-    /// Serializes `connect`s that consume a secret, so two clients racing with one secret cannot
-    /// both win. Connects are rare; the hot path never takes it.
-    connect_lock: Mutex<()>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) directory: Directory,
+    pub(crate) sessions: Sessions,
+    pub(crate) audit: AuditLog,
+    pub(crate) config: BunkerConfig,
+    /// The record locks of every admin write, also held by a `connect` that consumes a secret
+    /// (see the module doc). Connects are rare; the hot path never takes them.
+    pub(crate) locks: Locks,
 }
 
 impl std::fmt::Debug for Bunker {
@@ -174,13 +184,19 @@ impl Bunker {
             sessions,
             audit,
             config,
-            connect_lock: Mutex::new(()),
+            locks: Locks::new(),
         })
     }
 
-    /// The tenant/user directory (provisioning).
+    /// The tenant/user directory: reads. Writes go through [`Bunker::admin`].
     pub fn directory(&self) -> &Directory {
         &self.directory
+    }
+
+    /// The admin services: every write of tenants, users, policies, admin keys, bunker URIs and
+    /// sessions, each atomic against concurrent writers of the same records.
+    pub fn admin(&self) -> Admin<'_> {
+        Admin::new(self)
     }
 
     /// The per-tenant audit log.
@@ -203,61 +219,12 @@ impl Bunker {
         self.directory.is_hosted(remote_signer)
     }
 
-    /// Issues a bunker URI for a user: `bunker://<remote-signer hex>?relay=<url>&…&secret=<hex>`, with
-    /// each relay URL percent-encoded (nostr-tools' URI pattern admits only `[?/\w:.=&%-]`). The URI
-    /// carries the secret, so it is returned zeroize-on-drop.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
-    pub fn issue_bunker_uri(
-        &self,
-        tenant: &str,
-        user: &str,
-        now: u64,
-        options: UriOptions,
-    ) -> Result<IssuedUri, Error> {
-        let ttl = options.ttl_secs.unwrap_or(self.config.bunker_uri_ttl_secs);
-        if ttl == 0 || ttl > MAX_URI_TTL_SECS {
-            return Err(Error::InvalidInput(
-                "ttl_secs must be 1 to 31536000 (one year)",
-            ));
-        }
-        let issued = self
-            .directory
-            .issue_secret(tenant, user, now, ttl, options.perms)?;
-        // Sized up front so pushes never reallocate and leave unzeroized copies of the secret behind.
-        let capacity = 160
-            + self
-                .config
-                .relays
-                .iter()
-                .map(|r| 3 * r.len() + 7)
-                .sum::<usize>();
-        let mut uri = Zeroizing::new(String::with_capacity(capacity));
-        uri.push_str("bunker://");
-        uri.push_str(&issued.remote_signer.to_hex());
-        uri.push('?');
-        for relay in &self.config.relays {
-            uri.push_str("relay=");
-            uri.push_str(&percent_encode(relay));
-            uri.push('&');
-        }
-        uri.push_str("secret=");
-        uri.push_str(&issued.secret);
-        Ok(IssuedUri {
-            uri,
-            id: issued.id,
-            expires_at: issued.expires_at,
-        })
-    }
-
     /// Processes one kind-24133 request event. `now` is unix seconds. Blocking.
     ///
     /// `first_seen(id)` is asked once, right after the id and signature verify, and must atomically
     /// record the id and say whether it is new; a repeat is accepted as a duplicate and not processed
-    /// (protocol.md §9.15). Asking only after verification means a forged copy cannot block the real
-    /// event.
+    /// (`docs/protocol-notes.md` §11.13). Asking only after verification means a forged copy cannot
+    /// block the real event.
     pub fn process(
         &self,
         event: &Event,
@@ -405,10 +372,18 @@ impl Bunker {
                 .map(|s| <[u8; 32]>::from(Sha256::digest(s.as_bytes()))),
             _ => None,
         };
-        // Only a connect that may consume a secret is serialized.
-        let _guard =
-            secret_hash.map(|_| self.connect_lock.lock().unwrap_or_else(|p| p.into_inner()));
-        let token = match secret_hash.map(|h| self.directory.token(&h)).transpose() {
+        // Only a connect that may consume a secret takes the user's lock (see the module doc).
+        let _guard = secret_hash.map(|_| self.locks.user(&keys.tenant, &keys.user_id));
+        // Under the lock, a remote signer rotated away or deleted since routing is no longer
+        // hosted: its secret then reads as unknown, so no session is created for a dead key.
+        let lookup = |h: [u8; 32]| {
+            if self.directory.is_hosted(remote_signer.as_bytes()) {
+                self.directory.token(&h)
+            } else {
+                Ok(None)
+            }
+        };
+        let token = match secret_hash.map(lookup).transpose() {
             Ok(token) => token.flatten(),
             Err(e) => return internal(envelope.id, &e),
         };
@@ -504,13 +479,12 @@ impl Bunker {
                     .expect("a short error reply always encrypts")
             }
         };
-        UnsignedEvent {
+        keys.remote_signer.sign_event(UnsignedEvent {
             created_at: now,
             kind: KIND_NOSTR_CONNECT,
             tags: vec![vec!["p".to_owned(), client.to_hex()]],
             content,
-        }
-        .sign(&keys.remote_signer)
+        })
     }
 }
 
@@ -582,7 +556,7 @@ fn internal(id: String, error: &Error) -> Reply {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -1,14 +1,18 @@
 //! Tenants, users, their sealed keys, bunker-URI secrets, and the routing index.
 //!
-//! Each user has two keypairs (design.md §2): the **user key** (the identity it signs for) and a
-//! distinct **remote-signer key** (the key on the wire, named in `bunker://`). Both secret keys are
-//! sealed under the tenant's data key by [`kms::Vault`], bound to (tenant, user, role), and stored in
-//! the user's record. The routing index maps remote-signer pubkey → (tenant, user) in memory; it is
-//! loaded from the `signer_index` column family at start, so start-up never reads user records and the
-//! first request for a user reads exactly one.
+//! Each user has two keypairs (`docs/protocol-notes.md` §1): the **user key** (the identity it
+//! signs for) and a distinct **remote-signer key** (the key on the wire, named in `bunker://`).
+//! Both secret keys are sealed under the tenant's data key by [`kms::Vault`], bound to (tenant,
+//! user, role), and stored in the user's record. The routing index maps remote-signer pubkey →
+//! (tenant, user) in memory; it is loaded from the `signer_index` column family at start, so
+//! start-up never reads user records and the first request for a user reads exactly one.
 //!
 //! Unsealed keys are cached in a bounded map ([`Directory::keys`]); evicted entries are zeroized when
-//! their last reference drops.
+//! their last reference drops. A change that invalidates cached keys (user update, policy,
+//! rotation, deletion) bumps a key epoch after its store write and before it drops the entries;
+//! a request that read the store before the bump does not cache what it read (the check and the
+//! insert happen under the cache shard's lock, the drop takes that lock after the bump), so the
+//! cache never keeps a record older than the store's.
 //!
 //! Store layout (all values JSON unless noted):
 //! - `tenants`: `<tenant id>` → [`TenantRecord`]
@@ -20,6 +24,10 @@
 //!
 //! Lifecycle operations (list, update, delete, rotate, revoke) are in `lifecycle.rs`.
 //!
+//! Writers here do no locking of their own: every write of a tenant, user or bunker-URI record
+//! goes through [`crate::admin`], which holds the record's lock around read → modify → write →
+//! memory update; the write methods are crate-private for that reason.
+//!
 //! This module does no Nostr protocol work and never logs key material.
 
 use crate::nip46::TokenView;
@@ -29,13 +37,17 @@ use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use dashmap::DashMap;
-use kms::{Batch, Cf, Durability, Store, Vault};
+use kms::Vault;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use store::{Batch, Cf, Durability, Store};
 use zeroize::Zeroizing;
 
 mod lifecycle;
+#[cfg(test)]
+mod tests;
 
 pub use lifecycle::{
     valid_domain, valid_nip05_name, TenantUpdate, TokenInfo, UserUpdate, MAX_PAGE,
@@ -74,7 +86,7 @@ pub struct TenantRecord {
 }
 
 /// Per-tenant limits, set by the operator (`None` = no tenant-specific limit). `max_users` is
-/// enforced when users are created; the request rates are enforced by the relay (issue 5).
+/// enforced when users are created; the request rates are enforced by the relay.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantLimits {
@@ -89,7 +101,7 @@ pub struct TenantLimits {
     pub burst: Option<u32>,
 }
 
-/// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth, issue 4).
+/// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminPubkey {
     /// The admin's pubkey (32-byte x-only, hex in JSON).
@@ -209,6 +221,8 @@ pub struct Directory {
     routes: DashMap<PublicKey, Route>,
     keys: DashMap<PublicKey, Arc<UserKeys>>,
     key_cache_capacity: usize,
+    /// Bumped by every invalidation of cached keys, after its store write (see the module doc).
+    key_epoch: AtomicU64,
 }
 
 impl Directory {
@@ -229,6 +243,7 @@ impl Directory {
             routes: DashMap::new(),
             keys: DashMap::new(),
             key_cache_capacity: key_cache_capacity.max(1),
+            key_epoch: AtomicU64::new(0),
         };
         dir.load_tenants()?;
         dir.load_routes()?;
@@ -271,7 +286,7 @@ impl Directory {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store failure.
-    pub fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
+    pub(crate) fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
         let name = name.trim();
         if name.is_empty() || name.len() > MAX_NAME_BYTES {
             return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
@@ -304,6 +319,13 @@ impl Directory {
         self.tenants.len()
     }
 
+    /// Whether `pubkey` is registered as a NIP-98 admin of `tenant` (false for an unknown tenant).
+    pub fn is_tenant_admin(&self, tenant: &str, pubkey: &PublicKey) -> bool {
+        self.tenants
+            .get(tenant)
+            .is_some_and(|t| t.admin_pubkeys.iter().any(|a| a.pubkey == *pubkey))
+    }
+
     /// A tenant's limits (a small copy; `None` for an unknown tenant).
     pub fn tenant_limits(&self, tenant: &str) -> Option<TenantLimits> {
         self.tenants.get(tenant).map(|t| t.limits.clone())
@@ -323,18 +345,25 @@ impl Directory {
         self.routes.len()
     }
 
-    /// Creates a user in `tenant`, importing `secret` as the user key or generating one, and always
-    /// generating a fresh remote-signer key. Durable before it returns.
+    /// Creates a user in `tenant`, importing `secret` as the user key or generating one, always
+    /// generating a fresh remote-signer key, with its optional NIP-05 name: the record, the
+    /// identity index and the routing entry in one batch, durable before it returns. The caller
+    /// holds the tenant's lock exclusively (`max_users`, identity and NIP-05 uniqueness).
+    ///
+    /// Checks, in order: tenant, `max_users`, name length, identity key unused in the tenant,
+    /// NIP-05 name well-formed, NIP-05 name unused in the tenant.
     ///
     /// # Errors
     ///
-    /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] for a name over 128 bytes;
-    /// [`Error::Kms`] when sealing or the store write fails.
-    pub fn create_user(
+    /// [`Error::TenantNotFound`]; [`Error::LimitReached`] (`max_users`); [`Error::InvalidInput`]
+    /// for a name over 128 bytes or a bad or taken NIP-05 name; [`Error::UserExists`];
+    /// [`Error::Kms`] / [`Error::Store`] when sealing or the store write fails.
+    pub(crate) fn create_user(
         &self,
         tenant: &str,
         name: Option<String>,
         secret: Option<SecretKey>,
+        nip05_name: Option<String>,
         now: u64,
     ) -> Result<UserRecord, Error> {
         let max_users = self
@@ -357,6 +386,9 @@ impl Directory {
         if self.store.get(Cf::Users, &identity_key)?.is_some() {
             return Err(Error::UserExists);
         }
+        if let Some(nip05) = &nip05_name {
+            self.check_nip05_name(tenant, nip05, None)?;
+        }
         let remote_signer = Keypair::generate();
         let id = random_id();
         let seal = |role: &str, keys: &Keypair| -> Result<String, Error> {
@@ -377,7 +409,7 @@ impl Directory {
             created_at: now,
             updated_at: 0,
             disabled: false,
-            nip05_name: None,
+            nip05_name,
             policy: None,
         };
         let route_value = format!("{tenant}/{id}");
@@ -415,12 +447,12 @@ impl Directory {
     }
 
     /// Issues a single-use bunker-URI secret for a user, valid for `ttl_secs`. Only SHA-256 of the
-    /// secret is stored, durably, before this returns.
+    /// secret is stored, durably, before this returns. The caller holds the user's lock.
     ///
     /// # Errors
     ///
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
-    pub fn issue_secret(
+    pub(crate) fn issue_secret(
         &self,
         tenant: &str,
         user: &str,
@@ -520,9 +552,18 @@ impl Directory {
         if let Some(keys) = self.keys.get(remote_signer) {
             return Ok(keys.clone());
         }
+        // Read before the store: an invalidation after this point keeps what we read uncached.
+        let epoch = self.key_epoch.load(Ordering::Acquire);
+        let keys = self.load_keys(remote_signer)?;
+        self.cache_keys(keys.remote_signer.public_key(), keys.clone(), epoch);
+        Ok(keys)
+    }
+
+    /// Reads and unseals the keys behind a remote-signer pubkey, bypassing the cache.
+    fn load_keys(&self, remote_signer: &[u8; 32]) -> Result<Arc<UserKeys>, Error> {
         let route = self.route(remote_signer).ok_or(Error::UserNotFound)?;
         let record = self.user(&route.tenant, &route.user)?;
-        let keys = Arc::new(UserKeys {
+        Ok(Arc::new(UserKeys {
             user: self.unseal(&record, "user", &record.sealed_user_key)?,
             remote_signer: self.unseal(
                 &record,
@@ -540,9 +581,7 @@ impl Directory {
             }),
             tenant: record.tenant,
             user_id: record.id,
-        });
-        self.cache_keys(keys.remote_signer.public_key(), keys.clone());
-        Ok(keys)
+        }))
     }
 
     fn unseal(&self, record: &UserRecord, role: &str, sealed_b64: &str) -> Result<Keypair, Error> {
@@ -563,14 +602,38 @@ impl Directory {
 
     /// Inserts into the bounded key cache, evicting an arbitrary entry when full. Arbitrary (not LRU)
     /// eviction keeps the hot path lock-free; a re-unseal costs ~50 µs.
-    fn cache_keys(&self, remote_signer: PublicKey, keys: Arc<UserKeys>) {
+    ///
+    /// Inserts only if no invalidation happened since `epoch` was read (before the store read the
+    /// keys come from). The epoch is checked under the shard's write lock, which an invalidation
+    /// takes after bumping the epoch: either the invalidation sees (and drops) this entry, or this
+    /// check sees the bump.
+    fn cache_keys(&self, remote_signer: PublicKey, keys: Arc<UserKeys>, epoch: u64) {
         if self.keys.len() >= self.key_cache_capacity {
             let victim = self.keys.iter().next().map(|e| *e.key());
             if let Some(victim) = victim {
                 self.keys.remove(&victim);
             }
         }
-        self.keys.insert(remote_signer, keys);
+        if let dashmap::Entry::Vacant(slot) = self.keys.entry(remote_signer) {
+            if self.key_epoch.load(Ordering::Acquire) == epoch {
+                slot.insert(keys);
+            }
+        }
+    }
+
+    /// Drops the cached keys of one remote signer after a change of what they were built from:
+    /// bumps the epoch, then removes the entry (see [`Directory::cache_keys`]). They are zeroized
+    /// when the last in-flight request holding them finishes.
+    pub(crate) fn forget_keys(&self, remote_signer: &PublicKey) {
+        self.key_epoch.fetch_add(1, Ordering::AcqRel);
+        self.keys.remove(remote_signer);
+    }
+
+    /// Drops the cached keys of every user of `tenant` (a tenant policy change), as
+    /// [`Directory::forget_keys`] does for one.
+    pub(crate) fn forget_tenant_keys(&self, tenant: &str) {
+        self.key_epoch.fetch_add(1, Ordering::AcqRel);
+        self.keys.retain(|_, keys| keys.tenant != tenant);
     }
 }
 

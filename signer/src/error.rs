@@ -34,9 +34,13 @@ pub enum Error {
     /// A user with this user public key already exists in this tenant.
     #[error("user already exists")]
     UserExists,
-    /// The key store or envelope layer failed.
+    /// The key management layer failed (master key, data key, or a sealed record that does not
+    /// open).
     #[error("key store: {0}")]
     Kms(#[from] kms::Error),
+    /// The storage engine failed to read or write a record.
+    #[error("{0}")]
+    Store(#[from] store::Error),
     /// A stored record could not be decoded (corruption or an incompatible schema).
     #[error("corrupt record: {0}")]
     Corrupt(&'static str),
@@ -55,6 +59,7 @@ impl Error {
             Error::InvalidSecretKey => "invalid_secret_key",
             Error::UserExists => "user_exists",
             Error::Kms(e) => e.code(),
+            Error::Store(_) => "store",
             Error::Corrupt(_) => "corrupt_record",
         }
     }

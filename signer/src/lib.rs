@@ -9,7 +9,7 @@
 //!   one file per method, and the sans-IO [`nip46::handle`]: `(context, request, now) -> outcome`.
 //!   No clock, store or socket inside.
 //! - [`directory`] and [`sessions`]: the records of tenants, users, bunker-URI secrets and client
-//!   sessions, held in memory for the hot path and persisted through [`kms::Store`].
+//!   sessions, held in memory for the hot path and persisted through [`store::Store`].
 //! - [`Bunker`]: the imperative shell around the handler (decrypt, look up, handle, persist, encrypt,
 //!   sign), and [`pool::Pool`], the worker threads that run it off the async reactor behind a bounded
 //!   queue.
@@ -17,6 +17,7 @@
 //! The signer never touches a socket: the relay hands it verified-shape kind-24133 events and receives
 //! response events through the [`pool::Outbox`] trait.
 
+pub mod admin;
 pub mod audit;
 pub mod bunker;
 pub mod directory;
@@ -29,6 +30,4 @@ pub mod sessions;
 
 pub use bunker::{Bunker, BunkerConfig, IssuedUri, Processed, Refusal, SessionInfo, UriOptions};
 pub use error::Error;
-
-/// The NIP-46 request/response event kind (NIP-46 §"Request events"): ephemeral range, never stored.
-pub const KIND_NOSTR_CONNECT: u16 = 24133;
+pub use event::KIND_NOSTR_CONNECT;

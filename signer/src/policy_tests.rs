@@ -1,6 +1,7 @@
 //! Tests of `signer::policy`: perms parsing (the NIP-46 examples, whitespace, duplicates, unknown
 //! methods, bad params, the input bounds), canonical round trips, policy JSON and validation, the
-//! dangerous-kind list, the acceptance cases, the skew bound, and the intersection laws of
+//! dangerous-kind list, grants and narrowing (a `sign_event:1` session; dangerous kinds closed
+//! until an admin opens them), the skew bound, and the intersection laws of
 //! `Grant::negotiate`/`Grant::narrow` (proptest).
 //!
 //! Inline vectors and their sources:
@@ -452,7 +453,7 @@ fn dangerous_kinds_are_sorted_and_complete() {
     }
 }
 
-// ---- check: the acceptance cases --------------------------------------------------------
+// ---- check: grants, dangerous kinds and narrowing -----------------------------------------------
 
 #[test]
 fn session_granted_kind_1_signs_kind_1_and_is_refused_kind_0() {

@@ -1,8 +1,8 @@
 //! The signer pool: worker threads that run [`Bunker::process`] off the async reactor.
 //!
 //! The relay submits each admitted kind-24133 event as a [`Job`] with [`Submitter::try_submit`]. Jobs
-//! wait in a [`fair`] queue: one lane per tenant, served round-robin, so a tenant that floods its lane
-//! delays only itself (issue 5). The queue is bounded per tenant and in total: beyond either bound the
+//! wait in a `fair` queue: one lane per tenant, served round-robin, so a tenant that floods its lane
+//! delays only itself. The queue is bounded per tenant and in total: beyond either bound the
 //! job comes straight back ([`Rejected`], with its [`Overflow`] reason) and the relay answers
 //! `OK false "rate-limited: …"` — a counted refusal, never a silent drop or an unbounded backlog.
 //! A worker processes the job, hands the response event to the [`Outbox`] (the relay's fan-out), and
@@ -98,15 +98,15 @@ pub struct PoolConfig {
     /// For submitters that do not preempt on wake-up and may share a core with the workers —
     /// bunkerd's I/O threads under SCHED_BATCH (`relay::sched`): without it, on a core kept busy by
     /// other connections' traffic, ≈ 4 % of requests waited more than 0.25 ms in the queue of an
-    /// idle worker; with it, 1.4–1.7 % (benches/README.md, issue 5). Submissions closer together
-    /// never yield, so under load the submitter keeps reading and the worker gets whole batches
-    /// (yielding on every wake there cost ≈ 20 % more CPU per request). Default: false.
+    /// idle worker; with it, 1.4–1.7 % (fairness runs in benches/README.md). Submissions closer
+    /// together never yield, so under load the submitter keeps reading and the worker gets whole
+    /// batches (yielding on every wake there cost ≈ 20 % more CPU per request). Default: false.
     pub yield_on_wake: bool,
     /// Longest a worker waits, before it starts a demoted connection's job ([`Job::demoted`]),
     /// for the verdicts of its previous hand-over round to be written ([`track_handover`]); zero
     /// turns the wait off. Why: on a core shared with the relay's reactor, a worker that hands a
     /// response over and then starts a rate-limited tenant's job keeps that response unwritten for
-    /// the whole job; the trace in benches/README.md (issue 5, eighth round) found one of the flooding
+    /// the whole job; a trace of the fairness runs (benches/README.md) found one of the flooding
     /// tenant's jobs inside most of the other tenant's slowest hand-over → write gaps. Only the
     /// worker's own latest round is awaited, so a client that stops reading can delay at most the
     /// one demoted job that follows its own verdict, by at most this long. Default: zero.
@@ -454,7 +454,7 @@ const BATCH_BUDGET: Duration = Duration::from_micros(500);
 /// more: below it the worker hands them over first. Holding a response costs it a whole job's time
 /// (≈ 50–100 µs) to save the reactor one wake-up (a few µs), which pays only when the queue is deep
 /// enough that wake-ups are what limits throughput; at light load it would make one tenant's
-/// response wait for another tenant's job (benches/README.md, issue 5).
+/// response wait for another tenant's job (figures in benches/README.md).
 const BATCH_MIN_BACKLOG: usize = 4;
 
 /// A processed job waiting to be handed over.

@@ -12,10 +12,10 @@ use crate::nostr::{nip04, nip44, PublicKey};
 use crate::policy::{Grant, Perms};
 use crate::Error;
 use dashmap::DashMap;
-use kms::{Batch, Cf, Store};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use store::{Batch, Cf, Store};
 
 /// The stored part of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

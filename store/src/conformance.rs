@@ -5,7 +5,7 @@
 //! alive for the test's duration (e.g. the `TempDir` holding a RocksDB directory, or `()`).
 //! Test-only; it must not depend on any one engine.
 
-use super::{Batch, Cf, Durability, Store};
+use crate::{Batch, Cf, Durability, Store};
 
 /// Expects `cf`/`key` to hold `expected` (`None` = absent).
 #[track_caller]
@@ -66,8 +66,8 @@ pub(crate) fn put_all(store: &dyn Store, cf: Cf, pairs: &[(&[u8], &[u8])]) {
 /// Generates the conformance tests for the store built by `$make` (see the module docs).
 macro_rules! store_conformance {
     ($make:expr) => {
-        use $crate::store::conformance::{check, put_all, range_keys, scan_keys};
-        use $crate::store::{Batch, Cf, Durability, Store};
+        use $crate::conformance::{check, put_all, range_keys, scan_keys};
+        use $crate::{Batch, Cf, Durability, Store};
 
         #[test]
         fn get_put_overwrite_delete() {

@@ -1,23 +1,27 @@
-//! The storage layer: one key-value [`Store`] trait over named column families.
+//! `store`: bunkerd's storage layer, one key-value [`Store`] trait over named column families.
 //!
 //! Role: persist opaque records (already sealed where secret) with atomic batches, prefix
-//! scans and half-open range scans in both directions. [`RocksStore`] (in `store/rocks.rs`, the
+//! scans and half-open range scans in both directions. [`RocksStore`] (in `rocks.rs`, the
 //! only file that imports `rocksdb`) is the production engine; [`MemStore`] is the in-memory
-//! engine for tests. One conformance macro (`store/conformance.rs`) runs the same tests against
+//! engine for tests. One conformance macro (`conformance.rs`) runs the same tests against
 //! both.
 //! What it must not do: interpret keys or values, seal or open anything, or be called from an
 //! async task directly (every call may block on disk: use `spawn_blocking` or a thread).
 //!
-//! Main types: [`Store`], [`Cf`], [`Batch`], [`Durability`], [`MemStore`], [`RocksStore`].
+//! Main types: [`Store`], [`Cf`], [`Batch`], [`Durability`], [`MemStore`], [`RocksStore`],
+//! [`Error`].
+//!
+//! A new engine is one module here implementing [`Store`], added to the conformance tests in
+//! `tests.rs`.
 
-use crate::Error;
-
+mod error;
 mod mem;
 mod rocks;
 
 #[cfg(test)]
 mod conformance;
 
+pub use error::Error;
 pub use mem::MemStore;
 pub use rocks::RocksStore;
 
@@ -28,7 +32,7 @@ pub enum Cf {
     Meta,
     /// Tenant records, keyed by tenant id.
     Tenants,
-    /// Wrapped tenant data keys, keyed by tenant id (written by [`crate::Vault`]).
+    /// Wrapped tenant data keys, keyed by tenant id (written by the `kms` crate's vault).
     Deks,
     /// User records.
     Users,
@@ -156,7 +160,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the engine fails to read.
+    /// [`Error::Engine`] if the engine fails to read.
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
 
     /// Applies every operation of `batch`. Atomic: all or nothing, and readers never see a
@@ -164,7 +168,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the engine fails to write or (with [`Durability::Sync`]) to sync; then
+    /// [`Error::Engine`] if the engine fails to write or (with [`Durability::Sync`]) to sync; then
     /// nothing of the batch was applied.
     fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error>;
 
@@ -182,7 +186,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the engine fails while iterating.
+    /// [`Error::Engine`] if the engine fails while iterating.
     fn scan_prefix(
         &self,
         cf: Cf,
@@ -203,7 +207,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the engine fails while iterating (keys already visited stay visited).
+    /// [`Error::Engine`] if the engine fails while iterating (keys already visited stay visited).
     fn scan_range(
         &self,
         cf: Cf,
@@ -221,7 +225,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the engine fails while iterating (keys already visited stay visited).
+    /// [`Error::Engine`] if the engine fails while iterating (keys already visited stay visited).
     fn scan_range_rev(
         &self,
         cf: Cf,

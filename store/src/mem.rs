@@ -6,8 +6,8 @@
 //!
 //! Main type: [`MemStore`].
 
-use super::{Batch, Cf, Durability, Op, Store};
 use crate::Error;
+use crate::{Batch, Cf, Durability, Op, Store};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -7,8 +7,8 @@
 //!
 //! Main type: [`RocksStore`].
 
-use super::{Batch, Cf, Durability, Op, Store};
 use crate::Error;
+use crate::{Batch, Cf, Durability, Op, Store};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     DBWithThreadMode, Options, ReadOptions, SingleThreaded, WriteBatch, WriteOptions,
@@ -63,11 +63,11 @@ impl RocksStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the directory cannot be created, the database is locked by another
+    /// [`Error::Engine`] if the directory cannot be created, the database is locked by another
     /// process, its files are corrupt, or it holds column families this build does not know.
     pub fn open(dir: &Path) -> Result<Self, Error> {
         std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Store(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| Error::Engine(format!("cannot create {}: {e}", dir.display())))?;
         let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let families = Cf::ALL
             .iter()
@@ -87,7 +87,7 @@ impl RocksStore {
     /// SCHED_IDLE, so flushing memtables and compacting (tens of milliseconds of CPU each; under the
     /// fairness benchmark's ≈ 480 requests/s a flush every ≈ 20 s and a compaction every fourth,
     /// mostly for the audit log) run in the CPU time request handling leaves instead of delaying it
-    /// (benches/README.md, issue 5).
+    /// (docs/perf-notes.md).
     ///
     /// Process-wide: the pools belong to RocksDB's default environment, which every database in the
     /// process shares, and they only grow. Call it before the first [`RocksStore::open`]: an open
@@ -101,7 +101,7 @@ impl RocksStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the helper thread cannot be created or panics.
+    /// [`Error::Engine`] if the helper thread cannot be created or panics.
     pub fn start_background_threads(setup: impl FnOnce() + Send + 'static) -> Result<(), Error> {
         std::thread::Builder::new()
             .name("rocksdb-starter".into())
@@ -113,15 +113,15 @@ impl RocksStore {
                 env.set_low_priority_background_threads(COMPACTION_THREADS);
                 Ok(())
             })
-            .map_err(|e| Error::Store(format!("cannot start RocksDB's background threads: {e}")))?
+            .map_err(|e| Error::Engine(format!("cannot start RocksDB's background threads: {e}")))?
             .join()
-            .map_err(|_| Error::Store("starting RocksDB's background threads panicked".into()))?
+            .map_err(|_| Error::Engine("starting RocksDB's background threads panicked".into()))?
     }
 
     fn handle(&self, cf: Cf) -> Result<&ColumnFamily, Error> {
         self.db
             .cf_handle(cf.name())
-            .ok_or_else(|| Error::Store(format!("column family {} is not open", cf.name())))
+            .ok_or_else(|| Error::Engine(format!("column family {} is not open", cf.name())))
     }
 
     fn to_write_batch(&self, batch: Batch) -> Result<WriteBatch, Error> {
@@ -270,5 +270,5 @@ fn family_options(cache: &Cache) -> Options {
 }
 
 fn store_error(error: rocksdb::Error) -> Error {
-    Error::Store(error.into_string())
+    Error::Engine(error.into_string())
 }

@@ -1,16 +1,16 @@
 //! Store tests: the conformance suite for [`MemStore`] and [`RocksStore`], RocksDB reopen (also
 //! for range scans over SST files and deleted rows), and the column-family table.
 
-use super::conformance::{check, put_all, range_keys, scan_keys};
-use super::{Batch, Cf, Durability, MemStore, RocksStore, Store};
+use crate::conformance::{check, put_all, range_keys, scan_keys};
+use crate::{Batch, Cf, Durability, MemStore, RocksStore, Store};
 use std::collections::HashSet;
 
 mod mem {
-    super::super::conformance::store_conformance!((crate::MemStore::new(), ()));
+    crate::conformance::store_conformance!((crate::MemStore::new(), ()));
 }
 
 mod rocks {
-    super::super::conformance::store_conformance!({
+    crate::conformance::store_conformance!({
         let dir = tempfile::tempdir().unwrap();
         (crate::RocksStore::open(dir.path()).unwrap(), dir)
     });

@@ -1,10 +1,10 @@
-//! Issue 4, acceptance 6 (audit log), against the real server: a lifecycle (tenant and admin token,
+//! Audit log, against the real server: a lifecycle (tenant and admin token,
 //! users imported by hex and by ncryptsec, bunker URIs, connect, `sign_event`, `nip44_encrypt`, a
 //! refused request, session revocation, user deletion) appears in `GET /v1/tenants/{t}/audit` in
 //! order, with the right `action`, `user`, `client`, `kind`, `event_id`, `outcome` and, for admin
 //! actions, `actor`; the `user`, `method`, `from`/`to` filters and cursor pagination return exactly
 //! the matching records; tenant B's log never shows tenant A's records. Then the whole `audit`
-//! column family (read with `kms::RocksStore` after the server stops) and every log line the
+//! column family (read with `store::RocksStore` after the server stops) and every log line the
 //! process wrote at trace level are searched for the secrets and plaintexts that passed through:
 //! user secret keys (hex, raw bytes, nsec), the ncryptsec and its password, bunker secrets, admin
 //! tokens, a note's content and a `nip44_encrypt` plaintext; none may appear.
@@ -13,13 +13,13 @@ use crate::admin_policy::{now, signed_event};
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{create_user, TestServer, User, OPERATOR_TOKEN};
-use kms::{Cf, RocksStore, Store};
 use nostr::nips::nip49::{EncryptedSecretKey, KeySecurity};
 use nostr::{Keys, ToBech32};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use store::{Cf, RocksStore, Store};
 
 /// Everything the process logs, at trace level, once [`trace_logs`] has run.
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();

@@ -8,7 +8,7 @@
 //! Assumption: the binary is `bunkerd` in the profile directory of this test binary
 //! (`<target>/debug/bunkerd` next to `<target>/debug/deps/e2e-…`); `env!("CARGO_BIN_EXE_bunkerd")`
 //! exists only inside the `relay` package. `cargo test --workspace` builds it; with
-//! `cargo test -p tests` alone, run `cargo build -p relay --bin bunkerd` first (the test fails
+//! `cargo test -p tests` alone, run `cargo build -p bunkerd` first (the test fails
 //! with that advice when the binary is missing).
 
 use crate::support::bunkerd_command;

@@ -1,4 +1,4 @@
-//! Issue 4, acceptance 5 (key import) and part of 1 (tenant isolation of keys), against the real
+//! Key import and tenant isolation of keys, against the real
 //! server. Import: `secret_key` as 64 hex and as `nsec1…`, and `ncryptsec` + `password` (built with
 //! rust-nostr's NIP-49, the independent oracle, at LOG_N 8; plus the official NIP-49 vector) each
 //! give a user whose `user_pubkey` is the source key's and whose sessions sign with it; a bad key is

@@ -1,4 +1,4 @@
-//! Issue 4, acceptance 2 (lifecycle) and 1 (isolation), driven over HTTP against the real server:
+//! Lifecycle and tenant isolation, driven over HTTP against the real server:
 //! create user → URI → a client connects and signs → the session is listed → revoke → the client's
 //! next request gets an error reply; delete user → its URIs and sessions fail and its sealed keys
 //! are gone from the store; delete tenant → the same for all its users and its data key is gone.
@@ -8,9 +8,9 @@
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
-use kms::{Cf, RocksStore, Store};
 use nostr_connect::prelude::Keys;
 use serde_json::{json, Value};
+use store::{Cf, RocksStore, Store};
 
 fn connect(user: &User, uri: &str) -> Vec<String> {
     vec![user.remote_signer_pubkey.clone(), secret_of(uri)]
@@ -499,7 +499,7 @@ async fn tenant_limits_are_the_operators_and_max_users_is_enforced() {
     server.server.stop().await;
 }
 
-/// Acceptance 1's property test: random (route, tenant in the path, user in the path, credential,
+/// The isolation property test: random (route, tenant in the path, user in the path, credential,
 /// body) combinations where the credential is not entitled to the tenant in the path never succeed
 /// (401, 403 or 404) and never change either tenant. Routes come from the served OpenAPI document, so a
 /// new route is covered without touching this test.
@@ -737,7 +737,7 @@ async fn nip05_names_a_tenants_users_on_its_domain() {
     assert_eq!(doc["nip46"]["relays"], relays);
     assert_eq!(
         doc["nip46"][pubkey], relays,
-        "the shape clients read (protocol.md §9.11)"
+        "the shape clients read (docs/protocol-notes.md §11.9)"
     );
     assert!(doc["nip46"].get("nostrconnect_url").is_none());
     for (name, host) in [("bob", "bunker.example"), ("alice", "other.example")] {

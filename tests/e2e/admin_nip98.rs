@@ -1,4 +1,4 @@
-//! Issue 4, acceptance 4 (NIP-98 admin auth), against the real admin listener: a pubkey registered
+//! NIP-98 admin auth, against the real admin listener: a pubkey registered
 //! with `POST /v1/tenants/{t}/admin-pubkeys` authenticates with `Authorization: Nostr <base64
 //! kind-27235 event>` built by rust-nostr (the independent oracle); a wrong URL, method or payload
 //! hash, a missing payload hash, a stale or future `created_at`, a wrong kind, a bad signature and

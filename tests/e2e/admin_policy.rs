@@ -1,4 +1,4 @@
-//! Issue 4, acceptance 3 (signing policy), over HTTP and real NIP-46 sessions against the real
+//! Signing policy, over HTTP and real NIP-46 sessions against the real
 //! server: a session granted `sign_event:1` (requested by the client in `connect` param 2, or
 //! pre-approved by the admin on the bunker URI) signs kind 1 and gets an error reply naming
 //! `sign_event:0` for kind 0; every dangerous kind (`signer::policy::DANGEROUS_KINDS`) is refused by
@@ -169,7 +169,7 @@ async fn a_session_granted_sign_event_1_signs_kind_1_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dangerous_kinds_are_refused_until_an_admin_opens_them() {
-    // The kinds issue 4 names are all in the gated list.
+    // Kinds that replace state, delete, authenticate as the user or move money are all gated.
     for kind in [0, 3, 5, 10002, 22242, 27235, 13194, 23194, 23195, 23196] {
         assert!(DANGEROUS_KINDS.contains(&kind), "kind {kind} is gated");
     }

@@ -10,7 +10,7 @@
 //! pass it wrongly.)
 //!
 //! Assumption: the binary is `bunkerd` in the profile directory of this test binary, as in
-//! `admin_cli.rs`; `cargo build -p relay --bin bunkerd` builds it.
+//! `admin_cli.rs`; `cargo build -p bunkerd` builds it.
 
 use crate::support::{bunkerd_command, signal};
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! Issue 5, acceptance 3: the files under `deploy/` agree with bunkerd and with each other.
+//! Deployment files: the files under `deploy/` agree with bunkerd and with each other.
 //!
 //! - `promtool` (Debian's `prometheus` package; `.ci/run` installs it) checks the alert rules and
 //!   the Prometheus configuration, runs the rules' unit tests (`deploy/prometheus/alerts.test.yml`),

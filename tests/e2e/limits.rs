@@ -1,4 +1,4 @@
-//! Issue 5, limits and fairness on the wire: every connection and address limit refuses with its
+//! Limits and fairness on the wire: every connection and address limit refuses with its
 //! NIP-01 prefix (`rate-limited:` for rates and connection counts, so a client can tell a limit
 //! from an outage; `blocked:`/`invalid:` for subscription and filter counts), and each refusal
 //! moves `bunkerd_limit_refusals_total{limit}` by exactly one; behind a proxy (`real-ip-header`)

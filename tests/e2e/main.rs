@@ -3,8 +3,8 @@
 //! nostr-tools' `BunkerSigner` (through Node), and a raw NIP-01/NIP-46 client built on rust-nostr's
 //! primitives for what the libraries cannot send (ping, NIP-04 transport, malformed input).
 //!
-//! One test binary (style.md §13): each module is one capability; `support` starts servers and
-//! holds the clients.
+//! One test binary, so the suite links once: each module is one capability; `support` starts
+//! servers and holds the clients.
 
 // A test binary exports nothing: `pub` here only shares helpers between modules.
 #![allow(unreachable_pub, missing_docs)]
@@ -16,7 +16,7 @@ mod admin_import;
 mod admin_lifecycle;
 mod admin_nip98;
 mod admin_policy;
-mod architecture;
+mod admin_races;
 mod config;
 mod deploy;
 mod limits;

@@ -1,4 +1,4 @@
-//! Issue 5, acceptance 2: known traffic moves the `/metrics` counters and histograms by exactly the
+//! Metrics: known traffic moves the `/metrics` counters and histograms by exactly the
 //! expected amounts (requests by tenant, method and outcome; latency histogram counts; refusals by
 //! reason; connections, subscriptions, users and sessions), and `/readyz` reports readiness.
 

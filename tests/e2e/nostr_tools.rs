@@ -1,4 +1,4 @@
-//! Acceptance 2: nostr-tools' `BunkerSigner`, run by the machine's Node, uses a key that bunkerd
+//! Interop: nostr-tools' `BunkerSigner`, run by the machine's Node, uses a key that bunkerd
 //! holds. The suite installs the pinned npm packages itself (`npm ci` in `tests/node`).
 
 use crate::support::TestServer;

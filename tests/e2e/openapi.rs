@@ -1,4 +1,4 @@
-//! Issue 4, acceptance 7 (OpenAPI): `GET /v1/openapi.json` is served without credentials, validates
+//! OpenAPI: `GET /v1/openapi.json` is served without credentials, validates
 //! as OpenAPI 3 with an independent validator (`@apidevtools/swagger-parser`, run by the machine's
 //! Node through `tests/node/validate_openapi.mjs`), and agrees with the router both ways: every
 //! (method, path) in the document is routed (never `route_not_found` / `method_not_allowed`) and

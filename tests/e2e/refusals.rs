@@ -1,4 +1,4 @@
-//! Acceptance 4 and the rest of NIP-46's error paths: every failure is an error reply carrying the
+//! NIP-46's error paths: every failure is an error reply carrying the
 //! request id (never silence), and replies use the request's transport scheme.
 
 use crate::support::raw::{pk, secret_of, RawClient, Transport};

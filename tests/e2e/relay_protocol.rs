@@ -1,4 +1,4 @@
-//! Acceptance 7 and the NIP-01/NIP-11 behaviour clients depend on: OK for every EVENT with the
+//! The NIP-01/NIP-11 behaviour clients depend on: OK for every EVENT with the
 //! standard prefixes, EOSE for every REQ, pongs, duplicates, retention for late subscribers.
 
 use crate::support::raw::{pk, secret_of, RawClient, Transport};

@@ -1,4 +1,4 @@
-//! Acceptance 3: after bunkerd stops and starts again on the same data dir, connected clients keep
+//! Restart: after bunkerd stops and starts again on the same data dir, connected clients keep
 //! signing without a new `connect`, and every user is still there.
 
 use crate::nostr_tools::run_node;

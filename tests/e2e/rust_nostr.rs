@@ -1,4 +1,4 @@
-//! Acceptance 1: rust-nostr's `nostr-connect` client, given a URI from the admin API, uses a key that
+//! Interop: rust-nostr's `nostr-connect` client, given a URI from the admin API, uses a key that
 //! bunkerd holds: get_public_key, sign_event, NIP-44 and NIP-04 round trips with a third party, ping.
 
 use crate::support::raw::{pk, RawClient, Transport};

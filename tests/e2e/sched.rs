@@ -4,7 +4,7 @@
 //!
 //! With the default `--io-policy batch`, RocksDB's flush and compaction threads (`rocksdb:high`,
 //! `rocksdb:low`) must run under SCHED_IDLE — they are started from a SCHED_IDLE helper before the
-//! store opens (`kms::RocksStore::start_background_threads`); with `--io-policy normal` nothing is
+//! store opens (`store::RocksStore::start_background_threads`); with `--io-policy normal` nothing is
 //! changed, so they are not idle-class. (The I/O and signer threads' policies are not asserted: they
 //! are only changed when the process runs at nice 0, which a test cannot assume.) Each start is a
 //! fresh process: RocksDB's thread pools are process-wide, so this cannot be checked in-process

@@ -1,11 +1,12 @@
-//! Acceptance 6, seen from outside: the master key file is 0600, no secret key or bunker secret is
-//! stored in clear anywhere in RocksDB, and a sealed key moved to another user's record fails to open.
+//! Sealed storage, seen from outside: the master key file is 0600, no secret key or bunker secret
+//! is stored in clear anywhere in RocksDB, and a sealed key moved to another user's record fails to
+//! open.
 
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::TestServer;
-use kms::{Batch, Cf, Durability, RocksStore, Store};
 use nostr_connect::prelude::Keys;
 use std::os::unix::fs::PermissionsExt;
+use store::{Batch, Cf, Durability, RocksStore, Store};
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)

@@ -1,8 +1,8 @@
-//! Acceptance 4 of issue 5, "SIGTERM during load": no request that got `OK true` is left without a
+//! SIGTERM during load: no request that got `OK true` is left without a
 //! response; the process exits 0 within the grace period; a restart serves the same users and
 //! sessions.
 //!
-//! Unlike `shutdown.rs` (the same property in-process, through `relay::Server::stop`), this drives
+//! Unlike `shutdown.rs` (the same property in-process, through `bunkerd::Server::stop`), this drives
 //! the real `bunkerd serve` binary as a child process: RocksDB in a temp dir, both listeners on
 //! `127.0.0.1:0` (the bound addresses come from the `bunkerd is serving` JSON log line), the
 //! operator token from `BUNKERD_OPERATOR_TOKEN`, `--shutdown-grace-secs 10`, and a real SIGTERM

@@ -1,6 +1,7 @@
-//! `baseline`: the stack a user would pick instead of bunkerd, served on loopback for issue 3's
-//! side-by-side runs — rust-nostr's `nostr-relay-builder` [`LocalRelay`] plus one `nostr-connect`
-//! [`NostrConnectRemoteSigner`] per user, each in its own tokio task, all in this one process.
+//! `baseline`: the stack a user would pick instead of bunkerd, served on loopback for the
+//! side-by-side runs of `scripts/compare-baseline.sh` — rust-nostr's `nostr-relay-builder`
+//! [`LocalRelay`] plus one `nostr-connect` [`NostrConnectRemoteSigner`] per user, each in its own
+//! tokio task, all in this one process.
 //!
 //! ```text
 //! baseline --listen 127.0.0.1:7447 --users 100 --uris-per-user 2 --out uris.txt --duration 300
@@ -19,7 +20,7 @@
 //!   connected: it answers any client's requests. So it is built without a secret, and its
 //!   [`NostrConnectSignerActions`] hook ([`SingleUse`]) gives bunkerd's semantics: each URI's
 //!   secret is accepted once, and only clients that connected with one are answered (one lock and
-//!   one hash-set lookup per request). One signer per user, not per URI, as issue 3 specifies.
+//!   one hash-set lookup per request). One signer per user, not per URI.
 //! - **TCP_NODELAY on the relay's sockets.** `LocalRelay::run` accepts with tokio and hands the bare
 //!   `TcpStream` to tokio-tungstenite without `set_nodelay` and has no option for it, so the
 //!   response `EVENT` written right after an `OK` can wait for the client's delayed ACK (Nagle). Its

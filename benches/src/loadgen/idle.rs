@@ -1,4 +1,4 @@
-//! Idle subscribers (issue 3, target 4): many connections that each hold one `#p` subscription and
+//! Idle subscribers: many connections that each hold one `#p` subscription and
 //! send nothing else, to measure what an idle client costs the relay.
 
 use super::client::{handshake, Ws};

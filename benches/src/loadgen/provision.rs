@@ -196,13 +196,13 @@ mod tests {
         }
     }
 
-    async fn start(dir: &TempDir) -> relay::Server {
-        let mut config = relay::Config::for_data_dir(&dir.0);
+    async fn start(dir: &TempDir) -> bunkerd::Server {
+        let mut config = bunkerd::Config::for_data_dir(&dir.0);
         config.listen = "127.0.0.1:0".parse().expect("addr");
         config.admin_listen = "127.0.0.1:0".parse().expect("addr");
         config.operator_token = Some(TOKEN.to_owned().into());
         config.workers = 1;
-        relay::start(config).await.expect("bunkerd starts")
+        bunkerd::start(config).await.expect("bunkerd starts")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! The admin HTTP API (issue 4), on its own listener (default loopback): tenants, tenant admins,
+//! The admin HTTP API, on its own listener (default loopback): tenants, tenant admins,
 //! users, bunker URIs, sessions, policies and the audit log, versioned under `/v1`.
 //!
 //! Layout: [`routes`] is the table of every route (method, path, scope, schemas); the router
@@ -25,12 +25,12 @@ mod users;
 
 pub(crate) use auth::AdminTokens;
 
-use crate::http::bytes_body::Body;
 use auth::{Presented, Principal};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Request, Response, StatusCode};
+use relay::http::bytes_body::Body;
 use routes::{Lookup, Matched, RouteId, Scope};
 use signer::pool::unix_now;
 use signer::Bunker;
@@ -55,13 +55,13 @@ pub(crate) struct AdminState {
     /// One NIP-49 (scrypt) import at a time: each may take up to 1 GiB for a second or two.
     pub(crate) imports: tokio::sync::Semaphore,
     /// The server's metrics (rendered by `GET /metrics`).
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<relay::metrics::Metrics>,
     /// The signer queue (its depth is a metric).
     pub(crate) submitter: signer::pool::Submitter,
     /// The subscription index (its dropped deliveries are a metric).
-    pub(crate) hub: Arc<crate::fanout::Hub>,
+    pub(crate) hub: Arc<relay::fanout::Hub>,
     /// The key store (sizes and readiness).
-    pub(crate) store: Arc<dyn kms::Store>,
+    pub(crate) store: Arc<dyn store::Store>,
     /// Cancelled when the server stops (not ready any more).
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
@@ -334,15 +334,18 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
 
 /// Reads the state gauges for a scrape (store sizes and per-tenant counts: blocking, called on the
 /// blocking pool).
-fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
+fn snapshot(state: &AdminState) -> relay::metrics::Snapshot {
     let directory = state.bunker.directory();
-    crate::metrics::Snapshot {
+    let waits = state.submitter.handover_waits();
+    relay::metrics::Snapshot {
         queue_depth: state.submitter.queued(),
         queue_by_tenant: state.submitter.queued_by_tenant(),
-        handover_waits: state.submitter.handover_waits(),
+        handover_written: waits.written,
+        handover_timeouts: waits.timed_out,
+        handover_waited: waits.waited,
         users_by_tenant: directory.users_by_tenant(),
         sessions_by_tenant: state.bunker.sessions().by_tenant(),
-        store_sizes: kms::Cf::ALL
+        store_sizes: store::Cf::ALL
             .iter()
             .filter_map(|cf| Some((cf.name(), state.store.approximate_size_bytes(*cf)?)))
             .collect(),
@@ -354,7 +357,7 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
 
 /// Ready: not stopping, and the store answers a read.
 fn is_ready(state: &AdminState) -> bool {
-    !state.shutdown.is_cancelled() && state.store.get(kms::Cf::Meta, b"readiness-probe").is_ok()
+    !state.shutdown.is_cancelled() && state.store.get(store::Cf::Meta, b"readiness-probe").is_ok()
 }
 
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {

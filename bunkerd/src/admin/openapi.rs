@@ -178,7 +178,7 @@ fn schemas() -> Value {
             "id": id, "name": {"type": "string"}, "created_at": unix, "updated_at": opt_unix,
             "nip05_domain": opt_str, "limits": schema_ref("TenantLimits")}},
         "TenantPage": page_of("Tenant"),
-        "Policy": {"type": "object", "description": "Signing policy (issue 4)."},
+        "Policy": {"type": "object", "description": "Signing policy."},
         "PolicyOrNull": {"type": "object", "nullable": true},
         "UserPolicy": {"type": "object", "properties": {
             "policy": schema_ref("Policy"), "inherited": {"type": "boolean"}}},

@@ -1,17 +1,54 @@
 //! Tenant routes: tenants themselves, their admin tokens and NIP-98 admin pubkeys.
+//!
+//! Each handler parses the request, calls one admin service of the signer
+//! ([`signer::Bunker::admin`]) on the blocking pool, shapes the reply and audits. The services
+//! hold the records' locks; nothing here reads a record to write it back.
 
 use super::auth::Principal;
 use super::{blocking, page, ApiError, Ctx, Reply};
 use hyper::StatusCode;
 use serde::Deserialize;
+use signer::admin::AdminError;
 use signer::audit::AuditQuery;
-use signer::directory::{AdminPubkey, TenantLimits, TenantRecord, TenantUpdate};
+use signer::directory::{TenantLimits, TenantRecord, TenantUpdate};
 use signer::nostr::{nip19, PublicKey};
 use signer::policy::Policy;
 use signer::pool::unix_now;
 
-/// Most NIP-98 admin pubkeys per tenant.
-const MAX_ADMIN_PUBKEYS: usize = 64;
+/// The admin API's answer to a refused admin service: the status for its code, its message.
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        let status = match e {
+            // The signer's own errors keep their one mapping (and its logging of 5xx).
+            AdminError::Signer(e) => return ApiError::from(e),
+            AdminError::Import(_) | AdminError::LabelTooLong | AdminError::AdminPubkeyLimit => {
+                StatusCode::BAD_REQUEST
+            }
+            AdminError::AdminPubkeyExists => StatusCode::CONFLICT,
+            AdminError::AdminPubkeyNotFound | AdminError::AdminTokenNotFound => {
+                StatusCode::NOT_FOUND
+            }
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// Runs an admin service that can refuse with an [`AdminError`] off the reactor (as
+/// [`blocking`] does for the others).
+pub(super) async fn blocking_admin<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            )
+        })?
+        .map_err(ApiError::from)
+}
 
 fn tenant_json(t: &TenantRecord) -> serde_json::Value {
     serde_json::json!({
@@ -32,7 +69,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     let body: Body = ctx.json()?;
     let bunker = ctx.state.bunker.clone();
-    let tenant = blocking(move || bunker.directory().create_tenant(&body.name, unix_now())).await?;
+    let tenant = blocking(move || bunker.admin().create_tenant(&body.name, unix_now())).await?;
     ctx.audit(&tenant.id, "tenant.create", None).await;
     Ok((StatusCode::CREATED, Some(tenant_json(&tenant))))
 }
@@ -93,7 +130,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         limits: body.limits,
     };
     let t = tenant.clone();
-    let record = blocking(move || bunker.directory().update_tenant(&t, update, unix_now())).await?;
+    let record = blocking(move || bunker.admin().update_tenant(&t, update, unix_now())).await?;
     ctx.audit(&tenant, "tenant.update", None).await;
     Ok((StatusCode::OK, Some(tenant_json(&record))))
 }
@@ -103,13 +140,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let tokens = ctx.state.tokens.clone();
     let t = tenant.clone();
-    let users = blocking(move || {
-        let users = bunker.delete_tenant(&t)?;
-        tokens.delete_tenant(&t)?;
-        bunker.audit().delete_tenant(&t)?;
-        Ok(users)
-    })
-    .await?;
+    let users = blocking(move || bunker.admin().delete_tenant(&tokens, &t)).await?;
     Ok((
         StatusCode::OK,
         Some(serde_json::json!({"deleted": true, "id": tenant, "users_deleted": users})),
@@ -124,18 +155,16 @@ pub(super) async fn create_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         name: Option<String>,
     }
     let body: Body = ctx.json()?;
-    if body.name.as_ref().is_some_and(|n| n.len() > 128) {
-        return Err(ApiError::bad_request(
-            "invalid_input",
-            "name must be at most 128 bytes",
-        ));
-    }
-    existing(ctx)?;
     let tenant = ctx.tenant();
-    let tokens = ctx.state.tokens.clone();
+    let (bunker, tokens) = (ctx.state.bunker.clone(), ctx.state.tokens.clone());
     let actor = ctx.principal.actor();
     let t = tenant.clone();
-    let (token, record) = blocking(move || tokens.create(&t, body.name, actor, unix_now())).await?;
+    let (token, record) = blocking_admin(move || {
+        bunker
+            .admin()
+            .create_admin_token(&tokens, &t, body.name, actor, unix_now())
+    })
+    .await?;
     ctx.audit(&tenant, "admin_token.create", None).await;
     Ok((
         StatusCode::CREATED,
@@ -165,18 +194,11 @@ pub(super) fn list_tokens(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn revoke_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    existing(ctx)?;
     let tenant = ctx.tenant();
     let id = ctx.route.param("token_id").to_owned();
-    let tokens = ctx.state.tokens.clone();
+    let (bunker, tokens) = (ctx.state.bunker.clone(), ctx.state.tokens.clone());
     let t = tenant.clone();
-    if !blocking(move || tokens.revoke(&t, &id)).await? {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "admin token not found",
-        ));
-    }
+    blocking_admin(move || bunker.admin().revoke_admin_token(&tokens, &t, &id)).await?;
     ctx.audit(&tenant, "admin_token.revoke", None).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
@@ -185,11 +207,11 @@ pub(super) async fn revoke_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 pub(super) fn parse_pubkey(text: &str) -> Result<PublicKey, ApiError> {
     let text = text.trim();
     let parsed = if text.starts_with("npub1") {
-        nip19::decode_npub(text)
+        nip19::decode_npub(text).ok()
     } else {
-        PublicKey::from_hex(&text.to_ascii_lowercase())
+        PublicKey::from_hex(&text.to_ascii_lowercase()).ok()
     };
-    parsed.map_err(|_| {
+    parsed.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_pubkey",
             "pubkey must be 64 hex characters or an npub1 string",
@@ -207,36 +229,16 @@ pub(super) async fn add_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
     let body: Body = ctx.json()?;
     let pubkey = parse_pubkey(&body.pubkey)?;
-    if body.name.as_ref().is_some_and(|n| n.len() > 128) {
-        return Err(ApiError::bad_request(
-            "invalid_input",
-            "name must be at most 128 bytes",
-        ));
-    }
-    let mut record = existing(ctx)?;
-    if record.admin_pubkeys.iter().any(|a| a.pubkey == pubkey) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "already_exists",
-            "this pubkey is already an admin of this tenant",
-        ));
-    }
-    if record.admin_pubkeys.len() >= MAX_ADMIN_PUBKEYS {
-        return Err(ApiError::bad_request(
-            "limit_reached",
-            "a tenant has at most 64 admin pubkeys",
-        ));
-    }
-    let added = AdminPubkey {
-        pubkey,
-        name: body.name,
-        added_at: unix_now(),
-    };
-    record.admin_pubkeys.push(added.clone());
-    record.updated_at = added.added_at;
+    let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
-    blocking(move || bunker.directory().put_tenant(record)).await?;
-    ctx.audit(&ctx.tenant(), "admin_pubkey.add", None).await;
+    let t = tenant.clone();
+    let added = blocking_admin(move || {
+        bunker
+            .admin()
+            .add_admin_pubkey(&t, pubkey, body.name, unix_now())
+    })
+    .await?;
+    ctx.audit(&tenant, "admin_pubkey.add", None).await;
     Ok((
         StatusCode::CREATED,
         Some(serde_json::to_value(added).expect("serializable")),
@@ -250,20 +252,11 @@ pub(super) fn list_pubkeys(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) async fn remove_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let pubkey = parse_pubkey(ctx.route.param("pubkey"))?;
-    let mut record = existing(ctx)?;
-    let before = record.admin_pubkeys.len();
-    record.admin_pubkeys.retain(|a| a.pubkey != pubkey);
-    if record.admin_pubkeys.len() == before {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "this pubkey is not an admin of this tenant",
-        ));
-    }
-    record.updated_at = unix_now();
+    let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
-    blocking(move || bunker.directory().put_tenant(record)).await?;
-    ctx.audit(&ctx.tenant(), "admin_pubkey.remove", None).await;
+    let t = tenant.clone();
+    blocking_admin(move || bunker.admin().remove_admin_pubkey(&t, &pubkey, unix_now())).await?;
+    ctx.audit(&tenant, "admin_pubkey.remove", None).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
 
@@ -280,8 +273,7 @@ pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
-    let record =
-        blocking(move || bunker.directory().set_tenant_policy(&t, policy, unix_now())).await?;
+    let record = blocking(move || bunker.admin().set_tenant_policy(&t, policy, unix_now())).await?;
     ctx.audit(&tenant, "tenant.policy.set", None).await;
     Ok((
         StatusCode::OK,

@@ -1,11 +1,16 @@
 //! User routes: users, their bunker URIs and their sessions (connected clients).
+//!
+//! Each handler parses the request, calls one admin service of the signer
+//! ([`signer::Bunker::admin`]) on the blocking pool, shapes the reply and audits. Key imports
+//! (hex, `nsec`, NIP-49) are parsed and decrypted by the signer; this module only carries the
+//! strings, zeroized on drop.
 
-use super::tenants::{double_option, parse_pubkey};
+use super::tenants::{blocking_admin, double_option, parse_pubkey};
 use super::{blocking, page, ApiError, Ctx, Reply};
 use hyper::StatusCode;
 use serde::Deserialize;
+use signer::admin::{KeyImport, NewUser};
 use signer::directory::{UserRecord, UserUpdate};
-use signer::nostr::{nip19, SecretKey};
 use signer::policy::Policy;
 use signer::pool::unix_now;
 use signer::UriOptions;
@@ -46,97 +51,30 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
+    let new = NewUser {
+        name: body.name,
+        key: KeyImport {
+            secret_key: body.secret_key,
+            ncryptsec: body.ncryptsec,
+            password: body.password,
+        },
+        nip05_name: body.nip05_name,
+    };
     // NIP-49 imports run one at a time (scrypt memory); the permit is held until the import ends.
-    let _import = match &body.ncryptsec {
-        Some(_) => Some(ctx.state.imports.acquire().await.map_err(|_| {
+    let _import = if new.key.is_nip49() {
+        Some(ctx.state.imports.acquire().await.map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "shutting down",
             )
-        })?),
-        None => None,
+        })?)
+    } else {
+        None
     };
-    let record = tokio::task::spawn_blocking(move || -> Result<UserRecord, ApiError> {
-        let secret = match (&body.secret_key, &body.ncryptsec, &body.password) {
-            (Some(_), Some(_), _) => {
-                return Err(ApiError::bad_request(
-                    "invalid_input",
-                    "give secret_key or ncryptsec, not both",
-                ))
-            }
-            (Some(sk), None, None) => Some(parse_secret_key(sk)?),
-            (Some(_), None, Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_input",
-                    "password goes with ncryptsec only",
-                ))
-            }
-            (None, Some(enc), Some(password)) => Some(
-                // scrypt (NIP-49): tens to hundreds of milliseconds, hence the blocking pool.
-                signer::nostr::nip49::decrypt(enc.trim(), password)
-                    .map_err(|e| ApiError::bad_request(e.code(), format!("ncryptsec: {e}")))?,
-            ),
-            (None, Some(_), None) => {
-                return Err(ApiError::bad_request(
-                    "invalid_input",
-                    "ncryptsec needs its password",
-                ))
-            }
-            (None, None, Some(_)) => {
-                return Err(ApiError::bad_request(
-                    "invalid_input",
-                    "password goes with ncryptsec only",
-                ))
-            }
-            (None, None, None) => None,
-        };
-        let directory = bunker.directory();
-        let record = directory.create_user(&t, body.name, secret, unix_now())?;
-        match body.nip05_name {
-            None => Ok(record),
-            Some(nip05) => {
-                let update = UserUpdate {
-                    nip05_name: Some(Some(nip05)),
-                    ..UserUpdate::default()
-                };
-                match directory.update_user(&t, &record.id, update, unix_now()) {
-                    Ok(record) => Ok(record),
-                    Err(e) => {
-                        // Do not leave a half-made user behind a 400.
-                        let _ = bunker.delete_user(&t, &record.id);
-                        Err(e.into())
-                    }
-                }
-            }
-        }
-    })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    })??;
+    let record = blocking_admin(move || bunker.admin().create_user(&t, new, unix_now())).await?;
     ctx.audit(&tenant, "user.create", Some(&record.id)).await;
     Ok((StatusCode::CREATED, Some(user_json(&record))))
-}
-
-/// Accepts 64 hex characters or a NIP-19 `nsec1…`.
-fn parse_secret_key(text: &str) -> Result<SecretKey, ApiError> {
-    let text = text.trim();
-    let parsed = if text.starts_with("nsec1") || text.starts_with("NSEC1") {
-        nip19::decode_nsec(text)
-    } else {
-        SecretKey::from_hex(&Zeroizing::new(text.to_ascii_lowercase()))
-    };
-    parsed.map_err(|_| {
-        ApiError::bad_request(
-            "invalid_secret_key",
-            "secret_key must be 64 hex characters or an nsec1 string of a valid secp256k1 key",
-        )
-    })
 }
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -193,8 +131,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         nip05_name: body.nip05_name,
     };
     let (t, u) = (tenant.clone(), user.clone());
-    let record =
-        blocking(move || bunker.directory().update_user(&t, &u, update, unix_now())).await?;
+    let record = blocking(move || bunker.admin().update_user(&t, &u, update, unix_now())).await?;
     ctx.audit(&tenant, "user.update", Some(&user)).await;
     Ok((StatusCode::OK, Some(user_json(&record))))
 }
@@ -203,7 +140,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    blocking(move || bunker.delete_user(&t, &u)).await?;
+    blocking(move || bunker.admin().delete_user(&t, &u)).await?;
     ctx.audit(&tenant, "user.delete", Some(&user)).await;
     Ok((
         StatusCode::OK,
@@ -215,7 +152,7 @@ pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    let record = blocking(move || bunker.rotate_remote_signer(&t, &u, unix_now())).await?;
+    let record = blocking(move || bunker.admin().rotate_remote_signer(&t, &u, unix_now())).await?;
     ctx.audit(&tenant, "user.rotate_remote_signer", Some(&user))
         .await;
     Ok((StatusCode::OK, Some(user_json(&record))))
@@ -248,7 +185,8 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         ttl_secs: body.ttl_secs,
         perms: body.perms,
     };
-    let issued = blocking(move || bunker.issue_bunker_uri(&t, &u, unix_now(), options)).await?;
+    let issued =
+        blocking(move || bunker.admin().issue_bunker_uri(&t, &u, unix_now(), options)).await?;
     ctx.audit(&tenant, "bunker_uri.create", Some(&user)).await;
     Ok((
         StatusCode::CREATED,
@@ -286,7 +224,7 @@ pub(super) async fn revoke_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let id = ctx.route.param("uri_id").to_owned();
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    blocking(move || bunker.directory().revoke_token(&t, &u, &id)).await?;
+    blocking(move || bunker.admin().revoke_bunker_uri(&t, &u, &id)).await?;
     ctx.audit(&tenant, "bunker_uri.revoke", Some(&user)).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
@@ -303,7 +241,7 @@ pub(super) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    blocking(move || bunker.revoke_sessions(&t, &u, Some(&client))).await?;
+    blocking(move || bunker.admin().revoke_sessions(&t, &u, Some(&client))).await?;
     ctx.audit(&tenant, "session.revoke", Some(&user)).await;
     Ok((StatusCode::NO_CONTENT, None))
 }
@@ -312,7 +250,7 @@ pub(super) async fn revoke_all_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    let ended = blocking(move || bunker.revoke_sessions(&t, &u, None)).await?;
+    let ended = blocking(move || bunker.admin().revoke_sessions(&t, &u, None)).await?;
     ctx.audit(&tenant, "session.revoke_all", Some(&user)).await;
     Ok((StatusCode::OK, Some(serde_json::json!({"deleted": ended}))))
 }
@@ -337,13 +275,8 @@ pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
-    let (policy, inherited) = blocking(move || {
-        bunker
-            .directory()
-            .set_user_policy(&t, &u, policy, unix_now())?;
-        bunker.directory().effective_policy(&t, &u)
-    })
-    .await?;
+    let (policy, inherited) =
+        blocking(move || bunker.admin().set_user_policy(&t, &u, policy, unix_now())).await?;
     ctx.audit(&tenant, "user.policy.set", Some(&user)).await;
     Ok((
         StatusCode::OK,

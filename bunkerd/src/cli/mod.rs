@@ -1,5 +1,5 @@
 //! `bunkerd admin <resource> <action> [args]`: the operator CLI, a thin client of the admin HTTP
-//! API (issue 4; the routes are `relay/src/admin/routes.rs`). Each command is one request to one
+//! API (the routes are `bunkerd/src/admin/routes.rs`). Each command is one request to one
 //! route.
 //!
 //! Layout: this file holds the clap definitions ([`AdminArgs`] and the per-resource subcommands),

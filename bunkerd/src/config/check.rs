@@ -95,7 +95,7 @@ pub(super) fn numbers(config: &Config) -> Result<(), ConfigError> {
             got(config.tenant_queue_capacity as u64)
         ));
     }
-    if config.limits.max_filters > crate::message::MAX_FILTERS_PER_REQ {
+    if config.limits.max_filters > relay::message::MAX_FILTERS_PER_REQ {
         return Err(invalid!(
             "max-filters",
             "must be at most 256",

@@ -10,6 +10,10 @@
 //! visible in `ps`, and the file may be world-readable), or apply a default silently over a value
 //! that was given.
 
+// The fields' doc comments are clap's `--help` text, printed as written: `<data-dir>` and bare
+// URLs there are for operators reading a terminal, not rustdoc markup.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 use super::error::invalid;
 use super::{
     default_tenant_queue_capacity, Config, ConfigError, LogFormat, DEFAULT_ADMIN_LISTEN,
@@ -17,7 +21,7 @@ use super::{
     DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
 };
 use crate::sched::IoPolicy;
-use crate::session::Limits;
+use relay::limits::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@ fn one_of_each() -> Vec<Error> {
             path: PathBuf::from("/k"),
             reason: "missing".into(),
         },
-        Error::Store("io".into()),
+        Error::Store(store::Error::Engine("io".into())),
         Error::Corrupt("short".into()),
     ]
 }

@@ -2,8 +2,9 @@
 //! wrapped DEKs that are missing, corrupt or wrapped by another master key.
 
 use super::Vault;
-use crate::{Batch, Cf, Durability, MasterKey, MemMasterKey, MemStore, RocksStore, Store};
+use crate::{MasterKey, MemMasterKey};
 use std::sync::Arc;
+use store::{Batch, Cf, Durability, MemStore, RocksStore, Store};
 
 const SECRET: &[u8] = b"user secret key bytes";
 

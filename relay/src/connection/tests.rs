@@ -20,20 +20,19 @@ impl Admission for Fake {
 }
 
 fn request(kind: u16, created_at: u64, to: &PublicKey) -> Event {
-    UnsignedEvent {
+    Keypair::generate().sign_event(UnsignedEvent {
         created_at,
         kind,
         tags: vec![vec!["p".into(), to.to_hex()]],
         content: "x".into(),
-    }
-    .sign(&Keypair::generate())
+    })
 }
 
 /// Sends one EVENT and returns the OK message text, or "submitted".
 #[track_caller]
-fn verdict(session: &mut Session, fake: &Fake, event: &Event) -> String {
+fn verdict(connection: &mut Connection, fake: &Fake, event: &Event) -> String {
     let text = format!(r#"["EVENT",{}]"#, event.to_json());
-    let mut actions = session.on_text(&text, NOW, fake);
+    let mut actions = connection.on_text(&text, NOW, fake, &mut LiftCache::default());
     assert_eq!(actions.len(), 1);
     match actions.pop().unwrap() {
         Action::Submit(_) => "submitted".into(),
@@ -55,7 +54,7 @@ fn verdict(session: &mut Session, fake: &Fake, event: &Event) -> String {
 fn admission_rules_for_events() {
     let hosted = Keypair::generate().public_key();
     let mut fake = Fake { hosted, seen: None };
-    let mut s = Session::new(&Limits::default());
+    let mut s = Connection::new(&Limits::default());
     assert_eq!(
         verdict(&mut s, &fake, &request(24133, NOW, &hosted)),
         "submitted"
@@ -80,13 +79,18 @@ fn subscriptions_are_tracked_limited_and_closed() {
         hosted: Keypair::generate().public_key(),
         seen: None,
     };
-    let mut s = Session::new(&Limits {
+    let mut s = Connection::new(&Limits {
         max_subscriptions: 2,
         ..Limits::default()
     });
     let addressed = format!(r##"{{"#p":["{}"],"limit":0}}"##, "a".repeat(64));
-    let sub = |s: &mut Session, id: &str, filter: &str| {
-        s.on_text(&format!(r#"["REQ","{id}",{filter}]"#), NOW, &fake)
+    let sub = |s: &mut Connection, id: &str, filter: &str| {
+        s.on_text(
+            &format!(r#"["REQ","{id}",{filter}]"#),
+            NOW,
+            &fake,
+            &mut LiftCache::default(),
+        )
     };
 
     assert!(matches!(
@@ -112,10 +116,12 @@ fn subscriptions_are_tracked_limited_and_closed() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        &s.on_text(r#"["CLOSE","a"]"#, NOW, &fake)[..],
+        &s.on_text(r#"["CLOSE","a"]"#, NOW, &fake, &mut LiftCache::default())[..],
         [Action::Unsubscribe { .. }]
     ));
-    assert!(s.on_text(r#"["CLOSE","a"]"#, NOW, &fake).is_empty());
+    assert!(s
+        .on_text(r#"["CLOSE","a"]"#, NOW, &fake, &mut LiftCache::default())
+        .is_empty());
     assert_eq!(s.close_all().len(), 1);
 }
 
@@ -168,13 +174,13 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
         subs_left: 1.into(),
         refused: Vec::new().into(),
     };
-    let mut s = Session::new(&Limits {
+    let mut s = Connection::new(&Limits {
         max_filters: 2,
         ..Limits::default()
     });
-    let fake_verdict = |s: &mut Session, event: &Event| {
+    let fake_verdict = |s: &mut Connection, event: &Event| {
         let text = format!(r#"["EVENT",{}]"#, event.to_json());
-        match &s.on_text(&text, NOW, &gate)[..] {
+        match &s.on_text(&text, NOW, &gate, &mut LiftCache::default())[..] {
             [Action::Submit(_)] => "submitted".to_owned(),
             [Action::Refuse {
                 text,
@@ -189,7 +195,7 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
         "submitted"
     );
     let refused = fake_verdict(&mut s, &request(24133, NOW, &hosted));
-    // The refusal names its limit (which decides demotion, `conn::Placement`).
+    // The refusal names its limit (which decides demotion, `socket::Placement`).
     assert!(
         refused.starts_with("rate-limited Some(IpEvents) ")
             && refused.contains(r#"false,"rate-limited: too many events from your address"#),
@@ -207,9 +213,14 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
     assert!(wrong_kind.starts_with("blocked None "), "{wrong_kind}");
 
     let filter = format!(r##"{{"#p":["{}"]}}"##, "a".repeat(64));
-    let req = |s: &mut Session, id: &str, filters: usize| {
+    let req = |s: &mut Connection, id: &str, filters: usize| {
         let filters = vec![filter.as_str(); filters].join(",");
-        s.on_text(&format!(r#"["REQ","{id}",{filters}]"#), NOW, &gate)
+        s.on_text(
+            &format!(r#"["REQ","{id}",{filters}]"#),
+            NOW,
+            &gate,
+            &mut LiftCache::default(),
+        )
     };
     match &req(&mut s, "three", 3)[..] {
         [Action::Send(msg)] => assert!(
@@ -227,7 +238,7 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
         other => panic!("{other:?}"),
     }
     // Closing gives the address's slot back.
-    let closed = s.on_text(r#"["CLOSE","a"]"#, NOW, &gate);
+    let closed = s.on_text(r#"["CLOSE","a"]"#, NOW, &gate, &mut LiftCache::default());
     assert!(matches!(&closed[..], [Action::Unsubscribe { .. }]));
     assert!(matches!(
         &req(&mut s, "b", 1)[..],

@@ -4,13 +4,12 @@ use super::*;
 use signer::nostr::{Keypair, UnsignedEvent};
 
 fn event(kind: u16, created_at: u64, p: &str) -> Event {
-    UnsignedEvent {
+    Keypair::generate().sign_event(UnsignedEvent {
         created_at,
         kind,
         tags: vec![vec!["p".into(), p.into()], vec!["t".into(), "topic".into()]],
         content: String::new(),
-    }
-    .sign(&Keypair::generate())
+    })
 }
 
 #[track_caller]

@@ -5,13 +5,12 @@ use signer::nostr::{Keypair, UnsignedEvent};
 
 #[test]
 fn parses_the_four_client_messages() {
-    let e = UnsignedEvent {
+    let e = Keypair::generate().sign_event(UnsignedEvent {
         created_at: 1,
         kind: 24133,
         tags: vec![],
         content: "x".into(),
-    }
-    .sign(&Keypair::generate());
+    });
     let text = format!(r#"["EVENT",{}]"#, e.to_json());
     assert!(matches!(parse(&text), Ok(ClientMessage::Event(parsed)) if *parsed == e));
     match parse(r#"["REQ","s",{"kinds":[1]},{"limit":0}]"#) {

@@ -1,16 +1,14 @@
-//! Admin operations that span the directory and the sessions: bunker URIs with options, session
-//! listing and revocation, user deletion and key rotation, tenant deletion.
+//! Views and options of the admin operations that span the directory and the sessions: bunker-URI
+//! options and issued URIs, the sessions of a user as the admin API lists them.
 //!
-//! Each builds one batch, writes it durably, then updates memory (routes, key cache, sessions), so a
-//! revoked or deleted client's very next request is refused.
+//! The operations that change these (issue and revoke URIs, end sessions, delete or rotate a user,
+//! delete a tenant) are admin services in [`crate::admin`], which hold the records' locks.
 
 use super::Bunker;
 use crate::directory::UserRecord;
 use crate::nip46::{ClientMetadata, Scheme};
 use crate::nostr::PublicKey;
-use crate::sessions::Sessions;
 use crate::Error;
-use kms::{Batch, Durability};
 use zeroize::Zeroizing;
 
 /// Longest bunker-URI time-to-live, seconds (one year).
@@ -94,120 +92,12 @@ impl Bunker {
             .collect())
     }
 
-    /// Ends one client's session (its next request is refused until it connects again with a new
-    /// secret), or every session of the user when `client` is `None`. Returns how many ended.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::NotFound`] for an unknown
-    /// client, [`Error::Kms`].
-    pub fn revoke_sessions(
-        &self,
-        tenant: &str,
-        user: &str,
-        client: Option<&PublicKey>,
-    ) -> Result<usize, Error> {
-        let record = self.user_in(tenant, user)?;
-        let rs = record.remote_signer_pubkey;
-        let mut batch = Batch::new();
-        let clients = match client {
-            Some(client) => {
-                if self.sessions.get(&rs, client).is_none() {
-                    return Err(Error::NotFound("session"));
-                }
-                Sessions::delete(&mut batch, &rs, client);
-                vec![*client]
-            }
-            None => self.sessions.delete_all(&mut batch, &rs),
-        };
-        self.store.write(batch, Durability::Sync)?;
-        for client in &clients {
-            self.sessions.forget(&rs, client);
-        }
-        Ok(clients.len())
-    }
-
-    /// Deletes a user: its sealed keys, routing entry, bunker URIs and sessions, durably. Its
-    /// remote-signer key stops being hosted at once (requests to it are refused `blocked:`).
+    /// The record of `user` in `tenant`.
     ///
     /// # Errors
     ///
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
-    pub fn delete_user(&self, tenant: &str, user: &str) -> Result<UserRecord, Error> {
-        let record = self.user_in(tenant, user)?;
-        let rs = record.remote_signer_pubkey;
-        let mut batch = Batch::new();
-        self.directory.delete_user_into(&mut batch, &record)?;
-        let clients = self.sessions.delete_all(&mut batch, &rs);
-        self.store.write(batch, Durability::Sync)?;
-        self.directory.forget_user(&rs);
-        for client in &clients {
-            self.sessions.forget(&rs, client);
-        }
-        Ok(record)
-    }
-
-    /// Replaces a user's remote-signer key: old bunker URIs and sessions stop working (the old key is
-    /// no longer hosted); the user key, and so the user's identity, is unchanged.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
-    pub fn rotate_remote_signer(
-        &self,
-        tenant: &str,
-        user: &str,
-        now: u64,
-    ) -> Result<UserRecord, Error> {
-        let mut batch = Batch::new();
-        let (record, old) = self
-            .directory
-            .rotate_remote_signer(tenant, user, now, &mut batch)?;
-        let clients = self.sessions.delete_all(&mut batch, &old);
-        self.store.write(batch, Durability::Sync)?;
-        self.directory.apply_rotation(&record, &old);
-        for client in &clients {
-            self.sessions.forget(&old, client);
-        }
-        Ok(record)
-    }
-
-    /// Deletes a tenant: destroys its data key first (every sealed key of the tenant is
-    /// unrecoverable from that moment), then deletes its users, URIs and sessions and the tenant
-    /// record. Returns the number of users deleted. Other stores of tenant data (audit, admin
-    /// tokens) are the caller's to delete.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::TenantNotFound`], [`Error::Kms`], [`Error::Corrupt`].
-    pub fn delete_tenant(&self, tenant: &str) -> Result<usize, Error> {
-        if self.directory.tenant(tenant).is_none() {
-            return Err(Error::TenantNotFound);
-        }
-        let users = self.directory.all_users(tenant)?;
-        self.directory.shred_tenant(tenant, &users)?;
-        let mut batch = Batch::new();
-        self.directory
-            .delete_tenant_rows_into(&mut batch, tenant, &users)?;
-        let mut ended = Vec::new();
-        for user in &users {
-            let rs = user.remote_signer_pubkey;
-            ended.extend(
-                self.sessions
-                    .delete_all(&mut batch, &rs)
-                    .into_iter()
-                    .map(|c| (rs, c)),
-            );
-        }
-        self.store.write(batch, Durability::Sync)?;
-        for (rs, client) in &ended {
-            self.sessions.forget(rs, client);
-        }
-        self.directory.forget_tenant(tenant);
-        Ok(users.len())
-    }
-
-    fn user_in(&self, tenant: &str, user: &str) -> Result<UserRecord, Error> {
+    pub(crate) fn user_in(&self, tenant: &str, user: &str) -> Result<UserRecord, Error> {
         if self.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound);
         }

@@ -2,12 +2,14 @@
 //!
 //! Every operation builds one [`Batch`], writes it with [`Durability::Sync`], and only then changes
 //! the in-memory maps (tenants, routes, unsealed-key cache), so a crash never leaves memory ahead of
-//! the store. Sessions live in [`crate::sessions`]; the operations that also end sessions are
-//! composed in [`crate::Bunker`].
+//! the store. The writers are crate-private: [`crate::admin`] calls them with the record's lock
+//! held, so a read → modify → write never interleaves with another writer of the same record.
+//! Sessions live in [`crate::sessions`]; the operations that also end sessions are composed in
+//! [`crate::admin`].
 //!
 //! Deleting a user removes its record (both sealed keys), its routing entry and its bunker URIs;
 //! deleting a tenant first destroys the tenant's data key (every sealed key of the tenant becomes
-//! unrecoverable at once, design.md §2), then removes the rows. Key material never leaves `kms`.
+//! unrecoverable at once, a crypto-shred), then removes the rows. Key material never leaves `kms`.
 
 use super::{
     random_id, to_json, Directory, Route, TenantRecord, TokenRecord, UserRecord, MAX_NAME_BYTES,
@@ -18,7 +20,7 @@ use crate::policy::Policy;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use kms::{Batch, Cf, Durability};
+use store::{Batch, Cf, Durability};
 
 /// Most items a list call returns.
 pub const MAX_PAGE: usize = 1000;
@@ -112,12 +114,12 @@ impl Directory {
         all
     }
 
-    /// Applies `update` to a tenant, durably.
+    /// Applies `update` to a tenant, durably. The caller holds the tenant's lock exclusively.
     ///
     /// # Errors
     ///
     /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] naming the bad field; [`Error::Kms`].
-    pub fn update_tenant(
+    pub(crate) fn update_tenant(
         &self,
         tenant: &str,
         update: TenantUpdate,
@@ -146,13 +148,14 @@ impl Directory {
         self.put_tenant(record)
     }
 
-    /// Writes a tenant record durably and makes it live (the admin API's admin-pubkey routes edit
-    /// the record and put it back).
+    /// Writes a tenant record durably and makes it live (the admin-pubkey services edit the record
+    /// and put it back). The caller holds the tenant's lock exclusively and read the record under
+    /// it.
     ///
     /// # Errors
     ///
     /// [`Error::Kms`].
-    pub fn put_tenant(&self, record: TenantRecord) -> Result<TenantRecord, Error> {
+    pub(crate) fn put_tenant(&self, record: TenantRecord) -> Result<TenantRecord, Error> {
         let mut batch = Batch::new();
         batch.put(Cf::Tenants, record.id.as_bytes(), to_json(&record));
         self.store.write(batch, Durability::Sync)?;
@@ -198,12 +201,13 @@ impl Directory {
     }
 
     /// Applies `update` to a user, durably, and drops its unsealed keys from the cache so the next
-    /// request sees the change.
+    /// request sees the change. The caller holds the user's lock, with the tenant's exclusively
+    /// when `update` sets a NIP-05 name (unique in the tenant).
     ///
     /// # Errors
     ///
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::InvalidInput`], [`Error::Kms`].
-    pub fn update_user(
+    pub(crate) fn update_user(
         &self,
         tenant: &str,
         user: &str,
@@ -224,15 +228,8 @@ impl Directory {
             record.disabled = disabled;
         }
         if let Some(nip05) = update.nip05_name {
-            if nip05.as_deref().is_some_and(|n| !valid_nip05_name(n)) {
-                return Err(Error::InvalidInput(
-                    "nip05_name must be 1 to 64 characters of a-z 0-9 - _ .",
-                ));
-            }
             if let Some(name) = &nip05 {
-                if self.nip05_taken(tenant, name, user)? {
-                    return Err(Error::InvalidInput("nip05_name is taken in this tenant"));
-                }
+                self.check_nip05_name(tenant, name, Some(user))?;
             }
             record.nip05_name = nip05;
         }
@@ -254,12 +251,35 @@ impl Directory {
         Ok(record)
     }
 
-    fn nip05_taken(&self, tenant: &str, name: &str, except: &str) -> Result<bool, Error> {
+    /// Checks that `name` is a well-formed NIP-05 local part no user of `tenant` but `except` has.
+    /// Only meaningful with the tenant's lock held exclusively (every NIP-05 change takes it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a malformed or taken name; [`Error::Kms`] when the scan fails.
+    pub(super) fn check_nip05_name(
+        &self,
+        tenant: &str,
+        name: &str,
+        except: Option<&str>,
+    ) -> Result<(), Error> {
+        if !valid_nip05_name(name) {
+            return Err(Error::InvalidInput(
+                "nip05_name must be 1 to 64 characters of a-z 0-9 - _ .",
+            ));
+        }
+        if self.nip05_taken(tenant, name, except)? {
+            return Err(Error::InvalidInput("nip05_name is taken in this tenant"));
+        }
+        Ok(())
+    }
+
+    fn nip05_taken(&self, tenant: &str, name: &str, except: Option<&str>) -> Result<bool, Error> {
         let mut taken = false;
         let prefix = format!("{tenant}/");
         self.store
             .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |key, value| {
-                if &key[prefix.len()..] != except.as_bytes() {
+                if except.is_none_or(|e| &key[prefix.len()..] != e.as_bytes()) {
                     if let Ok(u) = serde_json::from_slice::<UserRecord>(value) {
                         taken = u.nip05_name.as_deref() == Some(name);
                     }
@@ -312,12 +332,6 @@ impl Directory {
     pub(crate) fn forget_user(&self, remote_signer: &PublicKey) {
         self.routes.remove(remote_signer);
         self.forget_keys(remote_signer);
-    }
-
-    /// Drops the unsealed keys of a remote signer from the cache (they are zeroized when the last
-    /// in-flight request holding them finishes).
-    pub fn forget_keys(&self, remote_signer: &PublicKey) {
-        self.keys.remove(remote_signer);
     }
 
     /// Every user record of a tenant (for deletion).
@@ -472,13 +486,14 @@ impl Directory {
     }
 
     /// Deletes one bunker URI of a user (by [`TokenInfo::id`]): its secret no longer connects.
-    /// Sessions already created with it are not affected (revoke those separately).
+    /// Sessions already created with it are not affected (revoke those separately). The caller
+    /// holds the user's lock (a `connect` consuming the secret holds it too).
     ///
     /// # Errors
     ///
-    /// [`Error::TenantNotFound`], [`Error::UserNotFound`] (also for a URI of another user),
+    /// [`Error::TenantNotFound`], [`Error::NotFound`] (also for a URI of another user),
     /// [`Error::Kms`].
-    pub fn revoke_token(&self, tenant: &str, user: &str, id: &str) -> Result<(), Error> {
+    pub(crate) fn revoke_token(&self, tenant: &str, user: &str, id: &str) -> Result<(), Error> {
         if !self.tenants.contains_key(tenant) {
             return Err(Error::TenantNotFound);
         }
@@ -532,13 +547,13 @@ impl Directory {
     }
 
     /// Replaces a tenant's default policy, durably, and drops every cached key of the tenant so its
-    /// users' next requests run under it.
+    /// users' next requests run under it. The caller holds the tenant's lock exclusively.
     ///
     /// # Errors
     ///
-    /// [`Error::TenantNotFound`]; [`Error::InvalidInput`] for a policy that does not validate;
+    /// [`Error::TenantNotFound`]; [`Error::InvalidPolicy`] for a policy that does not validate;
     /// [`Error::Kms`].
-    pub fn set_tenant_policy(
+    pub(crate) fn set_tenant_policy(
         &self,
         tenant: &str,
         policy: Policy,
@@ -549,16 +564,18 @@ impl Directory {
         record.policy = policy;
         record.updated_at = now;
         let record = self.put_tenant(record)?;
-        self.keys.retain(|_, keys| keys.tenant != tenant);
+        self.forget_tenant_keys(tenant);
         Ok(record)
     }
 
-    /// Sets (or, with `None`, removes) a user's own policy, durably, and drops its cached keys.
+    /// Sets (or, with `None`, removes) a user's own policy, durably, and drops its cached keys. The
+    /// caller holds the user's lock.
     ///
     /// # Errors
     ///
-    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::InvalidInput`], [`Error::Kms`].
-    pub fn set_user_policy(
+    /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::InvalidPolicy`],
+    /// [`Error::Kms`].
+    pub(crate) fn set_user_policy(
         &self,
         tenant: &str,
         user: &str,

@@ -25,7 +25,8 @@ pub enum RpcError {
     SecretUsed,
     /// `connect` with a secret whose bunker URI has expired.
     SecretExpired,
-    /// `sign_event` template carries a `pubkey` that is not the user's (protocol.md §9.5).
+    /// `sign_event` template carries a `pubkey` that is not the user's
+    /// (`docs/protocol-notes.md` §11.5).
     PubkeyMismatch,
     /// The user-key encrypt/decrypt operation failed (bad ciphertext, wrong key, too long).
     CryptoFailed(&'static str),
@@ -34,7 +35,8 @@ pub enum RpcError {
     /// The session's grant or the user's policy does not allow this request; the text names the
     /// missing permission (e.g. `permission denied: sign_event:0 (…)`, see [`crate::policy::Denied`]).
     PermissionDenied(String),
-    /// The reply would exceed the 65,535-byte NIP-44 plaintext limit (protocol.md §9.13).
+    /// The reply would exceed the 65,535-byte NIP-44 plaintext limit we keep replies to
+    /// (`docs/protocol-notes.md` §11.11).
     ReplyTooLarge,
     /// A server-side failure (store write). Details go to the operator's log, not to the client.
     Internal,

@@ -77,8 +77,8 @@ pub struct Outcome {
 
 /// Decides one request. Pure: no clock (`now` is unix seconds), no store, no socket.
 ///
-/// Authorization (design.md §3): without a session only `connect` and `ping` run; every other method
-/// name, known or not, is refused with [`RpcError::NotConnected`] before its params are looked at.
+/// Authorization: without a session only `connect` and `ping` run; every other method name, known
+/// or not, is refused with [`RpcError::NotConnected`] before its params are looked at.
 /// Parse failures of permitted requests are answered with their error.
 pub fn handle(ctx: &Context<'_>, envelope: Envelope, now: u64) -> Outcome {
     let id = envelope.id;

@@ -2,13 +2,15 @@
 //!
 //! Requests arrive as the decrypted `content` of a kind-24133 event:
 //! `{"id": <string>, "method": <string>, "params": [<string>, ...]}` (NIP-46 §"Request events").
-//! Parsing is deliberately loose (protocol.md §9.7): only `id` and `method` are required to be
-//! present, so that *every* request we can decrypt gets a reply carrying its `id`, including
-//! unknown and removed methods (NIP-46 requires an error reply, "avoid silent timeouts").
+//! Parsing is deliberately loose (`docs/protocol-notes.md` §11.7): only `id` and `method` are
+//! required to be present, so that *every* request we can decrypt gets a reply carrying its `id`,
+//! including unknown and removed methods (NIP-46 requires an error reply, so clients do not time
+//! out).
 //!
 //! [`Request::parse`] turns the JSON into an [`Envelope`] holding a typed [`Request`] or the
 //! [`RpcError`] to answer with; [`handle`] applies it (sans-IO); [`Reply::to_json`] encodes
-//! `{"id","result"}` or `{"id","error"}` (never both; `result` omitted on error, protocol.md §9.7).
+//! `{"id","result"}` or `{"id","error"}` (never both; `result` omitted on error,
+//! `docs/protocol-notes.md` §11.7).
 //!
 //! This module must not read clocks, stores or sockets: the caller passes `now` and whatever records
 //! the request needs in a [`Context`].
@@ -29,7 +31,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 /// Largest decrypted request we parse, in bytes. NIP-44 replies are capped at 65,535 plaintext bytes
-/// (protocol.md §9.13), so a request much larger than that could not be answered anyway.
+/// (`docs/protocol-notes.md` §11.11), so a request much larger than that could not be answered
+/// anyway.
 pub const MAX_REQUEST_BYTES: usize = 128 * 1024;
 
 /// Longest request `id` we accept, in bytes. Real clients use ~10–36 characters. A longer id is
@@ -51,7 +54,7 @@ pub enum Request {
     /// `nip04_encrypt` / `nip04_decrypt` / `nip44_encrypt` / `nip44_decrypt`
     /// `[<third-party pubkey>, <text>]`, done with the user key.
     Cipher(CipherParams),
-    /// `switch_relays []` → JSON text of our relay list (protocol.md §9.6).
+    /// `switch_relays []` → JSON text of our relay list (`docs/protocol-notes.md` §11.6).
     SwitchRelays,
     /// `logout []` → `"ack"`, then the session ends.
     Logout,

@@ -1,186 +1,23 @@
-//! Keys and BIP-340 Schnorr signatures: [`PublicKey`], [`SecretKey`], [`Keypair`] and
-//! [`verify_schnorr`].
+//! Secret keys and BIP-340 Schnorr signing: [`SecretKey`] and [`Keypair`] (public keys and
+//! verification are the `event` crate's).
 //!
-//! Role: the only place that turns bytes into secp256k1 keys, so every key in bunkerd has been
-//! validated once (x-only keys lift to a curve point, secret scalars are in `[1, n-1]`).
+//! Role: the only place that turns bytes into secret keys, so every secret scalar in bunkerd has
+//! been validated once (in `[1, n-1]`).
 //!
 //! Must not: print, serialize or clone secret material (secret types have a redacted `Debug`, no
 //! `Display`/`Serialize`, and are zeroized on drop); use the global secp256k1 context (see `ctx`).
 
 use std::fmt;
 
-use secp256k1::{schnorr, Parity, XOnlyPublicKey};
+use event::hex as lowhex;
+use event::{Event, PublicKey, UnsignedEvent};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{ctx, lowhex, rng, Error};
+use super::{ctx, rng, Error};
 
 #[cfg(test)]
 #[path = "keys_tests.rs"]
 mod tests;
-
-/// Lifted keys remembered per thread (≈ 100 bytes each); the memory is cleared when full.
-pub const LIFTED_PER_THREAD: usize = 4096;
-
-thread_local! {
-    /// Valid x-only keys this thread has lifted, by their bytes. Only valid keys are inserted.
-    static LIFTED: std::cell::RefCell<std::collections::HashMap<[u8; 32], XOnlyPublicKey>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
-}
-
-/// 32-byte x-only BIP-340 public key (the `pubkey` of NIP-01), always a valid curve x coordinate.
-///
-/// `Display` and `Debug` print 64 lowercase hex chars; serde uses the same hex string. Equality,
-/// ordering and hashing are those of the 32 bytes.
-///
-/// The lifted curve point is kept beside the bytes (96 bytes in all), so a key is `lift_x`ed (a field
-/// square root, ≈ 4 µs) once, when it is parsed, and never again by [`verify_schnorr`] or ECDH.
-#[derive(Clone, Copy)]
-pub struct PublicKey {
-    bytes: [u8; 32],
-    point: XOnlyPublicKey,
-}
-
-impl PartialEq for PublicKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
-    }
-}
-
-impl Eq for PublicKey {}
-
-impl std::hash::Hash for PublicKey {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // Must equal the hash of the `[u8; 32]` it borrows as (see the `Borrow` impl).
-        self.bytes.hash(state);
-    }
-}
-
-impl PartialOrd for PublicKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for PublicKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.bytes.cmp(&other.bytes)
-    }
-}
-
-impl PublicKey {
-    /// Parses 64 lowercase hex chars (NIP-01 form).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidHex`] if `s` is not exactly 64 chars of `0-9a-f` (uppercase is rejected);
-    /// [`Error::InvalidPublicKey`] if the value is not the x coordinate of a curve point.
-    pub fn from_hex(s: &str) -> Result<Self, Error> {
-        let bytes = lowhex::decode_array::<32>(s).ok_or(Error::InvalidHex)?;
-        Self::from_bytes(&bytes)
-    }
-
-    /// Validates 32 big-endian bytes as an x-only public key (BIP-340 `lift_x`).
-    ///
-    /// A client sends many requests under one key, so each thread remembers the last
-    /// [`LIFTED_PER_THREAD`] keys it lifted (public data only): a repeat costs a hash lookup instead
-    /// of a field square root (≈ 4 µs, ≈ 4 % of a request).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidPublicKey`] if the bytes are `>= p` or not the x of a point on secp256k1.
-    pub fn from_bytes(b: &[u8; 32]) -> Result<Self, Error> {
-        let cached = LIFTED.with_borrow(|lifted| lifted.get(b).copied());
-        let point = match cached {
-            Some(point) => point,
-            None => {
-                let point =
-                    XOnlyPublicKey::from_byte_array(*b).map_err(|_| Error::InvalidPublicKey)?;
-                LIFTED.with_borrow_mut(|lifted| {
-                    if lifted.len() >= LIFTED_PER_THREAD {
-                        lifted.clear();
-                    }
-                    lifted.insert(*b, point);
-                });
-                point
-            }
-        };
-        Ok(PublicKey { bytes: *b, point })
-    }
-
-    /// The 32-byte x coordinate, big-endian.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.bytes
-    }
-
-    /// 64 lowercase hex chars.
-    pub fn to_hex(&self) -> String {
-        lowhex::encode(&self.bytes)
-    }
-
-    /// The libsecp256k1 form, lifted at construction.
-    fn to_xonly(self) -> XOnlyPublicKey {
-        self.point
-    }
-
-    /// The full point with even y, as BIP-340 `lift_x` and NIP-04/NIP-44 ECDH require.
-    pub(crate) fn to_even_point(self) -> secp256k1::PublicKey {
-        secp256k1::PublicKey::from_x_only_public_key(self.to_xonly(), Parity::Even)
-    }
-}
-
-/// Lets maps keyed by `PublicKey` be searched with raw bytes (the derived `Hash`/`Eq` are those of
-/// the inner array), so a lookup of a known key needs no curve validation.
-impl std::borrow::Borrow<[u8; 32]> for PublicKey {
-    fn borrow(&self) -> &[u8; 32] {
-        &self.bytes
-    }
-}
-
-/// Decodes 64 lowercase hex chars to 32 bytes **without** curve validation: for looking up keys that
-/// are already known valid (e.g. a `p` tag naming a hosted signer), where `lift_x` would be a wasted
-/// square root (~4 µs). Use [`PublicKey::from_hex`] for anything that becomes a `PublicKey`.
-pub fn hex32(s: &str) -> Option<[u8; 32]> {
-    lowhex::decode_array::<32>(s)
-}
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl serde::Serialize for PublicKey {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_hex())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for PublicKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(PublicKeyVisitor)
-    }
-}
-
-struct PublicKeyVisitor;
-
-impl serde::de::Visitor<'_> for PublicKeyVisitor {
-    type Value = PublicKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a 64-char lowercase hex x-only public key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PublicKey, E> {
-        // Fixed text: never echo the input into errors.
-        PublicKey::from_hex(v).map_err(|_| E::custom("invalid public key"))
-    }
-}
 
 /// 32-byte secp256k1 secret scalar in `[1, n-1]`, big-endian.
 ///
@@ -292,11 +129,7 @@ impl Keypair {
         let inner = sk.with_secp(|secp_sk| {
             ctx::with_secret_ctx(|c| secp256k1::Keypair::from_secret_key(c, secp_sk))
         });
-        let point = inner.x_only_public_key().0;
-        let public = PublicKey {
-            bytes: point.serialize(),
-            point,
-        };
+        let public = PublicKey::from_point(inner.x_only_public_key().0);
         Keypair { inner, public }
     }
 
@@ -349,6 +182,18 @@ impl Keypair {
     }
 }
 
+impl Keypair {
+    /// Signs `unsigned` as this key's event: fills `pubkey`, computes the id and signs it
+    /// (BIP-340, fresh aux randomness).
+    ///
+    /// # Panics
+    ///
+    /// If the OS has no randomness.
+    pub fn sign_event(&self, unsigned: UnsignedEvent) -> Event {
+        unsigned.into_event(self.public_key(), |id| self.sign_schnorr(id))
+    }
+}
+
 impl Drop for Keypair {
     fn drop(&mut self) {
         self.inner.non_secure_erase();
@@ -361,14 +206,4 @@ impl fmt::Debug for Keypair {
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
-}
-
-/// BIP-340 verification of a 64-byte signature over a 32-byte message.
-///
-/// Returns `false` for any invalid signature (including `r >= p` or `s >= n`); `pk` is valid by
-/// construction.
-pub fn verify_schnorr(pk: &PublicKey, msg: &[u8; 32], sig: &[u8; 64]) -> bool {
-    let sig = schnorr::Signature::from_byte_array(*sig);
-    let xonly = pk.to_xonly();
-    ctx::with_ctx(|c| c.verify_schnorr(&sig, msg, &xonly).is_ok())
 }

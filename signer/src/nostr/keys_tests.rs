@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::nostr::ctx;
+use event::{hex32, verify_schnorr};
 
 const BIP340_CSV: &str = include_str!("vectors/bip340.test-vectors.csv");
 
@@ -65,7 +66,7 @@ fn check_verify(row: &Row<'_>) {
     let verified = match PublicKey::from_bytes(&arr(row.public)) {
         Ok(pk) => verify_schnorr(&pk, &arr(row.message), &arr(row.signature)),
         Err(e) => {
-            assert_eq!(e, Error::InvalidPublicKey, "row {}", row.index);
+            assert_eq!(e, event::Error::InvalidPublicKey, "row {}", row.index);
             false
         }
     };
@@ -87,36 +88,6 @@ fn bip340_vectors() {
         checked += 1;
     }
     assert_eq!(checked, 15, "rows 0-14");
-}
-
-#[test]
-fn public_key_hex_rules() {
-    let hex = "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
-    let pk = PublicKey::from_hex(hex).expect("generator x");
-    assert_eq!(pk.to_hex(), hex);
-    assert_eq!(pk.to_string(), hex);
-    assert_eq!(format!("{pk:?}"), hex);
-    assert_eq!(
-        PublicKey::from_hex(&hex.to_uppercase()),
-        Err(Error::InvalidHex)
-    );
-    assert_eq!(PublicKey::from_hex(&hex[..62]), Err(Error::InvalidHex));
-    assert_eq!(
-        PublicKey::from_hex(&format!("{hex}00")),
-        Err(Error::InvalidHex)
-    );
-    assert_eq!(
-        PublicKey::from_hex(&format!("{}g", &hex[..63])),
-        Err(Error::InvalidHex)
-    );
-    assert_eq!(
-        PublicKey::from_hex(&"f".repeat(64)),
-        Err(Error::InvalidPublicKey)
-    );
-    assert_eq!(
-        PublicKey::from_hex(&"0".repeat(64)),
-        Err(Error::InvalidPublicKey)
-    );
 }
 
 #[test]
@@ -234,4 +205,36 @@ fn maps_keyed_by_public_key_are_searchable_by_raw_bytes() {
         "lowercase only, like from_hex"
     );
     assert_eq!(map.get(&[0u8; 32]), None);
+}
+
+#[test]
+fn sign_then_verify_and_tamper() {
+    let keys = Keypair::generate();
+    let unsigned = UnsignedEvent {
+        created_at: 1_700_000_000,
+        kind: 24133,
+        tags: vec![vec!["p".into(), keys.public_key().to_hex()]],
+        content: "quote \" slash \\ nl \n ctrl \u{1} 🦄".into(),
+    };
+    let event = keys.sign_event(unsigned.clone());
+    assert_eq!(event.pubkey, keys.public_key());
+    assert_eq!(
+        (event.kind, event.created_at),
+        (unsigned.kind, unsigned.created_at)
+    );
+    assert_eq!(event.verify(), Ok(()));
+    assert_eq!(
+        Event::from_json(&event.to_json()).expect("round trip"),
+        event
+    );
+
+    let mut edited = event.clone();
+    edited.content.push('!');
+    assert_eq!(edited.verify(), Err(event::Error::InvalidId));
+    let mut forged = event.clone();
+    forged.sig[0] ^= 1;
+    assert_eq!(forged.verify(), Err(event::Error::InvalidSignature));
+    let mut other_author = event;
+    other_author.pubkey = Keypair::generate().public_key();
+    assert_eq!(other_author.verify(), Err(event::Error::InvalidId));
 }

@@ -11,7 +11,6 @@
 //! core-wide [`Error`]. The secp256k1 context is private (`ctx`): one per thread, blinded and
 //! periodically re-blinded.
 
-pub mod event;
 pub mod keys;
 pub mod nip04;
 pub mod nip19;
@@ -19,13 +18,11 @@ pub mod nip44;
 pub mod nip49;
 pub mod nip98;
 
-mod canon;
 mod ctx;
-mod lowhex;
 mod rng;
 
-pub use event::{Event, UnsignedEvent};
-pub use keys::{hex32, verify_schnorr, Keypair, PublicKey, SecretKey};
+pub use event::{hex32, verify_schnorr, Event, PublicKey, UnsignedEvent};
+pub use keys::{Keypair, SecretKey};
 
 #[cfg(test)]
 #[path = "mod_tests.rs"]
@@ -63,6 +60,20 @@ pub enum Error {
     /// Not a bech32 (BIP-173 checksum) string with the expected prefix and a 32-byte payload.
     #[error("invalid bech32")]
     InvalidBech32,
+}
+
+impl From<event::Error> for Error {
+    fn from(e: event::Error) -> Self {
+        match e {
+            event::Error::InvalidHex => Error::InvalidHex,
+            event::Error::InvalidPublicKey => Error::InvalidPublicKey,
+            event::Error::InvalidSignature => Error::InvalidSignature,
+            event::Error::InvalidId => Error::InvalidId,
+            event::Error::InvalidEvent(reason) => Error::InvalidEvent(reason),
+            // `event::Error` is non-exhaustive; a new variant is an invalid event until mapped.
+            _ => Error::InvalidEvent("invalid event"),
+        }
+    }
 }
 
 impl Error {

@@ -1,8 +1,8 @@
-//! NIP-04 legacy encrypted payloads (protocol.md §3): AES-256-CBC with PKCS#7, key = raw ECDH x,
-//! wire form `<base64 ciphertext>?iv=<base64 iv>`.
+//! NIP-04 legacy encrypted payloads (`docs/protocol-notes.md` §7): AES-256-CBC with PKCS#7,
+//! key = raw ECDH x, wire form `<base64 ciphertext>?iv=<base64 iv>`.
 //!
 //! Role: the `nip04_encrypt`/`nip04_decrypt` methods and the NIP-46 transport of old clients that
-//! still send NIP-04 (protocol.md §9.1: answer in the scheme the request used).
+//! still send NIP-04 (`docs/protocol-notes.md` §11.1: answer in the scheme the request used).
 //!
 //! Must not: hash the ECDH output, or pretend the scheme is authenticated: there is no MAC, so a
 //! tampered payload is only caught when its padding or UTF-8 breaks. Main types: [`SharedKey`],

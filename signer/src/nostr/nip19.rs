@@ -45,7 +45,7 @@ pub fn decode_nsec(s: &str) -> Result<SecretKey, Error> {
 /// are not the x coordinate of a curve point.
 pub fn decode_npub(s: &str) -> Result<PublicKey, Error> {
     let bytes = decode_32(s, NPUB)?;
-    PublicKey::from_bytes(&bytes)
+    Ok(PublicKey::from_bytes(&bytes)?)
 }
 
 /// The 32-byte payload of a bech32 string with prefix `hrp`, wiped on drop.

@@ -1,12 +1,12 @@
-//! NIP-44 v2 encrypted payloads (protocol.md §2): secp256k1 ECDH, HKDF-SHA256, padding, ChaCha20,
-//! HMAC-SHA256, base64; version byte `2`.
+//! NIP-44 v2 encrypted payloads (`docs/protocol-notes.md` §6): secp256k1 ECDH, HKDF-SHA256,
+//! padding, ChaCha20, HMAC-SHA256, base64; version byte `2`.
 //!
 //! Role: the transport encryption of NIP-46 and the `nip44_encrypt`/`nip44_decrypt` methods.
 //!
-//! Local size policy (protocol.md §9.13): we *decrypt* both length-prefix forms (2-byte, and the
-//! June-2026 6-byte form for plaintexts >= 65536 bytes) up to [`MAX_DECRYPT_PAYLOAD`], but
-//! [`encrypt`] produces only the 2-byte form (<= [`MAX_ENCRYPT_PLAINTEXT`] bytes), because several
-//! deployed clients reject the extended form.
+//! Local size policy (`docs/protocol-notes.md` §11.11): we *decrypt* both length-prefix forms
+//! (2-byte, and the June-2026 6-byte form for plaintexts >= 65536 bytes) up to
+//! [`MAX_DECRYPT_PAYLOAD`], but [`encrypt`] produces only the 2-byte form
+//! (<= [`MAX_ENCRYPT_PLAINTEXT`] bytes), because several deployed clients reject the extended form.
 //!
 //! Must not: hash the ECDH output (raw x only), reuse a nonce, compare MACs in variable time, or
 //! report a `#`-prefixed payload as bad base64. Main types: [`ConversationKey`], [`Error`].
@@ -84,15 +84,16 @@ impl Error {
 }
 
 /// Largest plaintext [`encrypt`] accepts: 65535 bytes, the 2-byte-prefix form that every deployed
-/// client can decrypt (protocol.md §9.13).
+/// client can decrypt (`docs/protocol-notes.md` §11.11).
 pub const MAX_ENCRYPT_PLAINTEXT: usize = 65535;
 
 /// Largest base64 payload [`decrypt`] accepts, checked before decoding (DoS bound): 262144 chars
 /// (256 KiB), which decodes to at most 196608 bytes.
 ///
-/// Why this number: it admits the extended-prefix payloads of protocol.md §2.6 (up to 109324 chars)
-/// and any plaintext up to 163840 bytes (a 131072-byte plaintext needs 174860 chars), three times
-/// the old 87472-char cap, while bounding the allocation per payload to under 200 KB.
+/// Why this number: it admits the extended-prefix test payloads of NIP-44
+/// (`docs/protocol-notes.md` §6.5; up to 109324 chars) and any plaintext up to 163840 bytes (a
+/// 131072-byte plaintext needs 174860 chars), three times the old 87472-char cap, while bounding
+/// the allocation per payload to under 200 KB.
 pub const MAX_DECRYPT_PAYLOAD: usize = 262_144;
 
 /// Version byte of this scheme.
@@ -329,7 +330,8 @@ pub fn decrypt(ck: &ConversationKey, payload: &str) -> Result<String, Error> {
     Ok(text.to_owned())
 }
 
-/// Steps 1–4 of protocol.md §2.5: size and encoding checks, then base64 and version byte.
+/// Steps 1–4 of `docs/protocol-notes.md` §6.4: size and encoding checks, then base64 and version
+/// byte.
 fn decode_payload(payload: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if payload.is_empty() || payload.starts_with('#') {
         return Err(Error::UnknownVersion);

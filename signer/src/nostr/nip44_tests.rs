@@ -1,5 +1,5 @@
 //! Tests of NIP-44 v2: every group of the official `nip44.vectors.json`, the extended-prefix table of
-//! 44.md (protocol.md §2.6), our local size policy, and hand-built malformed payloads.
+//! 44.md (`docs/protocol-notes.md` §6.5), our local size policy, and hand-built malformed payloads.
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -140,7 +140,7 @@ fn invalid_get_conversation_key() {
         let pk = PublicKey::from_hex(s(&c["pub2"]));
         match (sk, pk) {
             (Err(e), _) => assert_eq!(e, CoreError::InvalidSecretKey, "{}", s(&c["note"])),
-            (Ok(_), Err(e)) => assert_eq!(e, CoreError::InvalidPublicKey, "{}", s(&c["note"])),
+            (Ok(_), Err(e)) => assert_eq!(e, event::Error::InvalidPublicKey, "{}", s(&c["note"])),
             (Ok(_), Ok(_)) => panic!("accepted invalid keys: {}", s(&c["note"])),
         }
     }
@@ -149,7 +149,7 @@ fn invalid_get_conversation_key() {
 fn expected_error(note: &str) -> Error {
     match note {
         // 44.md's decode_payload tests emptiness together with `#` ("unknown version") before the
-        // size check (protocol.md §2.5 step 1); the vector only records that it fails.
+        // size check (`docs/protocol-notes.md` §6.4, step 1); the vector only records a failure.
         "invalid payload length: 0" => Error::UnknownVersion,
         n if n.starts_with("unknown encryption version") => Error::UnknownVersion,
         n if n.starts_with("invalid payload length") => Error::InvalidPayloadSize,
@@ -195,7 +195,7 @@ fn invalid_encrypt_msg_lengths_and_local_policy() {
     );
     for &n in &lengths[1..] {
         let plaintext = "x".repeat(n as usize);
-        // Local policy: we never send the extended form (protocol.md §9.13) ...
+        // Local policy: we never send the extended form (`docs/protocol-notes.md` §11.11) ...
         assert_eq!(
             encrypt(&ck, &plaintext),
             Err(Error::MessageTooLong),
@@ -220,7 +220,7 @@ fn invalid_encrypt_msg_lengths_and_local_policy() {
     }
 }
 
-/// The extended-prefix table of 44.md (protocol.md §2.6): N, sha256(plaintext),
+/// The extended-prefix table of 44.md (`docs/protocol-notes.md` §6.5): N, sha256(plaintext),
 /// sha256(payload), payload length.
 const EXTENDED: [(usize, &str, &str, usize); 3] = [
     (

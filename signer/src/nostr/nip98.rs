@@ -15,7 +15,8 @@ use base64::engine::DecodePaddingMode;
 use base64::{alphabet, Engine};
 use sha2::{Digest, Sha256};
 
-use super::{lowhex, Event, PublicKey};
+use super::{Event, PublicKey};
+use event::hex as lowhex;
 
 #[cfg(test)]
 #[path = "nip98_tests.rs"]

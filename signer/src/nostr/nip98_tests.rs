@@ -32,7 +32,7 @@ fn signed(keys: &Keypair, edit: impl FnOnce(&mut UnsignedEvent)) -> Event {
         content: String::new(),
     };
     edit(&mut unsigned);
-    unsigned.sign(keys)
+    keys.sign_event(unsigned)
 }
 
 fn header_of(event: &Event) -> String {
@@ -250,7 +250,7 @@ fn bad_signature_or_id() {
     // Signed by another key than the `pubkey` it claims.
     let mut event = signed(&keys, |_| {});
     event.pubkey = Keypair::generate().public_key();
-    event.id = super::super::event::compute_id(
+    event.id = event::compute_id(
         &event.pubkey,
         event.created_at,
         event.kind,

@@ -1,4 +1,4 @@
-//! The signer pool's queue: one bounded lane of jobs per tenant, served round-robin (issue 5).
+//! The signer pool's queue: one bounded lane of jobs per tenant, served round-robin.
 //!
 //! Role: decide which queued request a free worker takes next, so that a tenant that floods its lane
 //! only delays itself. Tenants with queued jobs form a ring; a worker takes the first job of the

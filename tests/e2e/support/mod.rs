@@ -3,7 +3,7 @@
 pub mod admin;
 pub mod raw;
 
-use relay::{Config, Server};
+use bunkerd::{Config, Server};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -45,7 +45,7 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = config(dir.path(), "127.0.0.1:0".parse().unwrap());
         adjust(&mut config);
-        let server = relay::start(config).await.expect("bunkerd starts");
+        let server = bunkerd::start(config).await.expect("bunkerd starts");
         TestServer {
             server,
             data_dir: dir.path().to_path_buf(),
@@ -55,7 +55,7 @@ impl TestServer {
 
     /// Starts bunkerd on an existing data dir and relay address (admin on 127.0.0.1:0).
     pub async fn start_in(data_dir: &Path, listen: SocketAddr) -> Self {
-        let server = relay::start(config(data_dir, listen))
+        let server = bunkerd::start(config(data_dir, listen))
             .await
             .expect("bunkerd starts");
         TestServer {
@@ -142,7 +142,7 @@ pub fn bunkerd_binary() -> PathBuf {
     let path = dir.join(format!("bunkerd{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} not found: run `cargo build -p relay --bin bunkerd` (cargo test --workspace builds it)",
+        "{} not found: run `cargo build -p bunkerd` (cargo test --workspace builds it)",
         path.display()
     );
     path

@@ -1,7 +1,7 @@
 //! `connect [<remote-signer-pubkey>, <secret>?, <requested perms>?, <client metadata>?]` → `"ack"`.
 //!
 //! Flow A of NIP-46 (`bunker://`): the client proves it holds a bunker URI by sending its secret.
-//! Rules (protocol.md §1.2 and §9.2, §9.3, §9.10):
+//! Rules (`docs/protocol-notes.md` §2, §11.2, §11.3 and §11.8):
 //! - param 0 is unreliable in the field (NDK sends the user pubkey or `""`); routing uses the event's
 //!   `p` tag, so param 0 is kept for the record only.
 //! - a secret is good for **one** client pubkey: consumed on first success and bound to it. The same
@@ -123,7 +123,7 @@ impl Connect {
     }
 }
 
-/// The result of a successful `connect` in flow A (protocol.md §9.2).
+/// The result of a successful `connect` in flow A (`docs/protocol-notes.md` §11.2).
 const ACK: &str = "ack";
 
 impl ClientMetadata {

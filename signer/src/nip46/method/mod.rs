@@ -1,9 +1,9 @@
 //! One file per NIP-46 method: each parses its own `params` and applies itself.
 //!
 //! Dispatch by method name lives here ([`parse`]); the list of methods is NIP-46 §"Methods"
-//! (protocol.md §1.5). Removed methods (`get_relays`, `create_account`) and the never-standard
-//! `nip44_get_key` are answered with [`RpcError::RemovedMethod`]; any other name with
-//! [`RpcError::UnknownMethod`].
+//! (`docs/protocol-notes.md` §4). Removed methods (`get_relays`, `create_account`) and the
+//! never-standard `nip44_get_key` are answered with [`RpcError::RemovedMethod`]; any other name
+//! with [`RpcError::UnknownMethod`].
 
 pub(crate) mod cipher;
 pub(crate) mod connect;

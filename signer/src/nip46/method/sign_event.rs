@@ -1,10 +1,10 @@
 //! `sign_event [<event template>]` → the signed event, as a JSON string (NIP-46 §"Methods").
 //!
-//! Field rules (protocol.md §9.5): the template is a JSON **string** by the spec, but some clients
-//! send an object, so both are accepted. `kind`, `tags`, `content` and `created_at` are signed exactly
-//! as given — never altered — and `created_at` is filled with `now` only when missing. A template's
-//! `id` and `sig` are ignored (recomputed); a `pubkey` that is not the user's is refused, since
-//! signing it would produce an event the client did not describe.
+//! Field rules (`docs/protocol-notes.md` §11.5): the template is a JSON **string** by the spec,
+//! but some clients send an object, so both are accepted. `kind`, `tags`, `content` and
+//! `created_at` are signed exactly as given — never altered — and `created_at` is filled with `now`
+//! only when missing. A template's `id` and `sig` are ignored (recomputed); a `pubkey` that is not
+//! the user's is refused, since signing it would produce an event the client did not describe.
 
 use super::param_str;
 use crate::nip46::RpcError;
@@ -82,7 +82,7 @@ impl SignEvent {
             tags: self.tags,
             content: self.content,
         };
-        Ok(unsigned.sign(user).to_json())
+        Ok(user.sign_event(unsigned).to_json())
     }
 }
 

@@ -1,0 +1,136 @@
+//! Where the relay meets the signer: [`SignerDispatch`] implements the relay's
+//! [`relay::dispatch::Dispatch`] over the signer's [`Bunker`] and worker pool, and [`HubOutbox`]
+//! makes the relay's fan-out the pool's outbox.
+//!
+//! Role: the one place that converts between the two crates' types (a relay [`Request`] becomes a
+//! signer [`Job`], a signer [`Processed`] becomes a relay [`Verdict`]), so that the relay crate
+//! depends on no crate that can hold a secret key. Nothing here blocks, except
+//! [`SignerDispatch::nip05`]'s store read, which the relay runs on the blocking pool.
+
+use relay::dispatch::{
+    unix_now, Dispatch, Nip05, Overflow, Refusal, Rejected, Request, Route, Verdict, WriteGuard,
+};
+use relay::fanout::Hub;
+use signer::directory::valid_nip05_name;
+use signer::nostr::Event;
+use signer::pool::{self, Job, Outbox, Submitter};
+use signer::{Bunker, Processed};
+use std::sync::Arc;
+
+/// The signer pool as the relay's [`Dispatch`].
+pub(crate) struct SignerDispatch {
+    bunker: Arc<Bunker>,
+    submitter: Submitter,
+}
+
+impl SignerDispatch {
+    /// Dispatches to `submitter`'s pool, routing with `bunker`'s directory.
+    pub(crate) fn new(bunker: Arc<Bunker>, submitter: Submitter) -> Self {
+        SignerDispatch { bunker, submitter }
+    }
+}
+
+impl Dispatch for SignerDispatch {
+    fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool {
+        self.bunker.is_hosted(remote_signer)
+    }
+
+    fn route(&self, remote_signer: &[u8; 32]) -> Option<Route> {
+        let directory = self.bunker.directory();
+        let route = directory.route(remote_signer)?;
+        let own = directory.tenant_limits(&route.tenant);
+        Some(Route {
+            requests_per_sec: own.as_ref().and_then(|l| l.requests_per_sec),
+            burst: own.as_ref().and_then(|l| l.burst),
+            tenant: route.tenant,
+        })
+    }
+
+    fn submit(&self, request: Request) -> Result<(), Rejected> {
+        let Request {
+            event,
+            first_seen,
+            done,
+            queued_at,
+            tenant,
+            demoted,
+        } = request;
+        let done = Box::new(move |processed: &Processed| {
+            // A demoted connection's own `OK` is never waited for: nothing tracks it.
+            let guard = if demoted {
+                None
+            } else {
+                pool::track_handover().map(WriteGuard::new)
+            };
+            done(&verdict(processed), guard);
+        });
+        let job = Job {
+            event,
+            first_seen,
+            done,
+            queued_at,
+            tenant,
+            demoted,
+        };
+        self.submitter
+            .try_submit(job)
+            .map_err(|pool::Rejected { job, reason }| Rejected {
+                event: job.event,
+                tenant: job.tenant,
+                reason: match reason {
+                    pool::Overflow::TenantQueueFull => Overflow::TenantQueueFull,
+                    pool::Overflow::QueueFull => Overflow::QueueFull,
+                    // `pool::Overflow` is non-exhaustive: an unknown bound refuses as a full queue.
+                    pool::Overflow::Stopped => Overflow::Stopped,
+                    _ => Overflow::QueueFull,
+                },
+            })
+    }
+
+    fn nip05(&self, domain: &str, name: &str) -> Option<Nip05> {
+        if !valid_nip05_name(name) {
+            return None;
+        }
+        let (user_pubkey, _remote_signer) = self
+            .bunker
+            .directory()
+            .nip05_lookup(domain, name)
+            .ok()
+            .flatten()?;
+        Some(Nip05 {
+            user_pubkey: user_pubkey.to_hex(),
+            relays: self.bunker.config().relays.clone(),
+        })
+    }
+}
+
+/// The relay's verdict for the signer's outcome.
+fn verdict(processed: &Processed) -> Verdict {
+    Verdict {
+        accepted: processed.accepted.as_ref().map(|_| ()).map_err(refusal),
+        duplicate: processed.duplicate,
+        tenant: processed.tenant.clone(),
+        method: processed.method,
+        outcome: processed.outcome,
+        queue_wait: processed.queue_wait,
+    }
+}
+
+fn refusal(refusal: &signer::Refusal) -> Refusal {
+    match *refusal {
+        signer::Refusal::Invalid(text) => Refusal::Invalid(text),
+        signer::Refusal::Blocked(text) => Refusal::Blocked(text),
+        signer::Refusal::RateLimited(text) => Refusal::RateLimited(text),
+        signer::Refusal::Error(text) => Refusal::Error(text),
+    }
+}
+
+/// The relay's fan-out as the signer pool's outbox.
+#[derive(Debug, Clone)]
+pub(crate) struct HubOutbox(pub(crate) Arc<Hub>);
+
+impl Outbox for HubOutbox {
+    fn deliver(&self, event: Event) {
+        self.0.publish(event, unix_now());
+    }
+}

@@ -1,0 +1,198 @@
+//! How the relay hands admitted events to the signer pool, and what comes back.
+//!
+//! Role: the relay's whole view of the signer, as a trait ([`Dispatch`]) and plain types, so that
+//! this crate depends on no crate that can hold a secret key. The `bunkerd` crate implements
+//! [`Dispatch`] over the signer pool and converts the signer's verdicts into [`Verdict`]s.
+//!
+//! Order of a request: the session admits the `EVENT` (kind, `p` tag naming a hosted remote
+//! signer: [`Dispatch::is_hosted`]); the connection checks the tenant's rate ([`Dispatch::route`]),
+//! reserves the `OK`'s place in its writer queue, and calls [`Dispatch::submit`]. The signer then
+//! verifies the event, asks [`Request::first_seen`] once, processes it, delivers the response to
+//! the fan-out, and only then calls [`Request::done`] with the verdict: a client that sees
+//! `OK true` can rely on its response being retained already.
+
+use event::Event;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The signer pool, as the relay uses it. Implementations must not block: every method runs on an
+/// I/O thread (except [`Dispatch::nip05`], which the relay runs on the blocking pool).
+pub trait Dispatch: Send + Sync + 'static {
+    /// Whether `remote_signer` (a 32-byte x-only public key) is a remote-signer pubkey hosted here.
+    fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool;
+
+    /// The tenant hosting `remote_signer` and its request-rate limits; `None` when not hosted.
+    fn route(&self, remote_signer: &[u8; 32]) -> Option<Route>;
+
+    /// Queues `request` in its tenant's lane, without blocking.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`], with the bound that refused it ([`Overflow`]): the request was not queued,
+    /// and its `done` was dropped without being called.
+    #[allow(clippy::result_large_err)]
+    fn submit(&self, request: Request) -> Result<(), Rejected>;
+
+    /// NIP-05: the user pubkey (64 lowercase hex) that `name` (a NIP-05 local part, lowercase) names
+    /// on `domain` (lowercase, no port), and the relay URLs to advertise for it; `None` for an
+    /// unknown domain or name, an invalid name, or a store failure. May block on the store.
+    fn nip05(&self, domain: &str, name: &str) -> Option<Nip05>;
+}
+
+/// A NIP-05 answer ([`Dispatch::nip05`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nip05 {
+    /// The user pubkey, 64 lowercase hex.
+    pub user_pubkey: String,
+    /// Relay URLs where the user's remote signer is served.
+    pub relays: Vec<String>,
+}
+
+/// Where a request goes: the tenant that hosts its remote signer, with the tenant's own limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Tenant id: the signer-queue lane and the rate-limit bucket.
+    pub tenant: Arc<str>,
+    /// The tenant's own sustained requests per second; `None` = the server's default.
+    pub requests_per_sec: Option<u32>,
+    /// The tenant's own burst; `None` = its rate, or the server's default burst.
+    pub burst: Option<u32>,
+}
+
+/// Atomically records an event id (32 bytes) and says whether it is new.
+pub type FirstSeen = Box<dyn FnOnce(&[u8; 32]) -> bool + Send>;
+
+/// Receives the verdict, on a signer thread, after the response went to the fan-out; with it, a
+/// [`WriteGuard`] when the signer may wait for this `OK` to be written (`None` when nobody waits:
+/// demoted connections' own `OK`s, or the wait is off).
+pub type Done = Box<dyn FnOnce(&Verdict, Option<WriteGuard>) + Send>;
+
+/// Dropped by the connection's writer once the `OK` it came with is written (or the connection is
+/// gone): a signer thread may be waiting for that before it starts a demoted connection's
+/// request. Opaque to the relay.
+pub struct WriteGuard(#[allow(dead_code)] Box<dyn Send>);
+
+impl WriteGuard {
+    /// Wraps the signer's guard; it is dropped when the `OK` has been written.
+    pub fn new(guard: impl Send + 'static) -> Self {
+        WriteGuard(Box::new(guard))
+    }
+}
+
+impl std::fmt::Debug for WriteGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteGuard")
+    }
+}
+
+/// One admitted kind-24133 request event.
+pub struct Request {
+    /// The event (parsed; its id and signature not yet verified).
+    pub event: Event,
+    /// Duplicate check, asked once after the event verifies.
+    pub first_seen: FirstSeen,
+    /// Called with the verdict (for the `OK`) after the response went to the fan-out.
+    pub done: Done,
+    /// When the request was submitted.
+    pub queued_at: Instant,
+    /// The tenant lane it waits in; requests whose tenant is unknown (the remote signer was just
+    /// removed) share one lane under any fixed name.
+    pub tenant: Arc<str>,
+    /// From a connection demoted for its rate: a signer thread starts it only once the `OK`s it
+    /// last handed to other connections are written, or a short bound passed.
+    pub demoted: bool,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("tenant", &self.tenant)
+            .field("demoted", &self.demoted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request the queue did not take, and why.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The request's event, unprocessed.
+    pub event: Event,
+    /// The request's tenant lane.
+    pub tenant: Arc<str>,
+    /// Which bound refused it.
+    pub reason: Overflow,
+}
+
+/// Which bound of the signer queue refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// The request's tenant has as many requests waiting as its lane holds.
+    TenantQueueFull,
+    /// The whole queue is full.
+    QueueFull,
+    /// The pool is shutting down.
+    Stopped,
+}
+
+/// Why an event was refused, with its NIP-01 `OK` prefix; the text is fixed, never client input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `invalid:` — malformed, bad id or signature, undecryptable content.
+    Invalid(&'static str),
+    /// `blocked:` — not something this relay accepts (kind, recipient).
+    Blocked(&'static str),
+    /// `rate-limited:` — a limit or a full queue; retry later.
+    RateLimited(&'static str),
+    /// `error:` — the server's fault.
+    Error(&'static str),
+}
+
+impl Refusal {
+    /// The `OK` message: the NIP-01 machine-readable prefix, `": "`, the text.
+    pub fn message(&self) -> String {
+        format!("{}: {}", self.prefix(), self.text())
+    }
+
+    /// The NIP-01 prefix: `invalid`, `blocked`, `rate-limited` or `error`.
+    pub fn prefix(&self) -> &'static str {
+        match self {
+            Refusal::Invalid(_) => "invalid",
+            Refusal::Blocked(_) => "blocked",
+            Refusal::RateLimited(_) => "rate-limited",
+            Refusal::Error(_) => "error",
+        }
+    }
+
+    fn text(&self) -> &'static str {
+        match self {
+            Refusal::Invalid(t)
+            | Refusal::Blocked(t)
+            | Refusal::RateLimited(t)
+            | Refusal::Error(t) => t,
+        }
+    }
+}
+
+/// The outcome of one request, for its `OK` and its metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Ok` → `OK true`; `Err` → `OK false` with the refusal's message.
+    pub accepted: Result<(), Refusal>,
+    /// The event verified but was seen before: `OK true "duplicate: …"`, not processed again.
+    pub duplicate: bool,
+    /// The tenant it was routed to, once routed (a metrics label).
+    pub tenant: Option<Arc<str>>,
+    /// The NIP-46 method label, when a request was parsed (a bounded set: a metrics label).
+    pub method: Option<&'static str>,
+    /// How the NIP-46 request ended, when one was answered: `ok`, `refused` or `error`.
+    pub outcome: Option<&'static str>,
+    /// How long the request waited in the signer queue.
+    pub queue_wait: Duration,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,191 @@
+//! Tenant admin tokens: bearer credentials for the routes of one tenant.
+//!
+//! A token is 32 random bytes (64 lowercase hex characters), shown once; only its SHA-256 is
+//! stored, as the key of its [`AdminTokenRecord`] in the `admin_tokens` column family, and held in
+//! memory by digest for authentication ([`AdminTokens::find`]). Creating and revoking tokens are
+//! admin services ([`Admin::create_admin_token`], [`Admin::revoke_admin_token`]) holding the
+//! tenant's lock exclusively, so a token is never created for a tenant being deleted and a revoked
+//! token is never answered twice.
+
+use super::{check_label, Admin, AdminError};
+use crate::directory::Directory;
+use crate::Error;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use store::{Batch, Cf, Durability, Store};
+use zeroize::Zeroizing;
+
+/// A tenant admin token's record (JSON in the store). The token itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminTokenRecord {
+    /// Public id (32 lowercase hex characters), for listing and revocation.
+    pub id: String,
+    /// The tenant it administers.
+    pub tenant: String,
+    /// Optional label, at most [`super::MAX_LABEL_BYTES`] bytes.
+    pub name: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The audit actor that created it (`operator`, `token:<id>` or `nip98:<pubkey hex>`).
+    pub created_by: String,
+}
+
+/// The tenant admin tokens, in memory by SHA-256 and in the `admin_tokens` column family.
+pub struct AdminTokens {
+    store: Arc<dyn Store>,
+    by_hash: DashMap<[u8; 32], AdminTokenRecord>,
+}
+
+impl std::fmt::Debug for AdminTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminTokens")
+            .field("count", &self.by_hash.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdminTokens {
+    /// Loads every token record from `store`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the scan fails; [`Error::Corrupt`] for a key that is not 32 bytes or
+    /// a record that does not decode.
+    pub fn load(store: Arc<dyn Store>) -> Result<Self, Error> {
+        let by_hash = DashMap::new();
+        let mut bad = false;
+        store.scan_prefix(Cf::AdminTokens, b"", &mut |key, value| {
+            match (
+                <[u8; 32]>::try_from(key),
+                serde_json::from_slice::<AdminTokenRecord>(value),
+            ) {
+                (Ok(hash), Ok(record)) => drop(by_hash.insert(hash, record)),
+                _ => bad = true,
+            }
+            !bad
+        })?;
+        if bad {
+            return Err(Error::Corrupt("admin token record"));
+        }
+        Ok(AdminTokens { store, by_hash })
+    }
+
+    /// The record of the token whose SHA-256 is `hash`, if any. O(1), in memory.
+    pub fn find(&self, hash: &[u8; 32]) -> Option<AdminTokenRecord> {
+        self.by_hash.get(hash).map(|r| r.clone())
+    }
+
+    /// The tokens of a tenant, ordered by creation time (then id).
+    pub fn list(&self, tenant: &str) -> Vec<AdminTokenRecord> {
+        let mut list: Vec<AdminTokenRecord> = self
+            .by_hash
+            .iter()
+            .filter(|e| e.value().tenant == tenant)
+            .map(|e| e.value().clone())
+            .collect();
+        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        list
+    }
+
+    /// Deletes every token of `tenant`, durably, then from memory; returns how many. The caller
+    /// holds the tenant's lock exclusively.
+    pub(super) fn delete_tenant_locked(&self, tenant: &str) -> Result<usize, Error> {
+        let hashes: Vec<[u8; 32]> = self
+            .by_hash
+            .iter()
+            .filter(|e| e.value().tenant == tenant)
+            .map(|e| *e.key())
+            .collect();
+        let mut batch = Batch::new();
+        for hash in &hashes {
+            batch.delete(Cf::AdminTokens, hash.to_vec());
+        }
+        self.store.write(batch, Durability::Sync)?;
+        for hash in &hashes {
+            self.by_hash.remove(hash);
+        }
+        Ok(hashes.len())
+    }
+}
+
+impl Admin<'_> {
+    /// Creates an admin token for `tenant`, durably, labelled `name` (at most
+    /// [`super::MAX_LABEL_BYTES`] bytes) and recorded as created by `created_by` at `now` (Unix
+    /// seconds). Returns the token (64 hex characters, zeroized on drop: show it once) and its
+    /// record.
+    ///
+    /// # Errors
+    ///
+    /// [`AdminError::LabelTooLong`]; [`Error::TenantNotFound`]; [`Error::Store`].
+    pub fn create_admin_token(
+        &self,
+        tokens: &AdminTokens,
+        tenant: &str,
+        name: Option<String>,
+        created_by: String,
+        now: u64,
+    ) -> Result<(Zeroizing<String>, AdminTokenRecord), AdminError> {
+        check_label(name.as_deref())?;
+        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        if self.bunker.directory.tenant(tenant).is_none() {
+            return Err(Error::TenantNotFound.into());
+        }
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        getrandom::fill(bytes.as_mut()).expect("OS random source failed");
+        let token = Zeroizing::new(hex::encode(bytes.as_ref()));
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let record = AdminTokenRecord {
+            id: Directory::new_id(),
+            tenant: tenant.to_owned(),
+            name,
+            created_at: now,
+            created_by,
+        };
+        let mut batch = Batch::new();
+        batch.put(
+            Cf::AdminTokens,
+            hash.to_vec(),
+            serde_json::to_vec(&record).expect("records serialize"),
+        );
+        tokens
+            .store
+            .write(batch, Durability::Sync)
+            .map_err(Error::from)?;
+        tokens.by_hash.insert(hash, record.clone());
+        Ok((token, record))
+    }
+
+    /// Revokes the admin token `id` of `tenant`, durably: it no longer authenticates.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`AdminError::AdminTokenNotFound`] (also for another tenant's
+    /// token, or one revoked meanwhile); [`Error::Store`].
+    pub fn revoke_admin_token(
+        &self,
+        tokens: &AdminTokens,
+        tenant: &str,
+        id: &str,
+    ) -> Result<(), AdminError> {
+        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        if self.bunker.directory.tenant(tenant).is_none() {
+            return Err(Error::TenantNotFound.into());
+        }
+        let hash = tokens
+            .by_hash
+            .iter()
+            .find(|e| e.value().tenant == tenant && e.value().id == id)
+            .map(|e| *e.key())
+            .ok_or(AdminError::AdminTokenNotFound)?;
+        let mut batch = Batch::new();
+        batch.delete(Cf::AdminTokens, hash.to_vec());
+        tokens
+            .store
+            .write(batch, Durability::Sync)
+            .map_err(Error::from)?;
+        tokens.by_hash.remove(&hash);
+        Ok(())
+    }
+}

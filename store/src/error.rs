@@ -1,0 +1,26 @@
+//! The one error type of the `store` crate.
+//!
+//! Role: say that the storage engine failed, with the engine's own message for operators' logs.
+//! What it must not do: carry record values (they may be sealed secrets); callers never send the
+//! text to a client.
+//!
+//! Main type: [`Error`].
+
+/// A storage engine failure: a read, write, sync, scan or open that did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The engine failed; the text is the engine's message (paths and column family names,
+    /// never keys or values).
+    #[error("store: {0}")]
+    Engine(String),
+}
+
+impl Error {
+    /// Stable snake_case code for logs and metrics labels: `store`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Engine(_) => "store",
+        }
+    }
+}
