@@ -1,4 +1,4 @@
-//! Criterion benches of bunkerd's own crypto wrappers (`signer::nostr`): BIP-340 sign and verify,
+//! Criterion benches of bunkerd's own crypto wrappers (`proto::nostr`): BIP-340 sign and verify,
 //! NIP-44 conversation-key derivation, NIP-44 v2 and NIP-04 encrypt/decrypt, NIP-01 event ids.
 //!
 //! Role: the per-primitive medians behind the floor report's "bunkerd wrappers" line. Must not:
@@ -10,7 +10,7 @@ use std::hint::black_box;
 use benches::{criterion_config, Fixture};
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use event::compute_id;
-use signer::nostr::{nip04, nip44, verify_schnorr};
+use proto::nostr::{nip04, nip44, verify_schnorr, Crypto};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -31,11 +31,15 @@ fn schnorr(g: &mut Group<'_>, fx: &Fixture) {
     let msg = fx.note_id();
     let pk = fx.request.pubkey;
     g.throughput(Throughput::Elements(1));
+    let crypto = &mut Crypto::from_os_rng();
     g.bench_function("schnorr_sign", |b| {
-        b.iter(|| fx.user.sign_schnorr(black_box(&msg)))
+        b.iter(|| fx.user.sign_schnorr(black_box(&msg), crypto))
     });
     g.bench_function("schnorr_sign_fixed_aux", |b| {
-        b.iter(|| fx.user.sign_schnorr_with_aux(black_box(&msg), &[7; 32]))
+        b.iter(|| {
+            fx.user
+                .sign_schnorr_with_aux(black_box(&msg), &[7; 32], crypto)
+        })
     });
     g.bench_function("schnorr_verify", |b| {
         b.iter(|| verify_schnorr(&pk, black_box(&fx.request.id), &fx.request.sig))
@@ -53,10 +57,11 @@ fn conversation_key(g: &mut Group<'_>, fx: &Fixture) {
 
 fn nip44_round(g: &mut Group<'_>, fx: &Fixture, name: &str, text: &str) {
     let ck = &fx.conversation;
-    let payload = nip44::encrypt(ck, text).expect("fixture text encrypts");
+    let crypto = &mut Crypto::from_os_rng();
+    let payload = nip44::encrypt(ck, text, crypto).expect("fixture text encrypts");
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function(format!("nip44_encrypt_{name}"), |b| {
-        b.iter(|| nip44::encrypt(ck, black_box(text)))
+        b.iter(|| nip44::encrypt(ck, black_box(text), crypto))
     });
     g.bench_function(format!("nip44_decrypt_{name}"), |b| {
         b.iter(|| nip44::decrypt(ck, black_box(&payload)))
@@ -66,10 +71,11 @@ fn nip44_round(g: &mut Group<'_>, fx: &Fixture, name: &str, text: &str) {
 fn nip04_round(g: &mut Group<'_>, fx: &Fixture) {
     let key = &fx.nip04;
     let text = &fx.small;
-    let payload = nip04::encrypt(key, text);
+    let crypto = &mut Crypto::from_os_rng();
+    let payload = nip04::encrypt(key, text, crypto);
     g.throughput(Throughput::Bytes(text.len() as u64));
     g.bench_function("nip04_encrypt_300B", |b| {
-        b.iter(|| nip04::encrypt(key, black_box(text)))
+        b.iter(|| nip04::encrypt(key, black_box(text), crypto))
     });
     g.bench_function("nip04_decrypt_300B", |b| {
         b.iter(|| nip04::decrypt(key, black_box(&payload)))

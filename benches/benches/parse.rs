@@ -9,8 +9,8 @@ use std::hint::black_box;
 
 use benches::{criterion_config, Fixture};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use proto::nip46::Request;
 use relay::message;
-use signer::nip46::Request;
 
 fn parse(c: &mut Criterion) {
     let fx = Fixture::new();

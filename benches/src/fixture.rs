@@ -12,8 +12,8 @@
 
 use event::compute_id;
 use kms::{Binding, DataKey};
-use signer::nip46::Reply;
-use signer::nostr::{nip04, nip44, Event, Keypair, PublicKey, SecretKey, UnsignedEvent};
+use proto::nip46::Reply;
+use proto::nostr::{nip04, nip44, Event, Keypair, PublicKey, SecretKey, UnsignedEvent};
 use signer::KIND_NOSTR_CONNECT;
 
 #[cfg(test)]
@@ -78,10 +78,10 @@ pub struct Fixture {
     pub remote_signer: Keypair,
     /// The user key that signs the note.
     pub user: Keypair,
-    /// The same user and remote-signer keys as the signer holds them (for [`signer::nip46::handle`]).
-    pub keys: signer::directory::UserKeys,
+    /// The same user and remote-signer keys as the signer holds them (for [`proto::nip46::handle`]).
+    pub keys: proto::nip46::UserKeys,
     /// The session's grant (everything the default policy allows), as a connected client has.
-    pub grant: signer::policy::Grant,
+    pub grant: proto::policy::Grant,
     /// NIP-44 v2 conversation key between remote signer and client (what a session caches).
     pub conversation: nip44::ConversationKey,
     /// NIP-04 shared key between remote signer and client.
@@ -125,22 +125,23 @@ impl Fixture {
         let note = note();
         let request_plaintext = request_plaintext(&note);
         let request = request_event(&client, &remote_signer, &conversation, &request_plaintext);
-        let reply_plaintext = reply_plaintext(user.sign_event(note.clone()));
+        let reply_plaintext =
+            reply_plaintext(signer::crypto::with(|c| user.sign_event(note.clone(), c)));
         let response = response_event(&remote_signer, &client, &conversation, &reply_plaintext);
         let fixture = Fixture {
             request_frame: format!("[\"EVENT\",{}]", request.to_json()),
             client,
             remote_signer,
             user,
-            keys: signer::directory::UserKeys {
+            keys: proto::nip46::UserKeys {
                 tenant: "bench".into(),
                 user_id: "bench".into(),
                 user: keypair(USER_SECRET),
                 remote_signer: keypair(REMOTE_SIGNER_SECRET),
                 disabled: false,
-                policy: std::sync::Arc::new(signer::policy::Policy::default()),
+                policy: std::sync::Arc::new(proto::policy::Policy::default()),
             },
-            grant: signer::policy::Grant::from(signer::policy::Perms::all()),
+            grant: proto::policy::Grant::from(proto::policy::Perms::all()),
             conversation,
             nip04,
             request_plaintext,
@@ -194,7 +195,8 @@ impl Default for Fixture {
 }
 
 fn keypair(secret_hex: &str) -> Keypair {
-    Keypair::new(&SecretKey::from_hex(secret_hex).expect("fixed test key is valid"))
+    let secret = SecretKey::from_hex(secret_hex).expect("fixed test key is valid");
+    signer::crypto::with(|c| Keypair::new(&secret, c))
 }
 
 fn note() -> UnsignedEvent {
@@ -258,11 +260,15 @@ fn transport_event(
     ck: &nip44::ConversationKey,
     plaintext: &str,
 ) -> Event {
-    author.sign_event(UnsignedEvent {
-        created_at: NOW,
-        kind: KIND_NOSTR_CONNECT,
-        tags: vec![vec!["p".to_owned(), to.to_hex()]],
-        content: nip44::encrypt(ck, plaintext).expect("fixture plaintext is in range"),
+    signer::crypto::with(|c| {
+        let content = nip44::encrypt(ck, plaintext, c).expect("fixture plaintext is in range");
+        let unsigned = UnsignedEvent {
+            created_at: NOW,
+            kind: KIND_NOSTR_CONNECT,
+            tags: vec![vec!["p".to_owned(), to.to_hex()]],
+            content,
+        };
+        author.sign_event(unsigned, c)
     })
 }
 

@@ -4,9 +4,9 @@
 use super::*;
 use crate::pipeline::handle_sign_event;
 use crate::RawSecp;
+use proto::nip46::Request;
+use proto::nostr::verify_schnorr;
 use relay::message::{self, ClientMessage};
-use signer::nip46::Request;
-use signer::nostr::verify_schnorr;
 
 #[track_caller]
 fn check(fx: &Fixture, response: &Event) {
@@ -68,9 +68,9 @@ fn plaintexts_and_sealed_secret_round_trip() {
     let fx = Fixture::new();
     assert_eq!((fx.small.len(), fx.large.len()), (SMALL_LEN, LARGE_LEN));
     for text in [&fx.small, &fx.large] {
-        let ct = nip44::encrypt(&fx.conversation, text).unwrap();
+        let ct = signer::crypto::with(|c| nip44::encrypt(&fx.conversation, text, c)).unwrap();
         assert_eq!(&nip44::decrypt(&fx.conversation, &ct).unwrap(), text);
-        let ct = nip04::encrypt(&fx.nip04, text);
+        let ct = signer::crypto::with(|c| nip04::encrypt(&fx.nip04, text, c));
         assert_eq!(&nip04::decrypt(&fx.nip04, &ct).unwrap(), text);
     }
     let opened = fx

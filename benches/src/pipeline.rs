@@ -9,8 +9,8 @@
 //!
 //! Main items: [`handle_sign_event`], [`PipelineError`].
 
-use signer::nip46::{handle, Context, Reply, Request};
-use signer::nostr::{nip44, Event, UnsignedEvent};
+use proto::nip46::{handle, Context, Reply, Request};
+use proto::nostr::{nip44, Event, UnsignedEvent};
 use signer::KIND_NOSTR_CONNECT;
 
 use crate::fixture::{Fixture, NOW};
@@ -74,23 +74,27 @@ pub fn handle_sign_event(
     };
     let plaintext = nip44::decrypt(ck, &request.content).map_err(|_| PipelineError::Decrypt)?;
     let reply = sign_requested_note(fx, request.pubkey, &plaintext)?;
-    let content = nip44::encrypt(ck, &reply.to_json()).map_err(|_| PipelineError::Encrypt)?;
-    Ok(fx.remote_signer.sign_event(UnsignedEvent {
-        created_at: NOW,
-        kind: KIND_NOSTR_CONNECT,
-        tags: vec![vec!["p".to_owned(), request.pubkey.to_hex()]],
-        content,
-    }))
+    signer::crypto::with(|c| {
+        let content =
+            nip44::encrypt(ck, &reply.to_json(), c).map_err(|_| PipelineError::Encrypt)?;
+        let unsigned = UnsignedEvent {
+            created_at: NOW,
+            kind: KIND_NOSTR_CONNECT,
+            tags: vec![vec!["p".to_owned(), request.pubkey.to_hex()]],
+            content,
+        };
+        Ok(fx.remote_signer.sign_event(unsigned, c))
+    })
 }
 
 /// Parses the decrypted request and runs bunkerd's own sans-IO handler on it, as a client with a
 /// session (the cached `sign_event` path).
 fn sign_requested_note(
     fx: &Fixture,
-    client: signer::nostr::PublicKey,
+    client: proto::nostr::PublicKey,
     plaintext: &str,
 ) -> Result<Reply, PipelineError> {
-    let envelope = Request::parse(plaintext).map_err(|_| PipelineError::Parse)?;
+    let incoming = Request::parse(plaintext).map_err(|_| PipelineError::Parse)?;
     let ctx = Context {
         keys: &fx.keys,
         client,
@@ -99,7 +103,7 @@ fn sign_requested_note(
         token: None,
         relays: &[],
     };
-    let reply = handle(&ctx, envelope, NOW).reply;
+    let reply = signer::crypto::with(|c| handle(&ctx, incoming, NOW, c)).reply;
     reply.body.as_ref().map_err(|_| PipelineError::Parse)?;
     Ok(reply)
 }

@@ -5,12 +5,12 @@
 //! re-randomization without any of bunkerd's wrapping (key re-validation, thread-local lookup,
 //! OS randomness for `aux_rand`, secret copies and erasure), and emulate the three blinding
 //! policies: never refreshed (0.31's static context), refreshed every 1024 secret operations
-//! (bunkerd's `signer::nostr` context) and refreshed after every secret operation (secp256k1
+//! (bunkerd's `proto::nostr` context) and refreshed after every secret operation (secp256k1
 //! 0.33's global context).
 //!
 //! Must not: be used for anything but measurement. The blinding seeds here come from a counter,
 //! not the OS, so that only libsecp256k1's own cost is timed; production seeds come from
-//! `getrandom` (see `signer/src/nostr/ctx.rs`).
+//! `getrandom` (see `proto/src/nostr/crypto.rs`).
 //!
 //! Main type: [`RawSecp`].
 
@@ -21,7 +21,7 @@ use sha2::Sha256;
 use crate::Fixture;
 
 /// bunkerd's refresh interval (secret operations between two blindings), as in
-/// `signer/src/nostr/ctx.rs`.
+/// `proto/src/nostr/crypto.rs`.
 pub const OUR_RESEED_EVERY: u32 = 1024;
 
 /// One explicit `Secp256k1::new()` context plus the parsed keys of a [`Fixture`].

@@ -7,12 +7,12 @@
 //! depends on no crate that can hold a secret key. Nothing here blocks, except
 //! [`SignerDispatch::nip05`]'s store read, which the relay runs on the blocking pool.
 
+use proto::nostr::Event;
 use relay::dispatch::{
     unix_now, Dispatch, Nip05, Overflow, Refusal, Rejected, Request, Route, Verdict, WriteGuard,
 };
 use relay::fanout::Hub;
 use signer::directory::valid_nip05_name;
-use signer::nostr::Event;
 use signer::pool::{self, Job, Outbox, Submitter};
 use signer::{Bunker, Processed};
 use std::sync::Arc;

@@ -27,11 +27,11 @@
 //! are in the private `writer` submodule; queries ([`AuditQuery`], [`AuditPage`],
 //! [`AuditLog::query`]) are in the private `query` submodule, re-exported here.
 
-use crate::nostr::PublicKey;
 use crate::Error;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine as _;
 use crossbeam_channel::{bounded, Sender};
+use proto::nostr::PublicKey;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

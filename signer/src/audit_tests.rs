@@ -3,7 +3,8 @@
 //! tenant deletion, a RocksDB round trip, and a property test against an in-memory model.
 
 use super::*;
-use crossbeam_channel::{unbounded, Receiver as CbReceiver, Sender as CbSender};
+use crate::test_support::HookedStore;
+use crossbeam_channel::unbounded;
 use proptest::prelude::*;
 use std::sync::atomic::AtomicBool;
 use store::MemStore;
@@ -543,64 +544,17 @@ fn corrupt_rows_are_reported() {
     assert_eq!(code(&log), "corrupt_record");
 }
 
-/// A store whose writes wait until the test releases them, announcing each write first.
-struct GateStore {
-    inner: MemStore,
-    entered: CbSender<()>,
-    release: CbReceiver<()>,
-}
-
-impl Store for GateStore {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
-        self.inner.get(cf, key)
-    }
-
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
-        self.entered.send(()).unwrap();
-        // Returns at once once the test drops the release sender.
-        let _ = self.release.recv();
-        self.inner.write(batch, durability)
-    }
-
-    fn scan_prefix(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_prefix(cf, prefix, visit)
-    }
-
-    fn scan_range(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range(cf, start, end, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range_rev(cf, start, end, visit)
-    }
-}
-
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
     let (entered_tx, entered) = unbounded();
     let (release_tx, release) = unbounded::<()>();
-    let store = Arc::new(GateStore {
-        inner: MemStore::new(),
-        entered: entered_tx,
-        release,
-    });
+    // Each write announces itself, then waits until the test drops the release sender (after
+    // which it returns at once).
+    let store = Arc::new(HookedStore::new(move |_, _| {
+        entered_tx.send(()).unwrap();
+        let _ = release.recv();
+        Ok(())
+    }));
     let config = AuditConfig {
         queue_capacity: 4,
         ..AuditConfig::default()
@@ -627,60 +581,17 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     assert_eq!(times, [0, 1, 2, 3, 4]);
 }
 
-/// A store whose writes fail while `fail` is set.
-struct FailStore {
-    inner: MemStore,
-    fail: AtomicBool,
-}
-
-impl Store for FailStore {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
-        self.inner.get(cf, key)
-    }
-
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(store::Error::Engine("injected failure".into()));
-        }
-        self.inner.write(batch, durability)
-    }
-
-    fn scan_prefix(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_prefix(cf, prefix, visit)
-    }
-
-    fn scan_range(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range(cf, start, end, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range_rev(cf, start, end, visit)
-    }
-}
-
 #[test]
 fn failed_writes_are_counted_and_reported_once_by_flush() {
-    let store = Arc::new(FailStore {
-        inner: MemStore::new(),
-        fail: AtomicBool::new(true),
-    });
+    // Writes fail while `fail` is set.
+    let fail = Arc::new(AtomicBool::new(true));
+    let failing = fail.clone();
+    let store = Arc::new(HookedStore::new(move |_, _| {
+        if failing.load(Ordering::SeqCst) {
+            return Err(store::Error::Engine("injected failure".into()));
+        }
+        Ok(())
+    }));
     let log = AuditLog::open(store.clone()).unwrap();
     let t = tenant(18);
     for i in 0..3 {
@@ -695,7 +606,7 @@ fn failed_writes_are_counted_and_reported_once_by_flush() {
             .code(),
         "store"
     );
-    store.fail.store(false, Ordering::SeqCst);
+    fail.store(false, Ordering::SeqCst);
     log.record(rec(&t, 4, "ping"));
     log.shutdown().unwrap();
     let log = AuditLog::open(store).unwrap();

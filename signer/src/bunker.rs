@@ -24,12 +24,13 @@ pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX
 
 use crate::admin::{Admin, Locks};
 use crate::audit::{self, AuditLog, AuditRecord, Outcome};
-use crate::directory::{Directory, UserKeys};
-use crate::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
-use crate::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
+use crate::directory::Directory;
 use crate::sessions::{SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{MasterKey, Vault};
+use proto::nip46::UserKeys;
+use proto::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
+use proto::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use store::{Batch, Durability, Store};
@@ -280,16 +281,16 @@ impl Bunker {
         let plaintext = transport.decrypt(&event.content).inspect_err(|_| {
             self.audit_unreadable(&keys, event.pubkey, "undecryptable");
         })?;
-        let envelope = Request::parse(&plaintext).map_err(|why| {
+        let incoming = Request::parse(&plaintext).map_err(|why| {
             self.audit_unreadable(&keys, event.pubkey, "unparsable request");
             Refusal::Invalid(why)
         })?;
-        let method = nip46::method_label(&envelope.method);
-        let kind = match &envelope.request {
+        let method = nip46::method_label(&incoming.method);
+        let kind = match &incoming.request {
             Ok(Request::SignEvent(template)) => Some(template.kind),
             _ => None,
         };
-        let reply = self.run(&keys, event.pubkey, transport.scheme(), envelope, now);
+        let reply = self.run(&keys, event.pubkey, transport.scheme(), incoming, now);
         self.audit_reply(&keys, event.pubkey, method, kind, &reply);
         let outcome = match &reply.body {
             Ok(_) => "ok",
@@ -359,13 +360,13 @@ impl Bunker {
         keys: &UserKeys,
         client: PublicKey,
         scheme: Scheme,
-        envelope: nip46::Envelope,
+        incoming: nip46::Incoming,
         now: u64,
     ) -> Reply {
         let remote_signer = keys.remote_signer.public_key();
         let session = self.sessions.get(&remote_signer, &client);
         let has_session = session.is_some();
-        let secret_hash = match &envelope.request {
+        let secret_hash = match &incoming.request {
             Ok(Request::Connect(c)) if !has_session => c
                 .secret
                 .as_ref()
@@ -385,7 +386,7 @@ impl Bunker {
         };
         let token = match secret_hash.map(lookup).transpose() {
             Ok(token) => token.flatten(),
-            Err(e) => return internal(envelope.id, &e),
+            Err(e) => return internal(incoming.id, &e),
         };
         let ctx = Context {
             keys,
@@ -395,7 +396,7 @@ impl Bunker {
             token: token.as_ref().map(|(_, view)| view),
             relays: &self.config.relays,
         };
-        let outcome = nip46::handle(&ctx, envelope, now);
+        let outcome = crate::crypto::with(|crypto| nip46::handle(&ctx, incoming, now, crypto));
         match self.persist(
             keys,
             client,
@@ -479,11 +480,16 @@ impl Bunker {
                     .expect("a short error reply always encrypts")
             }
         };
-        keys.remote_signer.sign_event(UnsignedEvent {
-            created_at: now,
-            kind: KIND_NOSTR_CONNECT,
-            tags: vec![vec!["p".to_owned(), client.to_hex()]],
-            content,
+        crate::crypto::with(|c| {
+            keys.remote_signer.sign_event(
+                UnsignedEvent {
+                    created_at: now,
+                    kind: KIND_NOSTR_CONNECT,
+                    tags: vec![vec!["p".to_owned(), client.to_hex()]],
+                    content,
+                },
+                c,
+            )
         })
     }
 }
@@ -538,8 +544,8 @@ impl Transport {
     /// `None` when the reply is over the NIP-44 plaintext limit (65,535 bytes).
     fn encrypt(&self, json: &str) -> Option<String> {
         match self {
-            Transport::Nip44(key) => nip44::encrypt(key, json).ok(),
-            Transport::Nip04(key) => Some(nip04::encrypt(key, json)),
+            Transport::Nip44(key) => crate::crypto::with(|c| nip44::encrypt(key, json, c)).ok(),
+            Transport::Nip04(key) => Some(crate::crypto::with(|c| nip04::encrypt(key, json, c))),
         }
     }
 }
@@ -557,13 +563,11 @@ fn internal(id: String, error: &Error) -> Reply {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 pub(crate) fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    /// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+    const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
 }

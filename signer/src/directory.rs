@@ -30,14 +30,14 @@
 //!
 //! This module does no Nostr protocol work and never logs key material.
 
-use crate::nip46::TokenView;
-use crate::nostr::{Keypair, PublicKey, SecretKey};
-use crate::policy::Policy;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use dashmap::DashMap;
 use kms::Vault;
+use proto::nip46::{TokenView, UserKeys};
+use proto::nostr::{Keypair, PublicKey, SecretKey};
+use proto::policy::Policy;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -171,34 +171,6 @@ pub struct Route {
     pub tenant: Arc<str>,
     /// User id.
     pub user: Arc<str>,
-}
-
-/// A user's unsealed keys. Lives only in the signer process; redacted `Debug`; each [`Keypair`]
-/// zeroizes itself on drop.
-pub struct UserKeys {
-    /// Tenant id.
-    pub tenant: String,
-    /// User id.
-    pub user_id: String,
-    /// The identity keypair.
-    pub user: Keypair,
-    /// The remote-signer keypair.
-    pub remote_signer: Keypair,
-    /// Whether the user is disabled (requests are refused with an error reply).
-    pub disabled: bool,
-    /// The effective signing policy when the keys were loaded (the user's own, else the tenant's).
-    /// Policy changes drop the cached keys, so the next request loads the new one.
-    pub policy: Arc<Policy>,
-}
-
-impl std::fmt::Debug for UserKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserKeys")
-            .field("tenant", &self.tenant)
-            .field("user_id", &self.user_id)
-            .field("user_pubkey", &self.user.public_key())
-            .finish_non_exhaustive()
-    }
 }
 
 /// A freshly issued bunker URI secret: shown once, never stored in clear.
@@ -381,7 +353,10 @@ impl Directory {
         if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
             return Err(Error::InvalidInput("name must be at most 128 bytes"));
         }
-        let user = Keypair::new(&secret.unwrap_or_else(SecretKey::generate));
+        let user = crate::crypto::with(|c| {
+            let secret = secret.unwrap_or_else(|| SecretKey::generate(c));
+            Keypair::new(&secret, c)
+        });
         let identity_key = lifecycle::user_pubkey_key(tenant, &user.public_key());
         if self.store.get(Cf::Users, &identity_key)?.is_some() {
             return Err(Error::UserExists);
@@ -389,7 +364,7 @@ impl Directory {
         if let Some(nip05) = &nip05_name {
             self.check_nip05_name(tenant, nip05, None)?;
         }
-        let remote_signer = Keypair::generate();
+        let remote_signer = crate::crypto::with(Keypair::generate);
         let id = random_id();
         let seal = |role: &str, keys: &Keypair| -> Result<String, Error> {
             let sk = keys.secret_key();
@@ -530,7 +505,7 @@ impl Directory {
         batch.put(Cf::ConnectTokens, secret_hash.to_vec(), to_json(&record));
     }
 
-    /// Whether `remote_signer` (32 raw bytes, see [`crate::nostr::hex32`]) is a remote-signer pubkey
+    /// Whether `remote_signer` (32 raw bytes, see [`proto::nostr::hex32`]) is a remote-signer pubkey
     /// hosted here. O(1), in memory, no curve validation needed.
     pub fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool {
         self.routes.contains_key(remote_signer)
@@ -597,7 +572,7 @@ impl Directory {
             .map_err(|_| Error::Corrupt("sealed key length"))?;
         let secret =
             SecretKey::from_bytes(array).map_err(|_| Error::Corrupt("sealed key value"))?;
-        Ok(Keypair::new(&secret))
+        Ok(crate::crypto::with(|c| Keypair::new(&secret, c)))
     }
 
     /// Inserts into the bounded key cache, evicting an arbitrary entry when full. Arbitrary (not LRU)

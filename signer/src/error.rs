@@ -1,7 +1,7 @@
 //! The signer's error type for provisioning and store operations (the admin side).
 //!
 //! NIP-46 failures are not errors of this type: they become error *replies* to the client
-//! ([`crate::nip46::RpcError`]). Each variant has a stable [`Error::code`] used by the admin API's
+//! ([`proto::nip46::RpcError`]). Each variant has a stable [`Error::code`] used by the admin API's
 //! error body and by metrics; `Display` text is for operators' logs and never contains key material.
 
 /// Provisioning and storage failures.
@@ -25,9 +25,9 @@ pub enum Error {
     /// A tenant limit (named by the text, e.g. `max_users`) would be exceeded.
     #[error("tenant limit reached: {0}")]
     LimitReached(&'static str),
-    /// A signing policy does not validate (see [`crate::policy::Policy::validate`]).
+    /// A signing policy does not validate (see [`proto::policy::Policy::validate`]).
     #[error("invalid policy: {0}")]
-    InvalidPolicy(#[from] crate::policy::PolicyError),
+    InvalidPolicy(#[from] proto::policy::PolicyError),
     /// An imported secret key is not a valid 64-hex or `nsec` secp256k1 key.
     #[error("invalid secret key")]
     InvalidSecretKey,

@@ -20,8 +20,8 @@ mod fair;
 pub use fair::Overflow;
 
 use crate::bunker::{Bunker, Processed, Refusal};
-use crate::nostr::Event;
 use fair::FairQueue;
+use proto::nostr::Event;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};

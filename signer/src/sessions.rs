@@ -7,11 +7,11 @@
 //! Per session, the transport keys (NIP-44 conversation key, NIP-04 shared key) between the
 //! remote-signer key and the client key are derived once and cached, so a request costs no ECDH.
 
-use crate::nip46::{ClientMetadata, Scheme};
-use crate::nostr::{nip04, nip44, PublicKey};
-use crate::policy::{Grant, Perms};
 use crate::Error;
 use dashmap::DashMap;
+use proto::nip46::{ClientMetadata, Scheme};
+use proto::nostr::{nip04, nip44, PublicKey};
+use proto::policy::{Grant, Perms};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};

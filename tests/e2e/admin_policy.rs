@@ -1,7 +1,7 @@
 //! Signing policy, over HTTP and real NIP-46 sessions against the real
 //! server: a session granted `sign_event:1` (requested by the client in `connect` param 2, or
 //! pre-approved by the admin on the bunker URI) signs kind 1 and gets an error reply naming
-//! `sign_event:0` for kind 0; every dangerous kind (`signer::policy::DANGEROUS_KINDS`) is refused by
+//! `sign_event:0` for kind 0; every dangerous kind (`proto::policy::DANGEROUS_KINDS`) is refused by
 //! default and signs once an admin opens it, per tenant or per user; a user policy replaces the
 //! tenant's and `GET …/policy` says whether it is `inherited`; tightening a policy reaches an
 //! existing session on its next request; invalid policies are refused with 400 `invalid_policy`
@@ -11,8 +11,8 @@ use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr_connect::prelude::{Event, JsonUtil, Keys, PublicKey};
+use proto::policy::DANGEROUS_KINDS;
 use serde_json::{json, Value};
-use signer::policy::DANGEROUS_KINDS;
 
 pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()

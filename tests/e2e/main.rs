@@ -16,6 +16,7 @@ mod admin_import;
 mod admin_lifecycle;
 mod admin_nip98;
 mod admin_policy;
+mod admin_query;
 mod admin_races;
 mod config;
 mod deploy;

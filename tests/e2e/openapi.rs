@@ -259,3 +259,101 @@ async fn the_document_validates_and_agrees_with_the_router() {
     }
     server.server.stop().await;
 }
+
+/// Every response body type of the admin API, by its schema name.
+const RESPONSE_SCHEMAS: &[&str] = &[
+    "Error",
+    "Health",
+    "OpenApiDocument",
+    "Deleted",
+    "Tenant",
+    "TenantPage",
+    "TenantLimits",
+    "Policy",
+    "UserPolicy",
+    "AdminTokenCreated",
+    "AdminToken",
+    "AdminTokenList",
+    "AdminPubkey",
+    "AdminPubkeyList",
+    "User",
+    "UserPage",
+    "BunkerUriCreated",
+    "BunkerUri",
+    "BunkerUriList",
+    "Session",
+    "SessionList",
+    "AuditRecord",
+    "AuditPage",
+];
+
+/// Every request body type, by its schema name.
+const REQUEST_SCHEMAS: &[&str] = &[
+    "TenantCreate",
+    "TenantUpdate",
+    "Policy",
+    "PolicyOrNull",
+    "AdminTokenCreate",
+    "AdminPubkeyAdd",
+    "UserCreate",
+    "UserUpdate",
+    "BunkerUriCreate",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_document_has_a_component_schema_for_every_body() {
+    let server = TestServer::start().await;
+    let anon = Admin::new(server.server.admin_addr, None);
+    let (status, doc) = anon.call("GET", "/v1/openapi.json", None).await;
+    assert_eq!(status, 200, "{doc}");
+    let schemas = doc["components"]["schemas"]
+        .as_object()
+        .expect("component schemas");
+    for name in RESPONSE_SCHEMAS.iter().chain(REQUEST_SCHEMAS) {
+        let schema = schemas
+            .get(*name)
+            .unwrap_or_else(|| panic!("no component schema {name}"));
+        assert!(schema.is_object(), "{name}: {schema}");
+    }
+    // Each operation's bodies name one of them, and every name it uses is one of them.
+    let mut used = std::collections::BTreeSet::new();
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            let request = &op["requestBody"]["content"]["application/json"]["schema"]["$ref"];
+            let responses = op["responses"].as_object().unwrap().values();
+            let refs = responses
+                .map(|r| &r["content"]["application/json"]["schema"]["$ref"])
+                .chain([request]);
+            for r in refs.filter_map(Value::as_str) {
+                let name = r.strip_prefix("#/components/schemas/").unwrap();
+                assert!(schemas.contains_key(name), "dangling {r}");
+                used.insert(name.to_owned());
+            }
+        }
+    }
+    for name in &used {
+        assert!(
+            RESPONSE_SCHEMAS.contains(&name.as_str()) || REQUEST_SCHEMAS.contains(&name.as_str()),
+            "{name} is a body schema missing from this test's lists"
+        );
+    }
+    // Pages are `{"items": [<item>], "next_cursor": string|null}` with their item by reference.
+    for (page, item) in [
+        ("TenantPage", "Tenant"),
+        ("AdminTokenList", "AdminToken"),
+        ("AdminPubkeyList", "AdminPubkey"),
+        ("UserPage", "User"),
+        ("BunkerUriList", "BunkerUri"),
+        ("SessionList", "Session"),
+        ("AuditPage", "AuditRecord"),
+    ] {
+        let props = &schemas[page]["properties"];
+        assert_eq!(
+            props["items"]["items"]["$ref"],
+            format!("#/components/schemas/{item}"),
+            "{page}"
+        );
+        assert_eq!(props["next_cursor"]["nullable"], true, "{page}");
+    }
+    server.server.stop().await;
+}

@@ -142,7 +142,7 @@ mod tests {
                 vec![
                     dep("event", Normal, 10),
                     dep("ext:tokio", Normal, 11),
-                    dep("signer", Dev, 12),
+                    dep("proto", Dev, 12),
                 ],
             ),
             krate(
@@ -273,12 +273,12 @@ mod tests {
     }
 
     #[test]
-    fn relay_may_use_signer_as_a_dev_dependency_only() {
-        let w = ws(vec![krate("relay", vec![dep("signer", Kind::Dev, 2)])]);
+    fn relay_may_use_proto_as_a_dev_dependency_only() {
+        let w = ws(vec![krate("relay", vec![dep("proto", Kind::Dev, 2)])]);
         assert_eq!(check_deps(&w), vec![]);
         assert_eq!(check_relay_deps(&w), vec![]);
-        // The dev allowance is signer's alone: kms, store, proto stay out.
-        for other in ["kms", "store", "proto"] {
+        // The dev allowance is proto's alone: kms, store, signer stay out.
+        for other in ["kms", "store", "signer"] {
             let w = ws(vec![krate("relay", vec![dep(other, Kind::Dev, 2)])]);
             assert_eq!(check_deps(&w).len(), 1, "{other}");
         }

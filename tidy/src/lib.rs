@@ -196,7 +196,7 @@ mod tests {
         // Enforced whatever the relay's dependencies are.
         for deps in [
             &[][..],
-            &[("signer", Kind::Dev)],
+            &[("proto", Kind::Dev)],
             &[("signer", Kind::Normal)],
             &[("event", Kind::Normal)],
         ] {
@@ -215,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn relay_on_signer_fails_the_run_only_as_a_normal_dependency() {
+    fn relay_on_signer_fails_the_run_and_proto_only_as_a_normal_dependency() {
         let src = "//! Relay.\n";
         let report = run_relay(&[("signer", Kind::Normal)], src);
         assert_eq!(
@@ -224,7 +224,7 @@ mod tests {
             "{:?}",
             report.enforced
         );
-        let report = run_relay(&[("signer", Kind::Dev), ("event", Kind::Normal)], src);
+        let report = run_relay(&[("proto", Kind::Dev), ("event", Kind::Normal)], src);
         assert_eq!(relay_checks(&report), vec![], "{:?}", report.enforced);
     }
 

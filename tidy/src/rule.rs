@@ -19,7 +19,7 @@
 //! | `store`   | the `Store` trait, column families, RocksDB and in-memory engines | nothing       |
 //! | `kms`     | master keys, sealed-record format, data keys, vault               | store         |
 //! | `signer`  | the shell: directory, sessions, pool, audit, Bunker, admin        | event, proto, kms, store |
-//! | `relay`   | the NIP-01 relay                                                  | event (tests: signer too) |
+//! | `relay`   | the NIP-01 relay                                                  | event (tests: proto too) |
 //! | `bunkerd` | the binary: config, server, metrics, sched, admin HTTP, CLI       | all of the above |
 //! | `benches` | benchmarks and load tools                                         | every library crate |
 //! | `tests`   | end-to-end tests                                                  | everything, benches included |
@@ -86,7 +86,7 @@ pub const RULE: &[CrateRule] = &[
         deps: &["event"],
         // Tests sign the events they parse; the library may not name a
         // secret-key type (the source scan exempts test files).
-        dev_deps: &["signer"],
+        dev_deps: &["proto"],
     },
     CrateRule {
         name: "bunkerd",

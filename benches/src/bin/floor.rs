@@ -19,8 +19,8 @@ use benches::raw::OUR_RESEED_EVERY;
 use benches::report::{self, Line, RequestCost, RequestParts, Row};
 use benches::timing::{measure, Options};
 use benches::{Fixture, RawSecp};
-use signer::nip46::Request;
-use signer::nostr::{nip44, verify_schnorr};
+use proto::nip46::Request;
+use proto::nostr::{nip44, verify_schnorr};
 
 /// Collects timed rows.
 struct Bench {
@@ -61,7 +61,7 @@ fn shared(b: &mut Bench, fx: &Fixture) -> Shared {
     let encrypt_ns = b.time(
         "nip44.encrypt_reply",
         format!("NIP-44 encrypt reply ({} B plaintext)", reply.len()),
-        || nip44::encrypt(ck, black_box(reply)),
+        || signer::crypto::with(|c| nip44::encrypt(ck, black_box(reply), c)),
     );
     let ids = [
         b.time("id.request", "event id: request".into(), || {
@@ -129,18 +129,21 @@ fn raw_parts(b: &mut Bench, fx: &Fixture, raw: &mut RawSecp, s: &Shared) -> Requ
     }
 }
 
-/// bunkerd's `signer::nostr` wrappers: thread-local context, OS `aux_rand`, key re-validation.
+/// bunkerd's `proto::nostr` wrappers as the signer calls them: the thread's `Crypto` (blinded
+/// context, OS `aux_rand`), key re-validation.
 fn wrapper_parts(b: &mut Bench, fx: &Fixture, s: &Shared) -> RequestParts {
     let msg = fx.note_id();
     let sign_ns = b.time("ours.sign", "Keypair::sign_schnorr (OS aux)".into(), || {
-        fx.remote_signer.sign_schnorr(black_box(&msg))
+        signer::crypto::with(|c| fx.remote_signer.sign_schnorr(black_box(&msg), c))
     });
     b.time(
         "ours.sign_fixed_aux",
         "Keypair::sign_schnorr_with_aux".into(),
         || {
-            fx.remote_signer
-                .sign_schnorr_with_aux(black_box(&msg), &[7; 32])
+            signer::crypto::with(|c| {
+                fx.remote_signer
+                    .sign_schnorr_with_aux(black_box(&msg), &[7; 32], c)
+            })
         },
     );
     let e = &fx.request;
@@ -228,7 +231,7 @@ fn lines(b: &mut Bench, fx: &Fixture) -> Vec<Line> {
             "raw 0.31, re-blind every sign (0.33)",
             with_sign(sign_every),
         ),
-        line("bunkerd_wrappers", "bunkerd wrappers (signer::nostr)", ours),
+        line("bunkerd_wrappers", "bunkerd wrappers (proto::nostr)", ours),
         line(
             "bunkerd_pipeline",
             "bunkerd request path, measured whole",

@@ -9,7 +9,7 @@
 //!   digests of 256-bit random values leaks nothing usable through timing.
 //! - `Authorization: Nostr <base64 kind-27235 event>` (NIP-98): routes of the tenant whose registered
 //!   admin pubkeys include the event's author; URL, method, payload hash and a ±60 s window are
-//!   checked by `signer::nostr::nip98`.
+//!   checked by `proto::nostr::nip98`.
 //!
 //! A tenant admin asking for another tenant gets `404 tenant_not_found`, exactly as for a tenant
 //! that does not exist, so credentials never reveal which tenants exist.
@@ -101,13 +101,13 @@ pub(crate) fn authenticate(
         let tenant = presented
             .tenant
             .ok_or_else(|| unauthorized("NIP-98 auth is accepted on tenant routes only"))?;
-        let expected = signer::nostr::nip98::Expected {
+        let expected = proto::nostr::nip98::Expected {
             url: presented.url,
             method: presented.method,
             body: presented.body,
-            window_secs: signer::nostr::nip98::DEFAULT_WINDOW_SECS,
+            window_secs: proto::nostr::nip98::DEFAULT_WINDOW_SECS,
         };
-        let pubkey = signer::nostr::nip98::verify(header, &expected, now).map_err(|e| {
+        let pubkey = proto::nostr::nip98::verify(header, &expected, now).map_err(|e| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

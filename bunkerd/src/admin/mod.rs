@@ -2,7 +2,8 @@
 //! users, bunker URIs, sessions, policies and the audit log, versioned under `/v1`.
 //!
 //! Layout: [`routes`] is the table of every route (method, path, scope, schemas); the router
-//! dispatches only through it and [`openapi`] generates `GET /v1/openapi.json` from it. [`auth`]
+//! dispatches only through it and [`openapi`] generates `GET /v1/openapi.json` from it. [`wire`]
+//! holds every request and response body as a serde type deriving its OpenAPI schema. [`auth`]
 //! turns the `Authorization` header into a [`auth::Principal`] (operator token, tenant admin token,
 //! or NIP-98). Handlers live in `tenants.rs` and `users.rs`.
 //!
@@ -22,6 +23,7 @@ mod openapi;
 mod routes;
 mod tenants;
 mod users;
+pub(crate) mod wire;
 
 pub(crate) use auth::AdminTokens;
 
@@ -125,6 +127,14 @@ impl From<signer::Error> for ApiError {
 /// A handler's success: status and JSON body (`None`: empty body).
 pub(crate) type Reply = (StatusCode, Option<serde_json::Value>);
 
+/// A success with `body`, one of the [`wire`] types.
+pub(crate) fn reply<T: serde::Serialize>(status: StatusCode, body: &T) -> Reply {
+    (
+        status,
+        Some(serde_json::to_value(body).expect("wire types serialize")),
+    )
+}
+
 /// Everything a handler gets.
 pub(crate) struct Ctx<'a> {
     pub(crate) state: &'a Arc<AdminState>,
@@ -145,25 +155,15 @@ impl Ctx<'_> {
         self.route.param("user").to_owned()
     }
 
-    /// Whether the body is the JSON literal `null`.
-    pub(crate) fn body_is_null(&self) -> bool {
-        self.body.trim_ascii() == b"null"
-    }
-
     /// Parses the JSON body (an empty body reads as `{}`).
     pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_json(&self.body)
     }
 
-    /// The raw value of query parameter `name` (no percent-decoding beyond `%2B`-free ASCII: every
-    /// parameter bunkerd defines is hex, a number, a name of `a-z._` or a cursor of `0-9a-z-_`).
+    /// The value of query parameter `name` (its first occurrence), decoded as
+    /// `application/x-www-form-urlencoded`: percent-escapes decoded, `+` read as a space.
     pub(crate) fn query(&self, name: &str) -> Option<String> {
-        self.query.as_deref().and_then(|q| {
-            q.split('&').find_map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (k == name).then(|| v.to_owned())
-            })
-        })
+        query_param(self.query.as_deref()?, name)
     }
 
     /// `limit` (1..=1000, default 100).
@@ -240,10 +240,18 @@ pub(crate) async fn service(
     let response = match handle(req, &state).await {
         Ok((status, Some(body))) => json(status, &body),
         Ok((status, None)) => empty(status),
-        Err(e) => json(
-            e.status,
-            &serde_json::json!({"error": {"code": e.code, "message": e.message}}),
-        ),
+        Err(e) => {
+            let body = wire::ErrorBody {
+                error: wire::ErrorDetail {
+                    code: e.code.to_owned(),
+                    message: e.message,
+                },
+            };
+            json(
+                e.status,
+                &serde_json::to_value(body).expect("wire types serialize"),
+            )
+        }
     };
     Ok(response)
 }
@@ -363,14 +371,24 @@ fn is_ready(state: &AdminState) -> bool {
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     use RouteId::*;
     match ctx.route.spec.id {
-        Health => Ok((StatusCode::OK, Some(serde_json::json!({"status": "ok"})))),
+        Health => Ok(reply(
+            StatusCode::OK,
+            &wire::Health {
+                status: "ok".into(),
+            },
+        )),
         Ready => {
             let state = ctx.state.clone();
             let ready = tokio::task::spawn_blocking(move || is_ready(&state))
                 .await
                 .unwrap_or(false);
             if ready {
-                Ok((StatusCode::OK, Some(serde_json::json!({"status": "ready"}))))
+                Ok(reply(
+                    StatusCode::OK,
+                    &wire::Health {
+                        status: "ready".into(),
+                    },
+                ))
             } else {
                 Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -381,7 +399,10 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         }
         // Answered in `service` (a text body); unreachable through `handle`.
         Metrics => Err(ApiError::internal()),
-        OpenApi => Ok((StatusCode::OK, Some(openapi::document()))),
+        OpenApi => Ok(reply(
+            StatusCode::OK,
+            &wire::OpenApiDocument(openapi::document()),
+        )),
         CreateTenant => tenants::create(ctx).await,
         ListTenants => tenants::list(ctx),
         GetTenant => tenants::get(ctx),
@@ -458,12 +479,26 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-/// A page of a list route.
-pub(crate) fn page<T: serde::Serialize>(items: &[T], next_cursor: Option<String>) -> Reply {
-    (
-        StatusCode::OK,
-        Some(serde_json::json!({"items": items, "next_cursor": next_cursor})),
-    )
+/// A page of a list route: `items` converted to their wire type `W`.
+pub(crate) fn page<'a, S: 'a, W>(
+    items: impl IntoIterator<Item = &'a S>,
+    next_cursor: Option<String>,
+) -> Reply
+where
+    W: serde::Serialize + From<&'a S>,
+{
+    let page = wire::Page::<W> {
+        items: items.into_iter().map(W::from).collect(),
+        next_cursor,
+    };
+    reply(StatusCode::OK, &page)
+}
+
+/// The first value of `name` in the query string `query`, form-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
@@ -481,4 +516,24 @@ fn empty(status: StatusCode) -> Response<Body> {
         .header("Cache-Control", "no-store")
         .body(Body::from(String::new()))
         .expect("static response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_param;
+
+    #[test]
+    fn query_values_are_form_decoded() {
+        let q = "cursor=a%2Bb&limit=%31%30&method=user%2Ecreate&name=two+words&empty=&bare";
+        assert_eq!(query_param(q, "cursor").as_deref(), Some("a+b"));
+        assert_eq!(query_param(q, "limit").as_deref(), Some("10"));
+        assert_eq!(query_param(q, "method").as_deref(), Some("user.create"));
+        assert_eq!(query_param(q, "name").as_deref(), Some("two words"));
+        assert_eq!(query_param(q, "empty").as_deref(), Some(""));
+        assert_eq!(query_param(q, "bare").as_deref(), Some(""));
+        assert_eq!(query_param(q, "missing"), None);
+        // The first occurrence wins; an escaped key matches its decoded name.
+        assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
+        assert_eq!(query_param("%6Cimit=5", "limit").as_deref(), Some("5"));
+    }
 }

@@ -1,6 +1,7 @@
 //! `GET /v1/openapi.json`: the OpenAPI 3.0.3 document of the admin API, generated from the route
-//! table ([`super::routes::ROUTES`]) and the schemas below. A route added to the table appears here
-//! by construction; a test checks the document against an OpenAPI validator.
+//! table ([`super::routes::ROUTES`]); its component schemas are derived from the wire types
+//! ([`super::wire`]). A route added to the table appears here by construction; a test checks the
+//! document against an OpenAPI validator.
 
 use super::routes::{RouteId, RouteSpec, Scope, ROUTES};
 use serde_json::{json, Map, Value};
@@ -142,96 +143,68 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     out
 }
 
-fn page_of(item: &str) -> Value {
-    json!({"type": "object", "required": ["items", "next_cursor"], "properties": {
-        "items": {"type": "array", "items": schema_ref(item)},
-        "next_cursor": {"type": "string", "nullable": true}}})
+/// The component schemas: those the wire types derive ([`super::wire::schemas`]), by name.
+fn schemas() -> Value {
+    let schemas: Map<String, Value> = super::wire::schemas()
+        .into_iter()
+        .map(|(name, schema)| {
+            let schema = serde_json::to_value(schema).expect("a schema serializes");
+            (name, schema)
+        })
+        .collect();
+    Value::Object(schemas)
 }
 
-fn schemas() -> Value {
-    let hex64 = json!({"type": "string", "pattern": "^[0-9a-f]{64}$"});
-    let id = json!({"type": "string", "pattern": "^[0-9a-f]{32}$"});
-    let unix = json!({"type": "integer", "format": "int64", "minimum": 0});
-    let opt_unix = json!({"type": "integer", "format": "int64", "minimum": 0, "nullable": true});
-    let opt_str = json!({"type": "string", "nullable": true});
-    json!({
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-        "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
-        "OpenApiDocument": {"type": "object"},
-        "Deleted": {"type": "object", "properties": {
-            "deleted": {}, "id": {"type": "string"}, "users_deleted": {"type": "integer"}}},
-        "TenantCreate": {"type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 128}}},
-        "TenantUpdate": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 128},
-            "nip05_domain": opt_str,
-            "limits": schema_ref("TenantLimits")}},
-        "TenantLimits": {"type": "object", "additionalProperties": false,
-            "description": "Operator only. max_users is enforced at user creation; request rates by the relay.",
-            "properties": {
-            "max_users": {"type": "integer", "minimum": 0, "nullable": true},
-            "requests_per_sec": {"type": "integer", "minimum": 0, "nullable": true},
-            "burst": {"type": "integer", "minimum": 0, "nullable": true}}},
-        "Tenant": {"type": "object", "required": ["id", "name", "created_at"], "properties": {
-            "id": id, "name": {"type": "string"}, "created_at": unix, "updated_at": opt_unix,
-            "nip05_domain": opt_str, "limits": schema_ref("TenantLimits")}},
-        "TenantPage": page_of("Tenant"),
-        "Policy": {"type": "object", "description": "Signing policy."},
-        "PolicyOrNull": {"type": "object", "nullable": true},
-        "UserPolicy": {"type": "object", "properties": {
-            "policy": schema_ref("Policy"), "inherited": {"type": "boolean"}}},
-        "AdminTokenCreate": {"type": "object", "additionalProperties": false,
-            "properties": {"name": {"type": "string", "maxLength": 128}}},
-        "AdminTokenCreated": {"type": "object", "required": ["id", "token"], "properties": {
-            "id": id, "token": hex64, "name": opt_str, "created_at": unix}},
-        "AdminToken": {"type": "object", "properties": {
-            "id": id, "name": opt_str, "created_at": unix, "created_by": {"type": "string"}}},
-        "AdminTokenList": page_of("AdminToken"),
-        "AdminPubkeyAdd": {"type": "object", "required": ["pubkey"], "additionalProperties": false,
-            "properties": {"pubkey": {"type": "string", "description": "64 hex or npub1…"},
-                           "name": {"type": "string", "maxLength": 128}}},
-        "AdminPubkey": {"type": "object", "properties": {
-            "pubkey": hex64, "name": opt_str, "added_at": unix}},
-        "AdminPubkeyList": page_of("AdminPubkey"),
-        "UserCreate": {"type": "object", "additionalProperties": false, "properties": {
-            "name": {"type": "string", "maxLength": 128},
-            "secret_key": {"type": "string", "description": "64 hex or nsec1… to import"},
-            "ncryptsec": {"type": "string", "description": "NIP-49 ncryptsec1… to import"},
-            "password": {"type": "string", "description": "the ncryptsec's password"},
-            "nip05_name": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"}}},
-        "UserUpdate": {"type": "object", "additionalProperties": false, "properties": {
-            "name": opt_str, "disabled": {"type": "boolean"}, "nip05_name": opt_str}},
-        "User": {"type": "object", "required": ["id", "tenant", "user_pubkey", "remote_signer_pubkey"],
-            "properties": {
-            "id": id, "tenant": id, "name": opt_str, "user_pubkey": hex64,
-            "remote_signer_pubkey": hex64, "nip05_name": opt_str, "disabled": {"type": "boolean"},
-            "created_at": unix, "updated_at": opt_unix}},
-        "UserPage": page_of("User"),
-        "BunkerUriCreate": {"type": "object", "additionalProperties": false, "properties": {
-            "ttl_secs": {"type": "integer", "minimum": 1, "maximum": 31_536_000},
-            "perms": {"type": "string", "maxLength": 1024,
-                      "description": "pre-approved NIP-46 permissions, e.g. sign_event:1,nip44_encrypt"}}},
-        "BunkerUriCreated": {"type": "object", "required": ["id", "bunker_uri", "expires_at"],
-            "properties": {"id": hex64, "bunker_uri": {"type": "string"}, "expires_at": unix}},
-        "BunkerUri": {"type": "object", "properties": {
-            "id": hex64, "created_at": unix, "expires_at": unix,
-            "consumed_by": {"type": "string", "nullable": true}, "consumed_at": opt_unix,
-            "perms": opt_str}},
-        "BunkerUriList": page_of("BunkerUri"),
-        "Session": {"type": "object", "properties": {
-            "client_pubkey": hex64, "remote_signer_pubkey": hex64,
-            "metadata": {"type": "object", "nullable": true}, "perms": {"type": "string"},
-            "scheme": {"type": "string", "enum": ["nip44", "nip04"]}, "created_at": unix,
-            "last_used_at": opt_unix, "requests": {"type": "integer"}}},
-        "SessionList": page_of("Session"),
-        "AuditRecord": {"type": "object", "properties": {
-            "time_ms": unix, "seq": {"type": "integer"}, "tenant": id, "user": opt_str,
-            "client": {"type": "string", "nullable": true}, "actor": opt_str,
-            "action": {"type": "string"}, "kind": {"type": "integer", "nullable": true},
-            "event_id": {"type": "string", "nullable": true},
-            "outcome": {"type": "string", "enum": ["ok", "refused", "error"]}, "detail": opt_str}},
-        "AuditPage": page_of("AuditRecord"),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    match (key.as_str(), v) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_route_schema_and_every_ref_is_a_component() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for spec in ROUTES {
+            for name in spec.request.iter().chain(&spec.response) {
+                if *name != "PrometheusText" {
+                    assert!(schemas.contains_key(*name), "{name} of {}", spec.path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        assert!(!found.is_empty());
+        for r in found {
+            let name = r.strip_prefix("#/components/schemas/").expect(&r);
+            assert!(schemas.contains_key(name), "dangling {r}");
+        }
+    }
+
+    #[test]
+    fn nullable_fields_are_openapi_3_0() {
+        let doc = document();
+        let user = &doc["components"]["schemas"]["User"];
+        assert_eq!(user["properties"]["name"]["nullable"], true, "{user}");
+        assert_eq!(user["properties"]["name"]["type"], "string", "{user}");
+        let page = &doc["components"]["schemas"]["UserPage"];
+        assert_eq!(
+            page["properties"]["items"]["items"]["$ref"], "#/components/schemas/User",
+            "{page}"
+        );
+    }
 }

@@ -61,7 +61,8 @@ pub(crate) struct RouteSpec {
     pub(crate) path: &'static str,
     pub(crate) scope: Scope,
     pub(crate) summary: &'static str,
-    /// Schema name (in `openapi.rs` components) of the JSON request body, if any.
+    /// Schema name (a [`super::wire`] type's, in the document's components) of the JSON request
+    /// body, if any.
     pub(crate) request: Option<&'static str>,
     /// Success status and the schema name of its body (`None`: empty body).
     pub(crate) status: u16,

@@ -5,14 +5,13 @@
 //! hold the records' locks; nothing here reads a record to write it back.
 
 use super::auth::Principal;
-use super::{blocking, page, ApiError, Ctx, Reply};
+use super::wire;
+use super::{blocking, page, reply, ApiError, Ctx, Reply};
 use hyper::StatusCode;
-use serde::Deserialize;
+use proto::nostr::{nip19, PublicKey};
 use signer::admin::AdminError;
 use signer::audit::AuditQuery;
-use signer::directory::{TenantLimits, TenantRecord, TenantUpdate};
-use signer::nostr::{nip19, PublicKey};
-use signer::policy::Policy;
+use signer::directory::{TenantRecord, TenantUpdate};
 use signer::pool::unix_now;
 
 /// The admin API's answer to a refused admin service: the status for its code, its message.
@@ -50,28 +49,12 @@ pub(super) async fn blocking_admin<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-fn tenant_json(t: &TenantRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": t.id,
-        "name": t.name,
-        "created_at": t.created_at,
-        "updated_at": (t.updated_at > 0).then_some(t.updated_at),
-        "nip05_domain": t.nip05_domain,
-        "limits": t.limits,
-    })
-}
-
 pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        name: String,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::TenantCreate = ctx.json()?;
     let bunker = ctx.state.bunker.clone();
     let tenant = blocking(move || bunker.admin().create_tenant(&body.name, unix_now())).await?;
     ctx.audit(&tenant.id, "tenant.create", None).await;
-    Ok((StatusCode::CREATED, Some(tenant_json(&tenant))))
+    Ok(reply(StatusCode::CREATED, &wire::Tenant::from(&tenant)))
 }
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -85,8 +68,7 @@ pub(super) fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let next = (tenants.len() == limit)
         .then(|| tenants.last().map(|t| t.id.clone()))
         .flatten();
-    let items: Vec<serde_json::Value> = tenants.iter().map(tenant_json).collect();
-    Ok(page(&items, next))
+    Ok(page::<_, wire::Tenant>(&tenants, next))
 }
 
 fn existing(ctx: &Ctx<'_>) -> Result<TenantRecord, ApiError> {
@@ -98,21 +80,11 @@ fn existing(ctx: &Ctx<'_>) -> Result<TenantRecord, ApiError> {
 }
 
 pub(super) fn get(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    Ok((StatusCode::OK, Some(tenant_json(&existing(ctx)?))))
+    Ok(reply(StatusCode::OK, &wire::Tenant::from(&existing(ctx)?)))
 }
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        #[serde(default)]
-        name: Option<String>,
-        #[serde(default, with = "double_option")]
-        nip05_domain: Option<Option<String>>,
-        #[serde(default)]
-        limits: Option<TenantLimits>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::TenantUpdate = ctx.json()?;
     if body.limits.is_some() && ctx.principal != Principal::Operator {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -127,12 +99,12 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         nip05_domain: body
             .nip05_domain
             .map(|d| d.map(|d| d.trim().to_ascii_lowercase())),
-        limits: body.limits,
+        limits: body.limits.map(Into::into),
     };
     let t = tenant.clone();
     let record = blocking(move || bunker.admin().update_tenant(&t, update, unix_now())).await?;
     ctx.audit(&tenant, "tenant.update", None).await;
-    Ok((StatusCode::OK, Some(tenant_json(&record))))
+    Ok(reply(StatusCode::OK, &wire::Tenant::from(&record)))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -141,20 +113,16 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let tokens = ctx.state.tokens.clone();
     let t = tenant.clone();
     let users = blocking(move || bunker.admin().delete_tenant(&tokens, &t)).await?;
-    Ok((
-        StatusCode::OK,
-        Some(serde_json::json!({"deleted": true, "id": tenant, "users_deleted": users})),
-    ))
+    let deleted = wire::Deleted {
+        deleted: wire::DeletedValue::Flag(true),
+        id: Some(tenant),
+        users_deleted: Some(users as u64),
+    };
+    Ok(reply(StatusCode::OK, &deleted))
 }
 
 pub(super) async fn create_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        #[serde(default)]
-        name: Option<String>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::AdminTokenCreate = ctx.json()?;
     let tenant = ctx.tenant();
     let (bunker, tokens) = (ctx.state.bunker.clone(), ctx.state.tokens.clone());
     let actor = ctx.principal.actor();
@@ -166,31 +134,19 @@ pub(super) async fn create_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     })
     .await?;
     ctx.audit(&tenant, "admin_token.create", None).await;
-    Ok((
-        StatusCode::CREATED,
-        Some(serde_json::json!({
-            "id": record.id,
-            "token": token.as_str(),
-            "name": record.name,
-            "created_at": record.created_at,
-        })),
-    ))
+    let created = wire::AdminTokenCreated {
+        id: record.id,
+        token: zeroize::Zeroizing::new(token.as_str().to_owned()),
+        name: record.name,
+        created_at: record.created_at,
+    };
+    Ok(reply(StatusCode::CREATED, &created))
 }
 
 pub(super) fn list_tokens(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     existing(ctx)?;
-    let items: Vec<serde_json::Value> = ctx
-        .state
-        .tokens
-        .list(&ctx.tenant())
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "id": r.id, "name": r.name, "created_at": r.created_at, "created_by": r.created_by,
-            })
-        })
-        .collect();
-    Ok(page(&items, None))
+    let tokens = ctx.state.tokens.list(&ctx.tenant());
+    Ok(page::<_, wire::AdminToken>(&tokens, None))
 }
 
 pub(super) async fn revoke_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -220,14 +176,7 @@ pub(super) fn parse_pubkey(text: &str) -> Result<PublicKey, ApiError> {
 }
 
 pub(super) async fn add_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        pubkey: String,
-        #[serde(default)]
-        name: Option<String>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::AdminPubkeyAdd = ctx.json()?;
     let pubkey = parse_pubkey(&body.pubkey)?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
@@ -239,15 +188,12 @@ pub(super) async fn add_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     })
     .await?;
     ctx.audit(&tenant, "admin_pubkey.add", None).await;
-    Ok((
-        StatusCode::CREATED,
-        Some(serde_json::to_value(added).expect("serializable")),
-    ))
+    Ok(reply(StatusCode::CREATED, &wire::AdminPubkey::from(&added)))
 }
 
 pub(super) fn list_pubkeys(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let record = existing(ctx)?;
-    Ok(page(&record.admin_pubkeys, None))
+    Ok(page::<_, wire::AdminPubkey>(&record.admin_pubkeys, None))
 }
 
 pub(super) async fn remove_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -262,23 +208,17 @@ pub(super) async fn remove_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn get_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let record = existing(ctx)?;
-    Ok((
-        StatusCode::OK,
-        Some(serde_json::to_value(&record.policy).expect("serializable")),
-    ))
+    Ok(reply(StatusCode::OK, &wire::Policy(record.policy)))
 }
 
 pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let policy: Policy = ctx.json()?;
+    let wire::Policy(policy) = ctx.json()?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
     let record = blocking(move || bunker.admin().set_tenant_policy(&t, policy, unix_now())).await?;
     ctx.audit(&tenant, "tenant.policy.set", None).await;
-    Ok((
-        StatusCode::OK,
-        Some(serde_json::to_value(&record.policy).expect("serializable")),
-    ))
+    Ok(reply(StatusCode::OK, &wire::Policy(record.policy)))
 }
 
 pub(super) async fn query_audit(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -312,19 +252,8 @@ pub(super) async fn query_audit(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         bunker.audit().query(&tenant, &query)
     })
     .await?;
-    Ok(page(&page_.records, page_.next_cursor))
-}
-
-/// `Option<Option<T>>` for PATCH bodies: absent → `None` (leave), `null` → `Some(None)` (clear),
-/// value → `Some(Some(v))`.
-pub(super) mod double_option {
-    use serde::{Deserialize, Deserializer};
-
-    pub(in crate::admin) fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        T: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
+    Ok(page::<_, wire::AuditRecord>(
+        &page_.records,
+        page_.next_cursor,
+    ))
 }

@@ -5,49 +5,17 @@
 //! (hex, `nsec`, NIP-49) are parsed and decrypted by the signer; this module only carries the
 //! strings, zeroized on drop.
 
-use super::tenants::{blocking_admin, double_option, parse_pubkey};
-use super::{blocking, page, ApiError, Ctx, Reply};
+use super::tenants::{blocking_admin, parse_pubkey};
+use super::wire;
+use super::{blocking, page, reply, ApiError, Ctx, Reply};
 use hyper::StatusCode;
-use serde::Deserialize;
 use signer::admin::{KeyImport, NewUser};
 use signer::directory::{UserRecord, UserUpdate};
-use signer::policy::Policy;
 use signer::pool::unix_now;
 use signer::UriOptions;
-use zeroize::Zeroizing;
-
-fn user_json(u: &UserRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": u.id,
-        "tenant": u.tenant,
-        "name": u.name,
-        "user_pubkey": u.user_pubkey,
-        "remote_signer_pubkey": u.remote_signer_pubkey,
-        "nip05_name": u.nip05_name,
-        "disabled": u.disabled,
-        "created_at": u.created_at,
-        "updated_at": (u.updated_at > 0).then_some(u.updated_at),
-    })
-}
 
 pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        #[serde(default)]
-        name: Option<String>,
-        /// 64 hex or `nsec1…`.
-        #[serde(default)]
-        secret_key: Option<Zeroizing<String>>,
-        /// NIP-49 `ncryptsec1…`, with `password`.
-        #[serde(default)]
-        ncryptsec: Option<Zeroizing<String>>,
-        #[serde(default)]
-        password: Option<Zeroizing<String>>,
-        #[serde(default)]
-        nip05_name: Option<String>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::UserCreate = ctx.json()?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
@@ -74,7 +42,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     };
     let record = blocking_admin(move || bunker.admin().create_user(&t, new, unix_now())).await?;
     ctx.audit(&tenant, "user.create", Some(&record.id)).await;
-    Ok((StatusCode::CREATED, Some(user_json(&record))))
+    Ok(reply(StatusCode::CREATED, &wire::User::from(&record)))
 }
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -91,8 +59,7 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let next = (users.len() == limit)
         .then(|| users.last().map(|u| u.id.clone()))
         .flatten();
-    let items: Vec<serde_json::Value> = users.iter().map(user_json).collect();
-    Ok(page(&items, next))
+    Ok(page::<_, wire::User>(&users, next))
 }
 
 async fn load(ctx: &Ctx<'_>) -> Result<UserRecord, ApiError> {
@@ -108,21 +75,11 @@ async fn load(ctx: &Ctx<'_>) -> Result<UserRecord, ApiError> {
 }
 
 pub(super) async fn get(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    Ok((StatusCode::OK, Some(user_json(&load(ctx).await?))))
+    Ok(reply(StatusCode::OK, &wire::User::from(&load(ctx).await?)))
 }
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        #[serde(default, with = "double_option")]
-        name: Option<Option<String>>,
-        #[serde(default)]
-        disabled: Option<bool>,
-        #[serde(default, with = "double_option")]
-        nip05_name: Option<Option<String>>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::UserUpdate = ctx.json()?;
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let update = UserUpdate {
@@ -133,7 +90,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (t, u) = (tenant.clone(), user.clone());
     let record = blocking(move || bunker.admin().update_user(&t, &u, update, unix_now())).await?;
     ctx.audit(&tenant, "user.update", Some(&user)).await;
-    Ok((StatusCode::OK, Some(user_json(&record))))
+    Ok(reply(StatusCode::OK, &wire::User::from(&record)))
 }
 
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -142,10 +99,12 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (t, u) = (tenant.clone(), user.clone());
     blocking(move || bunker.admin().delete_user(&t, &u)).await?;
     ctx.audit(&tenant, "user.delete", Some(&user)).await;
-    Ok((
-        StatusCode::OK,
-        Some(serde_json::json!({"deleted": true, "id": user})),
-    ))
+    let deleted = wire::Deleted {
+        deleted: wire::DeletedValue::Flag(true),
+        id: Some(user),
+        users_deleted: None,
+    };
+    Ok(reply(StatusCode::OK, &deleted))
 }
 
 pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -155,19 +114,11 @@ pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let record = blocking(move || bunker.admin().rotate_remote_signer(&t, &u, unix_now())).await?;
     ctx.audit(&tenant, "user.rotate_remote_signer", Some(&user))
         .await;
-    Ok((StatusCode::OK, Some(user_json(&record))))
+    Ok(reply(StatusCode::OK, &wire::User::from(&record)))
 }
 
 pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        #[serde(default)]
-        ttl_secs: Option<u64>,
-        #[serde(default)]
-        perms: Option<String>,
-    }
-    let body: Body = ctx.json()?;
+    let body: wire::BunkerUriCreate = ctx.json()?;
     if body
         .perms
         .as_ref()
@@ -188,14 +139,12 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let issued =
         blocking(move || bunker.admin().issue_bunker_uri(&t, &u, unix_now(), options)).await?;
     ctx.audit(&tenant, "bunker_uri.create", Some(&user)).await;
-    Ok((
-        StatusCode::CREATED,
-        Some(serde_json::json!({
-            "id": issued.id,
-            "bunker_uri": issued.uri.as_str(),
-            "expires_at": issued.expires_at,
-        })),
-    ))
+    let created = wire::BunkerUriCreated {
+        id: issued.id.clone(),
+        bunker_uri: zeroize::Zeroizing::new(issued.uri.as_str().to_owned()),
+        expires_at: issued.expires_at,
+    };
+    Ok(reply(StatusCode::CREATED, &created))
 }
 
 pub(super) async fn list_uris(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -216,7 +165,7 @@ pub(super) async fn list_uris(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         let now = unix_now();
         tokens.retain(|t| t.consumed_by.is_none() && t.expires_at > now);
     }
-    Ok(page(&tokens, None))
+    Ok(page::<_, wire::BunkerUri>(&tokens, None))
 }
 
 pub(super) async fn revoke_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -233,7 +182,7 @@ pub(super) async fn list_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let sessions = blocking(move || bunker.list_sessions(&tenant, &user)).await?;
-    Ok(page(&sessions, None))
+    Ok(page::<_, wire::Session>(&sessions, None))
 }
 
 pub(super) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -252,7 +201,12 @@ pub(super) async fn revoke_all_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError
     let (t, u) = (tenant.clone(), user.clone());
     let ended = blocking(move || bunker.admin().revoke_sessions(&t, &u, None)).await?;
     ctx.audit(&tenant, "session.revoke_all", Some(&user)).await;
-    Ok((StatusCode::OK, Some(serde_json::json!({"deleted": ended}))))
+    let deleted = wire::Deleted {
+        deleted: wire::DeletedValue::Count(ended as u64),
+        id: None,
+        users_deleted: None,
+    };
+    Ok(reply(StatusCode::OK, &deleted))
 }
 
 pub(super) async fn get_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -260,26 +214,28 @@ pub(super) async fn get_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (policy, inherited) =
         blocking(move || bunker.directory().effective_policy(&tenant, &user)).await?;
-    Ok((
+    Ok(reply(
         StatusCode::OK,
-        Some(serde_json::json!({"policy": policy, "inherited": inherited})),
+        &wire::UserPolicy {
+            policy: wire::Policy(policy),
+            inherited,
+        },
     ))
 }
 
 pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let policy: Option<Policy> = if ctx.body_is_null() {
-        None
-    } else {
-        Some(ctx.json()?)
-    };
+    let wire::PolicyOrNull(policy) = ctx.json()?;
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     let (policy, inherited) =
         blocking(move || bunker.admin().set_user_policy(&t, &u, policy, unix_now())).await?;
     ctx.audit(&tenant, "user.policy.set", Some(&user)).await;
-    Ok((
+    Ok(reply(
         StatusCode::OK,
-        Some(serde_json::json!({"policy": policy, "inherited": inherited})),
+        &wire::UserPolicy {
+            policy: wire::Policy(policy),
+            inherited,
+        },
     ))
 }

@@ -428,8 +428,8 @@ struct PageArgs {
 const MAX_SEGMENT_BYTES: usize = 128;
 
 /// Value parser of every id, pubkey, cursor and filter that goes into a URL path or query: 1 to
-/// [`MAX_SEGMENT_BYTES`] of `A-Z a-z 0-9 - . _ ~ :` (RFC 3986 unreserved characters and `:`), so it
-/// needs no percent-encoding and cannot change the route (`/`, `?`, `#`, `%`, `&`, `=`).
+/// [`MAX_SEGMENT_BYTES`] of `A-Z a-z 0-9 - . _ ~ :` (RFC 3986 unreserved characters and `:`), which
+/// the request builder's percent-encoder leaves as they are: URLs carry ids exactly as typed.
 fn segment(text: &str) -> Result<String, &'static str> {
     let ok = !text.is_empty()
         && text.len() <= MAX_SEGMENT_BYTES

@@ -9,6 +9,7 @@
 //! Main items: [`render`], [`Output`], [`View`], [`Reply`].
 
 use super::CliError;
+use crate::admin::wire::{ErrorBody, Page};
 use serde_json::Value;
 use std::fmt::Write;
 use zeroize::Zeroizing;
@@ -116,22 +117,20 @@ pub(crate) fn render(reply: &Reply, output: &Output, json: bool) -> Result<Rende
 }
 
 fn api_error(reply: &Reply) -> CliError {
-    let parsed: Option<Value> = serde_json::from_slice(&reply.body).ok();
-    let error = parsed.as_ref().map(|v| &v["error"]);
-    match error.map(|e| (e["code"].as_str(), e["message"].as_str())) {
-        Some((Some(code), Some(message))) => CliError::Api {
+    match serde_json::from_slice::<ErrorBody>(&reply.body) {
+        Ok(ErrorBody { error }) => CliError::Api {
             status: reply.status,
-            code: code.to_owned(),
-            message: message.to_owned(),
+            code: error.code,
+            message: error.message,
         },
-        _ => CliError::BadResponse {
+        Err(_) => CliError::BadResponse {
             status: reply.status,
         },
     }
 }
 
 fn human(reply: &Reply, output: &Output) -> Result<Rendered, CliError> {
-    let bad = CliError::BadResponse {
+    let bad = || CliError::BadResponse {
         status: reply.status,
     };
     let mut stderr = output.note.map(str::to_owned);
@@ -145,20 +144,19 @@ fn human(reply: &Reply, output: &Output) -> Result<Rendered, CliError> {
             stderr,
         });
     }
-    let value: Value = serde_json::from_slice(&reply.body).map_err(|_| bad)?;
+    let value = || serde_json::from_slice::<Value>(&reply.body).map_err(|_| bad());
     let stdout = match output.view {
         View::Table(columns) => {
-            let items = value["items"].as_array().ok_or(CliError::BadResponse {
-                status: reply.status,
-            })?;
-            if let Some(cursor) = value["next_cursor"].as_str() {
+            // The page's items stay generic JSON: the columns name the fields printed.
+            let page: Page<Value> = serde_json::from_slice(&reply.body).map_err(|_| bad())?;
+            if let Some(cursor) = &page.next_cursor {
                 stderr = Some(format!("more: continue with --cursor {cursor}"));
             }
-            table(columns, items)
+            table(columns, &page.items)
         }
-        View::Fields(columns) => fields(columns, &value),
+        View::Fields(columns) => fields(columns, &value()?),
         View::Pretty | View::Done(_) => {
-            let mut text = serde_json::to_string_pretty(&value).expect("a Value serializes");
+            let mut text = serde_json::to_string_pretty(&value()?).expect("a Value serializes");
             text.push('\n');
             text
         }
@@ -270,7 +268,7 @@ pub(crate) fn rfc3339(secs: u64, millis: Option<u64>) -> String {
 }
 
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian calendar (Howard
-/// Hinnant's `civil_from_days`, <https://howardhinnant.github.io/date_algorithms.html>).
+/// Hinnant's `civil_from_days` algorithm).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;

@@ -13,7 +13,9 @@ use super::{
     TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs, UserPolicyCmd, UserRef,
     UserUpdateArgs, UsersCmd,
 };
+use crate::admin::wire;
 use hyper::Method;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
@@ -208,7 +210,7 @@ fn tenants(cmd: &TenantsCmd, inputs: &mut Inputs) -> Result<ApiRequest, CliError
     Ok(match cmd {
         TenantsCmd::Create { name } => post(
             "/v1/tenants".into(),
-            &serde_json::json!({ "name": name }),
+            &wire::TenantCreate { name: name.clone() },
             View::Fields(TENANT_FIELDS),
         ),
         TenantsCmd::List(page) => get(
@@ -256,9 +258,7 @@ fn admin_tokens(cmd: &AdminTokensCmd) -> ApiRequest {
         AdminTokensCmd::Create { tenant, name } => {
             let mut request = post(
                 format!("{}/admin-tokens", tenant_path(tenant)),
-                &Named {
-                    name: name.as_deref(),
-                },
+                &wire::AdminTokenCreate { name: name.clone() },
                 View::Fields(&[("id", ""), ("token", ""), ("name", "")]),
             );
             request.output.note = Some("the token is shown once: store it now");
@@ -269,7 +269,7 @@ fn admin_tokens(cmd: &AdminTokensCmd) -> ApiRequest {
             View::Table(TOKEN_COLS),
         ),
         AdminTokensCmd::Revoke { tenant, id } => delete(
-            format!("{}/admin-tokens/{id}", tenant_path(tenant)),
+            format!("{}/admin-tokens/{}", tenant_path(tenant), encode(id)),
             View::Done("admin token revoked"),
         ),
     }
@@ -281,28 +281,20 @@ fn admin_pubkeys(cmd: &AdminPubkeysCmd) -> ApiRequest {
             tenant,
             pubkey,
             name,
-        } => {
-            #[derive(Serialize)]
-            struct Body<'a> {
-                pubkey: &'a str,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                name: Option<&'a str>,
-            }
-            post(
-                format!("{}/admin-pubkeys", tenant_path(tenant)),
-                &Body {
-                    pubkey,
-                    name: name.as_deref(),
-                },
-                View::Fields(PUBKEY_COLS),
-            )
-        }
+        } => post(
+            format!("{}/admin-pubkeys", tenant_path(tenant)),
+            &wire::AdminPubkeyAdd {
+                pubkey: pubkey.clone(),
+                name: name.clone(),
+            },
+            View::Fields(PUBKEY_COLS),
+        ),
         AdminPubkeysCmd::List { tenant } => get(
             format!("{}/admin-pubkeys", tenant_path(tenant)),
             View::Table(PUBKEY_COLS),
         ),
         AdminPubkeysCmd::Remove { tenant, pubkey } => delete(
-            format!("{}/admin-pubkeys/{pubkey}", tenant_path(tenant)),
+            format!("{}/admin-pubkeys/{}", tenant_path(tenant), encode(pubkey)),
             View::Done("admin pubkey removed"),
         ),
     }
@@ -343,19 +335,6 @@ fn users(cmd: &UsersCmd, inputs: &mut Inputs) -> Result<ApiRequest, CliError> {
 }
 
 fn user_create(args: &UserCreateArgs, inputs: &mut Inputs) -> Result<ApiRequest, CliError> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        name: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        secret_key: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        ncryptsec: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        password: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        nip05_name: Option<&'a str>,
-    }
     let secret_key = args
         .secret_key_file
         .as_deref()
@@ -381,12 +360,14 @@ fn user_create(args: &UserCreateArgs, inputs: &mut Inputs) -> Result<ApiRequest,
     if secret_key.as_ref().is_some_and(|s| s.trim().is_empty()) {
         return Err(CliError::Usage("--secret-key-file is empty"));
     }
-    let body = Body {
-        name: args.name.as_deref(),
-        secret_key: secret_key.as_deref().map(|s| s.trim()),
-        ncryptsec: args.ncryptsec.as_deref().map(str::trim),
-        password: password.as_deref().map(|p| strip_newline(p)),
-        nip05_name: args.nip05_name.as_deref(),
+    // The secrets are copied into zeroizing strings only.
+    let secret = |s: &str| Zeroizing::new(s.to_owned());
+    let body = wire::UserCreate {
+        name: args.name.clone(),
+        secret_key: secret_key.as_deref().map(|s| secret(s.trim())),
+        ncryptsec: args.ncryptsec.as_deref().map(|s| secret(s.trim())),
+        password: password.as_deref().map(|p| secret(strip_newline(p))),
+        nip05_name: args.nip05_name.clone(),
     };
     Ok(post(
         format!("{}/users", tenant_path(&args.tenant)),
@@ -403,16 +384,11 @@ fn strip_newline(text: &str) -> &str {
 }
 
 fn user_update(args: &UserUpdateArgs) -> ApiRequest {
-    let mut body = serde_json::Map::new();
-    if let Some(name) = &args.name {
-        body.insert("name".into(), name.as_str().into());
-    }
-    if args.disable || args.enable {
-        body.insert("disabled".into(), args.disable.into());
-    }
-    if let Some(nip05) = &args.nip05_name {
-        body.insert("nip05_name".into(), nip05.as_str().into());
-    }
+    let body = wire::UserUpdate {
+        name: args.name.clone().map(Some),
+        disabled: (args.disable || args.enable).then_some(args.disable),
+        nip05_name: args.nip05_name.clone().map(Some),
+    };
     ApiRequest {
         method: Method::PATCH,
         path: user_path(&args.user),
@@ -424,18 +400,11 @@ fn user_update(args: &UserUpdateArgs) -> ApiRequest {
 fn uris(cmd: &UrisCmd) -> ApiRequest {
     match cmd {
         UrisCmd::Create { user, ttl, perms } => {
-            #[derive(Serialize)]
-            struct Body<'a> {
-                #[serde(skip_serializing_if = "Option::is_none")]
-                ttl_secs: Option<u64>,
-                #[serde(skip_serializing_if = "Option::is_none")]
-                perms: Option<&'a str>,
-            }
             let mut request = post(
                 format!("{}/bunker-uris", user_path(user)),
-                &Body {
+                &wire::BunkerUriCreate {
                     ttl_secs: *ttl,
-                    perms: perms.as_deref(),
+                    perms: perms.clone(),
                 },
                 View::Fields(&[("id", ""), ("bunker_uri", ""), ("expires_at", "")]),
             );
@@ -455,7 +424,7 @@ fn uris(cmd: &UrisCmd) -> ApiRequest {
             )
         }
         UrisCmd::Revoke { user, id } => delete(
-            format!("{}/bunker-uris/{id}", user_path(user)),
+            format!("{}/bunker-uris/{}", user_path(user), encode(id)),
             View::Done("bunker URI revoked"),
         ),
     }
@@ -471,7 +440,7 @@ fn sessions(cmd: &SessionsCmd) -> ApiRequest {
             user,
             client_pubkey,
         } => delete(
-            format!("{}/sessions/{client_pubkey}", user_path(user)),
+            format!("{}/sessions/{}", user_path(user), encode(client_pubkey)),
             View::Done("session ended"),
         ),
         SessionsCmd::RevokeAll(user) => {
@@ -501,19 +470,31 @@ fn audit(args: &AuditArgs) -> ApiRequest {
     )
 }
 
-/// `{"name": …}` with the name left out when absent.
-#[derive(Serialize)]
-struct Named<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
+/// What [`encode`] escapes: everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`)
+/// and `:`, which may stand unescaped in a path segment and in a query value.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b':');
+
+/// `text` percent-encoded for one path segment or query value. Values the CLI's `segment` parser
+/// accepts come out unchanged; anything else cannot change the route.
+fn encode(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
 }
 
 fn tenant_path(tenant: &str) -> String {
-    format!("/v1/tenants/{tenant}")
+    format!("/v1/tenants/{}", encode(tenant))
 }
 
 fn user_path(user: &UserRef) -> String {
-    format!("/v1/tenants/{}/users/{}", user.tenant, user.user)
+    format!(
+        "/v1/tenants/{}/users/{}",
+        encode(&user.tenant),
+        encode(&user.user)
+    )
 }
 
 fn page_params(page: &PageArgs) -> Vec<(&'static str, String)> {
@@ -527,13 +508,15 @@ fn page_params(page: &PageArgs) -> Vec<(&'static str, String)> {
     params
 }
 
-/// `?k=v&…`, or nothing. Values are numbers or passed the CLI's `segment` parser, so they need no
-/// percent-encoding.
+/// `?k=v&…` with each value percent-encoded ([`encode`]), or nothing.
 fn query(params: &[(&'static str, String)]) -> String {
     if params.is_empty() {
         return String::new();
     }
-    let pairs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect();
     format!("?{}", pairs.join("&"))
 }
 

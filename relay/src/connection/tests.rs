@@ -1,7 +1,7 @@
 //! The per-connection state machine: admission rules and subscription bookkeeping, without sockets.
 
 use super::*;
-use signer::nostr::{Keypair, PublicKey, UnsignedEvent};
+use proto::nostr::{Crypto, Keypair, PublicKey, UnsignedEvent};
 
 const NOW: u64 = 1_750_000_000;
 
@@ -20,12 +20,15 @@ impl Admission for Fake {
 }
 
 fn request(kind: u16, created_at: u64, to: &PublicKey) -> Event {
-    Keypair::generate().sign_event(UnsignedEvent {
-        created_at,
-        kind,
-        tags: vec![vec!["p".into(), to.to_hex()]],
-        content: "x".into(),
-    })
+    Keypair::generate(&mut Crypto::from_os_rng()).sign_event(
+        UnsignedEvent {
+            created_at,
+            kind,
+            tags: vec![vec!["p".into(), to.to_hex()]],
+            content: "x".into(),
+        },
+        &mut Crypto::from_os_rng(),
+    )
 }
 
 /// Sends one EVENT and returns the OK message text, or "submitted".
@@ -52,7 +55,7 @@ fn verdict(connection: &mut Connection, fake: &Fake, event: &Event) -> String {
 
 #[test]
 fn admission_rules_for_events() {
-    let hosted = Keypair::generate().public_key();
+    let hosted = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     let mut fake = Fake { hosted, seen: None };
     let mut s = Connection::new(&Limits::default());
     assert_eq!(
@@ -66,7 +69,7 @@ fn admission_rules_for_events() {
     assert!(
         verdict(&mut s, &fake, &request(24133, NOW + 601, &hosted)).starts_with("false invalid:")
     );
-    let stranger = Keypair::generate().public_key();
+    let stranger = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     assert!(verdict(&mut s, &fake, &request(24133, NOW, &stranger)).starts_with("false blocked:"));
     let dup = request(24133, NOW, &hosted);
     fake.seen = Some(dup.id);
@@ -76,7 +79,7 @@ fn admission_rules_for_events() {
 #[test]
 fn subscriptions_are_tracked_limited_and_closed() {
     let fake = Fake {
-        hosted: Keypair::generate().public_key(),
+        hosted: Keypair::generate(&mut Crypto::from_os_rng()).public_key(),
         seen: None,
     };
     let mut s = Connection::new(&Limits {
@@ -167,7 +170,7 @@ impl Admission for Limited {
 
 #[test]
 fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
-    let hosted = Keypair::generate().public_key();
+    let hosted = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     let gate = Limited {
         inner: Fake { hosted, seen: None },
         events_left: 1.into(),

@@ -1,15 +1,18 @@
 //! Filter parsing and matching (NIP-01 §"Filters").
 
 use super::*;
-use signer::nostr::{Keypair, UnsignedEvent};
+use proto::nostr::{Crypto, Keypair, UnsignedEvent};
 
 fn event(kind: u16, created_at: u64, p: &str) -> Event {
-    Keypair::generate().sign_event(UnsignedEvent {
-        created_at,
-        kind,
-        tags: vec![vec!["p".into(), p.into()], vec!["t".into(), "topic".into()]],
-        content: String::new(),
-    })
+    Keypair::generate(&mut Crypto::from_os_rng()).sign_event(
+        UnsignedEvent {
+            created_at,
+            kind,
+            tags: vec![vec!["p".into(), p.into()], vec!["t".into(), "topic".into()]],
+            content: String::new(),
+        },
+        &mut Crypto::from_os_rng(),
+    )
 }
 
 #[track_caller]

@@ -1,16 +1,19 @@
 //! NIP-01 message parsing and encoding.
 
 use super::*;
-use signer::nostr::{Keypair, UnsignedEvent};
+use proto::nostr::{Crypto, Keypair, UnsignedEvent};
 
 #[test]
 fn parses_the_four_client_messages() {
-    let e = Keypair::generate().sign_event(UnsignedEvent {
-        created_at: 1,
-        kind: 24133,
-        tags: vec![],
-        content: "x".into(),
-    });
+    let e = Keypair::generate(&mut Crypto::from_os_rng()).sign_event(
+        UnsignedEvent {
+            created_at: 1,
+            kind: 24133,
+            tags: vec![],
+            content: "x".into(),
+        },
+        &mut Crypto::from_os_rng(),
+    );
     let text = format!(r#"["EVENT",{}]"#, e.to_json());
     assert!(matches!(parse(&text), Ok(ClientMessage::Event(parsed)) if *parsed == e));
     match parse(r#"["REQ","s",{"kinds":[1]},{"limit":0}]"#) {

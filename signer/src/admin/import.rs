@@ -2,12 +2,12 @@
 //! `ncryptsec1…` with its password, or none (one is generated).
 //!
 //! Parsing and the scrypt of a NIP-49 import run here, before any lock is taken: a NIP-49
-//! decryption takes up to a second or two and up to 1 GiB ([`crate::nostr::nip49::MAX_LOG_N`]),
+//! decryption takes up to a second or two and up to 1 GiB ([`proto::nostr::nip49::MAX_LOG_N`]),
 //! so callers run imports one at a time. Error texts are fixed and never echo the key, the
 //! `ncryptsec` or the password.
 
-use crate::nostr::nip49::{self, Nip49Error};
-use crate::nostr::{nip19, SecretKey};
+use proto::nostr::nip49::{self, Nip49Error};
+use proto::nostr::{nip19, SecretKey};
 use zeroize::Zeroizing;
 
 /// The key fields of a user creation, as the caller received them. Every string is zeroized on

@@ -5,9 +5,9 @@
 
 use super::{check_label, Admin, AdminError, AdminTokens, MAX_ADMIN_PUBKEYS};
 use crate::directory::{AdminPubkey, TenantRecord, TenantUpdate};
-use crate::nostr::PublicKey;
-use crate::policy::Policy;
 use crate::Error;
+use proto::nostr::PublicKey;
+use proto::policy::Policy;
 use store::{Batch, Durability};
 
 impl Admin<'_> {

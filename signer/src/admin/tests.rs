@@ -1,17 +1,19 @@
-//! Unit tests of the admin services over a [`MemStore`]: user creation is one synced batch and a
-//! refused creation writes nothing; concurrent writers of one record (threads) lose no
-//! acknowledged change, a delete is never undone, and the unsealed-key cache follows the store.
+//! Unit tests of the admin services over a [`MemStore`](store::MemStore): user creation is one
+//! synced batch and a refused creation writes nothing; concurrent writers of one record (threads)
+//! lose no acknowledged change, a delete is never undone, and the unsealed-key cache follows the
+//! store.
 
 use super::{AdminError, AdminTokens, ImportError, KeyImport, NewUser};
 use crate::directory::{TenantUpdate, UserUpdate};
-use crate::nostr::nip49::Nip49Error;
-use crate::nostr::{PublicKey, SecretKey};
-use crate::policy::{Policy, SignKinds};
+use crate::test_support::HookedStore;
 use crate::{Bunker, BunkerConfig, Error};
 use kms::MemMasterKey;
+use proto::nostr::nip49::Nip49Error;
+use proto::nostr::{PublicKey, SecretKey};
+use proto::policy::{Policy, SignKinds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
-use store::{Batch, Cf, Durability, MemStore, Store};
+use store::{Cf, Durability, Store};
 use zeroize::Zeroizing;
 
 /// The official NIP-49 decryption vector (`nostr/vectors/nip49.vectors.json`): LOG_N 16.
@@ -19,64 +21,24 @@ const NCRYPTSEC: &str = "ncryptsec1qgg9947rlpvqu76pj5ecreduf9jxhselq2nae2kghhvd5
 const NCRYPTSEC_PASSWORD: &str = "nostr";
 const NCRYPTSEC_SECRET: &str = "3501454135014541350145413501453fefb02227e449e57cf4d3a3ce05378683";
 
-/// A [`MemStore`] that records the durability of every write.
-struct Recording {
-    inner: MemStore,
-    writes: Mutex<Vec<Durability>>,
-}
+/// The durability of every write, in order.
+type Writes = Arc<Mutex<Vec<Durability>>>;
 
-impl Store for Recording {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
-        self.inner.get(cf, key)
-    }
-
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
-        self.writes.lock().unwrap().push(durability);
-        self.inner.write(batch, durability)
-    }
-
-    fn scan_prefix(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_prefix(cf, prefix, visit)
-    }
-
-    fn scan_range(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range(cf, start, end, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range_rev(cf, start, end, visit)
-    }
-}
-
-fn open() -> (Arc<Recording>, Bunker) {
-    let store = Arc::new(Recording {
-        inner: MemStore::new(),
-        writes: Mutex::new(Vec::new()),
-    });
+/// A bunker over a [`HookedStore`] that records the durability of every write.
+fn open() -> (Arc<HookedStore>, Writes, Bunker) {
+    let writes = Writes::default();
+    let log = writes.clone();
+    let store = Arc::new(HookedStore::new(move |_, durability| {
+        log.lock().unwrap().push(durability);
+        Ok(())
+    }));
     let bunker = Bunker::open(
         store.clone(),
         Arc::new(MemMasterKey::generate()),
         BunkerConfig::new("ws://127.0.0.1:7447"),
     )
     .unwrap();
-    (store, bunker)
+    (store, writes, bunker)
 }
 
 /// Every (column family, key, value) of the user and routing tables.
@@ -110,18 +72,18 @@ fn with_key(secret_key: Option<&str>, nip05: Option<&str>) -> NewUser {
 
 #[test]
 fn creating_a_user_with_a_key_and_a_nip05_name_is_one_synced_write() {
-    let (store, bunker) = open();
+    let (_, writes, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
-    let key = SecretKey::generate();
+    let key = crate::crypto::with(SecretKey::generate);
     let hex = hex::encode(key.expose_bytes());
-    let before = store.writes.lock().unwrap().len();
+    let before = writes.lock().unwrap().len();
     let user = admin
         .create_user(&tenant, with_key(Some(&hex), Some("alice")), 2)
         .unwrap();
-    let writes = store.writes.lock().unwrap()[before..].to_vec();
+    let writes = writes.lock().unwrap()[before..].to_vec();
     assert_eq!(writes, [Durability::Sync], "one synced batch");
-    assert_eq!(user.user_pubkey, key.public_key());
+    assert_eq!(user.user_pubkey, crate::crypto::with(|c| key.public_key(c)));
     assert_eq!(user.nip05_name.as_deref(), Some("alice"));
     assert_eq!(bunker.directory().user(&tenant, &user.id).unwrap(), user);
     assert!(bunker
@@ -139,14 +101,14 @@ fn creating_a_user_with_a_key_and_a_nip05_name_is_one_synced_write() {
 
 #[test]
 fn a_refused_nip05_name_leaves_no_user_behind() {
-    let (store, bunker) = open();
+    let (store, _, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
     admin
         .create_user(&tenant, with_key(None, Some("alice")), 2)
         .unwrap();
     let before = rows(store.as_ref());
-    let key = SecretKey::generate();
+    let key = crate::crypto::with(SecretKey::generate);
     let hex = hex::encode(key.expose_bytes());
     for (nip05, why) in [("alice", "taken"), ("Alice!", "malformed")] {
         let refused = admin.create_user(&tenant, with_key(Some(&hex), Some(nip05)), 3);
@@ -161,16 +123,16 @@ fn a_refused_nip05_name_leaves_no_user_behind() {
     let user = admin
         .create_user(&tenant, with_key(Some(&hex), Some("bob")), 4)
         .unwrap();
-    assert_eq!(user.user_pubkey, key.public_key());
+    assert_eq!(user.user_pubkey, crate::crypto::with(|c| key.public_key(c)));
 }
 
 #[test]
 fn a_refused_import_writes_nothing() {
-    let (store, bunker) = open();
+    let (store, writes, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
     let before = rows(store.as_ref());
-    let writes_before = store.writes.lock().unwrap().len();
+    let writes_before = writes.lock().unwrap().len();
     let mut broken = NCRYPTSEC.to_owned();
     let last = broken.pop().unwrap();
     broken.push(if last == 'q' { 'p' } else { 'q' });
@@ -209,7 +171,7 @@ fn a_refused_import_writes_nothing() {
         }
     }
     assert_eq!(rows(store.as_ref()), before);
-    assert_eq!(store.writes.lock().unwrap().len(), writes_before);
+    assert_eq!(writes.lock().unwrap().len(), writes_before);
     assert_eq!(bunker.directory().user_count(), 0);
     // The right password imports the vector's key.
     let new = NewUser {
@@ -221,7 +183,8 @@ fn a_refused_import_writes_nothing() {
         ..NewUser::default()
     };
     let user = admin.create_user(&tenant, new, 3).unwrap();
-    let expected = SecretKey::from_hex(NCRYPTSEC_SECRET).unwrap().public_key();
+    let expected =
+        crate::crypto::with(|c| SecretKey::from_hex(NCRYPTSEC_SECRET).unwrap().public_key(c));
     assert_eq!(user.user_pubkey, expected);
 }
 
@@ -242,7 +205,7 @@ fn race(rounds: usize, a: impl Fn(usize) + Send + Sync, b: impl Fn(usize) + Send
 
 #[test]
 fn two_threads_updating_one_user_lose_no_change() {
-    let (_, bunker) = open();
+    let (_, _, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
     let user = admin
@@ -276,13 +239,13 @@ fn two_threads_updating_one_user_lose_no_change() {
 
 #[test]
 fn two_threads_writing_one_tenant_lose_no_admin_pubkey() {
-    let (_, bunker) = open();
+    let (_, _, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
-    let removed = SecretKey::generate().public_key();
+    let removed = crate::crypto::with(|c| SecretKey::generate(c).public_key(c));
     admin.add_admin_pubkey(&tenant, removed, None, 1).unwrap();
     let added: Vec<PublicKey> = (0..40)
-        .map(|_| SecretKey::generate().public_key())
+        .map(|_| crate::crypto::with(|c| SecretKey::generate(c).public_key(c)))
         .collect();
     race(
         added.len(),
@@ -312,7 +275,7 @@ fn two_threads_writing_one_tenant_lose_no_admin_pubkey() {
 
 #[test]
 fn an_update_racing_a_delete_never_brings_the_user_back() {
-    let (store, bunker) = open();
+    let (store, _, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
     for round in 0..20 {
@@ -349,7 +312,7 @@ fn an_update_racing_a_delete_never_brings_the_user_back() {
 
 #[test]
 fn the_key_cache_follows_concurrent_updates() {
-    let (_, bunker) = open();
+    let (_, _, bunker) = open();
     let admin = bunker.admin();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;
     let user = admin.create_user(&tenant, NewUser::default(), 1).unwrap();
@@ -382,7 +345,7 @@ fn the_key_cache_follows_concurrent_updates() {
 
 #[test]
 fn admin_tokens_revoke_once_and_go_with_their_tenant() {
-    let (store, bunker) = open();
+    let (store, _, bunker) = open();
     let admin = bunker.admin();
     let tokens = AdminTokens::load(store.clone()).unwrap();
     let tenant = admin.create_tenant("acme", 1).unwrap().id;

@@ -8,10 +8,10 @@
 use super::{Admin, AdminError, KeyImport};
 use crate::bunker::{percent_encode, IssuedUri, UriOptions, MAX_URI_TTL_SECS};
 use crate::directory::{UserRecord, UserUpdate};
-use crate::nostr::PublicKey;
-use crate::policy::Policy;
 use crate::sessions::Sessions;
 use crate::Error;
+use proto::nostr::PublicKey;
+use proto::policy::Policy;
 use store::{Batch, Durability};
 use zeroize::Zeroizing;
 

@@ -6,9 +6,9 @@
 
 use super::Bunker;
 use crate::directory::UserRecord;
-use crate::nip46::{ClientMetadata, Scheme};
-use crate::nostr::PublicKey;
 use crate::Error;
+use proto::nip46::{ClientMetadata, Scheme};
+use proto::nostr::PublicKey;
 use zeroize::Zeroizing;
 
 /// Longest bunker-URI time-to-live, seconds (one year).

@@ -15,11 +15,11 @@ use super::{
     random_id, to_json, Directory, Route, TenantRecord, TokenRecord, UserRecord, MAX_NAME_BYTES,
     SEALED_KEY_RECORD,
 };
-use crate::nostr::{Keypair, PublicKey};
-use crate::policy::Policy;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+use proto::nostr::{Keypair, PublicKey};
+use proto::policy::Policy;
 use store::{Batch, Cf, Durability};
 
 /// Most items a list call returns.
@@ -414,7 +414,7 @@ impl Directory {
         }
         let mut record = self.user(tenant, user)?;
         let old = record.remote_signer_pubkey;
-        let fresh = Keypair::generate();
+        let fresh = crate::crypto::with(Keypair::generate);
         let sealed = {
             let sk = fresh.secret_key();
             self.vault.seal(

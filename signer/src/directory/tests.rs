@@ -4,9 +4,9 @@
 
 use crate::admin::NewUser;
 use crate::directory::{TenantUpdate, UserUpdate};
-use crate::policy::{Policy, SignKinds};
 use crate::{Bunker, BunkerConfig};
 use kms::MemMasterKey;
+use proto::policy::{Policy, SignKinds};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use store::MemStore;

@@ -2,6 +2,7 @@
 //! failing on its own), header syntax and size, and the example header printed in `98.md` (in
 //! `vectors/nip98.vectors.json`, see `vectors/SOURCES.md`).
 
+use crate::nostr::Crypto;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ fn signed(keys: &Keypair, edit: impl FnOnce(&mut UnsignedEvent)) -> Event {
         content: String::new(),
     };
     edit(&mut unsigned);
-    keys.sign_event(unsigned)
+    keys.sign_event(unsigned, &mut Crypto::from_os_rng())
 }
 
 fn header_of(event: &Event) -> String {
@@ -56,13 +57,16 @@ fn check(header: &str, expected: &Expected<'_>, now: u64, want: Result<PublicKey
 
 #[track_caller]
 fn check_get(edit: impl FnOnce(&mut UnsignedEvent), want: Nip98Error) {
-    let header = header_of(&signed(&Keypair::generate(), edit));
+    let header = header_of(&signed(
+        &Keypair::generate(&mut Crypto::from_os_rng()),
+        edit,
+    ));
     check(&header, &Expected::new(URL, "GET", b""), NOW, Err(want));
 }
 
 #[test]
 fn valid_get() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&signed(&keys, |_| {}));
     let get = Expected::new(URL, "GET", b"");
     check(&header, &get, NOW, Ok(keys.public_key()));
@@ -70,7 +74,7 @@ fn valid_get() {
 
 #[test]
 fn valid_post_with_body() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&post_event(&keys));
     check(
         &header,
@@ -82,7 +86,7 @@ fn valid_post_with_body() {
 
 #[test]
 fn header_syntax_variants_accepted() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     // "?????" contains an aligned 3-byte group wherever it lands, which encodes as "Pz8/": the
     // token is sure to contain '/', the character the URL-safe alphabet replaces.
     let event = signed(&keys, |e| e.content = "?????".to_owned());
@@ -106,7 +110,7 @@ fn header_syntax_variants_accepted() {
 
 #[test]
 fn time_window_is_inclusive_and_configurable() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&signed(&keys, |_| {}));
     let get = Expected::new(URL, "GET", b"");
     let ok = Ok(keys.public_key());
@@ -125,7 +129,7 @@ fn time_window_is_inclusive_and_configurable() {
 
 #[test]
 fn wrong_url() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&signed(&keys, |_| {}));
     for url in [
         "https://bunker.example.com/admin/tenants?limit=11",
@@ -155,7 +159,7 @@ fn missing_empty_or_duplicate_u_tag() {
 
 #[test]
 fn wrong_method() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&signed(&keys, |_| {}));
     let post = Expected::new(URL, "POST", b"");
     check(&header, &post, NOW, Err(Nip98Error::MethodMismatch));
@@ -172,7 +176,7 @@ fn wrong_method() {
 
 #[test]
 fn wrong_payload_hash() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let header = header_of(&post_event(&keys));
     let other_body = Expected::new(URL, "POST", br#"{"name":"evil"}"#);
     check(&header, &other_body, NOW, Err(Nip98Error::PayloadMismatch));
@@ -206,7 +210,7 @@ fn wrong_payload_hash() {
 
 #[test]
 fn payload_tag_for_empty_body_must_hash_the_empty_string() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let get = Expected::new(URL, "GET", b"");
     let empty = signed(&keys, |e| e.tags.push(tag("payload", EMPTY_SHA256)));
     check(&header_of(&empty), &get, NOW, Ok(keys.public_key()));
@@ -218,7 +222,7 @@ fn payload_tag_for_empty_body_must_hash_the_empty_string() {
 
 #[test]
 fn missing_payload_for_a_body() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let event = signed(&keys, |e| e.tags[1] = tag("method", "POST"));
     let post = Expected::new(URL, "POST", BODY);
     check(
@@ -238,7 +242,7 @@ fn wrong_kind() {
 
 #[test]
 fn bad_signature_or_id() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let get = Expected::new(URL, "GET", b"");
     let mut event = signed(&keys, |_| {});
     event.sig[10] ^= 0x01;
@@ -249,7 +253,7 @@ fn bad_signature_or_id() {
     check(&header_of(&event), &get, NOW, Err(Nip98Error::BadSignature));
     // Signed by another key than the `pubkey` it claims.
     let mut event = signed(&keys, |_| {});
-    event.pubkey = Keypair::generate().public_key();
+    event.pubkey = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     event.id = event::compute_id(
         &event.pubkey,
         event.created_at,
@@ -262,7 +266,7 @@ fn bad_signature_or_id() {
 
 #[test]
 fn garbage_headers_are_malformed() {
-    let json = signed(&Keypair::generate(), |_| {}).to_json();
+    let json = signed(&Keypair::generate(&mut Crypto::from_os_rng()), |_| {}).to_json();
     let b64 = STANDARD.encode(&json);
     let get = Expected::new(URL, "GET", b"");
     for header in [
@@ -288,7 +292,7 @@ fn garbage_headers_are_malformed() {
 
 #[test]
 fn oversize_header_is_refused_before_decoding() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let get = Expected::new(URL, "GET", b"");
     let header_with = |len: usize| header_of(&signed(&keys, |e| e.content = "x".repeat(len)));
     // "Nostr " + padded base64 of the JSON: the largest such header that fits is 8190 bytes, a

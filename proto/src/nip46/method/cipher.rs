@@ -7,7 +7,7 @@
 
 use super::param_str;
 use crate::nip46::RpcError;
-use crate::nostr::{nip04, nip44, Keypair, PublicKey};
+use crate::nostr::{nip04, nip44, Crypto, Keypair, PublicKey};
 use serde_json::value::RawValue;
 
 /// An encryption scheme: NIP-04 (AES-256-CBC, legacy) or NIP-44 v2.
@@ -66,17 +66,17 @@ impl CipherParams {
     ///
     /// [`RpcError::CryptoFailed`] naming the method when the key agreement, encryption or
     /// decryption fails (invalid peer point, bad payload, MAC or padding failure, oversize text).
-    pub(crate) fn apply(self, user: &Keypair) -> Result<String, RpcError> {
+    pub(crate) fn apply(self, user: &Keypair, crypto: &mut Crypto) -> Result<String, RpcError> {
         let secret = user.secret_key();
         match (self.scheme, self.encrypt) {
             (Scheme::Nip44, true) => nip44::ConversationKey::derive(&secret, &self.peer)
-                .and_then(|ck| nip44::encrypt(&ck, &self.text))
+                .and_then(|ck| nip44::encrypt(&ck, &self.text, crypto))
                 .map_err(|_| RpcError::CryptoFailed("nip44_encrypt")),
             (Scheme::Nip44, false) => nip44::ConversationKey::derive(&secret, &self.peer)
                 .and_then(|ck| nip44::decrypt(&ck, &self.text))
                 .map_err(|_| RpcError::CryptoFailed("nip44_decrypt")),
             (Scheme::Nip04, true) => nip04::SharedKey::derive(&secret, &self.peer)
-                .map(|key| nip04::encrypt(&key, &self.text))
+                .map(|key| nip04::encrypt(&key, &self.text, crypto))
                 .map_err(|_| RpcError::CryptoFailed("nip04_encrypt")),
             (Scheme::Nip04, false) => nip04::SharedKey::derive(&secret, &self.peer)
                 .and_then(|key| nip04::decrypt(&key, &self.text))

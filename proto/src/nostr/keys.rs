@@ -5,7 +5,8 @@
 //! been validated once (in `[1, n-1]`).
 //!
 //! Must not: print, serialize or clone secret material (secret types have a redacted `Debug`, no
-//! `Display`/`Serialize`, and are zeroized on drop); use the global secp256k1 context (see `ctx`).
+//! `Display`/`Serialize`, and are zeroized on drop); use the global secp256k1 context (see
+//! [`Crypto`]).
 
 use std::fmt;
 
@@ -13,7 +14,7 @@ use event::hex as lowhex;
 use event::{Event, PublicKey, UnsignedEvent};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{ctx, rng, Error};
+use super::{Crypto, Error};
 
 #[cfg(test)]
 #[path = "keys_tests.rs"]
@@ -26,15 +27,11 @@ mod tests;
 pub struct SecretKey([u8; 32]);
 
 impl SecretKey {
-    /// A fresh key from the OS CSPRNG.
-    ///
-    /// # Panics
-    ///
-    /// If the OS has no randomness (see the private `rng` module).
-    pub fn generate() -> Self {
+    /// A fresh key from `crypto`'s randomness.
+    pub fn generate(crypto: &mut Crypto) -> Self {
         loop {
             // Out-of-range draws (probability about 2^-128) are retried, not reduced, to stay uniform.
-            let candidate = Zeroizing::new(rng::array::<32>());
+            let candidate = Zeroizing::new(crypto.array::<32>());
             if let Ok(sk) = Self::from_bytes(&candidate) {
                 return sk;
             }
@@ -80,9 +77,9 @@ impl SecretKey {
         &self.0
     }
 
-    /// The x-only public key (one point multiplication).
-    pub fn public_key(&self) -> PublicKey {
-        Keypair::new(self).public_key()
+    /// The x-only public key (one blinded point multiplication).
+    pub fn public_key(&self, crypto: &mut Crypto) -> PublicKey {
+        Keypair::new(self, crypto).public_key()
     }
 
     /// Runs `f` with the libsecp256k1 form of the key, erasing that copy afterwards.
@@ -125,21 +122,16 @@ pub struct Keypair {
 
 impl Keypair {
     /// Derives the public key of `sk` (one blinded point multiplication).
-    pub fn new(sk: &SecretKey) -> Self {
-        let inner = sk.with_secp(|secp_sk| {
-            ctx::with_secret_ctx(|c| secp256k1::Keypair::from_secret_key(c, secp_sk))
-        });
+    pub fn new(sk: &SecretKey, crypto: &mut Crypto) -> Self {
+        let inner = sk
+            .with_secp(|secp_sk| secp256k1::Keypair::from_secret_key(crypto.secret_ctx(), secp_sk));
         let public = PublicKey::from_point(inner.x_only_public_key().0);
         Keypair { inner, public }
     }
 
     /// A fresh random keypair.
-    ///
-    /// # Panics
-    ///
-    /// If the OS has no randomness.
-    pub fn generate() -> Self {
-        Self::new(&SecretKey::generate())
+    pub fn generate(crypto: &mut Crypto) -> Self {
+        Self::new(&SecretKey::generate(crypto), crypto)
     }
 
     /// The x-only public key.
@@ -156,18 +148,15 @@ impl Keypair {
     }
 
     /// BIP-340 Schnorr signature of a 32-byte message (a Nostr event id) with 32 fresh random
-    /// `aux_rand` bytes. Returns `r ‖ s`, 64 bytes.
-    ///
-    /// # Panics
-    ///
-    /// If the OS has no randomness.
+    /// `aux_rand` bytes from `crypto`. Returns `r ‖ s`, 64 bytes.
     ///
     /// # Security
     ///
     /// Fresh aux randomness (as NIP-01 recommends) protects the nonce against fault and
     /// side-channel attacks; determinism is not needed.
-    pub fn sign_schnorr(&self, msg: &[u8; 32]) -> [u8; 64] {
-        self.sign_schnorr_with_aux(msg, &rng::array())
+    pub fn sign_schnorr(&self, msg: &[u8; 32], crypto: &mut Crypto) -> [u8; 64] {
+        let aux = crypto.array();
+        self.sign_schnorr_with_aux(msg, &aux, crypto)
     }
 
     /// BIP-340 Schnorr signature with caller-supplied `aux_rand` (for test vectors).
@@ -176,21 +165,24 @@ impl Keypair {
     ///
     /// Reusing `aux` is safe for BIP-340 but loses its side-channel protection: production code
     /// calls [`Keypair::sign_schnorr`].
-    pub fn sign_schnorr_with_aux(&self, msg: &[u8; 32], aux: &[u8; 32]) -> [u8; 64] {
-        ctx::with_secret_ctx(|c| c.sign_schnorr_with_aux_rand(msg, &self.inner, aux))
+    pub fn sign_schnorr_with_aux(
+        &self,
+        msg: &[u8; 32],
+        aux: &[u8; 32],
+        crypto: &mut Crypto,
+    ) -> [u8; 64] {
+        crypto
+            .secret_ctx()
+            .sign_schnorr_with_aux_rand(msg, &self.inner, aux)
             .to_byte_array()
     }
 }
 
 impl Keypair {
     /// Signs `unsigned` as this key's event: fills `pubkey`, computes the id and signs it
-    /// (BIP-340, fresh aux randomness).
-    ///
-    /// # Panics
-    ///
-    /// If the OS has no randomness.
-    pub fn sign_event(&self, unsigned: UnsignedEvent) -> Event {
-        unsigned.into_event(self.public_key(), |id| self.sign_schnorr(id))
+    /// (BIP-340, fresh aux randomness from `crypto`).
+    pub fn sign_event(&self, unsigned: UnsignedEvent, crypto: &mut Crypto) -> Event {
+        unsigned.into_event(self.public_key(), |id| self.sign_schnorr(id, crypto))
     }
 }
 

@@ -7,9 +7,9 @@
 //! in [`SecretKey`], [`Keypair`], [`nip44::ConversationKey`] and [`nip04::SharedKey`], which redact
 //! their `Debug` output and are zeroized on drop.
 //!
-//! Main types: [`PublicKey`], [`SecretKey`], [`Keypair`], [`Event`], [`UnsignedEvent`] and the
-//! core-wide [`Error`]. The secp256k1 context is private (`ctx`): one per thread, blinded and
-//! periodically re-blinded.
+//! Main types: [`PublicKey`], [`SecretKey`], [`Keypair`], [`Event`], [`UnsignedEvent`], [`Crypto`]
+//! (randomness and the blinded secp256k1 context, passed to every secret operation) and the
+//! core-wide [`Error`].
 
 pub mod keys;
 pub mod nip04;
@@ -18,9 +18,9 @@ pub mod nip44;
 pub mod nip49;
 pub mod nip98;
 
-mod ctx;
-mod rng;
+pub mod crypto;
 
+pub use crypto::{Crypto, Entropy};
 pub use event::{hex32, verify_schnorr, Event, PublicKey, UnsignedEvent};
 pub use keys::{Keypair, SecretKey};
 

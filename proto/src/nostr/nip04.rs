@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{rng, PublicKey, SecretKey};
+use super::{Crypto, PublicKey, SecretKey};
 
 #[cfg(test)]
 #[path = "nip04_tests.rs"]
@@ -101,17 +101,14 @@ impl fmt::Debug for SharedKey {
     }
 }
 
-/// Encrypts with a fresh random 16-byte IV. Any length is accepted (NIP-04 has no cap).
-///
-/// # Panics
-///
-/// If the OS has no randomness.
+/// Encrypts with a fresh random 16-byte IV from `crypto`. Any length is accepted (NIP-04 has no
+/// cap).
 ///
 /// # Security
 ///
 /// Unauthenticated (no MAC): only for peers that cannot do NIP-44.
-pub fn encrypt(key: &SharedKey, plaintext: &str) -> String {
-    encrypt_with_iv(key, plaintext, &rng::array())
+pub fn encrypt(key: &SharedKey, plaintext: &str, crypto: &mut Crypto) -> String {
+    encrypt_with_iv(key, plaintext, &crypto.array())
 }
 
 /// [`encrypt`] with a caller-chosen IV, for test vectors.

@@ -23,7 +23,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use super::{rng, PublicKey, SecretKey};
+use super::{Crypto, PublicKey, SecretKey};
 
 #[cfg(test)]
 #[path = "nip44_tests.rs"]
@@ -196,18 +196,18 @@ pub fn calc_padded_len(n: u64) -> u64 {
     chunk * ((n - 1) / chunk + 1)
 }
 
-/// Encrypts `plaintext` with a fresh random 32-byte nonce, 2-byte prefix form only.
+/// Encrypts `plaintext` with a fresh random 32-byte nonce from `crypto`, 2-byte prefix form only.
 ///
 /// # Errors
 ///
 /// [`Error::MessageEmpty`] for `""`; [`Error::MessageTooLong`] above [`MAX_ENCRYPT_PLAINTEXT`]
 /// bytes (local policy, see the module docs).
-///
-/// # Panics
-///
-/// If the OS has no randomness.
-pub fn encrypt(ck: &ConversationKey, plaintext: &str) -> Result<String, Error> {
-    encrypt_with_nonce(ck, plaintext, &rng::array())
+pub fn encrypt(
+    ck: &ConversationKey,
+    plaintext: &str,
+    crypto: &mut Crypto,
+) -> Result<String, Error> {
+    encrypt_with_nonce(ck, plaintext, &crypto.array())
 }
 
 /// [`encrypt`] with a caller-chosen nonce, for test vectors.

@@ -1,4 +1,4 @@
-//! Tests of `signer::policy`: perms parsing (the NIP-46 examples, whitespace, duplicates, unknown
+//! Tests of `proto::policy`: perms parsing (the NIP-46 examples, whitespace, duplicates, unknown
 //! methods, bad params, the input bounds), canonical round trips, policy JSON and validation, the
 //! dangerous-kind list, grants and narrowing (a `sign_event:1` session; dangerous kinds closed
 //! until an admin opens them), the skew bound, and the intersection laws of

@@ -2,7 +2,7 @@
 //! context blinding schedule.
 
 use super::*;
-use crate::nostr::ctx;
+use crate::nostr::Crypto;
 use event::{hex32, verify_schnorr};
 
 const BIP340_CSV: &str = include_str!("vectors/bip340.test-vectors.csv");
@@ -49,14 +49,15 @@ fn arr<const N: usize>(upper_hex: &str) -> [u8; N] {
 #[track_caller]
 fn check_sign(row: &Row<'_>) {
     let sk = SecretKey::from_bytes(&arr(row.secret)).expect("vector secret key");
-    let keys = Keypair::new(&sk);
+    let keys = Keypair::new(&sk, &mut Crypto::from_os_rng());
     assert_eq!(
         keys.public_key().as_bytes(),
         &arr::<32>(row.public),
         "row {} pubkey",
         row.index
     );
-    let sig = keys.sign_schnorr_with_aux(&arr(row.message), &arr(row.aux));
+    let sig =
+        keys.sign_schnorr_with_aux(&arr(row.message), &arr(row.aux), &mut Crypto::from_os_rng());
     assert_eq!(sig, arr::<64>(row.signature), "row {} signature", row.index);
 }
 
@@ -92,7 +93,7 @@ fn bip340_vectors() {
 
 #[test]
 fn public_key_serde_is_hex_string() {
-    let pk = Keypair::generate().public_key();
+    let pk = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     let json = serde_json::to_string(&pk).expect("serialize");
     assert_eq!(json, format!("\"{pk}\""));
     assert_eq!(
@@ -130,7 +131,7 @@ fn secret_key_range_and_hex() {
 
 #[test]
 fn secret_types_redact_debug() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let sk = keys.secret_key();
     let secret_hex = hex::encode(sk.expose_bytes());
     assert_eq!(format!("{sk:?}"), "SecretKey { .. }");
@@ -144,21 +145,29 @@ fn secret_types_redact_debug() {
 
 #[test]
 fn keypair_and_secret_key_agree() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let sk = keys.secret_key();
-    assert_eq!(sk.public_key(), keys.public_key());
+    assert_eq!(sk.public_key(&mut Crypto::from_os_rng()), keys.public_key());
     assert_eq!(
-        Keypair::new(&sk).secret_key().expose_bytes(),
+        Keypair::new(&sk, &mut Crypto::from_os_rng())
+            .secret_key()
+            .expose_bytes(),
         sk.expose_bytes()
     );
-    assert_ne!(SecretKey::generate().expose_bytes(), sk.expose_bytes());
+    assert_ne!(
+        SecretKey::generate(&mut Crypto::from_os_rng()).expose_bytes(),
+        sk.expose_bytes()
+    );
 }
 
 #[test]
 fn random_aux_signatures_verify_and_differ() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let msg = [7u8; 32];
-    let (a, b) = (keys.sign_schnorr(&msg), keys.sign_schnorr(&msg));
+    let (a, b) = (
+        keys.sign_schnorr(&msg, &mut Crypto::from_os_rng()),
+        keys.sign_schnorr(&msg, &mut Crypto::from_os_rng()),
+    );
     assert_ne!(a, b, "fresh aux_rand per signature");
     assert!(verify_schnorr(&keys.public_key(), &msg, &a));
     assert!(verify_schnorr(&keys.public_key(), &msg, &b));
@@ -166,36 +175,41 @@ fn random_aux_signatures_verify_and_differ() {
     tampered[63] ^= 1;
     assert!(!verify_schnorr(&keys.public_key(), &msg, &tampered));
     assert!(!verify_schnorr(&keys.public_key(), &[8u8; 32], &a));
-    assert!(!verify_schnorr(&Keypair::generate().public_key(), &msg, &a));
+    assert!(!verify_schnorr(
+        &Keypair::generate(&mut Crypto::from_os_rng()).public_key(),
+        &msg,
+        &a
+    ));
 }
 
 #[test]
 fn context_blinding_refreshes_every_1024_secret_ops() {
-    let keys = Keypair::generate();
+    let crypto = &mut Crypto::from_os_rng();
+    let keys = Keypair::generate(crypto);
     let msg = [1u8; 32];
-    let start = ctx::secret_ops_since_reseed();
-    for _ in start..ctx::RESEED_EVERY {
-        keys.sign_schnorr(&msg);
+    let start = crypto.secret_ops_since_reseed();
+    for _ in start..crate::nostr::crypto::RESEED_EVERY {
+        keys.sign_schnorr(&msg, crypto);
     }
     assert_eq!(
-        ctx::secret_ops_since_reseed(),
+        crypto.secret_ops_since_reseed(),
         0,
         "refreshed at the 1024th operation"
     );
-    let sig = keys.sign_schnorr(&msg);
-    assert_eq!(ctx::secret_ops_since_reseed(), 1);
+    let sig = keys.sign_schnorr(&msg, crypto);
+    assert_eq!(crypto.secret_ops_since_reseed(), 1);
     assert!(
         verify_schnorr(&keys.public_key(), &msg, &sig),
         "signing still correct after refresh"
     );
     // Verification uses no secret and does not count.
     verify_schnorr(&keys.public_key(), &msg, &sig);
-    assert_eq!(ctx::secret_ops_since_reseed(), 1);
+    assert_eq!(crypto.secret_ops_since_reseed(), 1);
 }
 
 #[test]
 fn maps_keyed_by_public_key_are_searchable_by_raw_bytes() {
-    let pk = Keypair::generate().public_key();
+    let pk = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     let map: std::collections::HashMap<PublicKey, u8> = [(pk, 7)].into_iter().collect();
     assert_eq!(map.get(pk.as_bytes()), Some(&7));
     assert_eq!(hex32(&pk.to_hex()), Some(*pk.as_bytes()));
@@ -209,14 +223,14 @@ fn maps_keyed_by_public_key_are_searchable_by_raw_bytes() {
 
 #[test]
 fn sign_then_verify_and_tamper() {
-    let keys = Keypair::generate();
+    let keys = Keypair::generate(&mut Crypto::from_os_rng());
     let unsigned = UnsignedEvent {
         created_at: 1_700_000_000,
         kind: 24133,
         tags: vec![vec!["p".into(), keys.public_key().to_hex()]],
         content: "quote \" slash \\ nl \n ctrl \u{1} 🦄".into(),
     };
-    let event = keys.sign_event(unsigned.clone());
+    let event = keys.sign_event(unsigned.clone(), &mut Crypto::from_os_rng());
     assert_eq!(event.pubkey, keys.public_key());
     assert_eq!(
         (event.kind, event.created_at),
@@ -235,6 +249,6 @@ fn sign_then_verify_and_tamper() {
     forged.sig[0] ^= 1;
     assert_eq!(forged.verify(), Err(event::Error::InvalidSignature));
     let mut other_author = event;
-    other_author.pubkey = Keypair::generate().public_key();
+    other_author.pubkey = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     assert_eq!(other_author.verify(), Err(event::Error::InvalidId));
 }

@@ -7,7 +7,7 @@
 //! including unknown and removed methods (NIP-46 requires an error reply, so clients do not time
 //! out).
 //!
-//! [`Request::parse`] turns the JSON into an [`Envelope`] holding a typed [`Request`] or the
+//! [`Request::parse`] turns the JSON into an [`Incoming`] holding a typed [`Request`] or the
 //! [`RpcError`] to answer with; [`handle`] applies it (sans-IO); [`Reply::to_json`] encodes
 //! `{"id","result"}` or `{"id","error"}` (never both; `result` omitted on error,
 //! `docs/protocol-notes.md` §11.7).
@@ -22,7 +22,7 @@ mod method;
 mod tests;
 
 pub use error::RpcError;
-pub use handle::{handle, Context, Effect, Outcome, TokenView};
+pub use handle::{handle, Context, Effect, Outcome, TokenView, UserKeys};
 pub use method::connect::{ClientMetadata, Connect};
 pub use method::sign_event::SignEvent;
 pub use method::{CipherParams, Scheme};
@@ -62,7 +62,7 @@ pub enum Request {
 
 /// A request that got as far as its `id`: the typed request, or the error to reply with.
 /// `Debug` prints only the id and method: requests carry secrets and plaintexts.
-pub struct Envelope {
+pub struct Incoming {
     /// The request `id`, echoed in the reply (cut to [`MAX_ID_LEN`] bytes).
     pub id: String,
     /// The method name as sent (cut to 64 bytes), for audit and metrics labels via [`method_label`].
@@ -100,8 +100,8 @@ impl Request {
     /// A fixed reason when there is no usable `id` to reply to: the text is over
     /// [`MAX_REQUEST_BYTES`], not a JSON object with a string or number `id` and a string `method`,
     /// or the id is over [`MAX_ID_LEN`] bytes. Everything else (unknown method, bad params) comes back
-    /// as `Ok(envelope)` with `envelope.request = Err(rpc_error)`.
-    pub fn parse(json: &str) -> Result<Envelope, &'static str> {
+    /// as `Ok(incoming)` with `incoming.request = Err(rpc_error)`.
+    pub fn parse(json: &str) -> Result<Incoming, &'static str> {
         const NOT_A_REQUEST: &str = "content is not a NIP-46 request";
         if json.len() > MAX_REQUEST_BYTES {
             return Err("NIP-46 request too large");
@@ -124,7 +124,7 @@ impl Request {
             Some(params) => method::parse(&raw.method, &params),
             None => Err(RpcError::InvalidParams("params must be an array")),
         };
-        Ok(Envelope {
+        Ok(Incoming {
             id,
             method,
             request,
@@ -185,9 +185,9 @@ impl std::fmt::Debug for Request {
     }
 }
 
-impl std::fmt::Debug for Envelope {
+impl std::fmt::Debug for Incoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Envelope")
+        f.debug_struct("Incoming")
             .field("id", &self.id)
             .field("method", &self.method)
             .field("request", &self.request.as_ref().map(|_| "[redacted]"))

@@ -8,7 +8,7 @@
 
 use super::param_str;
 use crate::nip46::RpcError;
-use crate::nostr::{Keypair, UnsignedEvent};
+use crate::nostr::{Crypto, Keypair, UnsignedEvent};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -70,7 +70,12 @@ impl SignEvent {
     /// # Errors
     ///
     /// [`RpcError::PubkeyMismatch`] when the template names another pubkey.
-    pub(crate) fn apply(self, user: &Keypair, now: u64) -> Result<String, RpcError> {
+    pub(crate) fn apply(
+        self,
+        user: &Keypair,
+        now: u64,
+        crypto: &mut Crypto,
+    ) -> Result<String, RpcError> {
         if let Some(given) = &self.pubkey {
             if !given.eq_ignore_ascii_case(&user.public_key().to_hex()) {
                 return Err(RpcError::PubkeyMismatch);
@@ -82,7 +87,7 @@ impl SignEvent {
             tags: self.tags,
             content: self.content,
         };
-        Ok(user.sign_event(unsigned).to_json())
+        Ok(user.sign_event(unsigned, crypto).to_json())
     }
 }
 

@@ -2,6 +2,7 @@
 //! plaintexts (NIP-44 and NIP-04 round trips, symmetric conversation keys).
 
 use super::*;
+use crate::nostr::Crypto;
 
 /// SplitMix64: a tiny deterministic generator so failures reproduce (no proptest dependency).
 struct Rng(u64);
@@ -49,7 +50,10 @@ impl Rng {
 #[track_caller]
 fn check(rng: &mut Rng) {
     let (a, b) = (rng.secret_key(), rng.secret_key());
-    let (pub_a, pub_b) = (a.public_key(), b.public_key());
+    let (pub_a, pub_b) = (
+        a.public_key(&mut Crypto::from_os_rng()),
+        b.public_key(&mut Crypto::from_os_rng()),
+    );
     let ck_ab = nip44::ConversationKey::derive(&a, &pub_b).expect("derive");
     let ck_ba = nip44::ConversationKey::derive(&b, &pub_a).expect("derive");
     assert_eq!(
@@ -60,7 +64,7 @@ fn check(rng: &mut Rng) {
     let len = 1 + rng.below(2000);
     let text = rng.text(len);
     assert_eq!(text.len(), len);
-    let payload = nip44::encrypt(&ck_ab, &text).expect("encrypt");
+    let payload = nip44::encrypt(&ck_ab, &text, &mut Crypto::from_os_rng()).expect("encrypt");
     assert_eq!(nip44::decrypt(&ck_ba, &payload).expect("decrypt"), text);
     let (k_ab, k_ba) = (
         nip04::SharedKey::derive(&a, &pub_b),
@@ -68,7 +72,11 @@ fn check(rng: &mut Rng) {
     );
     let (k_ab, k_ba) = (k_ab.expect("derive"), k_ba.expect("derive"));
     assert_eq!(
-        nip04::decrypt(&k_ba, &nip04::encrypt(&k_ab, &text)).expect("decrypt"),
+        nip04::decrypt(
+            &k_ba,
+            &nip04::encrypt(&k_ab, &text, &mut Crypto::from_os_rng())
+        )
+        .expect("decrypt"),
         text
     );
 }

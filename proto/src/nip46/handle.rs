@@ -1,4 +1,4 @@
-//! The sans-IO request handler: `handle(context, envelope, now) -> outcome`.
+//! The sans-IO request handler: `handle(context, incoming, now, crypto) -> outcome`.
 //!
 //! Everything the decision needs is passed in: the user's unsealed keys, whether the client has a
 //! session, the bunker-URI record the `connect` secret names (looked up by its hash by the caller),
@@ -6,10 +6,11 @@
 //! session) comes back as an [`Effect`] for the caller to persist *before* it sends the reply.
 
 use super::method::{logout, ping, public_key, switch_relays};
-use super::{ClientMetadata, Envelope, Reply, Request, RpcError, Scheme};
-use crate::directory::UserKeys;
-use crate::nostr::PublicKey;
+use super::{ClientMetadata, Incoming, Reply, Request, RpcError, Scheme};
+use crate::nostr::{Crypto, Keypair, PublicKey};
+use crate::policy::Policy;
 use crate::policy::{self, Grant, Method};
+use std::sync::Arc;
 
 /// What [`handle`] may read. Built by the caller per request.
 #[derive(Debug)]
@@ -26,6 +27,34 @@ pub struct Context<'a> {
     pub token: Option<&'a TokenView>,
     /// Our relay URLs, for `switch_relays`.
     pub relays: &'a [String],
+}
+
+/// A user's unsealed keys, as the signer shell loads them for one request. Never leaves the
+/// signer process; redacted `Debug`; each [`Keypair`] zeroizes itself on drop.
+pub struct UserKeys {
+    /// Tenant id.
+    pub tenant: String,
+    /// User id.
+    pub user_id: String,
+    /// The identity keypair.
+    pub user: Keypair,
+    /// The remote-signer keypair.
+    pub remote_signer: Keypair,
+    /// Whether the user is disabled (requests are refused with an error reply).
+    pub disabled: bool,
+    /// The effective signing policy when the keys were loaded (the user's own, else the tenant's).
+    /// Policy changes drop the cached keys, so the next request loads the new one.
+    pub policy: Arc<Policy>,
+}
+
+impl std::fmt::Debug for UserKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserKeys")
+            .field("tenant", &self.tenant)
+            .field("user_id", &self.user_id)
+            .field("user_pubkey", &self.user.public_key())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The parts of a bunker-URI record that `connect` checks.
@@ -47,7 +76,6 @@ pub struct TokenView {
 
 /// A state change the caller must persist before sending the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Effect {
     /// Nothing to persist.
     None,
@@ -80,17 +108,17 @@ pub struct Outcome {
 /// Authorization: without a session only `connect` and `ping` run; every other method name, known
 /// or not, is refused with [`RpcError::NotConnected`] before its params are looked at.
 /// Parse failures of permitted requests are answered with their error.
-pub fn handle(ctx: &Context<'_>, envelope: Envelope, now: u64) -> Outcome {
-    let id = envelope.id;
+pub fn handle(ctx: &Context<'_>, incoming: Incoming, now: u64, crypto: &mut Crypto) -> Outcome {
+    let id = incoming.id;
     // Authorization before validation: a client without a session learns nothing about params.
-    if !ctx.has_session && !matches!(envelope.method.as_str(), "connect" | "ping") {
+    if !ctx.has_session && !matches!(incoming.method.as_str(), "connect" | "ping") {
         return outcome(id, Err(RpcError::NotConnected), Effect::None);
     }
     // A disabled user answers nothing but pings (an admin turned it off; sessions are kept).
-    if ctx.keys.disabled && envelope.method != "ping" {
+    if ctx.keys.disabled && incoming.method != "ping" {
         return outcome(id, Err(RpcError::UserUnavailable), Effect::None);
     }
-    let request = match envelope.request {
+    let request = match incoming.request {
         Ok(request) => request,
         Err(e) => return outcome(id, Err(e), Effect::None),
     };
@@ -108,7 +136,7 @@ pub fn handle(ctx: &Context<'_>, envelope: Envelope, now: u64) -> Outcome {
                 now,
             );
             (
-                allowed.and_then(|()| template.apply(user, now)),
+                allowed.and_then(|()| template.apply(user, now, crypto)),
                 Effect::None,
             )
         }
@@ -120,7 +148,7 @@ pub fn handle(ctx: &Context<'_>, envelope: Envelope, now: u64) -> Outcome {
                 (Scheme::Nip04, false) => Method::Nip04Decrypt,
             };
             let allowed = permit(ctx, method, None, None, now);
-            (allowed.and_then(|()| op.apply(user)), Effect::None)
+            (allowed.and_then(|()| op.apply(user, crypto)), Effect::None)
         }
         Request::SwitchRelays => (Ok(switch_relays::apply(ctx.relays)), Effect::None),
         Request::Logout => (Ok(logout::ACK.to_owned()), Effect::Logout),

@@ -1,6 +1,7 @@
 //! Tests of NIP-19 `nsec`/`npub`: the examples printed in NIP-19 (`19.md`), round trips and the
 //! strictness rules (checksum variant, prefix, case, padding, length, scalar range).
 
+use crate::nostr::Crypto;
 use bech32::Bech32m;
 
 use super::*;
@@ -32,14 +33,14 @@ fn nip19_examples() {
 
 #[test]
 fn round_trip_and_case() {
-    let sk = SecretKey::generate();
+    let sk = SecretKey::generate(&mut Crypto::from_os_rng());
     let nsec = encode_nsec(&sk);
     assert_eq!(nsec.len(), 63);
     check(&nsec, Ok(&hex::encode(sk.expose_bytes())));
     check(&nsec.to_uppercase(), Ok(&hex::encode(sk.expose_bytes())));
     let mixed = format!("NSEC{}", &NSEC_EXAMPLE[4..]);
     check(&mixed, Err(Error::InvalidBech32));
-    assert!(encode_npub(&sk.public_key()).starts_with("npub1"));
+    assert!(encode_npub(&sk.public_key(&mut Crypto::from_os_rng())).starts_with("npub1"));
 }
 
 #[test]
@@ -93,7 +94,7 @@ fn nonzero_padding_bits_rejected() {
 
 #[test]
 fn npub_round_trips_and_rejects_nsec_prefix() {
-    let keys = crate::nostr::Keypair::generate();
+    let keys = crate::nostr::Keypair::generate(&mut Crypto::from_os_rng());
     let npub = super::encode_npub(&keys.public_key());
     assert_eq!(super::decode_npub(&npub).unwrap(), keys.public_key());
     assert_eq!(

@@ -87,7 +87,10 @@ fn valid_calc_padded_len() {
 #[track_caller]
 fn check_encrypt_decrypt(c: &Value) {
     let (sec1, sec2) = (secret(&c["sec1"]), secret(&c["sec2"]));
-    let (pub1, pub2) = (sec1.public_key(), sec2.public_key());
+    let (pub1, pub2) = (
+        sec1.public_key(&mut Crypto::from_os_rng()),
+        sec2.public_key(&mut Crypto::from_os_rng()),
+    );
     check_conversation_key(&sec1, &pub2, s(&c["conversation_key"]));
     check_conversation_key(&sec2, &pub1, s(&c["conversation_key"]));
     let ck = ConversationKey::derive(&sec1, &pub2).expect("derive");
@@ -188,7 +191,10 @@ fn invalid_encrypt_msg_lengths_and_local_policy() {
     assert_eq!(lengths, [0, 65536, 100000, 10000000]);
     let ck = ConversationKey::from_bytes([3u8; 32]);
     let nonce = [9u8; 32];
-    assert_eq!(encrypt(&ck, ""), Err(Error::MessageEmpty));
+    assert_eq!(
+        encrypt(&ck, "", &mut Crypto::from_os_rng()),
+        Err(Error::MessageEmpty)
+    );
     assert_eq!(
         encrypt_extended_with_nonce(&ck, "", &nonce),
         Err(Error::MessageEmpty)
@@ -197,7 +203,7 @@ fn invalid_encrypt_msg_lengths_and_local_policy() {
         let plaintext = "x".repeat(n as usize);
         // Local policy: we never send the extended form (`docs/protocol-notes.md` §11.11) ...
         assert_eq!(
-            encrypt(&ck, &plaintext),
+            encrypt(&ck, &plaintext, &mut Crypto::from_os_rng()),
             Err(Error::MessageTooLong),
             "local policy, n = {n}"
         );
@@ -361,8 +367,8 @@ fn malformed_payloads() {
 fn random_nonces_and_wrong_key() {
     let ck = ConversationKey::from_bytes([1u8; 32]);
     let (a, b) = (
-        encrypt(&ck, "hello").expect("a"),
-        encrypt(&ck, "hello").expect("b"),
+        encrypt(&ck, "hello", &mut Crypto::from_os_rng()).expect("a"),
+        encrypt(&ck, "hello", &mut Crypto::from_os_rng()).expect("b"),
     );
     assert_ne!(a, b, "fresh nonce per message");
     assert!(

@@ -1,8 +1,8 @@
 //! Unit tests of NIP-46 parsing and the sans-IO handler: every method, every refusal, no I/O.
 
 use super::*;
-use crate::directory::UserKeys;
-use crate::nostr::{Event, Keypair, PublicKey};
+
+use crate::nostr::{Crypto, Event, Keypair, PublicKey};
 use crate::policy::{Grant, Perms, Policy};
 use sha2::{Digest, Sha256};
 
@@ -12,8 +12,8 @@ fn keys() -> UserKeys {
     UserKeys {
         tenant: "t1".into(),
         user_id: "u1".into(),
-        user: Keypair::generate(),
-        remote_signer: Keypair::generate(),
+        user: Keypair::generate(&mut Crypto::from_os_rng()),
+        remote_signer: Keypair::generate(&mut Crypto::from_os_rng()),
         disabled: false,
         policy: std::sync::Arc::new(Policy::default()),
     }
@@ -26,7 +26,7 @@ fn full_grant() -> &'static Grant {
 }
 
 fn client() -> PublicKey {
-    Keypair::generate().public_key()
+    Keypair::generate(&mut Crypto::from_os_rng()).public_key()
 }
 
 fn ctx<'a>(
@@ -60,7 +60,12 @@ fn token(secret: &str, consumed_by: Option<PublicKey>) -> TokenView {
 /// Runs one request JSON through parse + handle.
 #[track_caller]
 fn run(ctx: &Context<'_>, json: &str) -> Outcome {
-    handle(ctx, Request::parse(json).expect("has an id"), NOW)
+    handle(
+        ctx,
+        Request::parse(json).expect("has an id"),
+        NOW,
+        &mut Crypto::from_os_rng(),
+    )
 }
 
 #[track_caller]
@@ -267,7 +272,7 @@ fn sign_event_accepts_string_or_object_and_alters_nothing() {
 fn sign_event_refusals() {
     let keys = keys();
     let ctx = ctx(&keys, client(), true, None);
-    let other = Keypair::generate().public_key();
+    let other = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
     let foreign = format!(
         r#"{{"id":"s","method":"sign_event","params":[{{"kind":1,"content":"","pubkey":"{other}"}}]}}"#
     );
@@ -301,7 +306,7 @@ fn sign_event_refusals() {
 fn cipher_methods_use_the_user_key() {
     let keys = keys();
     let ctx = ctx(&keys, client(), true, None);
-    let third = Keypair::generate();
+    let third = Keypair::generate(&mut Crypto::from_os_rng());
     let call = |method: &str, text: &str| {
         let json = serde_json::json!({"id":"x","method":method,"params":[third.public_key().to_hex(), text]});
         run(&ctx, &json.to_string()).reply.body
@@ -356,7 +361,9 @@ fn debug_output_never_shows_secrets_or_payloads() {
         panic!("connect")
     };
     assert!(!format!("{connect:?}").contains("the-bunker-secret"));
-    let third = Keypair::generate().public_key().to_hex();
+    let third = Keypair::generate(&mut Crypto::from_os_rng())
+        .public_key()
+        .to_hex();
     let json =
         format!(r#"{{"id":"d","method":"nip44_encrypt","params":["{third}","private words"]}}"#);
     let env = Request::parse(&json).unwrap();
@@ -448,4 +455,66 @@ fn a_disabled_user_answers_only_pings() {
         .reply
         .body
         .is_ok());
+}
+
+/// A handle whose randomness is a ChaCha20 stream from `seed`: the same seed, the same bytes.
+fn seeded(seed: u64) -> Crypto {
+    use rand_chacha::rand_core::SeedableRng;
+    Crypto::new(rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+/// The same requests, keys and time under the same seed give byte-identical outcomes (signatures
+/// and ciphertexts included); another seed changes every random output. So nothing inside the
+/// core draws randomness, reads a clock or keeps state of its own.
+#[test]
+fn same_inputs_under_a_seeded_rng_give_the_same_outcome() {
+    let requests = [
+        r#"{"id":"1","method":"sign_event","params":["{\"kind\":1,\"content\":\"hi\",\"tags\":[],\"created_at\":1750000000}"]}"#.to_owned(),
+        format!(
+            r#"{{"id":"2","method":"nip44_encrypt","params":["{}","secret text"]}}"#,
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+        ),
+        format!(
+            r#"{{"id":"3","method":"nip04_encrypt","params":["{}","secret text"]}}"#,
+            "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+        ),
+        r#"{"id":"4","method":"get_public_key","params":[]}"#.to_owned(),
+        r#"{"id":"5","method":"ping","params":[]}"#.to_owned(),
+    ];
+    let outcomes = |key_seed: u64, run_seed: u64| -> Vec<(Result<String, RpcError>, Effect)> {
+        let keys_crypto = &mut seeded(key_seed);
+        let keys = UserKeys {
+            tenant: "t1".into(),
+            user_id: "u1".into(),
+            user: Keypair::generate(keys_crypto),
+            remote_signer: Keypair::generate(keys_crypto),
+            disabled: false,
+            policy: std::sync::Arc::new(Policy::default()),
+        };
+        let client = Keypair::generate(keys_crypto).public_key();
+        let ctx = ctx(&keys, client, true, None);
+        let crypto = &mut seeded(run_seed);
+        requests
+            .iter()
+            .map(|json| {
+                let outcome = handle(&ctx, Request::parse(json).expect("has an id"), NOW, crypto);
+                (outcome.reply.body, outcome.effect)
+            })
+            .collect()
+    };
+    let first = outcomes(1, 2);
+    assert!(first.iter().all(|(body, _)| body.is_ok()), "{first:?}");
+    assert_eq!(first, outcomes(1, 2), "same seeds, same outcomes");
+    let other = outcomes(1, 3);
+    for i in 0..3 {
+        assert_ne!(
+            first[i], other[i],
+            "request {i} draws from the given randomness"
+        );
+    }
+    assert_eq!(
+        first[3..],
+        other[3..],
+        "get_public_key and ping draw nothing"
+    );
 }

@@ -1,0 +1,704 @@
+//! The admin API's wire shapes: every JSON request and response body, once, as serde types that
+//! derive their OpenAPI schema ([`utoipa::ToSchema`]). Handlers build and parse these types,
+//! `openapi.rs` takes its component schemas from them ([`schemas`]), and the operator CLI
+//! (`crate::cli`) serializes its request bodies and reads the answers it looks into with them.
+//!
+//! Field names, their order, which fields are omitted when absent and which are `null` are the
+//! contract: changing one changes the API. Storage records of the signer are converted into these
+//! types (the `From` impls below) rather than served as they are, so a change to storage cannot
+//! change the API by accident.
+
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+/// The error body of every failure: `{"error":{"code","message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    #[schema(inline)]
+    pub(crate) error: ErrorDetail,
+}
+
+/// The inside of an error body: its stable code and its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `tenant_not_found`.
+    pub(crate) code: String,
+    /// Human-readable text; never echoes a secret.
+    pub(crate) message: String,
+}
+
+/// `GET /healthz` and `GET /readyz`: `{"status":"ok"}` or `{"status":"ready"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok` (liveness) or `ready` (readiness).
+    pub(crate) status: String,
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI document itself, any JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub(crate) struct OpenApiDocument(pub(crate) serde_json::Value);
+
+/// What a delete answers: `deleted` is `true` for a tenant or user, the number of sessions ended
+/// for `DELETE …/sessions`; `id` names the tenant or user deleted; `users_deleted` counts a
+/// tenant's users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Deleted {
+    /// `true`, or how many sessions were ended.
+    pub(crate) deleted: DeletedValue,
+    /// The tenant or user id deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) id: Option<String>,
+    /// How many users a deleted tenant had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) users_deleted: Option<u64>,
+}
+
+/// The `deleted` field of a delete's answer: a flag or a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum DeletedValue {
+    /// A tenant or a user was deleted.
+    Flag(bool),
+    /// How many sessions were ended.
+    Count(u64),
+}
+
+/// A page of a list route: `{"items":[…],"next_cursor":…}`; `next_cursor` is `null` on the last
+/// page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[aliases(
+    TenantPage = Page<Tenant>,
+    AdminTokenList = Page<AdminToken>,
+    AdminPubkeyList = Page<AdminPubkey>,
+    UserPage = Page<User>,
+    BunkerUriList = Page<BunkerUri>,
+    SessionList = Page<Session>,
+    AuditPage = Page<AuditRecord>
+)]
+pub(crate) struct Page<T> {
+    /// This page's items.
+    pub(crate) items: Vec<T>,
+    /// Where the next page starts (`cursor` query parameter); `null` when this is the last.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// `POST /v1/tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TenantCreate {
+    /// Display name.
+    #[schema(min_length = 1, max_length = 128)]
+    pub(crate) name: String,
+}
+
+/// `PATCH /v1/tenants/{tenant}`: absent fields are left as they are; `nip05_domain: null` clears.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TenantUpdate {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
+    pub(crate) name: Option<String>,
+    /// New NIP-05 domain; `null` removes it.
+    #[serde(
+        default,
+        with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub(crate) nip05_domain: Option<Option<String>>,
+    /// New limits (operator only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limits: Option<TenantLimits>,
+}
+
+/// Per-tenant limits, set by the operator (`null`: no tenant-specific limit). `max_users` is
+/// enforced at user creation; request rates by the relay.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TenantLimits {
+    /// Most users the tenant may have.
+    #[serde(default)]
+    pub(crate) max_users: Option<u32>,
+    /// Sustained NIP-46 requests per second for the whole tenant.
+    #[serde(default)]
+    pub(crate) requests_per_sec: Option<u32>,
+    /// Burst of requests above the sustained rate.
+    #[serde(default)]
+    pub(crate) burst: Option<u32>,
+}
+
+impl From<signer::directory::TenantLimits> for TenantLimits {
+    fn from(l: signer::directory::TenantLimits) -> Self {
+        TenantLimits {
+            max_users: l.max_users,
+            requests_per_sec: l.requests_per_sec,
+            burst: l.burst,
+        }
+    }
+}
+
+impl From<TenantLimits> for signer::directory::TenantLimits {
+    fn from(l: TenantLimits) -> Self {
+        signer::directory::TenantLimits {
+            max_users: l.max_users,
+            requests_per_sec: l.requests_per_sec,
+            burst: l.burst,
+        }
+    }
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Tenant {
+    /// 32 lowercase hex characters.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) id: String,
+    /// Display name.
+    pub(crate) name: String,
+    /// Unix seconds.
+    pub(crate) created_at: u64,
+    /// Unix seconds of the last update, `null` if never updated.
+    pub(crate) updated_at: Option<u64>,
+    /// The NIP-05 domain of its users' names.
+    pub(crate) nip05_domain: Option<String>,
+    /// Its limits.
+    pub(crate) limits: TenantLimits,
+}
+
+impl From<&signer::directory::TenantRecord> for Tenant {
+    fn from(t: &signer::directory::TenantRecord) -> Self {
+        Tenant {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            created_at: t.created_at,
+            updated_at: (t.updated_at > 0).then_some(t.updated_at),
+            nip05_domain: t.nip05_domain.clone(),
+            limits: t.limits.clone().into(),
+        }
+    }
+}
+
+/// The signing policy of a tenant or user (its rules are checked by the server).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Object)]
+pub(crate) struct Policy(pub(crate) proto::policy::Policy);
+
+/// `PUT …/users/{user}/policy`: a policy, or `null` to use the tenant default.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = Option<Object>)]
+pub(crate) struct PolicyOrNull(pub(crate) Option<proto::policy::Policy>);
+
+/// A user's effective policy.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct UserPolicy {
+    /// The policy that applies.
+    pub(crate) policy: Policy,
+    /// `true` when it is the tenant default (the user has none of its own).
+    pub(crate) inherited: bool,
+}
+
+/// `POST /v1/tenants/{tenant}/admin-tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminTokenCreate {
+    /// Label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
+    pub(crate) name: Option<String>,
+}
+
+/// A new tenant admin token: the token itself is in this answer only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AdminTokenCreated {
+    /// Public id, for listing and revocation.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) id: String,
+    /// The bearer token (64 hex characters), shown once.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub(crate) token: Zeroizing<String>,
+    /// Label.
+    pub(crate) name: Option<String>,
+    /// Unix seconds.
+    pub(crate) created_at: u64,
+}
+
+/// A tenant admin token as listed (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AdminToken {
+    /// Public id.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) id: String,
+    /// Label.
+    pub(crate) name: Option<String>,
+    /// Unix seconds.
+    pub(crate) created_at: u64,
+    /// Who created it: `operator`, `token:<id>` or `nip98:<pubkey hex>`.
+    pub(crate) created_by: String,
+}
+
+impl From<&signer::admin::AdminTokenRecord> for AdminToken {
+    fn from(r: &signer::admin::AdminTokenRecord) -> Self {
+        AdminToken {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            created_at: r.created_at,
+            created_by: r.created_by.clone(),
+        }
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/admin-pubkeys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdminPubkeyAdd {
+    /// 64 hex or `npub1…`.
+    pub(crate) pubkey: String,
+    /// Label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
+    pub(crate) name: Option<String>,
+}
+
+/// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AdminPubkey {
+    /// 64 lowercase hex characters.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) pubkey: String,
+    /// Label.
+    pub(crate) name: Option<String>,
+    /// Unix seconds.
+    pub(crate) added_at: u64,
+}
+
+impl From<&signer::directory::AdminPubkey> for AdminPubkey {
+    fn from(a: &signer::directory::AdminPubkey) -> Self {
+        AdminPubkey {
+            pubkey: a.pubkey.to_hex(),
+            name: a.name.clone(),
+            added_at: a.added_at,
+        }
+    }
+}
+
+/// `POST /v1/tenants/{tenant}/users`: generate a key (no key field), or import one (`secret_key`,
+/// or `ncryptsec` with `password`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserCreate {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
+    pub(crate) name: Option<String>,
+    /// 64 hex or `nsec1…` to import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub(crate) secret_key: Option<Zeroizing<String>>,
+    /// NIP-49 `ncryptsec1…` to import, with `password`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub(crate) ncryptsec: Option<Zeroizing<String>>,
+    /// The ncryptsec's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub(crate) password: Option<Zeroizing<String>>,
+    /// NIP-05 name (the part before `@`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
+    pub(crate) nip05_name: Option<String>,
+}
+
+/// `PATCH …/users/{user}`: absent fields are left as they are; `null` clears a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserUpdate {
+    /// New display name; `null` removes it.
+    #[serde(
+        default,
+        with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub(crate) name: Option<Option<String>>,
+    /// Disable (`true`) or enable the user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) disabled: Option<bool>,
+    /// New NIP-05 name; `null` removes it.
+    #[serde(
+        default,
+        with = "double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub(crate) nip05_name: Option<Option<String>>,
+}
+
+/// A user (public parts only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct User {
+    /// 32 lowercase hex characters.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) id: String,
+    /// Owning tenant id.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) tenant: String,
+    /// Display name.
+    pub(crate) name: Option<String>,
+    /// The identity key (what `get_public_key` returns), 64 hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) user_pubkey: String,
+    /// The key on the wire (named in `bunker://`), 64 hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) remote_signer_pubkey: String,
+    /// NIP-05 name.
+    pub(crate) nip05_name: Option<String>,
+    /// Whether its requests are refused.
+    pub(crate) disabled: bool,
+    /// Unix seconds.
+    pub(crate) created_at: u64,
+    /// Unix seconds of the last update or key rotation, `null` if never.
+    pub(crate) updated_at: Option<u64>,
+}
+
+impl From<&signer::directory::UserRecord> for User {
+    fn from(u: &signer::directory::UserRecord) -> Self {
+        User {
+            id: u.id.clone(),
+            tenant: u.tenant.clone(),
+            name: u.name.clone(),
+            user_pubkey: u.user_pubkey.to_hex(),
+            remote_signer_pubkey: u.remote_signer_pubkey.to_hex(),
+            nip05_name: u.nip05_name.clone(),
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: (u.updated_at > 0).then_some(u.updated_at),
+        }
+    }
+}
+
+/// `POST …/users/{user}/bunker-uris`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BunkerUriCreate {
+    /// Lifetime, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 31_536_000)]
+    pub(crate) ttl_secs: Option<u64>,
+    /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
+    pub(crate) perms: Option<String>,
+}
+
+/// A new single-use bunker URI: the URI (with its secret) is in this answer only.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct BunkerUriCreated {
+    /// Id: lowercase hex SHA-256 of the secret.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) id: String,
+    /// `bunker://…`, shown once.
+    #[schema(value_type = String)]
+    pub(crate) bunker_uri: Zeroizing<String>,
+    /// Unix seconds after which it no longer connects.
+    pub(crate) expires_at: u64,
+}
+
+/// A bunker URI as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct BunkerUri {
+    /// Id: lowercase hex SHA-256 of the secret.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) id: String,
+    /// Unix seconds.
+    pub(crate) created_at: u64,
+    /// Unix seconds after which it no longer connects.
+    pub(crate) expires_at: u64,
+    /// The client that used it (64 hex), if any.
+    pub(crate) consumed_by: Option<String>,
+    /// Unix seconds of use.
+    pub(crate) consumed_at: Option<u64>,
+    /// Pre-approved permissions.
+    pub(crate) perms: Option<String>,
+}
+
+impl From<&signer::directory::TokenInfo> for BunkerUri {
+    fn from(t: &signer::directory::TokenInfo) -> Self {
+        BunkerUri {
+            id: t.id.clone(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            consumed_by: t.consumed_by.map(|p| p.to_hex()),
+            consumed_at: t.consumed_at,
+            perms: t.perms.clone(),
+        }
+    }
+}
+
+/// A connected client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Session {
+    /// The client pubkey, 64 hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) client_pubkey: String,
+    /// The remote-signer pubkey it talks to, 64 hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) remote_signer_pubkey: String,
+    /// Unauthenticated display metadata the client sent with `connect`.
+    pub(crate) metadata: Option<ClientMetadata>,
+    /// Granted permissions (NIP-46 perms syntax).
+    pub(crate) perms: String,
+    /// Transport encryption of its `connect`.
+    pub(crate) scheme: Scheme,
+    /// Unix seconds of the `connect`.
+    pub(crate) created_at: u64,
+    /// Unix seconds of the last request since the server started, if any.
+    pub(crate) last_used_at: Option<u64>,
+    /// Requests answered since the server started.
+    pub(crate) requests: u64,
+}
+
+/// Client display metadata (NIP-46 `connect`): absent fields are omitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ClientMetadata {
+    /// App name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// App URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) url: Option<String>,
+    /// App image URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) image: Option<String>,
+}
+
+/// A session's transport encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Scheme {
+    /// NIP-44 version 2.
+    Nip44,
+    /// NIP-04 (legacy).
+    Nip04,
+}
+
+impl From<&signer::SessionInfo> for Session {
+    fn from(s: &signer::SessionInfo) -> Self {
+        Session {
+            client_pubkey: s.client_pubkey.to_hex(),
+            remote_signer_pubkey: s.remote_signer_pubkey.to_hex(),
+            metadata: s.metadata.as_ref().map(|m| ClientMetadata {
+                name: m.name.clone(),
+                url: m.url.clone(),
+                image: m.image.clone(),
+            }),
+            perms: s.perms.clone(),
+            scheme: match s.scheme {
+                proto::nip46::Scheme::Nip44 => Scheme::Nip44,
+                proto::nip46::Scheme::Nip04 => Scheme::Nip04,
+            },
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            requests: s.requests,
+        }
+    }
+}
+
+/// One audit record: absent fields are omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct AuditRecord {
+    /// Unix milliseconds.
+    pub(crate) time_ms: u64,
+    /// Order among records of the same millisecond.
+    pub(crate) seq: u64,
+    /// Tenant id.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) tenant: String,
+    /// User id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) user: Option<String>,
+    /// The client pubkey of a NIP-46 request, 64 hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) client: Option<String>,
+    /// Who did an admin action: `operator`, `token:<id>`, `nip98:<pubkey hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) actor: Option<String>,
+    /// NIP-46 method or admin action, e.g. `sign_event` or `user.create`.
+    pub(crate) action: String,
+    /// The kind of the event signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) kind: Option<u16>,
+    /// The id of the event signed, 64 hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) event_id: Option<String>,
+    /// How it ended.
+    pub(crate) outcome: Outcome,
+    /// A fixed, non-secret reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) detail: Option<String>,
+}
+
+/// How an audited request or action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Outcome {
+    /// Done as asked.
+    Ok,
+    /// Refused by policy, authentication or a limit.
+    Refused,
+    /// Failed on the server's side.
+    Error,
+}
+
+impl From<&signer::audit::AuditRecord> for AuditRecord {
+    fn from(r: &signer::audit::AuditRecord) -> Self {
+        AuditRecord {
+            time_ms: r.time_ms,
+            seq: r.seq,
+            tenant: r.tenant.clone(),
+            user: r.user.clone(),
+            client: r.client.map(|c| c.to_hex()),
+            actor: r.actor.clone(),
+            action: r.action.clone(),
+            kind: r.kind,
+            event_id: r.event_id.clone(),
+            outcome: match r.outcome {
+                signer::audit::Outcome::Ok => Outcome::Ok,
+                signer::audit::Outcome::Refused => Outcome::Refused,
+                signer::audit::Outcome::Error => Outcome::Error,
+            },
+            detail: r.detail.clone(),
+        }
+    }
+}
+
+/// The component schemas of every wire type, by name (pages under their alias names).
+pub(crate) fn schemas() -> Vec<(String, RefOr<Schema>)> {
+    let components = utoipa::openapi::ComponentsBuilder::new()
+        .schema_from::<ErrorBody>()
+        .schema_from::<Health>()
+        .schema_from::<OpenApiDocument>()
+        .schema_from::<Deleted>()
+        .schema_from::<DeletedValue>()
+        .schema_from::<Page<Tenant>>()
+        .schema_from::<TenantCreate>()
+        .schema_from::<TenantUpdate>()
+        .schema_from::<TenantLimits>()
+        .schema_from::<Tenant>()
+        .schema_from::<Policy>()
+        .schema_from::<PolicyOrNull>()
+        .schema_from::<UserPolicy>()
+        .schema_from::<AdminTokenCreate>()
+        .schema_from::<AdminTokenCreated>()
+        .schema_from::<AdminToken>()
+        .schema_from::<AdminPubkeyAdd>()
+        .schema_from::<AdminPubkey>()
+        .schema_from::<UserCreate>()
+        .schema_from::<UserUpdate>()
+        .schema_from::<User>()
+        .schema_from::<BunkerUriCreate>()
+        .schema_from::<BunkerUriCreated>()
+        .schema_from::<BunkerUri>()
+        .schema_from::<Session>()
+        .schema_from::<ClientMetadata>()
+        .schema_from::<Scheme>()
+        .schema_from::<AuditRecord>()
+        .schema_from::<Outcome>()
+        .build();
+    components.schemas.into_iter().collect()
+}
+
+/// `Option<Option<T>>` for PATCH bodies: absent → `None` (leave), `null` → `Some(None)` (clear),
+/// value → `Some(Some(v))`. Serializing writes `null` for `Some(None)`; absent fields are skipped
+/// by `skip_serializing_if`.
+pub(crate) mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Reads a present field (absent ones are `None` through `#[serde(default)]`).
+    pub(crate) fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        T: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+
+    /// Writes `Some(None)` as `null` and `Some(Some(v))` as `v`.
+    pub(crate) fn serialize<T, S>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error>
+    where
+        T: Serialize,
+        S: Serializer,
+    {
+        value.as_ref().and_then(Option::as_ref).serialize(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn deletes_answer_a_flag_or_a_count_and_omit_absent_fields() {
+        let tenant = Deleted {
+            deleted: DeletedValue::Flag(true),
+            id: Some("t".into()),
+            users_deleted: Some(2),
+        };
+        assert_eq!(
+            serde_json::to_value(tenant).unwrap(),
+            json!({"deleted": true, "id": "t", "users_deleted": 2})
+        );
+        let sessions = Deleted {
+            deleted: DeletedValue::Count(3),
+            id: None,
+            users_deleted: None,
+        };
+        assert_eq!(
+            serde_json::to_value(sessions).unwrap(),
+            json!({"deleted": 3})
+        );
+    }
+
+    #[test]
+    fn patch_bodies_tell_absent_from_null() {
+        let body: UserUpdate = serde_json::from_str(r#"{"name": null}"#).unwrap();
+        assert_eq!(
+            (body.name.clone(), body.nip05_name.clone()),
+            (Some(None), None)
+        );
+        assert_eq!(serde_json::to_value(&body).unwrap(), json!({"name": null}));
+        let body: TenantUpdate = serde_json::from_str(r#"{"nip05_domain": "x.org"}"#).unwrap();
+        assert_eq!(body.nip05_domain, Some(Some("x.org".into())));
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"nip05_domain": "x.org"})
+        );
+        let e = serde_json::from_str::<TenantUpdate>(r#"{"limits": {"max": 1}}"#).unwrap_err();
+        assert!(e.to_string().starts_with("unknown field `max`"), "{e}");
+    }
+
+    #[test]
+    fn every_wire_type_has_a_named_schema() {
+        let names: Vec<String> = schemas().into_iter().map(|(name, _)| name).collect();
+        for name in [
+            "Error",
+            "Health",
+            "TenantPage",
+            "AuditPage",
+            "Policy",
+            "PolicyOrNull",
+            "UserCreate",
+        ] {
+            assert!(names.iter().any(|n| n == name), "{name}: {names:?}");
+        }
+    }
+}
