@@ -100,7 +100,7 @@ fn sign_requested_note(
         client,
         has_session: true,
         grant: Some(&fx.grant),
-        token: None,
+        bunker_secret: None,
         relays: &[],
     };
     let reply = signer::crypto::with(|c| handle(&ctx, incoming, NOW, c)).reply;

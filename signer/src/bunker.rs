@@ -379,7 +379,7 @@ impl Bunker {
         // hosted: its secret then reads as unknown, so no session is created for a dead key.
         let lookup = |h: [u8; 32]| {
             if self.directory.is_hosted(remote_signer.as_bytes()) {
-                self.directory.token(&h)
+                self.directory.bunker_secret(&h)
             } else {
                 Ok(None)
             }
@@ -393,7 +393,7 @@ impl Bunker {
             client,
             has_session,
             grant: session.as_ref().map(|s| &s.grant),
-            token: token.as_ref().map(|(_, view)| view),
+            bunker_secret: token.as_ref().map(|(_, view)| view),
             relays: &self.config.relays,
         };
         let outcome = crate::crypto::with(|crypto| nip46::handle(&ctx, incoming, now, crypto));
@@ -423,7 +423,7 @@ impl Bunker {
         client: PublicKey,
         scheme: Scheme,
         effect: Effect,
-        token: Option<crate::directory::TokenRecord>,
+        token: Option<crate::directory::BunkerSecretRecord>,
         now: u64,
     ) -> Result<(), Error> {
         let remote_signer = keys.remote_signer.public_key();
@@ -436,7 +436,7 @@ impl Bunker {
                 grant,
                 metadata,
             } => {
-                let token = token.ok_or(Error::Corrupt("connect token vanished"))?;
+                let token = token.ok_or(Error::Corrupt("bunker secret vanished"))?;
                 Directory::consume_token(&mut batch, &secret_hash, token, client, now);
                 let record = SessionRecord {
                     tenant: keys.tenant.clone(),

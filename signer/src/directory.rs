@@ -19,7 +19,7 @@
 //! - `users`: `<tenant id>/<user id>` → [`UserRecord`], and the index
 //!   `upk/<tenant id>/<user pubkey hex>` → `<user id>` (one user per identity key per tenant)
 //! - `signer_index`: `<remote-signer pubkey, 32 raw bytes>` → `<tenant id>/<user id>` (UTF-8)
-//! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`TokenRecord`], and the
+//! - `connect_tokens`: `<SHA-256 of the bunker secret, 32 raw bytes>` → [`BunkerSecretRecord`], and the
 //!   per-user index `idx/<tenant id>/<user id>/<hash hex>` → empty (to list and revoke a user's URIs)
 //!
 //! Lifecycle operations (list, update, delete, rotate, revoke) are in `lifecycle.rs`.
@@ -35,7 +35,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use dashmap::DashMap;
 use kms::Vault;
-use proto::nip46::{TokenView, UserKeys};
+use proto::nip46::{BunkerSecretView, UserKeys};
 use proto::nostr::{Keypair, PublicKey, SecretKey};
 use proto::policy::Policy;
 use serde::{Deserialize, Serialize};
@@ -145,7 +145,7 @@ pub struct UserRecord {
 
 /// A bunker-URI secret's record, stored under SHA-256(secret). The secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenRecord {
+pub struct BunkerSecretRecord {
     /// Tenant id.
     pub tenant: String,
     /// User id.
@@ -443,7 +443,7 @@ impl Directory {
         getrandom::fill(bytes.as_mut()).expect("OS random source failed");
         let secret = Zeroizing::new(hex::encode(bytes.as_ref()));
         let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let token = TokenRecord {
+        let token = BunkerSecretRecord {
             tenant: tenant.to_owned(),
             user: user.to_owned(),
             created_at: now,
@@ -453,10 +453,10 @@ impl Directory {
             perms,
         };
         let mut batch = Batch::new();
-        batch.put(Cf::ConnectTokens, hash.to_vec(), to_json(&token));
+        batch.put(Cf::BunkerSecrets, hash.to_vec(), to_json(&token));
         batch.put(
-            Cf::ConnectTokens,
-            lifecycle::token_index_key(tenant, user, &hash),
+            Cf::BunkerSecrets,
+            lifecycle::bunker_secret_index_key(tenant, user, &hash),
             Vec::new(),
         );
         self.store.write(batch, Durability::Sync)?;
@@ -473,13 +473,16 @@ impl Directory {
     /// # Errors
     ///
     /// [`Error::Kms`] on store failure; [`Error::Corrupt`].
-    pub fn token(&self, secret_hash: &[u8; 32]) -> Result<Option<(TokenRecord, TokenView)>, Error> {
-        let Some(bytes) = self.store.get(Cf::ConnectTokens, secret_hash)? else {
+    pub fn bunker_secret(
+        &self,
+        secret_hash: &[u8; 32],
+    ) -> Result<Option<(BunkerSecretRecord, BunkerSecretView)>, Error> {
+        let Some(bytes) = self.store.get(Cf::BunkerSecrets, secret_hash)? else {
             return Ok(None);
         };
-        let record: TokenRecord =
-            serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("connect token"))?;
-        let view = TokenView {
+        let record: BunkerSecretRecord =
+            serde_json::from_slice(&bytes).map_err(|_| Error::Corrupt("bunker secret"))?;
+        let view = BunkerSecretView {
             secret_hash: *secret_hash,
             tenant: record.tenant.clone(),
             user: record.user.clone(),
@@ -494,7 +497,7 @@ impl Directory {
     pub(crate) fn consume_token(
         batch: &mut Batch,
         secret_hash: &[u8; 32],
-        mut record: TokenRecord,
+        mut record: BunkerSecretRecord,
         client: PublicKey,
         now: u64,
     ) {
@@ -502,7 +505,7 @@ impl Directory {
             record.consumed_by = Some(client);
             record.consumed_at = Some(now);
         }
-        batch.put(Cf::ConnectTokens, secret_hash.to_vec(), to_json(&record));
+        batch.put(Cf::BunkerSecrets, secret_hash.to_vec(), to_json(&record));
     }
 
     /// Whether `remote_signer` (32 raw bytes, see [`proto::nostr::hex32`]) is a remote-signer pubkey

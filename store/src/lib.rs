@@ -38,8 +38,9 @@ pub enum Cf {
     Users,
     /// Remote-signer public key → (tenant, user) index.
     SignerIndex,
-    /// Single-use connect tokens, keyed by a hash of the secret.
-    ConnectTokens,
+    /// Single-use bunker secrets (the `secret` of a bunker URI), keyed by its SHA-256; also a
+    /// per-user index of them. On disk `connect_tokens`.
+    BunkerSecrets,
     /// Client sessions.
     Sessions,
     /// Admin tokens, keyed by a hash of the token.
@@ -56,7 +57,7 @@ impl Cf {
         Cf::Deks,
         Cf::Users,
         Cf::SignerIndex,
-        Cf::ConnectTokens,
+        Cf::BunkerSecrets,
         Cf::Sessions,
         Cf::AdminTokens,
         Cf::Audit,
@@ -72,7 +73,7 @@ impl Cf {
             Cf::Deks => "deks",
             Cf::Users => "users",
             Cf::SignerIndex => "signer_index",
-            Cf::ConnectTokens => "connect_tokens",
+            Cf::BunkerSecrets => "connect_tokens",
             Cf::Sessions => "sessions",
             Cf::AdminTokens => "admin_tokens",
             Cf::Audit => "audit",

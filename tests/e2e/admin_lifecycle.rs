@@ -182,7 +182,7 @@ async fn user_lifecycle_connect_sign_list_revoke_delete() {
         .unwrap()
         .is_none());
     assert!(
-        store.get(Cf::ConnectTokens, &spare_hash).unwrap().is_none(),
+        store.get(Cf::BunkerSecrets, &spare_hash).unwrap().is_none(),
         "URIs gone"
     );
     let mut sessions = 0;

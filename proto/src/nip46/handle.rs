@@ -24,7 +24,7 @@ pub struct Context<'a> {
     /// The session's grant, when it has one (checked with the user's policy, `keys.policy`).
     pub grant: Option<&'a Grant>,
     /// For `connect` with a secret: the bunker-URI record stored under SHA-256(secret), if any.
-    pub token: Option<&'a TokenView>,
+    pub bunker_secret: Option<&'a BunkerSecretView>,
     /// Our relay URLs, for `switch_relays`.
     pub relays: &'a [String],
 }
@@ -59,7 +59,7 @@ impl std::fmt::Debug for UserKeys {
 
 /// The parts of a bunker-URI record that `connect` checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenView {
+pub struct BunkerSecretView {
     /// SHA-256 of the secret (the store key of the record), 32 bytes.
     pub secret_hash: [u8; 32],
     /// Tenant id the URI was issued in.

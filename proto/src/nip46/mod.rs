@@ -22,7 +22,7 @@ mod method;
 mod tests;
 
 pub use error::RpcError;
-pub use handle::{handle, Context, Effect, Outcome, TokenView, UserKeys};
+pub use handle::{handle, BunkerSecretView, Context, Effect, Outcome, UserKeys};
 pub use method::connect::{ClientMetadata, Connect};
 pub use method::sign_event::SignEvent;
 pub use method::{CipherParams, Scheme};

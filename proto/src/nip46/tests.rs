@@ -33,7 +33,7 @@ fn ctx<'a>(
     keys: &'a UserKeys,
     client: PublicKey,
     has_session: bool,
-    token: Option<&'a TokenView>,
+    token: Option<&'a BunkerSecretView>,
 ) -> Context<'a> {
     static RELAYS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     Context {
@@ -41,13 +41,13 @@ fn ctx<'a>(
         client,
         has_session,
         grant: has_session.then(full_grant),
-        token,
+        bunker_secret: token,
         relays: RELAYS.get_or_init(|| vec!["wss://bunker.example".to_owned()]),
     }
 }
 
-fn token(secret: &str, consumed_by: Option<PublicKey>) -> TokenView {
-    TokenView {
+fn token(secret: &str, consumed_by: Option<PublicKey>) -> BunkerSecretView {
+    BunkerSecretView {
         secret_hash: Sha256::digest(secret.as_bytes()).into(),
         tenant: "t1".into(),
         user: "u1".into(),

@@ -44,7 +44,7 @@ fn open() -> (Arc<HookedStore>, Writes, Bunker) {
 /// Every (column family, key, value) of the user and routing tables.
 fn rows(store: &dyn Store) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
     let mut rows = Vec::new();
-    for cf in [Cf::Users, Cf::SignerIndex, Cf::ConnectTokens, Cf::Sessions] {
+    for cf in [Cf::Users, Cf::SignerIndex, Cf::BunkerSecrets, Cf::Sessions] {
         store
             .scan_prefix(cf, b"", &mut |k, v| {
                 rows.push((cf, k.to_vec(), v.to_vec()));

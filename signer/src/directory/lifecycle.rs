@@ -12,8 +12,8 @@
 //! unrecoverable at once, a crypto-shred), then removes the rows. Key material never leaves `kms`.
 
 use super::{
-    random_id, to_json, Directory, Route, TenantRecord, TokenRecord, UserRecord, MAX_NAME_BYTES,
-    SEALED_KEY_RECORD,
+    random_id, to_json, BunkerSecretRecord, Directory, Route, TenantRecord, UserRecord,
+    MAX_NAME_BYTES, SEALED_KEY_RECORD,
 };
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -65,7 +65,7 @@ pub struct TokenInfo {
 }
 
 /// Store key of the per-user index entry of a bunker-URI secret hash.
-pub(super) fn token_index_key(tenant: &str, user: &str, hash: &[u8; 32]) -> Vec<u8> {
+pub(super) fn bunker_secret_index_key(tenant: &str, user: &str, hash: &[u8; 32]) -> Vec<u8> {
     format!("idx/{tenant}/{user}/{}", hex::encode(hash)).into_bytes()
 }
 
@@ -318,11 +318,11 @@ impl Directory {
     fn delete_tokens_into(&self, batch: &mut Batch, tenant: &str, user: &str) -> Result<(), Error> {
         let prefix = token_index_prefix(tenant, user);
         self.store
-            .scan_prefix(Cf::ConnectTokens, &prefix, &mut |key, _| {
+            .scan_prefix(Cf::BunkerSecrets, &prefix, &mut |key, _| {
                 if let Ok(hash) = hex::decode(&key[prefix.len()..]) {
-                    batch.delete(Cf::ConnectTokens, hash);
+                    batch.delete(Cf::BunkerSecrets, hash);
                 }
-                batch.delete(Cf::ConnectTokens, key.to_vec());
+                batch.delete(Cf::BunkerSecrets, key.to_vec());
                 true
             })?;
         Ok(())
@@ -465,7 +465,7 @@ impl Directory {
         let prefix = token_index_prefix(tenant, user);
         let mut hashes = Vec::new();
         self.store
-            .scan_prefix(Cf::ConnectTokens, &prefix, &mut |key, _| {
+            .scan_prefix(Cf::BunkerSecrets, &prefix, &mut |key, _| {
                 if let Ok(hash) = <[u8; 32]>::try_from(
                     hex::decode(&key[prefix.len()..])
                         .unwrap_or_default()
@@ -477,7 +477,7 @@ impl Directory {
             })?;
         let mut tokens = Vec::with_capacity(hashes.len());
         for hash in hashes {
-            if let Some((record, _)) = self.token(&hash)? {
+            if let Some((record, _)) = self.bunker_secret(&hash)? {
                 tokens.push(token_info(&hash, &record));
             }
         }
@@ -501,13 +501,16 @@ impl Directory {
             .ok()
             .and_then(|v| v.try_into().ok())
             .ok_or(Error::NotFound("bunker URI"))?;
-        match self.token(&hash)? {
+        match self.bunker_secret(&hash)? {
             Some((record, _)) if record.tenant == tenant && record.user == user => {}
             _ => return Err(Error::NotFound("bunker URI")),
         }
         let mut batch = Batch::new();
-        batch.delete(Cf::ConnectTokens, hash.to_vec());
-        batch.delete(Cf::ConnectTokens, token_index_key(tenant, user, &hash));
+        batch.delete(Cf::BunkerSecrets, hash.to_vec());
+        batch.delete(
+            Cf::BunkerSecrets,
+            bunker_secret_index_key(tenant, user, &hash),
+        );
         self.store.write(batch, Durability::Sync)?;
         Ok(())
     }
@@ -615,7 +618,7 @@ impl Directory {
     }
 }
 
-fn token_info(hash: &[u8; 32], record: &TokenRecord) -> TokenInfo {
+fn token_info(hash: &[u8; 32], record: &BunkerSecretRecord) -> TokenInfo {
     TokenInfo {
         id: hex::encode(hash),
         created_at: record.created_at,

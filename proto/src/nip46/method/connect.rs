@@ -86,7 +86,7 @@ impl Connect {
             Ok(secret_hash) => {
                 // Pre-approved perms on the URI replace the client's request; either way the grant
                 // never exceeds the user's policy.
-                let requested = match ctx.token.and_then(|t| t.perms.as_deref()) {
+                let requested = match ctx.bunker_secret.and_then(|t| t.perms.as_deref()) {
                     Some(pre_approved) => Perms::parse(pre_approved),
                     None => Perms::parse(&self.perms),
                 };
@@ -108,7 +108,7 @@ impl Connect {
     fn check_secret(&self, ctx: &Context<'_>, now: u64) -> Result<[u8; 32], RpcError> {
         let secret = self.secret.as_ref().ok_or(RpcError::SecretRequired)?;
         let hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let token = ctx.token.ok_or(RpcError::SecretInvalid)?;
+        let token = ctx.bunker_secret.ok_or(RpcError::SecretInvalid)?;
         let same_hash: bool = token.secret_hash.ct_eq(&hash).into();
         if !same_hash || token.tenant != ctx.keys.tenant || token.user != ctx.keys.user_id {
             return Err(RpcError::SecretInvalid);
