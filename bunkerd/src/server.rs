@@ -11,6 +11,7 @@
 use crate::admin::{self, AdminState, AdminTokens};
 use crate::config::Config;
 use crate::dispatch::{HubOutbox, SignerDispatch};
+use crate::metrics::Metrics;
 use crate::sched::IoPolicy;
 use crate::Error;
 use hyper::server::conn::http1;
@@ -18,7 +19,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use kms::{FileMasterKey, MasterKey};
 use relay::fanout::Hub;
-use relay::metrics::Metrics;
 use relay::state::{Lifecycle, RelayState};
 use sha2::{Digest, Sha256};
 use signer::pool::{Pool, PoolConfig};
@@ -256,7 +256,7 @@ async fn serve(
             readers: readers.clone(),
             demoted_io: demoted_io.as_ref().map(DemotedIo::handle),
         },
-        metrics.clone(),
+        metrics.relay.clone(),
         // Validated before start (`Config::validate`).
         config
             .real_ip_header

@@ -5,7 +5,7 @@ use crate::dedupe::Dedupe;
 use crate::dispatch::Dispatch;
 use crate::fanout::{ConnId, Hub};
 use crate::limits::Limits;
-use crate::metrics::Metrics;
+use crate::metrics::RelayMetrics;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +45,7 @@ pub struct RelayState {
     pub(crate) demoted_io: Option<tokio::runtime::Handle>,
     pub(crate) nip11: String,
     /// This server's metrics.
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<RelayMetrics>,
     /// Per-tenant request rate limits.
     pub(crate) buckets: crate::ratelimit::TenantBuckets,
     /// Connections and subscriptions per client address.
@@ -63,7 +63,7 @@ impl RelayState {
         hub: Arc<Hub>,
         limits: Limits,
         lifecycle: Lifecycle,
-        metrics: Arc<Metrics>,
+        metrics: Arc<RelayMetrics>,
         real_ip_header: Option<hyper::header::HeaderName>,
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.

@@ -57,7 +57,7 @@ pub(crate) struct AdminState {
     /// One NIP-49 (scrypt) import at a time: each may take up to 1 GiB for a second or two.
     pub(crate) imports: tokio::sync::Semaphore,
     /// The server's metrics (rendered by `GET /metrics`).
-    pub(crate) metrics: Arc<relay::metrics::Metrics>,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// The signer queue (its depth is a metric).
     pub(crate) submitter: signer::pool::Submitter,
     /// The subscription index (its dropped deliveries are a metric).
@@ -342,10 +342,10 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
 
 /// Reads the state gauges for a scrape (store sizes and per-tenant counts: blocking, called on the
 /// blocking pool).
-fn snapshot(state: &AdminState) -> relay::metrics::Snapshot {
+fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
     let directory = state.bunker.directory();
     let waits = state.submitter.handover_waits();
-    relay::metrics::Snapshot {
+    crate::metrics::Snapshot {
         queue_depth: state.submitter.queued(),
         queue_by_tenant: state.submitter.queued_by_tenant(),
         handover_written: waits.written,

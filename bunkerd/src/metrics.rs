@@ -1,0 +1,303 @@
+//! The server's Prometheus registry, served as text on the admin listener's `GET /metrics`.
+//!
+//! One [`Metrics`] per server (its own registry, so servers in one process never mix counts). The
+//! relay's hot-path counters ([`relay::metrics::RelayMetrics`]) are registered in it and updated
+//! where things happen. Gauges that describe state (users and sessions per tenant, queue depth,
+//! store sizes, readiness) and counters kept elsewhere (the audit log's dropped records, the
+//! fan-out's dropped deliveries, the signer threads' hand-over waits) are read when scraped, from
+//! the sources of truth ([`Snapshot`]), so they cannot drift.
+//!
+//! Labels are bounded: `tenant`, `cf`, `ended` (`written`, `timeout`), `version`, plus the relay's.
+//! Never a user or client pubkey, never anything secret.
+//!
+//! Names (units in the name), besides the relay's: `bunkerd_pool_queue_depth`,
+//! `bunkerd_pool_tenant_queue_depth{tenant}`, `bunkerd_pool_handover_waits_total{ended}`,
+//! `bunkerd_pool_handover_wait_seconds_total`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
+//! `bunkerd_store_size_bytes{cf}`, `bunkerd_audit_dropped_total`,
+//! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`, and the
+//! `process_*` metrics.
+
+use prometheus::{
+    Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use relay::metrics::RelayMetrics;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every metric of one server.
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// The relay's counters, registered here.
+    pub(crate) relay: Arc<RelayMetrics>,
+    queue_depth: IntGauge,
+    tenant_queue_depth: IntGaugeVec,
+    users: IntGaugeVec,
+    sessions: IntGaugeVec,
+    store_size: IntGaugeVec,
+    audit_dropped: IntCounter,
+    deliveries_dropped: IntCounter,
+    handover_waits: IntCounterVec,
+    handover_wait: Counter,
+    ready: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// What a scrape reads from the rest of the server.
+pub(crate) struct Snapshot {
+    /// Requests waiting in the signer queue, all tenants.
+    pub(crate) queue_depth: usize,
+    /// Requests waiting per tenant id (tenants with none waiting may be absent).
+    pub(crate) queue_by_tenant: Vec<(std::sync::Arc<str>, usize)>,
+    /// Users per tenant id; every tenant with users is present.
+    pub(crate) users_by_tenant: HashMap<String, usize>,
+    /// Client sessions per tenant id.
+    pub(crate) sessions_by_tenant: HashMap<String, usize>,
+    /// Approximate bytes per column family name.
+    pub(crate) store_sizes: Vec<(&'static str, u64)>,
+    /// Audit records dropped since start because the writer's queue was full.
+    pub(crate) audit_dropped: u64,
+    /// Response events a subscription missed because its connection's queue was full.
+    pub(crate) deliveries_dropped: u64,
+    /// The signer threads' hand-over waits that ended with every awaited `OK` written.
+    pub(crate) handover_written: u64,
+    /// The signer threads' hand-over waits that ended at their bound.
+    pub(crate) handover_timeouts: u64,
+    /// Time the signer threads spent in hand-over waits, both kinds together.
+    pub(crate) handover_waited: Duration,
+    /// Whether the store answers and the server is not stopping.
+    pub(crate) ready: bool,
+}
+
+impl Metrics {
+    /// Creates the registry and registers every metric, the relay's included.
+    ///
+    /// # Panics
+    ///
+    /// Never in practice: names and labels are static and valid.
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        let relay = Arc::new(RelayMetrics::register(&registry));
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique");
+            c
+        };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique");
+            g
+        };
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique");
+            c
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry.register(Box::new(g.clone())).expect("unique");
+            g
+        };
+        let handover_wait = Counter::new(
+            "bunkerd_pool_handover_wait_seconds_total",
+            "Time signer threads waited for responses they handed over to be written before \
+             starting a demoted connection's request",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(handover_wait.clone()))
+            .expect("unique");
+        let build = gauge_vec(
+            "bunkerd_build_info",
+            "Always 1; the version label says which bunkerd this is",
+            &["version"],
+        );
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("unique");
+        Metrics {
+            relay,
+            queue_depth: gauge(
+                "bunkerd_pool_queue_depth",
+                "Requests waiting in the signer queue",
+            ),
+            tenant_queue_depth: gauge_vec(
+                "bunkerd_pool_tenant_queue_depth",
+                "Requests waiting in the signer queue, by tenant",
+                &["tenant"],
+            ),
+            users: gauge_vec("bunkerd_users", "Provisioned users, by tenant", &["tenant"]),
+            sessions: gauge_vec(
+                "bunkerd_sessions",
+                "Connected client sessions, by tenant",
+                &["tenant"],
+            ),
+            store_size: gauge_vec(
+                "bunkerd_store_size_bytes",
+                "Approximate on-disk size of each column family",
+                &["cf"],
+            ),
+            audit_dropped: counter(
+                "bunkerd_audit_dropped_total",
+                "Audit records dropped because the audit queue was full",
+            ),
+            deliveries_dropped: counter(
+                "bunkerd_deliveries_dropped_total",
+                "Events not queued to a matching subscription because its connection's outbound \
+                 queue was full (a client not reading); still retained for a later REQ",
+            ),
+            handover_waits: counter_vec(
+                "bunkerd_pool_handover_waits_total",
+                "Waits of signer threads for handed-over responses to be written, by how they \
+                 ended: written, or timeout (the wait limit passed first: a client not reading)",
+                &["ended"],
+            ),
+            handover_wait,
+            ready: gauge(
+                "bunkerd_ready",
+                "1 when the store answers and the listeners are up",
+            ),
+            registry,
+        }
+    }
+
+    /// Sets the state gauges from `snapshot` and renders every metric in the Prometheus text format
+    /// (version 0.0.4).
+    pub(crate) fn render(&self, snapshot: &Snapshot) -> String {
+        self.queue_depth
+            .set(i64::try_from(snapshot.queue_depth).unwrap_or(i64::MAX));
+        self.tenant_queue_depth.reset();
+        // Every tenant with users is present (at 0 when nothing waits), so its series is continuous.
+        for tenant in snapshot.users_by_tenant.keys() {
+            self.tenant_queue_depth.with_label_values(&[tenant]).set(0);
+        }
+        for (tenant, n) in &snapshot.queue_by_tenant {
+            self.tenant_queue_depth
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.users.reset();
+        for (tenant, n) in &snapshot.users_by_tenant {
+            self.users
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        self.sessions.reset();
+        for (tenant, n) in &snapshot.sessions_by_tenant {
+            self.sessions
+                .with_label_values(&[tenant])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        for (cf, bytes) in &snapshot.store_sizes {
+            self.store_size
+                .with_label_values(&[cf])
+                .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
+        }
+        for (counter, total) in [
+            (&self.audit_dropped, snapshot.audit_dropped),
+            (&self.deliveries_dropped, snapshot.deliveries_dropped),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        for (ended, total) in [
+            ("written", snapshot.handover_written),
+            ("timeout", snapshot.handover_timeouts),
+        ] {
+            let counter = self.handover_waits.with_label_values(&[ended]);
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        let (waited, seen) = (
+            snapshot.handover_waited.as_secs_f64(),
+            self.handover_wait.get(),
+        );
+        if waited > seen {
+            self.handover_wait.inc_by(waited - seen);
+        }
+        self.ready.set(i64::from(snapshot.ready));
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty() -> Snapshot {
+        Snapshot {
+            queue_depth: 3,
+            queue_by_tenant: vec![("t1".into(), 3)],
+            users_by_tenant: HashMap::from([("t1".to_owned(), 2)]),
+            sessions_by_tenant: HashMap::new(),
+            store_sizes: vec![("users", 4096)],
+            audit_dropped: 5,
+            deliveries_dropped: 4,
+            handover_written: 7,
+            handover_timeouts: 2,
+            handover_waited: Duration::from_micros(1500),
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn renders_every_family_with_bounded_labels() {
+        let m = Metrics::new();
+        m.relay.request(
+            "t1",
+            "sign_event",
+            "ok",
+            Duration::from_millis(3),
+            Duration::from_micros(100),
+        );
+        m.relay.rejected("rate-limited");
+        m.relay.rejected("nonsense");
+        m.relay.limit_refused(relay::limits::Limit::IpEvents);
+        let text = m.render(&empty());
+        for line in [
+            r#"bunkerd_requests_total{method="sign_event",outcome="ok",tenant="t1"} 1"#,
+            r#"bunkerd_request_duration_seconds_count{method="sign_event",tenant="t1"} 1"#,
+            r#"bunkerd_events_rejected_total{reason="rate_limited"} 1"#,
+            r#"bunkerd_events_rejected_total{reason="other"} 1"#,
+            "bunkerd_pool_queue_depth 3",
+            r#"bunkerd_pool_tenant_queue_depth{tenant="t1"} 3"#,
+            r#"bunkerd_limit_refusals_total{limit="ip_events"} 1"#,
+            r#"bunkerd_limit_refusals_total{limit="queue"} 0"#,
+            r#"bunkerd_users{tenant="t1"} 2"#,
+            r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
+            "bunkerd_audit_dropped_total 5",
+            "bunkerd_deliveries_dropped_total 4",
+            r#"bunkerd_pool_handover_waits_total{ended="written"} 7"#,
+            r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#,
+            "bunkerd_pool_handover_wait_seconds_total 0.0015",
+            "bunkerd_ready 1",
+            "bunkerd_pool_queue_wait_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        // Counters from other sources only move forward.
+        let again = m.render(&Snapshot {
+            audit_dropped: 5,
+            ..empty()
+        });
+        assert!(again.contains("bunkerd_audit_dropped_total 5"));
+        assert!(again.contains(r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#));
+    }
+}
