@@ -3,13 +3,13 @@
 //! makes the relay's fan-out the pool's outbox.
 //!
 //! Role: the one place that converts between the two crates' types (a relay [`Request`] becomes a
-//! signer [`Job`], a signer [`Processed`] becomes a relay [`Verdict`]), so that the relay crate
+//! signer [`Job`], a signer [`Processed`] becomes a relay [`Verdict`]; both speak `event::Refusal`), so that the relay crate
 //! depends on no crate that can hold a secret key. Nothing here blocks, except
 //! [`SignerDispatch::nip05`]'s store read, which the relay runs on the blocking pool.
 
 use proto::nostr::Event;
 use relay::dispatch::{
-    unix_now, Dispatch, Nip05, Overflow, Refusal, Rejected, Request, Route, Verdict, WriteGuard,
+    unix_now, Dispatch, Nip05, Overflow, Rejected, Request, Route, Verdict, WriteGuard,
 };
 use relay::fanout::Hub;
 use signer::directory::valid_nip05_name;
@@ -107,21 +107,12 @@ impl Dispatch for SignerDispatch {
 /// The relay's verdict for the signer's outcome.
 fn verdict(processed: &Processed) -> Verdict {
     Verdict {
-        accepted: processed.accepted.as_ref().map(|_| ()).map_err(refusal),
+        accepted: processed.accepted,
         duplicate: processed.duplicate,
         tenant: processed.tenant.clone(),
         method: processed.method,
         outcome: processed.outcome,
         queue_wait: processed.queue_wait,
-    }
-}
-
-fn refusal(refusal: &signer::Refusal) -> Refusal {
-    match *refusal {
-        signer::Refusal::Invalid(text) => Refusal::Invalid(text),
-        signer::Refusal::Blocked(text) => Refusal::Blocked(text),
-        signer::Refusal::RateLimited(text) => Refusal::RateLimited(text),
-        signer::Refusal::Error(text) => Refusal::Error(text),
     }
 }
 

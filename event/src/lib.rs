@@ -10,15 +10,17 @@
 //! tests, where the signing half lives).
 //!
 //! Main items: [`Event`], [`UnsignedEvent`], [`PublicKey`], [`LiftCache`], [`verify_schnorr`],
-//! [`hex32`], [`Error`], [`KIND_NOSTR_CONNECT`].
+//! [`hex32`], [`Refusal`], [`Error`], [`KIND_NOSTR_CONNECT`].
 
 mod canon;
 pub mod event;
 pub mod hex;
 pub mod keys;
+pub mod refusal;
 
 pub use event::{compute_id, serialize_for_id, Event, UnsignedEvent};
 pub use keys::{hex32, verify_schnorr, LiftCache, PublicKey};
+pub use refusal::Refusal;
 
 /// The NIP-46 request/response event kind (NIP-46, "Request events"): in the ephemeral range,
 /// never stored.

@@ -11,7 +11,7 @@
 //! the fan-out, and only then calls [`Request::done`] with the verdict: a client that sees
 //! `OK true` can rely on its response being retained already.
 
-use event::Event;
+use event::{Event, Refusal};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,45 +132,6 @@ pub enum Overflow {
     QueueFull,
     /// The pool is shutting down.
     Stopped,
-}
-
-/// Why an event was refused, with its NIP-01 `OK` prefix; the text is fixed, never client input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `invalid:` — malformed, bad id or signature, undecryptable content.
-    Invalid(&'static str),
-    /// `blocked:` — not something this relay accepts (kind, recipient).
-    Blocked(&'static str),
-    /// `rate-limited:` — a limit or a full queue; retry later.
-    RateLimited(&'static str),
-    /// `error:` — the server's fault.
-    Error(&'static str),
-}
-
-impl Refusal {
-    /// The `OK` message: the NIP-01 machine-readable prefix, `": "`, the text.
-    pub fn message(&self) -> String {
-        format!("{}: {}", self.prefix(), self.text())
-    }
-
-    /// The NIP-01 prefix: `invalid`, `blocked`, `rate-limited` or `error`.
-    pub fn prefix(&self) -> &'static str {
-        match self {
-            Refusal::Invalid(_) => "invalid",
-            Refusal::Blocked(_) => "blocked",
-            Refusal::RateLimited(_) => "rate-limited",
-            Refusal::Error(_) => "error",
-        }
-    }
-
-    fn text(&self) -> &'static str {
-        match self {
-            Refusal::Invalid(t)
-            | Refusal::Blocked(t)
-            | Refusal::RateLimited(t)
-            | Refusal::Error(t) => t,
-        }
-    }
 }
 
 /// The outcome of one request, for its `OK` and its metrics.

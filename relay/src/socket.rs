@@ -629,7 +629,7 @@ async fn submit(
                 Ok(()) => message::ok(&id_hex, true, ""),
                 Err(refusal) => {
                     metrics.rejected(refusal.prefix());
-                    if matches!(refusal, crate::dispatch::Refusal::Error(_)) {
+                    if matches!(refusal, event::Refusal::Error(_)) {
                         metrics.store_errors.inc();
                     }
                     message::ok(&id_hex, false, &refusal.message())

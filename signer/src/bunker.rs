@@ -66,40 +66,7 @@ impl BunkerConfig {
     }
 }
 
-/// Why an event was not accepted: becomes `["OK", <id>, false, "<prefix>: <text>"]` (NIP-01 §OK).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `invalid:` — malformed, bad id or signature, undecryptable content.
-    Invalid(&'static str),
-    /// `blocked:` — not something this relay accepts (kind, recipient).
-    Blocked(&'static str),
-    /// `rate-limited:` — a limit or a full queue; retry later.
-    RateLimited(&'static str),
-    /// `error:` — our fault.
-    Error(&'static str),
-}
-
-impl Refusal {
-    /// The OK message with its NIP-01 machine-readable prefix.
-    pub fn message(&self) -> String {
-        match self {
-            Refusal::Invalid(t) => format!("invalid: {t}"),
-            Refusal::Blocked(t) => format!("blocked: {t}"),
-            Refusal::RateLimited(t) => format!("rate-limited: {t}"),
-            Refusal::Error(t) => format!("error: {t}"),
-        }
-    }
-
-    /// Stable label for metrics: `invalid`, `blocked`, `rate_limited`, `error`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Refusal::Invalid(_) => "invalid",
-            Refusal::Blocked(_) => "blocked",
-            Refusal::RateLimited(_) => "rate_limited",
-            Refusal::Error(_) => "error",
-        }
-    }
-}
+pub use event::Refusal;
 
 /// The result of processing one request event.
 #[derive(Debug)]

@@ -216,8 +216,8 @@ pub(crate) struct AdminTokenCreate {
     pub(crate) name: Option<String>,
 }
 
-/// A new tenant admin token: the token itself is in this answer only.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// A new tenant admin token: the token itself is in this answer only. `Debug` omits it.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct AdminTokenCreated {
     /// Public id, for listing and revocation.
     #[schema(pattern = "^[0-9a-f]{32}$")]
@@ -291,8 +291,8 @@ impl From<&signer::directory::AdminPubkey> for AdminPubkey {
 }
 
 /// `POST /v1/tenants/{tenant}/users`: generate a key (no key field), or import one (`secret_key`,
-/// or `ncryptsec` with `password`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+/// or `ncryptsec` with `password`). `Debug` shows only which key fields are present.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserCreate {
     /// Display name.
@@ -399,8 +399,8 @@ pub(crate) struct BunkerUriCreate {
     pub(crate) perms: Option<String>,
 }
 
-/// A new single-use bunker URI: the URI (with its secret) is in this answer only.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// A new single-use bunker URI: the URI (with its secret) is in this answer only. `Debug` omits it.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
 pub(crate) struct BunkerUriCreated {
     /// Id: lowercase hex SHA-256 of the secret.
     #[schema(pattern = "^[0-9a-f]{64}$")]
@@ -641,9 +641,73 @@ pub(crate) mod double_option {
     }
 }
 
+// Redacted `Debug` for the bodies that carry a secret: the derive would print it.
+
+impl std::fmt::Debug for AdminTokenCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminTokenCreated")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UserCreate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCreate")
+            .field("name", &self.name)
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("ncryptsec", &self.ncryptsec.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("nip05_name", &self.nip05_name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BunkerUriCreated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BunkerUriCreated")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let create = UserCreate {
+            secret_key: Some(Zeroizing::new("nsec1secretvalue".into())),
+            ncryptsec: Some(Zeroizing::new("ncryptsec1secretvalue".into())),
+            password: Some(Zeroizing::new("hunter2secretvalue".into())),
+            ..UserCreate::default()
+        };
+        let token = AdminTokenCreated {
+            id: "ab".into(),
+            token: Zeroizing::new("secretvalue".into()),
+            name: None,
+            created_at: 1,
+        };
+        let uri = BunkerUriCreated {
+            id: "cd".into(),
+            bunker_uri: Zeroizing::new("bunker://x?secret=secretvalue".into()),
+            expires_at: 2,
+        };
+        for text in [
+            format!("{create:?}"),
+            format!("{token:?}"),
+            format!("{uri:?}"),
+        ] {
+            assert!(!text.contains("secretvalue"), "{text}");
+        }
+    }
     use serde_json::json;
 
     #[test]
