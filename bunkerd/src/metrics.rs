@@ -18,9 +18,9 @@
 //! `process_*` metrics.
 
 use prometheus::{
-    Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
 };
-use relay::metrics::RelayMetrics;
+use relay::metrics::{self, RelayMetrics};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,35 +83,18 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = Registry::new();
         let relay = Arc::new(RelayMetrics::register(&registry));
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique");
-            c
-        };
-        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique");
-            g
-        };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique");
-            c
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique");
-            g
-        };
-        let handover_wait = Counter::new(
-            "bunkerd_pool_handover_wait_seconds_total",
-            "Time signer threads waited for responses they handed over to be written before \
-             starting a demoted connection's request",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(handover_wait.clone()))
-            .expect("unique");
+        let counter_vec = |name, help, labels| metrics::counter_vec(&registry, name, help, labels);
+        let gauge_vec = |name, help, labels| metrics::gauge_vec(&registry, name, help, labels);
+        let counter = |name, help| metrics::counter(&registry, name, help);
+        let gauge = |name, help| metrics::gauge(&registry, name, help);
+        let handover_wait = metrics::registered(
+            &registry,
+            Counter::new(
+                "bunkerd_pool_handover_wait_seconds_total",
+                "Time signer threads waited for responses they handed over to be written before \
+                 starting a demoted connection's request",
+            ),
+        );
         let build = gauge_vec(
             "bunkerd_build_info",
             "Always 1; the version label says which bunkerd this is",

@@ -8,8 +8,10 @@
 //! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels). Never a user or
 //! client pubkey, never anything secret.
 
+use prometheus::core::Collector;
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use std::time::Duration;
 
@@ -17,6 +19,58 @@ use std::time::Duration;
 const LATENCY_BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+
+/// Creates an integer counter `name` with `help` and registers it in `registry`.
+///
+/// # Panics
+///
+/// If `name` is not a valid metric name or is already registered (names are static here).
+pub fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    registered(registry, IntCounter::new(name, help))
+}
+
+/// [`counter`] with `labels`.
+///
+/// # Panics
+///
+/// As [`counter`].
+pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// An integer gauge, as [`counter`].
+///
+/// # Panics
+///
+/// As [`counter`].
+pub fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    registered(registry, IntGauge::new(name, help))
+}
+
+/// An integer gauge with `labels`, as [`counter`].
+///
+/// # Panics
+///
+/// As [`counter`].
+pub fn gauge_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    registered(registry, IntGaugeVec::new(Opts::new(name, help), labels))
+}
+
+/// Registers a metric just created (a clone stays in the registry).
+///
+/// # Panics
+///
+/// As [`counter`].
+pub fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("unique metric name");
+    metric
+}
 
 /// The relay's counters and gauges: `bunkerd_requests_total{tenant,method,outcome}`,
 /// `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_pool_queue_wait_seconds`,
@@ -53,44 +107,30 @@ impl RelayMetrics {
     ///
     /// If `registry` already holds one of these names (one relay per registry).
     pub fn register(registry: &Registry) -> Self {
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique");
-            c
-        };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("unique");
-            c
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("unique");
-            g
-        };
-        let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "bunkerd_request_duration_seconds",
-                "NIP-46 request latency in bunkerd: accepted by the relay to response delivered",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["tenant", "method"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(request_duration.clone()))
-            .expect("unique");
-        let queue_wait = Histogram::with_opts(
-            HistogramOpts::new(
-                "bunkerd_pool_queue_wait_seconds",
-                "Time a request waited in the signer queue before a worker took it",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(queue_wait.clone()))
-            .expect("unique");
+        let counter_vec = |name, help, labels| counter_vec(registry, name, help, labels);
+        let counter = |name, help| counter(registry, name, help);
+        let gauge = |name, help| gauge(registry, name, help);
+        let request_duration = registered(
+            registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "bunkerd_request_duration_seconds",
+                    "NIP-46 request latency in bunkerd: accepted by the relay to response delivered",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+                &["tenant", "method"],
+            ),
+        );
+        let queue_wait = registered(
+            registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "bunkerd_pool_queue_wait_seconds",
+                    "Time a request waited in the signer queue before a worker took it",
+                )
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            ),
+        );
         let limit_refusals = counter_vec(
             "bunkerd_limit_refusals_total",
             "Refusals by a configured limit (connections, events, subscriptions, filters, tenant rate, queues), by limit",
