@@ -141,7 +141,7 @@ impl Fixture {
                 disabled: false,
                 policy: std::sync::Arc::new(proto::policy::Policy::default()),
             },
-            grant: proto::policy::Grant::from(proto::policy::Perms::all()),
+            grant: proto::policy::Grant::new(proto::policy::Perms::none(), None),
             conversation,
             nip04,
             request_plaintext,

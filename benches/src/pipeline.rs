@@ -100,6 +100,7 @@ fn sign_requested_note(
         client,
         has_session: true,
         grant: Some(&fx.grant),
+        session_expires_at: None,
         bunker_secret: None,
         relays: &[],
     };

@@ -99,7 +99,6 @@ impl Dispatch for SignerDispatch {
             .flatten()?;
         Some(Nip05 {
             user_pubkey: user_pubkey.to_hex(),
-            relays: self.bunker.config().relays.clone(),
         })
     }
 }

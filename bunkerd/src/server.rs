@@ -41,6 +41,10 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// one second's worth of responses (a few milliseconds of work at full load) rather than a burst.
 const SWEEP_INTERVAL_SECS: u64 = 1;
 
+/// How often expired sessions and spent bunker-URI records are swept, seconds. Expiry is enforced
+/// at each request regardless; this only keeps the store and the admin API's lists current.
+const SESSION_SWEEP_INTERVAL_SECS: u64 = 60;
+
 /// A running server.
 #[derive(Debug)]
 pub struct Server {
@@ -264,7 +268,7 @@ async fn serve(
             .and_then(|h| hyper::header::HeaderName::from_bytes(h.as_bytes()).ok()),
     ));
     let admin_state = Arc::new(AdminState {
-        bunker,
+        bunker: bunker.clone(),
         operator_token_hash: token_hash,
         tokens,
         public_url: config
@@ -283,6 +287,7 @@ async fn serve(
         relay_state.addresses().clone(),
         shutdown.clone(),
     ));
+    tracker.spawn(sweep_sessions(bunker, shutdown.clone()));
     let relay = tracker.spawn(accept_loop(
         listeners.relay,
         shutdown.clone(),
@@ -461,6 +466,35 @@ async fn sweep(
                     addresses.sweep();
                 })
                 .await;
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// Ends expired sessions and deletes spent bunker-URI records every
+/// [`SESSION_SWEEP_INTERVAL_SECS`] ([`signer::admin::Admin::sweep`]), on the blocking pool.
+async fn sweep_sessions(bunker: Arc<Bunker>, shutdown: CancellationToken) {
+    let period = std::time::Duration::from_secs(SESSION_SWEEP_INTERVAL_SECS);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let bunker = bunker.clone();
+                let swept = tokio::task::spawn_blocking(move || {
+                    bunker.admin().sweep(relay::dispatch::unix_now())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(swept)) if swept != signer::admin::Swept::default() => tracing::info!(
+                        sessions = swept.sessions,
+                        bunker_uris = swept.bunker_uris,
+                        "swept expired sessions and spent bunker URIs"
+                    ),
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(code = e.code(), "session sweep failed"),
+                    Err(_) => tracing::error!("session sweep panicked"),
+                }
             }
             () = shutdown.cancelled() => return,
         }

@@ -4,13 +4,21 @@
 //! Three layers, from the admin down to one request:
 //!
 //! - [`Policy`]: set by an admin per tenant (the default) and per user (an override): allowed
-//!   [`Method`]s, which kinds `sign_event` may sign, which [`DANGEROUS_KINDS`] are opened, and the
-//!   `created_at` skew bound. Stored as JSON with stable field names.
-//! - [`Grant`]: fixed at `connect` as `requested perms ∩ policy` ([`Grant::negotiate`]) and stored
-//!   with the session as its canonical perms string ([`Perms`], NIP-46 §"Requested permissions").
-//! - [`check`]: the per-request decision. The effective permission of a request is always
-//!   `grant ∩ current policy`, so an admin tightening a policy takes effect on the next request of
-//!   every session; widening it takes effect at the client's next `connect` (the grant is a snapshot).
+//!   [`Method`]s, which kinds `sign_event` may sign, which kinds are closed ([`Policy::deny_kinds`],
+//!   by default [`DEFAULT_DENY_KINDS`]: what moves money or hands over control), whether a client's
+//!   requested perms narrow its session ([`GrantMode`]), the `created_at` skew bound and the session
+//!   lifetime. Stored as JSON with stable field names.
+//! - [`Grant`]: what a session carries from its `connect`: the perms the client requested and, when
+//!   the bunker URI carried them, the perms an admin pre-approved. Neither is a snapshot of the policy.
+//! - [`check`]: the per-request decision, always against the user's *current* policy: an admin
+//!   widening or narrowing a policy reaches every live session at its next request.
+//!
+//! Requested perms are a request, not a cap (NIP-46 calls them a convenience and leaves the decision
+//! to the signer): under the default [`GrantMode::Policy`] a session may do what the policy allows,
+//! whatever its client asked for, because real clients ask for too little (welshman asks for
+//! `sign_event:22242` and the ciphers, then signs notes). A tenant that wants sessions held to what
+//! their clients asked for sets [`GrantMode::Requested`]. Perms pre-approved on a bunker URI are the
+//! admin's own statement and always cap the session.
 //!
 //! Five methods are always allowed for a client that has a session: `connect`, `ping`, `logout`,
 //! `switch_relays` and `get_public_key` ([`Method::is_always_allowed`]). They reveal nothing beyond
@@ -24,14 +32,14 @@
 //! ([`Denied::message`]); `Display` texts of the error types are fixed and never echo input.
 //!
 //! Main items: [`Method`], [`MethodSet`], [`Perms`], [`Policy`], [`KindSet`], [`SignKinds`],
-//! [`Grant`], [`check`], [`Denied`], [`DenyReason`], [`PolicyError`], [`DANGEROUS_KINDS`].
+//! [`GrantMode`], [`Grant`], [`check`], [`Denied`], [`DenyReason`], [`PolicyError`],
+//! [`DEFAULT_DENY_KINDS`].
 //!
 //! Layout: the permission vocabulary ([`Method`], [`MethodSet`], [`KindSet`], [`Perms`],
 //! [`Permission`] and the perms input bounds) is in the private `perms` submodule and re-exported
 //! here; this file holds the policy, its validation, grants and [`check`].
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -45,15 +53,19 @@ pub use perms::{
 #[path = "policy_tests.rs"]
 mod tests;
 
-/// Most kinds a [`Policy`]'s `sign_kinds` list may hold ([`Policy::validate`]). Hand-written kind
-/// lists hold tens; the bound keeps a user record small (2 bytes a kind), and every user record is
-/// loaded at start.
+/// Most kinds a [`Policy`]'s `sign_kinds` or `deny_kinds` list may hold ([`Policy::validate`]).
+/// Hand-written kind lists hold tens; the bound keeps a user record small (2 bytes a kind), and
+/// every user record is loaded at start.
 pub const MAX_POLICY_KINDS: usize = 1024;
 
 /// Largest `max_created_at_skew_secs` [`Policy::validate`] accepts: one year, in seconds. A larger
 /// bound protects nothing (use `null` for no bound), and a value this large is usually a unit mistake:
 /// any skew of 9 hours or more written in milliseconds exceeds it.
 pub const MAX_SKEW_BOUND_SECS: u64 = 365 * 86_400;
+
+/// Largest `session_ttl_secs` [`Policy::validate`] accepts: ten years, in seconds (use `null` for
+/// sessions that never expire).
+pub const MAX_SESSION_TTL_SECS: u64 = 10 * 365 * 86_400;
 
 /// Default `max_created_at_skew_secs`: 7 days, in seconds.
 ///
@@ -64,49 +76,48 @@ pub const MAX_SKEW_BOUND_SECS: u64 = 365 * 86_400;
 /// signed late. A week allows those and caps the harm of a post-dated replaceable event to a week.
 pub const DEFAULT_MAX_SKEW_SECS: u64 = 7 * 86_400;
 
-/// Event kinds that `sign_event` refuses unless an admin opens them in
-/// [`Policy::allow_dangerous_kinds`]. Sorted ascending (checked by a test).
+/// The kinds a new [`Policy`] closes ([`Policy::deny_kinds`]'s default). Sorted ascending (checked
+/// by a test). Everything else is signable by default, including what everyday clients need:
+/// profile (0), follows (3), deletions (5), relay lists (10002, the NIP-51 lists), DMs (13, 14,
+/// 1059), relay AUTH (22242), NIP-98 HTTP auth (27235) and Blossom auth (24242).
 ///
-/// Each one either rewrites state that others rely on, destroys data, authenticates as the user, or
-/// moves money:
+/// What stays closed is what moves money or hands over control, or cannot be undone:
 ///
-/// | kind | event | why dangerous | source |
+/// | kind | event | why closed | source |
 /// |---|---|---|---|
-/// | 0 | user metadata | replaceable: one signature replaces the whole profile, including its `lud16` payment address | NIP-01 |
-/// | 3 | follow list | replaceable: one signature replaces the whole follow list | NIP-02 |
-/// | 5 | deletion request | asks relays to delete the user's events | NIP-09 |
-/// | 62 | request to vanish | asks relays to delete *everything* the user published (our addition: kind 5, but total) | NIP-62 |
+/// | 62 | request to vanish | asks relays to delete *everything* the user ever published; cannot be undone | NIP-62 |
 /// | 7374 | reserved Cashu wallet tokens (mint quote) | wallet state | NIP-60 |
 /// | 7375 | Cashu wallet tokens (unspent proofs) | wallet state: forged or rolled-over proofs | NIP-60 |
 /// | 7376 | Cashu wallet spending history | wallet state | NIP-60 |
-/// | 10002 | relay list metadata | replaceable: redirects where others read and write the user's events | NIP-65 |
-/// | 13194 | wallet service info | Nostr Wallet Connect | NIP-47 |
+/// | 9321 | nutzap | sends ecash | NIP-61 |
+/// | 10019 | nutzap informational event | replaceable: names the mints and key that receive the user's nutzaps | NIP-61 |
+/// | 13194 | wallet service info | Nostr Wallet Connect: advertises a wallet service as the user | NIP-47 |
 /// | 17375 | Cashu wallet event | replaceable: replaces the wallet's mints and P2PK key | NIP-60 |
-/// | 22242 | client authentication | logs in to relays as the user | NIP-42 |
 /// | 23194 | wallet request | Nostr Wallet Connect: payment commands | NIP-47 |
 /// | 23195 | wallet response | Nostr Wallet Connect | NIP-47 |
 /// | 23196 | wallet notification (NIP-04) | Nostr Wallet Connect | NIP-47 |
 /// | 23197 | wallet notification (NIP-44) | Nostr Wallet Connect | NWC-02 |
-/// | 27235 | HTTP auth | logs in to HTTP services as the user | NIP-98 |
+/// | 24133 | NIP-46 message | signed with the user key, it lets a client act as this user's remote signer toward other apps (answer their `nostrconnect://` pairing) | NIP-46 |
 ///
-/// Where the wallet kinds were checked: NIP-47 (<https://github.com/nostr-protocol/nips/blob/master/47.md>
-/// §"Events", nips commit 00acfb4c) lists 13194, 23194, 23195 and 23196; 23197 is defined in NWC-02
-/// "Notifications" §"Transport" (<https://github.com/nostr-wallet-connect/nwc/blob/main/02.md>, commit
-/// f8c8200a), the spec that NIP-47's notifications moved to. NIP-60
-/// (<https://github.com/nostr-protocol/nips/blob/master/60.md>, nips commit 04131609) defines 17375,
-/// 7375, 7376 and 7374. NIP-62 (<https://github.com/nostr-protocol/nips/blob/master/62.md>) defines 62.
-pub const DANGEROUS_KINDS: [u16; 16] = [
+/// Where the kinds were checked: NIP-47 (<https://github.com/nostr-protocol/nips/blob/master/47.md>
+/// §"Events") lists 13194, 23194, 23195 and 23196; 23197 is defined in NWC-02 "Notifications"
+/// (<https://github.com/nostr-wallet-connect/nwc/blob/main/02.md>), the spec that NIP-47's
+/// notifications moved to. NIP-60 (<https://github.com/nostr-protocol/nips/blob/master/60.md>)
+/// defines 17375, 7375, 7376 and 7374; NIP-61 (<https://github.com/nostr-protocol/nips/blob/master/61.md>)
+/// 9321 and 10019; NIP-62 (<https://github.com/nostr-protocol/nips/blob/master/62.md>) 62.
+pub const DEFAULT_DENY_KINDS: [u16; 13] = [
+    62, 7374, 7375, 7376, 9321, 10019, 13194, 17375, 23194, 23195, 23196, 23197, 24133,
+];
+
+/// The kinds that policies stored before [`Policy::deny_kinds`] existed kept closed unless listed in
+/// their `allow_dangerous_kinds`. A stored policy in that form keeps exactly what it closed: reading
+/// it gives `deny_kinds` = these kinds minus the ones it opened.
+const LEGACY_GATED_KINDS: [u16; 16] = [
     0, 3, 5, 62, 7374, 7375, 7376, 10002, 13194, 17375, 22242, 23194, 23195, 23196, 23197, 27235,
 ];
 
-/// Whether `kind` is one of [`DANGEROUS_KINDS`]. Allocation-free (binary search).
-pub fn is_dangerous(kind: u16) -> bool {
-    DANGEROUS_KINDS.binary_search(&kind).is_ok()
-}
-
 /// Which kinds `sign_event` may sign under a [`Policy`]. JSON: the string `"any"` or an array of
-/// kinds, e.g. `[1,7,30023]`. Either way, [`DANGEROUS_KINDS`] also need
-/// [`Policy::allow_dangerous_kinds`].
+/// kinds, e.g. `[1,7,30023]`. Either way, [`Policy::deny_kinds`] are refused.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum SignKinds {
     /// Every kind. Default.
@@ -164,6 +175,21 @@ impl<'de> Deserialize<'de> for SignKinds {
     }
 }
 
+/// Whether the perms a client requests at `connect` narrow its session. JSON: `"policy"` or
+/// `"requested"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantMode {
+    /// A session may do what the policy allows; requested perms are recorded, not enforced.
+    /// Default: mainstream clients request less than they use.
+    #[default]
+    Policy,
+    /// A session may do only what its client requested (∩ the policy). A `connect` that requested
+    /// nothing recognisable (absent or `""` perms) is held to the policy alone: most clients send
+    /// no perms, and granting them nothing would refuse every request.
+    Requested,
+}
+
 /// What an admin allows a user's clients to do: set per tenant (the default) and per user (an
 /// override, which replaces the tenant's policy as a whole).
 ///
@@ -172,28 +198,40 @@ impl<'de> Deserialize<'de> for SignKinds {
 /// ```json
 /// {"methods":["connect","get_public_key","logout","nip04_decrypt","nip04_encrypt","nip44_decrypt",
 ///  "nip44_encrypt","ping","sign_event","switch_relays"],"sign_kinds":"any",
-///  "allow_dangerous_kinds":[],"max_created_at_skew_secs":604800}
+///  "deny_kinds":[62,7374,7375,7376,9321,10019,13194,17375,23194,23195,23196,23197,24133],
+///  "grant":"policy","max_created_at_skew_secs":604800,"session_ttl_secs":null}
 /// ```
 ///
+/// Reading also accepts the earlier form with `allow_dangerous_kinds` instead of `deny_kinds` (and
+/// keeps what it closed, see `LEGACY_GATED_KINDS` in the source); giving both is an error. Writing
+/// always uses `deny_kinds`.
+///
 /// Deserializing checks shapes only; call [`Policy::validate`] on admin input before storing it.
-/// `Default` is the conservative default: every method, any kind except [`DANGEROUS_KINDS`], and a
-/// 7-day `created_at` bound ([`DEFAULT_MAX_SKEW_SECS`]).
+/// `Default`: every method, any kind except [`DEFAULT_DENY_KINDS`], requested perms not enforced
+/// ([`GrantMode::Policy`]), a 7-day `created_at` bound ([`DEFAULT_MAX_SKEW_SECS`]), sessions that do
+/// not expire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "PolicyWire")]
 pub struct Policy {
     /// Methods the user's clients may call. Default: all of them. The always-allowed methods
     /// ([`Method::is_always_allowed`]) pass [`check`] whether or not they are listed here.
     pub methods: MethodSet,
     /// Kinds `sign_event` may sign. Default: [`SignKinds::Any`].
     pub sign_kinds: SignKinds,
-    /// [`DANGEROUS_KINDS`] that are opened. Default: none. A dangerous kind is signable only if
-    /// [`Policy::sign_kinds`] allows it **and** it is listed here.
-    pub allow_dangerous_kinds: KindSet,
+    /// Kinds `sign_event` refuses whatever `sign_kinds` says. Default: [`DEFAULT_DENY_KINDS`];
+    /// `[]` closes nothing. Any kind may be listed.
+    pub deny_kinds: KindSet,
+    /// Whether requested perms narrow a session. Default: [`GrantMode::Policy`].
+    pub grant: GrantMode,
     /// When set, `sign_event` refuses a template whose `created_at` differs from the signer's `now`
     /// by more than this many seconds (either direction). `None` (JSON `null`): no bound.
     /// Default: `Some(`[`DEFAULT_MAX_SKEW_SECS`]`)` (7 days; the reason is documented there).
     /// A template without `created_at` is signed with `now` and always passes.
     pub max_created_at_skew_secs: Option<u64>,
+    /// When set, a session ends this many seconds after its `connect`: its next request is answered
+    /// `unauthorized: session expired` and the client needs a new bunker URI. Applies to live
+    /// sessions too (measured from their `connect`). `None` (JSON `null`, the default): no expiry.
+    pub session_ttl_secs: Option<u64>,
 }
 
 impl Default for Policy {
@@ -201,9 +239,61 @@ impl Default for Policy {
         Policy {
             methods: MethodSet::all(),
             sign_kinds: SignKinds::Any,
-            allow_dangerous_kinds: KindSet::new(),
+            deny_kinds: DEFAULT_DENY_KINDS.into_iter().collect(),
+            grant: GrantMode::Policy,
             max_created_at_skew_secs: Some(DEFAULT_MAX_SKEW_SECS),
+            session_ttl_secs: None,
         }
+    }
+}
+
+/// The JSON form [`Policy`] is read from: today's fields plus the legacy `allow_dangerous_kinds`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyWire {
+    #[serde(default = "MethodSet::all")]
+    methods: MethodSet,
+    #[serde(default)]
+    sign_kinds: SignKinds,
+    #[serde(default)]
+    deny_kinds: Option<KindSet>,
+    #[serde(default)]
+    allow_dangerous_kinds: Option<KindSet>,
+    #[serde(default)]
+    grant: GrantMode,
+    #[serde(default = "default_skew")]
+    max_created_at_skew_secs: Option<u64>,
+    #[serde(default)]
+    session_ttl_secs: Option<u64>,
+}
+
+fn default_skew() -> Option<u64> {
+    Some(DEFAULT_MAX_SKEW_SECS)
+}
+
+impl TryFrom<PolicyWire> for Policy {
+    type Error = &'static str;
+
+    fn try_from(wire: PolicyWire) -> Result<Policy, Self::Error> {
+        let deny_kinds = match (wire.deny_kinds, wire.allow_dangerous_kinds) {
+            (Some(_), Some(_)) => {
+                return Err("give deny_kinds or the older allow_dangerous_kinds, not both")
+            }
+            (Some(deny), None) => deny,
+            (None, Some(opened)) => LEGACY_GATED_KINDS
+                .into_iter()
+                .filter(|k| !opened.contains(*k))
+                .collect(),
+            (None, None) => DEFAULT_DENY_KINDS.into_iter().collect(),
+        };
+        Ok(Policy {
+            methods: wire.methods,
+            sign_kinds: wire.sign_kinds,
+            deny_kinds,
+            grant: wire.grant,
+            max_created_at_skew_secs: wire.max_created_at_skew_secs,
+            session_ttl_secs: wire.session_ttl_secs,
+        })
     }
 }
 
@@ -213,9 +303,10 @@ impl Policy {
     /// # Errors
     ///
     /// - [`PolicyError::SkewTooLarge`]: `max_created_at_skew_secs` is over [`MAX_SKEW_BOUND_SECS`].
-    /// - [`PolicyError::TooManyKinds`]: `sign_kinds` lists more than [`MAX_POLICY_KINDS`] kinds.
-    /// - [`PolicyError::NotDangerous`]: `allow_dangerous_kinds` lists a kind that is not in
-    ///   [`DANGEROUS_KINDS`] (opening it would do nothing; it is most likely a mistake).
+    /// - [`PolicyError::TooManyKinds`]: `sign_kinds` or `deny_kinds` lists more than
+    ///   [`MAX_POLICY_KINDS`] kinds.
+    /// - [`PolicyError::SessionTtlOutOfRange`]: `session_ttl_secs` is 0 or over
+    ///   [`MAX_SESSION_TTL_SECS`].
     pub fn validate(&self) -> Result<(), PolicyError> {
         if self
             .max_created_at_skew_secs
@@ -223,26 +314,31 @@ impl Policy {
         {
             return Err(PolicyError::SkewTooLarge);
         }
-        if let SignKinds::Only(kinds) = &self.sign_kinds {
-            if kinds.len() > MAX_POLICY_KINDS {
-                return Err(PolicyError::TooManyKinds);
-            }
+        let listed = match &self.sign_kinds {
+            SignKinds::Only(kinds) => kinds.len(),
+            SignKinds::Any => 0,
+        };
+        if listed > MAX_POLICY_KINDS || self.deny_kinds.len() > MAX_POLICY_KINDS {
+            return Err(PolicyError::TooManyKinds);
         }
-        if self.allow_dangerous_kinds.iter().any(|k| !is_dangerous(k)) {
-            return Err(PolicyError::NotDangerous);
+        if self
+            .session_ttl_secs
+            .is_some_and(|t| t == 0 || t > MAX_SESSION_TTL_SECS)
+        {
+            return Err(PolicyError::SessionTtlOutOfRange);
         }
         Ok(())
     }
 
     /// Whether this policy lets `sign_event` sign `kind`: the method is allowed, the kind is in
-    /// `sign_kinds`, and a dangerous kind is opened. Allocation-free.
+    /// `sign_kinds` and not in `deny_kinds`. Allocation-free.
     pub fn allows_kind(&self, kind: u16) -> bool {
         self.sign_denial(kind).is_none()
     }
 
-    /// The policy as a perms value, which is what a `connect` without requested perms is granted.
-    /// `sign_kinds: "any"` becomes a bare `sign_event`: perms syntax cannot say "any kind but the
-    /// dangerous ones", so that gate stays with the policy and is applied by [`check`]. An explicit
+    /// The policy as a perms value (what a session may do when nothing else narrows it), for
+    /// display. `sign_kinds: "any"` becomes a bare `sign_event`: perms syntax cannot say "any kind
+    /// but these", so `deny_kinds` stay with the policy and are applied by [`check`]. An explicit
     /// kind list keeps only the kinds [`Policy::allows_kind`] accepts.
     pub fn to_perms(&self) -> Perms {
         let mut full = self.methods.without(Method::SignEvent);
@@ -250,26 +346,39 @@ impl Policy {
         if self.methods.contains(Method::SignEvent) {
             match &self.sign_kinds {
                 SignKinds::Any => full = full.with(Method::SignEvent),
-                SignKinds::Only(list) => kinds = list.iter().filter(|k| self.gate(*k)).collect(),
+                SignKinds::Only(list) => {
+                    kinds = list
+                        .iter()
+                        .filter(|k| !self.deny_kinds.contains(*k))
+                        .collect()
+                }
             }
         }
         Perms { full, kinds }
+    }
+
+    /// When a session that connected at `connected_at` (Unix seconds) ends under this policy, given
+    /// the expiry its bunker URI set (`uri_expiry`, Unix seconds): the earlier of the two, `None`
+    /// when neither bounds it.
+    pub fn session_expiry(&self, connected_at: u64, uri_expiry: Option<u64>) -> Option<u64> {
+        let by_policy = self
+            .session_ttl_secs
+            .map(|ttl| connected_at.saturating_add(ttl));
+        match (by_policy, uri_expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Why this policy refuses `sign_event` of `kind`, or `None` when it allows it.
     fn sign_denial(&self, kind: u16) -> Option<DenyReason> {
         if !self.methods.contains(Method::SignEvent) || !self.sign_kinds.contains(kind) {
             Some(DenyReason::NotAllowedByPolicy)
-        } else if !self.gate(kind) {
-            Some(DenyReason::DangerousKind)
+        } else if self.deny_kinds.contains(kind) {
+            Some(DenyReason::KindDenied)
         } else {
             None
         }
-    }
-
-    /// The dangerous-kind gate alone: `kind` is not dangerous, or it is opened.
-    fn gate(&self, kind: u16) -> bool {
-        !is_dangerous(kind) || self.allow_dangerous_kinds.contains(kind)
     }
 }
 
@@ -280,12 +389,14 @@ pub enum PolicyError {
     /// `max_created_at_skew_secs` is over [`MAX_SKEW_BOUND_SECS`].
     #[error("max_created_at_skew_secs is over one year (31536000 seconds); use null for no bound")]
     SkewTooLarge,
-    /// `sign_kinds` lists more than [`MAX_POLICY_KINDS`] kinds.
-    #[error("sign_kinds lists more than 1024 kinds")]
+    /// `sign_kinds` or `deny_kinds` lists more than [`MAX_POLICY_KINDS`] kinds.
+    #[error("sign_kinds or deny_kinds lists more than 1024 kinds")]
     TooManyKinds,
-    /// `allow_dangerous_kinds` lists a kind that is not in [`DANGEROUS_KINDS`].
-    #[error("allow_dangerous_kinds lists a kind that is not a dangerous kind")]
-    NotDangerous,
+    /// `session_ttl_secs` is 0 or over [`MAX_SESSION_TTL_SECS`].
+    #[error(
+        "session_ttl_secs must be 1..=315360000 seconds; use null for sessions that do not expire"
+    )]
+    SessionTtlOutOfRange,
 }
 
 impl PolicyError {
@@ -294,101 +405,80 @@ impl PolicyError {
         match self {
             PolicyError::SkewTooLarge => "skew_too_large",
             PolicyError::TooManyKinds => "too_many_kinds",
-            PolicyError::NotDangerous => "not_dangerous",
+            PolicyError::SessionTtlOutOfRange => "session_ttl_out_of_range",
         }
     }
 }
 
-/// What a session was granted at `connect`: `requested perms ∩ policy`. Stored with the session as
-/// the canonical perms string (`Display`/`FromStr`/serde), e.g. `"nip44_encrypt,sign_event:1"`.
-///
-/// A grant never widens on its own: [`check`] intersects it with the *current* policy on every
-/// request, and [`Grant::narrow`] rewrites a stored grant when an admin tightens a policy. Widening a
-/// policy reaches a session at its client's next `connect`.
+/// What a session carries from its `connect`: the perms its client requested and, when its bunker
+/// URI carried them, the perms an admin pre-approved. [`check`] reads them against the user's
+/// current policy on every request; neither is a copy of the policy, so policy changes reach the
+/// session at its next request.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Grant(Perms);
+pub struct Grant {
+    requested: Perms,
+    approved: Option<Perms>,
+}
 
 impl Grant {
-    /// The grant for a `connect` that requested `requested` (param 2 or the `nostrconnect://`
-    /// `perms`, parsed with [`Perms::parse`]) under `policy`: `requested ∩ policy`, with explicitly
-    /// requested dangerous kinds kept only if the policy opens them.
-    ///
-    /// Empty requested perms (absent, `""`, or nothing we recognise) grant the policy itself
-    /// ([`Policy::to_perms`]). Most real clients send no perms (nostr-tools and Amethyst often omit
-    /// them), and granting them nothing would break them; NIP-46 calls requested perms a "user
-    /// convenience" and leaves the decision to the signer, and the policy is the admin's statement
-    /// of what this user's clients may do.
-    pub fn negotiate(requested: &Perms, policy: &Policy) -> Grant {
-        if requested.is_empty() {
-            Grant(policy.to_perms())
-        } else {
-            Grant(restrict(requested, policy))
+    /// The grant of a session whose client requested `requested` (param 2 of `connect` or the
+    /// `nostrconnect://` `perms`, parsed with [`Perms::parse`]) over a bunker URI that pre-approved
+    /// `approved` (`None`: the URI carried no perms).
+    pub fn new(requested: Perms, approved: Option<Perms>) -> Grant {
+        Grant {
+            requested,
+            approved,
         }
     }
 
-    /// This grant restricted to `policy`, for when an admin tightens a user's policy: the result
-    /// never allows more than `self` or `policy`. An empty grant stays empty.
-    pub fn narrow(&self, policy: &Policy) -> Grant {
-        Grant(restrict(&self.0, policy))
+    /// What the client requested.
+    pub fn requested(&self) -> &Perms {
+        &self.requested
     }
 
-    /// The granted permissions.
-    pub fn perms(&self) -> &Perms {
-        &self.0
+    /// What the bunker URI pre-approved, if it carried perms.
+    pub fn approved(&self) -> Option<&Perms> {
+        self.approved.as_ref()
     }
-}
 
-/// `perms ∩ policy`, without the listed kinds that the policy's dangerous-kind gate closes (a bare
-/// `sign_event` in the policy would otherwise let them through the intersection).
-fn restrict(perms: &Perms, policy: &Policy) -> Perms {
-    let mut result = perms.intersect(&policy.to_perms());
-    if result.kinds.iter().any(|k| !policy.gate(k)) {
-        result.kinds = result.kinds.iter().filter(|k| policy.gate(*k)).collect();
+    /// What this session may do under `policy`, as perms (for display; [`check`] decides). Kinds
+    /// in `deny_kinds` stay closed even where the result says a bare `sign_event`.
+    pub fn effective(&self, policy: &Policy) -> Perms {
+        let mut perms = policy.to_perms();
+        if let Some(approved) = &self.approved {
+            perms = perms.intersect(approved);
+        }
+        if self.enforces_requested(policy) {
+            perms = perms.intersect(&self.requested);
+        }
+        perms.kinds = perms
+            .kinds
+            .iter()
+            .filter(|k| !policy.deny_kinds.contains(*k))
+            .collect();
+        perms
     }
-    result
-}
 
-impl From<Perms> for Grant {
-    /// A grant of exactly `perms`, e.g. one read back from a session record.
-    fn from(perms: Perms) -> Grant {
-        Grant(perms)
+    /// Whether `method` (and `kind`) is within what this grant lets the policy give.
+    fn allows(&self, policy: &Policy, method: Method, kind: Option<u16>) -> bool {
+        let approved = self
+            .approved
+            .as_ref()
+            .is_none_or(|a| a.allows(method, kind));
+        approved && (!self.enforces_requested(policy) || self.requested.allows(method, kind))
     }
-}
 
-impl fmt::Display for Grant {
-    /// The canonical perms string.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+    fn enforces_requested(&self, policy: &Policy) -> bool {
+        policy.grant == GrantMode::Requested && !self.requested.is_empty()
     }
 }
 
 impl fmt::Debug for Grant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Grant({:?})", self.0.to_string())
-    }
-}
-
-impl FromStr for Grant {
-    type Err = std::convert::Infallible;
-
-    /// Reads a stored grant with [`Perms::parse`]; never fails. Unlike [`Grant::negotiate`], an
-    /// empty string is an empty grant.
-    fn from_str(s: &str) -> Result<Grant, Self::Err> {
-        Ok(Grant(Perms::parse(s)))
-    }
-}
-
-impl Serialize for Grant {
-    /// The canonical perms string.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Grant {
-    /// A JSON string, read as [`Grant::from_str`] does.
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Perms::deserialize(deserializer).map(Grant)
+        f.debug_struct("Grant")
+            .field("requested", &self.requested.to_string())
+            .field("approved", &self.approved.as_ref().map(Perms::to_string))
+            .finish()
     }
 }
 
@@ -396,16 +486,17 @@ impl<'de> Deserialize<'de> for Grant {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DenyReason {
-    /// The session's grant does not include the permission (it was not requested at `connect`,
-    /// or the policy did not allow it then).
+    /// The session's grant does not include the permission: the bunker URI's pre-approved perms
+    /// do not, or the policy's [`GrantMode::Requested`] holds the session to what its client
+    /// requested and it did not request it.
     #[error("not granted to this session")]
     NotGranted,
     /// The user's current policy does not allow the method or the kind.
     #[error("not allowed by this user's policy")]
     NotAllowedByPolicy,
-    /// The kind is one of [`DANGEROUS_KINDS`] and the policy has not opened it.
-    #[error("dangerous kind; an admin must allow it")]
-    DangerousKind,
+    /// The kind is in the policy's [`Policy::deny_kinds`].
+    #[error("kind closed by this user's policy")]
+    KindDenied,
     /// The template's `created_at` differs from `now` by more than the policy's bound.
     #[error("created_at too far from the signer's clock")]
     CreatedAtOutOfBounds {
@@ -420,7 +511,7 @@ impl DenyReason {
         match self {
             DenyReason::NotGranted => "not_granted",
             DenyReason::NotAllowedByPolicy => "not_allowed_by_policy",
-            DenyReason::DangerousKind => "dangerous_kind",
+            DenyReason::KindDenied => "kind_denied",
             DenyReason::CreatedAtOutOfBounds { .. } => "created_at_out_of_bounds",
         }
     }
@@ -451,8 +542,8 @@ impl Denied {
         self.reason.code()
     }
 
-    /// The NIP-46 error reply text, e.g. `permission denied: sign_event:0 (dangerous kind; an admin
-    /// must allow it)`. It names only the method, the kind the client itself sent, and the policy's
+    /// The NIP-46 error reply text, e.g. `permission denied: sign_event:23194 (kind closed by this
+    /// user's policy)`. It names only the method, the kind the client itself sent, and the policy's
     /// skew bound.
     pub fn message(&self) -> String {
         let why = match self.reason {
@@ -474,17 +565,17 @@ impl Denied {
 ///
 /// Always-allowed methods ([`Method::is_always_allowed`]) pass. Otherwise the checks run in this
 /// order, so that the refusal names the most fundamental obstacle: the policy allows the method (and
-/// for `sign_event` the kind); a dangerous kind is opened; the grant includes the permission; the
-/// `created_at` skew is within the policy's bound. Allocation-free on success.
+/// for `sign_event` the kind, which must not be in `deny_kinds`); the grant allows it (the URI's
+/// pre-approved perms, and the requested perms under [`GrantMode::Requested`]); the `created_at`
+/// skew is within the policy's bound. Allocation-free on success.
 ///
 /// # Errors
 ///
 /// [`Denied`] naming the missing permission (`sign_event:<kind>` for `sign_event`, the method name
-/// otherwise) and a [`DenyReason`]: [`DenyReason::NotAllowedByPolicy`],
-/// [`DenyReason::DangerousKind`], [`DenyReason::NotGranted`] or
-/// [`DenyReason::CreatedAtOutOfBounds`]. A `sign_event` check with `kind: None` is refused as
-/// `sign_event`, not allowed by policy: without a kind, neither the kind list nor the dangerous-kind
-/// gate can be applied.
+/// otherwise) and a [`DenyReason`]: [`DenyReason::NotAllowedByPolicy`], [`DenyReason::KindDenied`],
+/// [`DenyReason::NotGranted`] or [`DenyReason::CreatedAtOutOfBounds`]. A `sign_event` check with
+/// `kind: None` is refused as `sign_event`, not allowed by policy: without a kind, neither the kind
+/// list nor `deny_kinds` can be applied.
 pub fn check(
     grant: &Grant,
     policy: &Policy,
@@ -513,7 +604,7 @@ pub fn check(
             return deny(reason);
         }
     }
-    if !grant.0.allows(method, permission.kind) {
+    if !grant.allows(policy, method, permission.kind) {
         return deny(DenyReason::NotGranted);
     }
     if signing {

@@ -1,8 +1,9 @@
 //! Tests of `proto::policy`: perms parsing (the NIP-46 examples, whitespace, duplicates, unknown
-//! methods, bad params, the input bounds), canonical round trips, policy JSON and validation, the
-//! dangerous-kind list, grants and narrowing (a `sign_event:1` session; dangerous kinds closed
-//! until an admin opens them), the skew bound, and the intersection laws of
-//! `Grant::negotiate`/`Grant::narrow` (proptest).
+//! methods, bad params, the input bounds), canonical round trips, policy JSON (including the legacy
+//! `allow_dangerous_kinds` form) and validation, the default closed kinds, grants (requested perms
+//! as a request, or as a cap under `grant: "requested"`; pre-approved perms as a cap), the skew
+//! bound, session expiry, and the laws of `check` against an independent statement of the rule
+//! (proptest).
 //!
 //! Inline vectors and their sources:
 //! - `nip44_encrypt,sign_event:4`: NIP-46 §"Requested permissions",
@@ -10,7 +11,7 @@
 //! - `nip44_encrypt,nip44_decrypt,sign_event:13,sign_event:14,sign_event:1059`: the `perms` value of
 //!   the `nostrconnect://` example in NIP-46 §"Direct connection initiated by the client"
 //!   (same URL), percent-decoded (`%2C` → `,`, `%3A` → `:`).
-//! - The kinds of [`DANGEROUS_KINDS`], checked against the NIP texts cited in `expected_dangerous`.
+//! - The kinds of [`DEFAULT_DENY_KINDS`], checked against the NIP texts cited in `expected_closed`.
 
 use proptest::prelude::*;
 
@@ -31,8 +32,22 @@ fn sign(grant: &Grant, policy: &Policy, kind: u16) -> Result<(), Denied> {
     check(grant, policy, Method::SignEvent, Some(kind), None, NOW)
 }
 
-fn grant(perms: &str, policy: &Policy) -> Grant {
-    Grant::negotiate(&Perms::parse(perms), policy)
+/// The grant of a session whose client requested `perms` over a URI without pre-approved perms.
+fn grant(perms: &str) -> Grant {
+    Grant::new(Perms::parse(perms), None)
+}
+
+/// The grant of a session whose URI pre-approved `approved`.
+fn approved(requested: &str, approved: &str) -> Grant {
+    Grant::new(Perms::parse(requested), Some(Perms::parse(approved)))
+}
+
+/// The default policy under `grant: "requested"`.
+fn strict() -> Policy {
+    Policy {
+        grant: GrantMode::Requested,
+        ..Policy::default()
+    }
 }
 
 fn only(kinds: &[u16]) -> SignKinds {
@@ -254,36 +269,39 @@ fn all_and_none() {
 }
 
 #[test]
-fn perms_and_grants_serialize_as_the_canonical_string() {
+fn perms_serialize_as_the_canonical_string() {
     let perms = Perms::parse("sign_event:7, nip44_encrypt ,sign_event:1");
     let json = serde_json::to_string(&perms).unwrap();
     assert_eq!(json, r#""nip44_encrypt,sign_event:1,sign_event:7""#);
     assert_eq!(serde_json::from_str::<Perms>(&json).unwrap(), perms);
-
-    let grant = Grant::from(perms.clone());
-    assert_eq!(serde_json::to_string(&grant).unwrap(), json);
-    assert_eq!(serde_json::from_str::<Grant>(&json).unwrap(), grant);
-    assert_eq!(grant.to_string().parse::<Grant>().unwrap(), grant);
+    let grant = approved("sign_event:1", "nip44_encrypt");
     assert_eq!(
         format!("{grant:?}"),
-        format!("Grant({:?})", perms.to_string())
+        r#"Grant { requested: "sign_event:1", approved: Some("nip44_encrypt") }"#
     );
-    // A stored empty grant stays empty (negotiate's "absent means policy" does not apply).
-    assert!("".parse::<Grant>().unwrap().perms().is_empty());
 }
 
 // ---- Policy -------------------------------------------------------------------------------------
 
 #[test]
-fn default_policy_is_conservative() {
+fn default_policy_opens_everyday_kinds_and_closes_money_and_control() {
     let policy = Policy::default();
     assert_eq!(policy.methods, MethodSet::all());
     assert_eq!(policy.sign_kinds, SignKinds::Any);
-    assert!(policy.allow_dangerous_kinds.is_empty());
+    assert_eq!(policy.grant, GrantMode::Policy);
     assert_eq!(policy.max_created_at_skew_secs, Some(604_800));
+    assert_eq!(policy.session_ttl_secs, None);
     assert_eq!(policy.validate(), Ok(()));
-    assert!(policy.allows_kind(1));
-    for kind in DANGEROUS_KINDS {
+    // Notes, replies, reactions, reposts, profile, follows, deletions, relay and NIP-51 lists, DMs,
+    // relay AUTH, NIP-98 and Blossom auth, zap requests, long-form, app data.
+    let everyday = [
+        0, 1, 3, 4, 5, 6, 7, 13, 14, 16, 1059, 1111, 9734, 10000, 10001, 10002, 10003, 10050,
+        22242, 24242, 27235, 30000, 30023, 30078,
+    ];
+    for kind in everyday {
+        assert!(policy.allows_kind(kind), "kind {kind}");
+    }
+    for kind in DEFAULT_DENY_KINDS {
         assert!(!policy.allows_kind(kind), "kind {kind}");
     }
 }
@@ -296,7 +314,9 @@ fn policy_json_has_stable_field_names() {
         concat!(
             r#"{"methods":["connect","get_public_key","logout","nip04_decrypt","nip04_encrypt","#,
             r#""nip44_decrypt","nip44_encrypt","ping","sign_event","switch_relays"],"#,
-            r#""sign_kinds":"any","allow_dangerous_kinds":[],"max_created_at_skew_secs":604800}"#
+            r#""sign_kinds":"any","deny_kinds":[62,7374,7375,7376,9321,10019,13194,17375,23194,"#,
+            r#"23195,23196,23197,24133],"grant":"policy","max_created_at_skew_secs":604800,"#,
+            r#""session_ttl_secs":null}"#
         )
     );
     assert_eq!(
@@ -309,13 +329,15 @@ fn policy_json_has_stable_field_names() {
             .into_iter()
             .collect(),
         sign_kinds: only(&[7, 1]),
-        allow_dangerous_kinds: [3, 0].into_iter().collect(),
+        deny_kinds: [3, 0].into_iter().collect(),
+        grant: GrantMode::Requested,
         max_created_at_skew_secs: None,
+        session_ttl_secs: Some(3600),
     };
     let json = serde_json::to_string(&custom).unwrap();
     assert_eq!(
         json,
-        r#"{"methods":["nip44_encrypt","sign_event"],"sign_kinds":[1,7],"allow_dangerous_kinds":[0,3],"max_created_at_skew_secs":null}"#
+        r#"{"methods":["nip44_encrypt","sign_event"],"sign_kinds":[1,7],"deny_kinds":[0,3],"grant":"requested","max_created_at_skew_secs":null,"session_ttl_secs":3600}"#
     );
     assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), custom);
 }
@@ -327,13 +349,12 @@ fn policy_json_fills_defaults_and_normalizes_kind_lists() {
         Policy::default()
     );
     let policy: Policy =
-        serde_json::from_str(r#"{"sign_kinds":[7,1,1],"allow_dangerous_kinds":[3,0,3]}"#).unwrap();
+        serde_json::from_str(r#"{"sign_kinds":[7,1,1],"deny_kinds":[3,0,3]}"#).unwrap();
     assert_eq!(policy.sign_kinds, only(&[1, 7]));
-    assert_eq!(
-        policy.allow_dangerous_kinds.iter().collect::<Vec<_>>(),
-        [0, 3]
-    );
+    assert_eq!(policy.deny_kinds.iter().collect::<Vec<_>>(), [0, 3]);
     assert_eq!(policy.methods, MethodSet::all());
+    let policy: Policy = serde_json::from_str(r#"{"deny_kinds":[]}"#).unwrap();
+    assert!(policy.deny_kinds.is_empty(), "[] closes nothing");
     let policy: Policy = serde_json::from_str(r#"{"max_created_at_skew_secs":null}"#).unwrap();
     assert_eq!(policy.max_created_at_skew_secs, None);
     let policy: Policy = serde_json::from_str(r#"{"methods":["ping","ping"]}"#).unwrap();
@@ -341,9 +362,31 @@ fn policy_json_fills_defaults_and_normalizes_kind_lists() {
 }
 
 #[test]
+fn a_stored_legacy_policy_keeps_what_it_closed() {
+    // The form written before `deny_kinds`: 16 kinds closed unless listed as opened.
+    let legacy: Policy = serde_json::from_str(
+        r#"{"methods":["sign_event"],"sign_kinds":"any","allow_dangerous_kinds":[0,22242],"max_created_at_skew_secs":600}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        legacy.deny_kinds.iter().collect::<Vec<_>>(),
+        [3, 5, 62, 7374, 7375, 7376, 10002, 13194, 17375, 23194, 23195, 23196, 23197, 27235]
+    );
+    assert!(legacy.allows_kind(0) && legacy.allows_kind(22242) && legacy.allows_kind(1));
+    assert!(!legacy.allows_kind(3));
+    assert_eq!(legacy.max_created_at_skew_secs, Some(600));
+    assert_eq!(legacy.grant, GrantMode::Policy);
+    // Written back in today's form, it reads the same.
+    let json = serde_json::to_string(&legacy).unwrap();
+    assert!(!json.contains("allow_dangerous_kinds"), "{json}");
+    assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), legacy);
+}
+
+#[test]
 fn policy_json_refuses_wrong_shapes() {
     for bad in [
-        r#"{"allow_dangerous_kind":[0]}"#,
+        r#"{"deny_kind":[0]}"#,
+        r#"{"deny_kinds":[1],"allow_dangerous_kinds":[0]}"#,
         r#"{"methods":["sign_events"]}"#,
         r#"{"methods":["get_relays"]}"#,
         r#"{"methods":"all"}"#,
@@ -351,7 +394,10 @@ fn policy_json_refuses_wrong_shapes() {
         r#"{"sign_kinds":[70000]}"#,
         r#"{"sign_kinds":[-1]}"#,
         r#"{"sign_kinds":5}"#,
+        r#"{"deny_kinds":"any"}"#,
+        r#"{"grant":"all"}"#,
         r#"{"max_created_at_skew_secs":-5}"#,
+        r#"{"session_ttl_secs":"1h"}"#,
     ] {
         assert!(serde_json::from_str::<Policy>(bad).is_err(), "{bad}");
     }
@@ -374,25 +420,31 @@ fn validate_bounds_the_skew() {
 }
 
 #[test]
-fn validate_bounds_the_kind_list() {
+fn validate_bounds_the_kind_lists() {
     let mut policy = Policy {
         sign_kinds: SignKinds::Only((0..MAX_POLICY_KINDS as u16).collect()),
+        deny_kinds: (0..MAX_POLICY_KINDS as u16).collect(),
         ..Policy::default()
     };
     assert_eq!(policy.validate(), Ok(()));
     policy.sign_kinds = SignKinds::Only((0..=MAX_POLICY_KINDS as u16).collect());
     assert_eq!(policy.validate(), Err(PolicyError::TooManyKinds));
+    policy.sign_kinds = SignKinds::Any;
+    policy.deny_kinds = (0..=MAX_POLICY_KINDS as u16).collect();
+    assert_eq!(policy.validate(), Err(PolicyError::TooManyKinds));
 }
 
 #[test]
-fn validate_refuses_opening_a_kind_that_is_not_dangerous() {
+fn validate_bounds_the_session_ttl() {
     let mut policy = Policy {
-        allow_dangerous_kinds: DANGEROUS_KINDS.into_iter().collect(),
+        session_ttl_secs: Some(MAX_SESSION_TTL_SECS),
         ..Policy::default()
     };
     assert_eq!(policy.validate(), Ok(()));
-    policy.allow_dangerous_kinds = [0, 1].into_iter().collect();
-    assert_eq!(policy.validate(), Err(PolicyError::NotDangerous));
+    for bad in [0, MAX_SESSION_TTL_SECS + 1] {
+        policy.session_ttl_secs = Some(bad);
+        assert_eq!(policy.validate(), Err(PolicyError::SessionTtlOutOfRange));
+    }
 }
 
 #[test]
@@ -400,7 +452,10 @@ fn policy_errors_have_codes_and_fixed_texts() {
     let cases = [
         (PolicyError::SkewTooLarge, "skew_too_large"),
         (PolicyError::TooManyKinds, "too_many_kinds"),
-        (PolicyError::NotDangerous, "not_dangerous"),
+        (
+            PolicyError::SessionTtlOutOfRange,
+            "session_ttl_out_of_range",
+        ),
     ];
     for (error, code) in cases {
         assert_eq!(error.code(), code);
@@ -408,24 +463,34 @@ fn policy_errors_have_codes_and_fixed_texts() {
     }
 }
 
-// ---- Dangerous kinds ----------------------------------------------------------------------------
+#[test]
+fn session_expiry_is_the_earlier_of_policy_and_uri() {
+    let mut policy = Policy::default();
+    assert_eq!(policy.session_expiry(NOW, None), None);
+    assert_eq!(policy.session_expiry(NOW, Some(NOW + 5)), Some(NOW + 5));
+    policy.session_ttl_secs = Some(60);
+    assert_eq!(policy.session_expiry(NOW, None), Some(NOW + 60));
+    assert_eq!(policy.session_expiry(NOW, Some(NOW + 5)), Some(NOW + 5));
+    assert_eq!(policy.session_expiry(NOW, Some(NOW + 500)), Some(NOW + 60));
+    policy.session_ttl_secs = Some(u64::MAX);
+    assert_eq!(policy.session_expiry(u64::MAX - 1, None), Some(u64::MAX));
+}
 
-/// Every dangerous kind with the text it was checked against: `NN.md` is
+// ---- Default closed kinds -----------------------------------------------------------------------
+
+/// Every kind closed by default with the text it was checked against: `NN.md` is
 /// `https://github.com/nostr-protocol/nips/blob/master/NN.md`; NWC-02 is
 /// `https://github.com/nostr-wallet-connect/nwc/blob/main/02.md`.
-fn expected_dangerous() -> [(u16, &'static str); 16] {
+fn expected_closed() -> [(u16, &'static str); 13] {
     [
-        (0, "01.md metadata"),
-        (3, "02.md follow list"),
-        (5, "09.md deletion request"),
         (62, "62.md request to vanish"),
         (7374, "60.md reserved wallet tokens (quote)"),
         (7375, "60.md wallet tokens"),
         (7376, "60.md spending history"),
-        (10002, "65.md relay list metadata"),
+        (9321, "61.md nutzap"),
+        (10019, "61.md nutzap informational event"),
         (13194, "47.md §Events info event"),
         (17375, "60.md wallet event"),
-        (22242, "42.md client authentication"),
         (23194, "47.md §Events request"),
         (23195, "47.md §Events response"),
         (23196, "47.md §Events notification (NIP-04)"),
@@ -433,176 +498,152 @@ fn expected_dangerous() -> [(u16, &'static str); 16] {
             23197,
             "nostr-wallet-connect/nwc 02.md §Transport notification (NIP-44)",
         ),
-        (27235, "98.md HTTP auth"),
+        (24133, "46.md NIP-46 message"),
     ]
 }
 
 #[test]
-fn dangerous_kinds_are_sorted_and_complete() {
+fn default_deny_kinds_are_sorted_and_complete() {
     assert!(
-        DANGEROUS_KINDS.windows(2).all(|w| w[0] < w[1]),
+        DEFAULT_DENY_KINDS.windows(2).all(|w| w[0] < w[1]),
         "strictly ascending"
     );
-    let expected: Vec<u16> = expected_dangerous().iter().map(|(k, _)| *k).collect();
-    assert_eq!(DANGEROUS_KINDS.to_vec(), expected);
-    for kind in DANGEROUS_KINDS {
-        assert!(is_dangerous(kind));
-    }
-    for kind in [1, 4, 6, 7, 13, 14, 1059, 9734, 24133, 30023, 65535] {
-        assert!(!is_dangerous(kind), "kind {kind}");
-    }
+    let expected: Vec<u16> = expected_closed().iter().map(|(k, _)| *k).collect();
+    assert_eq!(DEFAULT_DENY_KINDS.to_vec(), expected);
 }
 
-// ---- check: grants, dangerous kinds and narrowing -----------------------------------------------
+// ---- check: requested, pre-approved and closed kinds ---------------------------------------------
 
 #[test]
-fn session_granted_kind_1_signs_kind_1_and_is_refused_kind_0() {
+fn requested_perms_do_not_cap_the_default_policy() {
+    // welshman (Coracle, Flotilla) asks for relay AUTH and the ciphers, then signs notes.
     let policy = Policy::default();
-    let grant = grant("sign_event:1", &policy);
-    assert_eq!(grant.to_string(), "sign_event:1");
-    assert_eq!(sign(&grant, &policy, 1), Ok(()));
-
-    let denied = sign(&grant, &policy, 0).unwrap_err();
-    assert_eq!(denied.permission().to_string(), "sign_event:0");
-    assert_eq!(denied.reason(), DenyReason::DangerousKind);
-    assert_eq!(denied.code(), "dangerous_kind");
+    let coracle = grant("sign_event:22242,nip04_encrypt,nip04_decrypt,nip44_encrypt,nip44_decrypt");
+    for kind in [1, 0, 3, 7, 22242] {
+        assert_eq!(sign(&coracle, &policy, kind), Ok(()), "kind {kind}");
+    }
     assert_eq!(
-        denied.message(),
-        "permission denied: sign_event:0 (dangerous kind; an admin must allow it)"
+        coracle.effective(&policy).to_string(),
+        policy.to_perms().to_string()
     );
-
-    // Kind 0 opened by the admin: still not in this session's grant.
-    let opened = Policy {
-        allow_dangerous_kinds: [0].into_iter().collect(),
-        ..Policy::default()
-    };
-    let denied = sign(&grant, &opened, 0).unwrap_err();
-    assert_eq!(denied.permission().to_string(), "sign_event:0");
-    assert_eq!(denied.reason(), DenyReason::NotGranted);
-    assert_eq!(
-        denied.message(),
-        "permission denied: sign_event:0 (not granted to this session)"
-    );
-
-    // A kind that is not dangerous and not granted.
-    let denied = sign(&grant, &policy, 7).unwrap_err();
-    assert_eq!(denied.permission().to_string(), "sign_event:7");
-    assert_eq!(denied.reason(), DenyReason::NotGranted);
 }
 
 #[test]
-fn dangerous_kinds_refused_by_default_and_allowed_once_listed() {
-    let policy = Policy::default();
-    let grant = grant("", &policy);
+fn under_grant_requested_a_session_gets_only_what_it_asked_for() {
+    let policy = strict();
+    let coracle = grant("sign_event:22242,nip04_encrypt,nip04_decrypt,nip44_encrypt,nip44_decrypt");
+    assert_eq!(sign(&coracle, &policy, 22242), Ok(()));
+    let denied = sign(&coracle, &policy, 1).unwrap_err();
+    assert_eq!(denied.reason(), DenyReason::NotGranted);
     assert_eq!(
-        grant.perms(),
-        &Perms::all(),
-        "no perms requested: the policy"
+        denied.message(),
+        "permission denied: sign_event:1 (not granted to this session)"
     );
-    for kind in DANGEROUS_KINDS {
-        let denied = sign(&grant, &policy, kind).unwrap_err();
-        assert_eq!(denied.reason(), DenyReason::DangerousKind, "kind {kind}");
+    let run = |grant: &Grant, method| check(grant, &policy, method, None, None, NOW);
+    assert_eq!(run(&coracle, Method::Nip44Decrypt), Ok(()));
+    assert_eq!(
+        coracle.effective(&policy).to_string(),
+        "nip04_decrypt,nip04_encrypt,nip44_decrypt,nip44_encrypt,sign_event:22242"
+    );
+    // A client that requested nothing is held to the policy alone.
+    assert_eq!(sign(&grant(""), &policy, 1), Ok(()));
+    assert_eq!(
+        sign(&grant("get_relays,sign_event:abc"), &policy, 1),
+        Ok(())
+    );
+    // Requesting a closed kind does not open it.
+    let greedy = grant("sign_event:23194,sign_event:1");
+    assert_eq!(
+        sign(&greedy, &policy, 23194).unwrap_err().reason(),
+        DenyReason::KindDenied
+    );
+    assert_eq!(
+        greedy.effective(&policy).to_string(),
+        "sign_event:1",
+        "closed kinds never show as granted"
+    );
+}
+
+#[test]
+fn pre_approved_perms_cap_the_session_in_every_mode() {
+    for policy in [Policy::default(), strict()] {
+        let session = approved("", "sign_event:1,nip44_encrypt");
+        assert_eq!(sign(&session, &policy, 1), Ok(()));
+        let denied = sign(&session, &policy, 7).unwrap_err();
+        assert_eq!(denied.reason(), DenyReason::NotGranted);
+        let run = |method| check(&session, &policy, method, None, None, NOW);
+        assert_eq!(run(Method::Nip44Encrypt), Ok(()));
+        assert!(run(Method::Nip44Decrypt).is_err());
+        // Pre-approved perms that name nothing grant nothing.
+        let nothing = Grant::new(Perms::none(), Some(Perms::none()));
+        assert!(sign(&nothing, &policy, 1).is_err());
+        assert!(check(&nothing, &policy, Method::Ping, None, None, NOW).is_ok());
+    }
+}
+
+#[test]
+fn closed_kinds_are_refused_naming_the_permission() {
+    let policy = Policy::default();
+    let session = grant("");
+    for kind in DEFAULT_DENY_KINDS {
+        let denied = sign(&session, &policy, kind).unwrap_err();
+        assert_eq!(denied.reason(), DenyReason::KindDenied, "kind {kind}");
+        assert_eq!(denied.code(), "kind_denied");
         assert_eq!(
-            denied.permission().to_string(),
-            format!("sign_event:{kind}")
+            denied.message(),
+            format!("permission denied: sign_event:{kind} (kind closed by this user's policy)")
         );
     }
-    let opened = Policy {
-        allow_dangerous_kinds: [0, 23197].into_iter().collect(),
+    // An admin can close any kind, and open a default one.
+    let custom = Policy {
+        deny_kinds: [1, 7].into_iter().collect(),
         ..Policy::default()
     };
-    assert_eq!(opened.validate(), Ok(()));
-    assert_eq!(sign(&grant, &opened, 0), Ok(()));
-    assert_eq!(sign(&grant, &opened, 23197), Ok(()));
     assert_eq!(
-        sign(&grant, &opened, 3).unwrap_err().reason(),
-        DenyReason::DangerousKind
+        sign(&session, &custom, 1).unwrap_err().reason(),
+        DenyReason::KindDenied
     );
+    assert_eq!(sign(&session, &custom, 23194), Ok(()));
 }
 
 #[test]
-fn an_opened_dangerous_kind_also_needs_the_kind_list() {
+fn a_closed_kind_outside_the_kind_list_is_not_allowed_by_policy() {
     let policy = Policy {
         sign_kinds: only(&[1]),
-        allow_dangerous_kinds: [0].into_iter().collect(),
         ..Policy::default()
     };
-    assert!(!policy.allows_kind(0));
-    let grant = Grant::from(Perms::all());
-    let denied = sign(&grant, &policy, 0).unwrap_err();
+    let denied = sign(&grant(""), &policy, 23194).unwrap_err();
     assert_eq!(denied.reason(), DenyReason::NotAllowedByPolicy);
     assert_eq!(
         denied.message(),
-        "permission denied: sign_event:0 (not allowed by this user's policy)"
+        "permission denied: sign_event:23194 (not allowed by this user's policy)"
     );
-}
-
-#[test]
-fn explicitly_requested_dangerous_kinds_are_granted_only_when_opened() {
-    let policy = Policy::default();
-    assert_eq!(
-        grant("sign_event:0,sign_event:1", &policy).to_string(),
-        "sign_event:1"
-    );
-    let opened = Policy {
-        allow_dangerous_kinds: [0].into_iter().collect(),
+    let listed = Policy {
+        sign_kinds: only(&[1, 23194]),
         ..Policy::default()
     };
-    let reconnected = grant("sign_event:0,sign_event:1", &opened);
-    assert_eq!(reconnected.to_string(), "sign_event:0,sign_event:1");
-    assert_eq!(sign(&reconnected, &opened, 0), Ok(()));
+    assert!(!listed.to_perms().to_string().contains("23194"));
 }
 
 #[test]
-fn empty_request_grants_the_policy() {
-    let policy = Policy {
-        methods: [Method::SignEvent, Method::Nip44Encrypt, Method::Ping]
-            .into_iter()
-            .collect(),
-        sign_kinds: only(&[7, 0, 1]),
-        ..Policy::default()
-    };
-    let expected = "nip44_encrypt,ping,sign_event:1,sign_event:7";
-    assert_eq!(
-        policy.to_perms().to_string(),
-        expected,
-        "kind 0 is not opened"
-    );
-    assert_eq!(grant("", &policy).to_string(), expected);
-    // Nothing recognised is treated like nothing sent.
-    assert_eq!(
-        grant("get_relays,sign_event:abc", &policy).to_string(),
-        expected
-    );
-}
-
-#[test]
-fn methods_need_both_policy_and_grant() {
-    let policy = Policy::default();
-    let grant = grant("nip44_encrypt", &policy);
-    let run =
-        |grant: &Grant, policy: &Policy, method| check(grant, policy, method, None, None, NOW);
-    assert_eq!(run(&grant, &policy, Method::Nip44Encrypt), Ok(()));
-    let denied = run(&grant, &policy, Method::Nip44Decrypt).unwrap_err();
-    assert_eq!(denied.permission().to_string(), "nip44_decrypt");
+fn methods_follow_the_policy() {
+    let session = grant("nip44_encrypt");
+    let run = |policy: &Policy, method| check(&session, policy, method, None, None, NOW);
+    assert_eq!(run(&Policy::default(), Method::Nip44Decrypt), Ok(()));
+    let denied = run(&strict(), Method::Nip44Decrypt).unwrap_err();
     assert_eq!(denied.reason(), DenyReason::NotGranted);
     assert_eq!(
-        denied.message(),
-        "permission denied: nip44_decrypt (not granted to this session)"
-    );
-    assert_eq!(
-        run(&grant, &policy, Method::SignEvent)
+        run(&Policy::default(), Method::SignEvent)
             .unwrap_err()
             .reason(),
         DenyReason::NotAllowedByPolicy,
         "sign_event without a kind"
     );
-
     let tightened = Policy {
         methods: MethodSet::all().without(Method::Nip44Encrypt),
         ..Policy::default()
     };
-    let denied = run(&grant, &tightened, Method::Nip44Encrypt).unwrap_err();
+    let denied = run(&tightened, Method::Nip44Encrypt).unwrap_err();
     assert_eq!(denied.reason(), DenyReason::NotAllowedByPolicy);
     assert_eq!(denied.code(), "not_allowed_by_policy");
 }
@@ -611,9 +652,10 @@ fn methods_need_both_policy_and_grant() {
 fn always_allowed_methods_pass_an_empty_grant_and_policy() {
     let policy = Policy {
         methods: MethodSet::empty(),
+        grant: GrantMode::Requested,
         ..Policy::default()
     };
-    let grant = Grant::from(Perms::none());
+    let grant = Grant::new(Perms::none(), Some(Perms::none()));
     for method in Method::ALL {
         let result = check(&grant, &policy, method, Some(0), Some(0), NOW);
         assert_eq!(result.is_ok(), method.is_always_allowed(), "{method}");
@@ -621,48 +663,35 @@ fn always_allowed_methods_pass_an_empty_grant_and_policy() {
 }
 
 #[test]
-fn narrowing_applies_a_tightened_policy() {
-    let before = Policy::default();
-    let session = grant("", &before);
-    let after = Policy {
+fn policy_changes_reach_a_session_both_ways() {
+    let session = grant("sign_event:1");
+    let narrow = Policy {
         methods: MethodSet::all().without(Method::Nip04Decrypt),
         sign_kinds: only(&[1]),
         ..Policy::default()
     };
-    // Effective right away, without rewriting the grant ...
-    assert!(check(&session, &after, Method::Nip04Decrypt, None, None, NOW).is_err());
-    assert!(sign(&session, &after, 7).is_err());
-    // ... and the rewritten grant says so.
-    let narrowed = session.narrow(&after);
+    assert!(check(&session, &narrow, Method::Nip04Decrypt, None, None, NOW).is_err());
+    assert!(sign(&session, &narrow, 7).is_err());
+    // Widened again: the same session signs kind 7 and decrypts at once.
+    let wide = Policy::default();
+    assert_eq!(sign(&session, &wide, 7), Ok(()));
     assert_eq!(
-        narrowed.to_string(),
-        "connect,get_public_key,logout,nip04_encrypt,nip44_decrypt,nip44_encrypt,ping,sign_event:1,switch_relays"
+        check(&session, &wide, Method::Nip04Decrypt, None, None, NOW),
+        Ok(())
     );
-    // Widening the policy again does not widen the narrowed grant.
-    assert_eq!(narrowed.narrow(&before), narrowed);
-    assert!(sign(&narrowed, &before, 7).is_err());
-    assert!(Grant::from(Perms::none())
-        .narrow(&before)
-        .perms()
-        .is_empty());
 }
 
 #[test]
 fn denied_display_is_fixed_text() {
-    let denied = sign(
-        &grant("sign_event:1", &Policy::default()),
-        &Policy::default(),
-        0,
-    );
-    let denied = denied.unwrap_err();
+    let denied = sign(&grant(""), &Policy::default(), 23194).unwrap_err();
     assert_eq!(
         denied.to_string(),
-        "permission denied: dangerous kind; an admin must allow it"
+        "permission denied: kind closed by this user's policy"
     );
     let codes = [
         DenyReason::NotGranted,
         DenyReason::NotAllowedByPolicy,
-        DenyReason::DangerousKind,
+        DenyReason::KindDenied,
         DenyReason::CreatedAtOutOfBounds { max_skew_secs: 5 },
     ]
     .map(|r| r.code());
@@ -671,7 +700,7 @@ fn denied_display_is_fixed_text() {
         [
             "not_granted",
             "not_allowed_by_policy",
-            "dangerous_kind",
+            "kind_denied",
             "created_at_out_of_bounds"
         ]
     );
@@ -683,9 +712,9 @@ fn denied_display_is_fixed_text() {
 fn skew_bound_is_inclusive_in_both_directions() {
     let policy = Policy {
         max_created_at_skew_secs: Some(600),
-        ..Policy::default()
+        ..strict()
     };
-    let grant = grant("sign_event:1", &policy);
+    let grant = grant("sign_event:1");
     let at = |created_at| {
         check(
             &grant,
@@ -733,7 +762,7 @@ fn skew_bound_is_inclusive_in_both_directions() {
 #[test]
 fn default_skew_is_seven_days_and_none_means_unbounded() {
     let policy = Policy::default();
-    let grant = grant("sign_event:1", &policy);
+    let grant = grant("sign_event:1");
     let at = |policy: &Policy, created_at| {
         check(
             &grant,
@@ -756,7 +785,7 @@ fn default_skew_is_seven_days_and_none_means_unbounded() {
 
 // ---- Properties ---------------------------------------------------------------------------------
 
-/// Kinds the properties draw from: dangerous and ordinary ones, so that sets overlap often.
+/// Kinds the properties draw from: closed and ordinary ones, so that sets overlap often.
 const KIND_POOL: [u16; 10] = [0, 1, 3, 4, 7, 62, 1059, 10002, 23197, 30023];
 
 fn kind() -> impl Strategy<Value = u16> {
@@ -791,15 +820,18 @@ fn policy() -> impl Strategy<Value = Policy> {
         proptest::collection::vec(kind(), 0..6)
             .prop_map(|ks| SignKinds::Only(ks.into_iter().collect())),
     ];
-    let dangerous = proptest::sample::subsequence(DANGEROUS_KINDS.to_vec(), 0..=4);
-    (0u16..1 << 10, sign_kinds, dangerous).prop_map(|(bits, sign_kinds, dangerous)| Policy {
+    let deny = proptest::collection::vec(kind(), 0..4);
+    let mode = prop_oneof![Just(GrantMode::Policy), Just(GrantMode::Requested)];
+    (0u16..1 << 10, sign_kinds, deny, mode).prop_map(|(bits, sign_kinds, deny, grant)| Policy {
         methods: Method::ALL
             .into_iter()
             .filter(|m| bits & (1 << *m as u16) != 0)
             .collect(),
         sign_kinds,
-        allow_dangerous_kinds: dangerous.into_iter().collect(),
+        deny_kinds: deny.into_iter().collect(),
+        grant,
         max_created_at_skew_secs: None,
+        session_ttl_secs: None,
     })
 }
 
@@ -815,9 +847,7 @@ fn policy_allows(policy: &Policy, method: Method, kind: u16) -> bool {
         SignKinds::Any => true,
         SignKinds::Only(kinds) => kinds.iter().any(|k| k == kind),
     };
-    let opened =
-        !DANGEROUS_KINDS.contains(&kind) || policy.allow_dangerous_kinds.iter().any(|k| k == kind);
-    listed && opened
+    listed && !policy.deny_kinds.iter().any(|k| k == kind)
 }
 
 fn passes(grant: &Grant, policy: &Policy, method: Method, kind: u16) -> bool {
@@ -847,55 +877,30 @@ proptest! {
         }
     }
 
-    /// `negotiate(r, p)` allows exactly what `r` requests and `p` allows (r non-empty).
+    /// `check` is exactly: always allowed, or the policy allows it and the pre-approved perms (if
+    /// any) and, under `grant: "requested"` with a non-empty request, the requested perms do too.
     #[test]
-    fn negotiate_is_requested_intersect_policy(r in perms(), p in policy(), k in kind()) {
-        prop_assume!(!r.is_empty());
-        let grant = Grant::negotiate(&r, &p);
+    fn check_is_policy_and_caps(
+        r in perms(),
+        a in proptest::option::of(perms()),
+        p in policy(),
+        k in kind(),
+    ) {
+        let grant = Grant::new(r.clone(), a.clone());
         for m in Method::ALL {
-            let expected = m.is_always_allowed() || (policy_allows(&p, m, k) && r.allows(m, Some(k)));
+            let capped_by_approval = a.as_ref().is_none_or(|a| a.allows(m, Some(k)));
+            let capped_by_request =
+                p.grant == GrantMode::Policy || r.is_empty() || r.allows(m, Some(k));
+            let expected = m.is_always_allowed()
+                || (policy_allows(&p, m, k) && capped_by_approval && capped_by_request);
             prop_assert_eq!(passes(&grant, &p, m, k), expected, "{} kind {}", m, k);
-            if grant.perms().allows(m, Some(k)) {
-                prop_assert!(r.allows(m, Some(k)));
-                prop_assert!(p.to_perms().allows(m, Some(k)));
+            // What `effective` shows is what `check` allows, but for closed kinds under a bare
+            // `sign_event` (perms syntax cannot say "any kind but these").
+            if !m.is_always_allowed() {
+                let closed = m == Method::SignEvent && p.deny_kinds.contains(k);
+                let shown = grant.effective(&p).allows(m, Some(k)) && !closed;
+                prop_assert_eq!(shown, passes(&grant, &p, m, k), "{} kind {}", m, k);
             }
         }
-        // A kind granted by name is one the policy allows now, dangerous-kind gate included.
-        if let SignKinds::Only(kinds) = grant.perms().sign_kinds() {
-            if kinds.contains(k) {
-                prop_assert!(policy_allows(&p, Method::SignEvent, k));
-            }
-        }
-    }
-
-    /// Without requested perms, a session gets exactly the policy.
-    #[test]
-    fn negotiate_without_request_is_the_policy(p in policy(), k in kind()) {
-        let grant = Grant::negotiate(&Perms::none(), &p);
-        prop_assert_eq!(grant.perms(), &p.to_perms());
-        for m in Method::ALL {
-            let expected = m.is_always_allowed() || policy_allows(&p, m, k);
-            prop_assert_eq!(passes(&grant, &p, m, k), expected, "{} kind {}", m, k);
-        }
-    }
-
-    /// Narrowing never widens: neither the grant itself nor what passes under any policy.
-    #[test]
-    fn narrowing_never_widens(r in perms(), p1 in policy(), p2 in policy(), p3 in policy(), k in kind()) {
-        let grant = Grant::negotiate(&r, &p1);
-        let narrowed = grant.narrow(&p2);
-        for m in Method::ALL {
-            if narrowed.perms().allows(m, Some(k)) {
-                prop_assert!(grant.perms().allows(m, Some(k)));
-                prop_assert!(p2.to_perms().allows(m, Some(k)));
-            }
-            if passes(&narrowed, &p2, m, k) {
-                prop_assert!(m.is_always_allowed() || policy_allows(&p2, m, k));
-            }
-            if passes(&narrowed, &p3, m, k) {
-                prop_assert!(passes(&grant, &p3, m, k));
-            }
-        }
-        prop_assert_eq!(narrowed.narrow(&p2), narrowed.clone(), "idempotent");
     }
 }

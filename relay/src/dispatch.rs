@@ -34,8 +34,8 @@ pub trait Dispatch: Send + Sync + 'static {
     fn submit(&self, request: Request) -> Result<(), Rejected>;
 
     /// NIP-05: the user pubkey (64 lowercase hex) that `name` (a NIP-05 local part, lowercase) names
-    /// on `domain` (lowercase, no port), and the relay URLs to advertise for it; `None` for an
-    /// unknown domain or name, an invalid name, or a store failure. May block on the store.
+    /// on `domain` (lowercase, no port); `None` for an unknown domain or name, an invalid name, or a
+    /// store failure. May block on the store.
     fn nip05(&self, domain: &str, name: &str) -> Option<Nip05>;
 }
 
@@ -44,8 +44,6 @@ pub trait Dispatch: Send + Sync + 'static {
 pub struct Nip05 {
     /// The user pubkey, 64 lowercase hex.
     pub user_pubkey: String,
-    /// Relay URLs where the user's remote signer is served.
-    pub relays: Vec<String>,
 }
 
 /// Where a request goes: the tenant that hosts its remote signer, with the tenant's own limits.

@@ -62,10 +62,12 @@ pub async fn relay_service(
 }
 
 /// NIP-05 (`/.well-known/nostr.json?name=<local part>`) for the tenant whose `nip05_domain` is the
-/// request's `Host` (port stripped). Shape (docs/protocol-notes.md §11.9, the form every client library reads):
-/// `{"names":{name:user_pubkey},"relays":{user_pubkey:[…]},"nip46":{"relays":[…],user_pubkey:[…]}}`
-/// — no `nostrconnect_url`, since go-nostr fails to decode a string there. Unknown names and domains
-/// answer `{"names":{}}`; never a redirect; CORS `*`.
+/// request's `Host` (port stripped): `{"names":{name:user_pubkey}}`, the user's identity and nothing
+/// else. No `relays` entry (bunkerd's relay carries only kind 24133, not the user's notes) and no
+/// `nip46` entry: clients read `nip46[<names' pubkey>]` as where to send NIP-46 requests *to the user
+/// pubkey*, which bunkerd does not answer for (requests go to the user's separate remote-signer key,
+/// and pairing needs a bunker URI's one-time secret), so `name@domain` login is not advertised.
+/// Unknown names and domains answer `{"names":{}}`; never a redirect; CORS `*`.
 async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Body> {
     let host = req
         .headers()
@@ -90,16 +92,8 @@ async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Bod
             .await
             .ok()
             .flatten();
-        if let Some(Nip05 {
-            user_pubkey: pk,
-            relays,
-        }) = found
-        {
-            body = serde_json::json!({
-                "names": {name: pk},
-                "relays": {pk.clone(): relays},
-                "nip46": {"relays": relays, pk: relays},
-            });
+        if let Some(Nip05 { user_pubkey: pk }) = found {
+            body = serde_json::json!({ "names": { name: pk } });
         }
     }
     cors(

@@ -42,6 +42,7 @@
 
 mod import;
 mod locks;
+mod sweep;
 mod tenants;
 mod tokens;
 mod users;
@@ -52,6 +53,7 @@ mod tests;
 pub use import::{ImportError, KeyImport};
 pub(crate) use locks::Locks;
 pub use locks::{TENANT_STRIPES, USER_STRIPES};
+pub use sweep::Swept;
 pub use tokens::{AdminTokenRecord, AdminTokens};
 pub use users::NewUser;
 

@@ -264,7 +264,10 @@ impl Bunker {
             Err(RpcError::Internal) => "error",
             Err(_) => "refused",
         };
-        let response = self.response(&keys, &transport, event.pubkey, reply, now);
+        // Never earlier than the request: a client whose clock runs ahead subscribes with
+        // `since: <its now>` (go-nostr, nak) and would miss a reply stamped with ours.
+        let created_at = now.max(event.created_at);
+        let response = self.response(&keys, &transport, event.pubkey, reply, created_at);
         Ok(Processed {
             accepted: Ok(()),
             response: Some(response),
@@ -360,6 +363,7 @@ impl Bunker {
             client,
             has_session,
             grant: session.as_ref().map(|s| &s.grant),
+            session_expires_at: session.as_ref().and_then(|s| s.expires_at(&keys.policy)),
             bunker_secret: token.as_ref().map(|(_, view)| view),
             relays: &self.config.relays,
         };
@@ -400,10 +404,11 @@ impl Bunker {
             Effect::Connect {
                 secret_hash,
                 perms,
-                grant,
+                approved,
                 metadata,
             } => {
                 let token = token.ok_or(Error::Corrupt("bunker secret vanished"))?;
+                let expires_at = token.session_ttl_secs.map(|ttl| now.saturating_add(ttl));
                 Directory::consume_token(&mut batch, &secret_hash, token, client, now);
                 let record = SessionRecord {
                     tenant: keys.tenant.clone(),
@@ -411,7 +416,9 @@ impl Bunker {
                     remote_signer,
                     client,
                     perms,
-                    grant: Some(grant),
+                    approved,
+                    grant: None,
+                    expires_at,
                     scheme,
                     metadata,
                     created_at: now,
@@ -429,14 +436,15 @@ impl Bunker {
         Ok(())
     }
 
-    /// Encrypts the reply in the request's scheme and signs the response event.
+    /// Encrypts the reply in the request's scheme and signs the response event, dated `created_at`
+    /// (Unix seconds).
     fn response(
         &self,
         keys: &UserKeys,
         transport: &Transport,
         client: PublicKey,
         mut reply: Reply,
-        now: u64,
+        created_at: u64,
     ) -> Event {
         let content = match transport.encrypt(&reply.to_json()) {
             Some(content) => content,
@@ -450,7 +458,7 @@ impl Bunker {
         crate::crypto::with(|c| {
             keys.remote_signer.sign_event(
                 UnsignedEvent {
-                    created_at: now,
+                    created_at,
                     kind: KIND_NOSTR_CONNECT,
                     tags: vec![vec!["p".to_owned(), client.to_hex()]],
                     content,
@@ -528,13 +536,19 @@ fn internal(id: String, error: &Error) -> Reply {
     }
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-pub(crate) fn percent_encode(s: &str) -> String {
-    /// Everything but RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`).
-    const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+/// A relay URL as a bunker-URI query value: written as is where it needs no escaping, which is what
+/// every real relay URL is (`wss://host:port/path`), and percent-encoded elsewhere.
+///
+/// Kept literally: ASCII letters and digits and `_ - . : /`. Amethyst's URI validator wants a
+/// literal `relay=wss://` and its parser never percent-decodes, while nostr-tools' `BUNKER_REGEX`
+/// admits only `[?/\w:.=&%-]` in the query and decodes `%XX`; this set satisfies both. Anything
+/// else — including `& = ? % # +`, which would split or change the value — is percent-encoded.
+pub(crate) fn uri_query_value(s: &str) -> String {
+    const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'_')
         .remove(b'-')
         .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
+        .remove(b':')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(s, ESCAPED).to_string()
 }

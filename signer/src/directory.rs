@@ -162,6 +162,10 @@ pub struct BunkerSecretRecord {
     /// whatever the client requests, within the user's policy.
     #[serde(default)]
     pub perms: Option<String>,
+    /// Lifetime of the session this URI creates, seconds from its `connect`; `None`: only the
+    /// policy's `session_ttl_secs` bounds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_ttl_secs: Option<u64>,
 }
 
 /// Which tenant and user a remote-signer pubkey belongs to.
@@ -434,6 +438,7 @@ impl Directory {
         now: u64,
         ttl_secs: u64,
         perms: Option<String>,
+        session_ttl_secs: Option<u64>,
     ) -> Result<IssuedSecret, Error> {
         if !self.tenants.contains_key(tenant) {
             return Err(Error::TenantNotFound);
@@ -451,6 +456,7 @@ impl Directory {
             consumed_by: None,
             consumed_at: None,
             perms,
+            session_ttl_secs,
         };
         let mut batch = Batch::new();
         batch.put(Cf::BunkerSecrets, hash.to_vec(), to_json(&token));

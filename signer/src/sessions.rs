@@ -29,11 +29,20 @@ pub struct SessionRecord {
     /// The client pubkey (author of the requests).
     pub client: PublicKey,
     /// Permissions the client requested at `connect`, canonical (comma-separated `method[:kind]`).
+    /// They narrow the session only under the policy's `grant: "requested"`.
     pub perms: String,
-    /// Permissions granted at `connect` (requested ∩ policy, or pre-approved ∩ policy), canonical.
-    /// `None` in records written before policies existed: read as "everything the policy allows".
-    #[serde(default)]
+    /// Permissions pre-approved on the bunker URI it connected with, canonical; `None` when the URI
+    /// carried none. They always cap the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<String>,
+    /// Read only, from records written before `approved` existed: the grant fixed at `connect`
+    /// (requested ∩ policy then). Such a session keeps it as its cap, so an upgrade widens nothing.
+    #[serde(default, skip_serializing)]
     pub grant: Option<String>,
+    /// Unix seconds at which the session ends, set by its bunker URI's `session_ttl_secs`; `None`:
+    /// only the policy's `session_ttl_secs` can end it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
     /// Transport scheme of the `connect` request.
     pub scheme: Scheme,
     /// Unauthenticated client display metadata from `connect`.
@@ -59,10 +68,8 @@ pub struct Session {
 
 impl Session {
     fn new(record: SessionRecord) -> Self {
-        let grant = match &record.grant {
-            Some(text) => Grant::from(Perms::parse(text)),
-            None => Grant::from(Perms::all()),
-        };
+        let approved = record.approved.as_deref().or(record.grant.as_deref());
+        let grant = Grant::new(Perms::parse(&record.perms), approved.map(Perms::parse));
         Session {
             grant,
             record,
@@ -71,6 +78,11 @@ impl Session {
             requests: AtomicU64::new(0),
             last_used: AtomicU64::new(0),
         }
+    }
+
+    /// When the session ends under `policy`, Unix seconds; `None`: it does not expire.
+    pub fn expires_at(&self, policy: &proto::policy::Policy) -> Option<u64> {
+        policy.session_expiry(self.record.created_at, self.record.expires_at)
     }
 
     /// Counts one request at `now` (unix seconds). Two relaxed atomic operations.
@@ -197,6 +209,11 @@ impl Sessions {
     /// Drops a session from memory.
     pub(crate) fn forget(&self, remote_signer: &PublicKey, client: &PublicKey) {
         self.map.remove(&(*remote_signer, *client));
+    }
+
+    /// Every live session (for the sweeper), in no particular order.
+    pub(crate) fn all(&self) -> Vec<Arc<Session>> {
+        self.map.iter().map(|e| e.value().clone()).collect()
     }
 
     /// The live sessions of one remote-signer key, ordered by client pubkey.

@@ -1,8 +1,8 @@
 //! Signing policy, over HTTP and real NIP-46 sessions against the real
-//! server: a session granted `sign_event:1` (requested by the client in `connect` param 2, or
-//! pre-approved by the admin on the bunker URI) signs kind 1 and gets an error reply naming
-//! `sign_event:0` for kind 0; every dangerous kind (`proto::policy::DANGEROUS_KINDS`) is refused by
-//! default and signs once an admin opens it, per tenant or per user; a user policy replaces the
+//! server: a session held to `sign_event:1` (pre-approved by the admin on the bunker URI, or
+//! requested by its client under `grant: "requested"`) signs kind 1 and gets an error reply naming
+//! `sign_event:7` for kind 7; every kind closed by default (`proto::policy::DEFAULT_DENY_KINDS`) is
+//! refused and signs once an admin opens it, per tenant or per user; a user policy replaces the
 //! tenant's and `GET …/policy` says whether it is `inherited`; tightening a policy reaches an
 //! existing session on its next request; invalid policies are refused with 400 `invalid_policy`
 //! and change nothing; a disabled user's sessions get error replies.
@@ -11,7 +11,7 @@ use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr_connect::prelude::{Event, JsonUtil, Keys, PublicKey};
-use proto::policy::DANGEROUS_KINDS;
+use proto::policy::DEFAULT_DENY_KINDS;
 use serde_json::{json, Value};
 
 pub(crate) fn now() -> u64 {
@@ -33,15 +33,20 @@ fn template(kind: u16) -> Vec<String> {
 }
 
 /// One client's NIP-46 session with one user's remote signer.
-struct Session {
-    client: RawClient,
+pub(crate) struct Session {
+    pub(crate) client: RawClient,
     remote: PublicKey,
     user: User,
 }
 
 impl Session {
     /// Connects a fresh client with `uri`'s secret, sending `perms` as `connect` param 2 if given.
-    async fn open(server: &TestServer, user: &User, uri: &str, perms: Option<&str>) -> Session {
+    pub(crate) async fn open(
+        server: &TestServer,
+        user: &User,
+        uri: &str,
+        perms: Option<&str>,
+    ) -> Session {
         let mut client = RawClient::connect(server.server.relay_addr).await;
         let remote = pk(&user.remote_signer_pubkey);
         let mut params = vec![user.remote_signer_pubkey.clone(), secret_of(uri)];
@@ -59,31 +64,31 @@ impl Session {
         }
     }
 
-    async fn call(&mut self, method: &str, params: Vec<String>) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Vec<String>) -> Value {
         self.client
             .request(&self.remote, method, params, Transport::Nip44)
             .await
     }
 
-    async fn sign(&mut self, kind: u16) -> Value {
+    pub(crate) async fn sign(&mut self, kind: u16) -> Value {
         self.call("sign_event", template(kind)).await
     }
 
     /// Signs `kind` and asserts it is signed by this session's user key.
-    async fn assert_signs(&mut self, kind: u16) {
+    pub(crate) async fn assert_signs(&mut self, kind: u16) {
         let reply = self.sign(kind).await;
         let event = signed_event(&reply, &self.user);
         assert_eq!(event.kind.as_u16(), kind);
     }
 
     /// Asks to sign `kind` and asserts an error reply that names `sign_event:<kind>` and `why`.
-    async fn assert_refused(&mut self, kind: u16, why: &str) {
+    pub(crate) async fn assert_refused(&mut self, kind: u16, why: &str) {
         let reply = self.sign(kind).await;
         assert_error_reply(&reply, &format!("sign_event:{kind}"));
         assert_error_reply(&reply, why);
     }
 
-    async fn nip44_encrypt(&mut self) -> Value {
+    pub(crate) async fn nip44_encrypt(&mut self) -> Value {
         let third = Keys::generate().public_key().to_hex();
         self.call("nip44_encrypt", vec![third, "hello".to_owned()])
             .await
@@ -121,15 +126,15 @@ fn assert_error(result: &(u16, Value), status: u16, code: &str) {
     assert_eq!(result.1["error"]["code"], code, "{result:?}");
 }
 
-fn tenant_policy(user: &User) -> String {
+pub(crate) fn tenant_policy(user: &User) -> String {
     format!("/v1/tenants/{}/policy", user.tenant)
 }
 
-fn user_path(user: &User) -> String {
+pub(crate) fn user_path(user: &User) -> String {
     format!("/v1/tenants/{}/users/{}", user.tenant, user.id)
 }
 
-fn user_policy(user: &User) -> String {
+pub(crate) fn user_policy(user: &User) -> String {
     format!("{}/policy", user_path(user))
 }
 
@@ -139,8 +144,6 @@ async fn a_session_granted_sign_event_1_signs_kind_1_only() {
     let admin = server.admin();
     let user = server.provision(None).await;
 
-    // The client asks for `sign_event:1` in connect param 2.
-    let mut requested = Session::open(&server, &user, &user.bunker_uri, Some("sign_event:1")).await;
     // The admin pre-approves `sign_event:1` on the URI: a client that asks for nothing gets it, and
     // one that asks for more does not get more.
     let mut approved = Vec::new();
@@ -154,13 +157,24 @@ async fn a_session_granted_sign_event_1_signs_kind_1_only() {
         let uri = uri["bunker_uri"].as_str().unwrap();
         approved.push(Session::open(&server, &user, uri, asked).await);
     }
-
-    for session in std::iter::once(&mut requested).chain(approved.iter_mut()) {
+    for session in approved.iter_mut() {
         session.assert_signs(1).await;
-        session.assert_refused(0, "permission denied").await;
         session.assert_refused(7, "not granted").await;
         assert_error_reply(&session.nip44_encrypt().await, "nip44_encrypt");
-        // Always allowed: the handshake methods.
+    }
+    // The client asks for `sign_event:1` in connect param 2, on a tenant that holds sessions to
+    // what their clients requested. (Pre-approved perms would cap those sessions in this mode too,
+    // but requested ones then narrow them further.)
+    admin
+        .put_ok(&tenant_policy(&user), json!({"grant": "requested"}))
+        .await;
+    let mut requested = Session::open(&server, &user, &user.bunker_uri, Some("sign_event:1")).await;
+
+    requested.assert_signs(1).await;
+    requested.assert_refused(7, "not granted").await;
+    assert_error_reply(&requested.nip44_encrypt().await, "nip44_encrypt");
+    // Always allowed: the handshake methods.
+    for session in std::iter::once(&mut requested).chain(approved.iter_mut()) {
         let reply = session.call("get_public_key", vec![]).await;
         assert_eq!(reply["result"], user.user_pubkey.as_str());
     }
@@ -168,49 +182,48 @@ async fn a_session_granted_sign_event_1_signs_kind_1_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dangerous_kinds_are_refused_until_an_admin_opens_them() {
-    // Kinds that replace state, delete, authenticate as the user or move money are all gated.
-    for kind in [0, 3, 5, 10002, 22242, 27235, 13194, 23194, 23195, 23196] {
-        assert!(DANGEROUS_KINDS.contains(&kind), "kind {kind} is gated");
+async fn closed_kinds_are_refused_until_an_admin_opens_them() {
+    // What moves money or hands over control is closed by default.
+    for kind in [
+        13194, 23194, 23195, 23196, 23197, 7375, 17375, 9321, 10019, 24133, 62,
+    ] {
+        assert!(DEFAULT_DENY_KINDS.contains(&kind), "kind {kind} is closed");
     }
     let server = TestServer::start().await;
     let admin = server.admin();
     let alice = server.provision(None).await;
     let bob = server.provision_in(&alice.tenant, None).await;
-    // No perms requested: the grant is the whole policy, so only the dangerous-kind gate refuses.
     let mut a = Session::open(&server, &alice, &alice.bunker_uri, None).await;
     let mut b = Session::open(&server, &bob, &bob.bunker_uri, None).await;
 
-    for kind in DANGEROUS_KINDS {
-        a.assert_refused(kind, "dangerous kind").await;
+    for kind in DEFAULT_DENY_KINDS {
+        a.assert_refused(kind, "kind closed").await;
     }
-    for kind in [1, 7, 30023] {
+    for kind in [0, 1, 3, 5, 7, 10002, 22242, 27235, 30023] {
         a.assert_signs(kind).await;
     }
 
-    // The tenant opens every dangerous kind: the same sessions now sign them.
+    // The tenant opens every kind: the same sessions now sign them.
     let opened = admin
-        .put_ok(
-            &tenant_policy(&alice),
-            json!({"allow_dangerous_kinds": DANGEROUS_KINDS}),
-        )
+        .put_ok(&tenant_policy(&alice), json!({"deny_kinds": []}))
         .await;
-    assert_eq!(opened["allow_dangerous_kinds"], json!(DANGEROUS_KINDS));
-    for kind in DANGEROUS_KINDS {
+    assert_eq!(opened["deny_kinds"], json!([]));
+    for kind in DEFAULT_DENY_KINDS {
         a.assert_signs(kind).await;
         b.assert_signs(kind).await;
     }
 
-    // Back to the default, then one user opens kind 0 only: the other users stay closed.
+    // Back to the default, then one user closes kind 0 too: the other users still sign it.
     admin.put_ok(&tenant_policy(&alice), json!({})).await;
     let own = admin
-        .put_ok(&user_policy(&alice), json!({"allow_dangerous_kinds": [0]}))
+        .put_ok(&user_policy(&alice), json!({"deny_kinds": [0, 23194]}))
         .await;
     assert_eq!(own["inherited"], false);
-    assert_eq!(own["policy"]["allow_dangerous_kinds"], json!([0]));
-    a.assert_signs(0).await;
-    a.assert_refused(3, "dangerous kind").await;
-    b.assert_refused(0, "dangerous kind").await;
+    assert_eq!(own["policy"]["deny_kinds"], json!([0, 23194]));
+    a.assert_refused(0, "kind closed").await;
+    a.assert_signs(13194).await;
+    b.assert_signs(0).await;
+    b.assert_refused(13194, "kind closed").await;
     server.server.stop().await;
 }
 
@@ -224,7 +237,7 @@ async fn a_user_policy_replaces_the_tenant_default_and_get_shows_inherited() {
     let (status, default) = admin.call("GET", &tenant_policy(&alice), None).await;
     assert_eq!(status, 200, "{default}");
     assert_eq!(default["sign_kinds"], "any");
-    assert_eq!(default["allow_dangerous_kinds"], json!([]));
+    assert_eq!(default["deny_kinds"], json!(DEFAULT_DENY_KINDS));
 
     let tenant = admin
         .put_ok(&tenant_policy(&alice), json!({"sign_kinds": [1]}))
@@ -312,8 +325,8 @@ async fn invalid_policies_are_refused_with_400_and_change_nothing() {
     let too_many: Vec<u16> = (1000..2025).collect();
 
     let invalid = [
-        json!({"allow_dangerous_kinds": [1]}),
-        json!({"allow_dangerous_kinds": [0, 7]}),
+        json!({"session_ttl_secs": 0}),
+        json!({"deny_kinds": too_many}),
         json!({"max_created_at_skew_secs": 365 * 86_400 + 1}),
         json!({"sign_kinds": too_many}),
     ];
@@ -413,7 +426,7 @@ async fn policies_are_per_tenant() {
         .post_ok(&format!("/v1/tenants/{}/admin-tokens", b.tenant), json!({}))
         .await;
     let b_admin = Admin::new(server.server.admin_addr, b_token["token"].as_str());
-    let open = json!({"allow_dangerous_kinds": [0]}).to_string();
+    let open = json!({"deny_kinds": []}).to_string();
     for path in [tenant_policy(&a), user_policy(&a)] {
         assert_eq!(b_admin.call("GET", &path, None).await.0, 404, "{path}");
         assert_eq!(
@@ -422,13 +435,13 @@ async fn policies_are_per_tenant() {
             "{path}"
         );
     }
-    // B's admin opens kind 0 for B: A's users are still refused.
+    // B's admin opens kind 23194 for B: A's users are still refused.
     b_admin
-        .put_ok(&tenant_policy(&b), json!({"allow_dangerous_kinds": [0]}))
+        .put_ok(&tenant_policy(&b), json!({"deny_kinds": []}))
         .await;
     let mut sa = Session::open(&server, &a, &a.bunker_uri, None).await;
     let mut sb = Session::open(&server, &b, &b.bunker_uri, None).await;
-    sa.assert_refused(0, "dangerous kind").await;
-    sb.assert_signs(0).await;
+    sa.assert_refused(23194, "kind closed").await;
+    sb.assert_signs(23194).await;
     server.server.stop().await;
 }

@@ -20,6 +20,7 @@ mod admin_query;
 mod admin_races;
 mod config;
 mod deploy;
+mod field_compat;
 mod limits;
 mod loadgen_smoke;
 mod metrics;

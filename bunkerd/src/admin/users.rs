@@ -135,6 +135,7 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let options = UriOptions {
         ttl_secs: body.ttl_secs,
         perms: body.perms,
+        session_ttl_secs: body.session_ttl_secs,
     };
     let issued =
         blocking(move || bunker.admin().issue_bunker_uri(&t, &u, unix_now(), options)).await?;

@@ -393,10 +393,16 @@ pub(crate) struct BunkerUriCreate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1, maximum = 31_536_000)]
     pub(crate) ttl_secs: Option<u64>,
-    /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`.
+    /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`: they cap the session
+    /// whatever its client requests. Must name at least one permission.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 1024)]
     pub(crate) perms: Option<String>,
+    /// Lifetime of the session this URI creates, seconds from its `connect`; absent: only the
+    /// policy's `session_ttl_secs` ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
+    pub(crate) session_ttl_secs: Option<u64>,
 }
 
 /// A new single-use bunker URI: the URI (with its secret) is in this answer only. `Debug` omits it.
@@ -454,8 +460,15 @@ pub(crate) struct Session {
     pub(crate) remote_signer_pubkey: String,
     /// Unauthenticated display metadata the client sent with `connect`.
     pub(crate) metadata: Option<ClientMetadata>,
-    /// Granted permissions (NIP-46 perms syntax).
+    /// What the session may do under the user's current policy (NIP-46 perms syntax; kinds the
+    /// policy's `deny_kinds` close stay closed under a bare `sign_event`).
     pub(crate) perms: String,
+    /// What the client requested at `connect` (`""`: nothing).
+    pub(crate) requested_perms: String,
+    /// What its bunker URI pre-approved, if it carried perms.
+    pub(crate) approved_perms: Option<String>,
+    /// Unix seconds at which the session ends; `null`: it does not expire.
+    pub(crate) expires_at: Option<u64>,
     /// Transport encryption of its `connect`.
     pub(crate) scheme: Scheme,
     /// Unix seconds of the `connect`.
@@ -501,6 +514,9 @@ impl From<&signer::SessionInfo> for Session {
                 image: m.image.clone(),
             }),
             perms: s.perms.clone(),
+            requested_perms: s.requested_perms.clone(),
+            approved_perms: s.approved_perms.clone(),
+            expires_at: s.expires_at,
             scheme: match s.scheme {
                 proto::nip46::Scheme::Nip44 => Scheme::Nip44,
                 proto::nip46::Scheme::Nip04 => Scheme::Nip04,

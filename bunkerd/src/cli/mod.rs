@@ -351,9 +351,12 @@ enum UrisCmd {
         /// Lifetime in seconds if unused [server default: 86400].
         #[arg(long, value_name = "SECS")]
         ttl: Option<u64>,
-        /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`.
+        /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`: they cap the session.
         #[arg(long, value_name = "PERMS")]
         perms: Option<String>,
+        /// Lifetime of the session the URI creates, seconds from its connect [default: none].
+        #[arg(long, value_name = "SECS")]
+        session_ttl: Option<u64>,
     },
     /// List the user's bunker URIs (ids, never secrets).
     List {

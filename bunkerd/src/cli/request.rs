@@ -399,12 +399,18 @@ fn user_update(args: &UserUpdateArgs) -> ApiRequest {
 
 fn uris(cmd: &UrisCmd) -> ApiRequest {
     match cmd {
-        UrisCmd::Create { user, ttl, perms } => {
+        UrisCmd::Create {
+            user,
+            ttl,
+            perms,
+            session_ttl,
+        } => {
             let mut request = post(
                 format!("{}/bunker-uris", user_path(user)),
                 &wire::BunkerUriCreate {
                     ttl_secs: *ttl,
                     perms: perms.clone(),
+                    session_ttl_secs: *session_ttl,
                 },
                 View::Fields(&[("id", ""), ("bunker_uri", ""), ("expires_at", "")]),
             );

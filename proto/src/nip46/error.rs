@@ -21,7 +21,8 @@ pub enum RpcError {
     SecretRequired,
     /// `connect` with a secret that matches no bunker URI of this remote signer.
     SecretInvalid,
-    /// `connect` with a secret already consumed by another client pubkey (NIP-46: single use).
+    /// `connect` with a secret already consumed (NIP-46: single use), from a client without a
+    /// session: another client, or the same one after a logout, revocation or expiry.
     SecretUsed,
     /// `connect` with a secret whose bunker URI has expired.
     SecretExpired,
@@ -30,6 +31,9 @@ pub enum RpcError {
     PubkeyMismatch,
     /// The user-key encrypt/decrypt operation failed (bad ciphertext, wrong key, too long).
     CryptoFailed(&'static str),
+    /// The session outlived its lifetime (the policy's `session_ttl_secs` or its bunker URI's
+    /// session TTL); it is ended with this reply.
+    SessionExpired,
     /// The user is disabled or was removed while the request was in flight.
     UserUnavailable,
     /// The session's grant or the user's policy does not allow this request; the text names the
@@ -60,8 +64,9 @@ impl RpcError {
             }
             RpcError::SecretInvalid => "unauthorized: invalid secret".into(),
             RpcError::SecretUsed => {
-                "unauthorized: this secret was already used by another client".into()
+                "unauthorized: this secret was already used; a new bunker URI is needed".into()
             }
+            RpcError::SessionExpired => "unauthorized: session expired".into(),
             RpcError::SecretExpired => "unauthorized: this bunker URI has expired".into(),
             RpcError::PubkeyMismatch => {
                 "invalid params: event pubkey is not this signer's user pubkey".into()
@@ -84,6 +89,7 @@ impl RpcError {
             RpcError::SecretRequired => "secret_required",
             RpcError::SecretInvalid => "secret_invalid",
             RpcError::SecretUsed => "secret_used",
+            RpcError::SessionExpired => "session_expired",
             RpcError::SecretExpired => "secret_expired",
             RpcError::PubkeyMismatch => "pubkey_mismatch",
             RpcError::CryptoFailed(_) => "crypto_failed",

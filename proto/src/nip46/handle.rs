@@ -5,7 +5,7 @@
 //! and the relay list. What must change in the world (bind a session, consume a secret, end a
 //! session) comes back as an [`Effect`] for the caller to persist *before* it sends the reply.
 
-use super::method::{logout, ping, public_key, switch_relays};
+use super::method::{legacy, logout, ping, public_key, switch_relays};
 use super::{ClientMetadata, Incoming, Reply, Request, RpcError, Scheme};
 use crate::nostr::{Crypto, Keypair, PublicKey};
 use crate::policy::Policy;
@@ -23,6 +23,9 @@ pub struct Context<'a> {
     pub has_session: bool,
     /// The session's grant, when it has one (checked with the user's policy, `keys.policy`).
     pub grant: Option<&'a Grant>,
+    /// When the session ends, Unix seconds (`Policy::session_expiry` of its `connect` time and its
+    /// bunker URI's session TTL); `None`: no session, or it does not expire.
+    pub session_expires_at: Option<u64>,
     /// For `connect` with a secret: the bunker-URI record stored under SHA-256(secret), if any.
     pub bunker_secret: Option<&'a BunkerSecretView>,
     /// Our relay URLs, for `switch_relays`.
@@ -85,12 +88,12 @@ pub enum Effect {
         secret_hash: [u8; 32],
         /// Requested permissions, canonical (NIP-46 §"Permissions").
         perms: String,
-        /// Granted permissions, canonical: (pre-approved or requested) ∩ the user's policy.
-        grant: String,
+        /// Permissions pre-approved on the bunker URI, canonical; `None` when it carried none.
+        approved: Option<String>,
         /// Client display metadata, if sent.
         metadata: Option<ClientMetadata>,
     },
-    /// End the session of this client.
+    /// End the session of this client (`logout`, or an expired session).
     Logout,
 }
 
@@ -106,13 +109,18 @@ pub struct Outcome {
 /// Decides one request. Pure: no clock (`now` is unix seconds), no store, no socket.
 ///
 /// Authorization: without a session only `connect` and `ping` run; every other method name, known
-/// or not, is refused with [`RpcError::NotConnected`] before its params are looked at.
-/// Parse failures of permitted requests are answered with their error.
+/// or not, is refused with [`RpcError::NotConnected`] before its params are looked at. A session past
+/// `ctx.session_expires_at` answers everything but `ping` with [`RpcError::SessionExpired`] and
+/// ends ([`Effect::Logout`]). Parse failures of permitted requests are answered with their error.
 pub fn handle(ctx: &Context<'_>, incoming: Incoming, now: u64, crypto: &mut Crypto) -> Outcome {
     let id = incoming.id;
     // Authorization before validation: a client without a session learns nothing about params.
     if !ctx.has_session && !matches!(incoming.method.as_str(), "connect" | "ping") {
         return outcome(id, Err(RpcError::NotConnected), Effect::None);
+    }
+    let expired = ctx.has_session && ctx.session_expires_at.is_some_and(|t| now >= t);
+    if expired && incoming.method != "ping" {
+        return outcome(id, Err(RpcError::SessionExpired), Effect::Logout);
     }
     // A disabled user answers nothing but pings (an admin turned it off; sessions are kept).
     if ctx.keys.disabled && incoming.method != "ping" {
@@ -151,6 +159,8 @@ pub fn handle(ctx: &Context<'_>, incoming: Incoming, now: u64, crypto: &mut Cryp
             (allowed.and_then(|()| op.apply(user, crypto)), Effect::None)
         }
         Request::SwitchRelays => (Ok(switch_relays::apply(ctx.relays)), Effect::None),
+        Request::GetRelays => (Ok(legacy::GET_RELAYS.to_owned()), Effect::None),
+        Request::Describe => (Ok(legacy::describe()), Effect::None),
         Request::Logout => (Ok(logout::ACK.to_owned()), Effect::Logout),
     };
     outcome(id, body, effect)

@@ -25,7 +25,7 @@ pub use error::RpcError;
 pub use handle::{handle, BunkerSecretView, Context, Effect, Outcome, UserKeys};
 pub use method::connect::{ClientMetadata, Connect};
 pub use method::sign_event::SignEvent;
-pub use method::{CipherParams, Scheme};
+pub use method::{CipherParams, Scheme, SUPPORTED_METHODS};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -56,8 +56,12 @@ pub enum Request {
     Cipher(CipherParams),
     /// `switch_relays []` → JSON text of our relay list (`docs/protocol-notes.md` §11.6).
     SwitchRelays,
-    /// `logout []` → `"ack"`, then the session ends.
+    /// `logout []` (or the older `disconnect []`) → `"ack"`, then the session ends.
     Logout,
+    /// `get_relays []` (removed from NIP-46) → `"{}"`: no relay preferences to offer.
+    GetRelays,
+    /// `describe []` (removed from NIP-46) → JSON text of the method names we answer.
+    Describe,
 }
 
 /// A request that got as far as its `id`: the typed request, or the error to reply with.
@@ -180,6 +184,8 @@ impl std::fmt::Debug for Request {
             Request::Cipher(_) => "Cipher",
             Request::SwitchRelays => "SwitchRelays",
             Request::Logout => "Logout",
+            Request::GetRelays => "GetRelays",
+            Request::Describe => "Describe",
         };
         write!(f, "Request::{name}(..)")
     }
@@ -208,10 +214,10 @@ impl std::fmt::Debug for Reply {
     }
 }
 
-/// A bounded label for a method name: the known NIP-46 names, or `"unknown"`. Safe for metrics and
+/// A bounded label for a method name: one of [`SUPPORTED_METHODS`], or `"unknown"`. Safe for metrics and
 /// logs (never echoes arbitrary client text).
 pub fn method_label(method: &str) -> &'static str {
-    method::KNOWN
+    method::SUPPORTED_METHODS
         .iter()
         .copied()
         .find(|m| *m == method)

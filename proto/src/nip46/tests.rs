@@ -22,7 +22,7 @@ fn keys() -> UserKeys {
 /// The grant of a session that asked for nothing in particular: everything the policy allows.
 fn full_grant() -> &'static Grant {
     static GRANT: std::sync::OnceLock<Grant> = std::sync::OnceLock::new();
-    GRANT.get_or_init(|| Grant::from(Perms::all()))
+    GRANT.get_or_init(|| Grant::new(Perms::none(), None))
 }
 
 fn client() -> PublicKey {
@@ -41,6 +41,7 @@ fn ctx<'a>(
         client,
         has_session,
         grant: has_session.then(full_grant),
+        session_expires_at: None,
         bunker_secret: token,
         relays: RELAYS.get_or_init(|| vec!["wss://bunker.example".to_owned()]),
     }
@@ -85,7 +86,7 @@ fn parse_recovers_the_id_of_anything_answerable() {
     let env = Request::parse(r#"{"id":42,"method":"ping","params":[]}"#).unwrap();
     assert_eq!(env.id, "42");
     assert!(matches!(env.request, Ok(Request::Ping)));
-    for removed in ["get_relays", "create_account", "nip44_get_key"] {
+    for removed in ["create_account", "nip44_get_key"] {
         let env =
             Request::parse(&format!(r#"{{"id":"1","method":"{removed}","params":[]}}"#)).unwrap();
         assert!(matches!(env.request, Err(RpcError::RemovedMethod(_))));
@@ -162,7 +163,7 @@ fn without_a_session_only_connect_and_ping_run() {
 }
 
 #[test]
-fn connect_consumes_a_valid_secret_once_per_client() {
+fn connect_consumes_a_valid_secret_once() {
     let keys = keys();
     let me = client();
     let json =
@@ -177,7 +178,7 @@ fn connect_consumes_a_valid_secret_once_per_client() {
     let Effect::Connect {
         secret_hash,
         perms,
-        grant,
+        approved,
         metadata,
     } = out.effect
     else {
@@ -185,13 +186,19 @@ fn connect_consumes_a_valid_secret_once_per_client() {
     };
     assert_eq!(secret_hash, fresh.secret_hash);
     assert_eq!(perms, "sign_event:1");
-    assert_eq!(grant, "sign_event:1", "requested ∩ the default policy");
+    assert_eq!(approved, None, "the URI carried no perms");
     assert_eq!(metadata.unwrap().name.as_deref(), Some("App"));
 
-    let mine = token("s3cret", Some(me));
+    // With its session, the client is answered without looking at the secret.
     assert_eq!(
-        run(&ctx(&keys, me, false, Some(&mine)), json).reply.body,
+        run(&ctx(&keys, me, true, None), json).reply.body,
         Ok("ack".into())
+    );
+    // Without it (logged out, revoked, expired), its own consumed secret no longer connects.
+    let mine = token("s3cret", Some(me));
+    check_err(
+        &run(&ctx(&keys, me, false, Some(&mine)), json),
+        RpcError::SecretUsed,
     );
     let theirs = token("s3cret", Some(client()));
     check_err(
@@ -385,17 +392,17 @@ fn sign_request(kind: u16) -> String {
 }
 
 #[test]
-fn a_grant_of_sign_event_1_signs_kind_1_and_is_refused_kind_0_naming_the_permission() {
+fn a_pre_approved_sign_event_1_signs_kind_1_and_is_refused_kind_7_naming_the_permission() {
     let keys = keys();
-    let grant = Grant::negotiate(&Perms::parse("sign_event:1"), &keys.policy);
+    let grant = Grant::new(Perms::none(), Some(Perms::parse("sign_event:1")));
     let mut ctx = ctx(&keys, client(), true, None);
     ctx.grant = Some(&grant);
     assert!(run(&ctx, &sign_request(1)).reply.body.is_ok());
-    let refused = run(&ctx, &sign_request(0));
+    let refused = run(&ctx, &sign_request(7));
     let Err(RpcError::PermissionDenied(message)) = &refused.reply.body else {
         panic!("refused: {:?}", refused.reply.body)
     };
-    assert!(message.contains("sign_event:0"), "{message}");
+    assert!(message.contains("sign_event:7"), "{message}");
     assert_eq!(
         refused.reply.body.as_ref().unwrap_err().code(),
         "permission_denied"
@@ -408,37 +415,110 @@ fn a_grant_of_sign_event_1_signs_kind_1_and_is_refused_kind_0_naming_the_permiss
 }
 
 #[test]
-fn dangerous_kinds_are_refused_by_default_and_signed_once_an_admin_opens_them() {
+fn closed_kinds_are_refused_by_default_and_signed_once_an_admin_opens_them() {
     let mut keys = keys();
-    let ctx_full = |keys: &UserKeys| {
-        let mut c = ctx(keys, client(), true, None);
-        c.grant = Some(full_grant());
-        run(&c, &sign_request(0)).reply.body
+    let sign = |keys: &UserKeys, kind| run(&ctx(keys, client(), true, None), &sign_request(kind));
+    for kind in [0, 3, 5, 10002, 22242, 27235, 24242] {
+        assert!(
+            sign(&keys, kind).reply.body.is_ok(),
+            "kind {kind} by default"
+        );
+    }
+    let Err(RpcError::PermissionDenied(message)) = sign(&keys, 23194).reply.body else {
+        panic!("kind 23194 is closed by default")
     };
-    let Err(RpcError::PermissionDenied(message)) = ctx_full(&keys) else {
-        panic!("kind 0 is dangerous by default")
-    };
-    assert!(message.contains("sign_event:0"), "{message}");
+    assert_eq!(
+        message,
+        "permission denied: sign_event:23194 (kind closed by this user's policy)"
+    );
     let open = Policy {
-        allow_dangerous_kinds: [0u16].into_iter().collect(),
+        deny_kinds: Default::default(),
         ..Policy::default()
     };
     keys.policy = std::sync::Arc::new(open);
-    assert!(ctx_full(&keys).is_ok(), "kind 0 once opened");
+    assert!(sign(&keys, 23194).reply.body.is_ok(), "once opened");
 }
 
 #[test]
-fn pre_approved_uri_perms_replace_the_clients_request() {
+fn an_expired_session_is_answered_session_expired_and_ended() {
+    let keys = keys();
+    let mut c = ctx(&keys, client(), true, None);
+    c.session_expires_at = Some(NOW + 1);
+    assert!(
+        run(&c, &sign_request(1)).reply.body.is_ok(),
+        "before expiry"
+    );
+    c.session_expires_at = Some(NOW);
+    for json in [
+        sign_request(1),
+        r#"{"id":"g","method":"get_public_key"}"#.to_owned(),
+        r#"{"id":"c","method":"connect","params":["","s"]}"#.to_owned(),
+    ] {
+        let out = run(&c, &json);
+        assert_eq!(out.reply.body, Err(RpcError::SessionExpired), "{json}");
+        assert!(out
+            .reply
+            .to_json()
+            .contains(r#""error":"unauthorized: session expired""#));
+        assert_eq!(out.effect, Effect::Logout, "{json}");
+    }
+    let ping = run(&c, r#"{"id":"p","method":"ping"}"#);
+    assert_eq!(ping.reply.body, Ok("pong".into()));
+    assert_eq!(ping.effect, Effect::None);
+}
+
+#[test]
+fn legacy_calls_are_answered_kindly() {
+    let keys = keys();
+    let c = ctx(&keys, client(), true, None);
+    let out = run(&c, r#"{"id":"r","method":"get_relays"}"#);
+    assert_eq!(
+        out.reply.body,
+        Ok("{}".into()),
+        "never our relay as read/write"
+    );
+    let out = run(&c, r#"{"id":"d","method":"describe"}"#);
+    let methods: Vec<String> = serde_json::from_str(out.reply.body.as_ref().unwrap()).unwrap();
+    for m in [
+        "connect",
+        "sign_event",
+        "nip44_decrypt",
+        "logout",
+        "switch_relays",
+    ] {
+        assert!(methods.iter().any(|x| x == m), "{m}");
+    }
+    assert!(!methods.iter().any(|x| x == "nip44_get_key"));
+    let out = run(&c, r#"{"id":"x","method":"disconnect"}"#);
+    assert_eq!(out.reply.body, Ok("ack".into()));
+    assert_eq!(out.effect, Effect::Logout);
+    check_err(
+        &run(&c, r#"{"id":"k","method":"nip44_get_key","params":["00"]}"#),
+        RpcError::RemovedMethod("nip44_get_key"),
+    );
+    // Without a session they are refused like any other method.
+    let none = ctx(&keys, client(), false, None);
+    check_err(
+        &run(&none, r#"{"id":"r","method":"get_relays"}"#),
+        RpcError::NotConnected,
+    );
+}
+
+#[test]
+fn pre_approved_uri_perms_are_recorded_beside_the_clients_request() {
     let keys = keys();
     let mut pre = token("s3cret", None);
-    pre.perms = Some("nip44_encrypt".into());
+    pre.perms = Some("nip44_encrypt , sign_event:7".into());
     let json =
         r#"{"id":"c","method":"connect","params":["","s3cret","sign_event:1,nip04_decrypt"]}"#;
     let out = run(&ctx(&keys, client(), false, Some(&pre)), json);
-    let Effect::Connect { grant, perms, .. } = out.effect else {
+    let Effect::Connect {
+        approved, perms, ..
+    } = out.effect
+    else {
         panic!("binds")
     };
-    assert_eq!(grant, "nip44_encrypt");
+    assert_eq!(approved.as_deref(), Some("nip44_encrypt,sign_event:7"));
     assert_eq!(
         perms, "nip04_decrypt,sign_event:1",
         "the request is kept, canonical"

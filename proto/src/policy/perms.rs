@@ -2,7 +2,7 @@
 //! [`MethodSet`] and [`KindSet`], and [`Perms`], a permission list parsed from and rendered to its
 //! canonical perms string, with [`Permission`], one item of it.
 //!
-//! Plain set semantics only: the always-allowed methods and the dangerous-kind gate belong to the
+//! Plain set semantics only: the always-allowed methods and the policy's closed kinds belong to the
 //! parent module ([`Policy`](super::Policy) and [`check`](super::check)), which re-exports every
 //! public item here.
 
@@ -288,7 +288,7 @@ impl<'de> Deserialize<'de> for KindSet {
 /// items. That string is what is stored and shown to admins; parsing it gives back an equal value.
 ///
 /// This is plain set semantics: [`Perms::allows`] does not apply the always-allowed methods or the
-/// dangerous-kind gate; [`check`](super::check) does.
+/// policy's closed kinds; [`check`](super::check) does.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
 pub struct Perms {
     /// Methods granted without a parameter; `sign_event` here means any kind.

@@ -1,7 +1,7 @@
 //! Unit tests of the admin services over a [`MemStore`](store::MemStore): user creation is one
 //! synced batch and a refused creation writes nothing; concurrent writers of one record (threads)
 //! lose no acknowledged change, a delete is never undone, and the unsealed-key cache follows the
-//! store.
+//! store; the sweeper ends expired sessions and deletes spent bunker-URI records.
 
 use super::{AdminError, AdminTokens, ImportError, KeyImport, NewUser};
 use crate::directory::{TenantUpdate, UserUpdate};
@@ -389,4 +389,77 @@ fn admin_tokens_revoke_once_and_go_with_their_tenant() {
     ));
     let reloaded = AdminTokens::load(store).unwrap();
     assert!(reloaded.list(&tenant).is_empty(), "deleted durably");
+}
+
+/// A `connect` request event from `client` to `remote_signer` with `secret`, dated `now`.
+fn connect_event(
+    client: &proto::nostr::Keypair,
+    remote_signer: &PublicKey,
+    secret: &str,
+    now: u64,
+) -> proto::nostr::Event {
+    use proto::nostr::{nip44, UnsignedEvent};
+    let request = serde_json::json!({"id": "c", "method": "connect", "params": ["", secret]});
+    crate::crypto::with(|crypto| {
+        let key = nip44::ConversationKey::derive(&client.secret_key(), remote_signer).unwrap();
+        let content = nip44::encrypt(&key, &request.to_string(), crypto).unwrap();
+        client.sign_event(
+            UnsignedEvent {
+                created_at: now,
+                kind: crate::KIND_NOSTR_CONNECT,
+                tags: vec![vec!["p".to_owned(), remote_signer.to_hex()]],
+                content,
+            },
+            crypto,
+        )
+    })
+}
+
+#[test]
+fn the_sweeper_ends_expired_sessions_and_deletes_spent_bunker_uris() {
+    use crate::bunker::UriOptions;
+    let (_, _, bunker) = open();
+    let admin = bunker.admin();
+    let tenant = admin.create_tenant("acme", 1).unwrap().id;
+    let user = admin.create_user(&tenant, with_key(None, None), 1).unwrap();
+    let rs = user.remote_signer_pubkey;
+    let issue = |ttl_secs, session_ttl_secs| {
+        let options = UriOptions {
+            ttl_secs: Some(ttl_secs),
+            perms: None,
+            session_ttl_secs,
+        };
+        let uri = admin
+            .issue_bunker_uri(&tenant, &user.id, 1000, options)
+            .unwrap();
+        uri.uri.rsplit_once("secret=").unwrap().1.to_owned()
+    };
+    let expiring = issue(600, Some(10)); // its session ends at 1010
+    let _unused = issue(5, None); // expires at 1005
+    let revoked = issue(600, None);
+    let connect = |secret: &str| {
+        let client = crate::crypto::with(proto::nostr::Keypair::generate);
+        let processed = bunker.process(&connect_event(&client, &rs, secret, 1000), 1000, |_| true);
+        assert!(processed.accepted.is_ok());
+        assert!(bunker.sessions().get(&rs, &client.public_key()).is_some());
+        client.public_key()
+    };
+    let a = connect(&expiring);
+    let b = connect(&revoked);
+    admin.revoke_sessions(&tenant, &user.id, Some(&b)).unwrap();
+    let uris = |b: &Bunker| b.directory().list_tokens(&tenant, &user.id).unwrap().len();
+    assert_eq!(uris(&bunker), 3);
+
+    // At 1001: only the used URI whose session was revoked goes.
+    let swept = admin.sweep(1001).unwrap();
+    assert_eq!((swept.sessions, swept.bunker_uris), (0, 1));
+    assert!(bunker.sessions().get(&rs, &a).is_some());
+    assert_eq!(uris(&bunker), 2);
+
+    // At 1010: A's session expired (so its URI is spent too), and the unused URI expired.
+    let swept = admin.sweep(1010).unwrap();
+    assert_eq!((swept.sessions, swept.bunker_uris), (1, 2));
+    assert!(bunker.sessions().get(&rs, &a).is_none());
+    assert_eq!(uris(&bunker), 0);
+    assert_eq!(admin.sweep(1010).unwrap(), super::Swept::default());
 }

@@ -6,12 +6,12 @@
 //! user record to updating the routing index, key cache and sessions (see the parent module's doc).
 
 use super::{Admin, AdminError, KeyImport};
-use crate::bunker::{percent_encode, IssuedUri, UriOptions, MAX_URI_TTL_SECS};
+use crate::bunker::{uri_query_value, IssuedUri, UriOptions, MAX_URI_TTL_SECS};
 use crate::directory::{UserRecord, UserUpdate};
 use crate::sessions::Sessions;
 use crate::Error;
 use proto::nostr::PublicKey;
-use proto::policy::Policy;
+use proto::policy::{Perms, Policy, MAX_SESSION_TTL_SECS};
 use store::{Batch, Durability};
 use zeroize::Zeroizing;
 
@@ -166,13 +166,15 @@ impl Admin<'_> {
     }
 
     /// Issues a single-use bunker URI for a user at `now`:
-    /// `bunker://<remote-signer hex>?relay=<url>&…&secret=<64 hex>`, each relay URL
-    /// percent-encoded (nostr-tools' URI pattern admits only `[?/\w:.=&%-]`). Only SHA-256 of the
-    /// secret is stored, durably; the URI carries the secret, so it is returned zeroize-on-drop.
+    /// `bunker://<remote-signer hex>?relay=<url>&…&secret=<64 hex>`, each relay URL written as is
+    /// where it needs no escaping (letters, digits, `_ - . : /`; anything else percent-encoded), so
+    /// that Amethyst, whose parser never percent-decodes, reads it. Only SHA-256 of the secret is
+    /// stored, durably; the URI carries the secret, so it is returned zeroize-on-drop.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a `ttl_secs` of 0 or over [`MAX_URI_TTL_SECS`];
+    /// [`Error::InvalidInput`] for a `ttl_secs` of 0 or over [`MAX_URI_TTL_SECS`], a
+    /// `session_ttl_secs` of 0 or over ten years, or `perms` that name no permission;
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`] / [`Error::Store`].
     pub fn issue_bunker_uri(
         &self,
@@ -188,11 +190,33 @@ impl Admin<'_> {
                 "ttl_secs must be 1 to 31536000 (one year)",
             ));
         }
+        if options
+            .perms
+            .as_deref()
+            .is_some_and(|p| Perms::parse(p).is_empty())
+        {
+            return Err(Error::InvalidInput(
+                "perms names no NIP-46 permission (e.g. sign_event:1,nip44_encrypt)",
+            ));
+        }
+        if options
+            .session_ttl_secs
+            .is_some_and(|t| t == 0 || t > MAX_SESSION_TTL_SECS)
+        {
+            return Err(Error::InvalidInput(
+                "session_ttl_secs must be 1 to 315360000 (ten years)",
+            ));
+        }
         let issued = {
             let _guard = self.bunker.locks.user(tenant, user);
-            self.bunker
-                .directory
-                .issue_secret(tenant, user, now, ttl, options.perms)?
+            self.bunker.directory.issue_secret(
+                tenant,
+                user,
+                now,
+                ttl,
+                options.perms,
+                options.session_ttl_secs,
+            )?
         };
         // Sized up front so pushes never reallocate and leave unzeroized copies of the secret
         // behind.
@@ -203,7 +227,7 @@ impl Admin<'_> {
         uri.push('?');
         for relay in &config.relays {
             uri.push_str("relay=");
-            uri.push_str(&percent_encode(relay));
+            uri.push_str(&uri_query_value(relay));
             uri.push('&');
         }
         uri.push_str("secret=");

@@ -23,8 +23,12 @@ pub struct UriOptions {
     /// Time to live, seconds (1..=[`MAX_URI_TTL_SECS`]); default: `BunkerConfig::bunker_uri_ttl_secs`.
     pub ttl_secs: Option<u64>,
     /// Pre-approved permissions (NIP-46 perms syntax); the session gets these ∩ the user's policy,
-    /// whatever the client requests.
+    /// whatever the client requests. Must name at least one permission.
     pub perms: Option<String>,
+    /// Lifetime of the session the URI creates, seconds from its `connect`
+    /// (1..=[`proto::policy::MAX_SESSION_TTL_SECS`]); `None`: only the policy's `session_ttl_secs`
+    /// ends it.
+    pub session_ttl_secs: Option<u64>,
 }
 
 /// A freshly issued bunker URI: shown once.
@@ -55,8 +59,15 @@ pub struct SessionInfo {
     pub remote_signer_pubkey: PublicKey,
     /// Unauthenticated display metadata the client sent with `connect`.
     pub metadata: Option<ClientMetadata>,
-    /// Granted permissions (NIP-46 perms syntax).
+    /// What the session may do under the user's current policy (NIP-46 perms syntax; kinds the
+    /// policy closes stay closed under a bare `sign_event`).
     pub perms: String,
+    /// What the client requested at `connect` (NIP-46 perms syntax; `""` for nothing).
+    pub requested_perms: String,
+    /// What its bunker URI pre-approved, if it carried perms.
+    pub approved_perms: Option<String>,
+    /// Unix seconds at which the session ends under the current policy; `None`: never.
+    pub expires_at: Option<u64>,
     /// Transport encryption of its `connect` (`nip44` or `nip04`).
     pub scheme: Scheme,
     /// Unix seconds of the `connect`.
@@ -75,6 +86,7 @@ impl Bunker {
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`].
     pub fn list_sessions(&self, tenant: &str, user: &str) -> Result<Vec<SessionInfo>, Error> {
         let record = self.user_in(tenant, user)?;
+        let (policy, _) = self.directory.effective_policy(tenant, user)?;
         Ok(self
             .sessions
             .of_remote_signer(&record.remote_signer_pubkey)
@@ -83,7 +95,10 @@ impl Bunker {
                 client_pubkey: s.record.client,
                 remote_signer_pubkey: s.record.remote_signer,
                 metadata: s.record.metadata.clone(),
-                perms: s.record.perms.clone(),
+                perms: s.grant.effective(&policy).to_string(),
+                requested_perms: s.grant.requested().to_string(),
+                approved_perms: s.grant.approved().map(ToString::to_string),
+                expires_at: s.expires_at(&policy),
                 scheme: s.record.scheme,
                 created_at: s.record.created_at,
                 last_used_at: s.last_used(),

@@ -485,6 +485,21 @@ impl Directory {
         Ok(tokens)
     }
 
+    /// Adds to `batch` the deletes of one bunker-URI record and its per-user index entry.
+    pub(crate) fn delete_token_into(
+        &self,
+        batch: &mut Batch,
+        tenant: &str,
+        user: &str,
+        hash: &[u8; 32],
+    ) {
+        batch.delete(Cf::BunkerSecrets, hash.to_vec());
+        batch.delete(
+            Cf::BunkerSecrets,
+            bunker_secret_index_key(tenant, user, hash),
+        );
+    }
+
     /// Deletes one bunker URI of a user (by [`TokenInfo::id`]): its secret no longer connects.
     /// Sessions already created with it are not affected (revoke those separately). The caller
     /// holds the user's lock (a `connect` consuming the secret holds it too).
@@ -506,11 +521,7 @@ impl Directory {
             _ => return Err(Error::NotFound("bunker URI")),
         }
         let mut batch = Batch::new();
-        batch.delete(Cf::BunkerSecrets, hash.to_vec());
-        batch.delete(
-            Cf::BunkerSecrets,
-            bunker_secret_index_key(tenant, user, &hash),
-        );
+        self.delete_token_into(&mut batch, tenant, user, &hash);
         self.store.write(batch, Durability::Sync)?;
         Ok(())
     }

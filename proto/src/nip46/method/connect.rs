@@ -4,17 +4,17 @@
 //! Rules (`docs/protocol-notes.md` §2, §11.2, §11.3 and §11.8):
 //! - param 0 is unreliable in the field (NDK sends the user pubkey or `""`); routing uses the event's
 //!   `p` tag, so param 0 is kept for the record only.
-//! - a secret is good for **one** client pubkey: consumed on first success and bound to it. The same
-//!   client may `connect` again (clients do after a reload); any other client presenting it is
-//!   refused with [`RpcError::SecretUsed`].
-//! - a client that already has a session gets `"ack"` without a secret.
+//! - a secret is good for **one** `connect`: consumed on first success. A client that has a session
+//!   gets `"ack"` whatever it sends (clients re-send `connect` after a reload); once the session
+//!   ends (logout, revocation, expiry) the consumed secret is refused with [`RpcError::SecretUsed`],
+//!   even for the client that used it, so a new bunker URI is needed.
 //! - the reply is `"ack"`, never an echo of the secret (several clients reject an echoed secret).
 //! - the secret is compared as its SHA-256 (the store keeps only the hash) in constant time.
 //! - client metadata (param 3, JSON text or object) is a display hint only and never authorizes.
 
 use super::param_str;
 use crate::nip46::{truncate, Context, Effect, RpcError};
-use crate::policy::{Grant, Perms};
+use crate::policy::Perms;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -84,19 +84,19 @@ impl Connect {
         }
         match self.check_secret(ctx, now) {
             Ok(secret_hash) => {
-                // Pre-approved perms on the URI replace the client's request; either way the grant
-                // never exceeds the user's policy.
-                let requested = match ctx.bunker_secret.and_then(|t| t.perms.as_deref()) {
-                    Some(pre_approved) => Perms::parse(pre_approved),
-                    None => Perms::parse(&self.perms),
-                };
-                let grant = Grant::negotiate(&requested, &ctx.keys.policy);
+                // The requested perms are recorded; whether they narrow the session is the policy's
+                // call at each request (`policy::GrantMode`). Pre-approved perms on the URI always
+                // cap it.
+                let approved = ctx
+                    .bunker_secret
+                    .and_then(|t| t.perms.as_deref())
+                    .map(|p| Perms::parse(p).to_string());
                 (
                     Ok(ACK.to_owned()),
                     Effect::Connect {
                         secret_hash,
                         perms: self.perms,
-                        grant: grant.to_string(),
+                        approved,
                         metadata: self.metadata,
                     },
                 )
@@ -116,9 +116,12 @@ impl Connect {
         if now >= token.expires_at {
             return Err(RpcError::SecretExpired);
         }
+        // A consumed secret never connects again, not even its own client: that client has a
+        // session (answered above without a secret) unless it logged out or was revoked, and
+        // either must end its access.
         match token.consumed_by {
-            Some(client) if client != ctx.client => Err(RpcError::SecretUsed),
-            _ => Ok(hash),
+            Some(_) => Err(RpcError::SecretUsed),
+            None => Ok(hash),
         }
     }
 }

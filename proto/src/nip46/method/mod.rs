@@ -1,12 +1,14 @@
 //! One file per NIP-46 method: each parses its own `params` and applies itself.
 //!
 //! Dispatch by method name lives here ([`parse`]); the list of methods is NIP-46 §"Methods"
-//! (`docs/protocol-notes.md` §4). Removed methods (`get_relays`, `create_account`) and the
-//! never-standard `nip44_get_key` are answered with [`RpcError::RemovedMethod`]; any other name
-//! with [`RpcError::UnknownMethod`].
+//! (`docs/protocol-notes.md` §4). Three calls older clients still make are answered kindly
+//! (`legacy`): `get_relays`, `describe`, and `disconnect` as `logout`. `create_account` and the
+//! never-standard `nip44_get_key` (it would hand out a conversation key) are answered with
+//! [`RpcError::RemovedMethod`]; any other name with [`RpcError::UnknownMethod`].
 
 pub(crate) mod cipher;
 pub(crate) mod connect;
+pub(crate) mod legacy;
 pub(crate) mod logout;
 pub(crate) mod ping;
 pub(crate) mod public_key;
@@ -19,8 +21,9 @@ use super::{Request, RpcError};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// Every method name NIP-46 currently defines.
-pub(crate) const KNOWN: [&str; 10] = [
+/// Every method name bunkerd answers (not an error), in NIP-46's order, then the legacy calls:
+/// what `describe` and the HTTP transport's info document list.
+pub const SUPPORTED_METHODS: [&str; 13] = [
     "connect",
     "sign_event",
     "ping",
@@ -31,6 +34,9 @@ pub(crate) const KNOWN: [&str; 10] = [
     "nip44_decrypt",
     "switch_relays",
     "logout",
+    "get_relays",
+    "describe",
+    "disconnect",
 ];
 
 /// Turns a method name and its raw params into a typed [`Request`].
@@ -44,8 +50,9 @@ pub(crate) fn parse(method: &str, params: &[&RawValue]) -> Result<Request, RpcEr
             CipherParams::parse(method, params).map(Request::Cipher)
         }
         "switch_relays" => Ok(Request::SwitchRelays),
-        "logout" => Ok(Request::Logout),
-        "get_relays" => Err(RpcError::RemovedMethod("get_relays")),
+        "logout" | "disconnect" => Ok(Request::Logout),
+        "get_relays" => Ok(Request::GetRelays),
+        "describe" => Ok(Request::Describe),
         "create_account" => Err(RpcError::RemovedMethod("create_account")),
         "nip44_get_key" => Err(RpcError::RemovedMethod("nip44_get_key")),
         other => Err(RpcError::UnknownMethod(other.to_owned())),

@@ -1,0 +1,130 @@
+//! The sweeper: ends expired sessions and deletes bunker-URI records that can no longer connect.
+//!
+//! Expiry is enforced at each request whether or not the sweeper ran (`nip46::handle` answers an
+//! expired session `unauthorized: session expired` and ends it); the sweeper makes the store and the
+//! admin API's lists agree without waiting for a request, and keeps the `bunker_secrets` column
+//! family from growing with every URI ever issued.
+//!
+//! A bunker-URI record is deleted once it expired, or once it was used and the session it created
+//! has ended: a used secret never connects again either way (`connect` refuses consumed secrets),
+//! so the record only serves the admin's list while its session lives. Every deletion runs under
+//! the user's lock (the one a consuming `connect` holds), re-checking the record first.
+
+use super::Admin;
+use crate::directory::BunkerSecretRecord;
+use crate::sessions::Sessions;
+use crate::Error;
+use proto::policy::Policy;
+use std::collections::HashMap;
+use store::{Batch, Cf, Durability};
+
+/// What one [`Admin::sweep`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Sessions ended because they expired.
+    pub sessions: usize,
+    /// Bunker-URI records deleted (expired, or used and their session ended).
+    pub bunker_uris: usize,
+}
+
+impl Admin<'_> {
+    /// Ends every session expired at `now` (Unix seconds) under its user's current policy and
+    /// deletes every bunker-URI record that can no longer connect, durably. Blocking (store
+    /// scans and synced writes): run it off the reactor, every minute or so.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] / [`Error::Kms`] from the store; what was swept before the failure stays
+    /// swept.
+    pub fn sweep(&self, now: u64) -> Result<Swept, Error> {
+        Ok(Swept {
+            sessions: self.sweep_sessions(now)?,
+            bunker_uris: self.sweep_bunker_uris(now)?,
+        })
+    }
+
+    fn sweep_sessions(&self, now: u64) -> Result<usize, Error> {
+        let bunker = self.bunker;
+        let mut policies: HashMap<(String, String), Option<Policy>> = HashMap::new();
+        let mut ended = 0;
+        for session in bunker.sessions.all() {
+            let (tenant, user) = (&session.record.tenant, &session.record.user);
+            let policy = policies
+                .entry((tenant.clone(), user.clone()))
+                .or_insert_with(|| {
+                    let found = bunker.directory.effective_policy(tenant, user);
+                    found.ok().map(|(policy, _)| policy)
+                });
+            // A user deleted meanwhile took its sessions with it.
+            let Some(policy) = policy else { continue };
+            if session.expires_at(policy).is_none_or(|t| now < t) {
+                continue;
+            }
+            let (rs, client) = (session.record.remote_signer, session.record.client);
+            let _guard = bunker.locks.user(tenant, user);
+            if bunker.sessions.get(&rs, &client).is_none() {
+                continue;
+            }
+            let mut batch = Batch::new();
+            Sessions::delete(&mut batch, &rs, &client);
+            bunker.store.write(batch, Durability::Sync)?;
+            bunker.sessions.forget(&rs, &client);
+            ended += 1;
+        }
+        Ok(ended)
+    }
+
+    fn sweep_bunker_uris(&self, now: u64) -> Result<usize, Error> {
+        let bunker = self.bunker;
+        let mut candidates: Vec<([u8; 32], BunkerSecretRecord)> = Vec::new();
+        bunker
+            .store
+            .scan_prefix(Cf::BunkerSecrets, b"", &mut |key, value| {
+                // Records are keyed by the 32-byte hash; the per-user index keys are longer text.
+                if let (Ok(hash), Ok(record)) = (
+                    <[u8; 32]>::try_from(key),
+                    serde_json::from_slice::<BunkerSecretRecord>(value),
+                ) {
+                    candidates.push((hash, record));
+                }
+                true
+            })?;
+        let mut deleted = 0;
+        for (hash, record) in candidates {
+            if !self.retired(&record, now) {
+                continue;
+            }
+            let _guard = bunker.locks.user(&record.tenant, &record.user);
+            match bunker.directory.bunker_secret(&hash)? {
+                Some((current, _)) if self.retired(&current, now) => {}
+                _ => continue,
+            }
+            let mut batch = Batch::new();
+            bunker
+                .directory
+                .delete_token_into(&mut batch, &record.tenant, &record.user, &hash);
+            bunker.store.write(batch, Durability::Sync)?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Whether a bunker-URI record can no longer connect and no live session needs it listed.
+    fn retired(&self, record: &BunkerSecretRecord, now: u64) -> bool {
+        if now >= record.expires_at {
+            return true;
+        }
+        let Some(client) = record.consumed_by else {
+            return false;
+        };
+        match self.bunker.directory.user(&record.tenant, &record.user) {
+            Ok(user) => self
+                .bunker
+                .sessions
+                .get(&user.remote_signer_pubkey, &client)
+                .is_none(),
+            // The user is gone (its records were deleted with it) or unreadable: leave it.
+            Err(_) => false,
+        }
+    }
+}
