@@ -1,6 +1,8 @@
-//! Test support: a real server in a temp dir, an admin API client, and a raw NIP-46 client.
+//! Test support: a real server in a temp dir, an admin API client, a raw NIP-46 client and the
+//! Node harnesses.
 
 pub mod admin;
+pub mod node;
 pub mod raw;
 
 use bunkerd::{Config, Server};
