@@ -1,7 +1,8 @@
 //! Interop: nostr-tools' `BunkerSigner`, run by the machine's Node, uses a key that bunkerd
-//! holds. The suite installs the pinned npm packages itself (`npm ci` in `tests/node`,
-//! `support::node`).
+//! holds, and passes the client matrix (`support::matrix`). The suite installs the pinned npm
+//! packages itself (`npm ci` in `tests/node`, `support::node`).
 
+use crate::support::matrix::{self, Expect};
 use crate::support::{node, TestServer};
 use nostr_connect::prelude::{Event, JsonUtil, Keys};
 use serde_json::Value;
@@ -36,4 +37,15 @@ async fn nostr_tools_bunker_signer_round_trips() {
     event.verify().expect("event verifies in rust-nostr");
     assert_eq!(event.pubkey.to_hex(), user.user_pubkey);
     server.server.stop().await;
+}
+
+/// The client matrix with nostr-tools (`bunker_client.mjs --matrix`): the one Node client with a
+/// `logout`, after which the admin API lists no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_tools_passes_the_client_matrix() {
+    let expect = Expect {
+        logout: true,
+        error_hold: Duration::ZERO,
+    };
+    matrix::run_node_client(&["bunker_client.mjs", "--matrix"], expect).await;
 }
