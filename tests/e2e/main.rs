@@ -1,8 +1,9 @@
 //! End-to-end tests: the real bunkerd (relay, signer pool, RocksDB in a temp dir) started on
 //! 127.0.0.1:0 and driven over real sockets by real NIP-46 clients — rust-nostr's `nostr-connect`,
-//! and through Node nostr-tools' `BunkerSigner` and NDK's `NDKNip46Signer` (each in the client
-//! matrix, `support::matrix`) — and a raw NIP-01/NIP-46 client built on rust-nostr's primitives for
-//! what the libraries cannot send (ping, NIP-04 transport, malformed input).
+//! and through Node nostr-tools' `BunkerSigner`, NDK's `NDKNip46Signer` and welshman's
+//! `Nip46Signer` (each in the client matrix, `support::matrix`) — and a raw NIP-01/NIP-46 client
+//! built on rust-nostr's primitives for what the libraries cannot send (ping, NIP-04 transport,
+//! malformed input).
 //!
 //! One test binary, so the suite links once: each module is one capability; `support` starts
 //! servers and holds the clients.
@@ -36,3 +37,4 @@ mod sealed_store;
 mod shutdown;
 mod sigterm;
 mod support;
+mod welshman;
