@@ -1,7 +1,9 @@
 //! End-to-end tests: the real bunkerd (relay, signer pool, RocksDB in a temp dir) started on
 //! 127.0.0.1:0 and driven over real sockets by real NIP-46 clients — rust-nostr's `nostr-connect`,
-//! nostr-tools' `BunkerSigner` (through Node), and a raw NIP-01/NIP-46 client built on rust-nostr's
-//! primitives for what the libraries cannot send (ping, NIP-04 transport, malformed input).
+//! and through Node nostr-tools' `BunkerSigner`, NDK's `NDKNip46Signer` and welshman's
+//! `Nip46Signer` (each in the client matrix, `support::matrix`) — and a raw NIP-01/NIP-46 client
+//! built on rust-nostr's primitives for what the libraries cannot send (ping, NIP-04 transport,
+//! malformed input).
 //!
 //! One test binary, so the suite links once: each module is one capability; `support` starts
 //! servers and holds the clients.
@@ -24,6 +26,7 @@ mod field_compat;
 mod limits;
 mod loadgen_smoke;
 mod metrics;
+mod ndk;
 mod nostr_tools;
 mod openapi;
 mod refusals;
@@ -35,3 +38,4 @@ mod sealed_store;
 mod shutdown;
 mod sigterm;
 mod support;
+mod welshman;

@@ -5,75 +5,29 @@
 //! accepts exactly the credentials its `security` lists, while every other method on a documented
 //! path answers 405 `method_not_allowed` and undocumented paths answer 404 `route_not_found`.
 //!
-//! Node and npm are required. The validator runs in a private copy of `tests/node` (its
-//! `package.json`, lock file and script) where this test runs `npm ci` itself: `nostr_tools.rs` runs
-//! `npm ci` in `tests/node` (which first deletes `node_modules`) at a moment this test cannot know,
-//! so sharing that folder would race.
+//! Node and npm are required: the validator runs in `tests/node` once `support::node` has
+//! installed its packages.
 
 use crate::support::admin::Admin;
-use crate::support::TestServer;
+use crate::support::{node, TestServer};
 use nostr::Keys;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 /// The methods the admin API could route.
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("node")
-}
-
-/// Runs `program args…` in `dir`; panics with a clear message if the program is not installed.
-fn run(program: &str, args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "`{program}` could not be run ({e}): Node.js 20+ and npm are required for the \
-                 OpenAPI test (they run tests/node/validate_openapi.mjs)"
-            )
-        })
-}
-
-/// A private copy of the Node harness with its packages installed (`npm ci`).
-fn node_env() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for file in ["package.json", "package-lock.json", "validate_openapi.mjs"] {
-        std::fs::copy(node_dir().join(file), dir.path().join(file))
-            .unwrap_or_else(|e| panic!("copying tests/node/{file}: {e}"));
-    }
-    let version = run("node", &["--version"], dir.path());
-    assert!(version.status.success(), "`node --version` failed");
-    let ci = run(
-        "npm",
-        &["ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        dir.path(),
-    );
-    assert!(
-        ci.status.success(),
-        "npm ci failed in a copy of tests/node: {}",
-        String::from_utf8_lossy(&ci.stderr)
-    );
-    dir
-}
-
 /// Validates `doc` with swagger-parser; returns the script's JSON line.
-fn validate(env: &Path, doc: &Value) -> Value {
-    let file = env.join("openapi.json");
+async fn validate(doc: &Value) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("openapi.json");
     std::fs::write(&file, doc.to_string()).unwrap();
-    let out = run("node", &["validate_openapi.mjs", "openapi.json"], env);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let value: Value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!(
-            "the validator printed no JSON line; stdout: {stdout}; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert_eq!(value["ok"] == true, out.status.success(), "{value}");
+    let args = vec![
+        "validate_openapi.mjs".to_owned(),
+        file.display().to_string(),
+    ];
+    let (value, status) = node::run(args, vec![], Duration::from_secs(120)).await;
+    assert_eq!(value["ok"] == true, status == 0, "{value}");
     value
 }
 
@@ -127,19 +81,12 @@ async fn the_document_validates_and_agrees_with_the_router() {
     assert_eq!(status, 200, "served without credentials: {doc}");
 
     // An independent validator accepts it, and rejects a broken copy (so it really validates).
-    let env = tokio::task::spawn_blocking(node_env).await.unwrap();
-    let (dir, checked) = (env.path().to_owned(), doc.clone());
-    let verdict = tokio::task::spawn_blocking(move || validate(&dir, &checked))
-        .await
-        .unwrap();
+    let verdict = validate(&doc).await;
     assert_eq!(verdict["ok"], true, "OpenAPI validation failed: {verdict}");
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let mut broken = doc.clone();
     broken.as_object_mut().unwrap().remove("info");
-    let dir = env.path().to_owned();
-    let verdict = tokio::task::spawn_blocking(move || validate(&dir, &broken))
-        .await
-        .unwrap();
+    let verdict = validate(&broken).await;
     assert_eq!(verdict["ok"], false, "{verdict}");
 
     // A real tenant with an admin token, to check which credentials each operation accepts.

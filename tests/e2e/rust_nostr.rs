@@ -1,10 +1,12 @@
 //! Interop: rust-nostr's `nostr-connect` client, given a URI from the admin API, uses a key that
-//! bunkerd holds: get_public_key, sign_event, NIP-44 and NIP-04 round trips with a third party, ping.
+//! bunkerd holds: get_public_key, sign_event, NIP-44 and NIP-04 round trips with a third party, ping;
+//! and it passes the client matrix (`support::matrix`).
 
+use crate::support::matrix::{self, REFUSED_KIND};
 use crate::support::raw::{pk, RawClient, Transport};
 use crate::support::TestServer;
 use nostr_connect::prelude::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A client for `uri` with a fresh client keypair.
 pub fn client(uri: &str) -> NostrConnect {
@@ -104,6 +106,76 @@ async fn nostr_connect_client_signs_encrypts_and_pings() {
     assert_eq!(pong["result"], "pong");
     assert!(pong.get("error").is_none());
 
+    signer.shutdown().await;
+    server.server.stop().await;
+}
+
+/// The client matrix with nostr-connect, driven as rust-nostr apps drive a signer: `EventBuilder`s
+/// signed with `.sign(&signer)` (which asks `get_public_key` first), and the `NostrSigner` NIP-44
+/// calls. nostr-connect has no logout (no NIP-46 `logout` request at all), so the session stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_connect_passes_the_client_matrix() {
+    let server = TestServer::start().await;
+    let user = server.provision(None).await;
+    let signer = client(&user.bunker_uri);
+    let third = Keys::generate();
+
+    // nostr-connect connects on its first call; `bunker_uri()` is the public call that does only that.
+    signer.bunker_uri().await.expect("connect");
+    let user_pk = signer.get_public_key().await.expect("get_public_key");
+    assert_eq!(user_pk.to_hex(), user.user_pubkey);
+
+    let profile = Metadata::new().name("alice").about("client matrix");
+    let builders = [
+        EventBuilder::text_note("hello from the bunkerd client matrix ✓"),
+        EventBuilder::contact_list([Contact::new(third.public_key())]),
+        EventBuilder::metadata(&profile),
+    ];
+    let mut failed = Vec::new();
+    for (builder, kind) in builders.into_iter().zip(matrix::SIGNED_KINDS) {
+        match builder.sign(&signer).await {
+            Ok(event) => matrix::check_signed(&serde_json::json!(event), kind, &user),
+            Err(e) => failed.push(format!("sign_kind_{kind}: {e}")),
+        }
+    }
+
+    let to_third = signer
+        .nip44_encrypt(&third.public_key(), "to the third party ✓")
+        .await
+        .expect("nip44_encrypt");
+    assert_eq!(
+        nip44::decrypt(third.secret_key(), &user_pk, &to_third).unwrap(),
+        "to the third party ✓"
+    );
+    let from_third = nip44::encrypt(
+        third.secret_key(),
+        &user_pk,
+        "from the third party ✓",
+        nip44::Version::V2,
+    )
+    .unwrap();
+    let plain = signer
+        .nip44_decrypt(&third.public_key(), &from_third)
+        .await
+        .expect("nip44_decrypt");
+    assert_eq!(plain, "from the third party ✓");
+
+    let started = Instant::now();
+    let refused = EventBuilder::new(Kind::from(REFUSED_KIND), r#"{"method":"pay_invoice"}"#)
+        .sign(&signer)
+        .await;
+    let elapsed = started.elapsed();
+    let error = refused
+        .expect_err("a wallet request is refused")
+        .to_string();
+    matrix::assert_refused(&error, elapsed, Duration::ZERO);
+
+    assert_eq!(matrix::sessions(&server, &user).await.len(), 1);
+    assert!(
+        failed.is_empty(),
+        "nostr-connect failed steps:\n{}",
+        failed.join("\n")
+    );
     signer.shutdown().await;
     server.server.stop().await;
 }

@@ -4,6 +4,7 @@
 // Usage:
 //   node bunker_client.mjs <bunker-uri> <third-party-secret-hex>
 //   node bunker_client.mjs --expect-error <method> <bunker-uri>
+//   node bunker_client.mjs --matrix <bunker-uri> <third-party-secret-hex>   (see matrix.mjs)
 //
 // Environment:
 //   BUNKER_CLIENT_SECRET      optional 64-hex client secret key (reconnect as the same client)
@@ -21,6 +22,7 @@ import { generateSecretKey, getPublicKey, verifyEvent } from 'nostr-tools/pure'
 import * as nip44 from 'nostr-tools/nip44'
 import * as nip04 from 'nostr-tools/nip04'
 import { hexToBytes } from 'nostr-tools/utils'
+import { runMatrix } from './matrix.mjs'
 
 const USAGE =
   'usage: bunker_client.mjs <bunker-uri> <third-party-secret-hex>' +
@@ -284,7 +286,39 @@ async function runExpectError(method, uri) {
   finish({ ok: false, step: method, error: `bunker answered with a result: ${shown}` }, 1)
 }
 
+/**
+ * nostr-tools in the client matrix, driven as its README shows: `parseBunkerInput`, then
+ * `BunkerSigner.fromBunker(localKey, pointer, {pool})` and `connect()`; `logout()` exists here.
+ */
+function matrixClient() {
+  let pool
+  let signer
+  let relays = []
+  return {
+    name: 'nostr-tools',
+    pkg: 'nostr-tools',
+    async open(uri, clientSecret) {
+      const bp = await parseUri(uri)
+      relays = bp.relays
+      pool = new SimplePool({ websocketImplementation: WebSocket })
+      signer = BunkerSigner.fromBunker(clientSecret, bp, { pool })
+    },
+    connect: () => signer.connect(),
+    getPublicKey: () => signer.getPublicKey(),
+    sign: template => signer.signEvent(template),
+    nip44Encrypt: (pk, text) => signer.nip44Encrypt(pk, text),
+    nip44Decrypt: (pk, payload) => signer.nip44Decrypt(pk, payload),
+    logout: () => signer.logout(),
+    close() {
+      signer?.close()
+      pool?.close(relays)
+      pool?.destroy()
+    },
+  }
+}
+
 function main() {
+  if (process.argv[2] === '--matrix') return runMatrix(matrixClient(), process.argv.slice(3))
   installCrashGuards()
   startGlobalTimeout()
   const args = process.argv.slice(2)

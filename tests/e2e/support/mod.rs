@@ -1,6 +1,9 @@
-//! Test support: a real server in a temp dir, an admin API client, and a raw NIP-46 client.
+//! Test support: a real server in a temp dir, an admin API client, a raw NIP-46 client, the Node
+//! harnesses and the client matrix they run.
 
 pub mod admin;
+pub mod matrix;
+pub mod node;
 pub mod raw;
 
 use bunkerd::{Config, Server};

@@ -1,0 +1,28 @@
+//! Interop: NDK's `NDKNip46Signer` (`@nostr-dev-kit/ndk`, run by the machine's Node through
+//! `tests/node/ndk_client.mjs`) passes the client matrix (`support::matrix`), logged in as NDK's
+//! docs show: `NDKNip46Signer.bunker(ndk, uri, localKey)`, `blockUntilReady()`, then
+//! `ndk.signer = signer` and `NDKEvent.sign()`. NDK has no logout.
+
+use crate::support::matrix::{self, Expect};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ndk_passes_the_client_matrix() {
+    let expect = Expect {
+        logout: false,
+        error_hold: Duration::ZERO,
+    };
+    let out = matrix::run_node_client(&["ndk_client.mjs"], expect).await;
+    // blockUntilReady's handshake, in order: connect (no perms), get_public_key, switch_relays.
+    let methods: Vec<&str> = out["wire"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods[..3],
+        ["connect", "get_public_key", "switch_relays"],
+        "{out}"
+    );
+}
