@@ -226,7 +226,7 @@ struct Scenario {
 
 /// Tenants A and B; in A a tenant admin token, failed attempts (a bad bearer token, a wrong
 /// ncryptsec password: not audited, nothing happened), alice imported by hex and bob by ncryptsec,
-/// their clients' requests (alice: connect, sign, nip44_encrypt, a refused kind 0; bob: connect,
+/// their clients' requests (alice: connect, sign, nip44_encrypt, a refused kind 23194; bob: connect,
 /// sign), then the operator ends alice's session and her admin deletes her. In B, carol signs.
 async fn run_scenario(server: &TestServer) -> Scenario {
     let operator = server.admin();
@@ -274,9 +274,12 @@ async fn run_scenario(server: &TestServer) -> Scenario {
         .call("nip44_encrypt", vec![third, plaintext.clone()])
         .await;
     let ciphertext = reply["result"].as_str().unwrap().to_owned();
-    let refusal = ca.sign(0, &note).await;
+    let refusal = ca.sign(23194, &note).await;
     assert!(
-        refusal["error"].as_str().unwrap().contains("sign_event:0"),
+        refusal["error"]
+            .as_str()
+            .unwrap()
+            .contains("sign_event:23194"),
         "{refusal}"
     );
     let mut cb = Client::connect(server, &bob).await;
@@ -341,7 +344,7 @@ fn expected_a(s: &Scenario) -> Vec<Expect<'_>> {
         },
         Expect::nip46("nip44_encrypt", alice, &s.ca, "ok"),
         Expect {
-            kind: Some(0),
+            kind: Some(23194),
             ..Expect::nip46("sign_event", alice, &s.ca, "refused")
         },
         Expect::nip46("connect", bob, &s.cb, "ok"),
@@ -484,7 +487,7 @@ async fn audit_lifecycle_filters_isolation_and_no_secrets() {
     let log_a = check_log(&operator, &s.a, &expected_a).await;
     let detail = log_a[REFUSED]["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("sign_event:0"),
+        detail.contains("sign_event:23194"),
         "the refusal says why: {}",
         log_a[REFUSED]
     );

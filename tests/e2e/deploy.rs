@@ -297,7 +297,8 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exported() {
     let user = server.provision(None).await;
     let remote = pk(&user.remote_signer_pubkey);
     let mut client = RawClient::connect(server.server.relay_addr).await;
-    // A session (connect), an answered request, a policy refusal (kind 0 is refused by default).
+    // A session (connect), an answered request, a policy refusal (a NIP-47 wallet request, kind
+    // 23194, is refused by default).
     let ack = client
         .request(
             &remote,
@@ -311,7 +312,7 @@ async fn every_metric_the_alerts_and_the_dashboard_use_is_exported() {
         .await;
     assert_eq!(ack["result"], "ack");
     let now = Timestamp::now().as_secs();
-    for kind in [1, 0] {
+    for kind in [1, 23194] {
         let template = json!({"kind": kind, "content": "m", "tags": [], "created_at": now});
         client
             .request(

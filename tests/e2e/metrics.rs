@@ -128,7 +128,8 @@ async fn known_traffic_moves_each_metric_by_exactly_its_amount() {
         .await;
     assert_eq!(ack["result"], "ack");
     let now = Timestamp::now().as_secs();
-    for kind in [1, 1, 1, 0] {
+    // Kind 23194 (a NIP-47 wallet request) is closed by the default policy.
+    for kind in [1, 1, 1, 23194] {
         let template = json!({"kind": kind, "content": "m", "tags": [], "created_at": now});
         client
             .request(
@@ -148,7 +149,7 @@ async fn known_traffic_moves_each_metric_by_exactly_its_amount() {
     assert_eq!(
         delta(&|s| requests(s, "sign_event", "refused")),
         1.0,
-        "kind 0 is refused by the default policy"
+        "kind 23194 is refused by the default policy"
     );
     assert_eq!(
         delta(&|s| requests(s, "ping", "ok")),
