@@ -19,6 +19,7 @@
 //! request takes no lock.
 
 mod lifecycle;
+mod refusal;
 
 pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX_URI_TTL_SECS};
 
