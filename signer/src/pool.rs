@@ -10,6 +10,10 @@
 //! `OK true` can rely on its response being retained already, even if it reconnects at once. Workers are plain OS
 //! threads: the work is CPU-bound crypto plus short blocking store calls.
 //!
+//! The pool also answers the relay's own refusals ([`RefusalJob`], [`Submitter::try_submit_refusal`]):
+//! a request the relay refused before the signer ran it gets a NIP-46 error reply
+//! ([`Bunker::answer_refusal`]), from a bounded side lane of the same queue ([`REFUSAL_LANE_CAPACITY`]).
+//!
 //! Shutdown: the relay stops reading, waits for [`Pool::drained`] (every accepted job processed, its
 //! response delivered and its verdict reported), closes its sockets, then [`Pool::shutdown`] closes
 //! the queue (later submissions are refused with [`Overflow::Stopped`]), lets the workers finish what
@@ -38,6 +42,10 @@ pub trait Outbox: Send + Sync + 'static {
 /// Callback receiving the outcome of a job, after its response was delivered.
 pub type Done = Box<dyn FnOnce(&Processed) + Send>;
 
+/// Callback of a [`RefusalJob`]: `true` once its reply went to the outbox, `false` when it got
+/// none (see [`Bunker::answer_refusal`]).
+pub type RefusalDone = Box<dyn FnOnce(bool) + Send>;
+
 /// Atomically records an event id and says whether it is new (see [`Bunker::process`]).
 pub type FirstSeen = Box<dyn FnOnce(&[u8; 32]) -> bool + Send>;
 
@@ -59,6 +67,57 @@ pub struct Job {
     /// that long) until the verdicts of its previous hand-over round that were tracked with
     /// [`track_handover`] have been written.
     pub demoted: bool,
+}
+
+/// A request the relay refused before the signer ran it (a rate limit, the `created_at` window),
+/// to answer with a NIP-46 error reply ([`Bunker::answer_refusal`]) delivered to the outbox.
+pub struct RefusalJob {
+    /// The refused kind-24133 request event (parsed, not verified).
+    pub event: Event,
+    /// The relay's refusal: the text of its `OK false`.
+    pub refusal: Refusal,
+    /// Called after the reply was delivered, or when there is none.
+    pub done: RefusalDone,
+}
+
+impl std::fmt::Debug for RefusalJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefusalJob")
+            .field("refusal", &self.refusal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most error replies to the relay's refusals ([`RefusalJob`]) waiting at once.
+///
+/// They wait in a side lane of their own, not in the tenant's: one of the refusals they answer is
+/// the tenant's lane being full, which would refuse the reply too. The side lane is one more lane of
+/// the round-robin, so with `n` tenants waiting it gets at most one job in `n + 1`; its inflow is
+/// bounded before it by the relay's reply budget (at most a few hundred a second, each about one
+/// request's work), so it cannot starve real requests. It holds at most this many jobs and never
+/// more than a tenant's lane (`tenant_queue_capacity`), counts in the queue's total, and a reply
+/// that does not fit is dropped, never waited for: the client still has its `OK false`.
+pub const REFUSAL_LANE_CAPACITY: usize = 64;
+
+/// The side lane's key in the queue: not a tenant id (those are hex), nor the relay's lane for
+/// unrouted requests (empty).
+static REFUSAL_LANE: std::sync::LazyLock<Arc<str>> =
+    std::sync::LazyLock::new(|| Arc::from("refusal-replies"));
+
+/// What waits in the queue.
+enum Task {
+    Request(Job),
+    Refusal(RefusalJob),
+}
+
+impl Task {
+    /// The job of a request task (what a request's push hands back).
+    fn into_job(self) -> Job {
+        match self {
+            Task::Request(job) => job,
+            Task::Refusal(_) => unreachable!("a request's push hands back a request"),
+        }
+    }
 }
 
 /// A job the queue did not take, and why.
@@ -250,7 +309,7 @@ impl Default for PoolConfig {
 /// The running pool. Dropping it without [`Pool::shutdown`] closes the queue (the workers finish
 /// what is queued and exit) without waiting for them.
 pub struct Pool {
-    queue: Arc<FairQueue<Job>>,
+    queue: Arc<FairQueue<Task>>,
     workers: Vec<JoinHandle<()>>,
     in_flight: Arc<InFlight>,
     waits: Arc<WaitTotals>,
@@ -260,7 +319,7 @@ pub struct Pool {
 /// A cloneable handle that queues jobs.
 #[derive(Clone)]
 pub struct Submitter {
-    queue: Arc<FairQueue<Job>>,
+    queue: Arc<FairQueue<Task>>,
     in_flight: Arc<InFlight>,
     waits: Arc<WaitTotals>,
     yield_on_wake: bool,
@@ -302,7 +361,7 @@ impl Submitter {
         // Counted before it is queued, so a worker can never finish it before it is counted.
         self.in_flight.count.fetch_add(1, Ordering::AcqRel);
         let (tenant, at) = (job.tenant.clone(), job.queued_at);
-        match self.queue.push(&tenant, job, at) {
+        match self.queue.push(&tenant, Task::Request(job), at) {
             Ok(pushed) => {
                 if self.yield_on_wake
                     && pushed.woke
@@ -312,11 +371,35 @@ impl Submitter {
                 }
                 Ok(())
             }
-            Err((job, reason)) => {
+            Err((task, reason)) => {
                 self.in_flight.finished();
-                Err(Rejected { job, reason })
+                Err(Rejected {
+                    job: task.into_job(),
+                    reason,
+                })
             }
         }
+    }
+
+    /// Queues an error reply to a request the relay refused, in the side lane (see
+    /// [`REFUSAL_LANE_CAPACITY`]), without blocking (one short mutex hold).
+    ///
+    /// # Errors
+    ///
+    /// The bound that refused it: [`Overflow::TenantQueueFull`] when the side lane is full,
+    /// [`Overflow::QueueFull`], [`Overflow::Stopped`]; the job is dropped, its `done` not called.
+    pub fn try_submit_refusal(&self, job: RefusalJob) -> Result<(), Overflow> {
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        let pushed = self.queue.push_capped(
+            &REFUSAL_LANE,
+            Task::Refusal(job),
+            Instant::now(),
+            REFUSAL_LANE_CAPACITY,
+        );
+        pushed.map(drop).map_err(|(_, reason)| {
+            self.in_flight.finished();
+            reason
+        })
     }
 
     /// Jobs waiting in the queue, all tenants together.
@@ -324,9 +407,12 @@ impl Submitter {
         self.queue.len()
     }
 
-    /// Jobs waiting per tenant, for tenants with at least one (for the queue-depth metric).
+    /// Requests waiting per tenant, for tenants with at least one (for the queue-depth metric);
+    /// error replies to refusals ([`RefusalJob`]) are not a tenant's.
     pub fn queued_by_tenant(&self) -> Vec<(Arc<str>, usize)> {
-        self.queue.depths()
+        let mut depths = self.queue.depths();
+        depths.retain(|(lane, _)| !Arc::ptr_eq(lane, &REFUSAL_LANE));
+        depths
     }
 
     /// The workers' waits for their hand-over rounds so far ([`PoolConfig::handover_wait`]).
@@ -458,9 +544,15 @@ const BATCH_BUDGET: Duration = Duration::from_micros(500);
 const BATCH_MIN_BACKLOG: usize = 4;
 
 /// A processed job waiting to be handed over.
-struct Finished {
-    processed: Processed,
-    done: Done,
+enum Finished {
+    Request {
+        processed: Processed,
+        done: Done,
+    },
+    Refusal {
+        reply: Option<Event>,
+        done: RefusalDone,
+    },
 }
 
 /// The worker loop. Jobs are taken in batches: after a blocking receive, a worker keeps taking jobs
@@ -476,25 +568,26 @@ struct Finished {
 fn work(
     bunker: &Bunker,
     outbox: &dyn Outbox,
-    queue: &FairQueue<Job>,
+    queue: &FairQueue<Task>,
     in_flight: &InFlight,
     handover: (Duration, &WaitTotals),
 ) {
     let (handover_wait, waits) = handover;
     let mut batch: Vec<Finished> = Vec::with_capacity(MAX_BATCH);
     let mut last_round: Option<Arc<Round>> = None;
-    while let Some(job) = queue.pop() {
-        if let (true, Some(round)) = (job.demoted, last_round.take()) {
+    while let Some(task) = queue.pop() {
+        if let (Task::Request(Job { demoted: true, .. }), Some(round)) = (&task, last_round.take())
+        {
             waits.record(round.wait(handover_wait));
         }
         let started = Instant::now();
-        batch.push(run(bunker, job));
+        batch.push(run(bunker, task));
         while batch.len() < MAX_BATCH
             && started.elapsed() < BATCH_BUDGET
             && queue.len() >= BATCH_MIN_BACKLOG
         {
             match queue.try_pop() {
-                Some(job) => batch.push(run(bunker, job)),
+                Some(task) => batch.push(run(bunker, task)),
                 None => break,
             }
         }
@@ -505,15 +598,22 @@ fn work(
             _ => Arc::default(),
         });
         ROUND.with(|current| current.borrow_mut().clone_from(&round));
-        for Finished {
-            mut processed,
-            done,
-        } in batch.drain(..)
-        {
-            if let Some(response) = processed.response.take() {
-                outbox.deliver(response);
+        for finished in batch.drain(..) {
+            match finished {
+                Finished::Request {
+                    mut processed,
+                    done,
+                } => {
+                    if let Some(response) = processed.response.take() {
+                        outbox.deliver(response);
+                    }
+                    done(&processed);
+                }
+                Finished::Refusal { reply, done } => {
+                    let sent = reply.map(|reply| outbox.deliver(reply)).is_some();
+                    done(sent);
+                }
             }
-            done(&processed);
             in_flight.finished();
         }
         ROUND.with(|current| current.borrow_mut().take());
@@ -521,7 +621,24 @@ fn work(
     }
 }
 
-fn run(bunker: &Bunker, job: Job) -> Finished {
+fn run(bunker: &Bunker, task: Task) -> Finished {
+    let job = match task {
+        Task::Request(job) => job,
+        Task::Refusal(RefusalJob {
+            event,
+            refusal,
+            done,
+        }) => {
+            let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                bunker.answer_refusal(&event, &refusal, unix_now())
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!("a signer thread recovered from a panic while answering a refusal");
+                None
+            });
+            return Finished::Refusal { reply, done };
+        }
+    };
     let Job {
         event,
         first_seen,
@@ -543,7 +660,7 @@ fn run(bunker: &Bunker, job: Job) -> Finished {
         queue_wait,
         ..processed
     };
-    Finished { processed, done }
+    Finished::Request { processed, done }
 }
 
 /// Unix time in seconds.
@@ -556,6 +673,48 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An outbox that counts deliveries.
+    #[derive(Default)]
+    struct Counted(AtomicUsize);
+
+    impl Outbox for Counted {
+        fn deliver(&self, _event: Event) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_refusal_job_runs_in_the_side_lane_and_reports_a_reply_it_could_not_make() {
+        let bunker = Bunker::open(
+            Arc::new(store::MemStore::new()),
+            Arc::new(kms::MemMasterKey::generate()),
+            crate::BunkerConfig::new("ws://127.0.0.1:7447"),
+        )
+        .unwrap();
+        let outbox = Arc::new(Counted::default());
+        let pool = Pool::start(Arc::new(bunker), outbox.clone(), PoolConfig::default());
+        // A well-formed event addressed to nobody hosted here: answered with nothing.
+        let json = serde_json::json!({
+            "id": "0".repeat(64), "pubkey": "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
+            "created_at": 1, "kind": 24133, "tags": [["p", "ab".repeat(32)]], "content": "x",
+            "sig": "0".repeat(128),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job = RefusalJob {
+            event: Event::from_json(&json.to_string()).unwrap(),
+            refusal: Refusal::RateLimited("slow down"),
+            done: Box::new(move |sent| tx.send(sent).unwrap()),
+        };
+        pool.submitter().try_submit_refusal(job).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(false));
+        assert!(
+            pool.submitter().queued_by_tenant().is_empty(),
+            "the side lane is no tenant's"
+        );
+        pool.shutdown();
+        assert_eq!(outbox.0.load(Ordering::SeqCst), 0);
+    }
 
     #[test]
     fn a_round_is_waited_for_until_its_tracked_verdicts_are_written() {

@@ -119,6 +119,24 @@ impl<T> FairQueue<T> {
         item: T,
         at: Instant,
     ) -> Result<Pushed, (T, Overflow)> {
+        self.push_capped(tenant, item, at, self.tenant_capacity)
+    }
+
+    /// [`FairQueue::push`] into a lane bounded at `lane_capacity` jobs, or at `tenant_capacity` if
+    /// that is smaller (a side lane never holds more than a tenant's); still bounded by `capacity`
+    /// in total.
+    ///
+    /// # Errors
+    ///
+    /// As [`FairQueue::push`]; [`Overflow::TenantQueueFull`] when this lane is full.
+    pub(crate) fn push_capped(
+        &self,
+        tenant: &Arc<str>,
+        item: T,
+        at: Instant,
+        lane_capacity: usize,
+    ) -> Result<Pushed, (T, Overflow)> {
+        let lane_capacity = lane_capacity.clamp(1, self.tenant_capacity);
         let mut guard = self.lock();
         let state = &mut *guard;
         if state.closed {
@@ -131,7 +149,7 @@ impl<T> FairQueue<T> {
             Some(lane) => lane,
             None => state.lanes.entry(tenant.clone()).or_default(),
         };
-        if lane.len() >= self.tenant_capacity {
+        if lane.len() >= lane_capacity {
             return Err((item, Overflow::TenantQueueFull));
         }
         if lane.is_empty() {
@@ -292,6 +310,27 @@ mod tests {
             vec![10, 1, 11, 2, 3],
             "close drains, then pop ends"
         );
+    }
+
+    #[test]
+    fn a_capped_lane_holds_at_most_its_cap_and_never_more_than_a_tenants() {
+        let q = FairQueue::new(10, 3);
+        let side = t("side");
+        assert!(q.push_capped(&side, 1, Instant::now(), 2).is_ok());
+        assert!(q.push_capped(&side, 2, Instant::now(), 2).is_ok());
+        assert_eq!(
+            q.push_capped(&side, 3, Instant::now(), 2),
+            Err((3, Overflow::TenantQueueFull))
+        );
+        let wide = t("wide");
+        let admitted = (0..10)
+            .filter(|n| q.push_capped(&wide, *n, Instant::now(), 64).is_ok())
+            .count();
+        assert_eq!(
+            admitted, 3,
+            "a cap above the tenant capacity is lowered to it"
+        );
+        assert_eq!(q.len(), 5, "capped lanes count in the total");
     }
 
     #[test]
