@@ -3,17 +3,19 @@
 //! makes the relay's fan-out the pool's outbox.
 //!
 //! Role: the one place that converts between the two crates' types (a relay [`Request`] becomes a
-//! signer [`Job`], a signer [`Processed`] becomes a relay [`Verdict`]; both speak `event::Refusal`), so that the relay crate
-//! depends on no crate that can hold a secret key. Nothing here blocks, except
-//! [`SignerDispatch::nip05`]'s store read, which the relay runs on the blocking pool.
+//! signer [`Job`], a signer [`Processed`] becomes a relay [`Verdict`], a relay [`RefusalReply`] a
+//! signer [`RefusalJob`]; both speak `event::Refusal`), so that the relay crate depends on no crate
+//! that can hold a secret key. Nothing here blocks, except [`SignerDispatch::nip05`]'s store read,
+//! which the relay runs on the blocking pool.
 
 use proto::nostr::Event;
 use relay::dispatch::{
-    unix_now, Dispatch, Nip05, Overflow, Rejected, Request, Route, Verdict, WriteGuard,
+    unix_now, Dispatch, Nip05, Overflow, RefusalReply, Rejected, Request, Route, Verdict,
+    WriteGuard,
 };
 use relay::fanout::Hub;
 use signer::directory::valid_nip05_name;
-use signer::pool::{self, Job, Outbox, Submitter};
+use signer::pool::{self, Job, Outbox, RefusalJob, Submitter};
 use signer::{Bunker, Processed};
 use std::sync::Arc;
 
@@ -77,14 +79,22 @@ impl Dispatch for SignerDispatch {
             .map_err(|pool::Rejected { job, reason }| Rejected {
                 event: job.event,
                 tenant: job.tenant,
-                reason: match reason {
-                    pool::Overflow::TenantQueueFull => Overflow::TenantQueueFull,
-                    pool::Overflow::QueueFull => Overflow::QueueFull,
-                    // `pool::Overflow` is non-exhaustive: an unknown bound refuses as a full queue.
-                    pool::Overflow::Stopped => Overflow::Stopped,
-                    _ => Overflow::QueueFull,
-                },
+                reason: overflow(reason),
             })
+    }
+
+    fn answer_refusal(&self, reply: RefusalReply) -> Result<(), Overflow> {
+        let RefusalReply {
+            event,
+            refusal,
+            done,
+        } = reply;
+        let job = RefusalJob {
+            event,
+            refusal,
+            done,
+        };
+        self.submitter.try_submit_refusal(job).map_err(overflow)
     }
 
     fn nip05(&self, domain: &str, name: &str) -> Option<Nip05> {
@@ -100,6 +110,17 @@ impl Dispatch for SignerDispatch {
         Some(Nip05 {
             user_pubkey: user_pubkey.to_hex(),
         })
+    }
+}
+
+/// The relay's name for the bound of the signer queue that refused a job.
+fn overflow(reason: pool::Overflow) -> Overflow {
+    match reason {
+        pool::Overflow::TenantQueueFull => Overflow::TenantQueueFull,
+        pool::Overflow::QueueFull => Overflow::QueueFull,
+        pool::Overflow::Stopped => Overflow::Stopped,
+        // `pool::Overflow` is non-exhaustive: an unknown bound refuses as a full queue.
+        _ => Overflow::QueueFull,
     }
 }
 

@@ -272,6 +272,9 @@ mod tests {
             "bunkerd_pool_handover_wait_seconds_total 0.0015",
             "bunkerd_ready 1",
             "bunkerd_pool_queue_wait_seconds_count 1",
+            // Present from start, at zero.
+            r#"bunkerd_refusal_replies_total{reason="connection_events"} 0"#,
+            r#"bunkerd_refusal_replies_dropped_total{cause="tenant_budget"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -5,7 +5,10 @@
 //! hosted remote signer, not a duplicate — and the limits for `REQ`. Expensive checks (id, signature,
 //! decryption) happen later on the signer pool. Every `EVENT` gets exactly one `OK`, every `REQ` an
 //! `EOSE` or a `CLOSED` (docs/protocol-notes.md §11.12), here or, for submitted events, from the pool.
+//!
+//! The `EVENT` admission itself is `admit`, which requests over HTTP will apply too.
 
+use crate::answer::{Answerable, Cause};
 use crate::filter::Filter;
 use crate::message::{self, ClientMessage, ParseError};
 use event::KIND_NOSTR_CONNECT;
@@ -34,6 +37,9 @@ pub enum Action {
         /// The limit that refused the event, when one did (already counted through
         /// [`Admission::refused`]).
         limit: Option<Limit>,
+        /// The event, when the refusal is one bunkerd may also answer with a NIP-46 error reply
+        /// (a rate limit or the `created_at` window: [`crate::answer`]).
+        answer: Option<Answerable>,
     },
     /// Hand this admitted kind-24133 event to the signer pool; the pool's verdict becomes the `OK`.
     Submit(Box<Event>),
@@ -141,6 +147,7 @@ impl Connection {
                 text: message::ok(&id, false, reason),
                 reason: prefix(reason),
                 limit: None,
+                answer: None,
             }],
             Err(ParseError::BadReq { sub_id, reason }) => {
                 let mut actions: Vec<Action> = self
@@ -154,39 +161,15 @@ impl Connection {
     }
 
     fn on_event(&self, event: Box<Event>, now: u64, admission: &dyn Admission) -> Action {
-        let id = event.id_hex();
-        let refuse_by = |msg: &'static str, limit: Option<Limit>| Action::Refuse {
-            text: message::ok(&id, false, msg),
-            reason: prefix(msg),
-            limit,
-        };
-        let refuse = |msg: &'static str| refuse_by(msg, None);
-        // The connection's and address's rates first: every EVENT costs a token, whatever follows.
-        if let Err(limit) = admission.admit_event() {
-            admission.refused(limit);
-            return refuse_by(limit.message(), Some(limit));
+        match admit(&event, now, self.limits.created_at_window_secs, admission) {
+            Ok(()) => Action::Submit(event),
+            Err(refused) => Action::Refuse {
+                text: message::ok(&event.id_hex(), refused.duplicate, refused.message),
+                reason: prefix(refused.message),
+                limit: refused.limit,
+                answer: refused.answerable.map(|cause| Answerable { event, cause }),
+            },
         }
-        if event.kind != KIND_NOSTR_CONNECT {
-            return refuse("blocked: this relay only accepts kind 24133 (NIP-46) events");
-        }
-        if event.created_at.abs_diff(now) > self.limits.created_at_window_secs {
-            return refuse("invalid: created_at is too far from the current time");
-        }
-        let hosted = event
-            .first_tag_value("p")
-            .and_then(hex32)
-            .is_some_and(|pk| admission.is_hosted(&pk));
-        if !hosted {
-            return refuse("blocked: not addressed to a remote signer hosted here");
-        }
-        if admission.seen(&event.id) {
-            return Action::Refuse {
-                text: message::ok(&id, true, "duplicate: already have this event"),
-                reason: "duplicate",
-                limit: None,
-            };
-        }
-        Action::Submit(event)
     }
 
     fn on_req(
@@ -251,6 +234,77 @@ impl Connection {
     pub fn close_all(&mut self) -> Vec<(String, Arc<[Filter]>)> {
         self.subs.drain().collect()
     }
+}
+
+/// Why the relay itself refused an `EVENT` ([`admit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    /// The NIP-01 message, `"<prefix>: <text>"`.
+    pub(crate) message: &'static str,
+    /// A duplicate: `OK true` with this message, not `OK false`.
+    pub(crate) duplicate: bool,
+    /// The limit that refused it, when one did (already counted through [`Admission::refused`]).
+    pub(crate) limit: Option<Limit>,
+    /// What refused it, when bunkerd may also answer with a NIP-46 error reply
+    /// ([`crate::answer`]).
+    pub(crate) answerable: Option<Cause>,
+}
+
+/// The admission of one `EVENT` at `now` (unix seconds), before any signature is verified: one
+/// token from the sender's event buckets ([`Admission::admit_event`]: the connection's and the
+/// address's, whatever follows), kind 24133, `created_at` within `window_secs` of now, a `p` tag
+/// naming a hosted remote signer, and an id not accepted recently.
+///
+/// # Errors
+///
+/// The first rule broken, as a [`Refused`].
+pub(crate) fn admit(
+    event: &Event,
+    now: u64,
+    window_secs: u64,
+    admission: &dyn Admission,
+) -> Result<(), Refused> {
+    let refuse = |message: &'static str| Refused {
+        message,
+        duplicate: false,
+        limit: None,
+        answerable: None,
+    };
+    if let Err(limit) = admission.admit_event() {
+        admission.refused(limit);
+        return Err(Refused {
+            limit: Some(limit),
+            answerable: Some(Cause::Limit(limit)),
+            ..refuse(limit.message())
+        });
+    }
+    if event.kind != KIND_NOSTR_CONNECT {
+        return Err(refuse(
+            "blocked: this relay only accepts kind 24133 (NIP-46) events",
+        ));
+    }
+    if event.created_at.abs_diff(now) > window_secs {
+        return Err(Refused {
+            answerable: Some(Cause::CreatedAt),
+            ..refuse(Cause::CreatedAt.message())
+        });
+    }
+    let hosted = event
+        .first_tag_value("p")
+        .and_then(hex32)
+        .is_some_and(|pk| admission.is_hosted(&pk));
+    if !hosted {
+        return Err(refuse(
+            "blocked: not addressed to a remote signer hosted here",
+        ));
+    }
+    if admission.seen(&event.id) {
+        return Err(Refused {
+            duplicate: true,
+            ..refuse("duplicate: already have this event")
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

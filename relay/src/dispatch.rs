@@ -10,6 +10,9 @@
 //! verifies the event, asks [`Request::first_seen`] once, processes it, delivers the response to
 //! the fan-out, and only then calls [`Request::done`] with the verdict: a client that sees
 //! `OK true` can rely on its response being retained already.
+//!
+//! A request the relay refuses itself, before the signer ran it, may also be answered with a NIP-46
+//! error reply ([`Dispatch::answer_refusal`], `crate::answer`).
 
 use event::{Event, Refusal};
 use std::sync::Arc;
@@ -32,6 +35,17 @@ pub trait Dispatch: Send + Sync + 'static {
     /// and its `done` was dropped without being called.
     #[allow(clippy::result_large_err)]
     fn submit(&self, request: Request) -> Result<(), Rejected>;
+
+    /// Queues a NIP-46 error reply to a request the relay refused (see [`RefusalReply`]), without
+    /// blocking, in a bounded lane of its own. The signer verifies the event, requires a session
+    /// between its author and the remote signer its `p` tag names, reads the request's `id`, never
+    /// runs it, and delivers `{"id":…,"error":<refusal message>}` to the fan-out.
+    ///
+    /// # Errors
+    ///
+    /// The [`Overflow`] that refused it (its lane or the whole queue full, the pool stopping): the
+    /// reply is dropped and its `done` is not called.
+    fn answer_refusal(&self, reply: RefusalReply) -> Result<(), Overflow>;
 
     /// NIP-05: the user pubkey (64 lowercase hex) that `name` (a NIP-05 local part, lowercase) names
     /// on `domain` (lowercase, no port); `None` for an unknown domain or name, an invalid name, or a
@@ -99,6 +113,27 @@ pub struct Request {
     /// From a connection demoted for its rate: a signer thread starts it only once the `OK`s it
     /// last handed to other connections are written, or a short bound passed.
     pub demoted: bool,
+}
+
+/// A kind-24133 request the relay refused before the signer ran it — its connection's or
+/// address's event rate, the `created_at` window, its tenant's rate or a full signer queue — to
+/// answer with a NIP-46 error reply ([`Dispatch::answer_refusal`]).
+pub struct RefusalReply {
+    /// The refused event (parsed, not verified).
+    pub event: Event,
+    /// The refusal the `OK false` carried; its message becomes the reply's `error`.
+    pub refusal: Refusal,
+    /// Called on a signer thread: `true` once a reply went to the fan-out, `false` when the signer
+    /// gave none (a forged event, no session, an unreadable request).
+    pub done: Box<dyn FnOnce(bool) + Send>,
+}
+
+impl std::fmt::Debug for RefusalReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefusalReply")
+            .field("refusal", &self.refusal)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Request {

@@ -5,8 +5,8 @@
 //! time and the rendering.
 //!
 //! Labels are bounded: `tenant` (as many as tenants), `method` (the fixed NIP-46 method labels),
-//! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels). Never a user or
-//! client pubkey, never anything secret.
+//! `outcome`, `reason`, `limit` (the fixed [`crate::limits::Limit`] labels), `cause` (the fixed
+//! [`crate::answer::DROP_CAUSES`]). Never a user or client pubkey, never anything secret.
 
 use prometheus::core::Collector;
 use prometheus::{
@@ -78,7 +78,8 @@ pub fn registered<M: Collector + Clone + 'static>(
 /// `bunkerd_limit_refusals_total{limit}`, `bunkerd_websocket_connections`,
 /// `bunkerd_websocket_connections_opened_total`, `bunkerd_websocket_connections_demoted`,
 /// `bunkerd_websocket_connection_demotions_total`, `bunkerd_subscriptions`,
-/// `bunkerd_store_errors_total`.
+/// `bunkerd_store_errors_total`, `bunkerd_refusal_replies_total{reason}`,
+/// `bunkerd_refusal_replies_dropped_total{cause}`.
 pub struct RelayMetrics {
     requests: IntCounterVec,
     request_duration: HistogramVec,
@@ -92,6 +93,8 @@ pub struct RelayMetrics {
     pub(crate) connection_demotions: IntCounter,
     pub(crate) subscriptions: IntGauge,
     pub(crate) store_errors: IntCounter,
+    refusal_replies: IntCounterVec,
+    refusal_replies_dropped: IntCounterVec,
 }
 
 impl std::fmt::Debug for RelayMetrics {
@@ -140,6 +143,22 @@ impl RelayMetrics {
         for limit in crate::limits::Limit::ALL {
             limit_refusals.with_label_values(&[limit.label()]);
         }
+        let refusal_replies = counter_vec(
+            "bunkerd_refusal_replies_total",
+            "NIP-46 error replies sent to requests the relay refused before the signer ran them, by what refused them",
+            &["reason"],
+        );
+        for cause in crate::answer::Cause::ALL {
+            refusal_replies.with_label_values(&[cause.label()]);
+        }
+        let refusal_replies_dropped = counter_vec(
+            "bunkerd_refusal_replies_dropped_total",
+            "Refused requests that could have had a NIP-46 error reply and got none, by cause: tenant_budget, total_budget (the reply budgets), queue (the signer queue's reply lane), declined (the signer found no session, a forged event or an unreadable request)",
+            &["cause"],
+        );
+        for cause in crate::answer::DROP_CAUSES {
+            refusal_replies_dropped.with_label_values(&[cause]);
+        }
         RelayMetrics {
             requests: counter_vec(
                 "bunkerd_requests_total",
@@ -180,6 +199,8 @@ impl RelayMetrics {
                 "bunkerd_store_errors_total",
                 "Requests or admin calls that failed on the key store",
             ),
+            refusal_replies,
+            refusal_replies_dropped,
         }
     }
 
@@ -223,6 +244,20 @@ impl RelayMetrics {
     pub fn rate_limited(&self, tenant: &str) {
         self.rate_limited.with_label_values(&[tenant]).inc();
     }
+
+    /// Counts one error reply sent to a request refused by `cause`.
+    pub fn refusal_replied(&self, cause: crate::answer::Cause) {
+        self.refusal_replies
+            .with_label_values(&[cause.label()])
+            .inc();
+    }
+
+    /// Counts one error reply not sent, for `cause` (one of [`crate::answer::DROP_CAUSES`]).
+    pub fn refusal_reply_dropped(&self, cause: &'static str) {
+        self.refusal_replies_dropped
+            .with_label_values(&[cause])
+            .inc();
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +292,10 @@ mod tests {
             r#"bunkerd_limit_refusals_total{limit="ip_events"} 1"#,
             r#"bunkerd_limit_refusals_total{limit="queue"} 0"#,
             "bunkerd_pool_queue_wait_seconds_count 1",
+            r#"bunkerd_refusal_replies_total{reason="created_at"} 0"#,
+            r#"bunkerd_refusal_replies_total{reason="tenant_rate"} 0"#,
+            r#"bunkerd_refusal_replies_dropped_total{cause="total_budget"} 0"#,
+            r#"bunkerd_refusal_replies_dropped_total{cause="declined"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -10,6 +10,11 @@
 //! request (the bucket is rebuilt when the configured pair differs from the one it was built with).
 //! A deleted tenant's bucket (a few dozen bytes) stays until restart; its remote signers are no longer
 //! hosted, so it is never consulted again.
+//!
+//! `ReplyBudget` bounds the NIP-46 error replies bunkerd sends to requests it refused itself
+//! (`crate::answer`): a bucket per tenant and one for all, fixed ([`REFUSAL_REPLIES_PER_TENANT`],
+//! [`REFUSAL_REPLIES_TOTAL`]), charged before any crypto. Over budget a refusal gets its `OK
+//! false` and nothing more.
 
 use crate::dispatch::Route;
 use crate::limits::Limits;
@@ -87,9 +92,142 @@ impl TenantBuckets {
     }
 }
 
+/// Error replies to refused requests one tenant may get, per second and burst: 5/s, burst 10. A
+/// person's client refused for a rate sends a few requests a minute, so this covers several of a
+/// tenant's clients refused at once, while a tenant flooding with thousands of refused requests a
+/// second costs the signer at most 5 replies a second.
+pub const REFUSAL_REPLIES_PER_TENANT: (u32, u32) = (5, 10);
+
+/// Error replies to refused requests for all tenants together, per second and burst: 200/s,
+/// burst 200. A reply costs about one request's signer work (verify, decrypt, encrypt, sign:
+/// 0.1–0.2 ms), so at most a few percent of one core however many tenants are refused.
+pub const REFUSAL_REPLIES_TOTAL: (u32, u32) = (200, 200);
+
+/// Which budget refused an error reply ([`ReplyBudget::take`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverBudget {
+    /// The tenant's own ([`REFUSAL_REPLIES_PER_TENANT`]).
+    Tenant,
+    /// The one for all tenants ([`REFUSAL_REPLIES_TOTAL`]).
+    Total,
+}
+
+impl OverBudget {
+    /// The metric label: `tenant_budget`, `total_budget`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            OverBudget::Tenant => "tenant_budget",
+            OverBudget::Total => "total_budget",
+        }
+    }
+}
+
+/// The budget of error replies to refused requests: a GCRA bucket per tenant and one in total.
+pub(crate) struct ReplyBudget {
+    per_tenant: Quota,
+    total: DefaultDirectRateLimiter,
+    tenants: DashMap<Arc<str>, DefaultDirectRateLimiter>,
+}
+
+impl std::fmt::Debug for ReplyBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyBudget")
+            .field("tenants", &self.tenants.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for ReplyBudget {
+    fn default() -> Self {
+        ReplyBudget::new(REFUSAL_REPLIES_PER_TENANT, REFUSAL_REPLIES_TOTAL)
+    }
+}
+
+/// A quota of `rate` per second with `burst`, both at least 1 (a burst below the rate is raised).
+fn quota((rate, burst): (u32, u32)) -> Quota {
+    let rate = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(burst).map_or(rate, |b| b.max(rate));
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+impl ReplyBudget {
+    /// Buckets of `per_tenant` and `total` (rate per second, burst).
+    pub(crate) fn new(per_tenant: (u32, u32), total: (u32, u32)) -> Self {
+        ReplyBudget {
+            per_tenant: quota(per_tenant),
+            total: RateLimiter::direct(quota(total)),
+            tenants: DashMap::new(),
+        }
+    }
+
+    /// Takes one reply from `tenant`'s bucket, then from the total. Atomics and one map shard
+    /// lock; never blocks.
+    ///
+    /// # Errors
+    ///
+    /// The [`OverBudget`] that is empty. When the total refuses, the tenant's token is spent (a
+    /// tenant that keeps trying while everyone is over budget gets no more than its share later).
+    pub(crate) fn take(&self, tenant: &Arc<str>) -> Result<(), OverBudget> {
+        // The map guard is dropped before any insert (holding it across one would deadlock the shard).
+        let known = self
+            .tenants
+            .get(tenant)
+            .map(|bucket| bucket.check().is_ok());
+        let admitted = known.unwrap_or_else(|| {
+            self.tenants
+                .entry(tenant.clone())
+                .or_insert_with(|| RateLimiter::direct(self.per_tenant))
+                .check()
+                .is_ok()
+        });
+        if !admitted {
+            return Err(OverBudget::Tenant);
+        }
+        self.total.check().map_err(|_| OverBudget::Total)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_are_bounded_per_tenant_and_in_total() {
+        let budget = ReplyBudget::new((1, 3), (1, 5));
+        let (a, b, c): (Arc<str>, Arc<str>, Arc<str>) = ("a".into(), "b".into(), "c".into());
+        let taken = |tenant: &Arc<str>, n| (0..n).map(|_| budget.take(tenant)).collect::<Vec<_>>();
+        assert_eq!(
+            taken(&a, 4),
+            [Ok(()), Ok(()), Ok(()), Err(OverBudget::Tenant)],
+            "a tenant's burst, then its own bucket refuses"
+        );
+        assert_eq!(
+            taken(&b, 3),
+            [Ok(()), Ok(()), Err(OverBudget::Total)],
+            "another tenant has its own bucket, but the total (burst 5) is spent"
+        );
+        assert_eq!(budget.take(&c), Err(OverBudget::Total));
+        assert_eq!(budget.take(&a), Err(OverBudget::Tenant));
+    }
+
+    #[test]
+    fn the_default_budget_is_the_documented_one() {
+        let started = std::time::Instant::now();
+        // At most this many tokens refilled at `rate` per second since the start.
+        let refills =
+            |rate: u32| (started.elapsed().as_secs_f64() * f64::from(rate)).ceil() as usize;
+        let budget = ReplyBudget::default();
+        let a: Arc<str> = "a".into();
+        let admitted = (0..100).filter(|_| budget.take(&a).is_ok()).count();
+        let (rate, burst) = REFUSAL_REPLIES_PER_TENANT;
+        assert!((burst as usize..=burst as usize + refills(rate)).contains(&admitted));
+        let total = (0..1000)
+            .filter(|n| budget.take(&Arc::from(format!("t{n}"))).is_ok())
+            .count();
+        let (rate, burst) = REFUSAL_REPLIES_TOTAL;
+        let left = burst as usize - admitted;
+        assert!((left..=left + refills(rate)).contains(&total), "{total}");
+    }
 
     fn route(tenant: &Arc<str>, rps: Option<u32>, burst: Option<u32>) -> Route {
         Route {

@@ -11,9 +11,11 @@
 //! capped at [`MAX_MESSAGE_BYTES`] per frame and per reassembled message. This module never sees key
 //! material.
 
+use crate::answer::Cause;
 use crate::connection::{Action, Admission};
-use crate::dispatch::{unix_now, Overflow, Rejected, Request, Verdict};
+use crate::dispatch::{unix_now, Verdict, WriteGuard};
 use crate::fanout::{ConnId, Outbound};
+use crate::intake::{OverLimit, Submission};
 use crate::limits::{ConnectionPermit, Limit};
 use crate::message;
 use crate::state::RelayState;
@@ -555,9 +557,13 @@ async fn apply(
             text,
             reason,
             limit,
+            answer,
         } => {
             state.metrics.rejected(reason);
             tx.send(Outbound::Text(text)).await.map_err(drop)?;
+            if let Some(answer) = answer {
+                crate::answer::offer(state, *answer.event, answer.cause);
+            }
             Ok(limit.is_some_and(Limit::demotes))
         }
         Action::Submit(event) => submit(*event, state, tx, demoted).await,
@@ -582,121 +588,61 @@ async fn apply(
     }
 }
 
-/// Queues an admitted event on the signer pool; its verdict comes back as `OK` through `tx`.
-/// `Ok(true)` when the event was refused for its tenant's rate or full queue lane (which demotes
-/// the connection, [`Placement`]); `Err` means the writer is gone.
+/// Queues an admitted event on the signer pool ([`crate::intake`]); its verdict comes back as `OK`
+/// through `tx`. `Ok(true)` when the event was refused for its tenant's rate or full queue lane
+/// (which demotes the connection, [`Placement`]); `Err` means the writer is gone. A refusal is
+/// also offered a NIP-46 error reply ([`crate::answer`]).
 ///
 /// A queue slot for the `OK` is reserved *before* the request is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
 /// slow client, and a client that does not read its socket stops being read (backpressure).
 ///
-/// `demoted`: the request is marked as a demoted connection's ([`Request::demoted`]), which a
-/// signer thread starts only once the `OK`s it last handed to other connections are written (or a
-/// short bound passed); an `OK` that comes with a [`crate::dispatch::WriteGuard`] is sent
-/// tracked for that.
+/// `demoted`: the request is marked as a demoted connection's ([`crate::dispatch::Request::demoted`]),
+/// which a signer thread starts only once the `OK`s it last handed to other connections are written
+/// (or a short bound passed); an `OK` that comes with a [`WriteGuard`] is sent tracked for that.
 async fn submit(
     event: Event,
     state: &RelayState,
     tx: &mpsc::Sender<Outbound>,
     demoted: bool,
 ) -> Result<bool, ()> {
-    // The tenant's rate limit, before any crypto: the state machine already checked that the `p` tag
-    // names a hosted remote signer, so the route lookup is one map read.
-    let route = event
-        .first_tag_value("p")
-        .and_then(event::hex32)
-        .and_then(|pk| state.dispatch.route(&pk));
-    if let Some(route) = &route {
-        if !state.buckets.admit(route, &state.limits) {
-            let text = refuse_over(state, Limit::TenantRate, Some(&route.tenant), &event);
-            tx.send(Outbound::Text(text)).await.map_err(drop)?;
-            return Ok(Limit::TenantRate.demotes());
-        }
-    }
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
     let id_hex = event.id_hex();
-    let dedupe = state.dedupe.clone();
-    let first_seen = Box::new(move |id: &[u8; 32]| dedupe.insert(*id, unix_now()));
-    let metrics = state.metrics.clone();
-    let submitted = Instant::now();
-    let done = Box::new(
-        move |v: &Verdict, handover: Option<crate::dispatch::WriteGuard>| {
-            let text = match &v.accepted {
-                Ok(()) if v.duplicate => {
-                    metrics.rejected("duplicate");
-                    message::ok(&id_hex, true, "duplicate: already have this event")
-                }
-                Ok(()) => message::ok(&id_hex, true, ""),
-                Err(refusal) => {
-                    metrics.rejected(refusal.prefix());
-                    if matches!(refusal, event::Refusal::Error(_)) {
-                        metrics.store_errors.inc();
-                    }
-                    message::ok(&id_hex, false, &refusal.message())
-                }
-            };
-            if let (Some(tenant), Some(method), Some(outcome)) = (&v.tenant, v.method, v.outcome) {
-                metrics.request(tenant, method, outcome, submitted.elapsed(), v.queue_wait);
+    let reply = Box::new(move |v: &Verdict, handover: Option<WriteGuard>| {
+        let text = match &v.accepted {
+            Ok(()) if v.duplicate => {
+                message::ok(&id_hex, true, "duplicate: already have this event")
             }
-            permit.send(match handover {
-                Some(guard) => Outbound::Tracked(text, guard),
-                None => Outbound::Text(text),
-            });
-        },
-    );
-    let tenant = route.map_or_else(|| UNROUTED_LANE.clone(), |route| route.tenant);
-    let request = Request {
+            Ok(()) => message::ok(&id_hex, true, ""),
+            Err(refusal) => message::ok(&id_hex, false, &refusal.message()),
+        };
+        permit.send(match handover {
+            Some(guard) => Outbound::Tracked(text, guard),
+            None => Outbound::Text(text),
+        });
+    });
+    let how = Submission { demoted };
+    let Err(OverLimit {
         event,
-        first_seen,
-        done,
-        queued_at: Instant::now(),
-        tenant,
-        demoted,
+        limit,
+        stopping,
+    }) = crate::intake::submit(state, event, how, reply)
+    else {
+        return Ok(false);
     };
-    match state.dispatch.submit(request) {
-        Ok(()) => Ok(false),
-        Err(Rejected {
-            event,
-            tenant,
-            reason,
-        }) => {
-            let limit = match reason {
-                Overflow::TenantQueueFull => Limit::TenantQueue,
-                _ => Limit::Queue,
-            };
-            let tenant = (!tenant.is_empty()).then_some(tenant);
-            let text = refuse_over(state, limit, tenant.as_ref(), &event);
-            // The request's `done`, with its reserved slot, is already dropped: this send has room.
-            tx.send(Outbound::Text(text)).await.map_err(drop)?;
-            Ok(limit.demotes())
-        }
+    // The request's reply, with its reserved slot, is already dropped: this send has room.
+    let text = message::ok(&event.id_hex(), false, limit.message());
+    tx.send(Outbound::Text(text)).await.map_err(drop)?;
+    if !stopping {
+        crate::answer::offer(state, event, Cause::Limit(limit));
     }
+    Ok(limit.demotes())
 }
 
 thread_local! {
     /// The client keys this I/O thread has lifted (public data, bounded by [`LiftCache::CAPACITY`]):
     /// a client sends many requests under one key, and a lift is ≈ 4 % of a request's CPU.
     static LIFTED: std::cell::RefCell<LiftCache> = std::cell::RefCell::new(LiftCache::default());
-}
-
-/// The signer-queue lane of events whose remote signer vanished between admission and submission
-/// (removed by the admin API meanwhile); they are refused by the signer as not hosted.
-static UNROUTED_LANE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
-
-/// Counts a refusal by `limit` (for `tenant` when it is the tenant's) and returns its `OK false`.
-fn refuse_over(
-    state: &RelayState,
-    limit: Limit,
-    tenant: Option<&Arc<str>>,
-    event: &Event,
-) -> String {
-    let text = limit.message();
-    state.metrics.rejected(crate::connection::prefix(text));
-    state.metrics.limit_refused(limit);
-    if let Some(tenant) = tenant {
-        state.metrics.rate_limited(tenant);
-    }
-    message::ok(&event.id_hex(), false, text)
 }
 
 /// Writes queued messages. Everything already queued when the writer wakes (up to [`WRITE_BATCH`]

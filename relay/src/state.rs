@@ -48,6 +48,8 @@ pub struct RelayState {
     pub(crate) metrics: Arc<RelayMetrics>,
     /// Per-tenant request rate limits.
     pub(crate) buckets: crate::ratelimit::TenantBuckets,
+    /// The budget of NIP-46 error replies to refused requests (`crate::answer`).
+    pub(crate) reply_budget: crate::ratelimit::ReplyBudget,
     /// Connections and subscriptions per client address.
     pub(crate) addresses: Arc<crate::limits::Addresses>,
     /// The header naming the client's address behind a reverse proxy (`real-ip-header`).
@@ -81,6 +83,7 @@ impl RelayState {
             demoted_io: lifecycle.demoted_io,
             metrics,
             buckets: crate::ratelimit::TenantBuckets::default(),
+            reply_budget: crate::ratelimit::ReplyBudget::default(),
             addresses: Arc::new(crate::limits::Addresses::new(limits)),
             real_ip_header,
             conn_ids: AtomicU64::new(1),

@@ -6,7 +6,7 @@
 //! refused alone while another tenant is served without a single refusal.
 
 use crate::metrics::{scrape, value, wait_for_gauge};
-use crate::support::raw::{pk, secret_of, RawClient, Transport};
+use crate::support::raw::{is_refusal_reply, pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr::PublicKey;
 use serde_json::{json, Value};
@@ -364,7 +364,8 @@ async fn behind_a_proxy_each_forwarded_address_is_counted_on_its_own() {
 }
 
 /// Sends `count` pipelined sign_event requests from `client` and reads until each has its one OK
-/// and each admitted one its response; returns the OKs by event id (accepted, message).
+/// and each admitted one its response (a refused one's error reply, if any, may come later);
+/// returns the OKs by event id (accepted, message).
 async fn flood(
     client: &mut RawClient,
     remote: &PublicKey,
@@ -387,7 +388,11 @@ async fn flood(
             let verdict = (message[2] == true, message[3].as_str().unwrap().to_owned());
             assert!(oks.insert(id, verdict).is_none(), "one OK per event");
         } else if message[0] == "EVENT" && message[1] == "replies" {
-            responses += 1;
+            // Refused requests may get an error reply too; only the admitted ones' count here.
+            let reply = client.open_reply(remote, &message, Transport::Nip44);
+            if !is_refusal_reply(&reply) {
+                responses += 1;
+            }
         }
     }
     let mut ids: Vec<_> = oks.keys().cloned().collect();

@@ -29,6 +29,7 @@ mod metrics;
 mod ndk;
 mod nostr_tools;
 mod openapi;
+mod refusal_replies;
 mod refusals;
 mod relay_protocol;
 mod restart;

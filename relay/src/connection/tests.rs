@@ -77,6 +77,35 @@ fn admission_rules_for_events() {
 }
 
 #[test]
+fn only_rate_and_created_at_refusals_carry_the_event_for_an_error_reply() {
+    let hosted = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
+    let mut fake = Fake { hosted, seen: None };
+    let mut s = Connection::new(&Limits::default());
+    let answer = |s: &mut Connection, fake: &Fake, event: &Event| {
+        let text = format!(r#"["EVENT",{}]"#, event.to_json());
+        match s
+            .on_text(&text, NOW, fake, &mut LiftCache::default())
+            .pop()
+            .unwrap()
+        {
+            Action::Refuse { answer, .. } => answer.map(|a| {
+                assert_eq!(a.event.id, event.id, "the refused event itself");
+                a.cause
+            }),
+            other => panic!("{other:?}"),
+        }
+    };
+    let early = request(24133, NOW + 601, &hosted);
+    assert_eq!(answer(&mut s, &fake, &early), Some(Cause::CreatedAt));
+    assert_eq!(answer(&mut s, &fake, &request(1, NOW, &hosted)), None);
+    let stranger = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
+    assert_eq!(answer(&mut s, &fake, &request(24133, NOW, &stranger)), None);
+    let dup = request(24133, NOW, &hosted);
+    fake.seen = Some(dup.id);
+    assert_eq!(answer(&mut s, &fake, &dup), None);
+}
+
+#[test]
 fn subscriptions_are_tracked_limited_and_closed() {
     let fake = Fake {
         hosted: Keypair::generate(&mut Crypto::from_os_rng()).public_key(),
@@ -189,7 +218,11 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
                 text,
                 reason,
                 limit,
-            }] => format!("{reason} {limit:?} {text}"),
+                answer,
+            }] => {
+                let cause = answer.as_ref().map(|a| a.cause);
+                format!("{reason} {limit:?} {cause:?} {text}")
+            }
             other => panic!("{other:?}"),
         }
     };
@@ -200,20 +233,20 @@ fn connection_and_address_limits_refuse_with_their_prefix_and_are_reported() {
     let refused = fake_verdict(&mut s, &request(24133, NOW, &hosted));
     // The refusal names its limit (which decides demotion, `socket::Placement`).
     assert!(
-        refused.starts_with("rate-limited Some(IpEvents) ")
+        refused.starts_with("rate-limited Some(IpEvents) Some(Limit(IpEvents)) ")
             && refused.contains(r#"false,"rate-limited: too many events from your address"#),
         "{refused}"
     );
     // Even an event that would be refused anyway costs a token first: the bucket is checked first.
     let blocked = fake_verdict(&mut s, &request(1, NOW, &hosted));
     assert!(
-        blocked.starts_with("rate-limited Some(IpEvents) "),
+        blocked.starts_with("rate-limited Some(IpEvents) Some(Limit(IpEvents)) "),
         "{blocked}"
     );
     // Refusals of the event itself name no limit.
     gate.events_left.set(1);
     let wrong_kind = fake_verdict(&mut s, &request(1, NOW, &hosted));
-    assert!(wrong_kind.starts_with("blocked None "), "{wrong_kind}");
+    assert!(wrong_kind.starts_with("blocked None None "), "{wrong_kind}");
 
     let filter = format!(r##"{{"#p":["{}"]}}"##, "a".repeat(64));
     let req = |s: &mut Connection, id: &str, filters: usize| {

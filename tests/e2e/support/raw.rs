@@ -105,6 +105,14 @@ impl RawClient {
         }
     }
 
+    /// Every relay message received so far, read until the answer to a websocket ping sent now:
+    /// the relay writes in order, so nothing it queued for this client before the ping is missed.
+    pub async fn received_until_pong(&mut self) -> Vec<Value> {
+        let payload = b"until-pong";
+        assert_eq!(self.ping_frame(payload).await, payload);
+        self.pending.drain(..).collect()
+    }
+
     /// Every relay message (buffered first) until the relay's close frame, and its status code.
     pub async fn until_close(&mut self) -> (Vec<Value>, u16) {
         let mut messages: Vec<Value> = self.pending.drain(..).collect();
@@ -222,9 +230,25 @@ impl RawClient {
         let event = self.request_event(remote, &request, transport);
         let (accepted, message) = self.publish(&event).await;
         assert!(accepted, "request event refused: {message}");
-        let reply = self
-            .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
-            .await;
+        // Skips the error replies to earlier requests the relay refused (a test that floods may
+        // leave some unread); any other reply must be this request's.
+        for _ in 0..1000 {
+            let message = self
+                .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
+                .await;
+            let reply = self.open_reply(remote, &message, transport);
+            if reply["id"] != id.as_str() && is_refusal_reply(&reply) {
+                continue;
+            }
+            assert_eq!(reply["id"], id.as_str(), "reply carries the request id");
+            return reply;
+        }
+        panic!("no reply to {id} among 1000 stray replies");
+    }
+
+    /// Decrypts a response `EVENT` message to this client from `remote`, checking the response
+    /// event's signature, author and `p` tag, and that its scheme is `transport`.
+    pub fn open_reply(&self, remote: &PublicKey, reply: &Value, transport: Transport) -> Value {
         let response = Event::from_json(reply[2].to_string()).expect("response event parses");
         response.verify().expect("response signature verifies");
         assert_eq!(
@@ -248,10 +272,16 @@ impl RawClient {
         } else {
             nip44::decrypt(self.keys.secret_key(), remote, &response.content).unwrap()
         };
-        let reply: Value = serde_json::from_str(&plaintext).expect("reply is JSON");
-        assert_eq!(reply["id"], id.as_str(), "reply carries the request id");
-        reply
+        serde_json::from_str(&plaintext).expect("reply is JSON")
     }
+}
+
+/// Whether `reply` is bunkerd's error reply to a request its relay refused itself (a rate limit,
+/// the `created_at` window): its error is the `OK false` text, with a NIP-01 prefix.
+pub fn is_refusal_reply(reply: &Value) -> bool {
+    reply["error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("rate-limited: ") || e.starts_with("invalid: "))
 }
 
 /// Parses a hex pubkey.
