@@ -56,15 +56,17 @@ impl Dispatch for SignerDispatch {
             queued_at,
             tenant,
             demoted,
+            want_response,
         } = request;
-        let done = Box::new(move |processed: &Processed| {
-            // A demoted connection's own `OK` is never waited for: nothing tracks it.
-            let guard = if demoted {
+        let done = Box::new(move |processed: Processed| {
+            // A demoted connection's own `OK` is never waited for, nor an HTTP answer: nothing
+            // tracks them.
+            let guard = if demoted || want_response {
                 None
             } else {
                 pool::track_handover().map(WriteGuard::new)
             };
-            done(&verdict(processed), guard);
+            done(verdict(processed), guard);
         });
         let job = Job {
             event,
@@ -73,6 +75,7 @@ impl Dispatch for SignerDispatch {
             queued_at,
             tenant,
             demoted,
+            want_response,
         };
         self.submitter
             .try_submit(job)
@@ -125,14 +128,15 @@ fn overflow(reason: pool::Overflow) -> Overflow {
 }
 
 /// The relay's verdict for the signer's outcome.
-fn verdict(processed: &Processed) -> Verdict {
+fn verdict(processed: Processed) -> Verdict {
     Verdict {
         accepted: processed.accepted,
         duplicate: processed.duplicate,
-        tenant: processed.tenant.clone(),
+        tenant: processed.tenant,
         method: processed.method,
         outcome: processed.outcome,
         queue_wait: processed.queue_wait,
+        response: processed.response,
     }
 }
 

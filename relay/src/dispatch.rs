@@ -9,7 +9,9 @@
 //! reserves the `OK`'s place in its writer queue, and calls [`Dispatch::submit`]. The signer then
 //! verifies the event, asks [`Request::first_seen`] once, processes it, delivers the response to
 //! the fan-out, and only then calls [`Request::done`] with the verdict: a client that sees
-//! `OK true` can rely on its response being retained already.
+//! `OK true` can rely on its response being retained already. A caller that needs the response
+//! itself (`POST /nip46/request`) sets [`Request::want_response`] and finds it in
+//! [`Verdict::response`].
 //!
 //! A request the relay refuses itself, before the signer ran it, may also be answered with a NIP-46
 //! error reply ([`Dispatch::answer_refusal`], `crate::answer`).
@@ -76,8 +78,8 @@ pub type FirstSeen = Box<dyn FnOnce(&[u8; 32]) -> bool + Send>;
 
 /// Receives the verdict, on a signer thread, after the response went to the fan-out; with it, a
 /// [`WriteGuard`] when the signer may wait for this `OK` to be written (`None` when nobody waits:
-/// demoted connections' own `OK`s, or the wait is off).
-pub type Done = Box<dyn FnOnce(&Verdict, Option<WriteGuard>) + Send>;
+/// demoted connections' own `OK`s, requests over HTTP, or the wait is off).
+pub type Done = Box<dyn FnOnce(Verdict, Option<WriteGuard>) + Send>;
 
 /// Dropped by the connection's writer once the `OK` it came with is written (or the connection is
 /// gone): a signer thread may be waiting for that before it starts a demoted connection's
@@ -113,6 +115,9 @@ pub struct Request {
     /// From a connection demoted for its rate: a signer thread starts it only once the `OK`s it
     /// last handed to other connections are written, or a short bound passed.
     pub demoted: bool,
+    /// The caller wants the response event in [`Verdict::response`] (one clone of it, on the
+    /// signer thread); the fan-out gets it either way. `false` for websocket requests.
+    pub want_response: bool,
 }
 
 /// A kind-24133 request the relay refused before the signer ran it — its connection's or
@@ -182,6 +187,9 @@ pub struct Verdict {
     pub outcome: Option<&'static str>,
     /// How long the request waited in the signer queue.
     pub queue_wait: Duration,
+    /// The signed response event, when the request asked for it ([`Request::want_response`]) and
+    /// one was made (not for a refused event or a duplicate).
+    pub response: Option<Event>,
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

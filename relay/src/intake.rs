@@ -12,13 +12,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Receives a submitted request's verdict on a signer thread (see [`crate::dispatch::Done`]).
-pub(crate) type Reply = Box<dyn FnOnce(&Verdict, Option<WriteGuard>) + Send>;
+pub(crate) type Reply = Box<dyn FnOnce(Verdict, Option<WriteGuard>) + Send>;
 
 /// How a request is submitted.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Submission {
     /// From a demoted connection ([`Request::demoted`]).
     pub(crate) demoted: bool,
+    /// The verdict should carry the response event ([`Request::want_response`]).
+    pub(crate) want_response: bool,
 }
 
 /// A request refused by a limit after admission: its tenant's rate, its tenant's lane or the whole
@@ -68,7 +70,7 @@ pub(crate) fn submit(
     let first_seen = Box::new(move |id: &[u8; 32]| dedupe.insert(*id, unix_now()));
     let metrics = state.metrics.clone();
     let submitted = Instant::now();
-    let done = Box::new(move |v: &Verdict, guard: Option<WriteGuard>| {
+    let done = Box::new(move |v: Verdict, guard: Option<WriteGuard>| {
         match &v.accepted {
             Ok(()) if v.duplicate => metrics.rejected("duplicate"),
             Ok(()) => {}
@@ -92,6 +94,7 @@ pub(crate) fn submit(
         queued_at: Instant::now(),
         tenant,
         demoted: how.demoted,
+        want_response: how.want_response,
     };
     state.dispatch.submit(request).map_err(
         |Rejected {

@@ -608,7 +608,7 @@ async fn submit(
 ) -> Result<bool, ()> {
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
     let id_hex = event.id_hex();
-    let reply = Box::new(move |v: &Verdict, handover: Option<WriteGuard>| {
+    let reply = Box::new(move |v: Verdict, handover: Option<WriteGuard>| {
         let text = match &v.accepted {
             Ok(()) if v.duplicate => {
                 message::ok(&id_hex, true, "duplicate: already have this event")
@@ -621,7 +621,10 @@ async fn submit(
             None => Outbound::Text(text),
         });
     });
-    let how = Submission { demoted };
+    let how = Submission {
+        demoted,
+        want_response: false,
+    };
     let Err(OverLimit {
         event,
         limit,

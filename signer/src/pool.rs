@@ -39,8 +39,10 @@ pub trait Outbox: Send + Sync + 'static {
     fn deliver(&self, event: Event);
 }
 
-/// Callback receiving the outcome of a job, after its response was delivered.
-pub type Done = Box<dyn FnOnce(&Processed) + Send>;
+/// Callback receiving the outcome of a job, after its response was delivered. Its
+/// [`Processed::response`] is a copy of the response delivered when the job asked for one
+/// ([`Job::want_response`]), else `None`.
+pub type Done = Box<dyn FnOnce(Processed) + Send>;
 
 /// Callback of a [`RefusalJob`]: `true` once its reply went to the outbox, `false` when it got
 /// none (see [`Bunker::answer_refusal`]).
@@ -67,6 +69,9 @@ pub struct Job {
     /// that long) until the verdicts of its previous hand-over round that were tracked with
     /// [`track_handover`] have been written.
     pub demoted: bool,
+    /// The caller wants the response event too (HTTP clients get it in their answer): `done` then
+    /// receives a copy of what went to the outbox, one clone of the event. `false` costs nothing.
+    pub want_response: bool,
 }
 
 /// A request the relay refused before the signer ran it (a rate limit, the `created_at` window),
@@ -548,6 +553,7 @@ enum Finished {
     Request {
         processed: Processed,
         done: Done,
+        want_response: bool,
     },
     Refusal {
         reply: Option<Event>,
@@ -603,11 +609,15 @@ fn work(
                 Finished::Request {
                     mut processed,
                     done,
+                    want_response,
                 } => {
                     if let Some(response) = processed.response.take() {
+                        if want_response {
+                            processed.response = Some(response.clone());
+                        }
                         outbox.deliver(response);
                     }
-                    done(&processed);
+                    done(processed);
                 }
                 Finished::Refusal { reply, done } => {
                     let sent = reply.map(|reply| outbox.deliver(reply)).is_some();
@@ -646,6 +656,7 @@ fn run(bunker: &Bunker, task: Task) -> Finished {
         queued_at,
         tenant: _,
         demoted: _,
+        want_response,
     } = job;
     let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.
@@ -660,7 +671,11 @@ fn run(bunker: &Bunker, task: Task) -> Finished {
         queue_wait,
         ..processed
     };
-    Finished::Request { processed, done }
+    Finished::Request {
+        processed,
+        done,
+        want_response,
+    }
 }
 
 /// Unix time in seconds.
@@ -671,90 +686,4 @@ pub fn unix_now() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An outbox that counts deliveries.
-    #[derive(Default)]
-    struct Counted(AtomicUsize);
-
-    impl Outbox for Counted {
-        fn deliver(&self, _event: Event) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_refusal_job_runs_in_the_side_lane_and_reports_a_reply_it_could_not_make() {
-        let bunker = Bunker::open(
-            Arc::new(store::MemStore::new()),
-            Arc::new(kms::MemMasterKey::generate()),
-            crate::BunkerConfig::new("ws://127.0.0.1:7447"),
-        )
-        .unwrap();
-        let outbox = Arc::new(Counted::default());
-        let pool = Pool::start(Arc::new(bunker), outbox.clone(), PoolConfig::default());
-        // A well-formed event addressed to nobody hosted here: answered with nothing.
-        let json = serde_json::json!({
-            "id": "0".repeat(64), "pubkey": "79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798",
-            "created_at": 1, "kind": 24133, "tags": [["p", "ab".repeat(32)]], "content": "x",
-            "sig": "0".repeat(128),
-        });
-        let (tx, rx) = std::sync::mpsc::channel();
-        let job = RefusalJob {
-            event: Event::from_json(&json.to_string()).unwrap(),
-            refusal: Refusal::RateLimited("slow down"),
-            done: Box::new(move |sent| tx.send(sent).unwrap()),
-        };
-        pool.submitter().try_submit_refusal(job).unwrap();
-        assert_eq!(rx.recv_timeout(Duration::from_secs(30)), Ok(false));
-        assert!(
-            pool.submitter().queued_by_tenant().is_empty(),
-            "the side lane is no tenant's"
-        );
-        pool.shutdown();
-        assert_eq!(outbox.0.load(Ordering::SeqCst), 0);
-    }
-
-    #[test]
-    fn a_round_is_waited_for_until_its_tracked_verdicts_are_written() {
-        let round = Arc::new(Round::default());
-        let totals = WaitTotals::default();
-        // Nothing tracked: no wait at all, whatever the bound, and nothing counted.
-        let waited = round.wait(Duration::from_secs(3600));
-        assert_eq!(waited, Waited::No);
-        totals.record(waited);
-
-        ROUND.with(|current| *current.borrow_mut() = Some(round.clone()));
-        let (first, second) = (track_handover().unwrap(), track_handover().unwrap());
-        ROUND.with(|current| current.borrow_mut().take());
-        assert!(
-            track_handover().is_none(),
-            "outside a round nothing is tracked"
-        );
-        assert_eq!(round.unwritten.load(Ordering::Acquire), 2);
-
-        // One verdict written, one still held (a client that does not read): the wait ends at its
-        // bound.
-        drop(first);
-        let bound = Duration::from_millis(20);
-        let waited = round.wait(bound);
-        let Waited::TimedOut(time) = waited else {
-            panic!("{waited:?}")
-        };
-        assert!(time >= bound, "{time:?}");
-        totals.record(waited);
-
-        // The last one written on another thread wakes the waiter before its (long) bound.
-        let writer = std::thread::spawn(move || drop(second));
-        let waited = round.wait(Duration::from_secs(3600));
-        assert!(matches!(waited, Waited::Written(_)), "{waited:?}");
-        totals.record(waited);
-        writer.join().unwrap();
-        assert_eq!(round.unwritten.load(Ordering::Acquire), 0);
-
-        let counted = totals.get();
-        assert_eq!((counted.written, counted.timed_out), (1, 1));
-        assert!(counted.waited >= bound, "{counted:?}");
-    }
-}
+mod tests;
