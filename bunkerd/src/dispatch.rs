@@ -23,13 +23,36 @@ use std::sync::Arc;
 pub(crate) struct SignerDispatch {
     bunker: Arc<Bunker>,
     submitter: Submitter,
+    /// The `GET /nip46/info` document, rendered once ([`nip46_info`]).
+    info: String,
 }
 
 impl SignerDispatch {
     /// Dispatches to `submitter`'s pool, routing with `bunker`'s directory.
     pub(crate) fn new(bunker: Arc<Bunker>, submitter: Submitter) -> Self {
-        SignerDispatch { bunker, submitter }
+        let info = nip46_info(&bunker.config().relays);
+        SignerDispatch {
+            bunker,
+            submitter,
+            info,
+        }
     }
+}
+
+/// The `GET /nip46/info` document: `{"methods":[…],"nips":[…],"relays":[…],"transports":[…],
+/// "encryption":[…]}` — the NIP-46 methods answered ([`proto::nip46::SUPPORTED_METHODS`]), the
+/// NIPs served (NIP-01 relay, NIP-04 and NIP-44 transport, NIP-05, NIP-11, NIP-46), the public
+/// relay URLs of bunker URIs, the transports (`websocket`, `http`) and the request encryptions
+/// accepted (replies use the request's).
+fn nip46_info(relays: &[String]) -> String {
+    serde_json::json!({
+        "methods": proto::nip46::SUPPORTED_METHODS,
+        "nips": [1, 4, 5, 11, 44, 46],
+        "relays": relays,
+        "transports": ["websocket", "http"],
+        "encryption": ["nip44", "nip04"],
+    })
+    .to_string()
 }
 
 impl Dispatch for SignerDispatch {
@@ -98,6 +121,10 @@ impl Dispatch for SignerDispatch {
             done,
         };
         self.submitter.try_submit_refusal(job).map_err(overflow)
+    }
+
+    fn nip46_info(&self) -> String {
+        self.info.clone()
     }
 
     fn nip05(&self, domain: &str, name: &str) -> Option<Nip05> {

@@ -49,6 +49,11 @@ pub trait Dispatch: Send + Sync + 'static {
     /// reply is dropped and its `done` is not called.
     fn answer_refusal(&self, reply: RefusalReply) -> Result<(), Overflow>;
 
+    /// The document of `GET /nip46/info`, as JSON text: the NIP-46 methods answered, the NIPs
+    /// supported, the public relay URLs and the transports (`websocket`, `http`). Never names a
+    /// user, a key or a tenant.
+    fn nip46_info(&self) -> String;
+
     /// NIP-05: the user pubkey (64 lowercase hex) that `name` (a NIP-05 local part, lowercase) names
     /// on `domain` (lowercase, no port); `None` for an unknown domain or name, an invalid name, or a
     /// store failure. May block on the store.
