@@ -6,7 +6,7 @@
 //! decryption) happen later on the signer pool. Every `EVENT` gets exactly one `OK`, every `REQ` an
 //! `EOSE` or a `CLOSED` (docs/protocol-notes.md §11.12), here or, for submitted events, from the pool.
 //!
-//! The `EVENT` admission itself is `admit`, which requests over HTTP will apply too.
+//! The `EVENT` admission itself is `admit`, which `POST /nip46/request` applies too.
 
 use crate::answer::{Answerable, Cause};
 use crate::filter::Filter;

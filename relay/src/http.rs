@@ -1,11 +1,14 @@
 //! The relay port's HTTP side: the websocket upgrade and the NIP-11 relay information document, on
-//! one endpoint, `/` (NIP-01: extra path segments are refused rather than silently accepted).
+//! one endpoint, `/` (NIP-01: extra path segments are refused rather than silently accepted), plus
+//! NIP-05 and NIP-46 over HTTP.
 //!
 //! - `GET /` with `Upgrade: websocket` → the NIP-01 relay (`socket`).
 //! - `GET /` with `Accept: application/nostr+json` → NIP-11 document, with CORS headers (NIP-11
 //!   requires `Access-Control-Allow-Origin`, `-Headers`, `-Methods`).
 //! - `OPTIONS /` → CORS preflight.
 //! - `GET /` otherwise → a short plain-text description.
+//! - `GET /.well-known/nostr.json?name=…` → NIP-05.
+//! - `POST /nip46/request`, `GET /nip46/info` → NIP-46 over HTTP ([`nip46`]).
 
 use crate::dispatch::Nip05;
 use crate::limits::Limits;
@@ -16,6 +19,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
+
+pub mod nip46;
 
 /// The response body type of both listeners.
 pub mod bytes_body {
@@ -29,8 +34,12 @@ pub async fn relay_service(
     state: Arc<RelayState>,
     peer: std::net::IpAddr,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    if req.uri().path() == "/.well-known/nostr.json" {
-        return Ok(nip05(&req, &state).await);
+    match req.uri().path() {
+        "/.well-known/nostr.json" => return Ok(nip05(&req, &state).await),
+        nip46::REQUEST_PATH | nip46::INFO_PATH => {
+            return Ok(nip46::service(req, &state, peer).await);
+        }
+        _ => {}
     }
     if req.uri().path() != "/" {
         return Ok(text(

@@ -3,7 +3,8 @@
 //!
 //! Role: [`Limits`] is the configuration (every default documented there and in the README's
 //! "Operating" section); [`Addresses`] counts connections and subscriptions per client address and
-//! in total and holds each address's event bucket; a `ConnectionPermit` is one admitted
+//! in total and holds each address's event bucket (also charged by requests over HTTP,
+//! `Addresses::admit_event`); a `ConnectionPermit` is one admitted
 //! connection's share of that — its own event bucket, a handle on its address's counters — and gives
 //! everything back when dropped, so no exit path of a connection can leak a slot.
 //!
@@ -301,14 +302,7 @@ impl Addresses {
             .map_err(|_| Limit::Connections)?;
         let key = ClientKey::of(ip);
         let shared = {
-            let mut entry = self.by_key.entry(key).or_insert_with(|| Entry {
-                connections: 0,
-                idle_since: Instant::now(),
-                shared: Arc::new(Address {
-                    subscriptions: AtomicUsize::new(0),
-                    events: bucket(self.limits.ip_events_per_sec, self.limits.ip_events_burst),
-                }),
-            });
+            let mut entry = self.by_key.entry(key).or_insert_with(|| self.entry());
             if entry.connections >= self.limits.max_connections_per_ip {
                 None
             } else {
@@ -327,6 +321,45 @@ impl Addresses {
             events: bucket(self.limits.events_per_sec, self.limits.events_burst),
             subscriptions: AtomicUsize::new(0),
         })
+    }
+
+    /// A new address's entry: no connection, a full event bucket.
+    fn entry(&self) -> Entry {
+        Entry {
+            connections: 0,
+            idle_since: Instant::now(),
+            shared: Arc::new(Address {
+                subscriptions: AtomicUsize::new(0),
+                events: bucket(self.limits.ip_events_per_sec, self.limits.ip_events_burst),
+            }),
+        }
+    }
+
+    /// Takes one token for an `EVENT` that came without a websocket connection (`POST
+    /// /nip46/request`) from `ip`'s event bucket, the one its websocket connections share. An
+    /// address without connections is kept until its bucket has refilled after this use.
+    ///
+    /// # Errors
+    ///
+    /// [`Limit::IpEvents`] when the bucket is empty (it then takes no token).
+    pub(crate) fn admit_event(&self, ip: IpAddr) -> Result<(), Limit> {
+        if self.limits.ip_events_per_sec == 0 {
+            return Ok(());
+        }
+        let address = {
+            let mut entry = self
+                .by_key
+                .entry(ClientKey::of(ip))
+                .or_insert_with(|| self.entry());
+            if entry.connections == 0 {
+                entry.idle_since = Instant::now();
+            }
+            entry.shared.clone()
+        };
+        match &address.events {
+            Some(bucket) if bucket.check().is_err() => Err(Limit::IpEvents),
+            _ => Ok(()),
+        }
     }
 
     /// Open connections in total.
@@ -572,6 +605,39 @@ mod tests {
         };
         let unlimited = Arc::new(Addresses::new(open)).open(ip("10.0.0.1")).unwrap();
         assert!((0..1000).all(|_| unlimited.admit_event().is_ok()));
+    }
+
+    #[test]
+    fn events_over_http_share_the_address_bucket_with_its_connections() {
+        let addresses = Arc::new(Addresses::new(Limits {
+            events_per_sec: 0,
+            ..tight()
+        }));
+        let a = addresses.open(ip("10.0.0.1")).unwrap();
+        assert_eq!(a.admit_event(), Ok(()));
+        assert_eq!(addresses.admit_event(ip("10.0.0.1")), Ok(()));
+        assert_eq!(addresses.admit_event(ip("10.0.0.1")), Ok(()));
+        assert_eq!(
+            addresses.admit_event(ip("10.0.0.1")),
+            Err(Limit::IpEvents),
+            "the address's burst of 3, shared"
+        );
+        assert_eq!(a.admit_event(), Err(Limit::IpEvents));
+        assert_eq!(
+            addresses.admit_event(ip("10.0.0.2")),
+            Ok(()),
+            "another address"
+        );
+        drop(a);
+        // An address seen only over HTTP is kept until its bucket refills, then swept.
+        addresses.sweep();
+        assert_eq!(addresses.by_key.len(), 2);
+        let off = Arc::new(Addresses::new(Limits {
+            ip_events_per_sec: 0,
+            ..tight()
+        }));
+        assert!((0..100).all(|_| off.admit_event(ip("10.0.0.1")).is_ok()));
+        assert_eq!(off.by_key.len(), 0, "no bucket, nothing kept");
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod admin_races;
 mod config;
 mod deploy;
 mod field_compat;
+mod http_nip46;
 mod limits;
 mod loadgen_smoke;
 mod metrics;

@@ -200,17 +200,7 @@ impl RawClient {
 
     /// Builds a signed kind-24133 request event carrying `request` (JSON text) to `remote`.
     pub fn request_event(&self, remote: &PublicKey, request: &str, transport: Transport) -> Event {
-        let content = match transport {
-            Transport::Nip44 => {
-                nip44::encrypt(self.keys.secret_key(), remote, request, nip44::Version::V2).unwrap()
-            }
-            Transport::Nip04 => nip04::encrypt(self.keys.secret_key(), remote, request).unwrap(),
-        };
-        EventBuilder::new(Kind::NostrConnect, content)
-            .tag(Tag::public_key(*remote))
-            .custom_created_at(Timestamp::now())
-            .sign_with_keys(&self.keys)
-            .unwrap()
+        request_event(&self.keys, remote, request, transport)
     }
 
     /// Sends a NIP-46 request and returns the decrypted response JSON, checking the response event's
@@ -282,6 +272,27 @@ pub fn is_refusal_reply(reply: &Value) -> bool {
     reply["error"]
         .as_str()
         .is_some_and(|e| e.starts_with("rate-limited: ") || e.starts_with("invalid: "))
+}
+
+/// A signed kind-24133 request event from `keys` carrying `request` (JSON text) to `remote`, dated
+/// now.
+pub fn request_event(
+    keys: &Keys,
+    remote: &PublicKey,
+    request: &str,
+    transport: Transport,
+) -> Event {
+    let content = match transport {
+        Transport::Nip44 => {
+            nip44::encrypt(keys.secret_key(), remote, request, nip44::Version::V2).unwrap()
+        }
+        Transport::Nip04 => nip04::encrypt(keys.secret_key(), remote, request).unwrap(),
+    };
+    EventBuilder::new(Kind::NostrConnect, content)
+        .tag(Tag::public_key(*remote))
+        .custom_created_at(Timestamp::now())
+        .sign_with_keys(keys)
+        .unwrap()
 }
 
 /// Parses a hex pubkey.
