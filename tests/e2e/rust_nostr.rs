@@ -1,6 +1,7 @@
 //! Interop: rust-nostr's `nostr-connect` client, given a URI from the admin API, uses a key that
 //! bunkerd holds: get_public_key, sign_event, NIP-44 and NIP-04 round trips with a third party, ping;
-//! and it passes the client matrix (`support::matrix`).
+//! and it passes the client matrix (`support::matrix`); a request the relay refuses for the
+//! tenant's rate fails at once.
 
 use crate::support::matrix::{self, REFUSED_KIND};
 use crate::support::raw::{pk, RawClient, Transport};
@@ -177,5 +178,40 @@ async fn nostr_connect_passes_the_client_matrix() {
         failed.join("\n")
     );
     signer.shutdown().await;
+    server.server.stop().await;
+}
+
+/// A request the relay refuses for the tenant's rate (before any signing) reaches rust-nostr as an
+/// error reply carrying its id, so the client fails at once instead of waiting out its own
+/// 15-second timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_request_fails_fast_instead_of_timing_out() {
+    let server = TestServer::start().await;
+    let user = server.provision(None).await;
+    let signer = client(&user.bunker_uri);
+    let user_pk = signer.get_public_key().await.expect("get_public_key");
+    server
+        .admin()
+        .patch_ok(
+            &format!("/v1/tenants/{}", user.tenant),
+            serde_json::json!({"limits": {"requests_per_sec": 1, "burst": 1}}),
+        )
+        .await;
+    // One token a second: within a few back-to-back requests the relay refuses one.
+    let mut refused = None;
+    for i in 0..5 {
+        let note = EventBuilder::text_note(format!("note {i}")).build(user_pk);
+        let started = Instant::now();
+        if let Err(e) = signer.sign_event(note).await {
+            refused = Some((e.to_string(), started.elapsed()));
+            break;
+        }
+    }
+    let (error, elapsed) = refused.expect("one of five back-to-back requests is rate-limited");
+    assert!(error.contains("rate-limited"), "{error}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "surfaced after {elapsed:?}, not the client's 15 s timeout"
+    );
     server.server.stop().await;
 }
