@@ -49,3 +49,13 @@ async fn nostr_tools_passes_the_client_matrix() {
     };
     matrix::run_node_client(&["bunker_client.mjs", "--matrix"], expect).await;
 }
+
+/// Once connected, the app signs notes back to back while its tenant allows one request a second:
+/// the one the relay refuses rejects `signEvent` with the relay's `rate-limited` text within 2 s.
+/// nostr-tools needs no reply for that: its publish already fails on the relay's `OK false` ("All
+/// promises were rejected: rate-limited: …"). bunkerd's error reply carrying the request id must
+/// still reach the socket within 2 s, as it does for NDK, which depends on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nostr_tools_fails_fast_on_a_rate_limited_request() {
+    matrix::run_rate_limited(&["bunker_client.mjs", "--matrix"], Duration::ZERO).await;
+}

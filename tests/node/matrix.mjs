@@ -20,6 +20,10 @@
 // `connect`'s params (secret redacted), the REQ filters and the transport scheme, and when the
 // refused request's reply arrived.
 //
+// With MATRIX_RATE_LIMIT=1 the run stops after get_public_key for a rate-limit test instead: it
+// prints READY_LINE on stdout and waits for a `go` line on stdin (meanwhile the test lowers the
+// tenant's request rate), then signs notes back to back until one is refused (see rateLimited).
+//
 // Exit codes: 0 every step passed, 1 a step failed, 2 the global timeout fired.
 
 import { readFileSync, writeSync } from 'node:fs'
@@ -37,6 +41,12 @@ export const REFUSAL_BOUND_MS = 2000
 const NOSTR_CONNECT = 24133
 const HEX64 = /^[0-9a-f]{64}$/
 const STEP_TIMEOUT_MS = Number(process.env.MATRIX_STEP_TIMEOUT_MS || 10000)
+/** What the rate-limit mode prints once connected, before it waits for `go` on stdin. */
+export const READY_LINE = '{"ready":true}'
+/** At most this many notes are signed back to back in the rate-limit mode. */
+const RATE_LIMIT_TRIES = 5
+/** How long one of those requests may go unanswered: longer than the bound, to show a hang as one. */
+const RATE_LIMIT_WAIT_MS = 5000
 const GLOBAL_TIMEOUT_MS = Number(process.env.MATRIX_TIMEOUT_MS || 60000)
 
 // ---- the wire tap -------------------------------------------------------------------------------
@@ -80,6 +90,25 @@ function tapIn(data) {
   const id = opened?.body?.id
   if (id === undefined || wire.replies.has(id)) return
   wire.replies.set(id, { at: performance.now(), result: opened.body.result, error: opened.body.error })
+  replyWaiters.get(id)?.()
+}
+
+const replyWaiters = new Map()
+
+/** The reply to request `id` once the tap has seen it, or null if it has not by `deadline` (ms). */
+function replyBy(id, deadline) {
+  if (wire.replies.has(id)) return Promise.resolve(wire.replies.get(id))
+  return new Promise(resolve => {
+    const timer = setTimeout(() => {
+      replyWaiters.delete(id)
+      resolve(null)
+    }, Math.max(0, deadline - performance.now()))
+    replyWaiters.set(id, () => {
+      clearTimeout(timer)
+      replyWaiters.delete(id)
+      resolve(wire.replies.get(id))
+    })
+  })
 }
 
 /** Taps every `ws` socket in the process (NDK, welshman and nostr-tools all end up on this class). */
@@ -209,6 +238,61 @@ async function refusal(client) {
   throw new Error(`kind ${REFUSED_KIND} was signed: ${JSON.stringify(result)}`)
 }
 
+/** Resolves with the first line on stdin; rejects if stdin ends before one. */
+function firstStdinLine() {
+  return new Promise((resolve, reject) => {
+    let buffered = ''
+    process.stdin.setEncoding('utf8')
+    process.stdin.on('data', chunk => {
+      buffered += chunk
+      const end = buffered.indexOf('\n')
+      if (end < 0) return
+      process.stdin.pause()
+      resolve(buffered.slice(0, end).trim())
+    })
+    process.stdin.on('end', () => reject(new Error('stdin ended before a line')))
+  })
+}
+
+/**
+ * The rate-limit mode's test, once the tenant allows one request a second: signs kind-1 notes back
+ * to back, as an app posting in a hurry would, until one is rejected; that rejection must name
+ * `rate-limited` and reach the caller within the bound (plus the library's own hold), and the
+ * bunker's error reply to it must reach the socket within the bound too (whether or not the library
+ * waited for it). A request left unanswered counts as rejected
+ * after RATE_LIMIT_WAIT_MS, so a library that would hang shows up as a late error, not a stuck run.
+ */
+async function rateLimited(client, userPub) {
+  for (let attempt = 0; attempt < RATE_LIMIT_TRIES; attempt++) {
+    const template = { kind: 1, created_at: NOW() - 60, content: `note ${attempt}, back to back`, tags: [] }
+    const started = performance.now()
+    try {
+      const ev = await withTimeout(client.sign(structuredClone(template)), RATE_LIMIT_WAIT_MS, `note ${attempt}`)
+      checkSigned(ev, template, userPub)
+    } catch (err) {
+      const elapsed = performance.now() - started
+      const sent = wire.requests.findLast(r => r.method === 'sign_event' && r.at >= started)
+      // A library may fail on the relay's `OK false` before the reply arrives: wait for it (bounded).
+      const reply = sent && (await replyBy(sent.id, sent.at + REFUSAL_BOUND_MS))
+      const hold = client.errorHoldMs ?? 0
+      report.rate_limited = {
+        signed_before: attempt,
+        error: errorText(err),
+        elapsed_ms: Math.round(elapsed),
+        reply_error: reply?.error ?? null,
+        reply_ms: reply ? Math.round(reply.at - sent.at) : null,
+        error_hold_ms: hold,
+      }
+      const seen = report.rate_limited
+      ensure(seen.error.includes('rate-limited'), `the error does not say rate-limited: ${seen.error}`)
+      ensure(elapsed < REFUSAL_BOUND_MS + hold, `the error surfaced after ${seen.elapsed_ms} ms`)
+      ensure(seen.reply_ms !== null, 'no error reply to the refused request seen on the wire')
+      return
+    }
+  }
+  throw new Error(`all ${RATE_LIMIT_TRIES} back-to-back notes were signed: none was rate-limited`)
+}
+
 /**
  * Runs the matrix with `client` for `node <harness> <bunker-uri> <third-party-secret-hex>`:
  * connect, get_public_key, sign kinds 1, 3 and 0, a NIP-44 round trip with the third party, the
@@ -246,6 +330,16 @@ export async function runMatrix(client, [uri, thirdHex] = []) {
     return pk
   }, { fatal: true })
   report.user_pubkey = userPub
+  if (process.env.MATRIX_RATE_LIMIT === '1') {
+    writeSync(1, READY_LINE + '\n')
+    await step('go', async () => {
+      const line = await firstStdinLine()
+      ensure(line === 'go', `expected go on stdin, got ${JSON.stringify(line)}`)
+    }, { fatal: true })
+    await step('rate_limited', () => rateLimited(client, userPub))
+    finish(report.steps.every(s => s.ok) ? 0 : 1)
+    return
+  }
 
   for (const template of templates(thirdPub)) {
     await step(`sign_kind_${template.kind}`, async () => {

@@ -4,6 +4,9 @@
 //! and a refused `sign_event` of kind 23194 that reaches the client as an error naming the
 //! permission, promptly. The Node clients run `tests/node/matrix.mjs` through their harness; their
 //! report is checked here again, independently (rust-nostr verifies every event).
+//!
+//! Also here: the rate-limit run ([`run_rate_limited`]), in which a client, once connected, meets a
+//! tenant rate of one request a second and must see the relay's refusal as an error, promptly.
 
 use crate::support::{node, TestServer, User};
 use nostr_connect::prelude::{Event, JsonUtil};
@@ -49,6 +52,66 @@ pub async fn run_node_client(harness: &[&str], expect: Expect) -> Value {
     }
     server.server.stop().await;
     out
+}
+
+/// Provisions a fresh tenant and user and runs `node <harness…> <uri> <third-party key>` with
+/// `MATRIX_RATE_LIMIT=1`: the harness connects and asks for the public key, then waits while the
+/// tenant's rate is lowered to 1 request a second with a burst of 1 (`PATCH /v1/tenants/{id}`),
+/// then signs notes back to back until one is refused. Checks its report (see
+/// [`check_rate_limited`]) and returns it.
+pub async fn run_rate_limited(harness: &[&str], error_hold: Duration) -> Value {
+    let server = TestServer::start().await;
+    let user = server.provision(None).await;
+    let third = nostr_connect::prelude::Keys::generate();
+    let mut args: Vec<String> = harness.iter().map(|s| (*s).to_owned()).collect();
+    args.push(user.bunker_uri.clone());
+    args.push(third.secret_key().to_secret_hex());
+    let admin = server.admin();
+    let path = format!("/v1/tenants/{}", user.tenant);
+    let limits = serde_json::json!({"limits": {"requests_per_sec": 1, "burst": 1}});
+    let lower = async {
+        admin.patch_ok(&path, limits).await;
+    };
+    let env = vec![("MATRIX_RATE_LIMIT", "1".to_owned())];
+    let (out, status) = node::run_paused(args, env, RUN_LIMIT, lower).await;
+    check_rate_limited(&out, &user, error_hold);
+    assert_eq!(status, 0, "{out}");
+    server.server.stop().await;
+    out
+}
+
+/// Checks a rate-limit run's report: every step passed; one of the back-to-back notes was rejected
+/// with an error naming `rate-limited` within [`REFUSAL_BOUND`] (plus the library's `hold`), not
+/// after the harness's 5-second wait for a reply that never comes; and the bunker's error reply
+/// to it reached the socket within the bound.
+#[track_caller]
+pub fn check_rate_limited(out: &Value, user: &User, hold: Duration) {
+    let failed: Vec<String> = out["steps"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .filter(|s| s["ok"] != true)
+        .map(|s| format!("{}: {}", s["step"], s["error"]))
+        .collect();
+    assert!(
+        out["ok"] == true && failed.is_empty(),
+        "{} failed steps:\n{}\nreport: {out}",
+        out["package"],
+        failed.join("\n")
+    );
+    assert_eq!(out["user_pubkey"], user.user_pubkey.as_str());
+    let seen = &out["rate_limited"];
+    let ms = |v: &Value| Duration::from_millis(v.as_u64().expect("a duration in ms"));
+    assert_eq!(ms(&seen["error_hold_ms"]), hold, "{seen}");
+    let error = seen["error"].as_str().expect("an error text");
+    assert!(error.contains("rate-limited"), "{seen}");
+    assert!(
+        ms(&seen["elapsed_ms"]) < REFUSAL_BOUND + hold,
+        "the refusal surfaced late: {seen}"
+    );
+    let reply = seen["reply_error"].as_str().expect("an error reply");
+    assert!(reply.starts_with("rate-limited: "), "{seen}");
+    assert!(ms(&seen["reply_ms"]) < REFUSAL_BOUND, "{seen}");
 }
 
 /// The user's sessions, from the admin API.

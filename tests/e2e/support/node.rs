@@ -1,12 +1,20 @@
 //! The Node side of the suite: `tests/node`, its pinned npm packages (installed once per run with
-//! `npm ci`) and its scripts, each of which prints one JSON line. Every module that runs Node goes
+//! `npm ci`) and its scripts, each of which prints one JSON line (last, after a ready line when it
+//! pauses for the test: [`run_paused`]). Every module that runs Node goes
 //! through here, so `npm ci` (which first deletes `node_modules`) never runs while a script does.
 
 use serde_json::Value;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::sync::OnceCell;
+use tokio::time::{timeout_at, Instant};
+
+/// The line a script run by [`run_paused`] prints when it stops for the test (`READY_LINE` in
+/// `tests/node/matrix.mjs`).
+pub const READY: &str = r#"{"ready":true}"#;
 
 static NPM_CI: OnceCell<()> = OnceCell::const_new();
 
@@ -68,12 +76,97 @@ pub async fn run(
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!(
-            "`node {what}` printed no JSON line; stdout: {stdout}; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    let value = last_json_line(&what, &stdout, &String::from_utf8_lossy(&output.stderr));
     (value, output.status.code().unwrap_or(-1))
+}
+
+/// Like [`run`], for a script that stops halfway for the test to act: once it prints [`READY`] on
+/// stdout, `between` runs, then `go` is written to the script's stdin. A script that ends without
+/// printing [`READY`] is not signalled (its report says why). Everything, `between` included, must
+/// end within `limit`, or the script is killed and the test fails.
+pub async fn run_paused(
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    limit: Duration,
+    between: impl Future<Output = ()>,
+) -> (Value, i32) {
+    npm_ci().await;
+    let deadline = Instant::now() + limit;
+    let what = args.join(" ");
+    let mut cmd = Command::new("node");
+    cmd.args(&args)
+        .current_dir(node_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node runs (Node.js 20+ is required)");
+    let pid = child.id();
+    let overran = |during: &str| -> ! {
+        crate::support::signal(pid, "KILL");
+        panic!("`node {what}` did not finish within {limit:?} ({during})");
+    };
+    // Stdout line by line (to see READY as it comes), stderr whole: each on a thread of its own, so
+    // neither pipe can fill up and stall the script.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let mut seen = Vec::new();
+    let mut ready = false;
+    while !ready {
+        match timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => {
+                ready = line == READY;
+                seen.push(line);
+            }
+            Ok(None) => break,
+            Err(_) => overran("waiting for READY"),
+        }
+    }
+    if ready {
+        if timeout_at(deadline, between).await.is_err() {
+            overran("while the test acted");
+        }
+        // A script that already gave up finds its stdin closed; its report says why.
+        let _ = stdin.write_all(b"go\n");
+    }
+    drop(stdin);
+    loop {
+        match timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => seen.push(line),
+            Ok(None) => break,
+            Err(_) => overran("after go"),
+        }
+    }
+    let exited = tokio::task::spawn_blocking(move || child.wait());
+    let status = match timeout_at(deadline, exited).await {
+        Ok(joined) => joined.unwrap().expect("waiting for node"),
+        Err(_) => overran("exiting"),
+    };
+    let stderr = stderr.join().expect("the stderr reader");
+    let value = last_json_line(&what, &seen.join("\n"), &stderr);
+    (value, status.code().unwrap_or(-1))
+}
+
+/// The last line of `stdout`, parsed as JSON; panics with both outputs when it is not JSON.
+fn last_json_line(what: &str, stdout: &str, stderr: &str) -> Value {
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!("`node {what}` printed no JSON line; stdout: {stdout}; stderr: {stderr}")
+    })
 }
