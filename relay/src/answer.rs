@@ -8,9 +8,11 @@
 //! through the fan-out like any response, when the refused event is kind 24133, its `p` tag names a
 //! hosted remote signer, and its author holds a session with that remote signer.
 //!
-//! Order, cheapest first, nothing here blocking: the kind and the route (map reads), then the reply
-//! budget (`ratelimit::ReplyBudget`: per tenant and in total, before any crypto; over it,
-//! nothing more is done), then [`crate::dispatch::Dispatch::answer_refusal`], which queues the work
+//! Order, cheapest first, nothing here blocking: the kind, not an id already accepted (a re-publish
+//! or a copy of an answered request gets no contradicting error), and the route (map reads), then
+//! the reply budget (`ratelimit::ReplyBudget`: per tenant and in total, before any crypto; over
+//! it, nothing more is done; it is charged on the unverified `p` tag, so junk events can use up a
+//! tenant's reply budget, never its request budget), then [`crate::dispatch::Dispatch::answer_refusal`], which queues the work
 //! in the signer queue's bounded reply lane (full: dropped). The signer verifies the event first
 //! and checks the session; a forged event, a client without a session or an unreadable request
 //! gets no reply. Requests over HTTP do not get one: their HTTP error answer is the reply.
@@ -96,6 +98,11 @@ pub struct Answerable {
 /// ends is counted, except an event that is not a request to a hosted remote signer.
 pub(crate) fn offer(state: &RelayState, event: Event, cause: Cause) {
     if event.kind != KIND_NOSTR_CONNECT || state.shutdown.is_cancelled() {
+        return;
+    }
+    // An id already accepted (it verified, and its request ran or is running) is a re-publish or
+    // someone else's copy: an error reply would contradict the real response for that id.
+    if state.dedupe.contains(&event.id) {
         return;
     }
     let route = event

@@ -54,6 +54,9 @@ pub struct RelayState {
     pub(crate) addresses: Arc<crate::limits::Addresses>,
     /// The header naming the client's address behind a reverse proxy (`real-ip-header`).
     pub(crate) real_ip_header: Option<hyper::header::HeaderName>,
+    /// Permits for `POST /nip46/request` bodies being read at once
+    /// ([`crate::http::nip46::MAX_BODY_READS`]), so slow bodies cannot pin unbounded memory.
+    pub(crate) body_reads: tokio::sync::Semaphore,
     conn_ids: AtomicU64,
 }
 
@@ -86,6 +89,7 @@ impl RelayState {
             reply_budget: crate::ratelimit::ReplyBudget::default(),
             addresses: Arc::new(crate::limits::Addresses::new(limits)),
             real_ip_header,
+            body_reads: tokio::sync::Semaphore::new(crate::http::nip46::MAX_BODY_READS),
             conn_ids: AtomicU64::new(1),
         }
     }

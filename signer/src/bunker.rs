@@ -26,7 +26,7 @@ pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX
 use crate::admin::{Admin, Locks};
 use crate::audit::{self, AuditLog, AuditRecord, Outcome};
 use crate::directory::Directory;
-use crate::sessions::{SessionRecord, Sessions};
+use crate::sessions::{Session, SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{MasterKey, Vault};
 use proto::nip46::UserKeys;
@@ -335,10 +335,15 @@ impl Bunker {
         now: u64,
     ) -> Reply {
         let remote_signer = keys.remote_signer.public_key();
-        let session = self.sessions.get(&remote_signer, &client);
-        let has_session = session.is_some();
+        let connecting = matches!(&incoming.request, Ok(Request::Connect(_)));
+        // A `connect` does not see an expired session: a client back with a new bunker URI gets
+        // a new session (it replaces the expired one) rather than `session expired`.
+        let live = |session: Option<Arc<Session>>| {
+            session.filter(|s| !connecting || s.expires_at(&keys.policy).is_none_or(|t| now < t))
+        };
+        let mut session = live(self.sessions.get(&remote_signer, &client));
         let secret_hash = match &incoming.request {
-            Ok(Request::Connect(c)) if !has_session => c
+            Ok(Request::Connect(c)) if session.is_none() => c
                 .secret
                 .as_ref()
                 .map(|s| <[u8; 32]>::from(Sha256::digest(s.as_bytes()))),
@@ -346,6 +351,13 @@ impl Bunker {
         };
         // Only a connect that may consume a secret takes the user's lock (see the module doc).
         let _guard = secret_hash.map(|_| self.locks.user(&keys.tenant, &keys.user_id));
+        if secret_hash.is_some() {
+            // The same client's other `connect` (a retry with a new id) may have created the
+            // session while this one waited for the lock: answer it as connected, not as a reuse
+            // of the secret that connect consumed.
+            session = live(self.sessions.get(&remote_signer, &client));
+        }
+        let has_session = session.is_some();
         // Under the lock, a remote signer rotated away or deleted since routing is no longer
         // hosted: its secret then reads as unknown, so no session is created for a dead key.
         let lookup = |h: [u8; 32]| {
@@ -543,7 +555,9 @@ fn internal(id: String, error: &Error) -> Reply {
 /// Kept literally: ASCII letters and digits and `_ - . : /`. Amethyst's URI validator wants a
 /// literal `relay=wss://` and its parser never percent-decodes, while nostr-tools' `BUNKER_REGEX`
 /// admits only `[?/\w:.=&%-]` in the query and decodes `%XX`; this set satisfies both. Anything
-/// else — including `& = ? % # +`, which would split or change the value — is percent-encoded.
+/// else — including `& = ? % # +`, which would split or change the value — is percent-encoded,
+/// and so are the brackets of an IPv6 literal host (nostr-tools' pattern refuses them): give
+/// Amethyst users a relay URL with a host name.
 pub(crate) fn uri_query_value(s: &str) -> String {
     const ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
         .remove(b'_')

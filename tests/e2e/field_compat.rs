@@ -166,13 +166,8 @@ async fn an_expired_session_is_told_so_and_ended() {
     let sessions = admin
         .get_ok(&format!("{}/sessions", user_path(&user)))
         .await;
-    let expires_at = sessions["items"][0]["expires_at"].as_u64().unwrap();
-    // The session lives one second: wait for the clock to pass it (time is what is under test).
-    let deadline = std::time::Instant::now() + WAIT;
-    while crate::admin_policy::now() < expires_at {
-        assert!(std::time::Instant::now() < deadline, "clock stuck");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The session lives one second: wait for the clock to pass it.
+    wait_until(sessions["items"][0]["expires_at"].as_u64().unwrap()).await;
     let remote = pk(&user.remote_signer_pubkey);
     let reply = client
         .request(&remote, "get_public_key", vec![], Transport::Nip44)
@@ -183,6 +178,43 @@ async fn an_expired_session_is_told_so_and_ended() {
         .await;
     assert_eq!(sessions["items"], json!([]), "the session ended");
     assert_error_reply(&connect(&mut client, &user, &secret).await, "already used");
+    server.server.stop().await;
+}
+
+/// Waits (bounded) until the wall clock reaches `at`, Unix seconds: expiry is what is under test.
+async fn wait_until(at: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while crate::admin_policy::now() < at {
+        assert!(std::time::Instant::now() < deadline, "clock stuck");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_expiry_a_new_uri_connects_on_the_first_try() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let user = server.provision(None).await;
+    // The policy's TTL, this time: it applies to live sessions too.
+    admin
+        .put_ok(&user_policy(&user), json!({"session_ttl_secs": 1}))
+        .await;
+    let mut client = RawClient::connect(server.server.relay_addr).await;
+    let first = secret_of(&user.bunker_uri);
+    assert_eq!(connect(&mut client, &user, &first).await["result"], "ack");
+    let sessions = admin
+        .get_ok(&format!("{}/sessions", user_path(&user)))
+        .await;
+    wait_until(sessions["items"][0]["expires_at"].as_u64().unwrap()).await;
+    // The app keeps its client key and comes back with a new URI: its very first request connects.
+    let fresh = secret_of(&server.bunker_uri(&user).await);
+    assert_eq!(connect(&mut client, &user, &fresh).await["result"], "ack");
+    admin.put_ok(&user_policy(&user), json!({})).await;
+    let remote = pk(&user.remote_signer_pubkey);
+    let me = client
+        .request(&remote, "get_public_key", vec![], Transport::Nip44)
+        .await;
+    assert_eq!(me["result"], user.user_pubkey.as_str());
     server.server.stop().await;
 }
 

@@ -478,3 +478,41 @@ async fn info_describes_the_signer() {
     post_info.assert_error(405, "invalid: ");
     server.server.stop().await;
 }
+
+/// A request whose body is still arriving holds one of its address's connection slots: with one
+/// slot per address, a second request from the address is refused 429 before its body is read,
+/// and once the slow one is gone the address is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_holds_its_addresss_connection_slot() {
+    let server = TestServer::start_with(|c| c.limits.max_connections_per_ip = 1).await;
+    let addr = server.server.relay_addr;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /nip46/request HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"id\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    // The slot is taken once the server has read the head; poll (bounded) until a second request
+    // is refused for it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let answer = raw_post(addr, "Content-Length: 2\r\n", b"{}").await;
+        if answer.0 == 429 || Instant::now() > deadline {
+            break answer;
+        }
+    };
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("rate-limited:"), "{body}");
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (status, body) = loop {
+        let answer = raw_post(addr, "Content-Length: 2\r\n", b"{}").await;
+        if answer.0 != 429 || Instant::now() > deadline {
+            break answer;
+        }
+    };
+    assert_eq!(
+        status, 400,
+        "served again once the slow request is gone: {body}"
+    );
+    server.server.stop().await;
+}

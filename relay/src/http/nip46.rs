@@ -17,9 +17,15 @@
 //! websocket client would get, when there is one): 400 `invalid:` (not JSON, not an event, bad
 //! `created_at`, id or signature, undecryptable), 403 `blocked:` (not kind 24133, not addressed to a
 //! remote signer hosted here), 405, 408 (body too slow), 409 `duplicate:`, 413, 415, 429
-//! `rate-limited:` with `Retry-After`, 500 `error:`, 503 (the signer is busy or did not answer in
-//! time; the relay is stopping). A duplicate is 409, not 200: it is not processed again, and its
-//! response went to the first submission. A refused request needs no NIP-46 error reply here
+//! `rate-limited:` with `Retry-After` (the address's connections or events, the tenant's rate),
+//! 500 `error:`, 503 (the relay is full, too many bodies are being read, the signer queue is full,
+//! or the relay is stopping), 504 (the signer did not answer within [`VERDICT_TIMEOUT`]; the
+//! request may still run, so retry with a new request event, not the same one). A duplicate is
+//! 409, not 200: it is not processed again, and its response went to the first submission.
+//!
+//! Bounded before any body byte is read: each request holds one of its address's connection slots
+//! (the websocket limits) while it is read and answered, and one of [`MAX_BODY_READS`] permits
+//! while its body is read. A refused request needs no NIP-46 error reply here
 //! ([`crate::answer`]): the HTTP answer is the reply.
 
 use crate::connection::{admit, Admission, Limit, Refused};
@@ -34,6 +40,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The path of `POST` requests.
@@ -45,15 +52,19 @@ pub(crate) const INFO_PATH: &str = "/nip46/info";
 /// Longest time a client may take to send a request's body, once its head is read.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest time a request waits for the signer's verdict before it is answered 503. The signer
+/// Longest time a request waits for the signer's verdict before it is answered 504. The signer
 /// takes milliseconds; only a queue full of other requests waits longer.
 pub const VERDICT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most request bodies read at once, across all clients: 256 × 128 KiB bounds what slow bodies can
+/// hold to 32 MiB. A request over it is answered 503 at once, without reading its body.
+pub const MAX_BODY_READS: usize = 256;
 
 /// Serves `/nip46/request` and `/nip46/info` (the caller routes only these paths here); `peer` is
 /// the TCP peer's address.
 pub(crate) async fn service(
     req: Request<Incoming>,
-    state: &RelayState,
+    state: &Arc<RelayState>,
     peer: IpAddr,
 ) -> Response<Body> {
     let path = req.uri().path();
@@ -85,11 +96,32 @@ pub(crate) async fn service(
 }
 
 /// `POST /nip46/request`: see the module docs.
-async fn request(req: Request<Incoming>, state: &RelayState, peer: IpAddr) -> Response<Body> {
+async fn request(req: Request<Incoming>, state: &Arc<RelayState>, peer: IpAddr) -> Response<Body> {
     let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
-    let event = match read_event(req).await {
-        Ok(event) => event,
-        Err(response) => return response,
+    // A request counts as one of its address's connections while it is read and answered (the
+    // websocket limits: per address and in total), and its body takes one of `MAX_BODY_READS`.
+    let _permit = match state.addresses.open(ip) {
+        Ok(permit) => permit,
+        Err(limit) => {
+            state.metrics.limit_refused(limit);
+            let status = match limit {
+                Limit::Connections => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
+            return retry_later(error(status, limit.message()));
+        }
+    };
+    let event = {
+        let Ok(_reading) = state.body_reads.try_acquire() else {
+            return retry_later(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "rate-limited: too many requests being read; retry",
+            ));
+        };
+        match read_event(req).await {
+            Ok(event) => event,
+            Err(response) => return response,
+        }
     };
     // Held until the request is submitted, as a websocket connection holds one until it has read
     // its last frame: the server's shutdown waits for it before it waits for the signer pool to
@@ -130,16 +162,19 @@ async fn request(req: Request<Incoming>, state: &RelayState, peer: IpAddr) -> Re
         };
         return retry_later(error(status, limit.message()));
     }
+    // The request stays queued and may still run: a retry of the same event would be a duplicate
+    // (409) whose response this endpoint cannot return, so no `Retry-After` here; a client retries
+    // with a new request event (a new id).
     match tokio::time::timeout(VERDICT_TIMEOUT, rx).await {
         Ok(Ok(verdict)) => answer(verdict),
-        Ok(Err(_)) => retry_later(error(
+        Ok(Err(_)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "error: the signer did not answer",
-        )),
-        Err(_) => retry_later(error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "error: the signer did not answer in time",
-        )),
+        ),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "error: the signer did not answer in time; send a new request",
+        ),
     }
 }
 
@@ -170,13 +205,10 @@ async fn read_event(req: Request<Incoming>) -> Result<Event, Response<Body>> {
     if declared.is_some_and(|n| n > MAX_MESSAGE_BYTES as u64) {
         return Err(too_large());
     }
-    let body = http_body_util::Limited::new(req.into_body(), MAX_MESSAGE_BYTES).collect();
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, body).await {
-        Ok(Ok(body)) => body.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(too_large());
-        }
-        Ok(Err(_)) => {
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, read_body(req.into_body())).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(BodyError::TooLarge)) => return Err(too_large()),
+        Ok(Err(BodyError::Unreadable)) => {
             return Err(error(
                 StatusCode::BAD_REQUEST,
                 "invalid: request body unreadable",
@@ -198,6 +230,28 @@ async fn read_event(req: Request<Incoming>) -> Result<Event, Response<Body>> {
                 "invalid: the body is not a NIP-01 event",
             )
         })
+}
+
+enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+/// The body's bytes, copied frame by frame into one buffer of at most [`MAX_MESSAGE_BYTES`]: one
+/// growing buffer per request however the client splits its body (collecting the frames would
+/// keep one entry per frame, which a body sent a byte at a time would multiply).
+async fn read_body(mut body: Incoming) -> Result<Vec<u8>, BodyError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyError::Unreadable)?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > MAX_MESSAGE_BYTES {
+                return Err(BodyError::TooLarge);
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
+    Ok(bytes)
 }
 
 /// The answer to a processed request.

@@ -5,10 +5,11 @@
 //! admin API's lists agree without waiting for a request, and keeps the `bunker_secrets` column
 //! family from growing with every URI ever issued.
 //!
-//! A bunker-URI record is deleted once it expired, or once it was used and the session it created
-//! has ended: a used secret never connects again either way (`connect` refuses consumed secrets),
-//! so the record only serves the admin's list while its session lives. Every deletion runs under
-//! the user's lock (the one a consuming `connect` holds), re-checking the record first.
+//! A bunker-URI record is deleted once it expired (used or not: the URI's lifetime bounds how long
+//! it is listed), or once it was used and the session it created has ended: a used secret never
+//! connects again either way (`connect` refuses consumed secrets). Every deletion runs under the
+//! user's lock (the one a consuming `connect` holds), deciding again on the record, session and
+//! policy as they are then.
 
 use super::Admin;
 use crate::directory::BunkerSecretRecord;
@@ -16,6 +17,7 @@ use crate::sessions::Sessions;
 use crate::Error;
 use proto::policy::Policy;
 use std::collections::HashMap;
+use std::sync::Arc;
 use store::{Batch, Cf, Durability};
 
 /// What one [`Admin::sweep`] removed.
@@ -62,7 +64,16 @@ impl Admin<'_> {
             }
             let (rs, client) = (session.record.remote_signer, session.record.client);
             let _guard = bunker.locks.user(tenant, user);
-            if bunker.sessions.get(&rs, &client).is_none() {
+            // Decided again under the lock, on the session as it is now: the client may have
+            // replaced it with a new one meanwhile, or an admin changed the policy.
+            let current = bunker.sessions.get(&rs, &client);
+            if !current.is_some_and(|c| Arc::ptr_eq(&c, &session)) {
+                continue;
+            }
+            let Ok((policy, _)) = bunker.directory.effective_policy(tenant, user) else {
+                continue;
+            };
+            if session.expires_at(&policy).is_none_or(|t| now < t) {
                 continue;
             }
             let mut batch = Batch::new();
