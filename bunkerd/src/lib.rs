@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 mod dispatch;
 pub mod error;
+pub mod hygiene;
 mod metrics;
 pub mod sched;
 pub mod server;

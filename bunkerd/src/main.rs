@@ -8,6 +8,9 @@
 //! setting, before any port is bound. Logs go to stderr through `tracing`, human-readable or, with
 //! `--log-format json`, one JSON object per line.
 //!
+//! `serve` first disables core dumps and ptrace attach of itself (`bunkerd::hygiene`; exit 71,
+//! EX_OSERR, if it cannot).
+//!
 //! `bunkerd admin <resource> <action>` is the operator CLI over the admin API (`bunkerd::cli`).
 //!
 //! Must not: take the operator token from argv or the config file (only `BUNKERD_OPERATOR_TOKEN`,
@@ -22,6 +25,9 @@ use zeroize::Zeroizing;
 
 /// Exit code for invalid configuration (sysexits.h EX_USAGE).
 const EX_USAGE: u8 = 64;
+
+/// Exit code when the process cannot disable core dumps and ptrace attach (sysexits.h EX_OSERR).
+const EX_OSERR: u8 = 71;
 
 /// Environment variable holding the operator token itself (read directly, never a clap arg, so
 /// it never shows in `--help` and is never taken from argv).
@@ -85,6 +91,11 @@ fn main() -> ExitCode {
         Command::Serve(args) => *args,
         Command::Admin(args) => return bunkerd::cli::run(args),
     };
+    // Before anything reads a key: no core dumps, no ptrace attach (`bunkerd::hygiene`).
+    if let Err(e) = bunkerd::hygiene::harden() {
+        eprintln!("bunkerd: disabling core dumps and ptrace attach: {e}");
+        return ExitCode::from(EX_OSERR);
+    }
     let config = match load_config(args) {
         Ok(config) => config,
         Err(e) => {

@@ -10,7 +10,8 @@
 //! fresh process: RocksDB's thread pools are process-wide, so this cannot be checked in-process
 //! next to other tests.
 //!
-//! Linux only (`/proc`), like the policies themselves.
+//! Linux only (`/proc`), like the policies themselves. Also: a serving bunkerd has core dumps
+//! disabled (`/proc/<pid>/limits`).
 
 use crate::sigterm::Bunkerd;
 use std::collections::BTreeMap;
@@ -89,4 +90,23 @@ async fn io_policy_normal_leaves_rocksdb_threads_alone() {
             .unwrap_or_else(|| panic!("{name}: {threads:?}"));
         assert!(!policies.contains(&SCHED_IDLE), "{name}: {threads:?}");
     }
+}
+
+/// A serving bunkerd has disabled core dumps for itself, hard limit included, so nothing in the
+/// process can raise it again (`bunkerd::hygiene`; its `PR_SET_DUMPABLE` is not visible from
+/// outside, `/proc/<pid>/limits` is).
+#[tokio::test]
+async fn a_serving_bunkerd_has_core_dumps_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Bunkerd::start_with(dir.path(), &[]).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid)).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("proc(5) lists the core limit");
+    let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
+    assert_eq!(values, ["0", "0"], "{core}");
+    let signalled = server.terminate();
+    let (status, took) = server.wait_exit(signalled).await;
+    server.assert_clean_exit(status, took);
 }

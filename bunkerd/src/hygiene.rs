@@ -1,0 +1,30 @@
+//! Process hygiene for a process that holds secret keys: no core dumps, no ptrace attach.
+//!
+//! [`harden`] runs first thing in `bunkerd serve`, before the master key is read:
+//!
+//! - `RLIMIT_CORE` soft and hard limits set to 0 (`setrlimit(2)`): a crash writes no core file that
+//!   would hold unsealed keys and the master key. The hard limit too, so nothing in the process can
+//!   raise it again.
+//! - `PR_SET_DUMPABLE` 0 (`prctl(2)`): no core dump whatever the limit or `core_pattern` (a pipe
+//!   to a crash collector ignores `RLIMIT_CORE`), and processes of the same user cannot attach with
+//!   `ptrace` or read `/proc/<pid>/mem`; `/proc/<pid>` files become root-owned.
+//!
+//! Both are per process and inherited by every thread started later. Errors are returned, not
+//! ignored: `serve` refuses to start when it cannot harden itself (exit 71, `EX_OSERR`).
+
+use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
+
+/// Disables core dumps and ptrace attach for this process (see the module docs).
+///
+/// # Errors
+///
+/// The `setrlimit(RLIMIT_CORE)` or `prctl(PR_SET_DUMPABLE)` error, as an [`std::io::Error`].
+pub fn harden() -> std::io::Result<()> {
+    let none = Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    setrlimit(Resource::Core, none)?;
+    set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
+    Ok(())
+}
