@@ -175,6 +175,12 @@ impl Metrics {
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
         self.sessions.reset();
+        // Every tenant with users is present in `bunkerd_sessions` (0 without sessions) and in
+        // `bunkerd_rate_limited_total` (0 until its first refusal), so panels and alerts see it.
+        for tenant in snapshot.users_by_tenant.keys() {
+            self.sessions.with_label_values(&[tenant]).set(0);
+            self.relay.touch_tenant(tenant);
+        }
         for (tenant, n) in &snapshot.sessions_by_tenant {
             self.sessions
                 .with_label_values(&[tenant])
@@ -264,6 +270,10 @@ mod tests {
             r#"bunkerd_limit_refusals_total{limit="ip_events"} 1"#,
             r#"bunkerd_limit_refusals_total{limit="queue"} 0"#,
             r#"bunkerd_users{tenant="t1"} 2"#,
+            // Present from the start: a tenant's sessions and rate-limited series, every reason.
+            r#"bunkerd_sessions{tenant="t1"} 0"#,
+            r#"bunkerd_rate_limited_total{tenant="t1"} 0"#,
+            r#"bunkerd_events_rejected_total{reason="blocked"} 0"#,
             r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
             "bunkerd_audit_dropped_total 5",
             "bunkerd_deliveries_dropped_total 4",

@@ -72,6 +72,18 @@ pub fn registered<M: Collector + Clone + 'static>(
     metric
 }
 
+/// The `reason` label values of `bunkerd_events_rejected_total`: the NIP-01 prefixes
+/// (`rate-limited` written `rate_limited`), and `other`.
+const REJECT_REASONS: [&str; 7] = [
+    "invalid",
+    "blocked",
+    "duplicate",
+    "rate_limited",
+    "error",
+    "restricted",
+    "other",
+];
+
 /// The relay's counters and gauges: `bunkerd_requests_total{tenant,method,outcome}`,
 /// `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_pool_queue_wait_seconds`,
 /// `bunkerd_events_rejected_total{reason}`, `bunkerd_rate_limited_total{tenant}`,
@@ -159,6 +171,16 @@ impl RelayMetrics {
         for cause in crate::answer::DROP_CAUSES {
             refusal_replies_dropped.with_label_values(&[cause]);
         }
+        let events_rejected = counter_vec(
+            "bunkerd_events_rejected_total",
+            "EVENTs answered OK false (or OK true duplicate), by NIP-01 reason prefix",
+            &["reason"],
+        );
+        // Every reason is present from the start (at 0), so panels and rate() alerts see the first
+        // refusal.
+        for reason in REJECT_REASONS {
+            events_rejected.with_label_values(&[reason]);
+        }
         RelayMetrics {
             requests: counter_vec(
                 "bunkerd_requests_total",
@@ -167,11 +189,7 @@ impl RelayMetrics {
             ),
             request_duration,
             queue_wait,
-            events_rejected: counter_vec(
-                "bunkerd_events_rejected_total",
-                "EVENTs answered OK false (or OK true duplicate), by NIP-01 reason prefix",
-                &["reason"],
-            ),
+            events_rejected,
             rate_limited: counter_vec(
                 "bunkerd_rate_limited_total",
                 "Requests refused with rate-limited: by their tenant's rate or its signer queue lane, or a full signer queue, by tenant",
@@ -225,6 +243,7 @@ impl RelayMetrics {
     /// Counts one refused (or duplicate) EVENT by its NIP-01 reason prefix (`invalid`, `blocked`,
     /// `rate-limited` → `rate_limited`, `duplicate`, `error`, `restricted`).
     pub fn rejected(&self, reason: &str) {
+        // One of `REJECT_REASONS`.
         let reason = match reason {
             "rate-limited" => "rate_limited",
             "invalid" | "blocked" | "duplicate" | "error" | "restricted" => reason,
@@ -243,6 +262,12 @@ impl RelayMetrics {
     /// Counts one rate-limited request of `tenant`.
     pub fn rate_limited(&self, tenant: &str) {
         self.rate_limited.with_label_values(&[tenant]).inc();
+    }
+
+    /// Creates `tenant`'s `bunkerd_rate_limited_total` series at 0 if it has none yet, so rate()
+    /// alerts see the tenant's first refusal (called at each scrape for the tenants that exist).
+    pub fn touch_tenant(&self, tenant: &str) {
+        self.rate_limited.with_label_values(&[tenant]);
     }
 
     /// Counts one error reply sent to a request refused by `cause`.

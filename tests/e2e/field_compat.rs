@@ -312,3 +312,21 @@ async fn legacy_calls_are_answered() {
     assert_error_reply(&gone, "no session");
     server.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_approved_perms_that_name_nothing_are_refused() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let user = server.provision(None).await;
+    let path = format!("{}/bunker-uris", user_path(&user));
+    // A typo, or nothing at all, would otherwise read as "no pre-approved perms".
+    for perms in ["", "sign_events", "get_relays"] {
+        let body = json!({ "perms": perms }).to_string();
+        let (status, error) = admin.call("POST", &path, Some(&body)).await;
+        assert_eq!(status, 400, "{perms:?}: {error}");
+        assert_eq!(error["error"]["code"], "invalid_input", "{error}");
+    }
+    let body = json!({"perms": "sign_event:1", "session_ttl_secs": 0}).to_string();
+    assert_eq!(admin.call("POST", &path, Some(&body)).await.0, 400);
+    server.server.stop().await;
+}
