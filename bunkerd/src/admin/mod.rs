@@ -54,7 +54,8 @@ pub(crate) struct AdminState {
     pub(crate) tokens: Arc<AdminTokens>,
     /// Base of the URL NIP-98 events must name (`Config::admin_public_url`), without a trailing `/`.
     pub(crate) public_url: Option<String>,
-    /// One NIP-49 (scrypt) import at a time: each may take up to 1 GiB for a second or two.
+    /// One NIP-49 (scrypt) import at a time: each may take up to 256 MiB (LOG_N 18) for half a
+    /// second.
     pub(crate) imports: tokio::sync::Semaphore,
     /// The server's metrics (rendered by `GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,

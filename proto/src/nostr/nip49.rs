@@ -30,12 +30,12 @@ mod tests;
 ///
 /// scrypt with r = 8 needs `128 · r · N = 2^(LOG_N + 10)` bytes of memory, allocated at once:
 /// 64 MiB at LOG_N 16 (the default of nostr-tools and NDK, ≈ 100 ms on a fast machine per the
-/// NIP-49 table), 256 MiB at 18, and 1 GiB at 20 (≈ 2 s; the highest row NIP-49 gives a time for
-/// and NDK's "higher security" option). 21 and 22 would need 2 and 4 GiB, more than a bunker host
-/// should hand to one admin request. Callers must run imports one at a time (two concurrent
-/// imports at 20 need 2 GiB); a caller with a tighter budget checks [`Ncryptsec::log_n`] before
-/// calling [`Ncryptsec::decrypt`].
-pub const MAX_LOG_N: u8 = 20;
+/// NIP-49 table), 256 MiB at 18, and 1 GiB at 20 (≈ 2 s; NDK's "higher security" option). 18 is
+/// the bound: one admin request may not take a quarter of the shipped deployments' 1 GiB memory
+/// limit, let alone all of it, and an `ncryptsec` made at 19 or more can be re-encrypted at 16 by
+/// its owner before import. Callers run imports one at a time; a caller with a tighter budget
+/// checks [`Ncryptsec::log_n`] before calling [`Ncryptsec::decrypt`].
+pub const MAX_LOG_N: u8 = 18;
 
 /// The only payload version NIP-49 defines.
 const VERSION: u8 = 0x02;

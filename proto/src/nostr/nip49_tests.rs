@@ -194,7 +194,9 @@ fn unsupported_versions() {
 #[test]
 fn log_n_above_bound_is_refused_before_scrypt() {
     let payload = sealed_secret("pw");
-    for log_n in [MAX_LOG_N + 1, 22, 64, 255] {
+    // 18 (256 MiB of scrypt) is the bound; NDK's "higher security" 20 (1 GiB) is refused.
+    assert_eq!(MAX_LOG_N, 18);
+    for log_n in [MAX_LOG_N + 1, 20, 22, 64, 255] {
         let mut bad = payload.clone();
         bad[1] = log_n;
         let s = encode(&bad);

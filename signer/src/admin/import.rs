@@ -2,7 +2,7 @@
 //! `ncryptsec1…` with its password, or none (one is generated).
 //!
 //! Parsing and the scrypt of a NIP-49 import run here, before any lock is taken: a NIP-49
-//! decryption takes up to a second or two and up to 1 GiB ([`proto::nostr::nip49::MAX_LOG_N`]),
+//! decryption takes up to half a second and 256 MiB ([`proto::nostr::nip49::MAX_LOG_N`], 18),
 //! so callers run imports one at a time. Error texts are fixed and never echo the key, the
 //! `ncryptsec` or the password.
 
@@ -78,7 +78,7 @@ impl KeyImport {
     }
 
     /// The secret key to import (`None`: generate one). Blocking: a NIP-49 import runs scrypt
-    /// (tens of milliseconds at LOG_N 16, about 2 s at LOG_N 20).
+    /// (tens of milliseconds at LOG_N 16, about half a second at the bound, LOG_N 18).
     ///
     /// # Errors
     ///
