@@ -22,7 +22,9 @@
 //! - **user locks**: [`USER_STRIPES`] mutexes, picked by hash of (tenant id, user id), for writes
 //!   of one user's records: the user record (name, disabled, policy, keys), its bunker URIs and
 //!   its sessions. A NIP-46 `connect` that consumes a bunker secret holds its user's lock too.
-//! - **order**: tenant lock first, then at most one user lock; never two stripes of one table,
+//! - **the NIP-05 domain lock**: one mutex over every tenant's `nip05_domain`, so a domain is
+//!   checked free and claimed by one tenant at a time; taken after the tenant's exclusive lock.
+//! - **order**: tenant lock first, then at most one user lock or the domain lock; never two stripes of one table,
 //!   never a lock re-entered, no record lock taken while a user lock is held. Code holding a lock waits
 //!   for no signer worker (only for the store, and for the audit writer when a tenant is deleted),
 //!   so a worker blocked on a lock in a `connect` always gets it.

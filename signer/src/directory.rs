@@ -290,6 +290,14 @@ impl Directory {
         self.tenants.get(id).map(|t| t.clone())
     }
 
+    /// The id of the tenant whose `nip05_domain` is `domain`, if any (O(tenants), in memory).
+    pub(crate) fn nip05_domain_holder(&self, domain: &str) -> Option<String> {
+        self.tenants
+            .iter()
+            .find(|t| t.nip05_domain.as_deref() == Some(domain))
+            .map(|t| t.id.clone())
+    }
+
     /// Number of tenants.
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()

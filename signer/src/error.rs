@@ -34,6 +34,10 @@ pub enum Error {
     /// A user with this user public key already exists in this tenant.
     #[error("user already exists")]
     UserExists,
+    /// The value is held by another record that must keep it (the text names it, e.g. a NIP-05
+    /// domain another tenant serves).
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     /// The key management layer failed (master key, data key, or a sealed record that does not
     /// open).
     #[error("key store: {0}")]
@@ -58,6 +62,7 @@ impl Error {
             Error::InvalidInput(_) => "invalid_input",
             Error::InvalidSecretKey => "invalid_secret_key",
             Error::UserExists => "user_exists",
+            Error::Conflict(_) => "conflict",
             Error::Kms(e) => e.code(),
             Error::Store(_) => "store",
             Error::Corrupt(_) => "corrupt_record",
@@ -76,6 +81,7 @@ impl Error {
                 | Error::InvalidInput(_)
                 | Error::InvalidSecretKey
                 | Error::UserExists
+                | Error::Conflict(_)
         )
     }
 }

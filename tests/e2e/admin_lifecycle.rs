@@ -757,3 +757,37 @@ async fn nip05_names_a_tenants_users_on_its_domain() {
     );
     server.server.stop().await;
 }
+
+/// A NIP-05 domain belongs to one tenant: another tenant's claim is refused 409 `conflict`, also
+/// when two tenants claim it at the same moment, and the first tenant keeps answering for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nip05_domain_belongs_to_one_tenant() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let claim = |tenant: String, domain: String| {
+        let admin = admin.clone();
+        async move {
+            let body = json!({ "nip05_domain": domain }).to_string();
+            admin
+                .call("PATCH", &format!("/v1/tenants/{tenant}"), Some(&body))
+                .await
+        }
+    };
+    let a = server.provision(None).await.tenant;
+    let b = server.provision(None).await.tenant;
+    let org = || "org.example".to_owned();
+    assert_eq!(claim(a.clone(), org()).await.0, 200);
+    let (status, body) = claim(b.clone(), org()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
+    assert_eq!(claim(a.clone(), org()).await.0, 200, "its own domain again");
+    // Racing claims of a fresh domain: exactly one wins, in every round.
+    for round in 0..10 {
+        let domain = format!("race{round}.example");
+        let (x, y) = tokio::join!(claim(a.clone(), domain.clone()), claim(b.clone(), domain));
+        let mut statuses = [x.0, y.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: {x:?} {y:?}");
+    }
+    server.server.stop().await;
+}

@@ -113,7 +113,9 @@ impl From<signer::Error> for ApiError {
             signer::Error::TenantNotFound
             | signer::Error::UserNotFound
             | signer::Error::NotFound(_) => StatusCode::NOT_FOUND,
-            signer::Error::UserExists | signer::Error::LimitReached(_) => StatusCode::CONFLICT,
+            signer::Error::UserExists
+            | signer::Error::LimitReached(_)
+            | signer::Error::Conflict(_) => StatusCode::CONFLICT,
             e if e.is_client_error() => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

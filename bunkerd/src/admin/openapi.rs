@@ -136,6 +136,12 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     if matches!(spec.id, RouteId::CreateUser | RouteId::AddAdminPubkey) {
         out.push((409, "already exists or a tenant limit is reached (codes: user_exists, already_exists, limit_reached)"));
     }
+    if spec.id == RouteId::UpdateTenant {
+        out.push((
+            409,
+            "the nip05_domain is served by another tenant (code conflict)",
+        ));
+    }
     if has_body {
         out.push((413, "request body over 64 KiB (code body_too_large)"));
     }

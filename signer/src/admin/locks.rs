@@ -25,6 +25,7 @@ pub const USER_STRIPES: usize = 256;
 pub(crate) struct Locks {
     tenants: Box<[RwLock<()>]>,
     users: Box<[Mutex<()>]>,
+    nip05_domains: Mutex<()>,
 }
 
 impl std::fmt::Debug for Locks {
@@ -60,7 +61,15 @@ impl Locks {
         Locks {
             tenants: (0..TENANT_STRIPES).map(|_| RwLock::new(())).collect(),
             users: (0..USER_STRIPES).map(|_| Mutex::new(())).collect(),
+            nip05_domains: Mutex::new(()),
         }
+    }
+
+    /// The one lock over every tenant's `nip05_domain`, for the check that a domain belongs to
+    /// at most one tenant and the write that claims it. Taken after the tenant's exclusive stripe,
+    /// never with a user stripe.
+    pub(crate) fn nip05_domains(&self) -> MutexGuard<'_, ()> {
+        self.nip05_domains.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Takes the tenant's stripe exclusively: for read-modify-writes of the tenant record, its

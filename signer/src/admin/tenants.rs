@@ -28,7 +28,9 @@ impl Admin<'_> {
     /// # Errors
     ///
     /// [`Error::TenantNotFound`] (also when the tenant was deleted meanwhile);
-    /// [`Error::InvalidInput`] naming the bad field; [`Error::Kms`] / [`Error::Store`].
+    /// [`Error::InvalidInput`] naming the bad field; [`Error::Conflict`] for a `nip05_domain`
+    /// another tenant serves (a domain belongs to one tenant: checked and claimed under one lock);
+    /// [`Error::Kms`] / [`Error::Store`].
     pub fn update_tenant(
         &self,
         tenant: &str,
@@ -36,6 +38,14 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<TenantRecord, Error> {
         let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let claims = matches!(update.nip05_domain, Some(Some(_)));
+        let _domains = claims.then(|| self.bunker.locks.nip05_domains());
+        if let Some(Some(domain)) = &update.nip05_domain {
+            let holder = self.bunker.directory.nip05_domain_holder(domain);
+            if holder.is_some_and(|other| other != tenant) {
+                return Err(Error::Conflict("nip05_domain is served by another tenant"));
+            }
+        }
         self.bunker.directory.update_tenant(tenant, update, now)
     }
 

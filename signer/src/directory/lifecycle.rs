@@ -538,12 +538,7 @@ impl Directory {
         domain: &str,
         name: &str,
     ) -> Result<Option<(PublicKey, PublicKey)>, Error> {
-        let tenant = self
-            .tenants
-            .iter()
-            .find(|t| t.nip05_domain.as_deref() == Some(domain))
-            .map(|t| t.id.clone());
-        let Some(tenant) = tenant else {
+        let Some(tenant) = self.nip05_domain_holder(domain) else {
             return Ok(None);
         };
         let mut found = None;
