@@ -14,8 +14,8 @@
 //! `bunkerd_pool_tenant_queue_depth{tenant}`, `bunkerd_pool_handover_waits_total{ended}`,
 //! `bunkerd_pool_handover_wait_seconds_total`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_audit_dropped_total`,
-//! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`, and the
-//! `process_*` metrics.
+//! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`,
+//! `bunkerd_admin_auth_failures_total{scheme}`, and the `process_*` metrics.
 
 use prometheus::{
     Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -40,7 +40,13 @@ pub(crate) struct Metrics {
     handover_waits: IntCounterVec,
     handover_wait: Counter,
     ready: IntGauge,
+    admin_auth_failures: IntCounterVec,
 }
+
+/// The `scheme` label values of `bunkerd_admin_auth_failures_total`: no `Authorization` header, a
+/// bearer token that matches none, a NIP-98 event that does not verify or names no admin of the
+/// tenant, any other scheme.
+pub(crate) const AUTH_FAILURE_SCHEMES: [&str; 4] = ["missing", "bearer", "nip98", "other"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,6 +107,14 @@ impl Metrics {
             &["version"],
         );
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let admin_auth_failures = counter_vec(
+            "bunkerd_admin_auth_failures_total",
+            "Admin API requests refused 401, by the credential's scheme (missing, bearer, nip98, other)",
+            &["scheme"],
+        );
+        for scheme in AUTH_FAILURE_SCHEMES {
+            admin_auth_failures.with_label_values(&[scheme]);
+        }
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -108,6 +122,7 @@ impl Metrics {
             ))
             .expect("unique");
         Metrics {
+            admin_auth_failures,
             relay,
             queue_depth: gauge(
                 "bunkerd_pool_queue_depth",
@@ -151,6 +166,11 @@ impl Metrics {
             ),
             registry,
         }
+    }
+
+    /// Counts one admin request refused 401; `scheme` is one of [`AUTH_FAILURE_SCHEMES`].
+    pub(crate) fn admin_auth_failed(&self, scheme: &'static str) {
+        self.admin_auth_failures.with_label_values(&[scheme]).inc();
     }
 
     /// Sets the state gauges from `snapshot` and renders every metric in the Prometheus text format

@@ -1,6 +1,7 @@
 //! Metrics: known traffic moves the `/metrics` counters and histograms by exactly the
 //! expected amounts (requests by tenant, method and outcome; latency histogram counts; refusals by
-//! reason; connections, subscriptions, users and sessions), and `/readyz` reports readiness.
+//! reason; connections, subscriptions, users and sessions), `/readyz` reports readiness, and refused
+//! admin credentials are counted by scheme.
 
 use crate::support::admin::Admin;
 use crate::support::raw::{pk, secret_of, RawClient, Transport};
@@ -205,5 +206,47 @@ async fn known_traffic_moves_each_metric_by_exactly_its_amount() {
         .call("GET", "/readyz", None)
         .await;
     assert_eq!((status, ready["status"].as_str()), (200, Some("ready")));
+    server.server.stop().await;
+}
+
+/// Refused admin credentials are counted by scheme (the series exist at 0 from the start), and
+/// neither the metric nor anything else names the credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_admin_authentications_are_counted_by_scheme() {
+    let server = TestServer::start().await;
+    let before = scrape(&server).await;
+    let failures = |s: &str, scheme| {
+        value(
+            s,
+            "bunkerd_admin_auth_failures_total",
+            &[("scheme", scheme)],
+        )
+    };
+    for scheme in ["missing", "bearer", "nip98", "other"] {
+        assert!(
+            before.contains(&format!(
+                "bunkerd_admin_auth_failures_total{{scheme=\"{scheme}\"}} 0"
+            )),
+            "{scheme} present from the start"
+        );
+    }
+    let wrong = "wrong-token-never-in-metrics";
+    for token in [Some(wrong), Some(wrong), None] {
+        let (status, _) = Admin::new(server.server.admin_addr, token)
+            .call("GET", "/v1/tenants", None)
+            .await;
+        assert_eq!(status, 401);
+    }
+    let after = scrape(&server).await;
+    assert_eq!(
+        failures(&after, "bearer") - failures(&before, "bearer"),
+        2.0
+    );
+    assert_eq!(
+        failures(&after, "missing") - failures(&before, "missing"),
+        1.0
+    );
+    assert_eq!(failures(&after, "nip98"), 0.0);
+    assert!(!after.contains(wrong));
     server.server.stop().await;
 }

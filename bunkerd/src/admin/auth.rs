@@ -72,6 +72,22 @@ pub(crate) fn unauthorized(message: &'static str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
+/// The `scheme` label of a refused credential (`crate::metrics::AUTH_FAILURE_SCHEMES`): `missing`,
+/// `bearer`, `nip98` or `other`. Reads only the scheme word, never the credential.
+pub(crate) fn scheme_label(authorization: Option<&str>) -> &'static str {
+    let Some(header) = authorization else {
+        return "missing";
+    };
+    let scheme = header.split_once(' ').map_or(header, |(s, _)| s);
+    if scheme.eq_ignore_ascii_case("Bearer") {
+        "bearer"
+    } else if scheme.eq_ignore_ascii_case("Nostr") {
+        "nip98"
+    } else {
+        "other"
+    }
+}
+
 /// Authenticates a request, or explains (401) why not.
 pub(crate) fn authenticate(
     presented: &Presented<'_>,

@@ -316,7 +316,17 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
                 &state.tokens,
                 &state.bunker,
                 unix_now(),
-            )?;
+            )
+            .inspect_err(|_| {
+                // Never the credential: its scheme and the route only.
+                let scheme = auth::scheme_label(presented.authorization);
+                state.metrics.admin_auth_failed(scheme);
+                tracing::warn!(
+                    scheme,
+                    route = matched.spec.path,
+                    "admin authentication failed"
+                );
+            })?;
             match scope {
                 Scope::Operator if principal != Principal::Operator => {
                     return Err(ApiError::new(
