@@ -277,6 +277,7 @@ async fn serve(
             .map(|u| u.trim_end_matches('/').to_owned()),
         imports: tokio::sync::Semaphore::new(1),
         metrics,
+        nip98_replays: Default::default(),
         submitter: pool.submitter(),
         hub: hub.clone(),
         store: store.clone(),

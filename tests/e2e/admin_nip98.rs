@@ -427,3 +427,31 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
     );
     s.server.server.stop().await;
 }
+
+/// A captured `Authorization: Nostr …` header works once: the same event replayed within its
+/// window is refused 401, and a freshly signed one for the same request is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_authorization_event_is_refused() {
+    let s = setup().await;
+    let users = format!("/v1/tenants/{}/users", s.tenant);
+    let header = Auth::new(&s.keys, "GET", s.anon.url(&users), None).header();
+    let (status, list) = call(&s.anon, "GET", &users, None, &header).await;
+    assert_eq!(status, 200, "{list}");
+    let replayed = call(&s.anon, "GET", &users, None, &header).await;
+    assert_unauthorized(&replayed, "replayed header");
+    assert!(
+        replayed.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("already used"),
+        "{replayed:?}"
+    );
+    // A new event (another created_at, so another id) for the same request.
+    let mut fresh = Auth::new(&s.keys, "GET", s.anon.url(&users), None);
+    fresh.created_at = Timestamp::from(fresh.created_at.as_secs() - 1);
+    assert_eq!(
+        call(&s.anon, "GET", &users, None, &fresh.header()).await.0,
+        200
+    );
+    s.server.server.stop().await;
+}

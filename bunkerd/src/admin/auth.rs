@@ -94,6 +94,7 @@ pub(crate) fn authenticate(
     operator_token_hash: &[u8; 32],
     tokens: &AdminTokens,
     bunker: &signer::Bunker,
+    replays: &Nip98Replays,
     now: u64,
 ) -> Result<Principal, ApiError> {
     let header = presented
@@ -123,25 +124,101 @@ pub(crate) fn authenticate(
             body: presented.body,
             window_secs: proto::nostr::nip98::DEFAULT_WINDOW_SECS,
         };
-        let pubkey = proto::nostr::nip98::verify(header, &expected, now).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                format!("NIP-98: {e}"),
-            )
-        })?;
-        return if bunker.directory().is_tenant_admin(tenant, &pubkey) {
-            Ok(Principal::TenantAdmin {
+        let (pubkey, id, created_at) = proto::nostr::nip98::verify_event(header, &expected, now)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    format!("NIP-98: {e}"),
+                )
+            })?;
+        if !bunker.directory().is_tenant_admin(tenant, &pubkey) {
+            return Err(unauthorized(
+                "NIP-98: this pubkey is not an admin of this tenant",
+            ));
+        }
+        let valid_until = created_at.saturating_add(expected.window_secs);
+        return match replays.first_use(id, valid_until, now) {
+            Ok(()) => Ok(Principal::TenantAdmin {
                 tenant: tenant.to_owned(),
                 actor: format!("nip98:{pubkey}"),
-            })
-        } else {
-            Err(unauthorized(
-                "NIP-98: this pubkey is not an admin of this tenant",
-            ))
+            }),
+            Err(Replay::Seen) => Err(unauthorized(
+                "NIP-98: this authorization event was already used; sign a new one",
+            )),
+            Err(Replay::Full) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many NIP-98 authorizations in the last minute; retry",
+            )),
         };
     }
     Err(unauthorized(
         "unsupported Authorization scheme (use Bearer or Nostr)",
     ))
+}
+
+/// Most NIP-98 event ids remembered at once: far above any admin's request rate over one window
+/// (60 s), and 64 bytes an entry.
+pub(crate) const MAX_NIP98_IDS: usize = 65_536;
+
+/// The ids of NIP-98 authorization events already accepted, each kept until its window ends, so
+/// a captured `Authorization: Nostr …` header works once (NIP-98 leaves replay protection to the
+/// server). Bounded by [`MAX_NIP98_IDS`]; expired ids are dropped when it fills.
+#[derive(Debug, Default)]
+pub(crate) struct Nip98Replays {
+    ids: std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>,
+}
+
+/// Why [`Nip98Replays::first_use`] refused an id.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Replay {
+    /// The id was accepted before, within its window.
+    Seen,
+    /// [`MAX_NIP98_IDS`] unexpired ids are held: nothing can be remembered, so nothing is accepted.
+    Full,
+}
+
+impl Nip98Replays {
+    /// Records `id` as used until `valid_until` (Unix seconds), or says why it cannot be used.
+    pub(crate) fn first_use(&self, id: [u8; 32], valid_until: u64, now: u64) -> Result<(), Replay> {
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.get(&id).is_some_and(|until| *until >= now) {
+            return Err(Replay::Seen);
+        }
+        if ids.len() >= MAX_NIP98_IDS {
+            ids.retain(|_, until| *until >= now);
+            if ids.len() >= MAX_NIP98_IDS {
+                return Err(Replay::Full);
+            }
+        }
+        ids.insert(id, valid_until);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_accepted_once_within_its_window_and_the_cache_is_bounded() {
+        let replays = Nip98Replays::default();
+        assert_eq!(replays.first_use([1; 32], 160, 100), Ok(()));
+        assert_eq!(replays.first_use([1; 32], 160, 150), Err(Replay::Seen));
+        assert_eq!(replays.first_use([2; 32], 160, 100), Ok(()));
+        // Fill it: expired ids make room, unexpired ones do not.
+        for i in 0..MAX_NIP98_IDS - 2 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            id[31] = 9;
+            assert_eq!(replays.first_use(id, 200, 100), Ok(()));
+        }
+        assert_eq!(replays.first_use([3; 32], 160, 100), Err(Replay::Full));
+        assert_eq!(
+            replays.first_use([3; 32], 300, 201),
+            Ok(()),
+            "the old ids expired"
+        );
+    }
 }

@@ -59,6 +59,8 @@ pub(crate) struct AdminState {
     pub(crate) imports: tokio::sync::Semaphore,
     /// The server's metrics (rendered by `GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// NIP-98 authorization events already used (each works once).
+    pub(crate) nip98_replays: auth::Nip98Replays,
     /// The signer queue (its depth is a metric).
     pub(crate) submitter: signer::pool::Submitter,
     /// The subscription index (its dropped deliveries are a metric).
@@ -315,6 +317,7 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
                 &state.operator_token_hash,
                 &state.tokens,
                 &state.bunker,
+                &state.nip98_replays,
                 unix_now(),
             )
             .inspect_err(|_| {

@@ -153,8 +153,23 @@ impl Nip98Error {
 /// # Security
 ///
 /// The returned pubkey is authenticated only for this URL, method and body within the window; the
-/// same header can be replayed for the same request until the window ends (see the module docs).
+/// same header can be replayed for the same request until the window ends (see the module docs):
+/// a caller that must refuse replays remembers the event ids [`verify_event`] returns.
 pub fn verify(header: &str, expected: &Expected<'_>, now: u64) -> Result<PublicKey, Nip98Error> {
+    verify_event(header, expected, now).map(|(pubkey, _, _)| pubkey)
+}
+
+/// [`verify`], also returning the authorization event's id (32 bytes) and `created_at` (Unix
+/// seconds), for a replay cache: the event is valid within `window_secs` of its `created_at`.
+///
+/// # Errors
+///
+/// As [`verify`].
+pub fn verify_event(
+    header: &str,
+    expected: &Expected<'_>,
+    now: u64,
+) -> Result<(PublicKey, [u8; 32], u64), Nip98Error> {
     let event = decode_header(header)?;
     if event.kind != KIND_HTTP_AUTH {
         return Err(Nip98Error::WrongKind);
@@ -172,7 +187,7 @@ pub fn verify(header: &str, expected: &Expected<'_>, now: u64) -> Result<PublicK
     }
     check_payload(&event, expected.body)?;
     event.verify().map_err(|_| Nip98Error::BadSignature)?;
-    Ok(event.pubkey)
+    Ok((event.pubkey, event.id, event.created_at))
 }
 
 /// Splits off the scheme, decodes the base64 token and parses the event (not yet verified).
