@@ -15,7 +15,8 @@
 //! `bunkerd_pool_handover_wait_seconds_total`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_audit_dropped_total`,
 //! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`,
-//! `bunkerd_admin_auth_failures_total{scheme}`, and the `process_*` metrics.
+//! `bunkerd_admin_auth_failures_total{scheme}`, `bunkerd_accept_errors_total{listener,error}`, and
+//! the `process_*` metrics.
 
 use prometheus::{
     Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -41,6 +42,7 @@ pub(crate) struct Metrics {
     handover_wait: Counter,
     ready: IntGauge,
     admin_auth_failures: IntCounterVec,
+    accept_errors: IntCounterVec,
 }
 
 /// The `scheme` label values of `bunkerd_admin_auth_failures_total`: no `Authorization` header, a
@@ -115,6 +117,16 @@ impl Metrics {
         for scheme in AUTH_FAILURE_SCHEMES {
             admin_auth_failures.with_label_values(&[scheme]);
         }
+        let accept_errors = counter_vec(
+            "bunkerd_accept_errors_total",
+            "Failed accepts, by listener (relay, admin) and error: resources (out of file descriptors or memory; the listener backs off) or other",
+            &["listener", "error"],
+        );
+        for listener in ["relay", "admin"] {
+            for error in ["resources", "other"] {
+                accept_errors.with_label_values(&[listener, error]);
+            }
+        }
         #[cfg(target_os = "linux")]
         registry
             .register(Box::new(
@@ -123,6 +135,7 @@ impl Metrics {
             .expect("unique");
         Metrics {
             admin_auth_failures,
+            accept_errors,
             relay,
             queue_depth: gauge(
                 "bunkerd_pool_queue_depth",
@@ -166,6 +179,13 @@ impl Metrics {
             ),
             registry,
         }
+    }
+
+    /// Counts one failed accept on `listener` (`relay`, `admin`); `error` is `resources` or `other`.
+    pub(crate) fn accept_failed(&self, listener: &'static str, error: &'static str) {
+        self.accept_errors
+            .with_label_values(&[listener, error])
+            .inc();
     }
 
     /// Counts one admin request refused 401; `scheme` is one of [`AUTH_FAILURE_SCHEMES`].

@@ -41,6 +41,20 @@ const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// one second's worth of responses (a few milliseconds of work at full load) rather than a burst.
 const SWEEP_INTERVAL_SECS: u64 = 1;
 
+/// How long an accept loop waits after running out of file descriptors or memory (`EMFILE`,
+/// `ENFILE`, `ENOBUFS`, `ENOMEM`) before it accepts again.
+const ACCEPT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether an `accept` error means the process or system ran out of a resource (the connection
+/// stays queued: retrying at once would spin) rather than that one connection failed.
+fn is_resource_exhaustion(e: &std::io::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    const ENOBUFS: i32 = 105;
+    const ENOMEM: i32 = 12;
+    matches!(e.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS | ENOMEM))
+}
+
 /// How often expired sessions and spent bunker-URI records are swept, seconds. Expiry is enforced
 /// at each request regardless; this only keeps the store and the admin API's lists current.
 const SESSION_SWEEP_INTERVAL_SECS: u64 = 60;
@@ -267,6 +281,7 @@ async fn serve(
             .as_deref()
             .and_then(|h| hyper::header::HeaderName::from_bytes(h.as_bytes()).ok()),
     ));
+    let accept_metrics = metrics.clone();
     let admin_state = Arc::new(AdminState {
         bunker: bunker.clone(),
         operator_token_hash: token_hash,
@@ -291,6 +306,7 @@ async fn serve(
     tracker.spawn(sweep_sessions(bunker, shutdown.clone()));
     let relay = tracker.spawn(accept_loop(
         listeners.relay,
+        ("relay", accept_metrics.clone()),
         shutdown.clone(),
         tracker.clone(),
         {
@@ -300,6 +316,7 @@ async fn serve(
     ));
     let admin = tracker.spawn(accept_loop(
         listeners.admin,
+        ("admin", accept_metrics),
         shutdown.clone(),
         tracker.clone(),
         move |req, _peer| admin::service(req, admin_state.clone()),
@@ -354,6 +371,7 @@ async fn serve(
 /// task. `TCP_NODELAY` is set: responses are small, and Nagle's algorithm would hold each ~40 ms.
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
+    (name, metrics): (&'static str, Arc<Metrics>),
     shutdown: CancellationToken,
     tracker: TaskTracker,
     handler: F,
@@ -372,7 +390,17 @@ async fn accept_loop<F, Fut>(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    let exhausted = is_resource_exhaustion(&e);
+                    metrics.accept_failed(name, if exhausted { "resources" } else { "other" });
+                    tracing::warn!(listener = name, error = %e, "accept failed");
+                    if exhausted {
+                        // Out of file descriptors or memory: the pending connection stays queued,
+                        // so retrying at once would spin a core. Wait for connections to close.
+                        tokio::select! {
+                            () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                            () = shutdown.cancelled() => return,
+                        }
+                    }
                     continue;
                 }
             },

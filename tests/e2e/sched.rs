@@ -10,8 +10,9 @@
 //! fresh process: RocksDB's thread pools are process-wide, so this cannot be checked in-process
 //! next to other tests.
 //!
-//! Linux only (`/proc`), like the policies themselves. Also: a serving bunkerd has core dumps
-//! disabled (`/proc/<pid>/limits`).
+//! Linux only (`/proc`), like the policies themselves. Also process-level: a serving bunkerd has
+//! core dumps disabled (`/proc/<pid>/limits`), and out of file descriptors its accept loop backs
+//! off instead of spinning (`prlimit` lowers the running process's limit).
 
 use crate::sigterm::Bunkerd;
 use std::collections::BTreeMap;
@@ -106,6 +107,90 @@ async fn a_serving_bunkerd_has_core_dumps_disabled() {
         .expect("proc(5) lists the core limit");
     let values: Vec<&str> = core.split_whitespace().skip(4).take(2).collect();
     assert_eq!(values, ["0", "0"], "{core}");
+    let signalled = server.terminate();
+    let (status, took) = server.wait_exit(signalled).await;
+    server.assert_clean_exit(status, took);
+}
+
+/// `GET /metrics` on `admin`, once it answers (bounded): the body.
+async fn metrics_of(admin: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let attempt = async {
+            let mut stream = tokio::net::TcpStream::connect(admin).await.ok()?;
+            let request =
+                format!("GET /metrics HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.ok()?;
+            let mut text = String::new();
+            stream.read_to_string(&mut text).await.ok()?;
+            text.contains(" 200 ").then_some(text)
+        };
+        let limit = std::time::Duration::from_secs(2);
+        if let Ok(Some(text)) = tokio::time::timeout(limit, attempt).await {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/metrics did not answer"
+        );
+    }
+}
+
+/// Out of file descriptors, the accept loop backs off instead of spinning: with the process's fd
+/// limit lowered under it (`prlimit`) and a flood of connections held open for one second, the
+/// failed accepts number a handful (one per 100 ms back-off), not the hundreds of thousands of a
+/// loop that retries at once; they are counted, and the relay serves again once fds are free.
+#[tokio::test]
+async fn out_of_file_descriptors_the_accept_loop_backs_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Bunkerd::start_with(dir.path(), &[]).await;
+    let pid = server.pid.to_string();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let soft = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .expect("proc(5) lists the open-files limit")
+        .to_owned();
+    // The soft limit only: raising it back needs no privilege.
+    let prlimit = |nofile: String| {
+        let status = std::process::Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--nofile={nofile}:")])
+            .status()
+            .expect("prlimit (util-linux) runs");
+        assert!(status.success(), "prlimit {nofile}");
+    };
+    prlimit((open + 8).to_string());
+    let mut flood = Vec::new();
+    for _ in 0..64 {
+        flood.push(
+            tokio::net::TcpStream::connect(server.relay_addr)
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    server
+        .until_message("accept failed", |m| m == "accept failed", deadline)
+        .await;
+    // The measurement window: how many accepts fail while the fds stay exhausted.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    drop(flood);
+    prlimit(soft);
+    let metrics = metrics_of(server.admin_addr).await;
+    let failed: f64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(r#"bunkerd_accept_errors_total{error="resources",listener="relay"} "#)
+        })
+        .expect("the series exists")
+        .parse()
+        .unwrap();
+    assert!((1.0..200.0).contains(&failed), "{failed} failed accepts");
     let signalled = server.terminate();
     let (status, took) = server.wait_exit(signalled).await;
     server.assert_clean_exit(status, took);

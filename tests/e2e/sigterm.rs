@@ -98,8 +98,8 @@ type Writer = WebSocketWrite<tokio::io::WriteHalf<TokioIo<Upgraded>>>;
 /// observed. Also used by `sched.rs`.
 pub(crate) struct Bunkerd {
     pub(crate) pid: u32,
-    relay_addr: SocketAddr,
-    admin_addr: SocketAddr,
+    pub(crate) relay_addr: SocketAddr,
+    pub(crate) admin_addr: SocketAddr,
     /// Stderr lines, from a reader thread (unbounded, so the child never blocks on a full pipe).
     lines: mpsc::UnboundedReceiver<String>,
     /// Every line read so far: the JSON object, or the raw text as a string if it is not JSON.
@@ -186,7 +186,7 @@ impl Bunkerd {
 
     /// Reads log lines until one whose message satisfies `wanted` (`what` names it in a panic),
     /// and returns it.
-    async fn until_message(
+    pub(crate) async fn until_message(
         &mut self,
         what: &str,
         wanted: impl Fn(&str) -> bool,
