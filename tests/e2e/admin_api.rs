@@ -134,3 +134,27 @@ async fn auth_errors_and_imports() {
     );
     server.server.stop().await;
 }
+
+/// A bearer credential is checked before the body is read: a client with a wrong token that
+/// announces a body and never sends it gets its 401 at once, not after the body read's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_bearer_token_is_refused_before_the_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let addr = server.server.admin_addr;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/tenants HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer wrong-token-0123456789\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    // Well under the 10 s body-read bound: the answer comes without any body byte sent.
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered before the body arrived")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 401"), "{text}");
+    assert!(text.contains("unauthorized"), "{text}");
+    server.server.stop().await;
+}

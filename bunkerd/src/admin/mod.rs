@@ -293,58 +293,27 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = read_body(req).await?;
-    let principal = match matched.spec.scope {
-        Scope::Public => Principal::Operator,
-        scope => {
-            let base = match &state.public_url {
-                Some(base) => base.clone(),
-                None => format!("http://{host}"),
-            };
-            let url = match &query {
-                Some(q) => format!("{base}{path}?{q}"),
-                None => format!("{base}{path}"),
-            };
-            let presented = Presented {
-                authorization: authorization.as_deref(),
-                url: &url,
-                method: method.as_str(),
-                body: &body,
-                tenant: (scope == Scope::Tenant).then(|| matched.param("tenant")),
-            };
-            let principal = auth::authenticate(
-                &presented,
-                &state.operator_token_hash,
-                &state.tokens,
-                &state.bunker,
-                &state.nip98_replays,
-                unix_now(),
-            )
-            .inspect_err(|_| {
-                // Never the credential: its scheme and the route only.
-                let scheme = auth::scheme_label(presented.authorization);
-                state.metrics.admin_auth_failed(scheme);
-                tracing::warn!(
-                    scheme,
-                    route = matched.spec.path,
-                    "admin authentication failed"
-                );
-            })?;
-            match scope {
-                Scope::Operator if principal != Principal::Operator => {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "forbidden",
-                        "this route needs the operator token",
-                    ))
-                }
-                Scope::Tenant if !principal.may_access(matched.param("tenant")) => {
-                    return Err(ApiError::tenant_not_found())
-                }
-                _ => {}
-            }
-            principal
-        }
+    // A bearer token (or no credential) is checked before the body is read, so a client without
+    // credentials cannot make the server read one; NIP-98 signs the body's hash, so its body is
+    // read first. Either way the read is bounded (`MAX_BODY_BYTES`, `BODY_READ_TIMEOUT`).
+    let scope = matched.spec.scope;
+    let signs_body = auth::scheme_label(authorization.as_deref()) == "nip98";
+    let who = Asking {
+        matched: &matched,
+        host: &host,
+        path: &path,
+        query: query.as_deref(),
+        method: &method,
+        authorization: authorization.as_deref(),
+    };
+    let (principal, body) = if scope == Scope::Public {
+        (Principal::Operator, read_body(req).await?)
+    } else if signs_body {
+        let body = read_body(req).await?;
+        (authorize(state, &who, &body)?, body)
+    } else {
+        let principal = authorize(state, &who, &[])?;
+        (principal, read_body(req).await?)
     };
     let ctx = Ctx {
         state,
@@ -354,6 +323,78 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
         body,
     };
     dispatch(&ctx).await
+}
+
+/// What [`authorize`] needs of a request besides its body.
+struct Asking<'a> {
+    matched: &'a routes::Matched<'a>,
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    method: &'a hyper::Method,
+    authorization: Option<&'a str>,
+}
+
+/// Authenticates a request to a non-public route and checks its scope: the principal, or the
+/// 401 / 403 / 404 to answer. Failures are counted and logged (scheme and route, never the
+/// credential).
+fn authorize(state: &AdminState, asking: &Asking<'_>, body: &[u8]) -> Result<Principal, ApiError> {
+    let Asking {
+        matched,
+        host,
+        path,
+        query,
+        method,
+        authorization,
+    } = *asking;
+    let scope = matched.spec.scope;
+    let base = match &state.public_url {
+        Some(base) => base.clone(),
+        None => format!("http://{host}"),
+    };
+    let url = match &query {
+        Some(q) => format!("{base}{path}?{q}"),
+        None => format!("{base}{path}"),
+    };
+    let presented = Presented {
+        authorization,
+        url: &url,
+        method: method.as_str(),
+        body,
+        tenant: (scope == Scope::Tenant).then(|| matched.param("tenant")),
+    };
+    let principal = auth::authenticate(
+        &presented,
+        &state.operator_token_hash,
+        &state.tokens,
+        &state.bunker,
+        &state.nip98_replays,
+        unix_now(),
+    )
+    .inspect_err(|_| {
+        // Never the credential: its scheme and the route only.
+        let scheme = auth::scheme_label(presented.authorization);
+        state.metrics.admin_auth_failed(scheme);
+        tracing::warn!(
+            scheme,
+            route = matched.spec.path,
+            "admin authentication failed"
+        );
+    })?;
+    match scope {
+        Scope::Operator if principal != Principal::Operator => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this route needs the operator token",
+            ))
+        }
+        Scope::Tenant if !principal.may_access(matched.param("tenant")) => {
+            return Err(ApiError::tenant_not_found())
+        }
+        _ => {}
+    }
+    Ok(principal)
 }
 
 /// Reads the state gauges for a scrape (store sizes and per-tenant counts: blocking, called on the
@@ -450,10 +491,20 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     }
 }
 
+/// Longest time a client may take to send a request body once its head is read.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
-        .collect()
+    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES).collect();
+    let body = tokio::time::timeout(BODY_READ_TIMEOUT, body)
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "request body not received within 10 s",
+            )
+        })?
         .map_err(|_| {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

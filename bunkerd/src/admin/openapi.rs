@@ -143,6 +143,10 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
         ));
     }
     if has_body {
+        out.push((
+            408,
+            "request body not received within 10 s (code body_timeout)",
+        ));
         out.push((413, "request body over 64 KiB (code body_too_large)"));
     }
     out.push((500, "internal error (code internal)"));
