@@ -265,10 +265,7 @@ impl Bunker {
             Err(RpcError::Internal) => "error",
             Err(_) => "refused",
         };
-        // Never earlier than the request: a client whose clock runs ahead subscribes with
-        // `since: <its now>` (go-nostr, nak) and would miss a reply stamped with ours.
-        let created_at = now.max(event.created_at);
-        let response = self.response(&keys, &transport, event.pubkey, reply, created_at);
+        let response = self.response(&keys, &transport, event, reply, now);
         Ok(Processed {
             accepted: Ok(()),
             response: Some(response),
@@ -449,15 +446,17 @@ impl Bunker {
         Ok(())
     }
 
-    /// Encrypts the reply in the request's scheme and signs the response event, dated `created_at`
-    /// (Unix seconds).
+    /// Encrypts the reply to `request` in its scheme and signs the response event, `p`-tagged to
+    /// the request's author and dated max(`now`, the request's `created_at`) (Unix seconds): a
+    /// client whose clock runs ahead subscribes with `since: <its now>` (go-nostr, nak) and would
+    /// miss a reply stamped with ours.
     fn response(
         &self,
         keys: &UserKeys,
         transport: &Transport,
-        client: PublicKey,
+        request: &Event,
         mut reply: Reply,
-        created_at: u64,
+        now: u64,
     ) -> Event {
         let content = match transport.encrypt(&reply.to_json()) {
             Some(content) => content,
@@ -471,9 +470,9 @@ impl Bunker {
         crate::crypto::with(|c| {
             keys.remote_signer.sign_event(
                 UnsignedEvent {
-                    created_at,
+                    created_at: now.max(request.created_at),
                     kind: KIND_NOSTR_CONNECT,
-                    tags: vec![vec!["p".to_owned(), client.to_hex()]],
+                    tags: vec![vec!["p".to_owned(), request.pubkey.to_hex()]],
                     content,
                 },
                 c,

@@ -42,6 +42,10 @@ pub enum RpcError {
     /// The reply would exceed the 65,535-byte NIP-44 plaintext limit we keep replies to
     /// (`docs/protocol-notes.md` §11.11).
     ReplyTooLarge,
+    /// The relay refused the request event before the signer ran it (a rate limit, a full queue,
+    /// the `created_at` window); the text is the relay's `OK false` message, a fixed text with
+    /// its NIP-01 prefix (e.g. `rate-limited: …`).
+    RelayRefused(String),
     /// A server-side failure (store write). Details go to the operator's log, not to the client.
     Internal,
 }
@@ -75,6 +79,7 @@ impl RpcError {
             RpcError::UserUnavailable => "unauthorized: this user is not available".into(),
             RpcError::PermissionDenied(message) => message.clone(),
             RpcError::ReplyTooLarge => "result too large for a NIP-44 reply (65535 bytes)".into(),
+            RpcError::RelayRefused(message) => message.clone(),
             RpcError::Internal => "internal error; try again".into(),
         }
     }
@@ -96,6 +101,7 @@ impl RpcError {
             RpcError::UserUnavailable => "user_unavailable",
             RpcError::PermissionDenied(_) => "permission_denied",
             RpcError::ReplyTooLarge => "reply_too_large",
+            RpcError::RelayRefused(_) => "relay_refused",
             RpcError::Internal => "internal",
         }
     }

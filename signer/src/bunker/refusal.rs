@@ -13,8 +13,8 @@
 
 use super::{Bunker, Refusal, Transport};
 use crate::KIND_NOSTR_CONNECT;
-use proto::nip46::Request;
-use proto::nostr::{hex32, Event, PublicKey, UnsignedEvent};
+use proto::nip46::{Reply, Request, RpcError};
+use proto::nostr::{hex32, Event, PublicKey};
 
 impl Bunker {
     /// The NIP-46 error reply to `event`, a kind-24133 request the relay refused with `refusal`
@@ -46,19 +46,11 @@ impl Bunker {
         let plaintext = transport.decrypt(&event.content).ok()?;
         let id = Request::parse(&plaintext).ok()?.id;
         drop(plaintext);
-        let reply = serde_json::json!({ "id": id, "error": refusal.message() }).to_string();
-        let content = transport.encrypt(&reply)?;
-        Some(crate::crypto::with(|c| {
-            keys.remote_signer.sign_event(
-                UnsignedEvent {
-                    created_at: now.max(event.created_at),
-                    kind: KIND_NOSTR_CONNECT,
-                    tags: vec![vec!["p".to_owned(), event.pubkey.to_hex()]],
-                    content,
-                },
-                c,
-            )
-        }))
+        let reply = Reply {
+            id,
+            body: Err(RpcError::RelayRefused(refusal.message())),
+        };
+        Some(self.response(&keys, &transport, event, reply, now))
     }
 }
 

@@ -6,7 +6,7 @@ use super::*;
 use crate::admin::NewUser;
 use crate::{BunkerConfig, UriOptions};
 use kms::MemMasterKey;
-use proto::nostr::{nip04, nip44, Crypto, Keypair};
+use proto::nostr::{nip04, nip44, Crypto, Keypair, UnsignedEvent};
 use std::sync::Arc;
 use store::MemStore;
 
