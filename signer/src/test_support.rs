@@ -49,23 +49,14 @@ impl Store for HookedStore {
         self.inner.scan_prefix(cf, prefix, visit)
     }
 
-    fn scan_range(
+    fn scan_range_in(
         &self,
         cf: Cf,
         start: &[u8],
         end: &[u8],
+        order: store::Order,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), store::Error> {
-        self.inner.scan_range(cf, start, end, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range_rev(cf, start, end, visit)
+        self.inner.scan_range_in(cf, start, end, order, visit)
     }
 }

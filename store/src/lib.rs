@@ -195,6 +195,25 @@ pub trait Store: Send + Sync + 'static {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error>;
 
+    /// Visits the keys `k` of `cf` with `start <= k < end` (bytewise) in `order`; `visit`
+    /// returns false to stop early. `start >= end` is an empty range (no visit, no error). The one
+    /// range scan an engine implements; callers use [`Store::scan_range`] and
+    /// [`Store::scan_range_rev`].
+    ///
+    /// `visit` may call back into the store; writes made during a scan may or may not be seen.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Engine`] if the engine fails while iterating (keys already visited stay visited).
+    fn scan_range_in(
+        &self,
+        cf: Cf,
+        start: &[u8],
+        end: &[u8],
+        order: Order,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), Error>;
+
     /// Visits the keys `k` of `cf` with `start <= k < end` (bytewise) in ascending order;
     /// `visit` returns false to stop early. `start >= end` is an empty range (no visit, no
     /// error). The bounds are half-open so adjacent ranges tile: `[a, b)` then `[b, c)` visit
@@ -215,7 +234,9 @@ pub trait Store: Send + Sync + 'static {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error>;
+    ) -> Result<(), Error> {
+        self.scan_range_in(cf, start, end, Order::Ascending, visit)
+    }
 
     /// Visits the same keys as [`Store::scan_range`] (`start <= k < end`) in **descending**
     /// order: the greatest key below `end` first, for newest-first pages over time-ordered keys.
@@ -233,7 +254,18 @@ pub trait Store: Send + Sync + 'static {
         start: &[u8],
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error>;
+    ) -> Result<(), Error> {
+        self.scan_range_in(cf, start, end, Order::Descending, visit)
+    }
+}
+
+/// The order of a range scan ([`Store::scan_range_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Least key first.
+    Ascending,
+    /// Greatest key first.
+    Descending,
 }
 
 #[cfg(test)]

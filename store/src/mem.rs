@@ -7,7 +7,7 @@
 //! Main type: [`MemStore`].
 
 use crate::Error;
-use crate::{Batch, Cf, Durability, Op, Store};
+use crate::{Batch, Cf, Durability, Op, Order, Store};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -67,43 +67,6 @@ impl MemStore {
             range.take(SCAN_CHUNK).map(copy).collect()
         }
     }
-
-    /// Shared body of both range scans: walks `[start, end)` chunk by chunk, moving the lower
-    /// (ascending) or upper (descending) bound past the last key visited.
-    fn scan_range_dir(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        descending: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error> {
-        if start >= end {
-            return Ok(());
-        }
-        let mut resume: Option<Vec<u8>> = None;
-        loop {
-            let (low, high) = match (&resume, descending) {
-                (None, _) => (Bound::Included(start), Bound::Excluded(end)),
-                (Some(last), false) => (Bound::Excluded(last.as_slice()), Bound::Excluded(end)),
-                (Some(last), true) => (Bound::Included(start), Bound::Excluded(last.as_slice())),
-            };
-            let chunk = self.range_chunk(cf, low, high, descending);
-            let full = chunk.len() == SCAN_CHUNK;
-            let mut last = None;
-            for (key, value) in chunk {
-                if !visit(&key, &value) {
-                    return Ok(());
-                }
-                last = Some(key);
-            }
-            match last {
-                // `last` lies strictly inside `[start, end)`, so the next bounds stay ordered.
-                Some(key) if full => resume = Some(key),
-                _ => return Ok(()),
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for MemStore {
@@ -156,23 +119,41 @@ impl Store for MemStore {
         }
     }
 
-    fn scan_range(
+    /// Walks `[start, end)` chunk by chunk, moving the lower (ascending) or upper (descending)
+    /// bound past the last key visited.
+    fn scan_range_in(
         &self,
         cf: Cf,
         start: &[u8],
         end: &[u8],
+        order: Order,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error> {
-        self.scan_range_dir(cf, start, end, false, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error> {
-        self.scan_range_dir(cf, start, end, true, visit)
+        let descending = order == Order::Descending;
+        if start >= end {
+            return Ok(());
+        }
+        let mut resume: Option<Vec<u8>> = None;
+        loop {
+            let (low, high) = match (&resume, descending) {
+                (None, _) => (Bound::Included(start), Bound::Excluded(end)),
+                (Some(last), false) => (Bound::Excluded(last.as_slice()), Bound::Excluded(end)),
+                (Some(last), true) => (Bound::Included(start), Bound::Excluded(last.as_slice())),
+            };
+            let chunk = self.range_chunk(cf, low, high, descending);
+            let full = chunk.len() == SCAN_CHUNK;
+            let mut last = None;
+            for (key, value) in chunk {
+                if !visit(&key, &value) {
+                    return Ok(());
+                }
+                last = Some(key);
+            }
+            match last {
+                // `last` lies strictly inside `[start, end)`, so the next bounds stay ordered.
+                Some(key) if full => resume = Some(key),
+                _ => return Ok(()),
+            }
+        }
     }
 }

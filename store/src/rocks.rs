@@ -8,7 +8,7 @@
 //! Main type: [`RocksStore`].
 
 use crate::Error;
-use crate::{Batch, Cf, Durability, Op, Store};
+use crate::{Batch, Cf, Durability, Op, Order, Store};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     DBWithThreadMode, Options, ReadOptions, SingleThreaded, WriteBatch, WriteOptions,
@@ -134,44 +134,6 @@ impl RocksStore {
         }
         Ok(out)
     }
-
-    /// Shared body of both range scans. The bounds go into `ReadOptions` (lower inclusive,
-    /// upper exclusive), so RocksDB itself stops at them and skips the deletion tombstones
-    /// beyond them instead of stepping through them. With an upper bound set, `seek_to_last`
-    /// positions on the greatest key below it (RocksDB `ReadOptions::iterate_upper_bound`).
-    fn scan_range_dir(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        descending: bool,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error> {
-        if start >= end {
-            // RocksDB requires lower bound <= upper bound; an empty range needs no iterator.
-            return Ok(());
-        }
-        let mut options = ReadOptions::default();
-        options.set_iterate_lower_bound(start);
-        options.set_iterate_upper_bound(end);
-        let mut iter = self.db.raw_iterator_cf_opt(self.handle(cf)?, options);
-        if descending {
-            iter.seek_to_last();
-        } else {
-            iter.seek(start);
-        }
-        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
-            if !visit(key, value) {
-                return Ok(());
-            }
-            if descending {
-                iter.prev();
-            } else {
-                iter.next();
-            }
-        }
-        iter.status().map_err(store_error)
-    }
 }
 
 impl Store for RocksStore {
@@ -219,24 +181,43 @@ impl Store for RocksStore {
         iter.status().map_err(store_error)
     }
 
-    fn scan_range(
+    /// The bounds go into `ReadOptions` (lower inclusive, upper exclusive), so RocksDB itself
+    /// stops at them and skips the deletion tombstones beyond them instead of stepping through
+    /// them. With an upper bound set, `seek_to_last`
+    /// positions on the greatest key below it (RocksDB `ReadOptions::iterate_upper_bound`).
+    fn scan_range_in(
         &self,
         cf: Cf,
         start: &[u8],
         end: &[u8],
+        order: Order,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), Error> {
-        self.scan_range_dir(cf, start, end, false, visit)
-    }
-
-    fn scan_range_rev(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), Error> {
-        self.scan_range_dir(cf, start, end, true, visit)
+        let descending = order == Order::Descending;
+        if start >= end {
+            // RocksDB requires lower bound <= upper bound; an empty range needs no iterator.
+            return Ok(());
+        }
+        let mut options = ReadOptions::default();
+        options.set_iterate_lower_bound(start);
+        options.set_iterate_upper_bound(end);
+        let mut iter = self.db.raw_iterator_cf_opt(self.handle(cf)?, options);
+        if descending {
+            iter.seek_to_last();
+        } else {
+            iter.seek(start);
+        }
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            if descending {
+                iter.prev();
+            } else {
+                iter.next();
+            }
+        }
+        iter.status().map_err(store_error)
     }
 }
 
