@@ -1,6 +1,7 @@
 //! Shared fixtures and measuring tools for bunkerd's benchmarks: the criterion micro-benchmarks in
-//! `benches/`, the `floor` report (`src/bin/floor.rs`), and the end-to-end load generator
-//! ([`loadgen`], `src/bin/loadgen.rs`).
+//! `benches/`, the `floor` report (`src/bin/floor.rs`), the end-to-end load generator
+//! ([`loadgen`], `src/bin/loadgen.rs`) and the crash-consistency harness ([`crash`],
+//! `src/bin/crash.rs`).
 //!
 //! Role: build one realistic NIP-46 `sign_event` exchange ([`Fixture`]), the raw secp256k1 0.31
 //! primitives with an explicit context ([`RawSecp`]), the composed request path
@@ -8,12 +9,14 @@
 //! that turns per-primitive medians into a per-request cost ([`report`]).
 //!
 //! Must not: be a dependency of any production crate (the architecture test allows `benches` to
-//! depend on `kms`, `signer` and `relay`, never the reverse); read files at run time; hide a
-//! failure (a fixture that does not verify or decrypt panics at build time, before anything is
-//! timed). Keys here are fixed test constants, never real secrets.
+//! depend on `kms`, `signer` and `relay`, never the reverse); read files at run time (except the
+//! operator token the crash harness's own bunkerd writes); hide a failure (a fixture that does not
+//! verify or decrypt panics at build time, before anything is timed). Keys here are fixed test
+//! constants or generated for the run, never real secrets.
 //!
 //! Main types: [`Fixture`], [`RawSecp`], [`timing::Timing`], [`report::RequestCost`].
 
+pub mod crash;
 pub mod fixture;
 pub mod loadgen;
 pub mod pipeline;

@@ -45,9 +45,21 @@ pub struct Config {
     /// bound relay address.
     pub public_url: Option<String>,
     /// The admin API's public base URL (e.g. `https://admin.bunker.example`), the prefix of the URL a
-    /// NIP-98 event's `u` tag must name. Default: `http://` + the request's `Host` header, which is
-    /// right only when clients reach the listener directly; set it behind a TLS proxy.
+    /// NIP-98 event's `u` tag must name. Default: none, and then NIP-98 credentials are refused
+    /// (`401 nip98_not_configured`): the request's `Host` header is the client's to choose.
     pub admin_public_url: Option<String>,
+    /// Highest NIP-49 LOG_N (scrypt cost) of an imported `ncryptsec`, 1 to
+    /// [`proto::nostr::nip49::LOG_N_LIMIT`]: one import allocates `2^(LOG_N + 10)` bytes at once
+    /// (256 MiB at 18, 1 GiB at 20). Default: [`DEFAULT_NIP49_MAX_LOG_N`] (18).
+    pub nip49_max_log_n: u8,
+    /// Failed admin authentications one client address (IPv4, or IPv6 /64) may make in a burst;
+    /// beyond it, and until its bucket refills, the address's requests to authenticated routes
+    /// are answered `429` with `Retry-After`, without checking their credentials. Default:
+    /// [`DEFAULT_ADMIN_AUTH_FAILURE_BURST`] (20).
+    pub admin_auth_failure_burst: u32,
+    /// Failed admin authentications per minute one address regains once its burst is spent;
+    /// 0 = no throttle. Default: [`DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN`] (10).
+    pub admin_auth_failures_per_min: u32,
     /// 32-byte master key file (raw bytes, mode 0600). When set, it must exist. Default:
     /// `<data_dir>/master.key`, created (0600) if absent.
     pub master_key_file: Option<PathBuf>,
@@ -85,6 +97,12 @@ impl std::fmt::Debug for Config {
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
             .field("admin_public_url", &self.admin_public_url)
+            .field("nip49_max_log_n", &self.nip49_max_log_n)
+            .field("admin_auth_failure_burst", &self.admin_auth_failure_burst)
+            .field(
+                "admin_auth_failures_per_min",
+                &self.admin_auth_failures_per_min,
+            )
             .field("master_key_file", &self.master_key_file)
             .field(
                 "operator_token",
@@ -133,6 +151,13 @@ pub fn default_tenant_queue_capacity(queue_capacity: usize) -> usize {
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Default log filter.
 pub const DEFAULT_LOG: &str = "info";
+/// Default highest NIP-49 LOG_N of an import: 18, 256 MiB of scrypt memory for one import (a
+/// quarter of the shipped deployments' 1 GiB memory limit; imports run one at a time).
+pub const DEFAULT_NIP49_MAX_LOG_N: u8 = proto::nostr::nip49::MAX_LOG_N;
+/// Default burst of failed admin authentications per address.
+pub const DEFAULT_ADMIN_AUTH_FAILURE_BURST: u32 = 20;
+/// Default rate, per minute, of failed admin authentications per address after the burst.
+pub const DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN: u32 = 10;
 
 /// Most signer worker threads: each is an OS thread with its own stack, and signing is CPU-bound,
 /// so more threads than cores only add switching; 1024 is far above any core count we run on.
@@ -155,6 +180,9 @@ impl Config {
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid literal"),
             public_url: None,
             admin_public_url: None,
+            nip49_max_log_n: DEFAULT_NIP49_MAX_LOG_N,
+            admin_auth_failure_burst: DEFAULT_ADMIN_AUTH_FAILURE_BURST,
+            admin_auth_failures_per_min: DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN,
             master_key_file: None,
             operator_token: None,
             workers: 0,
@@ -186,9 +214,12 @@ impl Config {
     /// - `workers` above [`MAX_WORKERS`], `queue-capacity` 0 or above
     ///   [`MAX_QUEUE_CAPACITY`], `tenant-queue-capacity` 0 or above `queue-capacity`,
     ///   `shutdown-grace-secs` 0, `max-subscriptions`, `max-filters`, `max-connections`,
-    ///   `max-connections-per-ip` or `max-subscriptions-per-ip` 0, `created-at-window-secs` 0 or
+    ///   `max-connections-per-ip`, `max-subscriptions-per-ip` or `http-idle-timeout-secs` 0,
+    ///   `created-at-window-secs` 0 or
     ///   above [`MAX_CREATED_AT_WINDOW_SECS`];
     /// - `real-ip-header`: not a valid HTTP header name;
+    /// - `nip49-max-log-n`: 0 or above [`proto::nostr::nip49::LOG_N_LIMIT`];
+    /// - `admin-auth-failure-burst`: 0 while `admin-auth-failures-per-min` is not;
     /// - `log`: not a valid `EnvFilter` directive list.
     ///
     /// A [`ConfigError`] converts into [`crate::Error::Config`] (with the setting and the problem,
@@ -197,6 +228,7 @@ impl Config {
         check::addresses(self)?;
         check::urls(self)?;
         check::numbers(self)?;
+        check::admin(self)?;
         check::log_filter(&self.log)?;
         check::operator_token(self)?;
         check::data_dir(&self.data_dir)?;

@@ -60,6 +60,10 @@ impl Dispatch for SignerDispatch {
         self.bunker.is_hosted(remote_signer)
     }
 
+    fn has_session(&self, remote_signer: &[u8; 32], client: &[u8; 32]) -> bool {
+        self.bunker.sessions().exists(remote_signer, client)
+    }
+
     fn route(&self, remote_signer: &[u8; 32]) -> Option<Route> {
         let directory = self.bunker.directory();
         let route = directory.route(remote_signer)?;
@@ -103,7 +107,7 @@ impl Dispatch for SignerDispatch {
         self.submitter
             .try_submit(job)
             .map_err(|pool::Rejected { job, reason }| Rejected {
-                event: job.event,
+                event: job.event.into_event(),
                 tenant: job.tenant,
                 reason: overflow(reason),
             })

@@ -15,8 +15,8 @@
 //! `bunkerd_pool_handover_wait_seconds_total`, `bunkerd_users{tenant}`, `bunkerd_sessions{tenant}`,
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_audit_dropped_total`,
 //! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`,
-//! `bunkerd_admin_auth_failures_total{scheme}`, `bunkerd_accept_errors_total{listener,error}`, and
-//! the `process_*` metrics.
+//! `bunkerd_admin_auth_failures_total{scheme}`, `bunkerd_accept_errors_total{listener,error}`,
+//! `bunkerd_outbound_bytes`, `bunkerd_retained_bytes`, and the `process_*` metrics.
 
 use prometheus::{
     Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -38,6 +38,8 @@ pub(crate) struct Metrics {
     store_size: IntGaugeVec,
     audit_dropped: IntCounter,
     deliveries_dropped: IntCounter,
+    outbound_bytes: IntGauge,
+    retained_bytes: IntGauge,
     handover_waits: IntCounterVec,
     handover_wait: Counter,
     ready: IntGauge,
@@ -72,6 +74,10 @@ pub(crate) struct Snapshot {
     pub(crate) audit_dropped: u64,
     /// Response events a subscription missed because its connection's queue was full.
     pub(crate) deliveries_dropped: u64,
+    /// Bytes charged to connections' outbound budgets (events queued, requests in flight).
+    pub(crate) outbound_bytes: usize,
+    /// Bytes of response events retained for late subscribers.
+    pub(crate) retained_bytes: usize,
     /// The signer threads' hand-over waits that ended with every awaited `OK` written.
     pub(crate) handover_written: u64,
     /// The signer threads' hand-over waits that ended at their bound.
@@ -166,6 +172,14 @@ impl Metrics {
                 "Events not queued to a matching subscription because its connection's outbound \
                  queue was full (a client not reading); still retained for a later REQ",
             ),
+            outbound_bytes: gauge(
+                "bunkerd_outbound_bytes",
+                "Bytes of events queued to websocket clients plus their requests in flight at the                  signer, over all connections (bounded by outbound_bytes_total)",
+            ),
+            retained_bytes: gauge(
+                "bunkerd_retained_bytes",
+                "Bytes of response events retained for clients that subscribe late (at most 64 MiB)",
+            ),
             handover_waits: counter_vec(
                 "bunkerd_pool_handover_waits_total",
                 "Waits of signer threads for handed-over responses to be written, by how they \
@@ -231,6 +245,10 @@ impl Metrics {
                 .with_label_values(&[cf])
                 .set(i64::try_from(*bytes).unwrap_or(i64::MAX));
         }
+        self.outbound_bytes
+            .set(i64::try_from(snapshot.outbound_bytes).unwrap_or(i64::MAX));
+        self.retained_bytes
+            .set(i64::try_from(snapshot.retained_bytes).unwrap_or(i64::MAX));
         for (counter, total) in [
             (&self.audit_dropped, snapshot.audit_dropped),
             (&self.deliveries_dropped, snapshot.deliveries_dropped),
@@ -279,6 +297,8 @@ mod tests {
             store_sizes: vec![("users", 4096)],
             audit_dropped: 5,
             deliveries_dropped: 4,
+            outbound_bytes: 5,
+            retained_bytes: 6,
             handover_written: 7,
             handover_timeouts: 2,
             handover_waited: Duration::from_micros(1500),
@@ -317,6 +337,8 @@ mod tests {
             r#"bunkerd_store_size_bytes{cf="users"} 4096"#,
             "bunkerd_audit_dropped_total 5",
             "bunkerd_deliveries_dropped_total 4",
+            "bunkerd_outbound_bytes 5",
+            "bunkerd_retained_bytes 6",
             r#"bunkerd_pool_handover_waits_total{ended="written"} 7"#,
             r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#,
             "bunkerd_pool_handover_wait_seconds_total 0.0015",

@@ -227,7 +227,7 @@ async fn serve(
     tokens: Arc<AdminTokens>,
     shutdown: CancellationToken,
 ) {
-    let hub = Arc::new(Hub::default());
+    let hub = Arc::new(Hub::new(config.limits.outbound_bytes_total));
     let pool_config = PoolConfig {
         workers: if config.workers == 0 {
             PoolConfig::default().workers
@@ -291,6 +291,7 @@ async fn serve(
             .as_deref()
             .map(|u| u.trim_end_matches('/').to_owned()),
         imports: tokio::sync::Semaphore::new(1),
+        limits: admin::AdminLimits::new(&config),
         metrics,
         nip98_replays: Default::default(),
         submitter: pool.submitter(),
@@ -304,22 +305,36 @@ async fn serve(
         shutdown.clone(),
     ));
     tracker.spawn(sweep_sessions(bunker, shutdown.clone()));
+    let relay_header_timeout =
+        std::time::Duration::from_secs(config.limits.http_idle_timeout_secs.max(1));
     let relay = tracker.spawn(accept_loop(
         listeners.relay,
-        ("relay", accept_metrics.clone()),
+        ("relay", accept_metrics.clone(), relay_header_timeout),
         shutdown.clone(),
         tracker.clone(),
         {
             let state = relay_state.clone();
-            move |req, peer: SocketAddr| relay::http::relay_service(req, state.clone(), peer.ip())
+            move |stream: tokio::net::TcpStream, peer: SocketAddr| {
+                let (stream, slot) = relay::http::admit_connection(&state, stream, peer.ip())?;
+                let state = state.clone();
+                let handler = move |req| {
+                    relay::http::relay_service(req, state.clone(), peer.ip(), slot.clone())
+                };
+                Some((stream, handler))
+            }
         },
     ));
     let admin = tracker.spawn(accept_loop(
         listeners.admin,
-        ("admin", accept_metrics),
+        ("admin", accept_metrics, HEADER_READ_TIMEOUT),
         shutdown.clone(),
         tracker.clone(),
-        move |req, _peer| admin::service(req, admin_state.clone()),
+        move |stream: tokio::net::TcpStream, peer: SocketAddr| {
+            let admin_state = admin_state.clone();
+            Some((stream, move |req| {
+                admin::service(req, admin_state.clone(), peer.ip())
+            }))
+        },
     ));
     shutdown.cancelled().await;
     let drain_by = tokio::time::Instant::now() + config.shutdown_grace;
@@ -367,16 +382,20 @@ async fn serve(
     tracing::info!("bunkerd stopped");
 }
 
-/// Accepts connections until shutdown; each is served by hyper (HTTP/1.1 with upgrades) on its own
-/// task. `TCP_NODELAY` is set: responses are small, and Nagle's algorithm would hold each ~40 ms.
-async fn accept_loop<F, Fut>(
+/// Accepts connections until shutdown; each is admitted by `admit` (which gives it back with its
+/// request handler, or takes it: refused) and served by hyper (HTTP/1.1 with upgrades) on its own
+/// task, with `header_timeout` to send each request head (the first, and each next one on a
+/// keep-alive connection). `TCP_NODELAY` is set: responses are small, and Nagle's algorithm would
+/// hold each ~40 ms.
+async fn accept_loop<A, F, Fut>(
     listener: TcpListener,
-    (name, metrics): (&'static str, Arc<Metrics>),
+    (name, metrics, header_timeout): (&'static str, Arc<Metrics>, std::time::Duration),
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    handler: F,
+    admit: A,
 ) where
-    F: Fn(hyper::Request<hyper::body::Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    A: Fn(tokio::net::TcpStream, SocketAddr) -> Option<(tokio::net::TcpStream, F)>,
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Send + Sync + 'static,
     Fut: Future<
             Output = Result<
                 hyper::Response<relay::http::bytes_body::Body>,
@@ -406,19 +425,19 @@ async fn accept_loop<F, Fut>(
             },
             () = shutdown.cancelled() => return,
         };
+        let Some((stream, handler)) = admit(stream, peer) else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             // hyper's header-read timeout only works with a timer; without one a client could hold
-            // a connection open forever by never finishing its request head.
+            // a connection open forever by never finishing its request head. It also runs while a
+            // keep-alive connection waits for its next request.
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req| handler(req, peer)),
-                )
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service_fn(handler))
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {

@@ -208,6 +208,21 @@ impl Event {
             .validate(None)
     }
 
+    /// [`Event::verify`], keeping the proof in the type: the [`Verified`] event, or the event back
+    /// with why it failed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Event::verify`], with the event unchanged.
+    // The event comes back by value: boxing it would cost every forged event an allocation.
+    #[allow(clippy::result_large_err)]
+    pub fn into_verified(self) -> Result<Verified, (Event, Error)> {
+        match self.verify() {
+            Ok(()) => Ok(Verified(self)),
+            Err(e) => Err((self, e)),
+        }
+    }
+
     /// Recomputes the id from the other fields, then checks the BIP-340 signature over it.
     ///
     /// # Errors
@@ -292,5 +307,31 @@ impl<'de> serde::Deserialize<'de> for Event {
             Error::InvalidEvent(reason) => serde::de::Error::custom(reason),
             _ => serde::de::Error::custom("invalid event"),
         })
+    }
+}
+
+/// An event whose id and BIP-340 signature were checked ([`Event::into_verified`], the only way to
+/// make one): code that takes a `Verified` need not verify again, and cannot be handed an event
+/// that skipped the check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified(Event);
+
+impl Verified {
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.0
+    }
+
+    /// The event, giving up the proof.
+    pub fn into_event(self) -> Event {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Verified {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.0
     }
 }

@@ -18,7 +18,7 @@ pub mod hex;
 pub mod keys;
 pub mod refusal;
 
-pub use event::{compute_id, serialize_for_id, Event, UnsignedEvent};
+pub use event::{compute_id, serialize_for_id, Event, UnsignedEvent, Verified};
 pub use keys::{hex32, verify_schnorr, LiftCache, PublicKey};
 pub use refusal::Refusal;
 

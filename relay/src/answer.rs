@@ -9,13 +9,14 @@
 //! hosted remote signer, and its author holds a session with that remote signer.
 //!
 //! Order, cheapest first, nothing here blocking: the kind, not an id already accepted (a re-publish
-//! or a copy of an answered request gets no contradicting error), and the route (map reads), then
-//! the reply budget (`ratelimit::ReplyBudget`: per tenant and in total, before any crypto; over
-//! it, nothing more is done; it is charged on the unverified `p` tag, so junk events can use up a
-//! tenant's reply budget, never its request budget), then [`crate::dispatch::Dispatch::answer_refusal`], which queues the work
-//! in the signer queue's bounded reply lane (full: dropped). The signer verifies the event first
-//! and checks the session; a forged event, a client without a session or an unreadable request
-//! gets no reply. Requests over HTTP do not get one: their HTTP error answer is the reply.
+//! or a copy of an answered request gets no contradicting error), the route and a session between
+//! the author and the remote signer (map reads); then the event's signature, within a relay-wide
+//! budget of checks ([`crate::ratelimit::REFUSAL_VERIFICATIONS`]), so that only events their author
+//! signed reach a tenant's reply budget (`ratelimit::ReplyBudget`: per tenant and in total; over
+//! it, nothing more is done); then [`crate::dispatch::Dispatch::answer_refusal`], which queues the
+//! work in the signer queue's bounded reply lane (full: dropped). The signer checks again and
+//! reads the request; an unreadable one gets no reply. Requests over HTTP do not get one: their
+//! HTTP error answer is the reply.
 //!
 //! Counted in `bunkerd_refusal_replies_total{reason}` (replies sent, by [`Cause::label`]) and
 //! `bunkerd_refusal_replies_dropped_total{cause}` (by [`DROP_CAUSES`]).
@@ -29,10 +30,18 @@ use event::{Event, Refusal, KIND_NOSTR_CONNECT};
 pub(crate) const CREATED_AT_REFUSAL: &str = "invalid: created_at is too far from the current time";
 
 /// Why an error reply was not sent: `tenant_budget` and `total_budget` (the reply budgets),
-/// `queue` (the signer queue's reply lane, or the whole queue, was full), `declined` (the signer
-/// found a forged event, no session or an unreadable request). The `cause` label of
-/// `bunkerd_refusal_replies_dropped_total`.
-pub const DROP_CAUSES: [&str; 4] = ["tenant_budget", "total_budget", "queue", "declined"];
+/// `queue` (the signer queue's reply lane, or the whole queue, was full), `declined` (no session
+/// between the author and the remote signer, or the signer found an unreadable request),
+/// `verify_budget` (the relay-wide budget of signature checks was spent), `forged` (the signature
+/// does not verify). The `cause` label of `bunkerd_refusal_replies_dropped_total`.
+pub const DROP_CAUSES: [&str; 6] = [
+    "tenant_budget",
+    "total_budget",
+    "queue",
+    "declined",
+    "verify_budget",
+    "forged",
+];
 
 /// What refused a request that bunkerd may also answer with an error reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,10 +117,25 @@ pub(crate) fn offer(state: &RelayState, event: Event, cause: Cause) {
     let route = event
         .first_tag_value("p")
         .and_then(event::hex32)
-        .and_then(|pk| state.dispatch.route(&pk));
-    let Some(route) = route else {
+        .and_then(|pk| Some((pk, state.dispatch.route(&pk)?)));
+    let Some((remote_signer, route)) = route else {
         return;
     };
+    if !state
+        .dispatch
+        .has_session(&remote_signer, event.pubkey.as_bytes())
+    {
+        state.metrics.refusal_reply_dropped("declined");
+        return;
+    }
+    if !state.reply_budget.take_verification() {
+        state.metrics.refusal_reply_dropped("verify_budget");
+        return;
+    }
+    if event.verify().is_err() {
+        state.metrics.refusal_reply_dropped("forged");
+        return;
+    }
     if let Err(over) = state.reply_budget.take(&route.tenant) {
         state.metrics.refusal_reply_dropped(over.label());
         return;

@@ -13,7 +13,6 @@ use crate::filter::Filter;
 use crate::message::{self, ClientMessage, ParseError};
 use event::KIND_NOSTR_CONNECT;
 use event::{hex32, Event, LiftCache};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Most distinct `#p` recipients one subscription may name. A NIP-46 client names one (its own
@@ -101,7 +100,9 @@ struct OwnLimits {
 #[derive(Debug)]
 pub struct Connection {
     limits: OwnLimits,
-    subs: HashMap<String, Arc<[Filter]>>,
+    /// Open subscriptions by id: a short list (at most `max_subscriptions`, usually one), kept in
+    /// a vector that holds exactly what it needs, since every idle connection holds one.
+    subs: Vec<(String, Arc<[Filter]>)>,
 }
 
 impl Default for Connection {
@@ -120,7 +121,7 @@ impl Connection {
                 max_filters: clamp(limits.max_filters),
                 created_at_window_secs: limits.created_at_window_secs,
             },
-            subs: HashMap::new(),
+            subs: Vec::new(),
         }
     }
 
@@ -215,7 +216,8 @@ impl Connection {
             actions.push(Action::Send(message::closed(&sub_id, limit.message())));
             return actions;
         }
-        self.subs.insert(sub_id.clone(), addressed.clone());
+        self.subs.reserve_exact(1);
+        self.subs.push((sub_id.clone(), addressed.clone()));
         actions.push(Action::Subscribe {
             sub_id,
             filters: addressed,
@@ -224,15 +226,21 @@ impl Connection {
     }
 
     fn on_close(&mut self, sub_id: String, admission: &dyn Admission) -> Option<Action> {
-        let filters = self.subs.remove(&sub_id)?;
+        let at = self.subs.iter().position(|(id, _)| *id == sub_id)?;
+        let (_, filters) = self.subs.swap_remove(at);
         admission.close_subscription();
         Some(Action::Unsubscribe { sub_id, filters })
+    }
+
+    /// Open subscriptions.
+    pub fn subscriptions(&self) -> usize {
+        self.subs.len()
     }
 
     /// Removes every subscription (the connection is closing) and returns them for the fan-out.
     /// Their address counts are given back by the connection's permit when it is dropped.
     pub fn close_all(&mut self) -> Vec<(String, Arc<[Filter]>)> {
-        self.subs.drain().collect()
+        std::mem::take(&mut self.subs)
     }
 }
 

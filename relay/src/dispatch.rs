@@ -16,7 +16,7 @@
 //! A request the relay refuses itself, before the signer ran it, may also be answered with a NIP-46
 //! error reply ([`Dispatch::answer_refusal`], `crate::answer`).
 
-use event::{Event, Refusal};
+use event::{Event, Refusal, Verified};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 pub trait Dispatch: Send + Sync + 'static {
     /// Whether `remote_signer` (a 32-byte x-only public key) is a remote-signer pubkey hosted here.
     fn is_hosted(&self, remote_signer: &[u8; 32]) -> bool;
+
+    /// Whether `client` has a session with `remote_signer` (32-byte x-only public keys), expired
+    /// or not: decides which of the tenant's rate buckets a request is charged to
+    /// ([`crate::ratelimit`]).
+    fn has_session(&self, remote_signer: &[u8; 32], client: &[u8; 32]) -> bool;
 
     /// The tenant hosting `remote_signer` and its request-rate limits; `None` when not hosted.
     fn route(&self, remote_signer: &[u8; 32]) -> Option<Route>;
@@ -106,8 +111,8 @@ impl std::fmt::Debug for WriteGuard {
 
 /// One admitted kind-24133 request event.
 pub struct Request {
-    /// The event (parsed; its id and signature not yet verified).
-    pub event: Event,
+    /// The event, its id and signature verified (before any tenant budget was charged).
+    pub event: Verified,
     /// Duplicate check, asked once after the event verifies.
     pub first_seen: FirstSeen,
     /// Called with the verdict (for the `OK`) after the response went to the fan-out.

@@ -12,12 +12,12 @@
 
 use crate::filter::Filter;
 use crate::message;
+use crate::outbox::Outbox;
 use dashmap::DashMap;
 use event::Event;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// How long response events are kept for late subscribers, seconds.
 pub const RETENTION_SECS: u64 = 60;
@@ -29,16 +29,27 @@ pub const RETAINED_PER_KEY: usize = 64;
 /// retained until the sweep frees room: memory stays bounded whatever clients do.
 pub const RETAINED_TOTAL: usize = 100_000;
 
+/// Most bytes of retained events (their JSON) in all: 64 MiB. A reply is at most ≈ 88 KiB of
+/// event (its plaintext is capped at 65,535 bytes), so large replies cannot stretch
+/// [`RETAINED_TOTAL`] to gigabytes; past it, as past the count, responses are delivered live but
+/// not retained.
+pub const RETAINED_BYTES: usize = 64 << 20;
+
 /// What the writer task of a connection sends.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A text frame (a NIP-01 relay message).
+    /// A text frame (a NIP-01 relay message) small by construction (`OK`, `EOSE`, `NOTICE`, …).
     Text(String),
+    /// An `EVENT` message, its bytes charged to the connection's budget until it is written
+    /// ([`crate::outbox`]).
+    Event(String, crate::outbox::Charge),
     /// A text frame (a request's `OK`) whose guard the writer drops once the frame is written: the
     /// signer thread that handed it over may be waiting for that.
     Tracked(String, crate::dispatch::WriteGuard),
     /// A pong answering a ping, with its payload.
     Pong(Vec<u8>),
+    /// A ping (empty payload) to a client that has sent nothing for a while.
+    Ping,
     /// A close frame: code and reason; the writer stops after it.
     Close(u16, &'static str),
     /// Echo of a peer's close frame payload; the writer stops after it.
@@ -48,6 +59,11 @@ pub enum Outbound {
     Handover,
 }
 
+/// What a connection's writer queue holds: one [`Outbound`] each, boxed so that the queue's
+/// storage (allocated in blocks of 32 slots, one block kept while the connection lives) costs an
+/// idle connection 256 bytes rather than 32 × the enum's size.
+pub type Queued = Box<Outbound>;
+
 /// Connection identifier, unique per process.
 pub type ConnId = u64;
 
@@ -55,7 +71,7 @@ struct SubEntry {
     conn: ConnId,
     sub_id: Arc<str>,
     filters: Arc<[Filter]>,
-    tx: mpsc::Sender<Outbound>,
+    outbox: Outbox,
 }
 
 struct Retained {
@@ -65,12 +81,14 @@ struct Retained {
 }
 
 /// The subscription index and the retention window.
-#[derive(Default)]
 pub struct Hub {
     subs: DashMap<[u8; 32], Vec<SubEntry>>,
     retained: DashMap<[u8; 32], VecDeque<Retained>>,
     retained_count: AtomicUsize,
+    retained_bytes: AtomicUsize,
     dropped: AtomicU64,
+    /// Outbound bytes charged over every connection delivered to ([`crate::outbox`]).
+    outbound: Arc<crate::outbox::Total>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -108,7 +126,36 @@ fn keys_of_event(event: &Event) -> Vec<[u8; 32]> {
     keys
 }
 
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(0)
+    }
+}
+
 impl Hub {
+    /// An empty hub whose connections may hold `outbound_bytes_total` bytes of outbound messages
+    /// and requests in flight, together (0: unbounded; [`crate::outbox`]).
+    pub fn new(outbound_bytes_total: usize) -> Self {
+        Hub {
+            subs: DashMap::new(),
+            retained: DashMap::new(),
+            retained_count: AtomicUsize::new(0),
+            retained_bytes: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            outbound: crate::outbox::Total::new(outbound_bytes_total),
+        }
+    }
+
+    /// The connections' outbound total.
+    pub(crate) fn outbound(&self) -> &Arc<crate::outbox::Total> {
+        &self.outbound
+    }
+
+    /// Bytes charged to connections' outbound budgets now, over all connections.
+    pub fn outbound_bytes(&self) -> usize {
+        self.outbound.queued()
+    }
+
     /// Registers a subscription and returns the retained events it matches, newest first, cut to
     /// the largest `limit` among its filters (all `limit: 0` → none), as ready-to-send `EVENT` messages.
     pub fn subscribe(
@@ -116,16 +163,22 @@ impl Hub {
         conn: ConnId,
         sub_id: &str,
         filters: Arc<[Filter]>,
-        tx: mpsc::Sender<Outbound>,
+        outbox: &Outbox,
         now: u64,
     ) -> Vec<String> {
         let sub_id: Arc<str> = sub_id.into();
         for key in keys_of(&filters) {
-            self.subs.entry(key).or_default().push(SubEntry {
+            // A key's first subscriber gets a list of exactly one: most keys (a client's own
+            // key) have one subscriber, and every idle connection holds such a list.
+            let mut entry = self
+                .subs
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1));
+            entry.push(SubEntry {
                 conn,
                 sub_id: sub_id.clone(),
                 filters: filters.clone(),
-                tx: tx.clone(),
+                outbox: outbox.clone(),
             });
         }
         self.stored(&filters, now)
@@ -185,7 +238,7 @@ impl Hub {
         let json: Arc<str> = event.to_json().into();
         let event = Arc::new(event);
         let mut seen: HashSet<(ConnId, Arc<str>)> = HashSet::new();
-        let mut outgoing: Vec<(mpsc::Sender<Outbound>, String)> = Vec::new();
+        let mut outgoing: Vec<(Outbox, String)> = Vec::new();
         for key in keys_of_event(&event) {
             self.retain(key, &event, &json, now);
             let Some(entries) = self.subs.get(&key) else {
@@ -195,13 +248,14 @@ impl Hub {
                 if s.filters.iter().any(|f| f.matches(&event))
                     && seen.insert((s.conn, s.sub_id.clone()))
                 {
-                    outgoing.push((s.tx.clone(), message::event(&s.sub_id, &json)));
+                    outgoing.push((s.outbox.clone(), message::event(&s.sub_id, &json)));
                 }
             }
         }
-        for (tx, text) in outgoing {
-            if tx.try_send(Outbound::Text(text)).is_err() {
-                // The connection is not reading (or gone); waiting would stall the signer threads.
+        for (outbox, text) in outgoing {
+            if !outbox.try_deliver(text) {
+                // The connection is not reading (or gone), or holds its share of memory already;
+                // waiting would stall the signer threads.
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -214,13 +268,19 @@ impl Hub {
             .is_some_and(|r| now.saturating_sub(r.at) > RETENTION_SECS)
             || list.len() >= RETAINED_PER_KEY
         {
-            list.pop_front();
-            self.retained_count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(old) = list.pop_front() {
+                self.retained_count.fetch_sub(1, Ordering::Relaxed);
+                self.retained_bytes
+                    .fetch_sub(old.json.len(), Ordering::Relaxed);
+            }
         }
-        if self.retained_count.load(Ordering::Relaxed) >= RETAINED_TOTAL {
+        if self.retained_count.load(Ordering::Relaxed) >= RETAINED_TOTAL
+            || self.retained_bytes.load(Ordering::Relaxed) + json.len() > RETAINED_BYTES
+        {
             return;
         }
         self.retained_count.fetch_add(1, Ordering::Relaxed);
+        self.retained_bytes.fetch_add(json.len(), Ordering::Relaxed);
         list.push_back(Retained {
             at: now,
             event: event.clone(),
@@ -247,7 +307,14 @@ impl Hub {
         });
         self.retained_count
             .fetch_sub(expired.len(), Ordering::Relaxed);
+        let bytes = expired.iter().map(|r| r.json.len()).sum();
+        self.retained_bytes.fetch_sub(bytes, Ordering::Relaxed);
         expired.len()
+    }
+
+    /// Bytes of retained events now (their JSON).
+    pub fn retained_bytes(&self) -> usize {
+        self.retained_bytes.load(Ordering::Relaxed)
     }
 
     /// Messages that could not be queued to a subscriber because its connection was not reading.
@@ -260,6 +327,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::filter::hex32;
+    use tokio::sync::mpsc;
 
     /// A valid x-only pubkey (secp256k1's generator): `Event::from_json` checks shapes, not ids
     /// or signatures, and neither does the hub.
@@ -285,12 +353,17 @@ mod tests {
         };
         // A connection queue with room for one message, never read.
         let (tx, mut rx) = mpsc::channel(1);
-        let stored = hub.subscribe(1, "live", Arc::from([filter(Some(0))]), tx, now);
+        let total = crate::outbox::Total::new(0);
+        let outbox = Outbox {
+            tx,
+            budget: crate::outbox::Budget::new(0, total.clone()),
+        };
+        let stored = hub.subscribe(1, "live", Arc::from([filter(Some(0))]), &outbox, now);
         assert!(stored.is_empty());
         hub.publish(event_to(&recipient, 1), now);
         hub.publish(event_to(&recipient, 2), now);
         assert_eq!(hub.dropped(), 1);
-        let Ok(Outbound::Text(first)) = rx.try_recv() else {
+        let Ok(Outbound::Event(first, _)) = rx.try_recv().map(|m| *m) else {
             panic!("the first event is queued")
         };
         assert!(first.contains(&format!("{:064x}", 1)), "{first}");
@@ -298,8 +371,49 @@ mod tests {
 
         // Both are retained: a later REQ gets them, newest first.
         let (tx, _rx) = mpsc::channel(8);
-        let stored = hub.subscribe(2, "again", Arc::from([filter(None)]), tx, now);
+        let outbox = Outbox {
+            tx,
+            budget: crate::outbox::Budget::new(0, total),
+        };
+        let stored = hub.subscribe(2, "again", Arc::from([filter(None)]), &outbox, now);
         assert_eq!(stored.len(), 2);
         assert!(stored[0].contains(&format!("{:064x}", 2)), "{stored:?}");
+    }
+
+    #[test]
+    fn deliveries_are_bounded_by_the_connections_bytes_and_retention_by_total_bytes() {
+        let hub = Hub::default();
+        let now = 1_700_000_010;
+        let recipient = "cd".repeat(32);
+        let filter = Filter {
+            p_tags: Some(vec![hex32(&recipient).unwrap()]),
+            limit: Some(0),
+            ..Filter::default()
+        };
+        let one = message::event("b", &event_to(&recipient, 1).to_json()).len();
+        // Room for one message's bytes and a half, in a queue with room for many.
+        let (tx, mut rx) = mpsc::channel(64);
+        let total = crate::outbox::Total::new(0);
+        let budget = crate::outbox::Budget::new(one * 3 / 2, total.clone());
+        let outbox = Outbox { tx, budget };
+        hub.subscribe(1, "b", Arc::from([filter]), &outbox, now);
+        hub.publish(event_to(&recipient, 1), now);
+        hub.publish(event_to(&recipient, 2), now);
+        assert_eq!(
+            hub.dropped(),
+            1,
+            "the second does not fit the connection's bytes"
+        );
+        assert_eq!(total.queued(), one);
+        // Written (the writer drops the message and its charge): room again.
+        drop(rx.try_recv().unwrap());
+        assert_eq!(total.queued(), 0);
+        hub.publish(event_to(&recipient, 3), now);
+        assert_eq!(hub.dropped(), 1);
+        assert!(matches!(rx.try_recv().map(|m| *m), Ok(Outbound::Event(..))));
+        let json = event_to(&recipient, 1).to_json().len();
+        assert_eq!(hub.retained_bytes(), 3 * json);
+        assert_eq!(hub.sweep(now + RETENTION_SECS + 1), 3);
+        assert_eq!(hub.retained_bytes(), 0);
     }
 }

@@ -11,7 +11,7 @@
 //! - `POST /nip46/request`, `GET /nip46/info` → NIP-46 over HTTP ([`nip46`]).
 
 use crate::dispatch::Nip05;
-use crate::limits::Limits;
+use crate::limits::{ConnectionPermit, Limit, Limits};
 use crate::socket::MAX_MESSAGE_BYTES;
 use crate::state::RelayState;
 use bytes_body::Body;
@@ -28,14 +28,108 @@ pub mod bytes_body {
     pub type Body = http_body_util::Full<hyper::body::Bytes>;
 }
 
-/// Handles one HTTP request on the relay port; `peer` is the TCP peer's address.
+/// One admitted TCP connection of the relay listener: its place in the connection limits, held
+/// for the connection's whole life (HTTP keep-alive included) and handed to its websocket if it
+/// upgrades. Cloned into each request of the connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionSlot(Arc<std::sync::Mutex<Option<ConnectionPermit>>>);
+
+impl ConnectionSlot {
+    /// The permit, for the websocket the connection becomes (once).
+    fn take(&self) -> Option<ConnectionPermit> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Gives back a permit taken for an upgrade that was refused.
+    fn put_back(&self, permit: ConnectionPermit) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(permit);
+    }
+}
+
+/// Admits a TCP connection just accepted on the relay listener, before anything is read from it:
+/// per client address (the TCP peer's; behind a reverse proxy, `real-ip-header` configured, only
+/// the total counts here and the address is counted at the websocket upgrade, from the header) and
+/// in total ([`crate::limits::Limits::max_connections`], `max_connections_per_ip`). `Some` gives
+/// the stream back with its slot. Refused (`None`, counted in `bunkerd_limit_refusals_total`),
+/// the connection is answered `HTTP/1.1 503` (the relay is full) or `429` (its address is) with
+/// the limit's message and closed, by one of at most 64 short tasks (each bounded to 2 s); past that
+/// many, it is dropped unanswered.
+pub fn admit_connection(
+    state: &Arc<RelayState>,
+    stream: tokio::net::TcpStream,
+    peer: std::net::IpAddr,
+) -> Option<(tokio::net::TcpStream, ConnectionSlot)> {
+    let opened = match state.real_ip_header {
+        Some(_) => state.addresses.open_proxied(peer),
+        None => state.addresses.open(peer),
+    };
+    let limit = match opened {
+        Ok(permit) => {
+            let slot = ConnectionSlot(Arc::new(std::sync::Mutex::new(Some(permit))));
+            return Some((stream, slot));
+        }
+        Err(limit) => limit,
+    };
+    state.metrics.limit_refused(limit);
+    let Ok(refusing) = state.refusals.clone().try_acquire_owned() else {
+        return None;
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_TIME, refuse(stream, limit)).await;
+        drop(refusing);
+    });
+    None
+}
+
+/// Refused connections answered at once, at most ([`admit_connection`]).
+pub(crate) const MAX_REFUSALS: usize = 64;
+
+/// How long answering a refused connection may take.
+const REFUSAL_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Writes the refusal of `limit`, then reads (and discards, at most 64 KiB) until the client
+/// closes: closing with its request unread would reset the connection and could lose the answer.
+async fn refuse(mut stream: tokio::net::TcpStream, limit: Limit) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let status = match limit {
+        Limit::Connections => "503 Service Unavailable",
+        _ => "429 Too Many Requests",
+    };
+    let body = limit.message();
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 10\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = stream.shutdown().await;
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while read < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => read += n,
+        }
+    }
+}
+
+/// Handles one HTTP request on the relay port; `peer` is the TCP peer's address, `slot` its
+/// connection's place in the connection limits ([`admit_connection`]).
 pub async fn relay_service(
     mut req: Request<Incoming>,
     state: Arc<RelayState>,
     peer: std::net::IpAddr,
+    slot: ConnectionSlot,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     match req.uri().path() {
-        "/.well-known/nostr.json" => return Ok(nip05(&req, &state).await),
+        "/.well-known/nostr.json" => return Ok(nip05(&req, &state, peer).await),
         nip46::REQUEST_PATH | nip46::INFO_PATH => {
             return Ok(nip46::service(req, &state, peer).await);
         }
@@ -48,7 +142,7 @@ pub async fn relay_service(
         ));
     }
     if fastwebsockets::upgrade::is_upgrade_request(&req) {
-        return Ok(upgrade(&mut req, state, peer));
+        return Ok(upgrade(&mut req, state, peer, &slot));
     }
     let wants_nip11 = req
         .headers()
@@ -76,8 +170,23 @@ pub async fn relay_service(
 /// `nip46` entry: clients read `nip46[<names' pubkey>]` as where to send NIP-46 requests *to the user
 /// pubkey*, which bunkerd does not answer for (requests go to the user's separate remote-signer key,
 /// and pairing needs a bunker URI's one-time secret), so `name@domain` login is not advertised.
-/// Unknown names and domains answer `{"names":{}}`; never a redirect; CORS `*`.
-async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Body> {
+/// Unknown names and domains answer `{"names":{}}`; never a redirect; CORS `*`. Each lookup takes
+/// a token of the client address's event bucket (`ip_events_per_sec`, shared with its events):
+/// refused with 429 and `Retry-After` when it is empty.
+async fn nip05(
+    req: &Request<Incoming>,
+    state: &Arc<RelayState>,
+    peer: std::net::IpAddr,
+) -> Response<Body> {
+    let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
+    if let Err(limit) = state.addresses.admit_event(ip) {
+        state.metrics.limit_refused(limit);
+        let mut response = text(StatusCode::TOO_MANY_REQUESTS, limit.message());
+        response
+            .headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let host = req
         .headers()
         .get(hyper::header::HOST)
@@ -111,34 +220,36 @@ async fn nip05(req: &Request<Incoming>, state: &Arc<RelayState>) -> Response<Bod
     )
 }
 
-/// Admits the connection under the connection limits ([`crate::limits`]; refused with 503 when the
-/// relay is full, 429 when the client's address is, the body naming the limit with its
-/// `rate-limited:` prefix and a `Retry-After`), then upgrades it.
+/// Upgrades the connection to a websocket, which takes over its connection slot — moved to the
+/// client's address from `real-ip-header` when one is configured (refused with 429 when that
+/// address is full, the body naming the limit with its `rate-limited:` prefix and a `Retry-After`).
 fn upgrade(
     req: &mut Request<Incoming>,
     state: Arc<RelayState>,
     peer: std::net::IpAddr,
+    slot: &ConnectionSlot,
 ) -> Response<Body> {
-    let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
-    let permit = match state.addresses.open(ip) {
-        Ok(permit) => permit,
-        Err(limit) => {
+    // Validated before the slot is taken: a bad upgrade request leaves the connection counted.
+    let (response, fut) = match fastwebsockets::upgrade::upgrade(&mut *req) {
+        Ok(pair) => pair,
+        Err(_) => return text(StatusCode::BAD_REQUEST, "bad websocket upgrade request\n"),
+    };
+    let Some(mut permit) = slot.take() else {
+        return text(StatusCode::BAD_REQUEST, "bad websocket upgrade request\n");
+    };
+    if state.real_ip_header.is_some() {
+        let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
+        if let Err(limit) = permit.rekey(ip) {
+            // The connection stays open (HTTP) and counted.
+            slot.put_back(permit);
             state.metrics.limit_refused(limit);
-            let status = match limit {
-                crate::limits::Limit::Connections => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::TOO_MANY_REQUESTS,
-            };
-            let mut response = text(status, limit.message());
+            let mut response = text(StatusCode::TOO_MANY_REQUESTS, limit.message());
             response
                 .headers_mut()
                 .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("10"));
             return response;
         }
-    };
-    let (response, fut) = match fastwebsockets::upgrade::upgrade(req) {
-        Ok(pair) => pair,
-        Err(_) => return text(StatusCode::BAD_REQUEST, "bad websocket upgrade request\n"),
-    };
+    }
     let tracker = state.tracker.clone();
     tracker.spawn(async move {
         // fastwebsockets performs the handshake; bunkerd frames the connection itself (`crate::ws`),

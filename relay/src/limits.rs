@@ -44,9 +44,10 @@ pub struct Limits {
     pub events_per_sec: u32,
     /// Burst of `EVENT`s one connection may send at once (at least `events_per_sec`). Default: 200.
     pub events_burst: u32,
-    /// Open websocket connections in total. Default: 16,384.
+    /// Open connections of the relay listener in total, websocket or HTTP (an idle keep-alive
+    /// connection holds a slot too). Default: 16,384.
     pub max_connections: usize,
-    /// Open websocket connections per client address. Default: 256.
+    /// Open connections per client address, websocket or HTTP. Default: 256.
     pub max_connections_per_ip: usize,
     /// Open subscriptions per client address, over all its connections. Default: 1,024.
     pub max_subscriptions_per_ip: usize,
@@ -67,6 +68,29 @@ pub struct Limits {
     /// SCHED_IDLE, so a flood of refused events costs others little latency (`socket::Placement`).
     /// Default: 10.
     pub rate_limited_demotion_secs: u64,
+    /// Requests per second a tenant takes from clients without a session with the remote signer
+    /// they address (pairing `connect`s, and anything a stranger sends), in a bucket of their own,
+    /// so that such traffic never spends the tenant's request budget ([`Limits::tenant_requests_per_sec`]);
+    /// burst twice the rate; 0 = unlimited. Default: 100.
+    pub unpaired_requests_per_sec: u32,
+    /// Seconds a connection's writer may make no progress (the client does not read what it is
+    /// sent) before the connection is closed and everything queued for it is freed; 0 = never.
+    /// Default: 30.
+    pub write_timeout_secs: u64,
+    /// Bytes of `EVENT` messages queued to one connection plus request events it has in flight at
+    /// the signer ([`crate::outbox`]); 0 = unbounded. Default: 1 MiB.
+    pub outbound_bytes_per_connection: usize,
+    /// The same, over every connection; 0 = unbounded. Default: 256 MiB.
+    pub outbound_bytes_total: usize,
+    /// Seconds without any frame from a websocket client before it is pinged; a client that sends
+    /// nothing (not even the pong) for as long again is disconnected; 0 = never ping. Default: 30.
+    pub ping_interval_secs: u64,
+    /// Seconds a websocket may stay open without any subscription before it is closed (1008);
+    /// 0 = never. Default: 60.
+    pub idle_without_subscription_secs: u64,
+    /// Seconds an HTTP connection of the relay listener may take to send a request head, and may
+    /// stay idle between keep-alive requests. Default: 30.
+    pub http_idle_timeout_secs: u64,
 }
 
 impl Default for Limits {
@@ -85,6 +109,13 @@ impl Default for Limits {
             tenant_requests_per_sec: 1_000,
             tenant_burst: 2_000,
             rate_limited_demotion_secs: 10,
+            unpaired_requests_per_sec: 100,
+            write_timeout_secs: 30,
+            outbound_bytes_per_connection: 1 << 20,
+            outbound_bytes_total: 256 << 20,
+            ping_interval_secs: 30,
+            idle_without_subscription_secs: 60,
+            http_idle_timeout_secs: 30,
         }
     }
 }
@@ -109,6 +140,9 @@ pub enum Limit {
     FiltersPerReq,
     /// A tenant's request rate.
     TenantRate,
+    /// A tenant's bucket for requests from clients without a session
+    /// ([`Limits::unpaired_requests_per_sec`]).
+    UnpairedRate,
     /// A tenant's lane of the signer queue is full.
     TenantQueue,
     /// The signer queue is full.
@@ -117,7 +151,7 @@ pub enum Limit {
 
 impl Limit {
     /// Every limit.
-    pub const ALL: [Limit; 10] = [
+    pub const ALL: [Limit; 11] = [
         Limit::Connections,
         Limit::IpConnections,
         Limit::ConnectionEvents,
@@ -126,6 +160,7 @@ impl Limit {
         Limit::IpSubscriptions,
         Limit::FiltersPerReq,
         Limit::TenantRate,
+        Limit::UnpairedRate,
         Limit::TenantQueue,
         Limit::Queue,
     ];
@@ -150,6 +185,9 @@ impl Limit {
             Limit::TenantRate => {
                 "rate-limited: this organization's request rate is exceeded; slow down"
             }
+            Limit::UnpairedRate => {
+                "rate-limited: too many requests from clients without a session with this organization; retry shortly"
+            }
             Limit::TenantQueue => {
                 "rate-limited: this organization has too many requests waiting; retry shortly"
             }
@@ -165,9 +203,11 @@ impl Limit {
     /// (they refuse an open, not a rate).
     pub fn demotes(self) -> bool {
         match self {
-            Limit::ConnectionEvents | Limit::IpEvents | Limit::TenantRate | Limit::TenantQueue => {
-                true
-            }
+            Limit::ConnectionEvents
+            | Limit::IpEvents
+            | Limit::TenantRate
+            | Limit::UnpairedRate
+            | Limit::TenantQueue => true,
             Limit::Connections
             | Limit::IpConnections
             | Limit::ConnectionSubscriptions
@@ -188,6 +228,7 @@ impl Limit {
             Limit::IpSubscriptions => "ip_subscriptions",
             Limit::FiltersPerReq => "filters_per_req",
             Limit::TenantRate => "tenant_rate",
+            Limit::UnpairedRate => "unpaired_rate",
             Limit::TenantQueue => "tenant_queue",
             Limit::Queue => "queue",
         }
@@ -294,6 +335,26 @@ impl Addresses {
     /// [`Limit::Connections`] when [`Limits::max_connections`] are open, [`Limit::IpConnections`]
     /// when the address has [`Limits::max_connections_per_ip`] open.
     pub(crate) fn open(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, Limit> {
+        self.open_checked(ip, true)
+    }
+
+    /// Admits one connection from `ip` counting only against [`Limits::max_connections`]: a
+    /// connection from a reverse proxy (`real-ip-header` configured), whose client address is
+    /// known only from its request ([`ConnectionPermit::rekey`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Limit::Connections`] when [`Limits::max_connections`] are open.
+    pub(crate) fn open_proxied(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionPermit, Limit> {
+        self.open_checked(ip, false)
+    }
+
+    /// [`Addresses::open`], checking the address's own limit when `per_address`.
+    fn open_checked(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        per_address: bool,
+    ) -> Result<ConnectionPermit, Limit> {
         let max = self.limits.max_connections;
         self.total
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -303,7 +364,7 @@ impl Addresses {
         let key = ClientKey::of(ip);
         let shared = {
             let mut entry = self.by_key.entry(key).or_insert_with(|| self.entry());
-            if entry.connections >= self.limits.max_connections_per_ip {
+            if per_address && entry.connections >= self.limits.max_connections_per_ip {
                 None
             } else {
                 entry.connections += 1;
@@ -381,13 +442,18 @@ impl Addresses {
     }
 
     fn close(&self, key: ClientKey) {
+        self.release(key);
+        self.total.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Gives back one connection of `key`'s count (not of the total).
+    fn release(&self, key: ClientKey) {
         if let Some(mut entry) = self.by_key.get_mut(&key) {
             entry.connections = entry.connections.saturating_sub(1);
             if entry.connections == 0 {
                 entry.idle_since = Instant::now();
             }
         }
-        self.total.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -431,6 +497,39 @@ impl ConnectionPermit {
         {
             return Err(Limit::IpEvents);
         }
+        Ok(())
+    }
+
+    /// Moves this connection to the client address `ip` (a proxied connection's, read from its
+    /// request): counted against `ip`'s connection limit from now on, with `ip`'s event bucket
+    /// and subscription count. No effect when `ip` is already its address.
+    ///
+    /// # Errors
+    ///
+    /// [`Limit::IpConnections`] when `ip` has [`Limits::max_connections_per_ip`] open; the permit
+    /// is then unchanged.
+    pub(crate) fn rekey(&mut self, ip: IpAddr) -> Result<(), Limit> {
+        let key = ClientKey::of(ip);
+        if key == self.key {
+            return Ok(());
+        }
+        let addresses = self.addresses.clone();
+        let address = {
+            let mut entry = addresses
+                .by_key
+                .entry(key)
+                .or_insert_with(|| addresses.entry());
+            if entry.connections >= addresses.limits.max_connections_per_ip {
+                return Err(Limit::IpConnections);
+            }
+            entry.connections += 1;
+            entry.shared.clone()
+        };
+        let held = self.subscriptions.swap(0, Ordering::Relaxed);
+        self.address.subscriptions.fetch_sub(held, Ordering::AcqRel);
+        addresses.release(self.key);
+        self.key = key;
+        self.address = address;
         Ok(())
     }
 
@@ -500,6 +599,7 @@ mod tests {
                 Limit::ConnectionEvents,
                 Limit::IpEvents,
                 Limit::TenantRate,
+                Limit::UnpairedRate,
                 Limit::TenantQueue
             ]
         );

@@ -84,6 +84,11 @@ const REJECT_REASONS: [&str; 7] = [
     "other",
 ];
 
+/// The `reason` label values of `bunkerd_connections_closed_total`: the relay's own reasons to
+/// close a websocket (its client stopped reading, stopped answering pings, or held no
+/// subscription for too long).
+pub const CLOSE_REASONS: [&str; 3] = ["write_timeout", "ping_timeout", "no_subscription"];
+
 /// The relay's counters and gauges: `bunkerd_requests_total{tenant,method,outcome}`,
 /// `bunkerd_request_duration_seconds{tenant,method}`, `bunkerd_pool_queue_wait_seconds`,
 /// `bunkerd_events_rejected_total{reason}`, `bunkerd_rate_limited_total{tenant}`,
@@ -91,7 +96,7 @@ const REJECT_REASONS: [&str; 7] = [
 /// `bunkerd_websocket_connections_opened_total`, `bunkerd_websocket_connections_demoted`,
 /// `bunkerd_websocket_connection_demotions_total`, `bunkerd_subscriptions`,
 /// `bunkerd_store_errors_total`, `bunkerd_refusal_replies_total{reason}`,
-/// `bunkerd_refusal_replies_dropped_total{cause}`.
+/// `bunkerd_refusal_replies_dropped_total{cause}`, `bunkerd_connections_closed_total{reason}`.
 pub struct RelayMetrics {
     requests: IntCounterVec,
     request_duration: HistogramVec,
@@ -107,6 +112,7 @@ pub struct RelayMetrics {
     pub(crate) store_errors: IntCounter,
     refusal_replies: IntCounterVec,
     refusal_replies_dropped: IntCounterVec,
+    pub(crate) connections_closed: IntCounterVec,
 }
 
 impl std::fmt::Debug for RelayMetrics {
@@ -165,7 +171,7 @@ impl RelayMetrics {
         }
         let refusal_replies_dropped = counter_vec(
             "bunkerd_refusal_replies_dropped_total",
-            "Refused requests that could have had a NIP-46 error reply and got none, by cause: tenant_budget, total_budget (the reply budgets), queue (the signer queue's reply lane), declined (the signer found no session, a forged event or an unreadable request)",
+            "Refused requests that could have had a NIP-46 error reply and got none, by cause: tenant_budget, total_budget (the reply budgets), queue (the signer queue's reply lane), declined (no session, or an unreadable request), verify_budget (the relay-wide budget of signature checks), forged (the signature does not verify)",
             &["cause"],
         );
         for cause in crate::answer::DROP_CAUSES {
@@ -181,7 +187,16 @@ impl RelayMetrics {
         for reason in REJECT_REASONS {
             events_rejected.with_label_values(&[reason]);
         }
+        let connections_closed = counter_vec(
+            "bunkerd_connections_closed_total",
+            "Websocket connections the relay closed itself, by reason: write_timeout (the client read nothing for the write timeout), ping_timeout (no frame, not even a pong, after a ping), no_subscription (open without a subscription too long)",
+            &["reason"],
+        );
+        for reason in CLOSE_REASONS {
+            connections_closed.with_label_values(&[reason]);
+        }
         RelayMetrics {
+            connections_closed,
             requests: counter_vec(
                 "bunkerd_requests_total",
                 "NIP-46 requests answered, by tenant, method and outcome (ok, error, refused)",
@@ -321,6 +336,8 @@ mod tests {
             r#"bunkerd_refusal_replies_total{reason="tenant_rate"} 0"#,
             r#"bunkerd_refusal_replies_dropped_total{cause="total_budget"} 0"#,
             r#"bunkerd_refusal_replies_dropped_total{cause="declined"} 0"#,
+            r#"bunkerd_connections_closed_total{reason="write_timeout"} 0"#,
+            r#"bunkerd_connections_closed_total{reason="no_subscription"} 0"#,
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -3,9 +3,12 @@
 //! through the admin API), or else from the server's defaults ([`Limits::tenant_requests_per_sec`],
 //! [`Limits::tenant_burst`]). A rate of 0 means unlimited.
 //!
-//! Checked on the relay hot path before the event is queued for the signer, so a flooding tenant is
-//! refused (`OK false "rate-limited: …"`) before any signature is verified or any key unsealed, and
-//! never takes queue slots or signer time from other tenants. Each tenant has its own bucket, so one
+//! Checked on the relay hot path right after the event's signature verifies and before it is
+//! queued for the signer (`crate::intake`), so a flooding tenant is refused (`OK false
+//! "rate-limited: …"`) before any key is unsealed and never takes queue slots or signer time from
+//! other tenants, and nobody can spend a tenant's budget with events they cannot sign. Requests
+//! from clients without a session take a second bucket per tenant
+//! ([`Limits::unpaired_requests_per_sec`]), never the tenant's own. Each tenant has its own bucket, so one
 //! tenant's check never waits on another's. A change of a tenant's limits takes effect on its next
 //! request (the bucket is rebuilt when the configured pair differs from the one it was built with).
 //! A deleted tenant's bucket (a few dozen bytes) stays until restart; its remote signers are no longer
@@ -23,10 +26,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-/// The buckets, by tenant id.
+/// The buckets, by tenant id: each tenant's request bucket, and its bucket for requests from
+/// clients without a session.
 #[derive(Default)]
 pub(crate) struct TenantBuckets {
     buckets: DashMap<Arc<str>, Bucket>,
+    unpaired: DashMap<Arc<str>, Bucket>,
 }
 
 impl std::fmt::Debug for TenantBuckets {
@@ -65,31 +70,50 @@ impl TenantBuckets {
             return true;
         };
         let burst = NonZeroU32::new(burst).map_or(rate, |b| b.max(rate));
-        let quota = (rate.get(), burst.get());
-        // The map guard is dropped before any insert (holding it across one would deadlock the shard).
-        let current = self
-            .buckets
-            .get(tenant)
-            .filter(|bucket| bucket.quota == quota)
-            .map(|bucket| bucket.limiter.clone());
-        let limiter = match current {
-            Some(limiter) => limiter,
-            None => {
-                let limiter = Arc::new(RateLimiter::direct(
-                    Quota::per_second(rate).allow_burst(burst),
-                ));
-                self.buckets.insert(
-                    tenant.clone(),
-                    Bucket {
-                        quota,
-                        limiter: limiter.clone(),
-                    },
-                );
-                limiter
-            }
-        };
-        limiter.check().is_ok()
+        take(&self.buckets, tenant, rate, burst)
     }
+
+    /// Takes one token from the unpaired bucket of `tenant` ([`Limits::unpaired_requests_per_sec`],
+    /// burst twice the rate); `false` when it is empty. A rate of 0 admits everything.
+    pub(crate) fn admit_unpaired(&self, tenant: &Arc<str>, defaults: &Limits) -> bool {
+        let Some(rate) = NonZeroU32::new(defaults.unpaired_requests_per_sec) else {
+            return true;
+        };
+        let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+        take(&self.unpaired, tenant, rate, burst)
+    }
+}
+
+/// Takes one token from `tenant`'s bucket in `buckets`, (re)built for (`rate`, `burst`).
+fn take(
+    buckets: &DashMap<Arc<str>, Bucket>,
+    tenant: &Arc<str>,
+    rate: NonZeroU32,
+    burst: NonZeroU32,
+) -> bool {
+    let quota = (rate.get(), burst.get());
+    // The map guard is dropped before any insert (holding it across one would deadlock the shard).
+    let current = buckets
+        .get(tenant)
+        .filter(|bucket| bucket.quota == quota)
+        .map(|bucket| bucket.limiter.clone());
+    let limiter = match current {
+        Some(limiter) => limiter,
+        None => {
+            let limiter = Arc::new(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            ));
+            buckets.insert(
+                tenant.clone(),
+                Bucket {
+                    quota,
+                    limiter: limiter.clone(),
+                },
+            );
+            limiter
+        }
+    };
+    limiter.check().is_ok()
 }
 
 /// Error replies to refused requests one tenant may get, per second and burst: 5/s, burst 10. A
@@ -102,6 +126,12 @@ pub const REFUSAL_REPLIES_PER_TENANT: (u32, u32) = (5, 10);
 /// burst 200. A reply costs about one request's signer work (verify, decrypt, encrypt, sign:
 /// 0.1–0.2 ms), so at most a few percent of one core however many tenants are refused.
 pub const REFUSAL_REPLIES_TOTAL: (u32, u32) = (200, 200);
+
+/// Signature checks of refused events the relay makes for error replies, per second and burst, for
+/// all tenants together: 1,000/s, burst 1,000 (≈ 3 % of one core). An event refused by its
+/// connection's or address's rate was not verified; before its reply is charged to a tenant's
+/// budget it must be, and this bounds what a forged flood makes the relay verify for that.
+pub const REFUSAL_VERIFICATIONS: (u32, u32) = (1_000, 1_000);
 
 /// Which budget refused an error reply ([`ReplyBudget::take`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +156,7 @@ impl OverBudget {
 pub(crate) struct ReplyBudget {
     per_tenant: Quota,
     total: DefaultDirectRateLimiter,
+    verifications: DefaultDirectRateLimiter,
     tenants: DashMap<Arc<str>, DefaultDirectRateLimiter>,
 }
 
@@ -156,8 +187,15 @@ impl ReplyBudget {
         ReplyBudget {
             per_tenant: quota(per_tenant),
             total: RateLimiter::direct(quota(total)),
+            verifications: RateLimiter::direct(quota(REFUSAL_VERIFICATIONS)),
             tenants: DashMap::new(),
         }
+    }
+
+    /// Takes one signature check of a refused event ([`REFUSAL_VERIFICATIONS`]); `false` when
+    /// the bucket is empty.
+    pub(crate) fn take_verification(&self) -> bool {
+        self.verifications.check().is_ok()
     }
 
     /// Takes one reply from `tenant`'s bucket, then from the total. Atomics and one map shard

@@ -14,18 +14,19 @@
 use crate::answer::Cause;
 use crate::connection::{Action, Admission};
 use crate::dispatch::{unix_now, Verdict, WriteGuard};
-use crate::fanout::{ConnId, Outbound};
-use crate::intake::{OverLimit, Submission};
+use crate::fanout::{ConnId, Outbound, Queued};
+use crate::intake::{NotSubmitted, Submission, Why};
 use crate::limits::{ConnectionPermit, Limit};
+use crate::liveness::{Liveness, Tick};
 use crate::message;
+use crate::outbox::{Budget, Outbox};
 use crate::state::RelayState;
-use crate::ws::{self, Frame, FrameReader, OpCode, ReadError};
+use crate::writer::{write_loop, Handover, Writer};
+use crate::ws::{Frame, FrameReader, OpCode, ReadError};
 use event::{Event, LiftCache};
 use futures_util::FutureExt;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -42,9 +43,6 @@ pub(crate) const OUTBOUND_QUEUE: usize = 1024;
 /// How long a connection we are closing for a protocol error is still read, waiting for the peer's
 /// close frame.
 const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Most messages framed into one write.
-const WRITE_BATCH: usize = 64;
 
 /// Serves an upgraded websocket (the raw TCP stream, plus any bytes the HTTP layer read past the
 /// upgrade request) until the peer leaves or the relay shuts down. `permit` is the connection's
@@ -66,11 +64,20 @@ pub(crate) async fn serve(
     let (read, write) = stream.into_split();
     // Caps each frame; `Reassembly` caps the sum of a fragmented message's frames.
     let read = FrameReader::new(read, leftover, MAX_MESSAGE_BYTES);
-    let (tx, rx) = mpsc::channel::<Outbound>(OUTBOUND_QUEUE);
-    let writer = tokio::spawn(write_loop(write, rx));
+    let (tx, rx) = mpsc::channel::<Queued>(OUTBOUND_QUEUE);
+    let budget = Budget::new(
+        state.limits.outbound_bytes_per_connection,
+        state.outbound.clone(),
+    );
+    let writer = tokio::spawn(write_loop(write, rx, writer_for(&state, &budget)));
     let placement = Placement::new(
         state.demoted_io.is_some(),
         state.limits.rate_limited_demotion_secs,
+    );
+    let liveness = Liveness::new(
+        state.limits.ping_interval_secs,
+        state.limits.idle_without_subscription_secs,
+        Instant::now(),
     );
     let mut conn = Portable {
         machine: crate::connection::Connection::new(&state.limits),
@@ -79,8 +86,9 @@ pub(crate) async fn serve(
         permit,
         conn_id,
         reassembly: Reassembly::default(),
-        tx,
+        outbox: Outbox { tx, budget },
         placement,
+        liveness,
     };
     let mut end = guarded(&mut conn, Io { read, writer }).await;
     // Whether the socket is on the demoted-I/O thread (and counted in the gauge); `placement`
@@ -103,8 +111,9 @@ pub(crate) async fn serve(
         end = match demoted_io {
             Some(io) => {
                 let state = conn.state.clone();
+                let writer = writer_for(&conn.state, &conn.outbox.budget);
                 let run = io.spawn(async move {
-                    let end = match parked.attach() {
+                    let end = match parked.attach(writer) {
                         Some(io) => guarded(&mut conn, io).await,
                         None => End::Lost,
                     };
@@ -125,7 +134,7 @@ pub(crate) async fn serve(
                     }
                 }
             }
-            None => match parked.attach() {
+            None => match parked.attach(writer_for(&conn.state, &conn.outbox.budget)) {
                 Some(io) => guarded(&mut conn, io).await,
                 None => End::Lost,
             },
@@ -139,7 +148,7 @@ pub(crate) async fn serve(
     let Portable {
         state,
         mut machine,
-        tx,
+        outbox: Outbox { tx, .. },
         permit,
         ..
     } = conn;
@@ -166,8 +175,19 @@ struct Portable {
     conn_id: ConnId,
     machine: crate::connection::Connection,
     reassembly: Reassembly,
-    tx: mpsc::Sender<Outbound>,
+    outbox: Outbox,
     placement: Placement,
+    liveness: Liveness,
+}
+
+/// The writer settings of a connection with this budget.
+fn writer_for(state: &RelayState, budget: &Arc<Budget>) -> Writer {
+    Writer {
+        budget: budget.clone(),
+        stall: (state.limits.write_timeout_secs > 0)
+            .then(|| std::time::Duration::from_secs(state.limits.write_timeout_secs)),
+        metrics: state.metrics.clone(),
+    }
 }
 
 /// A connection's socket attached to the reactor of the thread serving it: the read half in its
@@ -177,22 +197,18 @@ struct Io {
     writer: JoinHandle<Option<Handover>>,
 }
 
-/// What a writer hands back when its connection moves: the write half and the queue, with every
-/// message queued after the hand-over still in it, in order.
-type Handover = (OwnedWriteHalf, mpsc::Receiver<Outbound>);
-
 /// A socket between two reactors: deregistered from the one it leaves, with the bytes read but not
 /// yet decoded and the writer's queue.
 struct Parked {
     stream: std::net::TcpStream,
     leftover: Vec<u8>,
-    rx: mpsc::Receiver<Outbound>,
+    rx: mpsc::Receiver<Queued>,
 }
 
 impl Parked {
     /// Registers the socket with the current runtime's reactor and starts its writer there; `None`
     /// (logged) if the reactor refuses it.
-    fn attach(self) -> Option<Io> {
+    fn attach(self, writer: Writer) -> Option<Io> {
         let stream = match TcpStream::from_std(self.stream) {
             Ok(stream) => stream,
             Err(e) => {
@@ -203,7 +219,7 @@ impl Parked {
         let (read, write) = stream.into_split();
         Some(Io {
             read: FrameReader::new(read, self.leftover, MAX_MESSAGE_BYTES),
-            writer: tokio::spawn(write_loop(write, self.rx)),
+            writer: tokio::spawn(write_loop(write, self.rx, writer)),
         })
     }
 }
@@ -247,9 +263,10 @@ async fn segment(conn: &mut Portable, mut io: Io) -> End {
         // the peer's close, so unread frames do not turn our close into a reset that loses replies.
         conn.state.close_sockets.cancelled().await;
         let _ = conn
+            .outbox
             .tx
-            .try_send(Outbound::Close(1001, "relay shutting down"));
-        Box::pin(drain(&mut io.read, &conn.tx)).await;
+            .try_send(Box::new(Outbound::Close(1001, "relay shutting down")));
+        Box::pin(drain(&mut io.read, &conn.outbox.tx)).await;
     }
     End::Gone(io.writer)
 }
@@ -258,7 +275,13 @@ async fn segment(conn: &mut Portable, mut io: Io) -> End {
 /// the hand-over. `End::Gone` if the writer had already stopped (the socket failed or was closed)
 /// before the hand-over could be queued, `End::Lost` if it stopped after.
 async fn park(conn: &Portable, io: Io) -> End {
-    if conn.tx.send(Outbound::Handover).await.is_err() {
+    if conn
+        .outbox
+        .tx
+        .send(Box::new(Outbound::Handover))
+        .await
+        .is_err()
+    {
         return End::Gone(io.writer);
     }
     let Ok(Some((write, rx))) = io.writer.await else {
@@ -350,6 +373,14 @@ impl Placement {
     }
 }
 
+/// The earlier of two optional instants.
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Completes at `at`; never when `None`.
 async fn until(at: Option<Instant>) {
     match at {
@@ -428,10 +459,12 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
         conn_id,
         machine,
         reassembly,
-        tx,
+        outbox,
         placement,
+        liveness,
         reading: _,
     } = conn;
+    let tx = &outbox.tx;
     let (state, conn_id) = (&**state, *conn_id);
     let gate = Gate { state, permit };
     // Made once per segment: a fresh `cancelled()` per frame would lock the token's waiter list
@@ -447,49 +480,77 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
             Exit::Gone
         };
     }
+    // One timer for the end of a demotion and for liveness, re-armed only when it fires: per
+    // frame, the reader only notes the time.
+    let timer = until(earliest(liveness.deadline(), placement.promotion_at()));
+    tokio::pin!(timer);
     loop {
-        // `read_frame` is cancel-safe, so losing this race to shutdown or to the end of a demotion
-        // loses no bytes.
+        // `read_frame` is cancel-safe, so losing this race to shutdown, to the end of a demotion or
+        // to the liveness timer loses no bytes.
         let frame = tokio::select! {
             frame = read.read_frame() => frame,
+            () = &mut timer => {
+                let now = Instant::now();
+                // A demoted connection moves back when its hold ends, even if it sends nothing
+                // more.
+                if placement.promotion_at().is_some_and(|at| at <= now)
+                    && placement.after_message(false, now)
+                {
+                    return Exit::Move;
+                }
+                match liveness.tick(now) {
+                    Tick::Wait => {}
+                    Tick::Ping => {
+                        // Never waits: a client whose queue is full is not reading, and the write
+                        // timeout deals with it.
+                        let _ = tx.try_send(Box::new(Outbound::Ping));
+                    }
+                    Tick::Close(reason) => {
+                        state.metrics.connections_closed.with_label_values(&[reason]).inc();
+                        let _ = tx.try_send(Box::new(Outbound::Close(1008, close_text(reason))));
+                        Box::pin(drain(read, tx)).await;
+                        return Exit::Gone;
+                    }
+                }
+                timer.set(until(earliest(liveness.deadline(), placement.promotion_at())));
+                continue;
+            }
             // Stop reading; `serve` closes the socket after the signer pool drains — on the relay's
             // own I/O threads: a demoted connection is moved back first, so its last `OK`s and its
             // 1001 do not wait for a thread that a busy host may starve.
             () = &mut shutdown => {
                 return if placement.recall() { Exit::Move } else { Exit::Gone };
             }
-            // A demoted connection moves back when its hold ends, even if it sends nothing more.
-            () = until(placement.promotion_at()) => {
-                if placement.after_message(false, Instant::now()) {
-                    return Exit::Move;
-                }
-                continue;
-            }
         };
         let incoming = match frame {
-            Ok(frame) => reassembly.push(frame),
+            Ok(frame) => {
+                liveness.heard(Instant::now());
+                reassembly.push(frame)
+            }
             Err(ReadError::Protocol(code, reason)) => Incoming::Close(code, reason),
             Err(ReadError::Gone) => return Exit::Gone,
         };
         match incoming {
             Incoming::Pending => {}
             Incoming::Ping(payload) => {
-                if tx.send(Outbound::Pong(payload)).await.is_err() {
+                if tx.send(Box::new(Outbound::Pong(payload))).await.is_err() {
                     return Exit::Gone;
                 }
             }
             Incoming::PeerClosed(payload) => {
-                let _ = tx.send(Outbound::CloseEcho(payload)).await;
+                let _ = tx.send(Box::new(Outbound::CloseEcho(payload))).await;
                 return Exit::Gone;
             }
             Incoming::Close(code, reason) => {
-                let _ = tx.send(Outbound::Close(code, reason)).await;
+                let _ = tx.send(Box::new(Outbound::Close(code, reason))).await;
                 Box::pin(drain(read, tx)).await;
                 return Exit::Gone;
             }
             Incoming::Message(OpCode::Text, bytes) => {
                 let Ok(text) = std::str::from_utf8(&bytes) else {
-                    let _ = tx.send(Outbound::Close(1007, "text is not UTF-8")).await;
+                    let _ = tx
+                        .send(Box::new(Outbound::Close(1007, "text is not UTF-8")))
+                        .await;
                     Box::pin(drain(read, tx)).await;
                     return Exit::Gone;
                 };
@@ -499,18 +560,19 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
                     // inline they would sit in every idle connection's task (target 4).
-                    match Box::pin(apply(action, state, conn_id, tx, placement.demoted)).await {
+                    match Box::pin(apply(action, state, conn_id, outbox, placement.demoted)).await {
                         Ok(demotes) => limited |= demotes,
                         Err(()) => return Exit::Gone,
                     }
                 }
+                liveness.subscriptions(machine.subscriptions(), Instant::now());
                 if placement.after_message(limited, Instant::now()) {
                     return Exit::Move;
                 }
             }
             Incoming::Message(_, _) => {
                 let note = message::notice("invalid: binary frames are not NIP-01 messages");
-                if tx.send(Outbound::Text(note)).await.is_err() {
+                if tx.send(Box::new(Outbound::Text(note))).await.is_err() {
                     return Exit::Gone;
                 }
             }
@@ -518,17 +580,25 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
     }
 }
 
+/// The close frame's reason for a [`Tick::Close`] label.
+fn close_text(reason: &'static str) -> &'static str {
+    match reason {
+        "no_subscription" => "closed: no subscription",
+        _ => "closed: no answer to ping",
+    }
+}
+
 /// After our close frame, reads (and discards) until the peer's close, for at most
 /// [`CLOSE_DRAIN`]: closing the socket with unread data makes the kernel send a reset, and the peer
 /// would lose our close frame and its reason (RFC 6455 §7.1.1: wait for the peer's close). Pings
 /// are still answered meanwhile (best effort).
-async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Outbound>) {
+async fn drain(read: &mut FrameReader, tx: &mpsc::Sender<Queued>) {
     let until_close = async {
         while let Ok(frame) = read.read_frame().await {
             match frame.opcode {
                 OpCode::Close => return,
                 OpCode::Ping => {
-                    let _ = tx.try_send(Outbound::Pong(frame.payload));
+                    let _ = tx.try_send(Box::new(Outbound::Pong(frame.payload)));
                 }
                 _ => {}
             }
@@ -544,12 +614,13 @@ async fn apply(
     action: Action,
     state: &RelayState,
     conn_id: ConnId,
-    tx: &mpsc::Sender<Outbound>,
+    outbox: &Outbox,
     demoted: bool,
 ) -> Result<bool, ()> {
+    let tx = &outbox.tx;
     match action {
         Action::Send(text) => tx
-            .send(Outbound::Text(text))
+            .send(Box::new(Outbound::Text(text)))
             .await
             .map_err(drop)
             .map(|()| false),
@@ -560,22 +631,26 @@ async fn apply(
             answer,
         } => {
             state.metrics.rejected(reason);
-            tx.send(Outbound::Text(text)).await.map_err(drop)?;
+            tx.send(Box::new(Outbound::Text(text)))
+                .await
+                .map_err(drop)?;
             if let Some(answer) = answer {
                 crate::answer::offer(state, *answer.event, answer.cause);
             }
             Ok(limit.is_some_and(Limit::demotes))
         }
-        Action::Submit(event) => submit(*event, state, tx, demoted).await,
+        Action::Submit(event) => submit(*event, state, outbox, demoted).await,
         Action::Subscribe { sub_id, filters } => {
             state.metrics.subscriptions.inc();
             let stored = state
                 .hub
-                .subscribe(conn_id, &sub_id, filters, tx.clone(), unix_now());
+                .subscribe(conn_id, &sub_id, filters, outbox, unix_now());
             for text in stored {
-                tx.send(Outbound::Text(text)).await.map_err(drop)?;
+                // Waits for room in the connection's budget: a client that asks for many large
+                // retained events gets them as fast as it reads them.
+                outbox.deliver(text).await.map_err(drop)?;
             }
-            tx.send(Outbound::Text(message::eose(&sub_id)))
+            tx.send(Box::new(Outbound::Text(message::eose(&sub_id))))
                 .await
                 .map_err(drop)?;
             Ok(false)
@@ -588,14 +663,18 @@ async fn apply(
     }
 }
 
-/// Queues an admitted event on the signer pool ([`crate::intake`]); its verdict comes back as `OK`
-/// through `tx`. `Ok(true)` when the event was refused for its tenant's rate or full queue lane
-/// (which demotes the connection, [`Placement`]); `Err` means the writer is gone. A refusal is
-/// also offered a NIP-46 error reply ([`crate::answer`]).
+/// Queues an admitted event on the signer pool ([`crate::intake`], which verifies it first); its
+/// verdict comes back as `OK` through the connection's queue. `Ok(true)` when the event was refused
+/// for a rate of its sender's or its tenant's, or its tenant's full queue lane (which demotes the
+/// connection, [`Placement`]); `Err` means the writer is gone. A refusal by a limit is also offered
+/// a NIP-46 error reply ([`crate::answer`]).
 ///
 /// A queue slot for the `OK` is reserved *before* the request is submitted, so the verdict can never be
 /// dropped for lack of space (NIP-01: every EVENT gets an OK), the signer thread never blocks on a
-/// slow client, and a client that does not read its socket stops being read (backpressure).
+/// slow client, and a client that does not read its socket stops being read (backpressure). The
+/// event's bytes are charged to the connection's budget ([`crate::outbox`]) until its verdict, so
+/// one connection cannot have more than its share of request bytes waiting at the signer; over the
+/// relay's total, the request is refused as the signer being busy.
 ///
 /// `demoted`: the request is marked as a demoted connection's ([`crate::dispatch::Request::demoted`]),
 /// which a signer thread starts only once the `OK`s it last handed to other connections are written
@@ -603,12 +682,26 @@ async fn apply(
 async fn submit(
     event: Event,
     state: &RelayState,
-    tx: &mpsc::Sender<Outbound>,
+    outbox: &Outbox,
     demoted: bool,
 ) -> Result<bool, ()> {
+    let tx = &outbox.tx;
     let permit = tx.clone().reserve_owned().await.map_err(drop)?;
+    let bytes = request_bytes(&event);
+    if !outbox.budget.total_has_room(bytes) {
+        drop(permit);
+        state.metrics.rejected("rate-limited");
+        state.metrics.limit_refused(Limit::Queue);
+        let text = message::ok(&event.id_hex(), false, Limit::Queue.message());
+        tx.send(Box::new(Outbound::Text(text)))
+            .await
+            .map_err(drop)?;
+        return Ok(false);
+    }
+    let charge = outbox.budget.charge(bytes).await.map_err(drop)?;
     let id_hex = event.id_hex();
     let reply = Box::new(move |v: Verdict, handover: Option<WriteGuard>| {
+        drop(charge);
         let text = match &v.accepted {
             Ok(()) if v.duplicate => {
                 message::ok(&id_hex, true, "duplicate: already have this event")
@@ -616,92 +709,57 @@ async fn submit(
             Ok(()) => message::ok(&id_hex, true, ""),
             Err(refusal) => message::ok(&id_hex, false, &refusal.message()),
         };
-        permit.send(match handover {
+        permit.send(Box::new(match handover {
             Some(guard) => Outbound::Tracked(text, guard),
             None => Outbound::Text(text),
-        });
+        }));
     });
     let how = Submission {
         demoted,
         want_response: false,
     };
-    let Err(OverLimit {
+    let Err(NotSubmitted {
         event,
-        limit,
+        why,
         stopping,
     }) = crate::intake::submit(state, event, how, reply)
     else {
         return Ok(false);
     };
     // The request's reply, with its reserved slot, is already dropped: this send has room.
-    let text = message::ok(&event.id_hex(), false, limit.message());
-    tx.send(Outbound::Text(text)).await.map_err(drop)?;
-    if !stopping {
-        crate::answer::offer(state, event, Cause::Limit(limit));
+    let text = message::ok(&event.id_hex(), false, why.message());
+    tx.send(Box::new(Outbound::Text(text)))
+        .await
+        .map_err(drop)?;
+    match why {
+        Why::Unverified => {
+            state.metrics.rejected("invalid");
+            Ok(false)
+        }
+        Why::Limit(limit) => {
+            if !stopping {
+                crate::answer::offer(state, event, Cause::Limit(limit));
+            }
+            Ok(limit.demotes())
+        }
     }
-    Ok(limit.demotes())
+}
+
+/// What a request event is charged while it waits at the signer: its content and tags plus its
+/// fixed fields and the request's bookkeeping (≈ 512 bytes).
+fn request_bytes(event: &Event) -> usize {
+    let tags: usize = event
+        .tags
+        .iter()
+        .flat_map(|tag| tag.iter().map(|v| v.len() + 24))
+        .sum();
+    event.content.len() + tags + 512
 }
 
 thread_local! {
     /// The client keys this I/O thread has lifted (public data, bounded by [`LiftCache::CAPACITY`]):
     /// a client sends many requests under one key, and a lift is ≈ 4 % of a request's CPU.
     static LIFTED: std::cell::RefCell<LiftCache> = std::cell::RefCell::new(LiftCache::default());
-}
-
-/// Writes queued messages. Everything already queued when the writer wakes (up to [`WRITE_BATCH`]
-/// messages) is framed into one buffer and sent with one `write` — typically an `OK` and the response
-/// `EVENT` for the same request, or a batch of responses from one signer hand-over. The buffer is
-/// dropped after each write, so an idle connection holds none. Stops after a close frame or when the
-/// socket fails (`None`), or at [`Outbound::Handover`], after writing everything queued before it:
-/// then it returns the write half and the queue, for the connection's next I/O thread.
-async fn write_loop(
-    mut write: OwnedWriteHalf,
-    mut rx: mpsc::Receiver<Outbound>,
-) -> Option<Handover> {
-    while let Some(first) = rx.recv().await {
-        let mut out = Vec::new();
-        // Guards of tracked frames, dropped once the write below is done (or failed).
-        let mut written = Vec::new();
-        let mut next = Some(first);
-        let mut framed = 0;
-        let mut last = false;
-        let mut handover = false;
-        while let Some(msg) = next.take() {
-            match msg {
-                Outbound::Text(text) => ws::encode(&mut out, OpCode::Text, text.as_bytes()),
-                Outbound::Tracked(text, guard) => {
-                    ws::encode(&mut out, OpCode::Text, text.as_bytes());
-                    written.push(guard);
-                }
-                Outbound::Pong(payload) => ws::encode(&mut out, OpCode::Pong, &payload),
-                Outbound::Close(code, reason) => {
-                    ws::encode(&mut out, OpCode::Close, &ws::close_payload(code, reason));
-                    last = true;
-                }
-                Outbound::CloseEcho(payload) => {
-                    // Echo the peer's status code (RFC 6455 §5.5.1); a close without one is answered
-                    // with an empty close.
-                    let echo = payload.get(..2).unwrap_or_default();
-                    ws::encode(&mut out, OpCode::Close, echo);
-                    last = true;
-                }
-                Outbound::Handover => handover = true,
-            }
-            framed += 1;
-            if !last && !handover && framed < WRITE_BATCH {
-                next = rx.try_recv().ok();
-            }
-        }
-        if !out.is_empty() && write.write_all(&out).await.is_err() || last {
-            let _ = write.shutdown().await;
-            return None;
-        }
-        drop(written);
-        if handover {
-            return Some((write, rx));
-        }
-    }
-    None
 }
 
 /// The state machine's view of the relay for one connection: shared state plus the connection's permit.

@@ -57,6 +57,10 @@ pub struct RelayState {
     /// Permits for `POST /nip46/request` bodies being read at once
     /// ([`crate::http::nip46::MAX_BODY_READS`]), so slow bodies cannot pin unbounded memory.
     pub(crate) body_reads: tokio::sync::Semaphore,
+    /// Permits for answering connections refused at accept ([`crate::http::MAX_REFUSALS`]).
+    pub(crate) refusals: Arc<tokio::sync::Semaphore>,
+    /// Outbound bytes charged over every connection ([`crate::outbox`]), the hub's.
+    pub(crate) outbound: Arc<crate::outbox::Total>,
     conn_ids: AtomicU64,
 }
 
@@ -73,6 +77,7 @@ impl RelayState {
     ) -> Self {
         // Ids are remembered for twice the created_at window, so a replay inside the window is caught.
         let dedupe = Arc::new(Dedupe::new(limits.created_at_window_secs * 2, 1 << 20));
+        let outbound = hub.outbound().clone();
         RelayState {
             nip11: crate::http::nip11_document(&limits),
             dispatch,
@@ -90,6 +95,8 @@ impl RelayState {
             addresses: Arc::new(crate::limits::Addresses::new(limits)),
             real_ip_header,
             body_reads: tokio::sync::Semaphore::new(crate::http::nip46::MAX_BODY_READS),
+            outbound,
+            refusals: Arc::new(tokio::sync::Semaphore::new(crate::http::MAX_REFUSALS)),
             conn_ids: AtomicU64::new(1),
         }
     }

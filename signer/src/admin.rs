@@ -64,8 +64,8 @@ use crate::{Bunker, Error};
 /// Most NIP-98 admin pubkeys a tenant may have.
 pub const MAX_ADMIN_PUBKEYS: usize = 64;
 
-/// Longest label of an admin pubkey or admin token, bytes.
-pub const MAX_LABEL_BYTES: usize = 128;
+/// Longest label of an admin pubkey or admin token, characters (Unicode scalar values).
+pub const MAX_LABEL_CHARS: usize = 128;
 
 /// The admin services of one [`Bunker`]: a borrow of it, cheap to make (see the module doc).
 #[derive(Debug, Clone, Copy)]
@@ -90,13 +90,14 @@ pub enum AdminError {
     /// The key of a new user could not be imported.
     #[error(transparent)]
     Import(#[from] ImportError),
-    /// A label (admin pubkey or admin token name) over [`MAX_LABEL_BYTES`]. Code `invalid_input`.
-    #[error("name must be at most 128 bytes")]
+    /// A label (admin pubkey or admin token name) over [`MAX_LABEL_CHARS`]. Code `invalid_input`.
+    #[error("name must be at most 128 characters")]
     LabelTooLong,
     /// The pubkey is already a NIP-98 admin of the tenant. Code `already_exists`.
     #[error("this pubkey is already an admin of this tenant")]
     AdminPubkeyExists,
-    /// The tenant already has [`MAX_ADMIN_PUBKEYS`] admin pubkeys. Code `limit_reached`.
+    /// The tenant already has [`MAX_ADMIN_PUBKEYS`] admin pubkeys. Code `limit_reached` (the admin
+    /// API answers it 409, as every limit).
     #[error("a tenant has at most 64 admin pubkeys")]
     AdminPubkeyLimit,
     /// The pubkey is not a NIP-98 admin of the tenant. Code `not_found`.
@@ -121,10 +122,10 @@ impl AdminError {
     }
 }
 
-/// Refuses a label over [`MAX_LABEL_BYTES`].
+/// Refuses a label over [`MAX_LABEL_CHARS`].
 fn check_label(name: Option<&str>) -> Result<(), AdminError> {
     match name {
-        Some(name) if name.len() > MAX_LABEL_BYTES => Err(AdminError::LabelTooLong),
+        Some(name) if name.chars().count() > MAX_LABEL_CHARS => Err(AdminError::LabelTooLong),
         _ => Ok(()),
     }
 }

@@ -517,6 +517,41 @@ fn encode_cursor(newest_first: bool, key: &[u8; KEY_LEN]) -> String {
     B64URL.encode(raw)
 }
 
+/// The position a cursor of [`AuditLog::query`] continues after: the (`time_ms`, `seq`) of the
+/// last row that query examined; `None` when `cursor` does not decode. A caller may hand out the
+/// position instead of the cursor and rebuild the cursor with [`cursor_after`].
+pub fn cursor_position(cursor: &str) -> Option<(u64, u64)> {
+    if cursor.len() > 67 {
+        return None;
+    }
+    let raw = B64URL.decode(cursor).ok()?;
+    let (_, key) = raw.split_at_checked(2)?;
+    let key: [u8; KEY_LEN] = key.try_into().ok()?;
+    let number = |range: std::ops::Range<usize>| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&key[range]);
+        u64::from_be_bytes(bytes)
+    };
+    Some((number(ID_LEN..ID_LEN + 8), number(ID_LEN + 8..KEY_LEN)))
+}
+
+/// The cursor that continues a query of `tenant`'s records (in `newest_first` order) after the
+/// position (`time_ms`, `seq`): what [`AuditPage::next_cursor`] holds when that row was the last
+/// one examined. Any position is valid, whether or not a record is there.
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] for a tenant that is not a 32-character lowercase hex id.
+pub fn cursor_after(
+    tenant: &str,
+    newest_first: bool,
+    time_ms: u64,
+    seq: u64,
+) -> Result<String, Error> {
+    check_tenant(tenant)?;
+    Ok(encode_cursor(newest_first, &row_key(tenant, time_ms, seq)))
+}
+
 fn decode_cursor(cursor: &str, tenant: &str, newest_first: bool) -> Result<[u8; KEY_LEN], Error> {
     const MALFORMED: Error = Error::InvalidInput("cursor is malformed");
     // 50 bytes encode to 67 characters; refuse anything longer before decoding it.

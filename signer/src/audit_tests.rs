@@ -274,6 +274,32 @@ fn cursors_are_bound_to_their_tenant_and_order() {
 }
 
 #[test]
+fn a_cursors_position_rebuilds_the_same_cursor() {
+    let (log, _store) = mem_log();
+    let a = tenant(9);
+    for i in 0..5 {
+        log.record(rec(&a, 1_000 + i, "ping"));
+    }
+    log.flush().unwrap();
+    let first = AuditQuery {
+        limit: Some(2),
+        ..AuditQuery::default()
+    };
+    let cursor = log.query(&a, &first).unwrap().next_cursor.unwrap();
+    let (time_ms, seq) = cursor_position(&cursor).expect("a cursor has a position");
+    assert_eq!(time_ms, 1_001, "the last record examined");
+    assert_eq!(cursor_after(&a, false, time_ms, seq).unwrap(), cursor);
+    assert_eq!(cursor_position("!!!"), None);
+    // Any position is one to continue after: from 1002 on, three records remain.
+    let rest = AuditQuery {
+        cursor: Some(cursor_after(&a, false, 1_001, u64::MAX).unwrap()),
+        ..AuditQuery::default()
+    };
+    assert_eq!(log.query(&a, &rest).unwrap().records.len(), 3);
+    assert!(cursor_after("not-a-tenant", false, 0, 0).is_err());
+}
+
+#[test]
 fn records_of_one_millisecond_keep_their_recording_order() {
     let (log, _store) = mem_log();
     let t = tenant(8);

@@ -31,7 +31,7 @@ use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{MasterKey, Vault};
 use proto::nip46::UserKeys;
 use proto::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
-use proto::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent};
+use proto::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent, Verified};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use store::{Batch, Durability, Store};
@@ -200,15 +200,31 @@ impl Bunker {
         now: u64,
         first_seen: impl FnOnce(&[u8; 32]) -> bool,
     ) -> Processed {
-        match self.try_process(event, now, first_seen) {
+        match self.try_process(event, false, now, first_seen) {
             Ok(p) => p,
             Err(refusal) => Processed::refused(refusal),
         }
     }
 
+    /// [`Bunker::process`] for an event already verified (the relay verifies before it charges a
+    /// tenant's budget): the same, without verifying again.
+    pub fn process_verified(
+        &self,
+        event: &Verified,
+        now: u64,
+        first_seen: impl FnOnce(&[u8; 32]) -> bool,
+    ) -> Processed {
+        match self.try_process(event.event(), true, now, first_seen) {
+            Ok(p) => p,
+            Err(refusal) => Processed::refused(refusal),
+        }
+    }
+
+    /// `verified`: only from [`Bunker::process_verified`], whose argument proves it.
     fn try_process(
         &self,
         event: &Event,
+        verified: bool,
         now: u64,
         first_seen: impl FnOnce(&[u8; 32]) -> bool,
     ) -> Result<Processed, Refusal> {
@@ -217,9 +233,11 @@ impl Bunker {
                 "only kind 24133 (NIP-46) events are accepted",
             ));
         }
-        event
-            .verify()
-            .map_err(|_| Refusal::Invalid("event id or signature does not verify"))?;
+        if !verified {
+            event
+                .verify()
+                .map_err(|_| Refusal::Invalid("event id or signature does not verify"))?;
+        }
         let remote_signer = event
             .first_tag_value("p")
             .and_then(hex32)
@@ -481,6 +499,10 @@ impl Bunker {
     }
 }
 
+/// Largest reply plaintext (the reply's JSON), bytes, under either scheme: NIP-44's own limit,
+/// 65,535. A larger result is answered with [`RpcError::ReplyTooLarge`] instead.
+pub const MAX_REPLY_PLAINTEXT: usize = nip44::MAX_ENCRYPT_PLAINTEXT;
+
 /// The transport keys for one request: NIP-44 or NIP-04 between remote signer and client, taken
 /// from the session cache when there is a session.
 enum Transport {
@@ -528,8 +550,14 @@ impl Transport {
         plaintext.map(Zeroizing::new).ok_or(UNDECRYPTABLE)
     }
 
-    /// `None` when the reply is over the NIP-44 plaintext limit (65,535 bytes).
+    /// `None` when the reply's JSON is over [`MAX_REPLY_PLAINTEXT`] bytes, whatever the scheme:
+    /// NIP-44 cannot carry more, and a NIP-04 reply (which has no limit of its own) is held to the
+    /// same bound, so no request can make bunkerd build, queue and retain a reply larger than
+    /// ≈ 88 KiB of event content.
     fn encrypt(&self, json: &str) -> Option<String> {
+        if json.len() > MAX_REPLY_PLAINTEXT {
+            return None;
+        }
         match self {
             Transport::Nip44(key) => crate::crypto::with(|c| nip44::encrypt(key, json, c)).ok(),
             Transport::Nip04(key) => Some(crate::crypto::with(|c| nip04::encrypt(key, json, c))),

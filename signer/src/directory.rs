@@ -56,15 +56,21 @@ pub use lifecycle::{
 /// Record kind bound into the AAD of sealed user secret keys.
 const SEALED_KEY_RECORD: &str = "user_secret_key";
 
-/// Longest tenant or user display name, bytes.
-pub const MAX_NAME_BYTES: usize = 128;
+/// Longest tenant or user display name, characters (Unicode scalar values).
+pub const MAX_NAME_CHARS: usize = 128;
+
+/// Whether `name` has at least `min` and at most [`MAX_NAME_CHARS`] characters. Names are kept
+/// as given (not trimmed).
+pub(crate) fn name_fits(name: &str, min: usize) -> bool {
+    (min..=MAX_NAME_CHARS).contains(&name.chars().count())
+}
 
 /// A tenant (an organization).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantRecord {
     /// 32 lowercase hex characters (128 random bits).
     pub id: String,
-    /// Display name, 1..=128 bytes.
+    /// Display name, 1..=128 characters.
     pub name: String,
     /// Unix seconds.
     pub created_at: u64,
@@ -199,7 +205,16 @@ pub struct Directory {
     key_cache_capacity: usize,
     /// Bumped by every invalidation of cached keys, after its store write (see the module doc).
     key_epoch: AtomicU64,
+    /// NIP-05 names of each tenant that serves a domain: name → (user pubkey, remote-signer
+    /// pubkey) of its enabled users, built by one scan at the tenant's first lookup and dropped at
+    /// any change of a user ([`Directory::forget_nip05`]), so lookups are map reads.
+    nip05_names: DashMap<String, Arc<Nip05Names>>,
+    /// Bumped by every drop of `nip05_names`, as `key_epoch` for keys.
+    nip05_epoch: AtomicU64,
 }
+
+/// One tenant's NIP-05 names ([`Directory::nip05_lookup`]).
+type Nip05Names = std::collections::HashMap<String, (PublicKey, PublicKey)>;
 
 impl Directory {
     /// Loads tenants and the routing index (not user records) from `store`.
@@ -220,6 +235,8 @@ impl Directory {
             keys: DashMap::new(),
             key_cache_capacity: key_cache_capacity.max(1),
             key_epoch: AtomicU64::new(0),
+            nip05_names: DashMap::new(),
+            nip05_epoch: AtomicU64::new(0),
         };
         dir.load_tenants()?;
         dir.load_routes()?;
@@ -263,9 +280,8 @@ impl Directory {
     ///
     /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store failure.
     pub(crate) fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > MAX_NAME_BYTES {
-            return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
+        if !name_fits(name, 1) {
+            return Err(Error::InvalidInput("name must be 1 to 128 characters"));
         }
         let record = TenantRecord {
             id: random_id(),
@@ -340,7 +356,8 @@ impl Directory {
     /// # Errors
     ///
     /// [`Error::TenantNotFound`]; [`Error::LimitReached`] (`max_users`); [`Error::InvalidInput`]
-    /// for a name over 128 bytes or a bad or taken NIP-05 name; [`Error::UserExists`];
+    /// for a name over 128 characters or a bad NIP-05 name; [`Error::Conflict`] for a taken one;
+    /// [`Error::UserExists`];
     /// [`Error::Kms`] / [`Error::Store`] when sealing or the store write fails.
     pub(crate) fn create_user(
         &self,
@@ -362,8 +379,8 @@ impl Directory {
                 return Err(Error::LimitReached("max_users"));
             }
         }
-        if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
-            return Err(Error::InvalidInput("name must be at most 128 bytes"));
+        if name.as_ref().is_some_and(|n| !name_fits(n, 0)) {
+            return Err(Error::InvalidInput("name must be at most 128 characters"));
         }
         let user = crate::crypto::with(|c| {
             let secret = secret.unwrap_or_else(|| SecretKey::generate(c));
@@ -416,6 +433,9 @@ impl Directory {
                 user: id.as_str().into(),
             },
         );
+        if record.nip05_name.is_some() {
+            self.forget_nip05();
+        }
         Ok(record)
     }
 
@@ -619,6 +639,13 @@ impl Directory {
     pub(crate) fn forget_keys(&self, remote_signer: &PublicKey) {
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.remove(remote_signer);
+    }
+
+    /// Drops every tenant's NIP-05 names after a change of a user (written first), so the next
+    /// lookup rebuilds them from the store.
+    pub(crate) fn forget_nip05(&self) {
+        self.nip05_epoch.fetch_add(1, Ordering::AcqRel);
+        self.nip05_names.clear();
     }
 
     /// Drops the cached keys of every user of `tenant` (a tenant policy change), as

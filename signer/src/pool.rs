@@ -25,7 +25,7 @@ pub use fair::Overflow;
 
 use crate::bunker::{Bunker, Processed, Refusal};
 use fair::FairQueue;
-use proto::nostr::Event;
+use proto::nostr::{Event, Verified};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -53,9 +53,9 @@ pub type FirstSeen = Box<dyn FnOnce(&[u8; 32]) -> bool + Send>;
 
 /// One request event to process.
 pub struct Job {
-    /// The kind-24133 request event (parsed, not yet verified).
-    pub event: Event,
-    /// Duplicate check, asked once after the event verifies.
+    /// The kind-24133 request event, verified by the relay before it charged the tenant's budget.
+    pub event: Verified,
+    /// Duplicate check, asked once before the event is processed.
     pub first_seen: FirstSeen,
     /// Called with the outcome (for the `OK` message) after the response went to the outbox.
     pub done: Done,
@@ -661,7 +661,7 @@ fn run(bunker: &Bunker, task: Task) -> Finished {
     let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.
     let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        bunker.process(&event, unix_now(), first_seen)
+        bunker.process_verified(&event, unix_now(), first_seen)
     }))
     .unwrap_or_else(|_| {
         tracing::error!("a signer thread recovered from a panic while processing a request");

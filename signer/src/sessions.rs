@@ -136,7 +136,14 @@ impl Session {
 
 /// All sessions, in memory and in the store.
 pub struct Sessions {
-    map: DashMap<(PublicKey, PublicKey), Arc<Session>>,
+    /// Keyed by (remote-signer pubkey, client pubkey), 32 raw bytes each: a lookup from raw bytes
+    /// ([`Sessions::exists`]) needs no curve validation.
+    map: DashMap<([u8; 32], [u8; 32]), Arc<Session>>,
+}
+
+/// A session's map key.
+fn pair(remote_signer: &PublicKey, client: &PublicKey) -> ([u8; 32], [u8; 32]) {
+    (*remote_signer.as_bytes(), *client.as_bytes())
 }
 
 impl Sessions {
@@ -150,7 +157,9 @@ impl Sessions {
         let mut bad = false;
         store.scan_prefix(Cf::Sessions, b"", &mut |_, value| {
             match serde_json::from_slice::<SessionRecord>(value) {
-                Ok(r) => drop(map.insert((r.remote_signer, r.client), Arc::new(Session::new(r)))),
+                Ok(r) => {
+                    drop(map.insert(pair(&r.remote_signer, &r.client), Arc::new(Session::new(r))))
+                }
                 Err(_) => bad = true,
             }
             !bad
@@ -163,7 +172,14 @@ impl Sessions {
 
     /// The session of `client` with `remote_signer`, if any.
     pub fn get(&self, remote_signer: &PublicKey, client: &PublicKey) -> Option<Arc<Session>> {
-        self.map.get(&(*remote_signer, *client)).map(|s| s.clone())
+        self.map
+            .get(&pair(remote_signer, client))
+            .map(|s| s.clone())
+    }
+
+    /// Whether `client` has a session with `remote_signer` (32 raw bytes each), expired or not.
+    pub fn exists(&self, remote_signer: &[u8; 32], client: &[u8; 32]) -> bool {
+        self.map.contains_key(&(*remote_signer, *client))
     }
 
     /// Sessions per tenant id (O(sessions)).
@@ -202,13 +218,13 @@ impl Sessions {
 
     /// Makes a persisted session live.
     pub(crate) fn insert(&self, record: SessionRecord) {
-        let k = (record.remote_signer, record.client);
+        let k = pair(&record.remote_signer, &record.client);
         self.map.insert(k, Arc::new(Session::new(record)));
     }
 
     /// Drops a session from memory.
     pub(crate) fn forget(&self, remote_signer: &PublicKey, client: &PublicKey) {
-        self.map.remove(&(*remote_signer, *client));
+        self.map.remove(&pair(remote_signer, client));
     }
 
     /// Every live session (for the sweeper), in no particular order.
@@ -221,7 +237,7 @@ impl Sessions {
         let mut found: Vec<Arc<Session>> = self
             .map
             .iter()
-            .filter(|e| e.key().0 == *remote_signer)
+            .filter(|e| e.key().0 == *remote_signer.as_bytes())
             .map(|e| e.value().clone())
             .collect();
         found.sort_by_key(|s| s.record.client);

@@ -158,3 +158,82 @@ async fn a_wrong_bearer_token_is_refused_before_the_body_is_read() {
     assert!(text.contains("unauthorized"), "{text}");
     server.server.stop().await;
 }
+
+/// `GET path` from the local address `from` (loopback: 127.0.0.1 and 127.0.0.2 are two client
+/// addresses) with `token` as bearer credential: the status, the `Retry-After` header if any, and
+/// the error code if any.
+async fn get_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    token: &str,
+) -> (u16, Option<String>, Option<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{from}:0").parse().unwrap())
+        .expect("bind a loopback address");
+    let mut stream = socket.connect(addr).await.unwrap();
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response head");
+    let status = head[9..12].parse().unwrap();
+    let retry_after = head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: ").map(str::to_owned));
+    let code = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["code"].as_str().map(str::to_owned));
+    (status, retry_after, code)
+}
+
+/// Failed authentications are slowed per client address: after its burst of failures an address's
+/// requests to authenticated routes are answered 429 with `Retry-After`, even with the right token
+/// (its credentials are not looked at), while another address is served and public routes stay
+/// open to it; once it has waited `Retry-After` seconds the right token works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_slowed_per_address() {
+    let server = TestServer::start_with(|c| {
+        c.admin_auth_failure_burst = 3;
+        c.admin_auth_failures_per_min = 60;
+    })
+    .await;
+    let addr = server.admin().addr();
+    let right = crate::support::OPERATOR_TOKEN;
+    let wrong = "wrong-token-0123456789";
+    for attempt in 0..3 {
+        let refused = get_from("127.0.0.2", addr, "/v1/tenants", wrong).await;
+        assert_eq!(
+            refused,
+            (401, None, Some("unauthorized".into())),
+            "{attempt}"
+        );
+    }
+    let (status, retry_after, code) = get_from("127.0.0.2", addr, "/v1/tenants", right).await;
+    assert_eq!((status, code.as_deref()), (429, Some("too_many_failures")));
+    let wait: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
+    // Another address, with the right token and with a wrong one: its own bucket.
+    assert_eq!(
+        get_from("127.0.0.1", addr, "/v1/tenants", right).await.0,
+        200
+    );
+    assert_eq!(
+        get_from("127.0.0.1", addr, "/v1/tenants", wrong).await.0,
+        401
+    );
+    // Public routes are not throttled.
+    assert_eq!(get_from("127.0.0.2", addr, "/healthz", wrong).await.0, 200);
+    // After the advertised wait, the right token is looked at again.
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(
+        get_from("127.0.0.2", addr, "/v1/tenants", right).await.0,
+        200
+    );
+    server.server.stop().await;
+}

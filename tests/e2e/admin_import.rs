@@ -3,7 +3,8 @@
 //! rust-nostr's NIP-49, the independent oracle, at LOG_N 8; plus the official NIP-49 vector) each
 //! give a user whose `user_pubkey` is the source key's and whose sessions sign with it; a bad key is
 //! 400 `invalid_secret_key`, a wrong password 400 `wrong_password`, an ncryptsec without password
-//! 400 `invalid_input`, and no error body echoes the key, the ncryptsec or the password.
+//! 400 `invalid_input`, an ncryptsec above the configured LOG_N cap 400 `log_n_too_high`, and no
+//! error body echoes the key, the ncryptsec or the password.
 //! Isolation: with two tenants and users in each, every session signs with its own user's key and
 //! never another's, also after users are deleted and recreated.
 
@@ -253,6 +254,47 @@ async fn bad_keys_and_passwords_are_refused_without_echo() {
     )
     .await;
     assert_eq!(user.user_pubkey, keys.public_key().to_hex());
+    server.server.stop().await;
+}
+
+/// The NIP-49 cost cap is a setting (`nip49_max_log_n`): an ncryptsec at the cap imports, one above
+/// it is refused 400 `log_n_too_high` (before any scrypt memory) with a message naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nip49_cost_cap_is_the_configured_one() {
+    let server = TestServer::start_with(|c| c.nip49_max_log_n = TEST_LOG_N).await;
+    let admin = server.admin();
+    let tenant = new_tenant(&admin).await;
+    let users = format!("/v1/tenants/{tenant}/users");
+    let password = "capped";
+    let at = |keys: &Keys, log_n: u8| {
+        EncryptedSecretKey::new(keys.secret_key(), password, log_n, KeySecurity::Unknown)
+            .unwrap()
+            .to_bech32()
+            .unwrap()
+    };
+    let above = Keys::generate();
+    let encrypted = at(&above, TEST_LOG_N + 1);
+    let result = admin
+        .call(
+            "POST",
+            &users,
+            Some(&json!({"ncryptsec": encrypted, "password": password}).to_string()),
+        )
+        .await;
+    assert_error(&result, 400, "log_n_too_high", &[&encrypted, password]);
+    let message = result.1["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("nip49_max_log_n") && message.contains(&TEST_LOG_N.to_string()),
+        "{message}"
+    );
+    let at_cap = Keys::generate();
+    let user = create_user(
+        &admin,
+        &tenant,
+        json!({"ncryptsec": at(&at_cap, TEST_LOG_N), "password": password}),
+    )
+    .await;
+    assert_eq!(user.user_pubkey, at_cap.public_key().to_hex());
     server.server.stop().await;
 }
 

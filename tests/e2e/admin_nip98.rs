@@ -1,9 +1,12 @@
 //! NIP-98 admin auth, against the real admin listener: a pubkey registered
 //! with `POST /v1/tenants/{t}/admin-pubkeys` authenticates with `Authorization: Nostr <base64
-//! kind-27235 event>` built by rust-nostr (the independent oracle); a wrong URL, method or payload
-//! hash, a missing payload hash, a stale or future `created_at`, a wrong kind, a bad signature and
-//! an unregistered or removed pubkey are each refused with 401 `unauthorized`; a registered admin
-//! of tenant A is refused on tenant B; NIP-98 is refused on operator-only routes. NIP-98:
+//! kind-27235 event>` built by rust-nostr (the independent oracle), its `u` tag on the configured
+//! `admin_public_url`; a wrong URL (the listener's own address included: the `Host` header proves
+//! nothing), method or payload hash, a missing payload hash, a stale or future `created_at`, a
+//! wrong kind, a bad signature and an unregistered or removed pubkey are each refused with 401
+//! `unauthorized`; a registered admin of tenant A is refused on tenant B; NIP-98 is refused on
+//! operator-only routes, and everywhere (401 `nip98_not_configured`) by a server without an
+//! `admin_public_url`. NIP-98:
 //! <https://github.com/nostr-protocol/nips/blob/master/98.md> (§"Nostr event", §"Request Flow").
 
 use crate::support::admin::Admin;
@@ -84,6 +87,10 @@ fn assert_unauthorized(result: &(u16, Value), case: &str) {
     );
 }
 
+/// The admin public URL the servers of this module are configured with: not the listener's
+/// address, as behind a TLS proxy.
+const PUBLIC_URL: &str = "http://admin.bunker.test:8448";
+
 struct Setup {
     server: TestServer,
     /// Operator client.
@@ -95,9 +102,21 @@ struct Setup {
     keys: Keys,
 }
 
-/// Two tenants; `keys` is registered as an admin of the first one only.
+impl Setup {
+    /// The URL of `path_and_query` as NIP-98 events must name it.
+    fn url(&self, path_and_query: &str) -> String {
+        format!("{PUBLIC_URL}{path_and_query}")
+    }
+}
+
+/// Two tenants; `keys` is registered as an admin of the first one only. The failed-authentication
+/// throttle is off: these tests make many refused calls from one address on purpose.
 async fn setup() -> Setup {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| {
+        c.admin_public_url = Some(format!("{PUBLIC_URL}/"));
+        c.admin_auth_failures_per_min = 0;
+    })
+    .await;
     let admin = server.admin();
     let mut tenants = Vec::new();
     for name in ["nip98-a", "nip98-b"] {
@@ -130,7 +149,7 @@ async fn a_registered_admin_pubkey_is_accepted() {
 
     // POST with a body: rust-nostr's own NIP-98 builder (HttpData), payload = SHA-256 of the body.
     let body = json!({"name": "made-by-nip98"}).to_string();
-    let data = HttpData::new(Url::parse(&s.anon.url(&users)).unwrap(), HttpMethod::POST)
+    let data = HttpData::new(Url::parse(&s.url(&users)).unwrap(), HttpMethod::POST)
         .payload(nostr::hashes::sha256::Hash::hash(body.as_bytes()));
     let event = EventBuilder::http_auth(data)
         .sign_with_keys(&s.keys)
@@ -143,7 +162,7 @@ async fn a_registered_admin_pubkey_is_accepted() {
 
     // GET without a body (no payload tag), with and without a query string in the URL.
     for path in [users.clone(), format!("{users}?limit=10")] {
-        let data = HttpData::new(Url::parse(&s.anon.url(&path)).unwrap(), HttpMethod::GET);
+        let data = HttpData::new(Url::parse(&s.url(&path)).unwrap(), HttpMethod::GET);
         let event = EventBuilder::http_auth(data)
             .sign_with_keys(&s.keys)
             .unwrap();
@@ -162,7 +181,7 @@ async fn a_registered_admin_pubkey_is_accepted() {
     // DELETE (a method rust-nostr's HttpMethod lacks) with this module's builder; lowercase
     // `method` tags are accepted too (nostr-tools writes the method as its caller spells it).
     let user_path = format!("{users}/{user_id}");
-    let header = Auth::new(&s.keys, "delete", s.anon.url(&user_path), None).header();
+    let header = Auth::new(&s.keys, "delete", s.url(&user_path), None).header();
     let (status, deleted) = call(&s.anon, "DELETE", &user_path, None, &header).await;
     assert_eq!(
         (status, deleted["deleted"].as_bool()),
@@ -201,7 +220,7 @@ async fn a_registered_admin_pubkey_is_accepted() {
 async fn each_wrong_field_is_refused_with_401() {
     let s = setup().await;
     let users = format!("/v1/tenants/{}/users", s.tenant);
-    let url = s.anon.url(&users);
+    let url = s.url(&users);
     let body = json!({"name": "should-not-exist"}).to_string();
     let good = || Auth::new(&s.keys, "POST", url.clone(), Some(&body));
 
@@ -216,26 +235,26 @@ async fn each_wrong_field_is_refused_with_401() {
     .await;
     assert_eq!(status, 200, "{reply}");
 
-    let port = s.anon.addr().port();
     let mut cases: Vec<(&str, String)> = Vec::new();
     for (case, wrong_url) in [
         (
             "other path",
-            s.anon
-                .url(&format!("/v1/tenants/{}/admin-pubkeys", s.tenant)),
+            s.url(&format!("/v1/tenants/{}/admin-pubkeys", s.tenant)),
         ),
         (
             "other tenant",
-            s.anon.url(&format!("/v1/tenants/{}/users", s.other_tenant)),
+            s.url(&format!("/v1/tenants/{}/users", s.other_tenant)),
         ),
         ("trailing slash", format!("{url}/")),
         ("extra query", format!("{url}?limit=5")),
         ("https", url.replacen("http://", "https://", 1)),
-        ("localhost", url.replacen("127.0.0.1", "localhost", 1)),
         (
-            "other port",
-            url.replacen(&format!(":{port}"), &format!(":{}", port ^ 1), 1),
+            "other host",
+            url.replacen("admin.bunker.test", "localhost", 1),
         ),
+        ("other port", url.replacen(":8448", ":8449", 1)),
+        // What a URL rebuilt from the request's Host header would be.
+        ("the listener's address", s.anon.url(&users)),
         ("relative", users.clone()),
     ] {
         let auth = Auth {
@@ -376,7 +395,7 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
         ("GET", format!("{b}/audit"), None),
         ("GET", format!("{b}/policy"), None),
     ] {
-        let header = Auth::new(&s.keys, method, s.anon.url(&path), body).header();
+        let header = Auth::new(&s.keys, method, s.url(&path), body).header();
         let (status, reply) = call(&s.anon, method, &path, body, &header).await;
         assert!(
             status == 401 || status == 404,
@@ -393,7 +412,7 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
         ("POST", "/v1/tenants".to_owned(), Some(tenant_body.as_str())),
         ("DELETE", a.clone(), None),
     ] {
-        let header = Auth::new(&s.keys, method, s.anon.url(&path), body).header();
+        let header = Auth::new(&s.keys, method, s.url(&path), body).header();
         let (status, reply) = call(&s.anon, method, &path, body, &header).await;
         assert!(
             matches!(
@@ -409,7 +428,7 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
 
     // Removing the pubkey ends its access.
     let a_users = format!("{a}/users");
-    let header = Auth::new(&s.keys, "GET", s.anon.url(&a_users), None).header();
+    let header = Auth::new(&s.keys, "GET", s.url(&a_users), None).header();
     assert_eq!(call(&s.anon, "GET", &a_users, None, &header).await.0, 200);
     let (status, _) = s
         .admin
@@ -420,7 +439,7 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
         )
         .await;
     assert_eq!(status, 204);
-    let header = Auth::new(&s.keys, "GET", s.anon.url(&a_users), None).header();
+    let header = Auth::new(&s.keys, "GET", s.url(&a_users), None).header();
     assert_unauthorized(
         &call(&s.anon, "GET", &a_users, None, &header).await,
         "removed pubkey",
@@ -434,7 +453,7 @@ async fn an_admin_of_tenant_a_is_refused_on_tenant_b_and_on_operator_routes() {
 async fn a_replayed_authorization_event_is_refused() {
     let s = setup().await;
     let users = format!("/v1/tenants/{}/users", s.tenant);
-    let header = Auth::new(&s.keys, "GET", s.anon.url(&users), None).header();
+    let header = Auth::new(&s.keys, "GET", s.url(&users), None).header();
     let (status, list) = call(&s.anon, "GET", &users, None, &header).await;
     assert_eq!(status, 200, "{list}");
     let replayed = call(&s.anon, "GET", &users, None, &header).await;
@@ -447,11 +466,44 @@ async fn a_replayed_authorization_event_is_refused() {
         "{replayed:?}"
     );
     // A new event (another created_at, so another id) for the same request.
-    let mut fresh = Auth::new(&s.keys, "GET", s.anon.url(&users), None);
+    let mut fresh = Auth::new(&s.keys, "GET", s.url(&users), None);
     fresh.created_at = Timestamp::from(fresh.created_at.as_secs() - 1);
     assert_eq!(
         call(&s.anon, "GET", &users, None, &fresh.header()).await.0,
         200
     );
     s.server.server.stop().await;
+}
+
+/// Without an `admin_public_url` the server has nothing trustworthy to compare a `u` tag with (the
+/// `Host` header is the client's to choose), so it refuses NIP-98 outright, even an event naming
+/// exactly the URL the client used; bearer tokens still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_admin_public_url_nip98_is_refused() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let tenant = admin
+        .post_ok("/v1/tenants", json!({"name": "no-url"}))
+        .await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let keys = Keys::generate();
+    admin
+        .post_ok(
+            &format!("/v1/tenants/{tenant}/admin-pubkeys"),
+            json!({"pubkey": keys.public_key().to_hex()}),
+        )
+        .await;
+    let anon = Admin::new(server.server.admin_addr, None);
+    let users = format!("/v1/tenants/{tenant}/users");
+    let header = Auth::new(&keys, "GET", anon.url(&users), None).header();
+    let (status, body) = call(&anon, "GET", &users, None, &header).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("nip98_not_configured")),
+        "{body}"
+    );
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("admin_public_url"), "{message}");
+    assert_eq!(admin.call("GET", &users, None).await.0, 200);
+    server.server.stop().await;
 }

@@ -346,8 +346,15 @@ async fn raw_post(addr: SocketAddr, extra: &str, body: &[u8]) -> (u16, String) {
     let head = format!(
         "POST /nip46/request HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{extra}\r\n"
     );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
+    // A connection refused at accept is answered and closed: its writes may fail.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    read_answer(&mut stream).await
+}
+
+/// Reads one whole HTTP answer (by its `Content-Length`) from `stream`: its status and body. Fails
+/// the test if the connection closes first or nothing comes for 15 s.
+pub(crate) async fn read_answer(stream: &mut tokio::net::TcpStream) -> (u16, String) {
     let mut response = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -410,15 +417,20 @@ async fn http_requests_take_the_address_and_tenant_buckets() {
     let ip_events = |s: &str| value(s, "bunkerd_limit_refusals_total", &[("limit", "ip_events")]);
     assert_eq!(ip_events(&after) - ip_events(&before), 1.0);
 
-    // The tenant's own rate (1/s, burst 1) on a server without address limits.
+    // The tenant's own rate (1/s, burst 1) on a server without address limits, for a client with
+    // a session (a stranger's requests take the tenant's unpaired bucket instead).
     let server2 = TestServer::start().await;
     let user2 = server2.provision(None).await;
+    let mut client2 = HttpClient::new(&server2, &user2, Keys::generate());
+    let secret = secret_of(&user2.bunker_uri);
+    client2
+        .request("connect", vec![user2.remote_signer_pubkey.clone(), secret])
+        .await;
     let limits = json!({"limits": {"requests_per_sec": 1, "burst": 1}});
     server2
         .admin()
         .patch_ok(&format!("/v1/tenants/{}", user2.tenant), limits)
         .await;
-    let mut client2 = HttpClient::new(&server2, &user2, Keys::generate());
     let mut limited = None;
     for _ in 0..20 {
         let (_, event) = client2.event("ping", vec![]);

@@ -210,13 +210,8 @@ async fn two_tenants(server: &TestServer) -> [(User, RawClient, PublicKey); 2] {
     let user_b = server.provision(None).await;
     assert_ne!(user_a.tenant, user_b.tenant);
     let connect = async |user: User| {
-        let mut client = RawClient::connect(server.server.relay_addr).await;
-        let params = vec![String::new(), secret_of(&user.bunker_uri)];
+        let client = server.connected(&user).await;
         let remote = pk(&user.remote_signer_pubkey);
-        let ack = client
-            .request(&remote, "connect", params, Transport::Nip44)
-            .await;
-        assert_eq!(ack["result"], "ack");
         (user, client, remote)
     };
     [connect(user_a).await, connect(user_b).await]

@@ -5,7 +5,7 @@
 //! counted in `/metrics`.
 
 use crate::metrics::{scrape, value};
-use crate::support::raw::{pk, secret_of, RawClient, Transport};
+use crate::support::raw::{pk, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr::{EventBuilder, JsonUtil, Kind, PublicKey, Tag, Timestamp};
 use serde_json::{json, Value};
@@ -32,7 +32,7 @@ fn dropped(scrape: &str, cause: &str) -> f64 {
 }
 
 /// Polls `/metrics` until `read` of it is `want`, for at most 10 s.
-async fn wait_for(server: &TestServer, want: f64, read: impl Fn(&str) -> f64) {
+pub(crate) async fn wait_for(server: &TestServer, want: f64, read: impl Fn(&str) -> f64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let got = read(&scrape(server).await);
@@ -45,18 +45,6 @@ async fn wait_for(server: &TestServer, want: f64, read: impl Fn(&str) -> f64) {
         );
         tokio::task::yield_now().await;
     }
-}
-
-/// A client subscribed to its replies, with a session with `user`'s remote signer.
-async fn connected(server: &TestServer, user: &User) -> RawClient {
-    let mut client = RawClient::connect(server.server.relay_addr).await;
-    let params = vec![String::new(), secret_of(&user.bunker_uri)];
-    let remote = pk(&user.remote_signer_pubkey);
-    let ack = client
-        .request(&remote, "connect", params, Transport::Nip44)
-        .await;
-    assert_eq!(ack["result"], "ack");
-    client
 }
 
 /// Sets the tenant's own request rate: 1/s with `burst`.
@@ -118,7 +106,7 @@ async fn a_connected_client_refused_for_its_tenants_rate_gets_an_error_reply_wit
     let user = server.provision(None).await;
     let remote = pk(&user.remote_signer_pubkey);
     limit_tenant(&server, &user, 3).await;
-    let mut client = connected(&server, &user).await;
+    let mut client = server.connected(&user).await;
     let before = scrape(&server).await;
 
     let started = Instant::now();
@@ -160,22 +148,35 @@ async fn a_connected_client_refused_for_its_tenants_rate_gets_an_error_reply_wit
     })
     .await;
     let after = scrape(&server).await;
-    for cause in ["tenant_budget", "total_budget", "queue", "declined"] {
+    for cause in [
+        "tenant_budget",
+        "total_budget",
+        "queue",
+        "declined",
+        "verify_budget",
+        "forged",
+    ] {
         assert_eq!(dropped(&after, cause), dropped(&before, cause), "{cause}");
     }
     server.server.stop().await;
 }
 
+const UNPAIRED_RATE: &str = "rate-limited: too many requests from clients without a session with this organization; retry shortly";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_without_a_session_refused_for_its_tenants_rate_gets_only_the_ok() {
-    let server = TestServer::start().await;
+async fn a_client_without_a_session_takes_the_unpaired_bucket_and_gets_only_the_ok_when_refused() {
+    let server = TestServer::start_with(|c| c.limits.unpaired_requests_per_sec = 1).await;
     let user = server.provision(None).await;
     let remote = pk(&user.remote_signer_pubkey);
+    // Paired first: its `connect` takes a token of the unpaired bucket.
+    let mut client = server.connected(&user).await;
     limit_tenant(&server, &user, 1).await;
     let mut stranger = RawClient::connect(server.server.relay_addr).await;
     stranger.subscribe().await;
     let before = scrape(&server).await;
 
+    // A stranger's requests never touch the tenant's own rate (1/s here): its unpaired bucket
+    // (1/s, burst 2) refuses them instead.
     let started = Instant::now();
     let oks = pipeline(&mut stranger, &remote, "get_public_key", "s", 8).await;
     let refused: HashSet<&String> = oks
@@ -185,10 +186,15 @@ async fn a_client_without_a_session_refused_for_its_tenants_rate_gets_only_the_o
         .collect();
     let refills = started.elapsed().as_secs_f64().ceil() as usize;
     assert!(
-        !refused.is_empty() && oks.len() - refused.len() <= 1 + refills,
+        !refused.is_empty() && oks.len() - refused.len() <= 2 + refills,
         "{oks:?}"
     );
-    // The signer declines each refused one (no session): counted, and nothing sent.
+    for (id, (_, message)) in &oks {
+        if refused.contains(id) {
+            assert_eq!(message, UNPAIRED_RATE);
+        }
+    }
+    // No session: each refused one gets no reply, counted as declined.
     let declined = dropped(&before, "declined") + refused.len() as f64;
     wait_for(&server, declined, |s| dropped(s, "declined")).await;
     let received = stranger.received_until_pong().await;
@@ -211,10 +217,19 @@ async fn a_client_without_a_session_refused_for_its_tenants_rate_gets_only_the_o
         replies(&after, "tenant_rate"),
         replies(&before, "tenant_rate")
     );
+    let tenant = [("tenant", user.tenant.as_str())];
+    assert_eq!(
+        value(&after, "bunkerd_rate_limited_total", &tenant),
+        value(&before, "bunkerd_rate_limited_total", &tenant),
+        "nothing charged to the tenant's own rate"
+    );
     assert!(
         answered.len() <= oks.len() - refused.len(),
         "only admitted requests are answered"
     );
+    // The tenant's own token is still there for its paired client.
+    let oks = pipeline(&mut client, &remote, "ping", "p", 1).await;
+    assert!(oks.values().all(|(ok, _)| *ok), "{oks:?}");
     server.server.stop().await;
 }
 
@@ -240,7 +255,7 @@ async fn a_request_outside_the_created_at_window_gets_a_reply_no_older_than_itse
     let server = TestServer::start().await;
     let user = server.provision(None).await;
     let remote = pk(&user.remote_signer_pubkey);
-    let mut client = connected(&server, &user).await;
+    let mut client = server.connected(&user).await;
     let before = scrape(&server).await;
     // The client's clock runs 15 minutes ahead: outside the 10-minute window.
     let ahead = Timestamp::now().as_secs() + 900;
@@ -257,8 +272,8 @@ async fn a_request_outside_the_created_at_window_gets_a_reply_no_older_than_itse
         .await;
     let ok = client.next_matching(|v| v[0] == "OK").await;
     assert_eq!((&ok[2], &ok[3]), (&json!(false), &json!(CREATED_AT)));
-    wait_for(&server, dropped(&before, "declined") + 1.0, |s| {
-        dropped(s, "declined")
+    wait_for(&server, dropped(&before, "forged") + 1.0, |s| {
+        dropped(s, "forged")
     })
     .await;
     let received = client.received_until_pong().await;

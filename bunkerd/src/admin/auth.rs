@@ -8,8 +8,9 @@
 //!   signer's admin services). A presented token is hashed and looked up by its digest: comparing
 //!   digests of 256-bit random values leaks nothing usable through timing.
 //! - `Authorization: Nostr <base64 kind-27235 event>` (NIP-98): routes of the tenant whose registered
-//!   admin pubkeys include the event's author; URL, method, payload hash and a ±60 s window are
-//!   checked by `proto::nostr::nip98`.
+//!   admin pubkeys include the event's author; URL (on the configured `admin_public_url`: without
+//!   one, NIP-98 is refused `401 nip98_not_configured`), method, payload hash and a ±60 s window
+//!   are checked by `proto::nostr::nip98`.
 //!
 //! A tenant admin asking for another tenant gets `404 tenant_not_found`, exactly as for a tenant
 //! that does not exist, so credentials never reveal which tenants exist.
@@ -58,8 +59,9 @@ impl Principal {
 pub(crate) struct Presented<'a> {
     /// The `Authorization` header, if any.
     pub(crate) authorization: Option<&'a str>,
-    /// The absolute URL the request was made to (for NIP-98's `u` tag).
-    pub(crate) url: &'a str,
+    /// The absolute URL the request was made to, on the configured admin public URL (for NIP-98's
+    /// `u` tag); `None` when none is configured, and then NIP-98 is refused.
+    pub(crate) url: Option<&'a str>,
     /// The HTTP method.
     pub(crate) method: &'a str,
     /// The request body.
@@ -118,8 +120,18 @@ pub(crate) fn authenticate(
         let tenant = presented
             .tenant
             .ok_or_else(|| unauthorized("NIP-98 auth is accepted on tenant routes only"))?;
+        // The `u` tag is checked against the configured public URL only: the `Host` header is the
+        // client's to choose, so a URL built from it would prove nothing.
+        let url = presented.url.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "nip98_not_configured",
+                "NIP-98 is not accepted: the server has no admin_public_url \
+                 (--admin-public-url) to check the event's u tag against",
+            )
+        })?;
         let expected = proto::nostr::nip98::Expected {
-            url: presented.url,
+            url,
             method: presented.method,
             body: presented.body,
             window_secs: proto::nostr::nip98::DEFAULT_WINDOW_SECS,

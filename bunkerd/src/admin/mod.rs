@@ -8,12 +8,19 @@
 //! or NIP-98). Handlers live in `tenants.rs` and `users.rs`.
 //!
 //! Contract for every route:
-//! - JSON bodies (at most [`MAX_BODY_BYTES`]), unknown fields refused; lists are pages
+//! - The OpenAPI document declares every check the server makes on a request (statuses, patterns,
+//!   lengths, ranges, enums, required fields, no other field, whether a body is required), so the
+//!   document is the contract; [`validate`] holds the checks that mirror its patterns.
+//! - JSON bodies (at most [`MAX_BODY_BYTES`]) are JSON objects, unknown fields refused; an empty
+//!   body reads as `{}` only where the route's body is optional. Lists are pages
 //!   `{"items":[…],"next_cursor":…}` (cursor pagination, `limit` 1..=1000, default 100).
-//! - One error shape, `{"error":{"code","message"}}`, with stable codes: `unauthorized` (401),
-//!   `forbidden` (403), `tenant_not_found` / `user_not_found` / `not_found` / `route_not_found` (404),
-//!   `method_not_allowed` (405), `invalid_json` / `invalid_input` / `invalid_secret_key` /
-//!   `wrong_password` … (400), `body_too_large` (413), `internal` (500). Messages never echo secrets.
+//! - One error shape, `{"error":{"code","message"}}`, with stable codes: `unauthorized` /
+//!   `nip98_not_configured` (401), `forbidden` (403), `tenant_not_found` / `user_not_found` /
+//!   `not_found` / `route_not_found` (404), `method_not_allowed` (405, with `Allow`),
+//!   `invalid_json` / `invalid_input` / `invalid_secret_key` / `wrong_password` … (400),
+//!   `body_too_large` (413), `too_many_failures` (429, with `Retry-After`: too many failed
+//!   authentications from the client's address, [`throttle`]), `internal` (500). Messages never
+//!   echo secrets.
 //! - Another tenant's resources answer exactly like missing ones (404), whatever the credential.
 //! - Writes are durable (synced WAL) before the response; each mutating call is audited.
 //! - Store and sealing work runs on the blocking pool, never on the reactor.
@@ -22,7 +29,9 @@ mod auth;
 mod openapi;
 mod routes;
 mod tenants;
+mod throttle;
 mod users;
+mod validate;
 pub(crate) mod wire;
 
 pub(crate) use auth::AdminTokens;
@@ -30,10 +39,10 @@ pub(crate) use auth::AdminTokens;
 use auth::{Presented, Principal};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use relay::http::bytes_body::Body;
-use routes::{Lookup, Matched, RouteId, Scope};
+use routes::{Body as RequestBody, Lookup, Matched, RouteId, Scope};
 use signer::pool::unix_now;
 use signer::Bunker;
 use std::sync::Arc;
@@ -52,11 +61,14 @@ pub(crate) struct AdminState {
     pub(crate) operator_token_hash: [u8; 32],
     /// Tenant admin tokens.
     pub(crate) tokens: Arc<AdminTokens>,
-    /// Base of the URL NIP-98 events must name (`Config::admin_public_url`), without a trailing `/`.
+    /// Base of the URL NIP-98 events must name (`Config::admin_public_url`), without a trailing `/`;
+    /// `None`: NIP-98 is refused.
     pub(crate) public_url: Option<String>,
-    /// One NIP-49 (scrypt) import at a time: each may take up to 256 MiB (LOG_N 18) for half a
-    /// second.
+    /// One NIP-49 (scrypt) import at a time: each may take `2^(LOG_N + 10)` bytes (256 MiB at the
+    /// default cap, LOG_N 18) for half a second.
     pub(crate) imports: tokio::sync::Semaphore,
+    /// The NIP-49 cap and the failed-authentication throttle.
+    pub(crate) limits: AdminLimits,
     /// The server's metrics (rendered by `GET /metrics`).
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// NIP-98 authorization events already used (each works once).
@@ -71,12 +83,42 @@ pub(crate) struct AdminState {
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
+/// The admin API's own limits, from the configuration.
+#[derive(Debug)]
+pub(crate) struct AdminLimits {
+    /// Highest NIP-49 LOG_N an import may have (`Config::nip49_max_log_n`).
+    nip49_max_log_n: u8,
+    /// Failed authentications per client address: the TCP peer's (the admin listener is meant to
+    /// be reached directly, so no forwarded-address header is trusted on it).
+    throttle: throttle::AuthThrottle,
+}
+
+impl AdminLimits {
+    /// Highest NIP-49 LOG_N an import may have.
+    pub(crate) fn nip49_max_log_n(&self) -> u8 {
+        self.nip49_max_log_n
+    }
+
+    /// The limits `config` sets (validated: `Config::validate`).
+    pub(crate) fn new(config: &crate::Config) -> Self {
+        AdminLimits {
+            nip49_max_log_n: config.nip49_max_log_n,
+            throttle: throttle::AuthThrottle::new(
+                config.admin_auth_failures_per_min,
+                config.admin_auth_failure_burst,
+            ),
+        }
+    }
+}
+
 /// An API error: HTTP status, stable code, human message.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// A header the answer carries (`Allow` on a 405, `Retry-After` on a 429).
+    header: Option<(hyper::header::HeaderName, String)>,
 }
 
 impl ApiError {
@@ -85,7 +127,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            header: None,
         }
+    }
+
+    /// The same error, answered with `name: value`.
+    pub(crate) fn with_header(mut self, name: hyper::header::HeaderName, value: String) -> Self {
+        self.header = Some((name, value));
+        self
     }
 
     pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -160,9 +209,40 @@ impl Ctx<'_> {
         self.route.param("user").to_owned()
     }
 
-    /// Parses the JSON body (an empty body reads as `{}`).
-    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
-        parse_json(&self.body)
+    /// Parses and checks the JSON body: a JSON object ([`wire::Input`]). An empty body reads as
+    /// `{}` where the route's body is optional, and is refused where it is required.
+    pub(crate) fn json<T: wire::Input>(&self) -> Result<T, ApiError> {
+        let body: T = parse_object(self.body_text()?)?;
+        body.check()?;
+        Ok(body)
+    }
+
+    /// The body's text: `{}` for an empty optional body; `400 invalid_json` for an empty required
+    /// one.
+    fn body_text(&self) -> Result<&[u8], ApiError> {
+        match (self.body.is_empty(), self.route.spec.request) {
+            (false, _) => Ok(&self.body),
+            (true, RequestBody::Optional(_)) => Ok(b"{}"),
+            (true, _) => Err(ApiError::bad_request(
+                "invalid_json",
+                "this route needs a JSON body",
+            )),
+        }
+    }
+
+    /// Parses a signing-policy body ([`wire::parse_policy`]).
+    pub(crate) fn policy(&self) -> Result<proto::policy::Policy, ApiError> {
+        wire::parse_policy(self.body_text()?)
+    }
+
+    /// Parses a signing policy or `null` (`None`).
+    pub(crate) fn policy_or_null(&self) -> Result<Option<proto::policy::Policy>, ApiError> {
+        let text = self.body_text()?;
+        let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| json_error(&e))?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        wire::parse_policy(text).map(Some)
     }
 
     /// The value of query parameter `name` (its first occurrence), decoded as
@@ -171,18 +251,48 @@ impl Ctx<'_> {
         query_param(self.query.as_deref()?, name)
     }
 
+    /// Query parameter `name` checked by `valid`, or `400 invalid_input` saying `what` it must be.
+    pub(crate) fn query_checked(
+        &self,
+        name: &'static str,
+        valid: impl Fn(&str) -> bool,
+        what: &'static str,
+    ) -> Result<Option<String>, ApiError> {
+        match self.query(name) {
+            Some(v) if !valid(&v) => Err(ApiError::bad_request(
+                "invalid_input",
+                format!("{name} must be {what}"),
+            )),
+            v => Ok(v),
+        }
+    }
+
+    /// A tenant or user id in query parameter `name` (32 lowercase hex characters).
+    pub(crate) fn query_id(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        self.query_checked(name, validate::id, "32 lowercase hex characters")
+    }
+
+    /// Unix milliseconds in query parameter `name`.
+    pub(crate) fn query_millis(&self, name: &'static str) -> Result<Option<u64>, ApiError> {
+        Ok(self
+            .query_checked(
+                name,
+                |v| validate::unsigned(v).is_some(),
+                "unix milliseconds (an integer 0 to 18446744073709551615)",
+            )?
+            .and_then(|v| validate::unsigned(&v)))
+    }
+
     /// `limit` (1..=1000, default 100).
     pub(crate) fn limit(&self) -> Result<usize, ApiError> {
-        match self.query("limit") {
-            None => Ok(DEFAULT_LIMIT),
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=signer::directory::MAX_PAGE).contains(n))
-                .ok_or_else(|| {
-                    ApiError::bad_request("invalid_input", "limit must be an integer 1..=1000")
-                }),
-        }
+        let limit = self.query_checked(
+            "limit",
+            |v| validate::unsigned(v).is_some_and(|n| (1..=1000).contains(&n)),
+            "an integer 1..=1000",
+        )?;
+        Ok(limit
+            .and_then(|v| validate::unsigned(&v))
+            .map_or(DEFAULT_LIMIT, |n| n as usize))
     }
 
     /// Records an admin action in the tenant's audit log, durably (a synced write, on the blocking
@@ -224,10 +334,11 @@ fn audit_admin(
     }
 }
 
-/// Handles one admin request.
+/// Handles one admin request from `peer` (the TCP peer's address).
 pub(crate) async fn service(
     req: Request<Incoming>,
     state: Arc<AdminState>,
+    peer: std::net::IpAddr,
 ) -> Result<Response<Body>, std::convert::Infallible> {
     if req.method() == hyper::Method::GET && req.uri().path() == "/metrics" {
         // The one route whose body is not JSON (it is in the route table, hence in the OpenAPI
@@ -242,7 +353,7 @@ pub(crate) async fn service(
             .body(Body::from(text))
             .expect("static response"));
     }
-    let response = match handle(req, &state).await {
+    let response = match handle(req, &state, peer).await {
         Ok((status, Some(body))) => json(status, &body),
         Ok((status, None)) => empty(status),
         Err(e) => {
@@ -252,27 +363,38 @@ pub(crate) async fn service(
                     message: e.message,
                 },
             };
-            json(
+            let mut response = json(
                 e.status,
                 &serde_json::to_value(body).expect("wire types serialize"),
-            )
+            );
+            if let Some((name, value)) = e.header {
+                if let Ok(value) = hyper::header::HeaderValue::from_str(&value) {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
         }
     };
     Ok(response)
 }
 
-async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply, ApiError> {
+async fn handle(
+    req: Request<Incoming>,
+    state: &Arc<AdminState>,
+    peer: std::net::IpAddr,
+) -> Result<Reply, ApiError> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
     let matched = match routes::lookup(&method, &path) {
         Lookup::Found(m) => m,
-        Lookup::MethodNotAllowed => {
+        Lookup::MethodNotAllowed { allow } => {
             return Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "method not allowed on this route",
-            ))
+            )
+            .with_header(hyper::header::ALLOW, allow))
         }
         Lookup::NotFound => {
             return Err(ApiError::new(
@@ -282,12 +404,24 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
             ))
         }
     };
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    // The TCP peer: no forwarded-address header is trusted on the admin listener.
+    let client = peer;
+    if matched.spec.scope != Scope::Public {
+        if let Some(wait) = state
+            .limits
+            .throttle
+            .held_back(client, std::time::Instant::now())
+        {
+            // Credentials are not looked at: an address that keeps failing learns nothing more.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                "too many failed authentications from this address; retry later",
+            )
+            .with_header(hyper::header::RETRY_AFTER, secs.max(1).to_string()));
+        }
+    }
     let authorization = req
         .headers()
         .get(AUTHORIZATION)
@@ -300,7 +434,7 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
     let signs_body = auth::scheme_label(authorization.as_deref()) == "nip98";
     let who = Asking {
         matched: &matched,
-        host: &host,
+        client,
         path: &path,
         query: query.as_deref(),
         method: &method,
@@ -328,7 +462,8 @@ async fn handle(req: Request<Incoming>, state: &Arc<AdminState>) -> Result<Reply
 /// What [`authorize`] needs of a request besides its body.
 struct Asking<'a> {
     matched: &'a routes::Matched<'a>,
-    host: &'a str,
+    /// The client's address (the throttle's key).
+    client: std::net::IpAddr,
     path: &'a str,
     query: Option<&'a str>,
     method: &'a hyper::Method,
@@ -336,29 +471,25 @@ struct Asking<'a> {
 }
 
 /// Authenticates a request to a non-public route and checks its scope: the principal, or the
-/// 401 / 403 / 404 to answer. Failures are counted and logged (scheme and route, never the
-/// credential).
+/// 401 / 403 / 404 to answer. Failures are counted, logged (scheme and route, never the
+/// credential) and charged to the client's address ([`throttle::AuthThrottle`]).
 fn authorize(state: &AdminState, asking: &Asking<'_>, body: &[u8]) -> Result<Principal, ApiError> {
     let Asking {
         matched,
-        host,
+        client,
         path,
         query,
         method,
         authorization,
     } = *asking;
     let scope = matched.spec.scope;
-    let base = match &state.public_url {
-        Some(base) => base.clone(),
-        None => format!("http://{host}"),
-    };
-    let url = match &query {
+    let url = state.public_url.as_ref().map(|base| match &query {
         Some(q) => format!("{base}{path}?{q}"),
         None => format!("{base}{path}"),
-    };
+    });
     let presented = Presented {
         authorization,
-        url: &url,
+        url: url.as_deref(),
         method: method.as_str(),
         body,
         tenant: (scope == Scope::Tenant).then(|| matched.param("tenant")),
@@ -371,7 +502,7 @@ fn authorize(state: &AdminState, asking: &Asking<'_>, body: &[u8]) -> Result<Pri
         &state.nip98_replays,
         unix_now(),
     )
-    .inspect_err(|_| {
+    .inspect_err(|e| {
         // Never the credential: its scheme and the route only.
         let scheme = auth::scheme_label(presented.authorization);
         state.metrics.admin_auth_failed(scheme);
@@ -380,6 +511,13 @@ fn authorize(state: &AdminState, asking: &Asking<'_>, body: &[u8]) -> Result<Pri
             route = matched.spec.path,
             "admin authentication failed"
         );
+        let refused = e.status == StatusCode::UNAUTHORIZED;
+        if refused && state.limits.throttle.failed(client, std::time::Instant::now()) {
+            tracing::warn!(
+                %client,
+                "too many failed admin authentications from this address: its requests are refused 429 until it may try again"
+            );
+        }
     })?;
     match scope {
         Scope::Operator if principal != Principal::Operator => {
@@ -416,6 +554,8 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
             .collect(),
         audit_dropped: state.bunker.audit().dropped(),
         deliveries_dropped: state.hub.dropped(),
+        outbound_bytes: state.hub.outbound_bytes(),
+        retained_bytes: state.hub.retained_bytes(),
         ready: is_ready(state),
     }
 }
@@ -516,24 +656,32 @@ async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ApiErro
     Ok(Zeroizing::new(body.to_vec()))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let text: &[u8] = if body.is_empty() { b"{}" } else { body };
-    serde_json::from_slice(text).map_err(|e| {
-        // serde's text can quote the offending *value* (e.g. `invalid type: string "…"`), which
-        // could be a secret: only field-name messages are passed on, otherwise just the position.
-        let detail = e.to_string();
-        let message = if detail.starts_with("missing field") || detail.starts_with("unknown field")
-        {
-            format!("invalid JSON body: {detail}")
-        } else {
-            format!(
-                "invalid JSON body at line {} column {}",
-                e.line(),
-                e.column()
-            )
-        };
-        ApiError::bad_request("invalid_json", message)
-    })
+/// Parses `text` as one JSON object into `T` (never an array of its fields: [`wire::object`]).
+///
+/// # Errors
+///
+/// `400 invalid_json`, naming a missing or unknown field, otherwise only the position: serde's
+/// text can quote the offending *value* (e.g. `invalid type: string "…"`), which could be a secret.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    wire::object(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|e| json_error(&e))
+}
+
+/// The `400 invalid_json` of a serde error (see [`parse_object`]).
+fn json_error(e: &serde_json::Error) -> ApiError {
+    let detail = e.to_string();
+    let message = if detail.starts_with("missing field") || detail.starts_with("unknown field") {
+        format!("invalid JSON body: {detail}")
+    } else {
+        format!(
+            "invalid JSON body at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    };
+    ApiError::bad_request("invalid_json", message)
 }
 
 /// Runs blocking signer work (store writes, sealing) off the reactor.

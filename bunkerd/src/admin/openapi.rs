@@ -3,7 +3,8 @@
 //! ([`super::wire`]). A route added to the table appears here by construction; a test checks the
 //! document against an OpenAPI validator.
 
-use super::routes::{RouteId, RouteSpec, Scope, ROUTES};
+use super::routes::{self, Body, PathKind, QueryKind, RouteId, RouteSpec, Scope, ROUTES};
+use super::validate;
 use serde_json::{json, Map, Value};
 
 /// The whole document.
@@ -21,20 +22,23 @@ pub(crate) fn document() -> Value {
             .split('/')
             .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
             .map(|name| {
-                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+                json!({"name": name, "in": "path", "required": true,
+                       "schema": path_schema(routes::path_kind(name))})
             })
             .collect();
-        parameters.extend(spec.query.iter().map(|(name, description)| {
-            json!({"name": name, "in": "query", "required": false,
-                   "description": description, "schema": {"type": "string"}})
+        parameters.extend(spec.query.iter().map(|q| {
+            json!({"name": q.name, "in": "query", "required": false,
+                   "description": q.description, "schema": query_schema(q.kind)})
         }));
         if !parameters.is_empty() {
             op.insert("parameters".into(), Value::Array(parameters));
         }
-        if let Some(request) = spec.request {
+        if let Some(request) = spec.request.schema() {
+            let required = matches!(spec.request, Body::Required(_));
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": {"application/json": {"schema": schema_ref(request)}}}),
+                json!({"required": required,
+                       "content": {"application/json": {"schema": schema_ref(request)}}}),
             );
         }
         let mut responses = Map::new();
@@ -45,9 +49,19 @@ pub(crate) fn document() -> Value {
                 "content": {"application/json": {"schema": schema_ref(schema)}}}),
             None => json!({"description": "success, no body"}),
         };
+        let mut ok = ok;
+        if let Some(links) = links(spec.id) {
+            ok["links"] = links;
+        }
         responses.insert(spec.status.to_string(), ok);
         for (code, why) in error_statuses(spec) {
-            responses.insert(code.to_string(), error_response(why));
+            let mut error = error_response(why);
+            if code == 429 {
+                error["headers"] = json!({"Retry-After": {"required": true,
+                    "description": "seconds until this address may try again",
+                    "schema": {"type": "integer", "minimum": 1}}});
+            }
+            responses.insert(code.to_string(), error);
         }
         op.insert("responses".into(), Value::Object(responses));
         match spec.scope {
@@ -103,9 +117,108 @@ fn error_response(description: &str) -> Value {
            "content": {"application/json": {"schema": schema_ref("Error")}}})
 }
 
+/// The schema of a path parameter.
+fn path_schema(kind: PathKind) -> Value {
+    let pattern = match kind {
+        PathKind::Id => validate::ID_PATTERN,
+        PathKind::Hash => validate::HASH_PATTERN,
+        PathKind::Pubkey => validate::PUBKEY_PATTERN,
+    };
+    json!({"type": "string", "pattern": pattern})
+}
+
+/// The schema of a query parameter.
+fn query_schema(kind: QueryKind) -> Value {
+    match kind {
+        QueryKind::Limit => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        QueryKind::Id | QueryKind::AuditCursor => {
+            json!({"type": "string", "pattern": validate::ID_PATTERN})
+        }
+        QueryKind::Bool => json!({"type": "boolean"}),
+        QueryKind::Millis => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
+        QueryKind::Action => json!({"type": "string", "pattern": validate::ACTION_PATTERN}),
+    }
+}
+
+/// OpenAPI links from a creation's answer to the routes of what it created, so that a client (or a
+/// fuzzer testing state) can follow them.
+fn links(id: RouteId) -> Option<Value> {
+    let (targets, parameters): (&[RouteId], Value) = match id {
+        RouteId::CreateTenant => (
+            &[
+                RouteId::GetTenant,
+                RouteId::UpdateTenant,
+                RouteId::DeleteTenant,
+                RouteId::GetTenantPolicy,
+                RouteId::PutTenantPolicy,
+                RouteId::CreateAdminToken,
+                RouteId::ListAdminTokens,
+                RouteId::AddAdminPubkey,
+                RouteId::ListAdminPubkeys,
+                RouteId::CreateUser,
+                RouteId::ListUsers,
+                RouteId::QueryAudit,
+            ],
+            json!({"tenant": "$response.body#/id"}),
+        ),
+        RouteId::CreateUser => (
+            &[
+                RouteId::GetUser,
+                RouteId::UpdateUser,
+                RouteId::DeleteUser,
+                RouteId::RotateRemoteSigner,
+                RouteId::GetUserPolicy,
+                RouteId::PutUserPolicy,
+                RouteId::CreateBunkerUri,
+                RouteId::ListBunkerUris,
+                RouteId::ListSessions,
+                RouteId::RevokeAllSessions,
+            ],
+            json!({"tenant": "$response.body#/tenant", "user": "$response.body#/id"}),
+        ),
+        RouteId::CreateAdminToken => (
+            &[RouteId::RevokeAdminToken],
+            json!({"tenant": "$request.path.tenant", "token_id": "$response.body#/id"}),
+        ),
+        RouteId::AddAdminPubkey => (
+            &[RouteId::RemoveAdminPubkey],
+            json!({"tenant": "$request.path.tenant", "pubkey": "$response.body#/pubkey"}),
+        ),
+        RouteId::CreateBunkerUri => (
+            &[RouteId::RevokeBunkerUri],
+            json!({"tenant": "$request.path.tenant", "user": "$request.path.user",
+                   "uri_id": "$response.body#/id"}),
+        ),
+        _ => return None,
+    };
+    let links: Map<String, Value> = targets
+        .iter()
+        .map(|target| {
+            let spec = ROUTES
+                .iter()
+                .find(|r| r.id == *target)
+                .expect("in the table");
+            let names: Vec<&str> = spec
+                .path
+                .split('/')
+                .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+                .collect();
+            let params: Map<String, Value> = names
+                .iter()
+                .map(|n| ((*n).to_owned(), parameters[*n].clone()))
+                .collect();
+            (
+                format!("{target:?}"),
+                json!({"operationId": format!("{target:?}"), "parameters": params}),
+            )
+        })
+        .collect();
+    Some(Value::Object(links))
+}
+
 /// The error statuses a route can answer, derived from what the router and handlers do.
 fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
-    let has_body = spec.request.is_some();
+    let has_body = spec.request.schema().is_some();
     let has_params = spec.path.contains('{');
     let mut out = Vec::new();
     if has_body
@@ -115,26 +228,28 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     {
         out.push((
             400,
-            "invalid input (codes: invalid_json, invalid_input, invalid_policy, …)",
+            "invalid input (codes: invalid_json, invalid_input, invalid_policy, invalid_pubkey, \
+             invalid_secret_key, invalid_ncryptsec, wrong_password, unsupported_version, \
+             log_n_too_high)",
         ));
     }
     if spec.scope != Scope::Public {
-        out.push((401, "missing or invalid credentials (code unauthorized)"));
+        out.push((
+            401,
+            "missing or invalid credentials (codes: unauthorized, nip98_not_configured)",
+        ));
     }
     if spec.scope == Scope::Operator || spec.id == RouteId::UpdateTenant {
         out.push((403, "needs the operator token (code forbidden)"));
     }
-    if spec.id == RouteId::Ready {
-        out.push((
-            503,
-            "not ready: the store does not answer or the server is stopping (code not_ready)",
-        ));
-    }
     if has_params {
         out.push((404, "tenant or resource not found, also for another tenant's (codes: tenant_not_found, user_not_found, not_found)"));
     }
-    if matches!(spec.id, RouteId::CreateUser | RouteId::AddAdminPubkey) {
-        out.push((409, "already exists or a tenant limit is reached (codes: user_exists, already_exists, limit_reached)"));
+    if matches!(
+        spec.id,
+        RouteId::CreateUser | RouteId::AddAdminPubkey | RouteId::UpdateUser
+    ) {
+        out.push((409, "already exists, taken or a tenant limit is reached (codes: user_exists, already_exists, conflict, limit_reached)"));
     }
     if spec.id == RouteId::UpdateTenant {
         out.push((
@@ -149,20 +264,33 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
         ));
         out.push((413, "request body over 64 KiB (code body_too_large)"));
     }
+    if spec.scope != Scope::Public {
+        out.push((
+            429,
+            "too many failed authentications from this address: retry after Retry-After seconds \
+             (code too_many_failures)",
+        ));
+    }
+    if spec.id == RouteId::Ready {
+        out.push((
+            503,
+            "not ready: the store does not answer or the server is stopping (code not_ready)",
+        ));
+    }
+    if spec.scope == Scope::Tenant || spec.id == RouteId::CreateUser {
+        out.push((
+            503,
+            "busy: too many NIP-98 authorizations in the last minute, or the server is stopping \
+             (codes: busy, unavailable)",
+        ));
+    }
     out.push((500, "internal error (code internal)"));
     out
 }
 
 /// The component schemas: those the wire types derive ([`super::wire::schemas`]), by name.
 fn schemas() -> Value {
-    let schemas: Map<String, Value> = super::wire::schemas()
-        .into_iter()
-        .map(|(name, schema)| {
-            let schema = serde_json::to_value(schema).expect("a schema serializes");
-            (name, schema)
-        })
-        .collect();
-    Value::Object(schemas)
+    Value::Object(super::wire::schemas().into_iter().collect())
 }
 
 #[cfg(test)]
@@ -190,7 +318,7 @@ mod tests {
         let doc = document();
         let schemas = doc["components"]["schemas"].as_object().unwrap();
         for spec in ROUTES {
-            for name in spec.request.iter().chain(&spec.response) {
+            for name in spec.request.schema().iter().chain(&spec.response) {
                 if *name != "PrometheusText" {
                     assert!(schemas.contains_key(*name), "{name} of {}", spec.path);
                 }

@@ -52,6 +52,54 @@ pub(crate) enum RouteId {
     QueryAudit,
 }
 
+/// The request body a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// None: the route reads no JSON.
+    None,
+    /// A JSON body of this schema (a [`super::wire`] type's, in the document's components) is
+    /// required; an empty body is refused (`400 invalid_json`).
+    Required(&'static str),
+    /// A JSON body of this schema whose fields are all optional; an empty body reads as `{}`.
+    Optional(&'static str),
+}
+
+impl Body {
+    /// The schema name, if the route takes a body.
+    pub(crate) fn schema(self) -> Option<&'static str> {
+        match self {
+            Body::None => None,
+            Body::Required(name) | Body::Optional(name) => Some(name),
+        }
+    }
+}
+
+/// What a query parameter holds: its schema in the document and the check the handlers make
+/// ([`super::validate`]); a value that breaks it is answered `400 invalid_input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryKind {
+    /// Items per page: an integer, 1..=1000 (default 100).
+    Limit,
+    /// A tenant or user id (32 lowercase hex): a list's cursor, or the audit log's `user` filter.
+    Id,
+    /// The audit log's cursor: 32 lowercase hex (the position of the last record examined).
+    AuditCursor,
+    /// `true` or `false`.
+    Bool,
+    /// Unix milliseconds: an integer, 0..=2^64-1.
+    Millis,
+    /// An audit action or NIP-46 method: 1 to 64 characters of `a-z 0-9 _ . : -`.
+    Action,
+}
+
+/// One query parameter of a route (all are optional).
+#[derive(Debug)]
+pub(crate) struct QueryParam {
+    pub(crate) name: &'static str,
+    pub(crate) description: &'static str,
+    pub(crate) kind: QueryKind,
+}
+
 /// One route: method, path template (`{name}` segments are parameters), scope, and what the OpenAPI
 /// document says about it.
 #[derive(Debug)]
@@ -61,22 +109,65 @@ pub(crate) struct RouteSpec {
     pub(crate) path: &'static str,
     pub(crate) scope: Scope,
     pub(crate) summary: &'static str,
-    /// Schema name (a [`super::wire`] type's, in the document's components) of the JSON request
-    /// body, if any.
-    pub(crate) request: Option<&'static str>,
+    /// The JSON request body, if any.
+    pub(crate) request: Body,
     /// Success status and the schema name of its body (`None`: empty body).
     pub(crate) status: u16,
     pub(crate) response: Option<&'static str>,
-    /// Query parameters: (name, description).
-    pub(crate) query: &'static [(&'static str, &'static str)],
+    /// Query parameters.
+    pub(crate) query: &'static [QueryParam],
 }
 
-const PAGE: &[(&str, &str)] = &[
-    (
-        "cursor",
-        "next_cursor of the previous page; omit for the first page",
-    ),
-    ("limit", "items per page, 1..=1000 (default 100)"),
+const PAGE: &[QueryParam] = &[
+    QueryParam {
+        name: "cursor",
+        description: "next_cursor of the previous page; omit for the first page",
+        kind: QueryKind::Id,
+    },
+    QueryParam {
+        name: "limit",
+        description: "items per page, 1..=1000 (default 100)",
+        kind: QueryKind::Limit,
+    },
+];
+
+const PENDING: &[QueryParam] = &[QueryParam {
+    name: "pending",
+    description: "true: only unused, unexpired URIs",
+    kind: QueryKind::Bool,
+}];
+
+const AUDIT: &[QueryParam] = &[
+    QueryParam {
+        name: "from",
+        description: "unix milliseconds, inclusive",
+        kind: QueryKind::Millis,
+    },
+    QueryParam {
+        name: "to",
+        description: "unix milliseconds, exclusive (below from: an empty page)",
+        kind: QueryKind::Millis,
+    },
+    QueryParam {
+        name: "user",
+        description: "user id",
+        kind: QueryKind::Id,
+    },
+    QueryParam {
+        name: "method",
+        description: "NIP-46 method or admin action, e.g. sign_event or user.create",
+        kind: QueryKind::Action,
+    },
+    QueryParam {
+        name: "cursor",
+        description: "next_cursor of the previous page",
+        kind: QueryKind::AuditCursor,
+    },
+    QueryParam {
+        name: "limit",
+        description: "items per page, 1..=1000 (default 100)",
+        kind: QueryKind::Limit,
+    },
 ];
 
 macro_rules! route {
@@ -103,7 +194,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/healthz",
         Public,
         "Liveness: the process is up",
-        None,
+        Body::None,
         200,
         Some("Health"),
         &[]
@@ -114,7 +205,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/readyz",
         Public,
         "Readiness: the store answers and the server is not stopping (503 otherwise)",
-        None,
+        Body::None,
         200,
         Some("Health"),
         &[]
@@ -125,7 +216,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/metrics",
         Public,
         "Prometheus metrics (text format 0.0.4)",
-        None,
+        Body::None,
         200,
         Some("PrometheusText"),
         &[]
@@ -136,7 +227,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/openapi.json",
         Public,
         "This API's OpenAPI 3 document",
-        None,
+        Body::None,
         200,
         Some("OpenApiDocument"),
         &[]
@@ -147,7 +238,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants",
         Operator,
         "Create a tenant (an organization) with its own data key",
-        Some("TenantCreate"),
+        Body::Required("TenantCreate"),
         201,
         Some("Tenant"),
         &[]
@@ -158,7 +249,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants",
         Operator,
         "List tenants, ordered by id",
-        None,
+        Body::None,
         200,
         Some("TenantPage"),
         PAGE
@@ -169,7 +260,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}",
         Tenant,
         "Get a tenant",
-        None,
+        Body::None,
         200,
         Some("Tenant"),
         &[]
@@ -180,7 +271,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}",
         Tenant,
         "Update a tenant's name, NIP-05 domain or (operator only) limits",
-        Some("TenantUpdate"),
+        Body::Optional("TenantUpdate"),
         200,
         Some("Tenant"),
         &[]
@@ -191,7 +282,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}",
         Operator,
         "Delete a tenant: destroy its data key (crypto-shred every sealed key), then its rows",
-        None,
+        Body::None,
         200,
         Some("Deleted"),
         &[]
@@ -202,7 +293,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/policy",
         Tenant,
         "The tenant's default signing policy",
-        None,
+        Body::None,
         200,
         Some("Policy"),
         &[]
@@ -213,7 +304,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/policy",
         Tenant,
         "Replace the tenant's default signing policy",
-        Some("Policy"),
+        Body::Required("Policy"),
         200,
         Some("Policy"),
         &[]
@@ -224,7 +315,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-tokens",
         Tenant,
         "Create a tenant admin token (shown once)",
-        Some("AdminTokenCreate"),
+        Body::Optional("AdminTokenCreate"),
         201,
         Some("AdminTokenCreated"),
         &[]
@@ -235,7 +326,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-tokens",
         Tenant,
         "List the tenant's admin tokens (never the tokens themselves)",
-        None,
+        Body::None,
         200,
         Some("AdminTokenList"),
         &[]
@@ -246,7 +337,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-tokens/{token_id}",
         Tenant,
         "Revoke a tenant admin token",
-        None,
+        Body::None,
         204,
         None,
         &[]
@@ -257,7 +348,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-pubkeys",
         Tenant,
         "Register a Nostr pubkey as a tenant admin (NIP-98 HTTP auth)",
-        Some("AdminPubkeyAdd"),
+        Body::Required("AdminPubkeyAdd"),
         201,
         Some("AdminPubkey"),
         &[]
@@ -268,7 +359,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-pubkeys",
         Tenant,
         "List the tenant's NIP-98 admin pubkeys",
-        None,
+        Body::None,
         200,
         Some("AdminPubkeyList"),
         &[]
@@ -279,7 +370,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/admin-pubkeys/{pubkey}",
         Tenant,
         "Remove a NIP-98 admin pubkey",
-        None,
+        Body::None,
         204,
         None,
         &[]
@@ -290,7 +381,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users",
         Tenant,
         "Create a user: generate a key, or import hex / nsec / ncryptsec",
-        Some("UserCreate"),
+        Body::Optional("UserCreate"),
         201,
         Some("User"),
         &[]
@@ -301,7 +392,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users",
         Tenant,
         "List users, ordered by id",
-        None,
+        Body::None,
         200,
         Some("UserPage"),
         PAGE
@@ -312,7 +403,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}",
         Tenant,
         "Get a user",
-        None,
+        Body::None,
         200,
         Some("User"),
         &[]
@@ -323,7 +414,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}",
         Tenant,
         "Update a user's name, NIP-05 name or disabled flag",
-        Some("UserUpdate"),
+        Body::Optional("UserUpdate"),
         200,
         Some("User"),
         &[]
@@ -334,7 +425,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}",
         Tenant,
         "Delete a user: its sealed keys, bunker URIs and sessions",
-        None,
+        Body::None,
         200,
         Some("Deleted"),
         &[]
@@ -345,7 +436,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/rotate-remote-signer",
         Tenant,
         "Replace the user's remote-signer key: old bunker URIs and sessions stop working",
-        None,
+        Body::None,
         200,
         Some("User"),
         &[]
@@ -356,7 +447,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/policy",
         Tenant,
         "The user's signing policy (its own, or the tenant default)",
-        None,
+        Body::None,
         200,
         Some("UserPolicy"),
         &[]
@@ -367,7 +458,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/policy",
         Tenant,
         "Set the user's own signing policy (null: use the tenant default)",
-        Some("PolicyOrNull"),
+        Body::Required("PolicyOrNull"),
         200,
         Some("UserPolicy"),
         &[]
@@ -378,7 +469,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/bunker-uris",
         Tenant,
         "Issue a single-use bunker URI (shown once)",
-        Some("BunkerUriCreate"),
+        Body::Optional("BunkerUriCreate"),
         201,
         Some("BunkerUriCreated"),
         &[]
@@ -389,10 +480,10 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/bunker-uris",
         Tenant,
         "List the user's bunker URIs (ids, never secrets)",
-        None,
+        Body::None,
         200,
         Some("BunkerUriList"),
-        &[("pending", "true: only unused, unexpired URIs")]
+        PENDING
     ),
     route!(
         RevokeBunkerUri,
@@ -400,7 +491,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/bunker-uris/{uri_id}",
         Tenant,
         "Revoke a bunker URI",
-        None,
+        Body::None,
         204,
         None,
         &[]
@@ -411,7 +502,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/sessions",
         Tenant,
         "List the user's connected clients",
-        None,
+        Body::None,
         200,
         Some("SessionList"),
         &[]
@@ -422,18 +513,20 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/users/{user}/sessions/{client}",
         Tenant,
         "End one client's session",
-        None,
+        Body::None,
         204,
         None,
         &[]
     ),
+    // An action on the user (as rotate-remote-signer), not a DELETE of `…/sessions`: the list of
+    // sessions is still there afterwards, empty.
     route!(
         RevokeAllSessions,
-        DELETE,
-        "/v1/tenants/{tenant}/users/{user}/sessions",
+        POST,
+        "/v1/tenants/{tenant}/users/{user}/revoke-sessions",
         Tenant,
-        "End every session of the user",
-        None,
+        "End every session of the user (its clients need new bunker URIs)",
+        Body::None,
         200,
         Some("Deleted"),
         &[]
@@ -444,20 +537,10 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         "/v1/tenants/{tenant}/audit",
         Tenant,
         "Query the tenant's audit log, oldest first",
-        None,
+        Body::None,
         200,
         Some("AuditPage"),
-        &[
-            ("from", "unix milliseconds, inclusive"),
-            ("to", "unix milliseconds, exclusive"),
-            ("user", "user id"),
-            (
-                "method",
-                "NIP-46 method or admin action, e.g. sign_event or user.create"
-            ),
-            ("cursor", "next_cursor of the previous page"),
-            ("limit", "items per page, 1..=1000 (default 100)"),
-        ]
+        AUDIT
     ),
 ];
 
@@ -478,18 +561,19 @@ impl Matched<'_> {
     }
 }
 
-/// What the path and method match: a route, a known path with another method (405), or nothing.
+/// What the path and method match: a route, a known path with another method (405, with the
+/// methods it has, for the `Allow` header), or nothing.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a> {
     Found(Matched<'a>),
-    MethodNotAllowed,
+    MethodNotAllowed { allow: String },
     NotFound,
 }
 
 /// Finds the route for `method` and `path` (no query string).
 pub(crate) fn lookup<'a>(method: &Method, path: &'a str) -> Lookup<'a> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    let mut path_known = false;
+    let mut allowed: Vec<&str> = Vec::new();
     for spec in ROUTES {
         let Some(params) = match_path(spec.path, &segments) else {
             continue;
@@ -497,12 +581,34 @@ pub(crate) fn lookup<'a>(method: &Method, path: &'a str) -> Lookup<'a> {
         if spec.method == *method {
             return Lookup::Found(Matched { spec, params });
         }
-        path_known = true;
+        allowed.push(spec.method.as_str());
     }
-    if path_known {
-        Lookup::MethodNotAllowed
-    } else {
+    if allowed.is_empty() {
         Lookup::NotFound
+    } else {
+        Lookup::MethodNotAllowed {
+            allow: allowed.join(", "),
+        }
+    }
+}
+
+/// What a path parameter holds, by its name in the templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PathKind {
+    /// `{tenant}`, `{user}`, `{token_id}`: 32 lowercase hex characters.
+    Id,
+    /// `{uri_id}`: 64 lowercase hex characters (SHA-256 of the URI's secret).
+    Hash,
+    /// `{pubkey}`, `{client}`: a public key, 64 hex characters (either case) or `npub1…`.
+    Pubkey,
+}
+
+/// The kind of the path parameter `name`.
+pub(crate) fn path_kind(name: &str) -> PathKind {
+    match name {
+        "uri_id" => PathKind::Hash,
+        "pubkey" | "client" => PathKind::Pubkey,
+        _ => PathKind::Id,
     }
 }
 
@@ -564,7 +670,7 @@ mod tests {
         ));
         assert!(matches!(
             lookup(&Method::PUT, "/v1/tenants"),
-            Lookup::MethodNotAllowed
+            Lookup::MethodNotAllowed { ref allow } if allow == "POST, GET"
         ));
         let Lookup::Found(m) = lookup(&Method::GET, "/v1/tenants/abc/users/def") else {
             panic!("no match")

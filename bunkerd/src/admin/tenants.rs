@@ -6,7 +6,7 @@
 
 use super::auth::Principal;
 use super::wire;
-use super::{blocking, page, reply, ApiError, Ctx, Reply};
+use super::{blocking, page, reply, validate, ApiError, Ctx, Reply};
 use hyper::StatusCode;
 use proto::nostr::{nip19, PublicKey};
 use signer::admin::AdminError;
@@ -20,10 +20,8 @@ impl From<AdminError> for ApiError {
         let status = match e {
             // The signer's own errors keep their one mapping (and its logging of 5xx).
             AdminError::Signer(e) => return ApiError::from(e),
-            AdminError::Import(_) | AdminError::LabelTooLong | AdminError::AdminPubkeyLimit => {
-                StatusCode::BAD_REQUEST
-            }
-            AdminError::AdminPubkeyExists => StatusCode::CONFLICT,
+            AdminError::Import(_) | AdminError::LabelTooLong => StatusCode::BAD_REQUEST,
+            AdminError::AdminPubkeyExists | AdminError::AdminPubkeyLimit => StatusCode::CONFLICT,
             AdminError::AdminPubkeyNotFound | AdminError::AdminTokenNotFound => {
                 StatusCode::NOT_FOUND
             }
@@ -59,7 +57,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let limit = ctx.limit()?;
-    let cursor = ctx.query("cursor");
+    let cursor = ctx.query_id("cursor")?;
     let tenants = ctx
         .state
         .bunker
@@ -96,9 +94,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let update = TenantUpdate {
         name: body.name,
-        nip05_domain: body
-            .nip05_domain
-            .map(|d| d.map(|d| d.trim().to_ascii_lowercase())),
+        nip05_domain: body.nip05_domain,
         limits: body.limits.map(Into::into),
     };
     let t = tenant.clone();
@@ -159,25 +155,48 @@ pub(super) async fn revoke_token(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok((StatusCode::NO_CONTENT, None))
 }
 
-/// Accepts 64 lowercase hex or `npub1…`.
-pub(super) fn parse_pubkey(text: &str) -> Result<PublicKey, ApiError> {
-    let text = text.trim();
-    let parsed = if text.starts_with("npub1") {
+/// Decodes a public key whose text is well formed ([`validate::pubkey_text`]): 64 hex (either
+/// case) or `npub1…`. `None` when it is not a key: an x coordinate off the curve, or an npub
+/// whose checksum fails.
+fn decode_pubkey(text: &str) -> Option<PublicKey> {
+    if text.starts_with("npub1") {
         nip19::decode_npub(text).ok()
     } else {
         PublicKey::from_hex(&text.to_ascii_lowercase()).ok()
-    };
-    parsed.ok_or_else(|| {
+    }
+}
+
+/// The public key of a request body (its text was checked by [`wire::Input::check`]).
+///
+/// # Errors
+///
+/// `400 invalid_pubkey` when it is not a key.
+fn body_pubkey(text: &str) -> Result<PublicKey, ApiError> {
+    decode_pubkey(text).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_pubkey",
-            "pubkey must be 64 hex characters or an npub1 string",
+            "pubkey is not a valid secp256k1 public key (or its npub checksum fails)",
         )
     })
 }
 
+/// The public key a path names (`{pubkey}`, `{client}`): `400 invalid_pubkey` when the text is not
+/// 64 hex or `npub1…`; `404 not_found` when it is, but names no key (so nothing registered under
+/// it either).
+pub(super) fn path_pubkey(text: &str) -> Result<PublicKey, ApiError> {
+    if !validate::pubkey_text(text) {
+        return Err(ApiError::bad_request(
+            "invalid_pubkey",
+            "pubkey must be 64 hex characters or an npub1 string",
+        ));
+    }
+    decode_pubkey(text)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such public key"))
+}
+
 pub(super) async fn add_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let body: wire::AdminPubkeyAdd = ctx.json()?;
-    let pubkey = parse_pubkey(&body.pubkey)?;
+    let pubkey = body_pubkey(&body.pubkey)?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
@@ -197,7 +216,7 @@ pub(super) fn list_pubkeys(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn remove_pubkey(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let pubkey = parse_pubkey(ctx.route.param("pubkey"))?;
+    let pubkey = path_pubkey(ctx.route.param("pubkey"))?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
@@ -212,7 +231,7 @@ pub(super) fn get_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let wire::Policy(policy) = ctx.json()?;
+    let policy = ctx.policy()?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let t = tenant.clone();
@@ -221,30 +240,45 @@ pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok(reply(StatusCode::OK, &wire::Policy(record.policy)))
 }
 
+/// `GET …/audit`: the admin API's cursor is the position (`time_ms`, `seq`) of the last record
+/// examined, as 32 lowercase hex characters (16 each); any such value is a position to continue
+/// after. A `to` below `from` is an empty range: an empty last page.
 pub(super) async fn query_audit(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     existing(ctx)?;
-    let number = |name: &str| -> Result<Option<u64>, ApiError> {
-        ctx.query(name)
-            .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_input",
-                        format!("{name} must be unix milliseconds"),
-                    )
-                })
-            })
-            .transpose()
-    };
+    let from_ms = ctx.query_millis("from")?;
+    let to_ms = ctx.query_millis("to")?;
+    let user = ctx.query_id("user")?;
+    let action = ctx.query_checked(
+        "method",
+        validate::action,
+        "1 to 64 characters of a-z 0-9 _ . : -",
+    )?;
+    let limit = u32::try_from(ctx.limit()?).unwrap_or(100);
+    let position = ctx.query_checked("cursor", validate::id, "a next_cursor of this route")?;
+    if let (Some(from), Some(to)) = (from_ms, to_ms) {
+        if to < from {
+            return Ok(page::<signer::audit::AuditRecord, wire::AuditRecord>(
+                &[],
+                None,
+            ));
+        }
+    }
+    let tenant = ctx.tenant();
+    let cursor = position
+        .map(|p| {
+            let number = |hex: &str| u64::from_str_radix(hex, 16).unwrap_or(0);
+            signer::audit::cursor_after(&tenant, false, number(&p[..16]), number(&p[16..]))
+        })
+        .transpose()?;
     let query = AuditQuery {
-        from_ms: number("from")?,
-        to_ms: number("to")?,
-        user: ctx.query("user"),
-        action: ctx.query("method"),
-        limit: Some(u32::try_from(ctx.limit()?).unwrap_or(100)),
-        cursor: ctx.query("cursor"),
+        from_ms,
+        to_ms,
+        user,
+        action,
+        limit: Some(limit),
+        cursor,
         newest_first: false,
     };
-    let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     // Flushed first, so a request answered before this query is in it.
     let page_ = blocking(move || {
@@ -252,8 +286,10 @@ pub(super) async fn query_audit(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         bunker.audit().query(&tenant, &query)
     })
     .await?;
-    Ok(page::<_, wire::AuditRecord>(
-        &page_.records,
-        page_.next_cursor,
-    ))
+    let next = page_
+        .next_cursor
+        .as_deref()
+        .and_then(signer::audit::cursor_position)
+        .map(|(time_ms, seq)| format!("{time_ms:016x}{seq:016x}"));
+    Ok(page::<_, wire::AuditRecord>(&page_.records, next))
 }

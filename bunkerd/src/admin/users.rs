@@ -5,10 +5,11 @@
 //! (hex, `nsec`, NIP-49) are parsed and decrypted by the signer; this module only carries the
 //! strings, zeroized on drop.
 
-use super::tenants::{blocking_admin, parse_pubkey};
+use super::tenants::{blocking_admin, path_pubkey};
 use super::wire;
 use super::{blocking, page, reply, ApiError, Ctx, Reply};
 use hyper::StatusCode;
+use proto::nostr::nip49::{self, Ncryptsec, Nip49Error};
 use signer::admin::{KeyImport, NewUser};
 use signer::directory::{UserRecord, UserUpdate};
 use signer::pool::unix_now;
@@ -25,9 +26,24 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             secret_key: body.secret_key,
             ncryptsec: body.ncryptsec,
             password: body.password,
+            max_log_n: ctx.state.limits.nip49_max_log_n(),
         },
         nip05_name: body.nip05_name,
     };
+    // Above the cap, refused here, before any scrypt memory (parsing reads only the header).
+    if let Some(encrypted) = &new.key.ncryptsec {
+        let cap = new.key.max_log_n;
+        if let Err(Nip49Error::LogNTooHigh) = Ncryptsec::parse_capped(encrypted, cap) {
+            return Err(ApiError::bad_request(
+                "log_n_too_high",
+                format!(
+                    "ncryptsec: its LOG_N is above this server's nip49_max_log_n ({cap}: {} MiB \
+                     of scrypt memory); re-encrypt the key at a lower LOG_N",
+                    nip49::scrypt_bytes(cap) >> 20
+                ),
+            ));
+        }
+    }
     // NIP-49 imports run one at a time (scrypt memory); the permit is held until the import ends.
     let _import = if new.key.is_nip49() {
         Some(ctx.state.imports.acquire().await.map_err(|_| {
@@ -47,7 +63,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let limit = ctx.limit()?;
-    let cursor = ctx.query("cursor");
+    let cursor = ctx.query_id("cursor")?;
     let tenant = ctx.tenant();
     let bunker = ctx.state.bunker.clone();
     let users = blocking(move || {
@@ -119,16 +135,6 @@ pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let body: wire::BunkerUriCreate = ctx.json()?;
-    if body
-        .perms
-        .as_ref()
-        .is_some_and(|p| p.len() > signer::bunker::MAX_URI_PERMS_BYTES)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_input",
-            "perms must be at most 1024 bytes",
-        ));
-    }
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
@@ -149,16 +155,8 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn list_uris(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let pending_only = match ctx.query("pending").as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_input",
-                "pending must be true or false",
-            ))
-        }
-    };
+    let pending = ctx.query_checked("pending", |v| v == "true" || v == "false", "true or false")?;
+    let pending_only = pending.as_deref() == Some("true");
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let mut tokens = blocking(move || bunker.directory().list_tokens(&tenant, &user)).await?;
@@ -187,7 +185,7 @@ pub(super) async fn list_sessions(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn revoke_session(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let client = parse_pubkey(ctx.route.param("client"))?;
+    let client = path_pubkey(ctx.route.param("client"))?;
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
@@ -225,7 +223,7 @@ pub(super) async fn get_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 }
 
 pub(super) async fn put_policy(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
-    let wire::PolicyOrNull(policy) = ctx.json()?;
+    let policy = ctx.policy_or_null()?;
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());

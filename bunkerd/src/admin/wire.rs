@@ -2,14 +2,25 @@
 //! derive their OpenAPI schema ([`utoipa::ToSchema`]). Handlers build and parse these types,
 //! `openapi.rs` takes its component schemas from them ([`schemas`]), and the operator CLI
 //! (`crate::cli`) serializes its request bodies and reads the answers it looks into with them.
+//! Request bodies, and how strictly they are read, are in `wire/input.rs`; the serde helpers they
+//! use in `wire/de.rs`.
 //!
 //! Field names, their order, which fields are omitted when absent and which are `null` are the
 //! contract: changing one changes the API. Storage records of the signer are converted into these
 //! types (the `From` impls below) rather than served as they are, so a change to storage cannot
 //! change the API by accident.
 
+mod de;
+mod input;
+
+pub(crate) use de::object;
+pub(crate) use input::{
+    parse_policy, AdminPubkeyAdd, AdminTokenCreate, BunkerUriCreate, Input, TenantCreate,
+    TenantLimits, TenantUpdate, UserCreate, UserUpdate,
+};
+
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::{RefOr, Schema};
+use serde_json::Value;
 use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
@@ -45,7 +56,7 @@ pub(crate) struct Health {
 pub(crate) struct OpenApiDocument(pub(crate) serde_json::Value);
 
 /// What a delete answers: `deleted` is `true` for a tenant or user, the number of sessions ended
-/// for `DELETE …/sessions`; `id` names the tenant or user deleted; `users_deleted` counts a
+/// for `POST …/revoke-sessions`; `id` names the tenant or user deleted; `users_deleted` counts a
 /// tenant's users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Deleted {
@@ -88,72 +99,6 @@ pub(crate) struct Page<T> {
     pub(crate) next_cursor: Option<String>,
 }
 
-/// `POST /v1/tenants`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TenantCreate {
-    /// Display name.
-    #[schema(min_length = 1, max_length = 128)]
-    pub(crate) name: String,
-}
-
-/// `PATCH /v1/tenants/{tenant}`: absent fields are left as they are; `nip05_domain: null` clears.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TenantUpdate {
-    /// New display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 128)]
-    pub(crate) name: Option<String>,
-    /// New NIP-05 domain; `null` removes it.
-    #[serde(
-        default,
-        with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<String>)]
-    pub(crate) nip05_domain: Option<Option<String>>,
-    /// New limits (operator only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) limits: Option<TenantLimits>,
-}
-
-/// Per-tenant limits, set by the operator (`null`: no tenant-specific limit). `max_users` is
-/// enforced at user creation; request rates by the relay.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TenantLimits {
-    /// Most users the tenant may have.
-    #[serde(default)]
-    pub(crate) max_users: Option<u32>,
-    /// Sustained NIP-46 requests per second for the whole tenant.
-    #[serde(default)]
-    pub(crate) requests_per_sec: Option<u32>,
-    /// Burst of requests above the sustained rate.
-    #[serde(default)]
-    pub(crate) burst: Option<u32>,
-}
-
-impl From<signer::directory::TenantLimits> for TenantLimits {
-    fn from(l: signer::directory::TenantLimits) -> Self {
-        TenantLimits {
-            max_users: l.max_users,
-            requests_per_sec: l.requests_per_sec,
-            burst: l.burst,
-        }
-    }
-}
-
-impl From<TenantLimits> for signer::directory::TenantLimits {
-    fn from(l: TenantLimits) -> Self {
-        signer::directory::TenantLimits {
-            max_users: l.max_users,
-            requests_per_sec: l.requests_per_sec,
-            burst: l.burst,
-        }
-    }
-}
-
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct Tenant {
@@ -185,17 +130,12 @@ impl From<&signer::directory::TenantRecord> for Tenant {
     }
 }
 
-/// The signing policy of a tenant or user (its rules are checked by the server).
+/// A signing policy as answered (the schema is written out in `wire/input.rs`, with the policy as
+/// read).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 #[schema(value_type = Object)]
 pub(crate) struct Policy(pub(crate) proto::policy::Policy);
-
-/// `PUT …/users/{user}/policy`: a policy, or `null` to use the tenant default.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = Option<Object>)]
-pub(crate) struct PolicyOrNull(pub(crate) Option<proto::policy::Policy>);
 
 /// A user's effective policy.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -204,16 +144,6 @@ pub(crate) struct UserPolicy {
     pub(crate) policy: Policy,
     /// `true` when it is the tenant default (the user has none of its own).
     pub(crate) inherited: bool,
-}
-
-/// `POST /v1/tenants/{tenant}/admin-tokens`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AdminTokenCreate {
-    /// Label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 128)]
-    pub(crate) name: Option<String>,
 }
 
 /// A new tenant admin token: the token itself is in this answer only. `Debug` omits it.
@@ -256,18 +186,6 @@ impl From<&signer::admin::AdminTokenRecord> for AdminToken {
     }
 }
 
-/// `POST /v1/tenants/{tenant}/admin-pubkeys`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct AdminPubkeyAdd {
-    /// 64 hex or `npub1…`.
-    pub(crate) pubkey: String,
-    /// Label.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 128)]
-    pub(crate) name: Option<String>,
-}
-
 /// A Nostr pubkey registered as a tenant admin (NIP-98 HTTP auth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct AdminPubkey {
@@ -288,58 +206,6 @@ impl From<&signer::directory::AdminPubkey> for AdminPubkey {
             added_at: a.added_at,
         }
     }
-}
-
-/// `POST /v1/tenants/{tenant}/users`: generate a key (no key field), or import one (`secret_key`,
-/// or `ncryptsec` with `password`). `Debug` shows only which key fields are present.
-#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserCreate {
-    /// Display name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 128)]
-    pub(crate) name: Option<String>,
-    /// 64 hex or `nsec1…` to import.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub(crate) secret_key: Option<Zeroizing<String>>,
-    /// NIP-49 `ncryptsec1…` to import, with `password`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub(crate) ncryptsec: Option<Zeroizing<String>>,
-    /// The ncryptsec's password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub(crate) password: Option<Zeroizing<String>>,
-    /// NIP-05 name (the part before `@`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^[a-z0-9._-]{1,64}$")]
-    pub(crate) nip05_name: Option<String>,
-}
-
-/// `PATCH …/users/{user}`: absent fields are left as they are; `null` clears a name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct UserUpdate {
-    /// New display name; `null` removes it.
-    #[serde(
-        default,
-        with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<String>)]
-    pub(crate) name: Option<Option<String>>,
-    /// Disable (`true`) or enable the user.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) disabled: Option<bool>,
-    /// New NIP-05 name; `null` removes it.
-    #[serde(
-        default,
-        with = "double_option",
-        skip_serializing_if = "Option::is_none"
-    )]
-    #[schema(value_type = Option<String>)]
-    pub(crate) nip05_name: Option<Option<String>>,
 }
 
 /// A user (public parts only).
@@ -383,26 +249,6 @@ impl From<&signer::directory::UserRecord> for User {
             updated_at: (u.updated_at > 0).then_some(u.updated_at),
         }
     }
-}
-
-/// `POST …/users/{user}/bunker-uris`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BunkerUriCreate {
-    /// Lifetime, seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 31_536_000)]
-    pub(crate) ttl_secs: Option<u64>,
-    /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`: they cap the session
-    /// whatever its client requests. Must name at least one permission.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 1024)]
-    pub(crate) perms: Option<String>,
-    /// Lifetime of the session this URI creates, seconds from its `connect`; absent: only the
-    /// policy's `session_ttl_secs` ends it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(minimum = 1, maximum = 315_360_000)]
-    pub(crate) session_ttl_secs: Option<u64>,
 }
 
 /// A new single-use bunker URI: the URI (with its secret) is in this answer only. `Debug` omits it.
@@ -596,8 +442,9 @@ impl From<&signer::audit::AuditRecord> for AuditRecord {
     }
 }
 
-/// The component schemas of every wire type, by name (pages under their alias names).
-pub(crate) fn schemas() -> Vec<(String, RefOr<Schema>)> {
+/// The component schemas of every wire type, by name (pages under their alias names): derived, and
+/// those written out ([`input::written_schemas`]).
+pub(crate) fn schemas() -> Vec<(String, Value)> {
     let components = utoipa::openapi::ComponentsBuilder::new()
         .schema_from::<ErrorBody>()
         .schema_from::<Health>()
@@ -609,15 +456,12 @@ pub(crate) fn schemas() -> Vec<(String, RefOr<Schema>)> {
         .schema_from::<TenantUpdate>()
         .schema_from::<TenantLimits>()
         .schema_from::<Tenant>()
-        .schema_from::<Policy>()
-        .schema_from::<PolicyOrNull>()
         .schema_from::<UserPolicy>()
         .schema_from::<AdminTokenCreate>()
         .schema_from::<AdminTokenCreated>()
         .schema_from::<AdminToken>()
         .schema_from::<AdminPubkeyAdd>()
         .schema_from::<AdminPubkey>()
-        .schema_from::<UserCreate>()
         .schema_from::<UserUpdate>()
         .schema_from::<User>()
         .schema_from::<BunkerUriCreate>()
@@ -629,32 +473,17 @@ pub(crate) fn schemas() -> Vec<(String, RefOr<Schema>)> {
         .schema_from::<AuditRecord>()
         .schema_from::<Outcome>()
         .build();
-    components.schemas.into_iter().collect()
-}
-
-/// `Option<Option<T>>` for PATCH bodies: absent → `None` (leave), `null` → `Some(None)` (clear),
-/// value → `Some(Some(v))`. Serializing writes `null` for `Some(None)`; absent fields are skipped
-/// by `skip_serializing_if`.
-pub(crate) mod double_option {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    /// Reads a present field (absent ones are `None` through `#[serde(default)]`).
-    pub(crate) fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-    where
-        T: Deserialize<'de>,
-        D: Deserializer<'de>,
-    {
-        Option::<T>::deserialize(d).map(Some)
-    }
-
-    /// Writes `Some(None)` as `null` and `Some(Some(v))` as `v`.
-    pub(crate) fn serialize<T, S>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error>
-    where
-        T: Serialize,
-        S: Serializer,
-    {
-        value.as_ref().and_then(Option::as_ref).serialize(s)
-    }
+    let mut derived: Vec<(String, Value)> = components
+        .schemas
+        .into_iter()
+        .map(|(name, schema)| {
+            let schema = serde_json::to_value(schema).expect("a schema serializes");
+            (name, schema)
+        })
+        .collect();
+    input::add_patterns(&mut derived);
+    derived.extend(input::written_schemas());
+    derived
 }
 
 // Redacted `Debug` for the bodies that carry a secret: the derive would print it.
@@ -666,21 +495,6 @@ impl std::fmt::Debug for AdminTokenCreated {
             .field("name", &self.name)
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for UserCreate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserCreate")
-            .field("name", &self.name)
-            .field(
-                "secret_key",
-                &self.secret_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("ncryptsec", &self.ncryptsec.as_ref().map(|_| "<redacted>"))
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
-            .field("nip05_name", &self.nip05_name)
-            .finish()
     }
 }
 

@@ -111,7 +111,7 @@ enum Resource {
 enum TenantsCmd {
     /// Create a tenant with its own data key (operator token only).
     Create {
-        /// Tenant name, 1 to 128 bytes.
+        /// Tenant name, 1 to 128 characters.
         #[arg(long)]
         name: String,
     },
@@ -144,7 +144,7 @@ struct TenantUpdateArgs {
     /// Tenant id (32 hex characters).
     #[arg(value_parser = segment)]
     tenant: String,
-    /// New name, 1 to 128 bytes.
+    /// New name, 1 to 128 characters.
     #[arg(long, group = "change")]
     name: Option<String>,
     /// NIP-05 domain whose `/.well-known/nostr.json` this tenant's users answer.
@@ -187,7 +187,7 @@ enum AdminTokensCmd {
         /// Tenant id (32 hex characters).
         #[arg(value_parser = segment)]
         tenant: String,
-        /// Label, at most 128 bytes.
+        /// Label, at most 128 characters.
         #[arg(long)]
         name: Option<String>,
     },
@@ -219,7 +219,7 @@ enum AdminPubkeysCmd {
         /// Pubkey: 64 hex characters (32-byte x-only) or npub1… (NIP-19).
         #[arg(value_parser = segment)]
         pubkey: String,
-        /// Label, at most 128 bytes.
+        /// Label, at most 128 characters.
         #[arg(long)]
         name: Option<String>,
     },
@@ -287,7 +287,7 @@ struct UserCreateArgs {
     /// Tenant id (32 hex characters).
     #[arg(value_parser = segment)]
     tenant: String,
-    /// Display name, at most 128 bytes.
+    /// Display name, at most 128 characters.
     #[arg(long)]
     name: Option<String>,
     /// Import the secret key in this file: 64 hex characters or nsec1… (NIP-19); `-` for stdin.

@@ -449,9 +449,12 @@ fn sessions(cmd: &SessionsCmd) -> ApiRequest {
             format!("{}/sessions/{}", user_path(user), encode(client_pubkey)),
             View::Done("session ended"),
         ),
-        SessionsCmd::RevokeAll(user) => {
-            delete(format!("{}/sessions", user_path(user)), View::Fields(&[]))
-        }
+        SessionsCmd::RevokeAll(user) => ApiRequest {
+            method: Method::POST,
+            path: format!("{}/revoke-sessions", user_path(user)),
+            body: None,
+            output: Output::new(View::Fields(&[])),
+        },
     }
 }
 

@@ -305,8 +305,8 @@ fn uri_session_and_audit_commands_build_their_routes() {
     );
     check(
         &["sessions", "revoke-all", T, U],
-        Method::DELETE,
-        &format!("{user}/sessions"),
+        Method::POST,
+        &format!("{user}/revoke-sessions"),
         None,
     );
     check(

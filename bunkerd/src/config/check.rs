@@ -123,7 +123,8 @@ pub(super) fn numbers(config: &Config) -> Result<(), ConfigError> {
         "max-filters" => limits.max_filters,
         "max-connections" => limits.max_connections,
         "max-connections-per-ip" => limits.max_connections_per_ip,
-        "max-subscriptions-per-ip" => limits.max_subscriptions_per_ip
+        "max-subscriptions-per-ip" => limits.max_subscriptions_per_ip,
+        "http-idle-timeout-secs" => limits.http_idle_timeout_secs
     );
     let window = config.limits.created_at_window_secs;
     if window == 0 || window > MAX_CREATED_AT_WINDOW_SECS {
@@ -131,6 +132,26 @@ pub(super) fn numbers(config: &Config) -> Result<(), ConfigError> {
             "created-at-window-secs",
             "must be from 1 to 86400",
             got(window)
+        ));
+    }
+    Ok(())
+}
+
+/// The admin API's own limits: the NIP-49 LOG_N cap and the failed-authentication throttle.
+pub(super) fn admin(config: &Config) -> Result<(), ConfigError> {
+    let limit = proto::nostr::nip49::LOG_N_LIMIT;
+    let log_n = config.nip49_max_log_n;
+    if log_n == 0 || log_n > limit {
+        return Err(invalid!(
+            "nip49-max-log-n",
+            "must be from 1 to 20 (scrypt takes 2^(LOG_N+10) bytes: 18 = 256 MiB, 20 = 1 GiB)",
+            format!(" (got {log_n})")
+        ));
+    }
+    if config.admin_auth_failure_burst == 0 && config.admin_auth_failures_per_min != 0 {
+        return Err(invalid!(
+            "admin-auth-failure-burst",
+            "must be at least 1 (set admin-auth-failures-per-min to 0 to turn the throttle off)"
         ));
     }
     Ok(())

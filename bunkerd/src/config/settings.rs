@@ -16,8 +16,9 @@
 
 use super::error::invalid;
 use super::{
-    default_tenant_queue_capacity, Config, ConfigError, LogFormat, DEFAULT_ADMIN_LISTEN,
-    DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_QUEUE_CAPACITY,
+    default_tenant_queue_capacity, Config, ConfigError, LogFormat,
+    DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN, DEFAULT_ADMIN_AUTH_FAILURE_BURST, DEFAULT_ADMIN_LISTEN,
+    DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_NIP49_MAX_LOG_N, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
 };
 use crate::sched::IoPolicy;
@@ -47,10 +48,22 @@ pub struct Settings {
     /// Public relay URL for bunker URIs, ws:// or wss:// [default: ws://<listen>].
     #[arg(long, env = "BUNKERD_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
-    /// Public base URL of the admin API, as NIP-98 clients sign it (e.g. https://admin.example)
-    /// [default: http://<Host header>].
+    /// Public base URL of the admin API, as NIP-98 clients sign it (e.g. https://admin.example);
+    /// NIP-98 credentials are refused while it is unset [default: none].
     #[arg(long, env = "BUNKERD_ADMIN_PUBLIC_URL", value_name = "URL")]
     pub admin_public_url: Option<String>,
+    /// Highest NIP-49 LOG_N (scrypt cost) of an imported ncryptsec, 1 to 20; one import allocates
+    /// 2^(LOG_N+10) bytes at once: 18 = 256 MiB, 20 = 1 GiB [default: 18].
+    #[arg(long, env = "BUNKERD_NIP49_MAX_LOG_N", value_name = "LOG_N")]
+    pub nip49_max_log_n: Option<u8>,
+    /// Failed admin authentications one client address may make in a burst before its requests
+    /// are refused 429 (credentials unchecked) until its bucket refills [default: 20].
+    #[arg(long, env = "BUNKERD_ADMIN_AUTH_FAILURE_BURST", value_name = "N")]
+    pub admin_auth_failure_burst: Option<u32>,
+    /// Failed admin authentications per minute an address regains after its burst; 0 = no
+    /// throttle [default: 10].
+    #[arg(long, env = "BUNKERD_ADMIN_AUTH_FAILURES_PER_MIN", value_name = "N")]
+    pub admin_auth_failures_per_min: Option<u32>,
     /// Master key file: 32 raw bytes, mode 0600; must exist when set [default:
     /// <data-dir>/master.key, created if absent].
     #[arg(long, env = "BUNKERD_MASTER_KEY_FILE", value_name = "FILE")]
@@ -119,10 +132,10 @@ pub struct LimitSettings {
     /// EVENTs one connection may send in a burst [default: 200].
     #[arg(long, env = "BUNKERD_EVENTS_BURST", value_name = "N")]
     pub events_burst: Option<u32>,
-    /// Open websocket connections in total [default: 16384].
+    /// Open connections of the relay port in total, websocket or HTTP [default: 16384].
     #[arg(long, env = "BUNKERD_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
-    /// Open websocket connections per client address (IPv4, or IPv6 /64) [default: 256].
+    /// Open connections per client address (IPv4, or IPv6 /64), websocket or HTTP [default: 256].
     #[arg(long, env = "BUNKERD_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
     /// Open subscriptions per client address, over all its connections [default: 1024].
@@ -147,6 +160,41 @@ pub struct LimitSettings {
     /// 0 = never demote [default: 10].
     #[arg(long, env = "BUNKERD_RATE_LIMITED_DEMOTION_SECS", value_name = "SECS")]
     pub rate_limited_demotion_secs: Option<u64>,
+    /// Requests per second of a tenant from clients without a session (pairing `connect`s and
+    /// strangers), in a bucket apart from the tenant's own; burst twice the rate; 0 = unlimited
+    /// [default: 100].
+    #[arg(long, env = "BUNKERD_UNPAIRED_REQUESTS_PER_SEC", value_name = "N")]
+    pub unpaired_requests_per_sec: Option<u32>,
+    /// Seconds a connection's writer may make no progress (its client does not read) before the
+    /// connection is closed; 0 = never [default: 30].
+    #[arg(long, env = "BUNKERD_WRITE_TIMEOUT_SECS", value_name = "SECS")]
+    pub write_timeout_secs: Option<u64>,
+    /// Bytes of events queued to one connection plus its requests in flight; 0 = unbounded
+    /// [default: 1048576].
+    #[arg(
+        long,
+        env = "BUNKERD_OUTBOUND_BYTES_PER_CONNECTION",
+        value_name = "BYTES"
+    )]
+    pub outbound_bytes_per_connection: Option<usize>,
+    /// The same over all connections; 0 = unbounded [default: 268435456].
+    #[arg(long, env = "BUNKERD_OUTBOUND_BYTES_TOTAL", value_name = "BYTES")]
+    pub outbound_bytes_total: Option<usize>,
+    /// Seconds without a frame from a websocket client before it is pinged; silent as long again,
+    /// it is disconnected; 0 = never [default: 30].
+    #[arg(long, env = "BUNKERD_PING_INTERVAL_SECS", value_name = "SECS")]
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds a websocket may stay open without a subscription; 0 = forever [default: 60].
+    #[arg(
+        long,
+        env = "BUNKERD_IDLE_WITHOUT_SUBSCRIPTION_SECS",
+        value_name = "SECS"
+    )]
+    pub idle_without_subscription_secs: Option<u64>,
+    /// Seconds an HTTP connection of the relay port may take to send a request head or stay idle
+    /// between requests [default: 30].
+    #[arg(long, env = "BUNKERD_HTTP_IDLE_TIMEOUT_SECS", value_name = "SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
 }
 
 /// Applies `$op` field by field over every [`LimitSettings`] field, so adding a limit is one line
@@ -166,7 +214,14 @@ macro_rules! each_limit {
             ip_events_burst,
             tenant_requests_per_sec,
             tenant_burst,
-            rate_limited_demotion_secs
+            rate_limited_demotion_secs,
+            unpaired_requests_per_sec,
+            write_timeout_secs,
+            outbound_bytes_per_connection,
+            outbound_bytes_total,
+            ping_interval_secs,
+            idle_without_subscription_secs,
+            http_idle_timeout_secs
         )
     };
 }
@@ -203,6 +258,13 @@ impl Settings {
             admin_listen: self.admin_listen.or(lower.admin_listen),
             public_url: self.public_url.or(lower.public_url),
             admin_public_url: self.admin_public_url.or(lower.admin_public_url),
+            nip49_max_log_n: self.nip49_max_log_n.or(lower.nip49_max_log_n),
+            admin_auth_failure_burst: self
+                .admin_auth_failure_burst
+                .or(lower.admin_auth_failure_burst),
+            admin_auth_failures_per_min: self
+                .admin_auth_failures_per_min
+                .or(lower.admin_auth_failures_per_min),
             master_key_file: self.master_key_file.or(lower.master_key_file),
             operator_token_file: self.operator_token_file.or(lower.operator_token_file),
             workers: self.workers.or(lower.workers),
@@ -269,6 +331,13 @@ impl Settings {
                 .unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.parse().expect("valid literal")),
             public_url: self.public_url,
             admin_public_url: self.admin_public_url,
+            nip49_max_log_n: self.nip49_max_log_n.unwrap_or(DEFAULT_NIP49_MAX_LOG_N),
+            admin_auth_failure_burst: self
+                .admin_auth_failure_burst
+                .unwrap_or(DEFAULT_ADMIN_AUTH_FAILURE_BURST),
+            admin_auth_failures_per_min: self
+                .admin_auth_failures_per_min
+                .unwrap_or(DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN),
             master_key_file: self.master_key_file,
             operator_token: None,
             workers: self.workers.unwrap_or(0),

@@ -51,6 +51,24 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "None".into(),
         ),
         (
+            "nip49_max_log_n",
+            |s, n| s.nip49_max_log_n = Some(n + 10),
+            |c| c.nip49_max_log_n.to_string(),
+            "18".into(),
+        ),
+        (
+            "admin_auth_failure_burst",
+            |s, n| s.admin_auth_failure_burst = Some(n.into()),
+            |c| c.admin_auth_failure_burst.to_string(),
+            "20".into(),
+        ),
+        (
+            "admin_auth_failures_per_min",
+            |s, n| s.admin_auth_failures_per_min = Some(n.into()),
+            |c| c.admin_auth_failures_per_min.to_string(),
+            "10".into(),
+        ),
+        (
             "master_key_file",
             |s, n| s.master_key_file = Some(format!("/k{n}").into()),
             |c| format!("{:?}", c.master_key_file),
@@ -194,6 +212,48 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             |c| c.limits.rate_limited_demotion_secs.to_string(),
             "10".into(),
         ),
+        (
+            "limits.unpaired_requests_per_sec",
+            |s, n| s.limits.unpaired_requests_per_sec = Some(n.into()),
+            |c| c.limits.unpaired_requests_per_sec.to_string(),
+            "100".into(),
+        ),
+        (
+            "limits.write_timeout_secs",
+            |s, n| s.limits.write_timeout_secs = Some(n.into()),
+            |c| c.limits.write_timeout_secs.to_string(),
+            "30".into(),
+        ),
+        (
+            "limits.outbound_bytes_per_connection",
+            |s, n| s.limits.outbound_bytes_per_connection = Some(n.into()),
+            |c| c.limits.outbound_bytes_per_connection.to_string(),
+            "1048576".into(),
+        ),
+        (
+            "limits.outbound_bytes_total",
+            |s, n| s.limits.outbound_bytes_total = Some(n.into()),
+            |c| c.limits.outbound_bytes_total.to_string(),
+            "268435456".into(),
+        ),
+        (
+            "limits.ping_interval_secs",
+            |s, n| s.limits.ping_interval_secs = Some(n.into()),
+            |c| c.limits.ping_interval_secs.to_string(),
+            "30".into(),
+        ),
+        (
+            "limits.idle_without_subscription_secs",
+            |s, n| s.limits.idle_without_subscription_secs = Some(n.into()),
+            |c| c.limits.idle_without_subscription_secs.to_string(),
+            "60".into(),
+        ),
+        (
+            "limits.http_idle_timeout_secs",
+            |s, n| s.limits.http_idle_timeout_secs = Some(n.into()),
+            |c| c.limits.http_idle_timeout_secs.to_string(),
+            "30".into(),
+        ),
     ]
 }
 
@@ -262,6 +322,9 @@ fn flags_and_file_keys_are_named_alike() {
             "\"https://admin.example\"",
             "https://admin.example",
         ),
+        ("nip49_max_log_n", "16", "16"),
+        ("admin_auth_failure_burst", "5", "5"),
+        ("admin_auth_failures_per_min", "6", "6"),
         ("master_key_file", "\"/run/k\"", "/run/k"),
         ("operator_token_file", "\"/run/t\"", "/run/t"),
         ("workers", "3", "3"),
@@ -287,6 +350,13 @@ fn flags_and_file_keys_are_named_alike() {
         ("tenant_requests_per_sec", "0", "0"),
         ("tenant_burst", "14", "14"),
         ("rate_limited_demotion_secs", "15", "15"),
+        ("unpaired_requests_per_sec", "16", "16"),
+        ("write_timeout_secs", "17", "17"),
+        ("outbound_bytes_per_connection", "18", "18"),
+        ("outbound_bytes_total", "19", "19"),
+        ("ping_interval_secs", "20", "20"),
+        ("idle_without_subscription_secs", "21", "21"),
+        ("http_idle_timeout_secs", "22", "22"),
     ];
     let mut toml = String::new();
     let mut argv = vec!["bunkerd".to_owned()];
@@ -323,7 +393,10 @@ fn example_uncommented() -> String {
 /// Whether `line` is `key = value` with a bare lowercase key.
 fn is_assignment(line: &str) -> bool {
     line.split_once(" = ").is_some_and(|(key, _)| {
-        !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
     })
 }
 
@@ -672,6 +745,37 @@ fn counts_and_durations_are_bounded() {
         text.contains(&MAX_CREATED_AT_WINDOW_SECS.to_string()),
         "{text}"
     );
+}
+
+#[test]
+fn the_admin_limits_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |f: fn(&mut Config)| {
+        let mut config = valid(dir.path());
+        f(&mut config);
+        config
+    };
+    for log_n in [0, 21, u8::MAX] {
+        let mut config = valid(dir.path());
+        config.nip49_max_log_n = log_n;
+        let text = refused(&config, "nip49-max-log-n", "must be from 1 to 20");
+        assert!(text.contains(&format!("(got {log_n})")), "{text}");
+    }
+    for log_n in [1, 16, 20] {
+        let mut config = valid(dir.path());
+        config.nip49_max_log_n = log_n;
+        assert!(config.validate().is_ok(), "{log_n}");
+    }
+    refused(
+        &with(|c| c.admin_auth_failure_burst = 0),
+        "admin-auth-failure-burst",
+        "at least 1",
+    );
+    let off = with(|c| {
+        c.admin_auth_failure_burst = 0;
+        c.admin_auth_failures_per_min = 0;
+    });
+    assert!(off.validate().is_ok(), "a burst of 0 with the throttle off");
 }
 
 #[test]

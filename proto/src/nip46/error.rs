@@ -39,8 +39,8 @@ pub enum RpcError {
     /// The session's grant or the user's policy does not allow this request; the text names the
     /// missing permission (e.g. `permission denied: sign_event:0 (…)`, see [`crate::policy::Denied`]).
     PermissionDenied(String),
-    /// The reply would exceed the 65,535-byte NIP-44 plaintext limit we keep replies to
-    /// (`docs/protocol-notes.md` §11.11).
+    /// The reply would exceed the 65,535-byte NIP-44 plaintext limit, which replies are kept to
+    /// under either encryption (`docs/protocol-notes.md` §11.11).
     ReplyTooLarge,
     /// The relay refused the request event before the signer ran it (a rate limit, a full queue,
     /// the `created_at` window); the text is the relay's `OK false` message, a fixed text with
@@ -78,7 +78,7 @@ impl RpcError {
             RpcError::CryptoFailed(what) => format!("{what} failed"),
             RpcError::UserUnavailable => "unauthorized: this user is not available".into(),
             RpcError::PermissionDenied(message) => message.clone(),
-            RpcError::ReplyTooLarge => "result too large for a NIP-44 reply (65535 bytes)".into(),
+            RpcError::ReplyTooLarge => "result too large for a reply (at most 65535 bytes)".into(),
             RpcError::RelayRefused(message) => message.clone(),
             RpcError::Internal => "internal error; try again".into(),
         }

@@ -21,7 +21,7 @@ pub mod nip98;
 pub mod crypto;
 
 pub use crypto::{Crypto, Entropy};
-pub use event::{hex32, verify_schnorr, Event, PublicKey, UnsignedEvent};
+pub use event::{hex32, verify_schnorr, Event, PublicKey, UnsignedEvent, Verified};
 pub use keys::{Keypair, SecretKey};
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 //! associated data.
 //!
 //! Must not: encrypt (bunkerd never exports keys this way; the tests build their own cases); run
-//! scrypt before the whole string has been parsed and LOG_N checked against [`MAX_LOG_N`]; say
-//! anything about a failed decryption beyond [`Nip49Error::WrongPassword`]; do I/O, read a clock or
-//! log. Main items: [`decrypt`], [`Ncryptsec`], [`KeySecurity`], [`Nip49Error`], [`MAX_LOG_N`].
+//! scrypt before the whole string has been parsed and LOG_N checked against the caller's cap
+//! ([`MAX_LOG_N`] by default, at most [`LOG_N_LIMIT`]); say anything about a failed decryption
+//! beyond [`Nip49Error::WrongPassword`]; do I/O, read a clock or log. Main items: [`decrypt`],
+//! [`decrypt_capped`], [`Ncryptsec`], [`KeySecurity`], [`Nip49Error`], [`MAX_LOG_N`],
+//! [`scrypt_bytes`].
 
 use std::fmt;
 
@@ -26,7 +28,8 @@ use super::SecretKey;
 #[path = "nip49_tests.rs"]
 mod tests;
 
-/// Highest accepted scrypt cost exponent: N = 2^20.
+/// Default highest accepted scrypt cost exponent (N = 2^18), the cap of [`decrypt`] and
+/// [`Ncryptsec::parse`]; a caller may choose another, up to [`LOG_N_LIMIT`] ([`decrypt_capped`]).
 ///
 /// scrypt with r = 8 needs `128 · r · N = 2^(LOG_N + 10)` bytes of memory, allocated at once:
 /// 64 MiB at LOG_N 16 (the default of nostr-tools and NDK, ≈ 100 ms on a fast machine per the
@@ -36,6 +39,15 @@ mod tests;
 /// its owner before import. Callers run imports one at a time; a caller with a tighter budget
 /// checks [`Ncryptsec::log_n`] before calling [`Ncryptsec::decrypt`].
 pub const MAX_LOG_N: u8 = 18;
+
+/// The highest cap a caller may choose: LOG_N 20, 1 GiB of scrypt memory for one decryption.
+pub const LOG_N_LIMIT: u8 = 20;
+
+/// Bytes scrypt allocates at `log_n` with NIP-49's r = 8: `128 · r · 2^log_n` = `2^(log_n + 10)`
+/// (256 MiB at 18, 1 GiB at 20). Saturates at `u64::MAX`.
+pub fn scrypt_bytes(log_n: u8) -> u64 {
+    1u64.checked_shl(u32::from(log_n) + 10).unwrap_or(u64::MAX)
+}
 
 /// The only payload version NIP-49 defines.
 const VERSION: u8 = 0x02;
@@ -65,7 +77,8 @@ pub enum Nip49Error {
     /// The payload's first byte is not `0x02`, the only version NIP-49 defines.
     #[error("unsupported ncryptsec version")]
     UnsupportedVersion,
-    /// LOG_N is above [`MAX_LOG_N`]; refused before any scrypt work or allocation.
+    /// LOG_N is above the cap ([`MAX_LOG_N`] unless the caller chose another); refused before any
+    /// scrypt work or allocation.
     #[error("ncryptsec scrypt cost too high")]
     LogNTooHigh,
     /// The Poly1305 tag does not verify: a wrong password, or any byte of salt, nonce, LOG_N,
@@ -122,7 +135,8 @@ impl KeySecurity {
     }
 }
 
-/// A parsed v2 `ncryptsec` whose LOG_N is at most [`MAX_LOG_N`]; nothing is decrypted yet.
+/// A parsed v2 `ncryptsec` whose LOG_N is at most the cap it was parsed with; nothing is decrypted
+/// yet.
 ///
 /// Parsing is cheap and needs no password, so an API can show or check [`Ncryptsec::log_n`] and
 /// [`Ncryptsec::key_security`] before paying for scrypt. `Debug` shows only those two fields: the
@@ -146,6 +160,17 @@ impl Ncryptsec {
     /// [`Nip49Error::UnsupportedVersion`] if the first payload byte is not `0x02`;
     /// [`Nip49Error::LogNTooHigh`] if LOG_N is above [`MAX_LOG_N`].
     pub fn parse(s: &str) -> Result<Self, Nip49Error> {
+        Self::parse_capped(s, MAX_LOG_N)
+    }
+
+    /// [`Ncryptsec::parse`] with the cap `max_log_n` (itself capped at [`LOG_N_LIMIT`]) instead of
+    /// [`MAX_LOG_N`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Ncryptsec::parse`]; [`Nip49Error::LogNTooHigh`] if LOG_N is above
+    /// `min(max_log_n, LOG_N_LIMIT)`.
+    pub fn parse_capped(s: &str, max_log_n: u8) -> Result<Self, Nip49Error> {
         let payload = decode_bech32(s)?;
         match payload.first() {
             Some(&VERSION) => {}
@@ -157,7 +182,7 @@ impl Ncryptsec {
             .try_into()
             .map_err(|_| Nip49Error::InvalidNcryptsec)?;
         let log_n = p[1];
-        if log_n > MAX_LOG_N {
+        if log_n > max_log_n.min(LOG_N_LIMIT) {
             return Err(Nip49Error::LogNTooHigh);
         }
         let key_security = KeySecurity::from_byte(p[42]).ok_or(Nip49Error::InvalidNcryptsec)?;
@@ -174,7 +199,7 @@ impl Ncryptsec {
         Ok(out)
     }
 
-    /// The scrypt cost exponent (N = 2^LOG_N), `0..=MAX_LOG_N`; decrypting allocates
+    /// The scrypt cost exponent (N = 2^LOG_N), at most the cap it was parsed with; decrypting allocates
     /// `2^(LOG_N + 10)` bytes.
     pub fn log_n(&self) -> u8 {
         self.log_n
@@ -237,9 +262,24 @@ impl fmt::Debug for Ncryptsec {
 ///
 /// # Security
 ///
-/// See [`Ncryptsec::decrypt`]: costs up to 1 GiB and seconds of CPU at [`MAX_LOG_N`].
+/// See [`Ncryptsec::decrypt`]: costs up to 256 MiB ([`scrypt_bytes`]) and about half a second of
+/// CPU at [`MAX_LOG_N`].
 pub fn decrypt(ncryptsec: &str, password: &str) -> Result<SecretKey, Nip49Error> {
     Ncryptsec::parse(ncryptsec)?.decrypt(password)
+}
+
+/// [`decrypt`] with the cap `max_log_n` ([`Ncryptsec::parse_capped`]): an `ncryptsec` above it is
+/// refused before scrypt allocates anything.
+///
+/// # Errors
+///
+/// As [`decrypt`].
+pub fn decrypt_capped(
+    ncryptsec: &str,
+    password: &str,
+    max_log_n: u8,
+) -> Result<SecretKey, Nip49Error> {
+    Ncryptsec::parse_capped(ncryptsec, max_log_n)?.decrypt(password)
 }
 
 /// Checks the bech32 checksum, HRP and padding, and returns the payload bytes (public data).

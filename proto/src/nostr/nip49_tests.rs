@@ -213,6 +213,27 @@ fn log_n_above_bound_is_refused_before_scrypt() {
 }
 
 #[test]
+fn a_chosen_cap_is_applied_and_itself_capped() {
+    let s = encode(&sealed_secret("pw"));
+    // TEST_LOG_N is 4: a cap of 3 refuses it before scrypt, a cap of 4 decrypts it.
+    assert_eq!(
+        decrypt_capped(&s, "pw", TEST_LOG_N - 1).unwrap_err(),
+        Nip49Error::LogNTooHigh
+    );
+    assert!(decrypt_capped(&s, "pw", TEST_LOG_N).is_ok());
+    // No cap goes past LOG_N_LIMIT (20, 1 GiB): 21 is refused even under a cap of 255.
+    let mut above = sealed_secret("pw");
+    above[1] = LOG_N_LIMIT + 1;
+    assert_eq!(
+        Ncryptsec::parse_capped(&encode(&above), u8::MAX).unwrap_err(),
+        Nip49Error::LogNTooHigh
+    );
+    assert_eq!(scrypt_bytes(18), 256 << 20);
+    assert_eq!(scrypt_bytes(LOG_N_LIMIT), 1 << 30);
+    assert_eq!(scrypt_bytes(u8::MAX), u64::MAX);
+}
+
+#[test]
 fn out_of_range_keys_are_refused_after_decryption() {
     for raw in [[0u8; 32], bytes32(ORDER_N), [0xff; 32]] {
         let s = encode(&seal(&raw, "pw", TEST_LOG_N, 0x01));

@@ -31,7 +31,7 @@
 use crate::connection::{admit, Admission, Limit, Refused};
 use crate::dispatch::{unix_now, Verdict};
 use crate::http::bytes_body::Body;
-use crate::intake::{OverLimit, Submission};
+use crate::intake::{NotSubmitted, Submission, Why};
 use crate::socket::MAX_MESSAGE_BYTES;
 use crate::state::RelayState;
 use event::{Event, Refusal};
@@ -98,9 +98,15 @@ pub(crate) async fn service(
 /// `POST /nip46/request`: see the module docs.
 async fn request(req: Request<Incoming>, state: &Arc<RelayState>, peer: IpAddr) -> Response<Body> {
     let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
-    // A request counts as one of its address's connections while it is read and answered (the
-    // websocket limits: per address and in total), and its body takes one of `MAX_BODY_READS`.
-    let _permit = match state.addresses.open(ip) {
+    // A request's TCP connection holds one of its address's connection slots from accept
+    // (`http::admit_connection`). Behind a reverse proxy that slot is the proxy's, so the request
+    // also takes one of its forwarded client address's while it is read and answered. Its body
+    // takes one of `MAX_BODY_READS`.
+    let proxied = state
+        .real_ip_header
+        .is_some()
+        .then(|| state.addresses.open(ip));
+    let _permit = match proxied.transpose() {
         Ok(permit) => permit,
         Err(limit) => {
             state.metrics.limit_refused(limit);
@@ -155,12 +161,25 @@ async fn request(req: Request<Incoming>, state: &Arc<RelayState>, peer: IpAddr) 
     };
     let submitted = crate::intake::submit(state, event, how, reply);
     drop(reading);
-    if let Err(OverLimit { limit, .. }) = submitted {
-        let status = match limit {
-            Limit::Queue => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::TOO_MANY_REQUESTS,
-        };
-        return retry_later(error(status, limit.message()));
+    match submitted {
+        Ok(()) => {}
+        Err(NotSubmitted {
+            why: Why::Unverified,
+            ..
+        }) => {
+            state.metrics.rejected("invalid");
+            return error(StatusCode::BAD_REQUEST, Why::Unverified.message());
+        }
+        Err(NotSubmitted {
+            why: Why::Limit(limit),
+            ..
+        }) => {
+            let status = match limit {
+                Limit::Queue => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::TOO_MANY_REQUESTS,
+            };
+            return retry_later(error(status, limit.message()));
+        }
     }
     // The request stays queued and may still run: a retry of the same event would be a duplicate
     // (409) whose response this endpoint cannot return, so no `Retry-After` here; a client retries

@@ -2,8 +2,9 @@
 //! `ncryptsec1…` with its password, or none (one is generated).
 //!
 //! Parsing and the scrypt of a NIP-49 import run here, before any lock is taken: a NIP-49
-//! decryption takes up to half a second and 256 MiB ([`proto::nostr::nip49::MAX_LOG_N`], 18),
-//! so callers run imports one at a time. Error texts are fixed and never echo the key, the
+//! decryption takes `2^(LOG_N + 10)` bytes ([`proto::nostr::nip49::scrypt_bytes`]; 256 MiB and
+//! about half a second at the default cap, [`proto::nostr::nip49::MAX_LOG_N`], 18), so callers
+//! run imports one at a time and may lower the cap ([`KeyImport::max_log_n`]). Error texts are fixed and never echo the key, the
 //! `ncryptsec` or the password.
 
 use proto::nostr::nip49::{self, Nip49Error};
@@ -11,8 +12,7 @@ use proto::nostr::{nip19, SecretKey};
 use zeroize::Zeroizing;
 
 /// The key fields of a user creation, as the caller received them. Every string is zeroized on
-/// drop.
-#[derive(Default)]
+/// drop. `Default`: no key (one is generated), the default LOG_N cap.
 pub struct KeyImport {
     /// A secret key as 64 hex characters (either case) or a NIP-19 `nsec1…` (lowercase or all
     /// uppercase); surrounding whitespace is ignored.
@@ -21,6 +21,20 @@ pub struct KeyImport {
     pub ncryptsec: Option<Zeroizing<String>>,
     /// The password of [`KeyImport::ncryptsec`] (NFKC-normalized before scrypt, as NIP-49 says).
     pub password: Option<Zeroizing<String>>,
+    /// Highest LOG_N of an [`KeyImport::ncryptsec`] that is decrypted (at most
+    /// [`nip49::LOG_N_LIMIT`]); above it the import is refused before scrypt allocates anything.
+    pub max_log_n: u8,
+}
+
+impl Default for KeyImport {
+    fn default() -> Self {
+        KeyImport {
+            secret_key: None,
+            ncryptsec: None,
+            password: None,
+            max_log_n: nip49::MAX_LOG_N,
+        }
+    }
 }
 
 impl std::fmt::Debug for KeyImport {
@@ -29,6 +43,7 @@ impl std::fmt::Debug for KeyImport {
             .field("secret_key", &self.secret_key.is_some())
             .field("ncryptsec", &self.ncryptsec.is_some())
             .field("password", &self.password.is_some())
+            .field("max_log_n", &self.max_log_n)
             .finish()
     }
 }
@@ -92,9 +107,11 @@ impl KeyImport {
             }
             (None, Some(_), None) => Err(ImportError::MissingPassword),
             (Some(text), None, None) => parse_secret_key(text).map(Some),
-            (None, Some(encrypted), Some(password)) => nip49::decrypt(encrypted.trim(), password)
-                .map(Some)
-                .map_err(ImportError::Ncryptsec),
+            (None, Some(encrypted), Some(password)) => {
+                nip49::decrypt_capped(encrypted.trim(), password, self.max_log_n)
+                    .map(Some)
+                    .map_err(ImportError::Ncryptsec)
+            }
             (None, None, None) => Ok(None),
         }
     }

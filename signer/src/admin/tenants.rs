@@ -11,11 +11,11 @@ use proto::policy::Policy;
 use store::{Batch, Durability};
 
 impl Admin<'_> {
-    /// Creates a tenant (a fresh 128-bit id) with its data key, durably. `name` is trimmed.
+    /// Creates a tenant (a fresh 128-bit id) with its data key, durably. `name` is kept as given.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a name that is empty or over 128 bytes; [`Error::Kms`] /
+    /// [`Error::InvalidInput`] for a name that is empty or over 128 characters; [`Error::Kms`] /
     /// [`Error::Store`] when the write fails.
     pub fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
         // A fresh id: no other writer can know it yet, so no lock.
@@ -67,7 +67,7 @@ impl Admin<'_> {
     }
 
     /// Registers `pubkey` as a NIP-98 admin of `tenant` with an optional label (at most
-    /// [`super::MAX_LABEL_BYTES`] bytes), added at `now` (Unix seconds), durably.
+    /// [`super::MAX_LABEL_CHARS`] characters), added at `now` (Unix seconds), durably.
     ///
     /// # Errors
     ///

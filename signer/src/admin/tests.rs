@@ -112,10 +112,13 @@ fn a_refused_nip05_name_leaves_no_user_behind() {
     let hex = hex::encode(key.expose_bytes());
     for (nip05, why) in [("alice", "taken"), ("Alice!", "malformed")] {
         let refused = admin.create_user(&tenant, with_key(Some(&hex), Some(nip05)), 3);
-        assert!(
-            matches!(refused, Err(AdminError::Signer(Error::InvalidInput(_)))),
-            "{why}: {refused:?}"
-        );
+        let code = refused.as_ref().map_err(AdminError::code).err();
+        let expected = if why == "taken" {
+            "conflict"
+        } else {
+            "invalid_input"
+        };
+        assert_eq!(code, Some(expected), "{why}: {refused:?}");
         assert_eq!(rows(store.as_ref()), before, "{why}: nothing written");
         assert_eq!(bunker.directory().user_count(), 1, "{why}: nothing routed");
     }
@@ -162,6 +165,7 @@ fn a_refused_import_writes_nothing() {
                 secret_key,
                 ncryptsec,
                 password,
+                ..KeyImport::default()
             },
             ..NewUser::default()
         };
@@ -170,6 +174,22 @@ fn a_refused_import_writes_nothing() {
             other => panic!("{expected:?}: {other:?}"),
         }
     }
+    // Above the caller's LOG_N cap (the vector is at 16): refused before scrypt runs.
+    let capped = NewUser {
+        key: KeyImport {
+            ncryptsec: secret(NCRYPTSEC),
+            password: secret(NCRYPTSEC_PASSWORD),
+            max_log_n: 15,
+            ..KeyImport::default()
+        },
+        ..NewUser::default()
+    };
+    assert!(matches!(
+        admin.create_user(&tenant, capped, 2),
+        Err(AdminError::Import(ImportError::Ncryptsec(
+            Nip49Error::LogNTooHigh
+        )))
+    ));
     assert_eq!(rows(store.as_ref()), before);
     assert_eq!(writes.lock().unwrap().len(), writes_before);
     assert_eq!(bunker.directory().user_count(), 0);

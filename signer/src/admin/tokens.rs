@@ -24,7 +24,7 @@ pub struct AdminTokenRecord {
     pub id: String,
     /// The tenant it administers.
     pub tenant: String,
-    /// Optional label, at most [`super::MAX_LABEL_BYTES`] bytes.
+    /// Optional label, at most [`super::MAX_LABEL_CHARS`] characters.
     pub name: Option<String>,
     /// Unix seconds.
     pub created_at: u64,
@@ -112,7 +112,7 @@ impl AdminTokens {
 
 impl Admin<'_> {
     /// Creates an admin token for `tenant`, durably, labelled `name` (at most
-    /// [`super::MAX_LABEL_BYTES`] bytes) and recorded as created by `created_by` at `now` (Unix
+    /// [`super::MAX_LABEL_CHARS`] characters) and recorded as created by `created_by` at `now` (Unix
     /// seconds). Returns the token (64 hex characters, zeroized on drop: show it once) and its
     /// record.
     ///

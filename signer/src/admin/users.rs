@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 /// What a new user is made of; every field optional.
 #[derive(Debug, Default)]
 pub struct NewUser {
-    /// Display name, at most 128 bytes.
+    /// Display name, at most 128 characters.
     pub name: Option<String>,
     /// The user key to import (none: a fresh one is generated).
     pub key: KeyImport,
@@ -37,9 +37,9 @@ impl Admin<'_> {
     ///
     /// In this order: [`AdminError::Import`] (fields that do not go together, a bad key, an
     /// `ncryptsec` that does not decrypt); [`Error::TenantNotFound`]; [`Error::LimitReached`]
-    /// (`max_users`); [`Error::InvalidInput`] (name over 128 bytes); [`Error::UserExists`] (this
-    /// user key is already in the tenant); [`Error::InvalidInput`] (NIP-05 name malformed or
-    /// taken); [`Error::Kms`] / [`Error::Store`].
+    /// (`max_users`); [`Error::InvalidInput`] (name over 128 characters); [`Error::UserExists`]
+    /// (this user key is already in the tenant); [`Error::InvalidInput`] (NIP-05 name malformed);
+    /// [`Error::Conflict`] (NIP-05 name taken); [`Error::Kms`] / [`Error::Store`].
     pub fn create_user(
         &self,
         tenant: &str,
@@ -62,7 +62,8 @@ impl Admin<'_> {
     /// # Errors
     ///
     /// [`Error::TenantNotFound`]; [`Error::UserNotFound`] (also when deleted meanwhile);
-    /// [`Error::InvalidInput`] (name over 128 bytes, NIP-05 name malformed or taken);
+    /// [`Error::InvalidInput`] (name over 128 characters, NIP-05 name malformed);
+    /// [`Error::Conflict`] (NIP-05 name taken);
     /// [`Error::Kms`] / [`Error::Store`].
     pub fn update_user(
         &self,

@@ -12,14 +12,16 @@
 //! unrecoverable at once, a crypto-shred), then removes the rows. Key material never leaves `kms`.
 
 use super::{
-    random_id, to_json, BunkerSecretRecord, Directory, Route, TenantRecord, UserRecord,
-    MAX_NAME_BYTES, SEALED_KEY_RECORD,
+    name_fits, random_id, to_json, BunkerSecretRecord, Directory, Nip05Names, Route, TenantRecord,
+    UserRecord, SEALED_KEY_RECORD,
 };
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use proto::nostr::{Keypair, PublicKey};
 use proto::policy::Policy;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use store::{Batch, Cf, Durability};
 
 /// Most items a list call returns.
@@ -28,7 +30,7 @@ pub const MAX_PAGE: usize = 1000;
 /// Changes to a tenant; `None` fields are left as they are.
 #[derive(Debug, Clone, Default)]
 pub struct TenantUpdate {
-    /// New display name, 1..=128 bytes.
+    /// New display name, 1..=128 characters.
     pub name: Option<String>,
     /// New NIP-05 domain (`Some(None)` removes it). Lowercase DNS name, at most 253 bytes.
     pub nip05_domain: Option<Option<String>>,
@@ -39,7 +41,7 @@ pub struct TenantUpdate {
 /// Changes to a user; `None` fields are left as they are.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdate {
-    /// New display name (`Some(None)` removes it), at most 128 bytes.
+    /// New display name (`Some(None)` removes it), at most 128 characters.
     pub name: Option<Option<String>>,
     /// Disable or enable the user.
     pub disabled: Option<bool>,
@@ -127,9 +129,8 @@ impl Directory {
     ) -> Result<TenantRecord, Error> {
         let mut record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
         if let Some(name) = update.name {
-            let name = name.trim();
-            if name.is_empty() || name.len() > MAX_NAME_BYTES {
-                return Err(Error::InvalidInput("name must be 1 to 128 bytes"));
+            if !name_fits(&name, 1) {
+                return Err(Error::InvalidInput("name must be 1 to 128 characters"));
             }
             name.clone_into(&mut record.name);
         }
@@ -219,8 +220,8 @@ impl Directory {
         }
         let mut record = self.user(tenant, user)?;
         if let Some(name) = update.name {
-            if name.as_ref().is_some_and(|n| n.len() > MAX_NAME_BYTES) {
-                return Err(Error::InvalidInput("name must be at most 128 bytes"));
+            if name.as_ref().is_some_and(|n| !name_fits(n, 0)) {
+                return Err(Error::InvalidInput("name must be at most 128 characters"));
             }
             record.name = name;
         }
@@ -248,6 +249,7 @@ impl Directory {
         );
         self.store.write(batch, Durability::Sync)?;
         self.forget_keys(&record.remote_signer_pubkey);
+        self.forget_nip05();
         Ok(record)
     }
 
@@ -256,7 +258,8 @@ impl Directory {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a malformed or taken name; [`Error::Kms`] when the scan fails.
+    /// [`Error::InvalidInput`] for a malformed name; [`Error::Conflict`] for one another user of
+    /// the tenant has; [`Error::Kms`] when the scan fails.
     pub(super) fn check_nip05_name(
         &self,
         tenant: &str,
@@ -269,7 +272,7 @@ impl Directory {
             ));
         }
         if self.nip05_taken(tenant, name, except)? {
-            return Err(Error::InvalidInput("nip05_name is taken in this tenant"));
+            return Err(Error::Conflict("nip05_name is taken in this tenant"));
         }
         Ok(())
     }
@@ -332,6 +335,7 @@ impl Directory {
     pub(crate) fn forget_user(&self, remote_signer: &PublicKey) {
         self.routes.remove(remote_signer);
         self.forget_keys(remote_signer);
+        self.forget_nip05();
     }
 
     /// Every user record of a tenant (for deletion).
@@ -392,6 +396,7 @@ impl Directory {
     /// Drops a deleted tenant from memory.
     pub(crate) fn forget_tenant(&self, tenant: &str) {
         self.tenants.remove(tenant);
+        self.forget_nip05();
     }
 
     /// Replaces a user's remote-signer key with a fresh one, durably: the record gets the new sealed
@@ -526,13 +531,14 @@ impl Directory {
         Ok(())
     }
 
-    /// NIP-05 lookup: the tenant whose `nip05_domain` is `domain`, and in it the user whose
-    /// `nip05_name` is `name`. Returns the user's (user pubkey, remote-signer pubkey). Scans the
-    /// tenant's user records (one prefix scan; NIP-05 lookups are rare and cacheable by clients).
+    /// NIP-05 lookup: the tenant whose `nip05_domain` is `domain`, and in it the enabled user whose
+    /// `nip05_name` is `name`. Returns the user's (user pubkey, remote-signer pubkey). Map reads,
+    /// after the tenant's names were built by one prefix scan of its users at its first lookup
+    /// since the last change of a user.
     ///
     /// # Errors
     ///
-    /// [`Error::Kms`].
+    /// [`Error::Kms`] when that scan fails.
     pub fn nip05_lookup(
         &self,
         domain: &str,
@@ -541,17 +547,28 @@ impl Directory {
         let Some(tenant) = self.nip05_domain_holder(domain) else {
             return Ok(None);
         };
-        let mut found = None;
+        if let Some(names) = self.nip05_names.get(&tenant) {
+            return Ok(names.get(name).copied());
+        }
+        // Read before the store: a change after this point keeps what we read unindexed.
+        let epoch = self.nip05_epoch.load(Ordering::Acquire);
+        let mut names = Nip05Names::new();
         let prefix = format!("{tenant}/");
         self.store
             .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |_, value| {
                 if let Ok(u) = serde_json::from_slice::<UserRecord>(value) {
-                    if !u.disabled && u.nip05_name.as_deref() == Some(name) {
-                        found = Some((u.user_pubkey, u.remote_signer_pubkey));
+                    if let (false, Some(n)) = (u.disabled, u.nip05_name) {
+                        names.insert(n, (u.user_pubkey, u.remote_signer_pubkey));
                     }
                 }
-                found.is_none()
+                true
             })?;
+        let found = names.get(name).copied();
+        if let dashmap::Entry::Vacant(slot) = self.nip05_names.entry(tenant) {
+            if self.nip05_epoch.load(Ordering::Acquire) == epoch {
+                slot.insert(Arc::new(names));
+            }
+        }
         Ok(found)
     }
 

@@ -1,6 +1,6 @@
-//! Unit tests of the unsealed-key cache against changes it must not outlive: a load that read the
-//! store before an invalidation is never cached after it (the interleaving is forced step by
-//! step, so the test does not depend on thread timing).
+//! Unit tests of the unsealed-key cache and the NIP-05 index against changes they must not
+//! outlive: a load that read the store before an invalidation is never cached after it (the
+//! interleaving is forced step by step, so the test does not depend on thread timing).
 
 use crate::admin::NewUser;
 use crate::directory::{TenantUpdate, UserUpdate};
@@ -77,4 +77,47 @@ fn keys_read_before_a_tenant_policy_change_are_not_cached_after_it() {
     };
     admin.update_tenant(&tenant, rename, 3).unwrap();
     assert!(Arc::ptr_eq(&directory.keys(&rs).unwrap(), &cached));
+}
+
+#[test]
+fn nip05_names_are_read_from_an_index_that_no_user_change_outlives() {
+    let bunker = open();
+    let (admin, directory) = (bunker.admin(), bunker.directory());
+    let tenant = admin.create_tenant("acme", 1).unwrap().id;
+    let domain = TenantUpdate {
+        nip05_domain: Some(Some("acme.example".to_owned())),
+        ..TenantUpdate::default()
+    };
+    admin.update_tenant(&tenant, domain, 1).unwrap();
+    let named = |name: &str| NewUser {
+        nip05_name: Some(name.to_owned()),
+        ..NewUser::default()
+    };
+    let alice = admin.create_user(&tenant, named("alice"), 1).unwrap();
+    let lookup = |name| directory.nip05_lookup("acme.example", name).unwrap();
+    let alice_keys = (alice.user_pubkey, alice.remote_signer_pubkey);
+    assert_eq!(lookup("alice"), Some(alice_keys));
+    assert!(directory.nip05_names.contains_key(&tenant), "indexed");
+    assert_eq!(lookup("bob"), None);
+
+    // Each change drops the index; the next lookup reads the change.
+    let bob = admin.create_user(&tenant, named("bob"), 2).unwrap();
+    assert_eq!(
+        lookup("bob"),
+        Some((bob.user_pubkey, bob.remote_signer_pubkey))
+    );
+    let disable = UserUpdate {
+        disabled: Some(true),
+        ..UserUpdate::default()
+    };
+    admin.update_user(&tenant, &alice.id, disable, 3).unwrap();
+    assert_eq!(lookup("alice"), None, "a disabled user has no NIP-05 name");
+    admin.delete_user(&tenant, &bob.id).unwrap();
+    assert_eq!(lookup("bob"), None);
+
+    // An index built from a read before a change is not kept after it.
+    let epoch = directory.nip05_epoch.load(Ordering::Acquire);
+    directory.forget_nip05();
+    assert_ne!(directory.nip05_epoch.load(Ordering::Acquire), epoch);
+    assert!(directory.nip05_names.is_empty());
 }

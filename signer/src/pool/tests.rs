@@ -47,7 +47,7 @@ fn a_job_that_wants_its_response_gets_a_copy_of_what_went_to_the_outbox() {
         );
         let (tx, rx) = std::sync::mpsc::channel();
         let job = Job {
-            event,
+            event: event.into_verified().unwrap(),
             first_seen: Box::new(|_| true),
             done: Box::new(move |processed: Processed| tx.send(processed).unwrap()),
             queued_at: Instant::now(),

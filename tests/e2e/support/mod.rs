@@ -104,6 +104,18 @@ impl TestServer {
         create_user(&self.admin(), tenant, body).await
     }
 
+    /// A raw client with a session for `user`: its bunker URI's `connect` acknowledged (NIP-44).
+    pub async fn connected(&self, user: &User) -> raw::RawClient {
+        let mut client = raw::RawClient::connect(self.server.relay_addr).await;
+        let params = vec![String::new(), raw::secret_of(&user.bunker_uri)];
+        let remote = raw::pk(&user.remote_signer_pubkey);
+        let ack = client
+            .request(&remote, "connect", params, raw::Transport::Nip44)
+            .await;
+        assert_eq!(ack["result"], "ack");
+        client
+    }
+
     /// A fresh bunker URI for an existing user.
     pub async fn bunker_uri(&self, user: &User) -> String {
         let path = format!("/v1/tenants/{}/users/{}/bunker-uris", user.tenant, user.id);

@@ -83,7 +83,25 @@ impl RawClient {
                 OpCode::Text => self
                     .pending
                     .push_back(serde_json::from_slice(&frame.payload).unwrap()),
+                // The relay's own keep-alive ping (answered by the library).
+                OpCode::Ping => {}
                 other => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
+    /// Reads for `how_long` without sending anything, answering the relay's pings (the library
+    /// pongs them) and buffering its messages; fails the test if the relay closes.
+    pub async fn listen_for(&mut self, how_long: Duration) {
+        let until = tokio::time::Instant::now() + how_long;
+        while let Ok(frame) = tokio::time::timeout_at(until, self.ws.read_frame()).await {
+            let frame = frame.expect("read");
+            match frame.opcode {
+                OpCode::Close => panic!("the relay closed the connection"),
+                OpCode::Text => self
+                    .pending
+                    .push_back(serde_json::from_slice(&frame.payload).unwrap()),
+                _ => {}
             }
         }
     }
