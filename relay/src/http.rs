@@ -264,7 +264,14 @@ fn upgrade(
                 // freed now rather than held for the connection's life.
                 let leftover = parts.read_buf.to_vec();
                 drop(parts.read_buf);
-                crate::socket::serve(parts.io.into_inner(), leftover, state, permit).await;
+                // A task of its own, sized for the connection alone: this one ends here.
+                let tracker = state.tracker.clone();
+                tracker.spawn(crate::socket::serve(
+                    parts.io.into_inner(),
+                    leftover,
+                    state,
+                    permit,
+                ));
             }
             Err(_) => tracing::error!("websocket upgrade did not yield a TCP stream"),
         }

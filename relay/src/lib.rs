@@ -29,6 +29,7 @@ mod liveness;
 pub mod message;
 pub mod metrics;
 pub mod outbox;
+mod placement;
 pub mod ratelimit;
 mod socket;
 pub mod state;

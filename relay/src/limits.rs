@@ -65,7 +65,7 @@ pub struct Limits {
     /// How long a connection stays demoted after its last `EVENT` refused by a limit that
     /// [`Limit::demotes`] (its own or its address's event rate, its tenant's request rate or queue
     /// lane), seconds; 0 = never demote. A demoted connection's socket is served by a thread under
-    /// SCHED_IDLE, so a flood of refused events costs others little latency (`socket::Placement`).
+    /// SCHED_IDLE, so a flood of refused events costs others little latency (`placement::Placement`).
     /// Default: 10.
     pub rate_limited_demotion_secs: u64,
     /// Requests per second a tenant takes from clients without a session with the remote signer
@@ -196,7 +196,7 @@ impl Limit {
     }
 
     /// Whether a refusal by this limit demotes the connection that was refused (relay
-    /// `socket::Placement`): the limits exceeded by a sending rate that is the client's own, its
+    /// `placement::Placement`): the limits exceeded by a sending rate that is the client's own, its
     /// address's or its organization's — [`Limit::ConnectionEvents`], [`Limit::IpEvents`],
     /// [`Limit::TenantRate`], [`Limit::TenantQueue`]. Not [`Limit::Queue`] (the whole signer queue is
     /// full: nobody's own doing), nor the limits on counts of connections, subscriptions or filters

@@ -20,6 +20,7 @@ use crate::limits::{ConnectionPermit, Limit};
 use crate::liveness::{Liveness, Tick};
 use crate::message;
 use crate::outbox::{Budget, Outbox};
+use crate::placement::Placement;
 use crate::state::RelayState;
 use crate::writer::{write_loop, Handover, Writer};
 use crate::ws::{Frame, FrameReader, OpCode, ReadError};
@@ -52,12 +53,16 @@ const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// on the demoted-I/O thread, a tokio runtime whose one thread is under SCHED_IDLE: this task then
 /// only waits for the segment spawned there, and moves the socket back and forth between the two
 /// reactors between messages (never inside one).
-pub(crate) async fn serve(
+///
+/// Spawn the returned future as a task of its own: it is most of an idle connection's memory, so
+/// the connection's state is built here, outside it, and lives in it once (an `async fn` would keep
+/// its arguments beside the locals they move into).
+pub(crate) fn serve(
     stream: TcpStream,
     leftover: Vec<u8>,
     state: Arc<RelayState>,
     permit: ConnectionPermit,
-) {
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let conn_id = state.next_conn_id();
     state.metrics.connections.inc();
     state.metrics.connections_opened.inc();
@@ -90,80 +95,83 @@ pub(crate) async fn serve(
         placement,
         liveness,
     };
-    let mut end = guarded(&mut conn, Io { read, writer }).await;
-    // Whether the socket is on the demoted-I/O thread (and counted in the gauge); `placement`
-    // changes first, when the move is decided.
-    let mut demoted = false;
-    let writer = loop {
-        let parked = match end {
-            End::Gone(writer) => break Some(writer),
-            End::Lost => break None,
-            End::Moved(parked) => parked,
-        };
-        demoted = conn.placement.demoted;
-        if demoted {
-            conn.state.metrics.connections_demoted.inc();
-            conn.state.metrics.connection_demotions.inc();
-        } else {
-            conn.state.metrics.connections_demoted.dec();
-        }
-        let demoted_io = conn.state.demoted_io.clone().filter(|_| demoted);
-        end = match demoted_io {
-            Some(io) => {
-                let state = conn.state.clone();
-                let writer = writer_for(&conn.state, &conn.outbox.budget);
-                let run = io.spawn(async move {
-                    let end = match parked.attach(writer) {
-                        Some(io) => guarded(&mut conn, io).await,
-                        None => End::Lost,
-                    };
-                    (conn, end)
-                });
-                match run.await {
-                    Ok((back, end)) => {
-                        conn = back;
-                        end
-                    }
-                    // The demoted-I/O runtime was shut down under the segment (only past the
-                    // server's grace period, after its last connection task was waited for): the
-                    // connection and its socket are dropped with it.
-                    Err(_) => {
-                        state.metrics.connections_demoted.dec();
-                        state.metrics.connections.dec();
-                        return;
+    let io = Io { read, writer };
+    async move {
+        let mut end = guarded(&mut conn, io).await;
+        // Whether the socket is on the demoted-I/O thread (and counted in the gauge); `placement`
+        // changes first, when the move is decided.
+        let mut demoted = false;
+        let writer = loop {
+            let parked = match end {
+                End::Gone(writer) => break Some(writer),
+                End::Lost => break None,
+                End::Moved(parked) => parked,
+            };
+            demoted = conn.placement.demoted();
+            if demoted {
+                conn.state.metrics.connections_demoted.inc();
+                conn.state.metrics.connection_demotions.inc();
+            } else {
+                conn.state.metrics.connections_demoted.dec();
+            }
+            let demoted_io = conn.state.demoted_io.clone().filter(|_| demoted);
+            end = match demoted_io {
+                Some(io) => {
+                    let state = conn.state.clone();
+                    let writer = writer_for(&conn.state, &conn.outbox.budget);
+                    let run = io.spawn(async move {
+                        let end = match parked.attach(writer) {
+                            Some(io) => guarded(&mut conn, io).await,
+                            None => End::Lost,
+                        };
+                        (conn, end)
+                    });
+                    match run.await {
+                        Ok((back, end)) => {
+                            conn = back;
+                            end
+                        }
+                        // The demoted-I/O runtime was shut down under the segment (only past
+                        // the server's grace period, after its last connection task was waited
+                        // for): the connection and its socket are dropped with it.
+                        Err(_) => {
+                            state.metrics.connections_demoted.dec();
+                            state.metrics.connections.dec();
+                            return;
+                        }
                     }
                 }
-            }
-            None => match parked.attach(writer_for(&conn.state, &conn.outbox.budget)) {
-                Some(io) => guarded(&mut conn, io).await,
-                None => End::Lost,
-            },
+                None => match parked.attach(writer_for(&conn.state, &conn.outbox.budget)) {
+                    Some(io) => guarded(&mut conn, io).await,
+                    None => End::Lost,
+                },
+            };
         };
-    };
-    // Whichever way it ended, the connection reads no more frames.
-    drop(conn.reading.take());
-    if demoted {
-        conn.state.metrics.connections_demoted.dec();
+        // Whichever way it ended, the connection reads no more frames.
+        drop(conn.reading.take());
+        if demoted {
+            conn.state.metrics.connections_demoted.dec();
+        }
+        let Portable {
+            state,
+            mut machine,
+            outbox: Outbox { tx, .. },
+            permit,
+            ..
+        } = conn;
+        for (sub_id, filters) in machine.close_all() {
+            state.metrics.subscriptions.dec();
+            state.hub.unsubscribe(conn_id, &sub_id, &filters);
+        }
+        state.metrics.connections.dec();
+        // The writer ends when every sender is gone: ours and the reserved OK slots of pending
+        // verdicts (which are sent, or dropped once the socket is gone).
+        drop(tx);
+        if let Some(writer) = writer {
+            let _ = writer.await;
+        }
+        drop(permit);
     }
-    let Portable {
-        state,
-        mut machine,
-        outbox: Outbox { tx, .. },
-        permit,
-        ..
-    } = conn;
-    for (sub_id, filters) in machine.close_all() {
-        state.metrics.subscriptions.dec();
-        state.hub.unsubscribe(conn_id, &sub_id, &filters);
-    }
-    state.metrics.connections.dec();
-    // The writer ends when every sender is gone: ours and the reserved OK slots of pending verdicts
-    // (which are sent, or dropped once the socket is gone).
-    drop(tx);
-    if let Some(writer) = writer {
-        let _ = writer.await;
-    }
-    drop(permit);
 }
 
 /// What outlives a connection's move between I/O threads: everything but the socket.
@@ -236,39 +244,44 @@ enum End {
 
 /// [`segment`], with a panic contained: it costs this connection (its socket is dropped, `End::Lost`)
 /// but `serve` still removes its subscriptions, so no fan-out sender keeps a dead writer alive.
-async fn guarded(conn: &mut Portable, io: Io) -> End {
-    match std::panic::AssertUnwindSafe(segment(conn, io))
+/// (A plain function: an `async fn` would hold `io` a second time.)
+fn guarded(conn: &mut Portable, io: Io) -> impl std::future::Future<Output = End> + Send + '_ {
+    std::panic::AssertUnwindSafe(segment(conn, io))
         .catch_unwind()
-        .await
-    {
-        Ok(end) => end,
-        Err(_) => {
-            tracing::error!("a connection's task panicked; the connection is closed");
-            End::Lost
-        }
-    }
+        .map(|ended| {
+            ended.unwrap_or_else(|_| {
+                tracing::error!("a connection's task panicked; the connection is closed");
+                End::Lost
+            })
+        })
 }
 
 /// Serves the connection on the current runtime until it ends or must move.
-async fn segment(conn: &mut Portable, mut io: Io) -> End {
-    match read_loop(&mut io.read, conn).await {
-        Exit::Move => return park(conn, io).await,
-        // No frame is handled after this (a close only drains): shutdown may stop waiting for it.
-        Exit::Gone => drop(conn.reading.take()),
+/// (A plain function returning a block: an `async fn` would hold `io` a second time.)
+#[allow(clippy::manual_async_fn)]
+fn segment(conn: &mut Portable, mut io: Io) -> impl std::future::Future<Output = End> + Send + '_ {
+    async move {
+        match read_loop(&mut io.read, conn).await {
+            Exit::Move => return park(conn, io).await,
+            // No frame is handled after this (a close only drains): shutdown may stop waiting
+            // for it.
+            Exit::Gone => drop(conn.reading.take()),
+        }
+        if conn.state.shutdown.is_cancelled() {
+            // Shutting down: reading has stopped, but responses to requests already accepted are
+            // still coming from the signer pool; the socket closes (1001) once the pool has
+            // drained. Never wait on a full queue here: a stuck peer must not hold shutdown up.
+            // Then read (and discard) until the peer's close, so unread frames do not turn our
+            // close into a reset that loses replies.
+            conn.state.close_sockets.cancelled().await;
+            let _ = conn
+                .outbox
+                .tx
+                .try_send(Box::new(Outbound::Close(1001, "relay shutting down")));
+            Box::pin(drain(&mut io.read, &conn.outbox.tx)).await;
+        }
+        End::Gone(io.writer)
     }
-    if conn.state.shutdown.is_cancelled() {
-        // Shutting down: reading has stopped, but responses to requests already accepted are still
-        // coming from the signer pool; the socket closes (1001) once the pool has drained. Never wait
-        // on a full queue here: a stuck peer must not hold shutdown up. Then read (and discard) until
-        // the peer's close, so unread frames do not turn our close into a reset that loses replies.
-        conn.state.close_sockets.cancelled().await;
-        let _ = conn
-            .outbox
-            .tx
-            .try_send(Box::new(Outbound::Close(1001, "relay shutting down")));
-        Box::pin(drain(&mut io.read, &conn.outbox.tx)).await;
-    }
-    End::Gone(io.writer)
 }
 
 /// Takes the socket off the current reactor, after the writer has written everything queued before
@@ -297,80 +310,6 @@ async fn park(conn: &Portable, io: Io) -> End {
         leftover,
         rx,
     })
-}
-
-/// Where a connection's I/O runs, and when it moves (fairness: a tenant that floods only delays
-/// itself). A connection whose `EVENT` is refused for a client's or its tenant's rate limit (the
-/// per-connection or per-address event bucket, the tenant's request bucket or its full queue lane —
-/// not the whole signer queue being full, which is nobody's own doing: [`Limit::demotes`]) is
-/// **demoted**: its socket moves to the demoted-I/O thread, under SCHED_IDLE, so reading its
-/// frames, refusing them and writing the `OK`s take only CPU that no other connection wants. The
-/// state machine and the submission name the limit of each refusal; the decision is never taken from a
-/// message's text. It moves back after
-/// [`crate::limits::Limits::rate_limited_demotion_secs`] seconds without such a refusal, at its next
-/// message or when the hold ends, whichever comes first; at shutdown it moves back at once. Its
-/// admitted requests are signed as before, in its tenant's lane of the fair signer queue; only its
-/// socket work is deprioritised. Nothing is dropped or reordered by a move.
-///
-/// Hazard, accepted: the demoted thread takes short locks that normal-priority threads also take
-/// (the signer queue's mutex when it submits, dedupe and fan-out map shards, the allocator's), and
-/// a SCHED_IDLE thread is preempted by any waking thread, possibly inside one. A thread that then
-/// blocks on that lock frees its core, so the demoted thread finishes the critical section at once
-/// — unless every core is kept busy by other normal-priority threads, when it waits for its small
-/// share. `rate_limited_demotion_secs = 0` turns demotion off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Placement {
-    /// `None`: demotion is off.
-    hold: Option<std::time::Duration>,
-    /// On the demoted-I/O thread.
-    demoted: bool,
-    /// The last refusal that demotes.
-    last_limited: Option<Instant>,
-}
-
-impl Placement {
-    /// Demotion on when `enabled` and `hold_secs > 0`.
-    pub(crate) fn new(enabled: bool, hold_secs: u64) -> Self {
-        Placement {
-            hold: (enabled && hold_secs > 0).then(|| std::time::Duration::from_secs(hold_secs)),
-            demoted: false,
-            last_limited: None,
-        }
-    }
-
-    /// When a demoted connection's hold ends (the instant it moves back if no refusal comes
-    /// first); `None` when it is not demoted.
-    pub(crate) fn promotion_at(&self) -> Option<Instant> {
-        let hold = self.hold?;
-        self.last_limited
-            .filter(|_| self.demoted)
-            .map(|at| at + hold)
-    }
-
-    /// At shutdown: a demoted connection goes back to the relay's own I/O threads for its last
-    /// writes. Whether it must move.
-    pub(crate) fn recall(&mut self) -> bool {
-        std::mem::replace(&mut self.demoted, false)
-    }
-
-    /// After a message whose handling was (`limited`) or was not refused for a rate limit, at
-    /// `now`: whether the connection must move now (and the placement it moves to is recorded).
-    pub(crate) fn after_message(&mut self, limited: bool, now: Instant) -> bool {
-        let Some(hold) = self.hold else {
-            return false;
-        };
-        if limited {
-            self.last_limited = Some(now);
-        }
-        let should_be_demoted = self
-            .last_limited
-            .is_some_and(|at| now.saturating_duration_since(at) < hold);
-        if should_be_demoted == self.demoted {
-            return false;
-        }
-        self.demoted = should_be_demoted;
-        true
-    }
 }
 
 /// The earlier of two optional instants.
@@ -560,7 +499,8 @@ async fn read_loop(read: &mut FrameReader, conn: &mut Portable) -> Exit {
                 for action in actions {
                     // Boxed: the action futures (submit, subscribe) are large and short-lived; kept
                     // inline they would sit in every idle connection's task (target 4).
-                    match Box::pin(apply(action, state, conn_id, outbox, placement.demoted)).await {
+                    match Box::pin(apply(action, state, conn_id, outbox, placement.demoted())).await
+                    {
                         Ok(demotes) => limited |= demotes,
                         Err(()) => return Exit::Gone,
                     }
@@ -793,7 +733,3 @@ impl Admission for Gate<'_> {
         self.state.metrics.limit_refused(limit);
     }
 }
-
-#[cfg(test)]
-#[path = "socket_tests.rs"]
-mod tests;

@@ -95,7 +95,14 @@ pub(crate) async fn write_loop(
                 next = rx.try_recv().ok();
             }
         }
-        match write_all(&mut write, &out, writer.stall).await {
+        // The rest, if the socket is full, through a boxed future: the wait (readiness and a
+        // timer) would otherwise sit in every idle connection's writer task.
+        let result = match write_now(&mut write, &out) {
+            Ok(n) if n == out.len() => Ok(()),
+            Ok(n) => Box::pin(write_rest(&mut write, &out[n..], writer.stall)).await,
+            Err(failed) => Err(failed),
+        };
+        match result {
             Ok(()) if !last => {}
             Ok(()) => {
                 let _ = write.shutdown().await;
@@ -130,24 +137,28 @@ enum Failed {
     Stalled,
 }
 
-/// Writes `buf` whole; the timeout runs only while the socket accepts nothing, so a slow reader
-/// that keeps reading is never cut off.
-async fn write_all(
+/// Writes what the socket takes of `buf` now, without waiting: the number of bytes written.
+fn write_now(write: &mut OwnedWriteHalf, buf: &[u8]) -> Result<usize, Failed> {
+    let mut done = 0;
+    while done < buf.len() {
+        match write.try_write(&buf[done..]) {
+            Ok(0) => return Err(Failed::Io),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => return Err(Failed::Io),
+        }
+    }
+    Ok(done)
+}
+
+/// Writes `buf` whole once the full socket has room; the timeout runs only while the socket
+/// accepts nothing, so a slow reader that keeps reading is never cut off.
+async fn write_rest(
     write: &mut OwnedWriteHalf,
     mut buf: &[u8],
     stall: Option<Duration>,
 ) -> Result<(), Failed> {
     while !buf.is_empty() {
-        // The common case: the socket has room, and no timer is armed.
-        match write.try_write(buf) {
-            Ok(0) => return Err(Failed::Io),
-            Ok(n) => {
-                buf = &buf[n..];
-                continue;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return Err(Failed::Io),
-        }
         let ready = write.as_ref().writable();
         match stall {
             Some(stall) => match tokio::time::timeout(stall, ready).await {
@@ -157,6 +168,7 @@ async fn write_all(
             },
             None => ready.await.map_err(|_| Failed::Io)?,
         }
+        buf = &buf[write_now(write, buf)?..];
     }
     Ok(())
 }

@@ -215,8 +215,8 @@ async function forged(relay, addrAdmin, token, addresses, events) {
 
 // Keep-alive flood: from each of ADDRESSES loopback addresses, PER connections that each send one
 // keep-alive `GET /` and hold the connection. Holds when no address keeps more than its limit
-// (256) open and the rest are refused: answered 429, or closed unanswered past the relay's budget
-// of refusal answers.
+// (256) open and the rest are refused: answered 429, or closed unanswered (a close or a reset) past
+// the relay's budget of refusal answers.
 async function keepalive(relay, addresses, per) {
   const [host, port] = relay.split(':')
   let held = 0, refused = 0, dropped = 0, other = 0
@@ -225,8 +225,14 @@ async function keepalive(relay, addresses, per) {
     const s = net.connect({ host, port: Number(port), localAddress })
     sockets.push(s)
     let answered = false
-    s.on('error', () => { if (!answered) { answered = true; other++; resolve() } })
-    // Refused past the relay's budget of refusal answers: closed without one.
+    // Refused past the relay's budget of refusal answers: closed without one — cleanly, or with a
+    // reset when the request had already arrived unread.
+    s.on('error', (e) => {
+      if (answered) return
+      answered = true
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') dropped++; else other++
+      resolve()
+    })
     s.on('close', () => { if (!answered) { answered = true; dropped++; resolve() } })
     s.once('connect', () => s.write(`GET / HTTP/1.1\r\nHost: ${relay}\r\n\r\n`))
     s.once('data', (d) => {

@@ -1,4 +1,4 @@
-//! Placement: when a connection moves to the demoted-I/O thread and back.
+//! When a connection moves to the demoted-I/O thread and back.
 
 use super::Placement;
 use std::time::{Duration, Instant};
