@@ -44,6 +44,7 @@
 
 mod import;
 mod locks;
+mod pairing;
 mod sweep;
 mod tenants;
 mod tokens;
@@ -55,6 +56,7 @@ mod tests;
 pub use import::{ImportError, KeyImport};
 pub(crate) use locks::Locks;
 pub use locks::{TENANT_STRIPES, USER_STRIPES};
+pub use pairing::{PairOptions, Pairing};
 pub use sweep::Swept;
 pub use tokens::{AdminTokenRecord, AdminTokens};
 pub use users::NewUser;

@@ -449,6 +449,7 @@ impl Bunker {
                     expires_at,
                     scheme,
                     metadata,
+                    relays: Vec::new(),
                     created_at: now,
                 };
                 Sessions::put(&mut batch, &record);

@@ -45,8 +45,13 @@ pub struct SessionRecord {
     pub expires_at: Option<u64>,
     /// Transport scheme of the `connect` request.
     pub scheme: Scheme,
-    /// Unauthenticated client display metadata from `connect`.
+    /// Unauthenticated client display metadata from `connect`, or from the `nostrconnect://` URI
+    /// the session was paired with.
     pub metadata: Option<ClientMetadata>,
+    /// The relays the client named in its `nostrconnect://` URI, as it wrote them (empty for a
+    /// session made by `connect`, whose client uses bunkerd's own relays).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
     /// Unix seconds.
     pub created_at: u64,
 }

@@ -47,11 +47,14 @@ pub enum Cf {
     AdminTokens,
     /// Audit log records.
     Audit,
+    /// Accepted `nostrconnect://` URIs, keyed by a hash of (client pubkey, secret), so that one URI
+    /// pairs once.
+    Pairings,
 }
 
 impl Cf {
     /// Every column family, in a fixed order (stable: code may index arrays by position).
-    pub const ALL: [Cf; 9] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Meta,
         Cf::Tenants,
         Cf::Deks,
@@ -61,11 +64,12 @@ impl Cf {
         Cf::Sessions,
         Cf::AdminTokens,
         Cf::Audit,
+        Cf::Pairings,
     ];
 
     /// The on-disk name: `"meta"`, `"tenants"`, `"deks"`, `"users"`, `"signer_index"`,
-    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"` or `"audit"`. Stable forever: renaming
-    /// one orphans its data.
+    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"`, `"audit"` or `"nostrconnect_pairings"`.
+    /// Stable forever: renaming one orphans its data.
     pub fn name(self) -> &'static str {
         match self {
             Cf::Meta => "meta",
@@ -77,10 +81,11 @@ impl Cf {
             Cf::Sessions => "sessions",
             Cf::AdminTokens => "admin_tokens",
             Cf::Audit => "audit",
+            Cf::Pairings => "nostrconnect_pairings",
         }
     }
 
-    /// Position of this column family in [`Cf::ALL`] (0..9).
+    /// Position of this column family in [`Cf::ALL`] (0..10).
     pub(crate) fn index(self) -> usize {
         self as usize
     }

@@ -18,6 +18,7 @@
 mod error;
 mod handle;
 mod method;
+pub mod nostrconnect;
 #[cfg(test)]
 mod tests;
 
