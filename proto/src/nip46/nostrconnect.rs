@@ -229,9 +229,10 @@ impl NostrConnectUri {
     }
 }
 
-/// Form-decodes one query value (`+` is a space).
+/// Form-decodes one query value (`+` is a space). The intermediate copy is wiped: the value may be
+/// the secret.
 fn decode(value: &str) -> Result<String, UriError> {
-    let spaced = value.replace('+', " ");
+    let spaced = Zeroizing::new(value.replace('+', " "));
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8()
         .map(|v| v.into_owned())

@@ -18,11 +18,12 @@ use super::Admin;
 use crate::sessions::{SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
 use proto::nip46::nostrconnect::NostrConnectUri;
-use proto::nip46::{ClientMetadata, Scheme};
+use proto::nip46::{ClientMetadata, Reply, Scheme};
 use proto::nostr::{nip44, Event, UnsignedEvent};
 use proto::policy::{Perms, MAX_SESSION_TTL_SECS};
 use sha2::{Digest, Sha256};
 use store::{Batch, Cf, Durability};
+use zeroize::Zeroize;
 
 /// What the admin decides when accepting a URI; the URI's own `perms` are what the client asks
 /// for (they narrow the session only under the policy's `grant: "requested"`).
@@ -128,9 +129,15 @@ impl Admin<'_> {
             } else {
                 uri.secret.as_str()
             };
-            let json = zeroize::Zeroizing::new(
-                serde_json::json!({ "id": id, "result": result }).to_string(),
-            );
+            // The project's one reply encoder; the secret's copy in it is wiped after use.
+            let mut reply = Reply {
+                id,
+                body: Ok(result.to_owned()),
+            };
+            let json = zeroize::Zeroizing::new(reply.to_json());
+            if let Ok(body) = &mut reply.body {
+                body.zeroize();
+            }
             let content = nip44::encrypt(&conversation, &json, c)
                 .map_err(|_| Error::InvalidInput("the secret is too long"))?;
             Ok(keys.remote_signer.sign_event(
