@@ -87,6 +87,9 @@ pub struct Config {
     pub log: String,
     /// Log line format (applied by the binary). Default: [`LogFormat::Text`].
     pub log_format: LogFormat,
+    /// Bounds and trust of the links to foreign relays (those clients name in `nostrconnect://`
+    /// URIs). Defaults: [`relay::foreign::ForeignSettings::default`].
+    pub foreign: relay::foreign::ForeignSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -117,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("foreign", &self.foreign)
             .finish()
     }
 }
@@ -194,6 +198,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(DEFAULT_SHUTDOWN_GRACE_SECS),
             log: DEFAULT_LOG.to_owned(),
             log_format: LogFormat::default(),
+            foreign: relay::foreign::ForeignSettings::default(),
         }
     }
 
@@ -220,7 +225,8 @@ impl Config {
     /// - `real-ip-header`: not a valid HTTP header name;
     /// - `nip49-max-log-n`: 0 or above [`proto::nostr::nip49::LOG_N_LIMIT`];
     /// - `admin-auth-failure-burst`: 0 while `admin-auth-failures-per-min` is not;
-    /// - `log`: not a valid `EnvFilter` directive list.
+    /// - `log`: not a valid `EnvFilter` directive list;
+    /// - `foreign-relays-ca-file`: unreadable, or holds no PEM certificate.
     ///
     /// A [`ConfigError`] converts into [`crate::Error::Config`] (with the setting and the problem,
     /// without the details) for callers that return [`crate::Error`].
@@ -232,6 +238,7 @@ impl Config {
         check::log_filter(&self.log)?;
         check::operator_token(self)?;
         check::data_dir(&self.data_dir)?;
-        check::master_key_file(self)
+        check::master_key_file(self)?;
+        check::foreign_ca_file(self)
     }
 }

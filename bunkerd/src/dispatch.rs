@@ -10,8 +10,8 @@
 
 use proto::nostr::Event;
 use relay::dispatch::{
-    unix_now, Dispatch, Nip05, Overflow, RefusalReply, Rejected, Request, Route, Verdict,
-    WriteGuard,
+    unix_now, Dispatch, ForeignSession, Nip05, Overflow, RefusalReply, Rejected, Request, Route,
+    Verdict, WriteGuard,
 };
 use relay::fanout::Hub;
 use signer::directory::valid_nip05_name;
@@ -84,6 +84,7 @@ impl Dispatch for SignerDispatch {
             tenant,
             demoted,
             want_response,
+            origin,
         } = request;
         let done = Box::new(move |processed: Processed| {
             // A demoted connection's own `OK` is never waited for, nor an HTTP answer: nothing
@@ -103,6 +104,7 @@ impl Dispatch for SignerDispatch {
             tenant,
             demoted,
             want_response,
+            origin,
         };
         self.submitter
             .try_submit(job)
@@ -144,6 +146,34 @@ impl Dispatch for SignerDispatch {
         Some(Nip05 {
             user_pubkey: user_pubkey.to_hex(),
         })
+    }
+
+    fn foreign_generation(&self) -> u64 {
+        self.bunker.sessions().foreign_generation()
+    }
+
+    fn foreign_sessions(&self) -> (u64, Vec<ForeignSession>) {
+        let (generation, sessions) = self.bunker.sessions().foreign();
+        let sessions = sessions
+            .iter()
+            .map(|s| ForeignSession {
+                tenant: s.record.tenant.as_str().into(),
+                remote_signer: *s.record.remote_signer.as_bytes(),
+                client: *s.record.client.as_bytes(),
+                relays: s.record.relays.clone(),
+            })
+            .collect();
+        (generation, sessions)
+    }
+
+    fn authenticate(
+        &self,
+        remote_signer: &[u8; 32],
+        relay_url: &str,
+        challenge: &str,
+    ) -> Option<Event> {
+        self.bunker
+            .authenticate(remote_signer, relay_url, challenge, unix_now())
     }
 }
 

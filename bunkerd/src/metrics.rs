@@ -31,6 +31,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     /// The relay's counters, registered here.
     pub(crate) relay: Arc<RelayMetrics>,
+    /// The foreign-relay links' metrics, registered here.
+    pub(crate) foreign: relay::foreign::ForeignMetrics,
     queue_depth: IntGauge,
     tenant_queue_depth: IntGaugeVec,
     users: IntGaugeVec,
@@ -97,6 +99,7 @@ impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = Registry::new();
         let relay = Arc::new(RelayMetrics::register(&registry));
+        let foreign = relay::foreign::ForeignMetrics::register(&registry);
         let counter_vec = |name, help, labels| metrics::counter_vec(&registry, name, help, labels);
         let gauge_vec = |name, help, labels| metrics::gauge_vec(&registry, name, help, labels);
         let counter = |name, help| metrics::counter(&registry, name, help);
@@ -143,6 +146,7 @@ impl Metrics {
             admin_auth_failures,
             accept_errors,
             relay,
+            foreign,
             queue_depth: gauge(
                 "bunkerd_pool_queue_depth",
                 "Requests waiting in the signer queue",

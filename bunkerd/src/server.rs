@@ -281,6 +281,28 @@ async fn serve(
             .as_deref()
             .and_then(|h| hyper::header::HeaderName::from_bytes(h.as_bytes()).ok()),
     ));
+    let foreign = relay::foreign::ForeignRelays::new(
+        relay_state.clone(),
+        config.foreign.clone(),
+        &bunker.config().relays,
+        metrics.foreign.clone(),
+    )
+    .unwrap_or_else(|e| {
+        // The CA file was readable when the configuration was checked; it is not any more.
+        tracing::error!("{e}; foreign relays trust the system's CA roots only");
+        let settings = relay::foreign::ForeignSettings {
+            ca_file: None,
+            ..config.foreign.clone()
+        };
+        relay::foreign::ForeignRelays::new(
+            relay_state.clone(),
+            settings,
+            &bunker.config().relays,
+            metrics.foreign.clone(),
+        )
+        .expect("no CA file to read")
+    });
+    tracker.spawn(foreign.clone().run());
     let accept_metrics = metrics.clone();
     let admin_state = Arc::new(AdminState {
         bunker: bunker.clone(),
@@ -297,6 +319,7 @@ async fn serve(
         submitter: pool.submitter(),
         hub: hub.clone(),
         store: store.clone(),
+        foreign,
         shutdown: shutdown.clone(),
     });
     tracker.spawn(sweep(

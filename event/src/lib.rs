@@ -17,6 +17,7 @@ pub mod event;
 pub mod hex;
 pub mod keys;
 pub mod refusal;
+pub mod relay_url;
 
 pub use event::{compute_id, serialize_for_id, Event, UnsignedEvent, Verified};
 pub use keys::{hex32, verify_schnorr, LiftCache, PublicKey};

@@ -63,6 +63,40 @@ pub trait Dispatch: Send + Sync + 'static {
     /// on `domain` (lowercase, no port); `None` for an unknown domain or name, an invalid name, or a
     /// store failure. May block on the store.
     fn nip05(&self, domain: &str, name: &str) -> Option<Nip05>;
+
+    /// A number that changes whenever a session on foreign relays is created, ended or moved to
+    /// bunkerd's own relays: the foreign-relay links ([`crate::foreign`]) re-read
+    /// [`Dispatch::foreign_sessions`] when it does. Cheap (an atomic read).
+    fn foreign_generation(&self) -> u64;
+
+    /// Every live session whose client named relays in its `nostrconnect://` URI and has not moved
+    /// to bunkerd's own relays, with the generation it was read at. O(sessions); in memory.
+    fn foreign_sessions(&self) -> (u64, Vec<ForeignSession>);
+
+    /// A NIP-42 `AUTH` event (kind 22242, tags `relay` = `relay_url` and `challenge`), signed by
+    /// the remote-signer key `remote_signer` (32-byte x-only public key), dated now; `None` when it
+    /// is not hosted or its key cannot be opened. May block on the store (run it on the blocking
+    /// pool). See <https://github.com/nostr-protocol/nips/blob/master/42.md>.
+    fn authenticate(
+        &self,
+        remote_signer: &[u8; 32],
+        relay_url: &str,
+        challenge: &str,
+    ) -> Option<Event>;
+}
+
+/// A session served on relays its client chose ([`Dispatch::foreign_sessions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignSession {
+    /// The tenant hosting it.
+    pub tenant: Arc<str>,
+    /// The remote-signer pubkey, 32 bytes.
+    pub remote_signer: [u8; 32],
+    /// The client pubkey, 32 bytes.
+    pub client: [u8; 32],
+    /// The relay URLs of its `nostrconnect://` URI, as the client wrote them (bunkerd's own among
+    /// them are served without a link).
+    pub relays: Vec<String>,
 }
 
 /// A NIP-05 answer ([`Dispatch::nip05`]).
@@ -128,6 +162,9 @@ pub struct Request {
     /// The caller wants the response event in [`Verdict::response`] (one clone of it, on the
     /// signer thread); the fan-out gets it either way. `false` for websocket requests.
     pub want_response: bool,
+    /// The foreign relay it came from (its URL as the session's client wrote it); `None` for
+    /// bunkerd's own listener, websocket or HTTP.
+    pub origin: Option<Arc<str>>,
 }
 
 /// A kind-24133 request the relay refused before the signer ran it — its connection's or

@@ -28,12 +28,14 @@ use std::time::Instant;
 pub(crate) type Reply = Box<dyn FnOnce(Verdict, Option<WriteGuard>) + Send>;
 
 /// How a request is submitted.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Submission {
     /// From a demoted connection ([`Request::demoted`]).
     pub(crate) demoted: bool,
     /// The verdict should carry the response event ([`Request::want_response`]).
     pub(crate) want_response: bool,
+    /// The foreign relay it came from ([`Request::origin`]).
+    pub(crate) origin: Option<Arc<str>>,
 }
 
 /// Why a request was not submitted.
@@ -149,6 +151,7 @@ pub(crate) fn submit(
         tenant,
         demoted: how.demoted,
         want_response: how.want_response,
+        origin: how.origin,
     };
     state.dispatch.submit(request).map_err(
         |Rejected {

@@ -22,6 +22,7 @@ pub mod dedupe;
 pub mod dispatch;
 pub mod fanout;
 pub mod filter;
+pub mod foreign;
 pub mod http;
 mod intake;
 pub mod limits;

@@ -657,6 +657,7 @@ async fn submit(
     let how = Submission {
         demoted,
         want_response: false,
+        origin: None,
     };
     let Err(NotSubmitted {
         event,

@@ -29,6 +29,7 @@ use crate::directory::Directory;
 use crate::sessions::{Session, SessionRecord, Sessions};
 use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{MasterKey, Vault};
+use proto::nip46::nostrconnect::relay_key;
 use proto::nip46::UserKeys;
 use proto::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
 use proto::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent, Verified};
@@ -36,6 +37,9 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use store::{Batch, Durability, Store};
 use zeroize::Zeroizing;
+
+/// NIP-42 client authentication events.
+const KIND_CLIENT_AUTH: u16 = 22242;
 
 /// Default lifetime of a bunker URI's secret: 24 hours. A URI is meant to be pasted into a client
 /// soon after it is issued; an unused one should not stay valid for long.
@@ -200,21 +204,25 @@ impl Bunker {
         now: u64,
         first_seen: impl FnOnce(&[u8; 32]) -> bool,
     ) -> Processed {
-        match self.try_process(event, false, now, first_seen) {
+        match self.try_process(event, false, None, now, first_seen) {
             Ok(p) => p,
             Err(refusal) => Processed::refused(refusal),
         }
     }
 
     /// [`Bunker::process`] for an event already verified (the relay verifies before it charges a
-    /// tenant's budget): the same, without verifying again.
+    /// tenant's budget): the same, without verifying again. `origin` is the foreign relay it came
+    /// from (`None`: bunkerd's own listener); a session served on its client's relays whose request
+    /// comes to bunkerd's own listener has moved there (after `switch_relays`), and from then on is
+    /// served only there (its [`SessionRecord::relays`] cleared, durably).
     pub fn process_verified(
         &self,
         event: &Verified,
+        origin: Option<&str>,
         now: u64,
         first_seen: impl FnOnce(&[u8; 32]) -> bool,
     ) -> Processed {
-        match self.try_process(event.event(), true, now, first_seen) {
+        match self.try_process(event.event(), true, origin, now, first_seen) {
             Ok(p) => p,
             Err(refusal) => Processed::refused(refusal),
         }
@@ -225,6 +233,7 @@ impl Bunker {
         &self,
         event: &Event,
         verified: bool,
+        origin: Option<&str>,
         now: u64,
         first_seen: impl FnOnce(&[u8; 32]) -> bool,
     ) -> Result<Processed, Refusal> {
@@ -277,6 +286,9 @@ impl Bunker {
             _ => None,
         };
         let reply = self.run(&keys, event.pubkey, transport.scheme(), incoming, now);
+        if origin.is_none() {
+            self.settle_on_own_relays(&keys, event.pubkey);
+        }
         self.audit_reply(&keys, event.pubkey, method, kind, &reply);
         let outcome = match &reply.body {
             Ok(_) => "ok",
@@ -293,6 +305,66 @@ impl Bunker {
             outcome: Some(outcome),
             queue_wait: std::time::Duration::ZERO,
         })
+    }
+
+    /// A session served on its client's relays ([`SessionRecord::relays`]) whose client now talks
+    /// to bunkerd's own listener has moved there: its relays become bunkerd's own public relays,
+    /// durably, so the foreign-relay links stop listening for it. A session already on bunkerd's
+    /// relays only, or made by `connect`, is left as it is. A store failure leaves it served on both
+    /// (logged).
+    fn settle_on_own_relays(&self, keys: &UserKeys, client: PublicKey) {
+        let remote_signer = keys.remote_signer.public_key();
+        let Some(session) = self.sessions.get(&remote_signer, &client) else {
+            return;
+        };
+        let own: Vec<Option<String>> = self.config.relays.iter().map(|r| relay_key(r)).collect();
+        let foreign = |url: &String| {
+            let key = relay_key(url);
+            key.is_none() || !own.contains(&key)
+        };
+        if !session.record.relays.iter().any(foreign) {
+            return;
+        }
+        let mut record = session.record.clone();
+        record.relays = self.config.relays.clone();
+        let mut batch = Batch::new();
+        Sessions::put(&mut batch, &record);
+        match self.store.write(batch, Durability::Sync) {
+            Ok(()) => self.sessions.replace(&session, record),
+            Err(e) => tracing::error!(
+                code = e.code(),
+                "cannot record a session's move to bunkerd's own relays"
+            ),
+        }
+    }
+
+    /// A NIP-42 `AUTH` event for a foreign relay (kind 22242; tags `relay` = `relay_url`,
+    /// `challenge`; empty content; dated `now`, Unix seconds), signed by the remote-signer key
+    /// `remote_signer` (32 bytes); `None` when it is not hosted or its keys cannot be opened.
+    /// See <https://github.com/nostr-protocol/nips/blob/master/42.md>.
+    pub fn authenticate(
+        &self,
+        remote_signer: &[u8; 32],
+        relay_url: &str,
+        challenge: &str,
+        now: u64,
+    ) -> Option<Event> {
+        if !self.directory.is_hosted(remote_signer) {
+            return None;
+        }
+        let keys = self.directory.keys(remote_signer).ok()?;
+        let unsigned = UnsignedEvent {
+            created_at: now,
+            kind: KIND_CLIENT_AUTH,
+            tags: vec![
+                vec!["relay".to_owned(), relay_url.to_owned()],
+                vec!["challenge".to_owned(), challenge.to_owned()],
+            ],
+            content: String::new(),
+        };
+        Some(crate::crypto::with(|c| {
+            keys.remote_signer.sign_event(unsigned, c)
+        }))
     }
 
     /// Audits one answered request: method (a fixed label, never the client's string), kind and the

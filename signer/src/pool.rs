@@ -72,6 +72,10 @@ pub struct Job {
     /// The caller wants the response event too (HTTP clients get it in their answer): `done` then
     /// receives a copy of what went to the outbox, one clone of the event. `false` costs nothing.
     pub want_response: bool,
+    /// The foreign relay the request came from (a URL its session's client named); `None` for
+    /// bunkerd's own listener. A request of a session on foreign relays that arrives here instead
+    /// moves the session to bunkerd's own relays ([`Bunker::process_verified`]).
+    pub origin: Option<Arc<str>>,
 }
 
 /// A request the relay refused before the signer ran it (a rate limit, the `created_at` window),
@@ -657,11 +661,12 @@ fn run(bunker: &Bunker, task: Task) -> Finished {
         tenant: _,
         demoted: _,
         want_response,
+        origin,
     } = job;
     let queue_wait = queued_at.elapsed();
     // A panic must cost one request (answered with an error), not a worker thread.
     let processed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        bunker.process_verified(&event, unix_now(), first_seen)
+        bunker.process_verified(&event, origin.as_deref(), unix_now(), first_seen)
     }))
     .unwrap_or_else(|_| {
         tracing::error!("a signer thread recovered from a panic while processing a request");

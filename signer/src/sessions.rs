@@ -144,6 +144,9 @@ pub struct Sessions {
     /// Keyed by (remote-signer pubkey, client pubkey), 32 raw bytes each: a lookup from raw bytes
     /// ([`Sessions::exists`]) needs no curve validation.
     map: DashMap<([u8; 32], [u8; 32]), Arc<Session>>,
+    /// Moves whenever a session with [`SessionRecord::relays`] is inserted or dropped
+    /// ([`Sessions::foreign_generation`]).
+    foreign_generation: AtomicU64,
 }
 
 /// A session's map key.
@@ -172,7 +175,10 @@ impl Sessions {
         if bad {
             return Err(Error::Corrupt("session record"));
         }
-        Ok(Sessions { map })
+        Ok(Sessions {
+            map,
+            foreign_generation: AtomicU64::new(1),
+        })
     }
 
     /// The session of `client` with `remote_signer`, if any.
@@ -223,13 +229,56 @@ impl Sessions {
 
     /// Makes a persisted session live.
     pub(crate) fn insert(&self, record: SessionRecord) {
-        let k = pair(&record.remote_signer, &record.client);
-        self.map.insert(k, Arc::new(Session::new(record)));
+        self.insert_session(Session::new(record));
+    }
+
+    fn insert_session(&self, session: Session) {
+        let k = pair(&session.record.remote_signer, &session.record.client);
+        let foreign = !session.record.relays.is_empty();
+        let old = self.map.insert(k, Arc::new(session));
+        if foreign || old.is_some_and(|s| !s.record.relays.is_empty()) {
+            self.foreign_generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Replaces a live session's record with `record` (same pair), keeping its usage counters.
+    pub(crate) fn replace(&self, session: &Session, record: SessionRecord) {
+        let replacement = Session::new(record);
+        replacement
+            .requests
+            .store(session.requests(), Ordering::Relaxed);
+        replacement
+            .last_used
+            .store(session.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.insert_session(replacement);
     }
 
     /// Drops a session from memory.
     pub(crate) fn forget(&self, remote_signer: &PublicKey, client: &PublicKey) {
-        self.map.remove(&pair(remote_signer, client));
+        let old = self.map.remove(&pair(remote_signer, client));
+        if old.is_some_and(|(_, s)| !s.record.relays.is_empty()) {
+            self.foreign_generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A number that moves whenever a session served on its client's relays is created, ended or
+    /// moved to bunkerd's own relays (an atomic read).
+    pub fn foreign_generation(&self) -> u64 {
+        self.foreign_generation.load(Ordering::Acquire)
+    }
+
+    /// The sessions whose client named relays in its `nostrconnect://` URI ([`SessionRecord::relays`]
+    /// not empty), with the generation read before them: a change after the read moves it.
+    /// O(sessions).
+    pub fn foreign(&self) -> (u64, Vec<Arc<Session>>) {
+        let generation = self.foreign_generation();
+        let found = self
+            .map
+            .iter()
+            .filter(|e| !e.record.relays.is_empty())
+            .map(|e| e.value().clone())
+            .collect();
+        (generation, found)
     }
 
     /// Every live session (for the sweeper), in no particular order.

@@ -31,6 +31,7 @@ mod loadgen_smoke;
 mod metrics;
 mod ndk;
 mod nostr_tools;
+mod nostrconnect;
 mod openapi;
 mod refusal_replies;
 mod refusals;

@@ -246,6 +246,7 @@ const REQUEST_SCHEMAS: &[&str] = &[
     "UserCreate",
     "UserUpdate",
     "BunkerUriCreate",
+    "NostrconnectAccept",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,8 @@
 //!   `ncryptsec` that fits the document's pattern is still refused when it is not a point on the
 //!   curve, fails its checksum or does not decrypt, which no JSON Schema can say. The fuzzer draws
 //!   those fields from keys made here (`ncryptsec`s at LOG_N 1 to 4, all under one password),
-//!   and still sends the pattern-breaking ones of its own in its negative cases.
+//!   and still sends the pattern-breaking ones of its own in its negative cases. `nostrconnect://`
+//!   URIs likewise come from a dictionary of valid ones.
 //! - The tenant run pins `{tenant}` to tenant A and names two identities, A's and B's admin
 //!   tokens, as peers: schemathesis' object-level authorization check replays A's successful reads
 //!   as B and fails when B gets A's objects. Each run has its own server, so the operator run's
@@ -79,7 +80,18 @@ fn dictionaries() -> Value {
                 .unwrap();
         encrypted.push(ncryptsec.to_bech32().unwrap());
     }
-    json!({"pubkey": pubkeys, "secret_key": secrets, "ncryptsec": encrypted, "password": [PASSWORD]})
+    // nostrconnect:// URIs of fresh clients: the pattern allows URIs no parser accepts. Their relay
+    // refuses connections, so the links bunkerd opens for them only back off.
+    let uris: Vec<String> = (0..8)
+        .map(|i| {
+            let client = Keys::generate().public_key().to_hex();
+            format!(
+                "nostrconnect://{client}?relay=ws%3A%2F%2F127.0.0.1%3A9&secret=fuzz{i}&name=fuzz"
+            )
+        })
+        .collect();
+    json!({"pubkey": pubkeys, "secret_key": secrets, "ncryptsec": encrypted, "password": [PASSWORD],
+           "nostrconnect_uri": uris})
 }
 
 /// `schemathesis.toml` text: the dictionaries, the fields that draw from them, `extra` lines.
@@ -97,6 +109,7 @@ fn config(dictionaries: &Value, extra: &str) -> String {
         ("body.secret_key", "secret_key"),
         ("body.ncryptsec", "ncryptsec"),
         ("body.password", "password"),
+        ("body.uri", "nostrconnect_uri"),
     ] {
         text.push_str(&format!(
             "\"{field}\" = {{ dictionary = \"{dictionary}\" }}\n"

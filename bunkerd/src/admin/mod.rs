@@ -79,6 +79,8 @@ pub(crate) struct AdminState {
     pub(crate) hub: Arc<relay::fanout::Hub>,
     /// The key store (sizes and readiness).
     pub(crate) store: Arc<dyn store::Store>,
+    /// Links to the relays clients name in `nostrconnect://` URIs, and the local fan-out.
+    pub(crate) foreign: Arc<relay::foreign::ForeignRelays>,
     /// Cancelled when the server stops (not ready any more).
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
@@ -141,7 +143,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    fn internal() -> Self {
+    pub(crate) fn internal() -> Self {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -625,6 +627,7 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         CreateBunkerUri => users::create_uri(ctx).await,
         ListBunkerUris => users::list_uris(ctx).await,
         RevokeBunkerUri => users::revoke_uri(ctx).await,
+        AcceptNostrconnect => users::accept_nostrconnect(ctx).await,
         ListSessions => users::list_sessions(ctx).await,
         RevokeSession => users::revoke_session(ctx).await,
         RevokeAllSessions => users::revoke_all_sessions(ctx).await,

@@ -230,7 +230,9 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
             400,
             "invalid input (codes: invalid_json, invalid_input, invalid_policy, invalid_pubkey, \
              invalid_secret_key, invalid_ncryptsec, wrong_password, unsupported_version, \
-             log_n_too_high)",
+             log_n_too_high; for nostrconnect:// URIs uri_scheme, uri_client_pubkey, uri_relay, \
+             uri_missing_relay, uri_too_many_relays, uri_missing_secret, uri_secret_too_long, \
+             uri_duplicate_parameter, uri_encoding, uri_too_long)",
         ));
     }
     if spec.scope != Scope::Public {
@@ -255,6 +257,15 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
         out.push((
             409,
             "the nip05_domain is served by another tenant (code conflict)",
+        ));
+    }
+    if spec.id == RouteId::AcceptNostrconnect {
+        out.push((
+            409,
+            "the URI was already accepted, its client already has a session with the user, the \
+             user is disabled (code conflict), or a foreign-relay bound refuses it (codes: \
+             foreign_relays_max, foreign_relays_per_tenant, foreign_sessions_per_tenant, \
+             foreign_relay_private)",
         ));
     }
     if has_body {

@@ -46,6 +46,7 @@ pub(crate) enum RouteId {
     CreateBunkerUri,
     ListBunkerUris,
     RevokeBunkerUri,
+    AcceptNostrconnect,
     ListSessions,
     RevokeSession,
     RevokeAllSessions,
@@ -494,6 +495,18 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         Body::None,
         204,
         None,
+        &[]
+    ),
+    route!(
+        AcceptNostrconnect,
+        POST,
+        "/v1/tenants/{tenant}/users/{user}/nostrconnect",
+        Tenant,
+        "Pair the user with the client of a nostrconnect:// URI: creates its session and \
+         publishes the connect response on the client's relays",
+        Body::Required("NostrconnectAccept"),
+        201,
+        Some("Session"),
         &[]
     ),
     route!(

@@ -9,8 +9,9 @@ use super::tenants::{blocking_admin, path_pubkey};
 use super::wire;
 use super::{blocking, page, reply, ApiError, Ctx, Reply};
 use hyper::StatusCode;
+use proto::nip46::nostrconnect::NostrConnectUri;
 use proto::nostr::nip49::{self, Ncryptsec, Nip49Error};
-use signer::admin::{KeyImport, NewUser};
+use signer::admin::{KeyImport, NewUser, PairOptions};
 use signer::directory::{UserRecord, UserUpdate};
 use signer::pool::unix_now;
 use signer::UriOptions;
@@ -152,6 +153,58 @@ pub(super) async fn create_uri(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         expires_at: issued.expires_at,
     };
     Ok(reply(StatusCode::CREATED, &created))
+}
+
+/// Pairs a user with the client of a `nostrconnect://` URI: the URI is parsed here (`400` with
+/// its `uri_*` code naming the bad part), the session is attached to the client's foreign relays
+/// first (`409` with a `foreign_*` code when a bound refuses it), then created by the signer, and
+/// the `connect` response is published where the client listens.
+pub(super) async fn accept_nostrconnect(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let body: wire::NostrconnectAccept = ctx.json()?;
+    let uri = NostrConnectUri::parse(&body.uri)
+        .map_err(|e| ApiError::bad_request(e.code(), e.to_string()))?;
+    let (tenant, user) = (ctx.tenant(), ctx.user());
+    let bunker = ctx.state.bunker.clone();
+    let (t, u) = (tenant.clone(), user.clone());
+    let record = blocking(move || bunker.directory().user(&t, &u)).await?;
+    let remote_signer = *record.remote_signer_pubkey.as_bytes();
+    let client = *uri.client.as_bytes();
+    let foreign = ctx.state.foreign.clone();
+    foreign
+        .attach(&tenant, remote_signer, client, &uri.relays)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, e.code(), e.to_string()))?;
+    let bunker = ctx.state.bunker.clone();
+    let (t, u) = (tenant.clone(), user.clone());
+    let options = PairOptions {
+        perms: body.perms,
+        session_ttl_secs: body.session_ttl_secs,
+    };
+    let paired = blocking(move || {
+        let pairing = bunker
+            .admin()
+            .accept_nostrconnect(&t, &u, &uri, options, unix_now())?;
+        let info = bunker
+            .list_sessions(&t, &u)?
+            .into_iter()
+            .find(|s| s.client_pubkey == pairing.session.client);
+        Ok((pairing, info))
+    })
+    .await;
+    let (pairing, info) = match paired {
+        Ok(paired) => paired,
+        Err(e) => {
+            // Undo the attachment; a session this client already had is attached again by the
+            // next reconciliation.
+            foreign.detach(remote_signer, client);
+            foreign.resync();
+            return Err(e);
+        }
+    };
+    foreign.publish_pairing(&pairing.session.relays, pairing.response);
+    foreign.nudge();
+    ctx.audit(&tenant, "nostrconnect.accept", Some(&user)).await;
+    let info = info.ok_or_else(ApiError::internal)?;
+    Ok(reply(StatusCode::CREATED, &wire::Session::from(&info)))
 }
 
 pub(super) async fn list_uris(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {

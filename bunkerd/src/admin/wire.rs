@@ -15,8 +15,8 @@ mod input;
 
 pub(crate) use de::object;
 pub(crate) use input::{
-    parse_policy, AdminPubkeyAdd, AdminTokenCreate, BunkerUriCreate, Input, TenantCreate,
-    TenantLimits, TenantUpdate, UserCreate, UserUpdate,
+    parse_policy, AdminPubkeyAdd, AdminTokenCreate, BunkerUriCreate, Input, NostrconnectAccept,
+    TenantCreate, TenantLimits, TenantUpdate, UserCreate, UserUpdate,
 };
 
 use serde::{Deserialize, Serialize};
@@ -323,6 +323,10 @@ pub(crate) struct Session {
     pub(crate) last_used_at: Option<u64>,
     /// Requests answered since the server started.
     pub(crate) requests: u64,
+    /// The relays its client named in its `nostrconnect://` URI, where bunkerd serves it (empty:
+    /// bunkerd's own relays, where it was paired or has moved with `switch_relays`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) relays: Vec<String>,
 }
 
 /// Client display metadata (NIP-46 `connect`): absent fields are omitted.
@@ -370,6 +374,7 @@ impl From<&signer::SessionInfo> for Session {
             created_at: s.created_at,
             last_used_at: s.last_used_at,
             requests: s.requests,
+            relays: s.relays.clone(),
         }
     }
 }
@@ -467,6 +472,7 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
         .schema_from::<BunkerUriCreate>()
         .schema_from::<BunkerUriCreated>()
         .schema_from::<BunkerUri>()
+        .schema_from::<NostrconnectAccept>()
         .schema_from::<Session>()
         .schema_from::<ClientMetadata>()
         .schema_from::<Scheme>()

@@ -391,6 +391,23 @@ enum SessionsCmd {
     },
     /// End every session of the user.
     RevokeAll(UserRef),
+    /// Pair the user with the client of a nostrconnect:// URI (NIP-46, client-initiated): the
+    /// session is created and the client is answered on the relays its URI names. The URI holds
+    /// the client's secret, so it is read from a file (`-` for stdin), never from argv.
+    Pair {
+        #[command(flatten)]
+        user: UserRef,
+        /// File holding the nostrconnect:// URI as the client shows it; `-` for stdin.
+        #[arg(long, value_name = "FILE")]
+        uri_file: PathBuf,
+        /// Pre-approved NIP-46 permissions, e.g. `sign_event:1,nip44_encrypt`: they cap the
+        /// session whatever the URI asks for.
+        #[arg(long, value_name = "PERMS")]
+        perms: Option<String>,
+        /// Lifetime of the session, seconds from now [default: none].
+        #[arg(long, value_name = "SECS")]
+        session_ttl: Option<u64>,
+    },
 }
 
 /// `audit`.

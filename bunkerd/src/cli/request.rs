@@ -130,7 +130,7 @@ pub(crate) fn build(command: &Resource, inputs: &mut Inputs) -> Result<ApiReques
         Resource::AdminPubkeys(cmd) => Ok(admin_pubkeys(cmd)),
         Resource::Users(cmd) => users(cmd, inputs),
         Resource::Uris(cmd) => Ok(uris(cmd)),
-        Resource::Sessions(cmd) => Ok(sessions(cmd)),
+        Resource::Sessions(cmd) => sessions(cmd, inputs),
         Resource::Audit(args) => Ok(audit(args)),
     }
 }
@@ -194,6 +194,7 @@ const SESSION_COLS: &[(&str, &str)] = &[
     ("created_at", "CREATED"),
     ("last_used_at", "LAST_USED"),
     ("perms", "PERMS"),
+    ("relays", "RELAYS"),
 ];
 const AUDIT_COLS: &[(&str, &str)] = &[
     ("time_ms", "TIME"),
@@ -436,8 +437,8 @@ fn uris(cmd: &UrisCmd) -> ApiRequest {
     }
 }
 
-fn sessions(cmd: &SessionsCmd) -> ApiRequest {
-    match cmd {
+fn sessions(cmd: &SessionsCmd, inputs: &mut Inputs) -> Result<ApiRequest, CliError> {
+    Ok(match cmd {
         SessionsCmd::List(user) => get(
             format!("{}/sessions", user_path(user)),
             View::Table(SESSION_COLS),
@@ -455,7 +456,37 @@ fn sessions(cmd: &SessionsCmd) -> ApiRequest {
             body: None,
             output: Output::new(View::Fields(&[])),
         },
-    }
+        SessionsCmd::Pair {
+            user,
+            uri_file,
+            perms,
+            session_ttl,
+        } => {
+            let uri = inputs.read_text(
+                uri_file,
+                "cannot read --uri-file",
+                "--uri-file is not UTF-8",
+            )?;
+            if uri.trim().is_empty() {
+                return Err(CliError::Usage("--uri-file is empty"));
+            }
+            post(
+                format!("{}/nostrconnect", user_path(user)),
+                &wire::NostrconnectAccept {
+                    uri: Zeroizing::new(uri.trim().to_owned()),
+                    perms: perms.clone(),
+                    session_ttl_secs: *session_ttl,
+                },
+                View::Fields(&[
+                    ("client_pubkey", ""),
+                    ("metadata", ""),
+                    ("relays", ""),
+                    ("perms", ""),
+                    ("expires_at", ""),
+                ]),
+            )
+        }
+    })
 }
 
 fn audit(args: &AuditArgs) -> ApiRequest {

@@ -246,3 +246,17 @@ fn key_file(path: &Path, shown: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// `foreign-relays-ca-file`, when set, must hold at least one PEM certificate.
+pub(super) fn foreign_ca_file(config: &Config) -> Result<(), ConfigError> {
+    let Some(path) = &config.foreign.ca_file else {
+        return Ok(());
+    };
+    relay::foreign::check_ca_file(path).map_err(|e| {
+        invalid!(
+            "foreign-relays-ca-file",
+            "cannot be used",
+            format!(" ({e})")
+        )
+    })
+}

@@ -22,6 +22,7 @@ use super::{
     DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
 };
 use crate::sched::IoPolicy;
+use relay::foreign::ForeignSettings;
 use relay::limits::Limits;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -107,6 +108,28 @@ pub struct Settings {
     /// [default: text].
     #[arg(long, env = "BUNKERD_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Foreign relays (named by clients' nostrconnect URIs, not this server's) linked at once, all
+    /// tenants together; 0 serves no session on foreign relays [default: 64].
+    #[arg(long, env = "BUNKERD_FOREIGN_RELAYS_MAX", value_name = "N")]
+    pub foreign_relays_max: Option<usize>,
+    /// Foreign relays one tenant's sessions may use [default: 8].
+    #[arg(long, env = "BUNKERD_FOREIGN_RELAYS_PER_TENANT", value_name = "N")]
+    pub foreign_relays_per_tenant: Option<usize>,
+    /// Sessions of one tenant served on foreign relays [default: 1000].
+    #[arg(long, env = "BUNKERD_FOREIGN_SESSIONS_PER_TENANT", value_name = "N")]
+    pub foreign_sessions_per_tenant: Option<usize>,
+    /// PEM file of CA certificates trusted for wss:// foreign relays, beside the system's
+    /// [default: the system's only].
+    #[arg(long, env = "BUNKERD_FOREIGN_RELAYS_CA_FILE", value_name = "FILE")]
+    pub foreign_relays_ca_file: Option<PathBuf>,
+    /// Let foreign relay URLs lead to loopback, private or link-local addresses (`true`/`false`);
+    /// leave it off on a hosted service: tenant admins choose these URLs [default: false].
+    #[arg(
+        long,
+        env = "BUNKERD_FOREIGN_RELAYS_ALLOW_PRIVATE",
+        value_name = "BOOL"
+    )]
+    pub foreign_relays_allow_private: Option<bool>,
     /// Per-connection limits (`[limits]` in the file).
     #[command(flatten)]
     #[serde(default)]
@@ -275,6 +298,17 @@ impl Settings {
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
+            foreign_relays_max: self.foreign_relays_max.or(lower.foreign_relays_max),
+            foreign_relays_per_tenant: self
+                .foreign_relays_per_tenant
+                .or(lower.foreign_relays_per_tenant),
+            foreign_sessions_per_tenant: self
+                .foreign_sessions_per_tenant
+                .or(lower.foreign_sessions_per_tenant),
+            foreign_relays_ca_file: self.foreign_relays_ca_file.or(lower.foreign_relays_ca_file),
+            foreign_relays_allow_private: self
+                .foreign_relays_allow_private
+                .or(lower.foreign_relays_allow_private),
             limits: self.limits.or(lower.limits),
         }
     }
@@ -354,6 +388,20 @@ impl Settings {
             ),
             log: self.log.unwrap_or_else(|| DEFAULT_LOG.to_owned()),
             log_format: self.log_format.unwrap_or_default(),
+            foreign: {
+                let defaults = ForeignSettings::default();
+                ForeignSettings {
+                    max_relays: self.foreign_relays_max.unwrap_or(defaults.max_relays),
+                    max_relays_per_tenant: self
+                        .foreign_relays_per_tenant
+                        .unwrap_or(defaults.max_relays_per_tenant),
+                    max_sessions_per_tenant: self
+                        .foreign_sessions_per_tenant
+                        .unwrap_or(defaults.max_sessions_per_tenant),
+                    ca_file: self.foreign_relays_ca_file,
+                    allow_private: self.foreign_relays_allow_private.unwrap_or(false),
+                }
+            },
         }
     }
 }

@@ -135,6 +135,36 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "Text".into(),
         ),
         (
+            "foreign_relays_max",
+            |s, n| s.foreign_relays_max = Some(n.into()),
+            |c| c.foreign.max_relays.to_string(),
+            "64".into(),
+        ),
+        (
+            "foreign_relays_per_tenant",
+            |s, n| s.foreign_relays_per_tenant = Some(n.into()),
+            |c| c.foreign.max_relays_per_tenant.to_string(),
+            "8".into(),
+        ),
+        (
+            "foreign_sessions_per_tenant",
+            |s, n| s.foreign_sessions_per_tenant = Some(n.into()),
+            |c| c.foreign.max_sessions_per_tenant.to_string(),
+            "1000".into(),
+        ),
+        (
+            "foreign_relays_ca_file",
+            |s, n| s.foreign_relays_ca_file = Some(format!("/ca{n}.pem").into()),
+            |c| format!("{:?}", c.foreign.ca_file),
+            "None".into(),
+        ),
+        (
+            "foreign_relays_allow_private",
+            |s, n| s.foreign_relays_allow_private = Some(n == 1),
+            |c| c.foreign.allow_private.to_string(),
+            "false".into(),
+        ),
+        (
             "limits.max_subscriptions",
             |s, n| s.limits.max_subscriptions = Some(n.into()),
             |c| c.limits.max_subscriptions.to_string(),
@@ -335,6 +365,11 @@ fn flags_and_file_keys_are_named_alike() {
         ("shutdown_grace_secs", "4", "4"),
         ("log", "\"debug\"", "debug"),
         ("log_format", "\"json\"", "json"),
+        ("foreign_relays_max", "30", "30"),
+        ("foreign_relays_per_tenant", "31", "31"),
+        ("foreign_sessions_per_tenant", "32", "32"),
+        ("foreign_relays_ca_file", "\"/run/ca.pem\"", "/run/ca.pem"),
+        ("foreign_relays_allow_private", "true", "true"),
     ];
     let limits = [
         ("max_subscriptions", "5", "5"),
@@ -414,7 +449,11 @@ fn the_example_file_parses_and_lists_every_key_with_its_default() {
     let shown = every.with_defaults();
     let defaults = Config::for_data_dir(DEFAULT_DATA_DIR);
     for (name, _, get, _) in keys() {
-        if !name.contains("url") && name != "master_key_file" && name != "real_ip_header" {
+        if !name.contains("url")
+            && name != "master_key_file"
+            && name != "real_ip_header"
+            && name != "foreign_relays_ca_file"
+        {
             assert_eq!(get(&shown), get(&defaults), "{name}");
         }
     }

@@ -16,6 +16,7 @@
 //! client's only proof that the response comes from the signer its user chose). Display metadata
 //! is cut to its bounds rather than refused.
 
+pub use event::relay_url::{relay_key, MAX_RELAY_URL_BYTES};
 use event::PublicKey;
 use zeroize::Zeroizing;
 
@@ -23,8 +24,6 @@ use zeroize::Zeroizing;
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Most relays one URI may name.
 pub const MAX_RELAYS: usize = 8;
-/// Longest relay URL, in bytes.
-pub const MAX_RELAY_URL_BYTES: usize = 512;
 /// Longest secret, in bytes (clients use 8–64 characters).
 pub const MAX_SECRET_BYTES: usize = 256;
 /// Longest `name`, in characters; longer names are cut.
@@ -237,31 +236,6 @@ fn decode(value: &str) -> Result<String, UriError> {
         .decode_utf8()
         .map(|v| v.into_owned())
         .map_err(|_| UriError::Encoding)
-}
-
-/// The form of a relay URL that two spellings of the same relay share (WHATWG URL serialization:
-/// scheme and host lowercased, the scheme's default port dropped; then a lone `/` path dropped), or
-/// `None` if `url` is not a `ws://` or `wss://` URL with a host, at most [`MAX_RELAY_URL_BYTES`]
-/// bytes, without user info or fragment.
-pub fn relay_key(url: &str) -> Option<String> {
-    let url = url.trim();
-    if url.len() > MAX_RELAY_URL_BYTES {
-        return None;
-    }
-    let parsed = url::Url::parse(url).ok()?;
-    let acceptable = matches!(parsed.scheme(), "ws" | "wss")
-        && parsed.host_str().is_some_and(|h| !h.is_empty())
-        && parsed.username().is_empty()
-        && parsed.password().is_none()
-        && parsed.fragment().is_none();
-    if !acceptable {
-        return None;
-    }
-    let text = parsed.as_str();
-    Some(match parsed.query() {
-        None if parsed.path() == "/" => text.trim_end_matches('/').to_owned(),
-        _ => text.to_owned(),
-    })
 }
 
 #[cfg(test)]

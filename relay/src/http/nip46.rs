@@ -158,6 +158,7 @@ async fn request(req: Request<Incoming>, state: &Arc<RelayState>, peer: IpAddr) 
     let how = Submission {
         demoted: false,
         want_response: true,
+        origin: None,
     };
     let submitted = crate::intake::submit(state, event, how, reply);
     drop(reading);

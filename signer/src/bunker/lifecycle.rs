@@ -76,6 +76,9 @@ pub struct SessionInfo {
     pub last_used_at: Option<u64>,
     /// Requests answered since the server started.
     pub requests: u64,
+    /// The relays its client named in its `nostrconnect://` URI and is still served on (empty:
+    /// bunkerd's own relays only).
+    pub relays: Vec<String>,
 }
 
 impl Bunker {
@@ -103,6 +106,7 @@ impl Bunker {
                 created_at: s.record.created_at,
                 last_used_at: s.last_used(),
                 requests: s.requests(),
+                relays: s.record.relays.clone(),
             })
             .collect())
     }

@@ -54,6 +54,7 @@ fn a_job_that_wants_its_response_gets_a_copy_of_what_went_to_the_outbox() {
             tenant: tenant.as_str().into(),
             demoted: false,
             want_response,
+            origin: None,
         };
         pool.submitter().try_submit(job).unwrap();
         let processed = rx.recv_timeout(Duration::from_secs(30)).unwrap();

@@ -2,6 +2,7 @@
 //! harnesses and the client matrix they run.
 
 pub mod admin;
+pub mod foreign;
 pub mod matrix;
 pub mod node;
 pub mod raw;
@@ -149,15 +150,21 @@ pub async fn create_user(admin: &admin::Admin, tenant: &str, body: serde_json::V
 /// The `bunkerd` binary next to this test binary (`cargo test --workspace` builds it; `cargo test -p
 /// tests` alone does not).
 pub fn bunkerd_binary() -> PathBuf {
+    workspace_binary("bunkerd")
+}
+
+/// The workspace binary `name` next to this test binary (`cargo test --workspace` builds every
+/// one; `cargo test -p tests` alone does not).
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let mut dir = exe.parent().expect("test binary has a directory");
     if dir.ends_with("deps") {
         dir = dir.parent().expect("deps has a parent");
     }
-    let path = dir.join(format!("bunkerd{}", std::env::consts::EXE_SUFFIX));
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
-        "{} not found: run `cargo build -p bunkerd` (cargo test --workspace builds it)",
+        "{} not found: run `cargo build --workspace` (cargo test --workspace builds it)",
         path.display()
     );
     path
@@ -193,6 +200,8 @@ fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     config.operator_token = Some(zeroize::Zeroizing::new(OPERATOR_TOKEN.to_owned()));
     config.workers = 2;
     config.shutdown_grace = std::time::Duration::from_secs(5);
+    // The foreign relays of the tests listen on loopback.
+    config.foreign.allow_private = true;
     config
 }
 

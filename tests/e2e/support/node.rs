@@ -93,16 +93,7 @@ pub async fn run_paused(
     npm_ci().await;
     let deadline = Instant::now() + limit;
     let what = args.join(" ");
-    let mut cmd = Command::new("node");
-    cmd.args(&args)
-        .current_dir(node_dir())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("node runs (Node.js 20+ is required)");
+    let mut child = node(&args, env, Stdio::piped());
     let pid = child.id();
     let overran = |during: &str| -> ! {
         crate::support::signal(pid, "KILL");
@@ -163,10 +154,102 @@ pub async fn run_paused(
     (value, status.code().unwrap_or(-1))
 }
 
+/// Starts `node <args…>` in `tests/node` with `env` added, stdin and stdout piped.
+fn node(args: &[String], env: Vec<(&'static str, String)>, stderr: Stdio) -> std::process::Child {
+    let mut cmd = Command::new("node");
+    cmd.args(args)
+        .current_dir(node_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("node runs (Node.js 20+ is required)")
+}
+
 /// The last line of `stdout`, parsed as JSON; panics with both outputs when it is not JSON.
 fn last_json_line(what: &str, stdout: &str, stderr: &str) -> Value {
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|_| {
         panic!("`node {what}` printed no JSON line; stdout: {stdout}; stderr: {stderr}")
     })
+}
+
+/// A script steered line by line: JSON objects out, commands in (`nostrconnect_client.mjs`).
+/// Killed when dropped.
+pub struct Steered {
+    child: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    stdin: std::process::ChildStdin,
+    what: String,
+}
+
+impl Steered {
+    /// Starts `node <args…>` in `tests/node` with `env` added, after [`npm_ci`].
+    pub async fn start(args: Vec<String>, env: Vec<(&'static str, String)>) -> Self {
+        npm_ci().await;
+        let what = args.join(" ");
+        let mut child = node(&args, env, Stdio::inherit());
+        let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().expect("piped stdin");
+        Steered {
+            child,
+            lines,
+            stdin,
+            what,
+        }
+    }
+
+    /// The next JSON line, within `limit`; panics (the script killed) when none comes.
+    pub async fn next(&mut self, limit: Duration) -> Value {
+        match tokio::time::timeout(limit, self.lines.recv()).await {
+            Ok(Some(line)) => serde_json::from_str(&line)
+                .unwrap_or_else(|_| panic!("`node {}` printed a non-JSON line: {line}", self.what)),
+            Ok(None) => panic!("`node {}` ended early", self.what),
+            Err(_) => panic!("`node {}` printed nothing within {limit:?}", self.what),
+        }
+    }
+
+    /// The next JSON line that has `key`, within `limit`; the lines before it are returned too.
+    pub async fn next_with(&mut self, key: &str, limit: Duration) -> (Value, Vec<Value>) {
+        let deadline = Instant::now() + limit;
+        let mut skipped = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let value = self.next(left).await;
+            if value.get(key).is_some() {
+                return (value, skipped);
+            }
+            assert!(
+                value.get("error").is_none() || key == "error",
+                "`node {}` failed: {value}",
+                self.what
+            );
+            skipped.push(value);
+        }
+    }
+
+    /// Writes one command line.
+    pub fn send(&mut self, command: &str) {
+        self.stdin
+            .write_all(format!("{command}\n").as_bytes())
+            .and_then(|()| self.stdin.flush())
+            .unwrap_or_else(|e| panic!("`node {}` stdin: {e}", self.what));
+    }
+}
+
+impl Drop for Steered {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

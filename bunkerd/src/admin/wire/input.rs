@@ -320,14 +320,55 @@ pub(crate) struct BunkerUriCreate {
 
 impl Input for BunkerUriCreate {
     fn check(&self) -> Result<(), ApiError> {
-        if self.perms.as_deref().is_some_and(|p| !v::perms(p)) {
-            return Err(invalid(
-                "perms must be a comma-separated list of NIP-46 methods (sign_event:<kind> for \
-                 one kind), without spaces, at most 1024 characters",
-            ));
-        }
-        Ok(())
+        check_perms(self.perms.as_deref())
     }
+}
+
+/// `POST …/users/{user}/nostrconnect`: pair the user with the client of a `nostrconnect://` URI.
+/// `Debug` leaves the URI out (it carries the client's secret).
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NostrconnectAccept {
+    /// The client's `nostrconnect://<client-pubkey>?relay=…&secret=…` URI (NIP-46), as its app
+    /// shows it (percent-encoded); at most 8192 bytes.
+    #[schema(value_type = String, max_length = 8192, pattern = "^nostrconnect://")]
+    pub(crate) uri: Zeroizing<String>,
+    /// Pre-approved NIP-46 permissions capping the session whatever the URI's `perms` ask, e.g.
+    /// `sign_event:1,nip44_encrypt`; the syntax of a bunker URI's `perms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
+    pub(crate) perms: Option<String>,
+    /// Lifetime of the session, seconds from now; absent: only the policy's `session_ttl_secs`
+    /// ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
+    pub(crate) session_ttl_secs: Option<u64>,
+}
+
+impl Input for NostrconnectAccept {
+    fn check(&self) -> Result<(), ApiError> {
+        check_perms(self.perms.as_deref())
+    }
+}
+
+impl std::fmt::Debug for NostrconnectAccept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NostrconnectAccept")
+            .field("perms", &self.perms)
+            .field("session_ttl_secs", &self.session_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Pre-approved perms, when given, must be in the NIP-46 perms syntax.
+fn check_perms(perms: Option<&str>) -> Result<(), ApiError> {
+    if perms.is_some_and(|p| !v::perms(p)) {
+        return Err(invalid(
+            "perms must be a comma-separated list of NIP-46 methods (sign_event:<kind> for one \
+             kind), without spaces, at most 1024 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// The NIP-46 method names a policy's `methods` may list.
@@ -547,6 +588,7 @@ pub(crate) fn add_patterns(schemas: &mut [(String, Value)]) {
         ("AdminPubkeyAdd", "pubkey", v::PUBKEY_PATTERN),
         ("UserUpdate", "nip05_name", v::NIP05_NAME_PATTERN),
         ("BunkerUriCreate", "perms", v::PERMS_PATTERN),
+        ("NostrconnectAccept", "perms", v::PERMS_PATTERN),
     ];
     for (schema, field, pattern) in patterns {
         let (_, value) = schemas
@@ -561,6 +603,13 @@ pub(crate) fn add_patterns(schemas: &mut [(String, Value)]) {
         .find(|(name, _)| name == "AdminPubkeyAdd")
         .expect("a derived schema");
     add["properties"]["pubkey"]["example"] = json!(EXAMPLE_PUBKEY);
+    let (_, accept) = schemas
+        .iter_mut()
+        .find(|(name, _)| name == "NostrconnectAccept")
+        .expect("a derived schema");
+    accept["properties"]["uri"]["example"] = json!(format!(
+        "nostrconnect://{EXAMPLE_PUBKEY}?relay=wss%3A%2F%2Frelay.example.com&secret=0b5f7c1e&name=My+App"
+    ));
 }
 
 /// The document's example of a secret key (hex).
