@@ -9,7 +9,7 @@
 //!
 //! Main items: [`handle_sign_event`], [`PipelineError`].
 
-use proto::nip46::{handle, Context, Reply, Request};
+use proto::nip46::{handle, Approval, Context, Reply, Request};
 use proto::nostr::{nip44, Event, UnsignedEvent};
 use signer::KIND_NOSTR_CONNECT;
 
@@ -103,6 +103,7 @@ fn sign_requested_note(
         session_expires_at: None,
         bunker_secret: None,
         relays: &[],
+        approval: Approval::Granted,
     };
     let reply = signer::crypto::with(|c| handle(&ctx, incoming, NOW, c)).reply;
     reply.body.as_ref().map_err(|_| PipelineError::Parse)?;

@@ -87,6 +87,9 @@ pub struct Config {
     pub log: String,
     /// Log line format (applied by the binary). Default: [`LogFormat::Text`].
     pub log_format: LogFormat,
+    /// How long a request held for an admin's approval (the policy's `ask_*` rules) waits for a
+    /// decision before its client is answered with an error, seconds (1..=86400). Default: 600.
+    pub approval_ttl_secs: u64,
     /// Bounds and trust of the links to foreign relays (those clients name in `nostrconnect://`
     /// URIs). Defaults: [`relay::foreign::ForeignSettings::default`].
     pub foreign: relay::foreign::ForeignSettings,
@@ -120,6 +123,7 @@ impl std::fmt::Debug for Config {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log", &self.log)
             .field("log_format", &self.log_format)
+            .field("approval_ttl_secs", &self.approval_ttl_secs)
             .field("foreign", &self.foreign)
             .finish()
     }
@@ -199,6 +203,7 @@ impl Config {
             log: DEFAULT_LOG.to_owned(),
             log_format: LogFormat::default(),
             foreign: relay::foreign::ForeignSettings::default(),
+            approval_ttl_secs: signer::approvals::DEFAULT_APPROVAL_TTL_SECS,
         }
     }
 
@@ -226,7 +231,8 @@ impl Config {
     /// - `nip49-max-log-n`: 0 or above [`proto::nostr::nip49::LOG_N_LIMIT`];
     /// - `admin-auth-failure-burst`: 0 while `admin-auth-failures-per-min` is not;
     /// - `log`: not a valid `EnvFilter` directive list;
-    /// - `foreign-relays-ca-file`: unreadable, or holds no PEM certificate.
+    /// - `foreign-relays-ca-file`: unreadable, or holds no PEM certificate;
+    /// - `approval-ttl-secs`: 0 or above 86400.
     ///
     /// A [`ConfigError`] converts into [`crate::Error::Config`] (with the setting and the problem,
     /// without the details) for callers that return [`crate::Error`].
@@ -239,6 +245,7 @@ impl Config {
         check::operator_token(self)?;
         check::data_dir(&self.data_dir)?;
         check::master_key_file(self)?;
+        check::approval_ttl(self)?;
         check::foreign_ca_file(self)
     }
 }

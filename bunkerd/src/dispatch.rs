@@ -10,8 +10,8 @@
 
 use proto::nostr::Event;
 use relay::dispatch::{
-    unix_now, Dispatch, ForeignSession, Nip05, Overflow, RefusalReply, Rejected, Request, Route,
-    Verdict, WriteGuard,
+    unix_now, ApprovalPage, Dispatch, ForeignSession, Nip05, Overflow, RefusalReply, Rejected,
+    Request, Route, Verdict, WriteGuard,
 };
 use relay::fanout::Hub;
 use signer::directory::valid_nip05_name;
@@ -174,6 +174,19 @@ impl Dispatch for SignerDispatch {
     ) -> Option<Event> {
         self.bunker
             .authenticate(remote_signer, relay_url, challenge, unix_now())
+    }
+
+    fn approval_page(&self, token: &str) -> Option<ApprovalPage> {
+        let view = self.bunker.held_view(token).ok().flatten()?;
+        Some(ApprovalPage {
+            permission: view.permission,
+            client_name: view.client_name,
+            client_pubkey: view.client_pubkey,
+            preview: view.preview,
+            created_at: view.created_at,
+            expires_at: view.expires_at,
+            status: view.status.name(),
+        })
     }
 }
 

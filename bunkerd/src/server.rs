@@ -167,7 +167,11 @@ async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
             RocksStore::start_background_threads(crate::sched::store_thread_start)?;
         }
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
-        let bunker = Bunker::open(store.clone(), master, BunkerConfig::new(public_url))?;
+        let bunker_config = BunkerConfig {
+            approval_ttl_secs: config.approval_ttl_secs,
+            ..BunkerConfig::new(public_url)
+        };
+        let bunker = Bunker::open(store.clone(), master, bunker_config)?;
         let token = operator_token(&config)?;
         let token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         let tokens = Arc::new(AdminTokens::load(store.clone())?);
@@ -328,6 +332,7 @@ async fn serve(
         shutdown.clone(),
     ));
     tracker.spawn(sweep_sessions(bunker, shutdown.clone()));
+    tracker.spawn(expire_approvals(admin_state.clone(), shutdown.clone()));
     let relay_header_timeout =
         std::time::Duration::from_secs(config.limits.http_idle_timeout_secs.max(1));
     let relay = tracker.spawn(accept_loop(
@@ -545,6 +550,33 @@ async fn sweep(
 
 /// Ends expired sessions and deletes spent bunker-URI records every
 /// [`SESSION_SWEEP_INTERVAL_SECS`] ([`signer::admin::Admin::sweep`]), on the blocking pool.
+/// Every second: answers the requests held for approval that nobody decided in time.
+async fn expire_approvals(state: Arc<AdminState>, shutdown: CancellationToken) {
+    let period = std::time::Duration::from_secs(1);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let bunker = state.bunker.clone();
+                let expired = tokio::task::spawn_blocking(move || {
+                    bunker.admin().expire_approvals(relay::dispatch::unix_now())
+                })
+                .await;
+                match expired {
+                    Ok(Ok(expired)) => {
+                        for decided in &expired {
+                            crate::admin::deliver(&state, decided);
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(code = e.code(), "approval expiry failed"),
+                    Err(_) => tracing::error!("approval expiry panicked"),
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
 async fn sweep_sessions(bunker: Arc<Bunker>, shutdown: CancellationToken) {
     let period = std::time::Duration::from_secs(SESSION_SWEEP_INTERVAL_SECS);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);

@@ -16,7 +16,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use proto::nip46::{
-    handle, method_label, BunkerSecretView, Context, Effect, Request, RpcError, UserKeys,
+    handle, method_label, Approval, BunkerSecretView, Context, Effect, Request, RpcError, UserKeys,
     MAX_ID_LEN, SUPPORTED_METHODS,
 };
 use proto::nostr::{nip04, nip44, Crypto, Event, Keypair, PublicKey, SecretKey};
@@ -129,6 +129,7 @@ fuzz_target!(|data: &[u8]| {
         session_expires_at: (flags & 2 != 0).then_some(NOW),
         bunker_secret: (flags & 16 != 0).then_some(&view),
         relays: &f.relays,
+        approval: Approval::Granted,
     };
     let id = incoming.id.clone();
     let method = incoming.method.clone();

@@ -199,7 +199,8 @@ pub enum GrantMode {
 /// {"methods":["connect","get_public_key","logout","nip04_decrypt","nip04_encrypt","nip44_decrypt",
 ///  "nip44_encrypt","ping","sign_event","switch_relays"],"sign_kinds":"any",
 ///  "deny_kinds":[62,7374,7375,7376,9321,10019,13194,17375,23194,23195,23196,23197,24133],
-///  "grant":"policy","max_created_at_skew_secs":604800,"session_ttl_secs":null}
+///  "grant":"policy","max_created_at_skew_secs":604800,"session_ttl_secs":null,
+///  "ask_methods":[],"ask_kinds":[],"ask_new_clients":false}
 /// ```
 ///
 /// Reading also accepts the earlier form with `allow_dangerous_kinds` instead of `deny_kinds` (and
@@ -232,6 +233,16 @@ pub struct Policy {
     /// `unauthorized: session expired` and the client needs a new bunker URI. Applies to live
     /// sessions too (measured from their `connect`). `None` (JSON `null`, the default): no expiry.
     pub session_ttl_secs: Option<u64>,
+    /// Methods whose requests wait for an admin's approval (NIP-46 `auth_url`) unless the
+    /// session's client was told to be remembered for them. Default: none.
+    pub ask_methods: MethodSet,
+    /// Kinds whose `sign_event` waits for an admin's approval, as [`Policy::ask_methods`]. Default:
+    /// none.
+    pub ask_kinds: KindSet,
+    /// Whether every request of a client (but the always-allowed methods) waits for approval
+    /// until an admin approved one of its requests with "remember": a new client is confirmed by
+    /// a person before it signs anything. Default: `false`.
+    pub ask_new_clients: bool,
 }
 
 impl Default for Policy {
@@ -243,6 +254,9 @@ impl Default for Policy {
             grant: GrantMode::Policy,
             max_created_at_skew_secs: Some(DEFAULT_MAX_SKEW_SECS),
             session_ttl_secs: None,
+            ask_methods: MethodSet::empty(),
+            ask_kinds: KindSet::new(),
+            ask_new_clients: false,
         }
     }
 }
@@ -265,6 +279,12 @@ struct PolicyWire {
     max_created_at_skew_secs: Option<u64>,
     #[serde(default)]
     session_ttl_secs: Option<u64>,
+    #[serde(default)]
+    ask_methods: MethodSet,
+    #[serde(default)]
+    ask_kinds: KindSet,
+    #[serde(default)]
+    ask_new_clients: bool,
 }
 
 fn default_skew() -> Option<u64> {
@@ -293,6 +313,9 @@ impl TryFrom<PolicyWire> for Policy {
             grant: wire.grant,
             max_created_at_skew_secs: wire.max_created_at_skew_secs,
             session_ttl_secs: wire.session_ttl_secs,
+            ask_methods: wire.ask_methods,
+            ask_kinds: wire.ask_kinds,
+            ask_new_clients: wire.ask_new_clients,
         })
     }
 }
@@ -303,8 +326,8 @@ impl Policy {
     /// # Errors
     ///
     /// - [`PolicyError::SkewTooLarge`]: `max_created_at_skew_secs` is over [`MAX_SKEW_BOUND_SECS`].
-    /// - [`PolicyError::TooManyKinds`]: `sign_kinds` or `deny_kinds` lists more than
-    ///   [`MAX_POLICY_KINDS`] kinds.
+    /// - [`PolicyError::TooManyKinds`]: `sign_kinds`, `deny_kinds` or `ask_kinds` lists more
+    ///   than [`MAX_POLICY_KINDS`] kinds.
     /// - [`PolicyError::SessionTtlOutOfRange`]: `session_ttl_secs` is 0 or over
     ///   [`MAX_SESSION_TTL_SECS`].
     pub fn validate(&self) -> Result<(), PolicyError> {
@@ -318,7 +341,10 @@ impl Policy {
             SignKinds::Only(kinds) => kinds.len(),
             SignKinds::Any => 0,
         };
-        if listed > MAX_POLICY_KINDS || self.deny_kinds.len() > MAX_POLICY_KINDS {
+        if listed > MAX_POLICY_KINDS
+            || self.deny_kinds.len() > MAX_POLICY_KINDS
+            || self.ask_kinds.len() > MAX_POLICY_KINDS
+        {
             return Err(PolicyError::TooManyKinds);
         }
         if self
@@ -328,6 +354,24 @@ impl Policy {
             return Err(PolicyError::SessionTtlOutOfRange);
         }
         Ok(())
+    }
+
+    /// Whether a request that [`check`] allowed and that needs `permission` waits for an admin's
+    /// approval: with [`Policy::ask_new_clients`] when its client is not `confirmed` yet; else when
+    /// its method is in [`Policy::ask_methods`] or its `sign_event` kind in [`Policy::ask_kinds`],
+    /// and `remembered` (what admins approved for this client with "remember") does not allow
+    /// it. The always-allowed methods never wait. Allocation-free.
+    pub fn asks(&self, permission: Permission, remembered: &Perms, confirmed: bool) -> bool {
+        let Permission { method, kind } = permission;
+        if method.is_always_allowed() {
+            return false;
+        }
+        if self.ask_new_clients && !confirmed {
+            return true;
+        }
+        let listed = self.ask_methods.contains(method)
+            || (method == Method::SignEvent && kind.is_some_and(|k| self.ask_kinds.contains(k)));
+        listed && !remembered.allows(method, kind)
     }
 
     /// Whether this policy lets `sign_event` sign `kind`: the method is allowed, the kind is in
@@ -389,8 +433,8 @@ pub enum PolicyError {
     /// `max_created_at_skew_secs` is over [`MAX_SKEW_BOUND_SECS`].
     #[error("max_created_at_skew_secs is over one year (31536000 seconds); use null for no bound")]
     SkewTooLarge,
-    /// `sign_kinds` or `deny_kinds` lists more than [`MAX_POLICY_KINDS`] kinds.
-    #[error("sign_kinds or deny_kinds lists more than 1024 kinds")]
+    /// `sign_kinds`, `deny_kinds` or `ask_kinds` lists more than [`MAX_POLICY_KINDS`] kinds.
+    #[error("sign_kinds, deny_kinds or ask_kinds lists more than 1024 kinds")]
     TooManyKinds,
     /// `session_ttl_secs` is 0 or over [`MAX_SESSION_TTL_SECS`].
     #[error(

@@ -316,7 +316,7 @@ fn policy_json_has_stable_field_names() {
             r#""nip44_decrypt","nip44_encrypt","ping","sign_event","switch_relays"],"#,
             r#""sign_kinds":"any","deny_kinds":[62,7374,7375,7376,9321,10019,13194,17375,23194,"#,
             r#"23195,23196,23197,24133],"grant":"policy","max_created_at_skew_secs":604800,"#,
-            r#""session_ttl_secs":null}"#
+            r#""session_ttl_secs":null,"ask_methods":[],"ask_kinds":[],"ask_new_clients":false}"#
         )
     );
     assert_eq!(
@@ -333,11 +333,14 @@ fn policy_json_has_stable_field_names() {
         grant: GrantMode::Requested,
         max_created_at_skew_secs: None,
         session_ttl_secs: Some(3600),
+        ask_methods: [Method::Nip44Encrypt].into_iter().collect(),
+        ask_kinds: [0].into_iter().collect(),
+        ask_new_clients: true,
     };
     let json = serde_json::to_string(&custom).unwrap();
     assert_eq!(
         json,
-        r#"{"methods":["nip44_encrypt","sign_event"],"sign_kinds":[1,7],"deny_kinds":[0,3],"grant":"requested","max_created_at_skew_secs":null,"session_ttl_secs":3600}"#
+        r#"{"methods":["nip44_encrypt","sign_event"],"sign_kinds":[1,7],"deny_kinds":[0,3],"grant":"requested","max_created_at_skew_secs":null,"session_ttl_secs":3600,"ask_methods":["nip44_encrypt"],"ask_kinds":[0],"ask_new_clients":true}"#
     );
     assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), custom);
 }
@@ -832,6 +835,7 @@ fn policy() -> impl Strategy<Value = Policy> {
         grant,
         max_created_at_skew_secs: None,
         session_ttl_secs: None,
+        ..Policy::default()
     })
 }
 
@@ -903,4 +907,61 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn ask_rules_hold_listed_methods_and_kinds_until_remembered() {
+    let policy = Policy {
+        ask_methods: [Method::Nip44Decrypt].into_iter().collect(),
+        ask_kinds: [0].into_iter().collect(),
+        ..Policy::default()
+    };
+    let sign = |kind| Permission {
+        method: Method::SignEvent,
+        kind: Some(kind),
+    };
+    let decrypt = Permission {
+        method: Method::Nip44Decrypt,
+        kind: None,
+    };
+    let nothing = Perms::none();
+    assert!(policy.asks(sign(0), &nothing, true));
+    assert!(
+        !policy.asks(sign(1), &nothing, false),
+        "kind 1 is not listed"
+    );
+    assert!(policy.asks(decrypt, &nothing, true));
+    let remembered = Perms::parse("sign_event:0");
+    assert!(
+        !policy.asks(sign(0), &remembered, true),
+        "remembered for the client"
+    );
+    assert!(
+        policy.asks(decrypt, &remembered, true),
+        "only what was remembered"
+    );
+    let ping = Permission {
+        method: Method::Ping,
+        kind: None,
+    };
+    let new_clients = Policy {
+        ask_new_clients: true,
+        ..Policy::default()
+    };
+    assert!(
+        new_clients.asks(sign(1), &nothing, false),
+        "a new client asks"
+    );
+    assert!(
+        !new_clients.asks(sign(1), &nothing, true),
+        "a confirmed one does not"
+    );
+    assert!(
+        !new_clients.asks(ping, &nothing, false),
+        "always-allowed methods never ask"
+    );
+    assert!(
+        !Policy::default().asks(sign(0), &nothing, false),
+        "the default asks nothing"
+    );
 }

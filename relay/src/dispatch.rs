@@ -83,6 +83,30 @@ pub trait Dispatch: Send + Sync + 'static {
         relay_url: &str,
         challenge: &str,
     ) -> Option<Event>;
+
+    /// What the approval page of `token` (64 lowercase hex, from an `auth_url` reply) shows;
+    /// `None` for an unknown token or a store failure. May block on the store.
+    fn approval_page(&self, token: &str) -> Option<ApprovalPage>;
+}
+
+/// A request held for an admin's approval, as its page shows it ([`Dispatch::approval_page`]).
+/// Nothing secret: the preview is the event the client itself asked to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalPage {
+    /// The permission it needs (`sign_event:0`).
+    pub permission: String,
+    /// The client's display name, if it gave one.
+    pub client_name: Option<String>,
+    /// The client pubkey, 64 hex.
+    pub client_pubkey: String,
+    /// The start of the event to sign, for `sign_event`.
+    pub preview: Option<String>,
+    /// Unix seconds it was held.
+    pub created_at: u64,
+    /// Unix seconds it expires undecided.
+    pub expires_at: u64,
+    /// `pending`, `approved`, `remembered`, `denied` or `expired`.
+    pub status: &'static str,
 }
 
 /// A session served on relays its client chose ([`Dispatch::foreign_sessions`]).

@@ -9,6 +9,7 @@
 //! - `GET /` otherwise → a short plain-text description.
 //! - `GET /.well-known/nostr.json?name=…` → NIP-05.
 //! - `POST /nip46/request`, `GET /nip46/info` → NIP-46 over HTTP ([`nip46`]).
+//! - `GET /approvals/<token>` → the page of a request held for approval ([`approval`]).
 
 use crate::dispatch::Nip05;
 use crate::limits::{ConnectionPermit, Limit, Limits};
@@ -20,6 +21,7 @@ use hyper::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 
+pub mod approval;
 pub mod nip46;
 
 /// The response body type of both listeners.
@@ -133,6 +135,9 @@ pub async fn relay_service(
         nip46::REQUEST_PATH | nip46::INFO_PATH => {
             return Ok(nip46::service(req, &state, peer).await);
         }
+        path if path.starts_with(approval::PREFIX) && req.method() == Method::GET => {
+            return Ok(approval::page(&req, &state, peer).await);
+        }
         _ => {}
     }
     if req.uri().path() != "/" {
@@ -178,14 +183,8 @@ async fn nip05(
     state: &Arc<RelayState>,
     peer: std::net::IpAddr,
 ) -> Response<Body> {
-    let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
-    if let Err(limit) = state.addresses.admit_event(ip) {
-        state.metrics.limit_refused(limit);
-        let mut response = text(StatusCode::TOO_MANY_REQUESTS, limit.message());
-        response
-            .headers_mut()
-            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+    if let Some(refused) = refuse_lookup(req, state, peer) {
+        return refused;
     }
     let host = req
         .headers()
@@ -218,6 +217,23 @@ async fn nip05(
         Response::builder().header(CONTENT_TYPE, "application/json"),
         Body::from(body.to_string()),
     )
+}
+
+/// Takes a token of the client address's event bucket for a lookup (NIP-05, an approval page);
+/// when it is empty, the `429` answer (with `Retry-After`) to send instead.
+fn refuse_lookup(
+    req: &Request<Incoming>,
+    state: &RelayState,
+    peer: std::net::IpAddr,
+) -> Option<Response<Body>> {
+    let ip = crate::limits::client_ip(peer, state.real_ip_header.as_ref(), req.headers());
+    let limit = state.addresses.admit_event(ip).err()?;
+    state.metrics.limit_refused(limit);
+    let mut response = text(StatusCode::TOO_MANY_REQUESTS, limit.message());
+    response
+        .headers_mut()
+        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Some(response)
 }
 
 /// Upgrades the connection to a websocket, which takes over its connection slot — moved to the

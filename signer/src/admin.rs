@@ -42,6 +42,7 @@
 //! Expensive work that needs no record — NIP-49 scrypt, key parsing, policy validation — runs
 //! before the lock is taken.
 
+mod approvals;
 mod import;
 mod locks;
 mod pairing;
@@ -53,6 +54,7 @@ mod users;
 #[cfg(test)]
 mod tests;
 
+pub use approvals::{Decided, Decision, MAX_APPROVALS_LISTED};
 pub use import::{ImportError, KeyImport};
 pub(crate) use locks::Locks;
 pub use locks::{TENANT_STRIPES, USER_STRIPES};

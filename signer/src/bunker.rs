@@ -18,8 +18,11 @@
 //! either not found or already consumed, and the session it ends already written). Every other
 //! request takes no lock.
 
+mod held;
 mod lifecycle;
 mod refusal;
+
+pub use held::{Answer, HeldView, PREVIEW_CHARS};
 
 pub use lifecycle::{IssuedUri, SessionInfo, UriOptions, MAX_URI_PERMS_BYTES, MAX_URI_TTL_SECS};
 
@@ -31,7 +34,7 @@ use crate::{Error, KIND_NOSTR_CONNECT};
 use kms::{MasterKey, Vault};
 use proto::nip46::nostrconnect::relay_key;
 use proto::nip46::UserKeys;
-use proto::nip46::{self, Context, Effect, Reply, Request, RpcError, Scheme};
+use proto::nip46::{self, Approval, Context, Effect, Reply, Request, RpcError, Scheme};
 use proto::nostr::{hex32, nip04, nip44, Event, PublicKey, SecretKey, UnsignedEvent, Verified};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -58,16 +61,37 @@ pub struct BunkerConfig {
     pub bunker_uri_ttl_secs: u64,
     /// Bound on cached unsealed user keys. Default: 100,000.
     pub key_cache_capacity: usize,
+    /// How long a request held for approval waits for a decision, seconds. Default: 600.
+    pub approval_ttl_secs: u64,
+    /// Base of the approval pages' URLs (`http://` or `https://`, no trailing `/`): bunkerd's
+    /// public listener. Default: the first relay URL with `ws` → `http`.
+    pub approval_base_url: String,
 }
 
 impl BunkerConfig {
     /// A config with the defaults and the given public relay URL.
     pub fn new(relay_url: impl Into<String>) -> Self {
+        let relay_url = relay_url.into();
         BunkerConfig {
-            relays: vec![relay_url.into()],
+            approval_base_url: http_base(&relay_url),
+            relays: vec![relay_url],
             bunker_uri_ttl_secs: DEFAULT_BUNKER_URI_TTL_SECS,
             key_cache_capacity: DEFAULT_KEY_CACHE_CAPACITY,
+            approval_ttl_secs: crate::approvals::DEFAULT_APPROVAL_TTL_SECS,
         }
+    }
+}
+
+/// The HTTP base URL of a relay URL: `ws://h` → `http://h`, `wss://h` → `https://h`, without a
+/// trailing `/`.
+pub fn http_base(relay_url: &str) -> String {
+    let trimmed = relay_url.trim().trim_end_matches('/');
+    if let Some(rest) = trimmed.strip_prefix("wss://") {
+        format!("https://{rest}")
+    } else if let Some(rest) = trimmed.strip_prefix("ws://") {
+        format!("http://{rest}")
+    } else {
+        trimmed.to_owned()
     }
 }
 
@@ -118,6 +142,8 @@ pub struct Bunker {
     /// The record locks of every admin write, also held by a `connect` that consumes a secret
     /// (see the module doc). Connects are rare; the hot path never takes them.
     pub(crate) locks: Locks,
+    /// Requests held for approval, per session ([`crate::approvals::MAX_HELD_PER_CLIENT`]).
+    pub(crate) held: crate::approvals::HeldCounts,
 }
 
 impl std::fmt::Debug for Bunker {
@@ -151,7 +177,9 @@ impl Bunker {
         let directory = Directory::load(store.clone(), vault, config.key_cache_capacity)?;
         let sessions = Sessions::load(store.as_ref())?;
         let audit = AuditLog::open(store.clone())?;
+        let held = crate::approvals::HeldCounts::load(store.as_ref())?;
         Ok(Bunker {
+            held,
             store,
             directory,
             sessions,
@@ -285,9 +313,26 @@ impl Bunker {
             Ok(Request::SignEvent(template)) => Some(template.kind),
             _ => None,
         };
-        let reply = self.run(&keys, event.pubkey, transport.scheme(), incoming, now);
+        let mut reply = self.run(
+            &keys,
+            event.pubkey,
+            transport.scheme(),
+            incoming,
+            false,
+            now,
+        );
         if origin.is_none() {
             self.settle_on_own_relays(&keys, event.pubkey);
+        }
+        if let Err(RpcError::ApprovalRequired(permission)) = &reply.body {
+            reply.body = match self.hold(&keys, event, origin, permission, now) {
+                Ok(Some(url)) => Err(RpcError::AuthUrl(url)),
+                Ok(None) => Err(RpcError::TooManyHeld),
+                Err(e) => {
+                    tracing::error!(code = e.code(), "cannot hold a request for approval");
+                    Err(RpcError::Internal)
+                }
+            };
         }
         self.audit_reply(&keys, event.pubkey, method, kind, &reply);
         let outcome = match &reply.body {
@@ -387,6 +432,10 @@ impl Bunker {
             Err(RpcError::PermissionDenied(message)) => {
                 (Outcome::Refused, Some(message.clone()), None)
             }
+            // The URL carries the page token: the audit says only that the request waits.
+            Err(RpcError::AuthUrl(_)) => {
+                (Outcome::Refused, Some("approval_pending".to_owned()), None)
+            }
             Err(e) => (Outcome::Refused, Some(e.code().to_owned()), None),
         };
         let mut record = AuditRecord::new(audit::now_ms(), keys.tenant.as_str(), method, outcome);
@@ -413,12 +462,14 @@ impl Bunker {
     }
 
     /// Runs the handler with the records it needs and persists its effect.
+    /// `granted`: an admin approved this very request (the policy's approval rules do not hold it).
     fn run(
         &self,
         keys: &UserKeys,
         client: PublicKey,
         scheme: Scheme,
         incoming: nip46::Incoming,
+        granted: bool,
         now: u64,
     ) -> Reply {
         let remote_signer = keys.remote_signer.public_key();
@@ -466,6 +517,14 @@ impl Bunker {
             session_expires_at: session.as_ref().and_then(|s| s.expires_at(&keys.policy)),
             bunker_secret: token.as_ref().map(|(_, view)| view),
             relays: &self.config.relays,
+            approval: match &session {
+                _ if granted => Approval::Granted,
+                Some(s) => Approval::Check {
+                    remembered: &s.remembered,
+                    confirmed: s.record.confirmed,
+                },
+                None => Approval::Granted,
+            },
         };
         let outcome = crate::crypto::with(|crypto| nip46::handle(&ctx, incoming, now, crypto));
         match self.persist(
@@ -522,6 +581,8 @@ impl Bunker {
                     scheme,
                     metadata,
                     relays: Vec::new(),
+                    remembered: None,
+                    confirmed: false,
                     created_at: now,
                 };
                 Sessions::put(&mut batch, &record);

@@ -17,6 +17,7 @@
 //! response events through the [`pool::Outbox`] trait.
 
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod bunker;
 pub mod crypto;
@@ -27,6 +28,8 @@ pub mod sessions;
 #[cfg(test)]
 mod test_support;
 
-pub use bunker::{Bunker, BunkerConfig, IssuedUri, Processed, Refusal, SessionInfo, UriOptions};
+pub use bunker::{
+    Answer, Bunker, BunkerConfig, HeldView, IssuedUri, Processed, Refusal, SessionInfo, UriOptions,
+};
 pub use error::Error;
 pub use event::KIND_NOSTR_CONNECT;

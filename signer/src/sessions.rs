@@ -52,6 +52,14 @@ pub struct SessionRecord {
     /// session made by `connect`, whose client uses bunkerd's own relays).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relays: Vec<String>,
+    /// What admins approved for this client with "remember" (canonical NIP-46 perms): the policy's
+    /// approval rules no longer hold such requests. `None`: nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remembered: Option<String>,
+    /// Whether an admin confirmed this client (approved one of its requests with "remember"):
+    /// the policy's `ask_new_clients` no longer holds its requests.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
     /// Unix seconds.
     pub created_at: u64,
 }
@@ -63,6 +71,8 @@ pub struct Session {
     pub record: SessionRecord,
     /// The parsed grant (checked against the user's current policy on every request).
     pub grant: Grant,
+    /// [`SessionRecord::remembered`], parsed.
+    pub remembered: Perms,
     nip44: OnceLock<nip44::ConversationKey>,
     nip04: OnceLock<nip04::SharedKey>,
     /// Requests answered in this session since the process started (not persisted).
@@ -75,8 +85,13 @@ impl Session {
     fn new(record: SessionRecord) -> Self {
         let approved = record.approved.as_deref().or(record.grant.as_deref());
         let grant = Grant::new(Perms::parse(&record.perms), approved.map(Perms::parse));
+        let remembered = record
+            .remembered
+            .as_deref()
+            .map_or_else(Perms::none, Perms::parse);
         Session {
             grant,
+            remembered,
             record,
             nip44: OnceLock::new(),
             nip04: OnceLock::new(),

@@ -50,11 +50,14 @@ pub enum Cf {
     /// Accepted `nostrconnect://` URIs, keyed by a hash of (client pubkey, secret), so that one URI
     /// pairs once.
     Pairings,
+    /// Requests waiting for (or decided by) an admin's approval (NIP-46 `auth_url`), with their
+    /// index by the hash of the page token and by expiry.
+    Approvals,
 }
 
 impl Cf {
     /// Every column family, in a fixed order (stable: code may index arrays by position).
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Meta,
         Cf::Tenants,
         Cf::Deks,
@@ -65,10 +68,12 @@ impl Cf {
         Cf::AdminTokens,
         Cf::Audit,
         Cf::Pairings,
+        Cf::Approvals,
     ];
 
     /// The on-disk name: `"meta"`, `"tenants"`, `"deks"`, `"users"`, `"signer_index"`,
-    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"`, `"audit"` or `"nostrconnect_pairings"`.
+    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"`, `"audit"`, `"nostrconnect_pairings"` or
+    /// `"approvals"`.
     /// Stable forever: renaming one orphans its data.
     pub fn name(self) -> &'static str {
         match self {
@@ -82,10 +87,11 @@ impl Cf {
             Cf::AdminTokens => "admin_tokens",
             Cf::Audit => "audit",
             Cf::Pairings => "nostrconnect_pairings",
+            Cf::Approvals => "approvals",
         }
     }
 
-    /// Position of this column family in [`Cf::ALL`] (0..10).
+    /// Position of this column family in [`Cf::ALL`] (0..11).
     pub(crate) fn index(self) -> usize {
         self as usize
     }

@@ -102,6 +102,7 @@ fn cf_names_are_the_documented_unique_names() {
         "admin_tokens",
         "audit",
         "nostrconnect_pairings",
+        "approvals",
     ];
     assert_eq!(names, expected);
     assert_eq!(names.iter().collect::<HashSet<_>>().len(), Cf::ALL.len());

@@ -20,6 +20,7 @@ mod admin_nip98;
 mod admin_policy;
 mod admin_query;
 mod admin_races;
+mod approvals;
 mod config;
 mod crash;
 mod deploy;

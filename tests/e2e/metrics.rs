@@ -60,28 +60,14 @@ pub async fn relay_refusals(client: &mut RawClient, remote: &PublicKey) {
 }
 
 pub async fn scrape(server: &TestServer) -> String {
-    let stream = tokio::net::TcpStream::connect(server.server.admin_addr)
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let req = hyper::Request::get("/metrics")
-        .header("host", server.server.admin_addr.to_string())
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
-        .unwrap();
-    let res = sender.send_request(req).await.unwrap();
+    let res = crate::support::http_get(server.server.admin_addr, "/metrics").await;
     assert_eq!(res.status(), 200);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
         "{content_type}"
     );
-    use http_body_util::BodyExt;
-    let body = res.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    String::from_utf8(res.into_body().to_vec()).unwrap()
 }
 
 /// Polls `/metrics` until `name` (no labels) reads `want`, for at most 10 s.

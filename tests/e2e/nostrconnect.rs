@@ -19,7 +19,7 @@ use std::time::Duration;
 const STEP: Duration = Duration::from_secs(40);
 
 /// Pairs `user` with the client of `uri` through the admin API; returns the session it answers.
-async fn accept(server: &TestServer, user: &User, uri: &str) -> Value {
+pub async fn accept(server: &TestServer, user: &User, uri: &str) -> Value {
     let path = format!("/v1/tenants/{}/users/{}/nostrconnect", user.tenant, user.id);
     let (status, body) = server
         .admin()
@@ -37,7 +37,7 @@ async fn sessions(server: &TestServer, user: &User) -> Vec<Value> {
 }
 
 /// Starts nostr-tools' client on `relays`; returns it with the URI it shows.
-async fn nostr_tools(relays: &[&str], env: Vec<(&'static str, String)>) -> (Steered, String) {
+pub async fn nostr_tools(relays: &[&str], env: Vec<(&'static str, String)>) -> (Steered, String) {
     let mut args = vec!["nostrconnect_client.mjs".to_owned()];
     args.extend(relays.iter().map(|r| (*r).to_owned()));
     let mut client = Steered::start(args, env).await;

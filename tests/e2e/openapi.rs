@@ -233,6 +233,8 @@ const RESPONSE_SCHEMAS: &[&str] = &[
     "SessionList",
     "AuditRecord",
     "AuditPage",
+    "Approval",
+    "ApprovalList",
 ];
 
 /// Every request body type, by its schema name.
@@ -247,6 +249,7 @@ const REQUEST_SCHEMAS: &[&str] = &[
     "UserUpdate",
     "BunkerUriCreate",
     "NostrconnectAccept",
+    "ApprovalApprove",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

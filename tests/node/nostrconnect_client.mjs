@@ -15,7 +15,8 @@
 // Protocol: stdout carries one JSON object per line, stdin one command per line.
 //   out {"uri": "<nostrconnect://…>", "client_pubkey": "<hex>"}   at once
 //   out {"paired": true, "remote_signer": "<hex>", "relays": [...]}  once fromURI resolved
-//   in  "sign"  → out {"signed": <event>, "user_pubkey": "<hex>"} or {"error": "..."}
+//   in  "sign [kind]"  → out {"signed": <event>, "user_pubkey": "<hex>"} or {"error": "..."}
+//                        (kind 1 by default; kind 0 signs a profile)
 //   in  "quit"  → exit 0
 //   out {"auth_url": "<url>"}  whenever the signer asks for an approval (onauth)
 // A failure prints {"error": "..."} and exits 1.
@@ -102,20 +103,21 @@ out({ paired: true, remote_signer: signer.bp.pubkey, relays: signer.bp.relays })
 
 const lines = createInterface({ input: process.stdin })
 for await (const line of lines) {
-  const command = line.trim()
+  const [command, arg] = line.trim().split(/\s+/)
   if (command === 'quit') break
   if (command !== 'sign') {
     out({ error: `unknown command ${command}` })
     continue
   }
+  const kind = Number(arg ?? 1)
   try {
     const userPubkey = await within(signer.getPublicKey(), 'get_public_key')
     const event = await within(
       signer.signEvent({
-        kind: 1,
+        kind,
         created_at: Math.floor(Date.now() / 1000),
         tags: [],
-        content: 'signed through nostrconnect',
+        content: kind === 0 ? '{"name":"approval e2e"}' : 'signed through nostrconnect',
       }),
       'sign_event',
     )

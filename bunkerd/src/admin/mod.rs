@@ -25,6 +25,8 @@
 //! - Writes are durable (synced WAL) before the response; each mutating call is audited.
 //! - Store and sealing work runs on the blocking pool, never on the reactor.
 
+mod approvals;
+pub(crate) use approvals::deliver;
 mod auth;
 mod openapi;
 mod routes;
@@ -628,6 +630,10 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         ListBunkerUris => users::list_uris(ctx).await,
         RevokeBunkerUri => users::revoke_uri(ctx).await,
         AcceptNostrconnect => users::accept_nostrconnect(ctx).await,
+        ListApprovals => approvals::list(ctx).await,
+        GetApproval => approvals::get(ctx).await,
+        ApproveApproval => approvals::decide(ctx, true).await,
+        DenyApproval => approvals::decide(ctx, false).await,
         ListSessions => users::list_sessions(ctx).await,
         RevokeSession => users::revoke_session(ctx).await,
         RevokeAllSessions => users::revoke_all_sessions(ctx).await,

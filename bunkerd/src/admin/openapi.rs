@@ -127,6 +127,10 @@ fn path_schema(kind: PathKind) -> Value {
     json!({"type": "string", "pattern": pattern})
 }
 
+/// The values of an approval's state.
+pub(crate) const APPROVAL_STATES: [&str; 5] =
+    ["pending", "approved", "remembered", "denied", "expired"];
+
 /// The schema of a query parameter.
 fn query_schema(kind: QueryKind) -> Value {
     match kind {
@@ -137,6 +141,9 @@ fn query_schema(kind: QueryKind) -> Value {
         QueryKind::Bool => json!({"type": "boolean"}),
         QueryKind::Millis => json!({"type": "integer", "minimum": 0, "maximum": u64::MAX}),
         QueryKind::Action => json!({"type": "string", "pattern": validate::ACTION_PATTERN}),
+        QueryKind::ApprovalStatus => {
+            json!({"type": "string", "enum": APPROVAL_STATES})
+        }
     }
 }
 
@@ -257,6 +264,12 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
         out.push((
             409,
             "the nip05_domain is served by another tenant (code conflict)",
+        ));
+    }
+    if matches!(spec.id, RouteId::ApproveApproval | RouteId::DenyApproval) {
+        out.push((
+            409,
+            "the request was already decided or has expired (code conflict)",
         ));
     }
     if spec.id == RouteId::AcceptNostrconnect {

@@ -47,6 +47,10 @@ pub(crate) enum RouteId {
     ListBunkerUris,
     RevokeBunkerUri,
     AcceptNostrconnect,
+    ListApprovals,
+    GetApproval,
+    ApproveApproval,
+    DenyApproval,
     ListSessions,
     RevokeSession,
     RevokeAllSessions,
@@ -91,6 +95,8 @@ pub(crate) enum QueryKind {
     Millis,
     /// An audit action or NIP-46 method: 1 to 64 characters of `a-z 0-9 _ . : -`.
     Action,
+    /// An approval's state: `pending`, `approved`, `remembered`, `denied` or `expired`.
+    ApprovalStatus,
 }
 
 /// One query parameter of a route (all are optional).
@@ -136,6 +142,12 @@ const PENDING: &[QueryParam] = &[QueryParam {
     name: "pending",
     description: "true: only unused, unexpired URIs",
     kind: QueryKind::Bool,
+}];
+
+const APPROVAL_STATUS: &[QueryParam] = &[QueryParam {
+    name: "status",
+    description: "only approvals in this state (default: every state)",
+    kind: QueryKind::ApprovalStatus,
 }];
 
 const AUDIT: &[QueryParam] = &[
@@ -507,6 +519,51 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         Body::Required("NostrconnectAccept"),
         201,
         Some("Session"),
+        &[]
+    ),
+    route!(
+        ListApprovals,
+        GET,
+        "/v1/tenants/{tenant}/approvals",
+        Tenant,
+        "Requests held for approval (newest first; at most 1000)",
+        Body::None,
+        200,
+        Some("ApprovalList"),
+        APPROVAL_STATUS
+    ),
+    route!(
+        GetApproval,
+        GET,
+        "/v1/tenants/{tenant}/approvals/{approval_id}",
+        Tenant,
+        "One request held for approval",
+        Body::None,
+        200,
+        Some("Approval"),
+        &[]
+    ),
+    route!(
+        ApproveApproval,
+        POST,
+        "/v1/tenants/{tenant}/approvals/{approval_id}/approve",
+        Tenant,
+        "Approve a held request (once, or remembered for its client): it runs and its client gets \
+         the reply",
+        Body::Optional("ApprovalApprove"),
+        200,
+        Some("Approval"),
+        &[]
+    ),
+    route!(
+        DenyApproval,
+        POST,
+        "/v1/tenants/{tenant}/approvals/{approval_id}/deny",
+        Tenant,
+        "Deny a held request: its client gets an error reply",
+        Body::None,
+        200,
+        Some("Approval"),
         &[]
     ),
     route!(

@@ -15,8 +15,8 @@ mod input;
 
 pub(crate) use de::object;
 pub(crate) use input::{
-    parse_policy, AdminPubkeyAdd, AdminTokenCreate, BunkerUriCreate, Input, NostrconnectAccept,
-    TenantCreate, TenantLimits, TenantUpdate, UserCreate, UserUpdate,
+    parse_policy, AdminPubkeyAdd, AdminTokenCreate, ApprovalApprove, BunkerUriCreate, Input,
+    NostrconnectAccept, TenantCreate, TenantLimits, TenantUpdate, UserCreate, UserUpdate,
 };
 
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,8 @@ pub(crate) enum DeletedValue {
     UserPage = Page<User>,
     BunkerUriList = Page<BunkerUri>,
     SessionList = Page<Session>,
-    AuditPage = Page<AuditRecord>
+    AuditPage = Page<AuditRecord>,
+    ApprovalList = Page<Approval>
 )]
 pub(crate) struct Page<T> {
     /// This page's items.
@@ -329,6 +330,80 @@ pub(crate) struct Session {
     pub(crate) relays: Vec<String>,
 }
 
+/// A request held for an admin's approval (NIP-46 `auth_url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Approval {
+    /// 32 lowercase hex.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    pub(crate) id: String,
+    /// The user id.
+    pub(crate) user: String,
+    /// The client pubkey, 64 hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub(crate) client_pubkey: String,
+    /// The permission it needs (NIP-46 perms syntax, e.g. `sign_event:0`).
+    pub(crate) permission: String,
+    /// `pending`, `approved`, `remembered`, `denied` or `expired`.
+    pub(crate) status: ApprovalStatus,
+    /// The foreign relay it came from, if not bunkerd's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) origin: Option<String>,
+    /// Unix seconds it was held.
+    pub(crate) created_at: u64,
+    /// Unix seconds it expires unanswered.
+    pub(crate) expires_at: u64,
+    /// Unix seconds of the decision or expiry.
+    pub(crate) decided_at: Option<u64>,
+    /// Who decided (`operator`, `token:<id>`, `npub1…`, or `expiry`).
+    pub(crate) decided_by: Option<String>,
+}
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ApprovalStatus {
+    /// Waiting for an admin.
+    Pending,
+    /// Approved once.
+    Approved,
+    /// Approved and remembered for its client.
+    Remembered,
+    /// Denied.
+    Denied,
+    /// Nobody decided in time.
+    Expired,
+}
+
+impl From<signer::approvals::ApprovalStatus> for ApprovalStatus {
+    fn from(s: signer::approvals::ApprovalStatus) -> Self {
+        use signer::approvals::ApprovalStatus as S;
+        match s {
+            S::Pending => ApprovalStatus::Pending,
+            S::Approved => ApprovalStatus::Approved,
+            S::Remembered => ApprovalStatus::Remembered,
+            S::Denied => ApprovalStatus::Denied,
+            S::Expired => ApprovalStatus::Expired,
+        }
+    }
+}
+
+impl From<&signer::approvals::ApprovalRecord> for Approval {
+    fn from(r: &signer::approvals::ApprovalRecord) -> Self {
+        Approval {
+            id: r.id.clone(),
+            user: r.user.clone(),
+            client_pubkey: r.client.to_hex(),
+            permission: r.permission.clone(),
+            status: r.status.into(),
+            origin: r.origin.clone(),
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by.clone(),
+        }
+    }
+}
+
 /// Client display metadata (NIP-46 `connect`): absent fields are omitted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ClientMetadata {
@@ -473,6 +548,10 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
         .schema_from::<BunkerUriCreated>()
         .schema_from::<BunkerUri>()
         .schema_from::<NostrconnectAccept>()
+        .schema_from::<ApprovalApprove>()
+        .schema_from::<Approval>()
+        .schema_from::<ApprovalStatus>()
+        .schema_from::<Page<Approval>>()
         .schema_from::<Session>()
         .schema_from::<ClientMetadata>()
         .schema_from::<Scheme>()

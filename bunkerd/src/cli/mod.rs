@@ -102,8 +102,46 @@ enum Resource {
     /// A user's sessions (connected NIP-46 clients).
     #[command(subcommand)]
     Sessions(SessionsCmd),
+    /// Requests held for an admin's approval (NIP-46 auth_url): list, approve, deny.
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
     /// Query a tenant's audit log, oldest first.
     Audit(AuditArgs),
+}
+
+/// `approvals …`.
+#[derive(Debug, Subcommand)]
+enum ApprovalsCmd {
+    /// List the tenant's held requests, newest first.
+    List {
+        /// Tenant id (32 hex characters).
+        #[arg(value_parser = segment)]
+        tenant: String,
+        /// Only this state: pending, approved, remembered, denied or expired.
+        #[arg(long, value_parser = ["pending", "approved", "remembered", "denied", "expired"])]
+        status: Option<String>,
+    },
+    /// Approve a held request: it runs and its client gets the reply.
+    Approve {
+        /// Tenant id (32 hex characters).
+        #[arg(value_parser = segment)]
+        tenant: String,
+        /// Approval id (32 hex characters, from `list`).
+        #[arg(value_parser = segment)]
+        id: String,
+        /// Also remember it for the client: such requests of it stop asking.
+        #[arg(long)]
+        remember: bool,
+    },
+    /// Deny a held request: its client gets an error reply.
+    Deny {
+        /// Tenant id (32 hex characters).
+        #[arg(value_parser = segment)]
+        tenant: String,
+        /// Approval id (32 hex characters, from `list`).
+        #[arg(value_parser = segment)]
+        id: String,
+    },
 }
 
 /// `tenants …`.

@@ -9,9 +9,9 @@
 
 use super::print::{Output, View};
 use super::{
-    AdminPubkeysCmd, AdminTokensCmd, AuditArgs, CliError, PageArgs, Resource, SessionsCmd,
-    TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs, UserPolicyCmd, UserRef,
-    UserUpdateArgs, UsersCmd,
+    AdminPubkeysCmd, AdminTokensCmd, ApprovalsCmd, AuditArgs, CliError, PageArgs, Resource,
+    SessionsCmd, TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs,
+    UserPolicyCmd, UserRef, UserUpdateArgs, UsersCmd,
 };
 use crate::admin::wire;
 use hyper::Method;
@@ -131,6 +131,7 @@ pub(crate) fn build(command: &Resource, inputs: &mut Inputs) -> Result<ApiReques
         Resource::Users(cmd) => users(cmd, inputs),
         Resource::Uris(cmd) => Ok(uris(cmd)),
         Resource::Sessions(cmd) => sessions(cmd, inputs),
+        Resource::Approvals(cmd) => Ok(approvals(cmd)),
         Resource::Audit(args) => Ok(audit(args)),
     }
 }
@@ -196,6 +197,16 @@ const SESSION_COLS: &[(&str, &str)] = &[
     ("perms", "PERMS"),
     ("relays", "RELAYS"),
 ];
+const APPROVAL_COLS: &[(&str, &str)] = &[
+    ("id", "ID"),
+    ("status", "STATUS"),
+    ("permission", "PERMISSION"),
+    ("user", "USER"),
+    ("client_pubkey", "CLIENT_PUBKEY"),
+    ("created_at", "CREATED"),
+    ("expires_at", "EXPIRES"),
+];
+const APPROVAL_FIELDS: &[(&str, &str)] = &[("id", ""), ("status", ""), ("permission", "")];
 const AUDIT_COLS: &[(&str, &str)] = &[
     ("time_ms", "TIME"),
     ("action", "ACTION"),
@@ -487,6 +498,37 @@ fn sessions(cmd: &SessionsCmd, inputs: &mut Inputs) -> Result<ApiRequest, CliErr
             )
         }
     })
+}
+
+fn approvals(cmd: &ApprovalsCmd) -> ApiRequest {
+    let base = |tenant: &str| format!("/v1/tenants/{}/approvals", encode(tenant));
+    match cmd {
+        ApprovalsCmd::List { tenant, status } => {
+            let params: Vec<(&str, String)> =
+                status.iter().map(|s| ("status", s.clone())).collect();
+            get(
+                format!("{}{}", base(tenant), query(&params)),
+                View::Table(APPROVAL_COLS),
+            )
+        }
+        ApprovalsCmd::Approve {
+            tenant,
+            id,
+            remember,
+        } => post(
+            format!("{}/{}/approve", base(tenant), encode(id)),
+            &wire::ApprovalApprove {
+                remember: Some(*remember),
+            },
+            View::Fields(APPROVAL_FIELDS),
+        ),
+        ApprovalsCmd::Deny { tenant, id } => ApiRequest {
+            method: Method::POST,
+            path: format!("{}/{}/deny", base(tenant), encode(id)),
+            body: None,
+            output: Output::new(View::Fields(APPROVAL_FIELDS)),
+        },
+    }
 }
 
 fn audit(args: &AuditArgs) -> ApiRequest {

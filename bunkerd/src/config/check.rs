@@ -260,3 +260,11 @@ pub(super) fn foreign_ca_file(config: &Config) -> Result<(), ConfigError> {
         )
     })
 }
+
+/// `approval-ttl-secs`: 1 to 86400.
+pub(super) fn approval_ttl(config: &Config) -> Result<(), ConfigError> {
+    if !(1..=86_400).contains(&config.approval_ttl_secs) {
+        return Err(invalid!("approval-ttl-secs", "must be 1 to 86400 seconds"));
+    }
+    Ok(())
+}

@@ -108,6 +108,10 @@ pub struct Settings {
     /// [default: text].
     #[arg(long, env = "BUNKERD_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Seconds a request held for an admin's approval (a policy's ask_* rules) waits for a decision
+    /// before its client gets an error reply, 1 to 86400 [default: 600].
+    #[arg(long, env = "BUNKERD_APPROVAL_TTL_SECS", value_name = "SECS")]
+    pub approval_ttl_secs: Option<u64>,
     /// Foreign relays (named by clients' nostrconnect URIs, not this server's) linked at once, all
     /// tenants together; 0 serves no session on foreign relays [default: 64].
     #[arg(long, env = "BUNKERD_FOREIGN_RELAYS_MAX", value_name = "N")]
@@ -298,6 +302,7 @@ impl Settings {
             shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
             log: self.log.or(lower.log),
             log_format: self.log_format.or(lower.log_format),
+            approval_ttl_secs: self.approval_ttl_secs.or(lower.approval_ttl_secs),
             foreign_relays_max: self.foreign_relays_max.or(lower.foreign_relays_max),
             foreign_relays_per_tenant: self
                 .foreign_relays_per_tenant
@@ -388,6 +393,9 @@ impl Settings {
             ),
             log: self.log.unwrap_or_else(|| DEFAULT_LOG.to_owned()),
             log_format: self.log_format.unwrap_or_default(),
+            approval_ttl_secs: self
+                .approval_ttl_secs
+                .unwrap_or(signer::approvals::DEFAULT_APPROVAL_TTL_SECS),
             foreign: {
                 let defaults = ForeignSettings::default();
                 ForeignSettings {

@@ -135,6 +135,12 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "Text".into(),
         ),
         (
+            "approval_ttl_secs",
+            |s, n| s.approval_ttl_secs = Some(n.into()),
+            |c| c.approval_ttl_secs.to_string(),
+            "600".into(),
+        ),
+        (
             "foreign_relays_max",
             |s, n| s.foreign_relays_max = Some(n.into()),
             |c| c.foreign.max_relays.to_string(),
@@ -365,6 +371,7 @@ fn flags_and_file_keys_are_named_alike() {
         ("shutdown_grace_secs", "4", "4"),
         ("log", "\"debug\"", "debug"),
         ("log_format", "\"json\"", "json"),
+        ("approval_ttl_secs", "29", "29"),
         ("foreign_relays_max", "30", "30"),
         ("foreign_relays_per_tenant", "31", "31"),
         ("foreign_sessions_per_tenant", "32", "32"),

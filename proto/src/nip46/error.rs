@@ -46,6 +46,18 @@ pub enum RpcError {
     /// the `created_at` window); the text is the relay's `OK false` message, a fixed text with
     /// its NIP-01 prefix (e.g. `rate-limited: …`).
     RelayRefused(String),
+    /// The request waits for an admin's approval (the policy's `ask_*` rules) and none could be
+    /// recorded; the text names the permission. The signer normally answers [`RpcError::AuthUrl`].
+    ApprovalRequired(String),
+    /// The request waits for an admin's approval at this URL (NIP-46 §"Auth Challenges"): sent as
+    /// `{"id":…,"result":"auth_url","error":"<url>"}`, the real reply follows with the same id.
+    AuthUrl(String),
+    /// The client already has as many requests waiting for approval as one client may.
+    TooManyHeld,
+    /// An admin denied the request that waited for approval; the text names the permission.
+    ApprovalDenied(String),
+    /// Nobody decided on the request before its approval expired; the text names the permission.
+    ApprovalExpired(String),
     /// A server-side failure (store write). Details go to the operator's log, not to the client.
     Internal,
 }
@@ -80,6 +92,19 @@ impl RpcError {
             RpcError::PermissionDenied(message) => message.clone(),
             RpcError::ReplyTooLarge => "result too large for a reply (at most 65535 bytes)".into(),
             RpcError::RelayRefused(message) => message.clone(),
+            RpcError::ApprovalRequired(permission) => {
+                format!("restricted: {permission} needs an administrator's approval")
+            }
+            RpcError::AuthUrl(url) => url.clone(),
+            RpcError::TooManyHeld => {
+                "restricted: too many of this client's requests already wait for approval".into()
+            }
+            RpcError::ApprovalDenied(permission) => {
+                format!("restricted: an administrator denied {permission}")
+            }
+            RpcError::ApprovalExpired(permission) => {
+                format!("restricted: nobody approved {permission} in time")
+            }
             RpcError::Internal => "internal error; try again".into(),
         }
     }
@@ -102,6 +127,11 @@ impl RpcError {
             RpcError::PermissionDenied(_) => "permission_denied",
             RpcError::ReplyTooLarge => "reply_too_large",
             RpcError::RelayRefused(_) => "relay_refused",
+            RpcError::ApprovalRequired(_) => "approval_required",
+            RpcError::AuthUrl(_) => "auth_url",
+            RpcError::TooManyHeld => "too_many_held",
+            RpcError::ApprovalDenied(_) => "approval_denied",
+            RpcError::ApprovalExpired(_) => "approval_expired",
             RpcError::Internal => "internal",
         }
     }

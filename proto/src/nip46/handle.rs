@@ -9,7 +9,7 @@ use super::method::{legacy, logout, ping, public_key, switch_relays};
 use super::{ClientMetadata, Incoming, Reply, Request, RpcError, Scheme};
 use crate::nostr::{Crypto, Keypair, PublicKey};
 use crate::policy::Policy;
-use crate::policy::{self, Grant, Method};
+use crate::policy::{self, Grant, Method, Permission, Perms};
 use std::sync::Arc;
 
 /// What [`handle`] may read. Built by the caller per request.
@@ -30,6 +30,23 @@ pub struct Context<'a> {
     pub bunker_secret: Option<&'a BunkerSecretView>,
     /// Our relay URLs, for `switch_relays`.
     pub relays: &'a [String],
+    /// Whether the policy's `ask_*` rules apply to this request ([`Approval`]).
+    pub approval: Approval<'a>,
+}
+
+/// How a request stands toward the policy's approval rules ([`crate::policy::Policy::asks`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Approval<'a> {
+    /// Ask as the policy says, given what this session's client was already approved for.
+    Check {
+        /// What admins approved for this client with "remember" (NIP-46 perms).
+        remembered: &'a Perms,
+        /// Whether an admin confirmed this client (with "remember") since it paired.
+        confirmed: bool,
+    },
+    /// An admin approved this very request: it runs without asking (the policy and the grant
+    /// still apply).
+    Granted,
 }
 
 /// A user's unsealed keys, as the signer shell loads them for one request. Never leaves the
@@ -167,7 +184,8 @@ pub fn handle(ctx: &Context<'_>, incoming: Incoming, now: u64, crypto: &mut Cryp
 }
 
 /// The session's grant ∩ the user's current policy must allow `method` (and `kind`, `created_at`
-/// for `sign_event`): [`crate::policy::check`].
+/// for `sign_event`): [`crate::policy::check`]; then, unless an admin approved this request, the
+/// policy's approval rules may hold it: [`RpcError::ApprovalRequired`].
 fn permit(
     ctx: &Context<'_>,
     method: Method,
@@ -179,8 +197,26 @@ fn permit(
         // Unreachable for these methods (authorization above requires a session); refuse anyway.
         return Err(RpcError::NotConnected);
     };
-    policy::check(grant, &ctx.keys.policy, method, kind, created_at, now)
-        .map_err(|denied| RpcError::PermissionDenied(denied.message()))
+    let policy = &ctx.keys.policy;
+    policy::check(grant, policy, method, kind, created_at, now)
+        .map_err(|denied| RpcError::PermissionDenied(denied.message()))?;
+    let permission = Permission {
+        method,
+        kind: if method == Method::SignEvent {
+            kind
+        } else {
+            None
+        },
+    };
+    match ctx.approval {
+        Approval::Check {
+            remembered,
+            confirmed,
+        } if policy.asks(permission, remembered, confirmed) => {
+            Err(RpcError::ApprovalRequired(permission.to_string()))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn outcome(id: String, body: Result<String, RpcError>, effect: Effect) -> Outcome {

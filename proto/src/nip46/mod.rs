@@ -23,7 +23,7 @@ pub mod nostrconnect;
 mod tests;
 
 pub use error::RpcError;
-pub use handle::{handle, BunkerSecretView, Context, Effect, Outcome, UserKeys};
+pub use handle::{handle, Approval, BunkerSecretView, Context, Effect, Outcome, UserKeys};
 pub use method::connect::{ClientMetadata, Connect};
 pub use method::sign_event::SignEvent;
 pub use method::{CipherParams, Scheme, SUPPORTED_METHODS};
@@ -164,6 +164,12 @@ impl Reply {
                 id: &self.id,
                 result: Some(result),
                 error: None,
+            },
+            // NIP-46 §"Auth Challenges": the URL travels in `error`, beside `result: "auth_url"`.
+            Err(RpcError::AuthUrl(url)) => Wire {
+                id: &self.id,
+                result: Some("auth_url"),
+                error: Some(url.clone()),
             },
             Err(e) => Wire {
                 id: &self.id,

@@ -44,6 +44,7 @@ fn ctx<'a>(
         session_expires_at: None,
         bunker_secret: token,
         relays: RELAYS.get_or_init(|| vec!["wss://bunker.example".to_owned()]),
+        approval: Approval::Granted,
     }
 }
 

@@ -117,6 +117,8 @@ impl Admin<'_> {
             scheme: Scheme::Nip44,
             metadata: (metadata != ClientMetadata::default()).then_some(metadata),
             relays: uri.relays.clone(),
+            remembered: None,
+            confirmed: false,
             created_at: now,
         };
         let response = crate::crypto::with(|c| -> Result<Event, Error> {

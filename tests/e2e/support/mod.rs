@@ -231,3 +231,20 @@ pub async fn assert_still_served(client: &mut raw::RawClient, user: &User, when:
         .await;
     crate::admin_policy::signed_event(&reply, user);
 }
+
+/// `GET path` over HTTP/1.1 to `addr` (a fresh connection): the response, its body read whole.
+pub async fn http_get(addr: SocketAddr, path: &str) -> hyper::Response<hyper::body::Bytes> {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header("host", addr.to_string())
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .unwrap();
+    let (parts, body) = sender.send_request(req).await.unwrap().into_parts();
+    hyper::Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+}

@@ -360,6 +360,23 @@ impl std::fmt::Debug for NostrconnectAccept {
     }
 }
 
+/// `POST /v1/tenants/{tenant}/approvals/{approval_id}/approve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApprovalApprove {
+    /// Remember the permission for the request's client: such requests of it no longer ask, and
+    /// the client counts as confirmed (the policy's `ask_new_clients`). Default `false`: this
+    /// request only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) remember: Option<bool>,
+}
+
+impl Input for ApprovalApprove {
+    fn check(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
 /// Pre-approved perms, when given, must be in the NIP-46 perms syntax.
 fn check_perms(perms: Option<&str>) -> Result<(), ApiError> {
     if perms.is_some_and(|p| !v::perms(p)) {
@@ -413,7 +430,7 @@ enum Grant {
 /// `allow_dangerous_kinds` form) and validated by it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-// `methods` and `grant` are read for their shape only.
+// `methods`, `grant`, `ask_methods` and `ask_new_clients` are read for their shape only.
 #[allow(dead_code)]
 struct PolicyShape {
     #[serde(default, deserialize_with = "de::non_null")]
@@ -430,6 +447,12 @@ struct PolicyShape {
     max_created_at_skew_secs: Option<Option<u64>>,
     #[serde(default, with = "double_option")]
     session_ttl_secs: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "de::non_null")]
+    ask_methods: Option<Vec<MethodName>>,
+    #[serde(default, deserialize_with = "de::non_null")]
+    ask_kinds: Option<Vec<u16>>,
+    #[serde(default, deserialize_with = "de::non_null")]
+    ask_new_clients: Option<bool>,
 }
 
 impl PolicyShape {
@@ -444,7 +467,11 @@ impl PolicyShape {
             Some(SignKinds::Only(kinds)) => Some(kinds.clone()),
             _ => None,
         };
-        if too_many(&only) || too_many(&self.deny_kinds) || too_many(&self.allow_dangerous_kinds) {
+        if too_many(&only)
+            || too_many(&self.deny_kinds)
+            || too_many(&self.allow_dangerous_kinds)
+            || too_many(&self.ask_kinds)
+        {
             return Err(bad("a kind list holds more than 1024 kinds"));
         }
         if self.deny_kinds.is_some() && self.allow_dangerous_kinds.is_some() {
@@ -528,6 +555,15 @@ fn policy_schema() -> Value {
                 "maximum": proto::policy::MAX_SESSION_TTL_SECS, "nullable": true,
                 "description": "Sessions end this long after their connect, seconds; null \
                                 (default): never."},
+            "ask_methods": {"type": "array", "items": {"type": "string", "enum": methods},
+                            "description": "Methods whose requests wait for an admin's approval \
+                                            (NIP-46 auth_url) unless remembered for the client \
+                                            (default: none)."},
+            "ask_kinds": kinds("Kinds whose sign_event waits for an admin's approval unless \
+                                remembered for the client (default: none)."),
+            "ask_new_clients": {"type": "boolean",
+                "description": "Every request of a client waits for approval until an admin \
+                                approved one with remember (default false)."},
         },
         "not": {"required": ["deny_kinds", "allow_dangerous_kinds"]},
     })
