@@ -592,6 +592,7 @@ async fn sweep_sessions(bunker: Arc<Bunker>, shutdown: CancellationToken) {
                     Ok(Ok(swept)) if swept != signer::admin::Swept::default() => tracing::info!(
                         sessions = swept.sessions,
                         bunker_uris = swept.bunker_uris,
+                        approvals = swept.approvals,
                         "swept expired sessions and spent bunker URIs"
                     ),
                     Ok(Ok(_)) => {}

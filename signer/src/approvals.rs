@@ -42,19 +42,10 @@ impl HeldCounts {
     /// [`Error::Kms`] on store failure; [`Error::Corrupt`] on an undecodable record.
     pub(crate) fn load(store: &dyn Store) -> Result<Self, Error> {
         let held = HeldCounts::default();
-        let mut bad = false;
-        store.scan_prefix(Cf::Approvals, b"a", &mut |_, value| {
-            match serde_json::from_slice::<ApprovalRecord>(value) {
-                Ok(r) if r.status == ApprovalStatus::Pending => {
-                    held.add(r.remote_signer, r.client);
-                }
-                Ok(_) => {}
-                Err(_) => bad = true,
+        for record in all(store)? {
+            if record.status == ApprovalStatus::Pending {
+                held.add(record.remote_signer, record.client);
             }
-            !bad
-        })?;
-        if bad {
-            return Err(Error::Corrupt("approval record"));
         }
         Ok(held)
     }
@@ -155,8 +146,52 @@ pub struct ApprovalRecord {
     /// `expiry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decided_by: Option<String>,
+    /// The page-token index key (`t` ‖ SHA-256(token)), hex: what the record's deletion removes with it.
+    /// The token itself is never stored.
+    #[serde(default)]
+    pub token_key: String,
 }
 
+/// How long a decided approval stays listed, seconds: 7 days. The sweeper deletes it after.
+pub const DECIDED_RETENTION_SECS: u64 = 7 * 86_400;
+
+/// Adds the deletion of `record` and its indexes to `batch`.
+pub(crate) fn delete(batch: &mut Batch, record: &ApprovalRecord) {
+    batch.delete(
+        Cf::Approvals,
+        expiry_key(record.expires_at, &record.tenant, &record.id),
+    );
+    if let Ok(key) = hex::decode(&record.token_key) {
+        batch.delete(Cf::Approvals, key);
+    }
+    batch.delete(Cf::Approvals, record_key(&record.tenant, &record.id));
+}
+
+/// Every record, in key order.
+///
+/// # Errors
+///
+/// As [`get`].
+pub(crate) fn all(store: &dyn Store) -> Result<Vec<ApprovalRecord>, Error> {
+    scan(store, b"a", usize::MAX)
+}
+
+/// The records whose key starts with `prefix`, at most `limit`.
+fn scan(store: &dyn Store, prefix: &[u8], limit: usize) -> Result<Vec<ApprovalRecord>, Error> {
+    let mut found = Vec::new();
+    let mut bad = false;
+    store.scan_prefix(Cf::Approvals, prefix, &mut |_, value| {
+        match serde_json::from_slice(value) {
+            Ok(record) => found.push(record),
+            Err(_) => bad = true,
+        }
+        !bad && found.len() < limit
+    })?;
+    if bad {
+        return Err(Error::Corrupt("approval record"));
+    }
+    Ok(found)
+}
 /// The record's key.
 pub(crate) fn record_key(tenant: &str, id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + tenant.len() + id.len());
@@ -252,19 +287,7 @@ pub(crate) fn of_tenant(
 ) -> Result<Vec<ApprovalRecord>, Error> {
     let mut prefix = vec![b'a'];
     prefix.extend_from_slice(tenant.as_bytes());
-    let mut found = Vec::new();
-    let mut bad = false;
-    store.scan_prefix(Cf::Approvals, &prefix, &mut |_, value| {
-        match serde_json::from_slice(value) {
-            Ok(record) => found.push(record),
-            Err(_) => bad = true,
-        }
-        !bad && found.len() < limit
-    })?;
-    if bad {
-        return Err(Error::Corrupt("approval record"));
-    }
-    Ok(found)
+    scan(store, &prefix, limit)
 }
 
 /// (tenant, id) of the pending approvals whose expiry is at or before `now`, oldest first, at most

@@ -211,12 +211,26 @@ async fn bunkerd_authenticates_to_a_relay_that_requires_nip42() {
     accept(&server, &user, &uri).await;
     // Subscribed there only after answering the relay's challenge.
     wait_linked(&server, 0.0).await;
+    let relay_addr = relay.url.trim_start_matches("ws://").parse().unwrap();
+    answered_over(&server, &user, keys, relay_addr, "over-auth").await;
+    assert!(foreign_in(&server).await >= 1.0);
+}
+
+/// A raw client with `keys` writes `get_public_key` (id `id`) to the relay at `relay_addr` (plain
+/// websocket) and reads the reply on bunkerd's own relay, where every response is also delivered:
+/// bunkerd answered it only if its link to that relay read it.
+async fn answered_over(
+    server: &TestServer,
+    user: &User,
+    keys: Keys,
+    relay_addr: std::net::SocketAddr,
+    id: &str,
+) {
     let mut listener = RawClient::with_keys(server.server.relay_addr, keys.clone()).await;
     listener.subscribe().await;
-    let relay_addr = relay.url.trim_start_matches("ws://").parse().unwrap();
     let mut writer = RawClient::with_keys(relay_addr, keys).await;
     let remote = pk(&user.remote_signer_pubkey);
-    let request = json!({"id": "over-auth", "method": "get_public_key", "params": []});
+    let request = json!({"id": id, "method": "get_public_key", "params": []});
     let event = writer.request_event(&remote, &request.to_string(), Transport::Nip44);
     let (accepted, message) = writer.publish(&event).await;
     assert!(accepted, "{message}");
@@ -224,9 +238,59 @@ async fn bunkerd_authenticates_to_a_relay_that_requires_nip42() {
         .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
         .await;
     let reply = listener.open_reply(&remote, &message, Transport::Nip44);
-    assert_eq!(reply["id"], "over-auth");
+    assert_eq!(reply["id"], id);
     assert_eq!(reply["result"], user.user_pubkey.as_str());
-    assert!(foreign_in(&server).await >= 1.0);
+}
+
+/// A `wss://` foreign relay is reached through rustls, trusting the CA of
+/// `foreign_relays_ca_file` (and only it: without it, the same relay is never linked). The client
+/// is raw, as in the NIP-42 test: it writes to the relay's plain port and reads the reply on
+/// bunkerd's own relay; bunkerd can only have read the request through its TLS link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wss_relay_is_served_over_tls_with_the_configured_ca() {
+    let relay = ForeignRelay::start(false);
+    let plain: std::net::SocketAddr = relay.url.trim_start_matches("ws://").parse().unwrap();
+    let front = crate::support::tls::TlsFront::start(plain).await;
+    let wss = format!("wss://localhost:{}", front.addr.port());
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &front.ca_pem).unwrap();
+
+    // Without the CA, the certificate is refused: dials fail and the link never connects.
+    let untrusting = TestServer::start().await;
+    let stranger = untrusting.provision(None).await;
+    let uri = format!(
+        "nostrconnect://{}?relay={wss}&secret=tls",
+        Keys::generate().public_key().to_hex()
+    );
+    accept(&untrusting, &stranger, &uri).await;
+    let deadline = tokio::time::Instant::now() + STEP;
+    loop {
+        let scraped = scrape(&untrusting).await;
+        let dials = value(&scraped, "bunkerd_foreign_relay_reconnects_total", &[]);
+        let linked = value(
+            &scraped,
+            "bunkerd_foreign_relays",
+            &[("state", "connected")],
+        );
+        assert_eq!(linked, 0.0, "linked without trusting the certificate");
+        if dials >= 2.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dial failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let server = TestServer::start_with(|c| c.foreign.ca_file = Some(ca_file.clone())).await;
+    let user = server.provision(None).await;
+    let keys = Keys::generate();
+    let uri = format!(
+        "nostrconnect://{}?relay={wss}&secret=tls",
+        keys.public_key().to_hex()
+    );
+    accept(&server, &user, &uri).await;
+    wait_linked(&server, 0.0).await;
+    answered_over(&server, &user, keys, plain, "over-tls").await;
 }
 
 /// rust-nostr's client mode (0.44: the older `metadata=` URI without a secret, answered `"ack"`).

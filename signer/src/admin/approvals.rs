@@ -194,3 +194,7 @@ fn answer_or_log(answered: Result<Event, Error>) -> Option<Event> {
         })
         .ok()
 }
+
+#[cfg(test)]
+#[path = "approvals_tests.rs"]
+mod tests;

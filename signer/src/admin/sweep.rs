@@ -9,9 +9,11 @@
 //! it is listed), or once it was used and the session it created has ended: a used secret never
 //! connects again either way (`connect` refuses consumed secrets). Every deletion runs under the
 //! user's lock (the one a consuming `connect` holds), deciding again on the record, session and
-//! policy as they are then.
+//! policy as they are then. Approval records are deleted a week after their decision, or once
+//! their user is gone.
 
 use super::Admin;
+use crate::approvals;
 use crate::directory::BunkerSecretRecord;
 use crate::sessions::Sessions;
 use crate::Error;
@@ -27,6 +29,9 @@ pub struct Swept {
     pub sessions: usize,
     /// Bunker-URI records deleted (expired, or used and their session ended).
     pub bunker_uris: usize,
+    /// Approval records deleted: decided more than
+    /// [`crate::approvals::DECIDED_RETENTION_SECS`] ago, or of a user or tenant deleted since.
+    pub approvals: usize,
 }
 
 impl Admin<'_> {
@@ -42,7 +47,37 @@ impl Admin<'_> {
         Ok(Swept {
             sessions: self.sweep_sessions(now)?,
             bunker_uris: self.sweep_bunker_uris(now)?,
+            approvals: self.sweep_approvals(now)?,
         })
+    }
+
+    /// Deletes the approval records no admin needs any more: decided over
+    /// [`approvals::DECIDED_RETENTION_SECS`] ago, or whose user (or tenant) is gone — a request
+    /// held for a deleted user can never be answered.
+    fn sweep_approvals(&self, now: u64) -> Result<usize, Error> {
+        let bunker = self.bunker;
+        let mut deleted = 0;
+        for record in approvals::all(&*bunker.store)? {
+            let stale = record
+                .decided_at
+                .is_some_and(|t| t.saturating_add(approvals::DECIDED_RETENTION_SECS) <= now);
+            let orphaned = matches!(
+                bunker.directory.user(&record.tenant, &record.user),
+                Err(Error::UserNotFound | Error::TenantNotFound)
+            );
+            if !stale && !orphaned {
+                continue;
+            }
+            let _guard = bunker.locks.user(&record.tenant, &record.user);
+            let mut batch = Batch::new();
+            approvals::delete(&mut batch, &record);
+            bunker.store.write(batch, Durability::Sync)?;
+            if record.status == approvals::ApprovalStatus::Pending {
+                bunker.held.remove(record.remote_signer, record.client);
+            }
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 
     fn sweep_sessions(&self, now: u64) -> Result<usize, Error> {

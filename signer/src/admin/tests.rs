@@ -59,7 +59,7 @@ fn secret(text: &str) -> Option<Zeroizing<String>> {
     Some(Zeroizing::new(text.to_owned()))
 }
 
-fn with_key(secret_key: Option<&str>, nip05: Option<&str>) -> NewUser {
+pub(super) fn with_key(secret_key: Option<&str>, nip05: Option<&str>) -> NewUser {
     NewUser {
         name: Some("someone".to_owned()),
         key: KeyImport {

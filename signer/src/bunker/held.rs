@@ -80,6 +80,7 @@ impl Bunker {
             status: ApprovalStatus::Pending,
             decided_at: None,
             decided_by: None,
+            token_key: hex::encode(approvals::token_key(&token)),
         };
         let mut batch = Batch::new();
         approvals::put_new(&mut batch, &record, &token);

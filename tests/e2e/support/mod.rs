@@ -6,6 +6,7 @@ pub mod foreign;
 pub mod matrix;
 pub mod node;
 pub mod raw;
+pub mod tls;
 
 use bunkerd::{Config, Server};
 use std::net::SocketAddr;
