@@ -152,8 +152,14 @@ pub struct ApprovalRecord {
     pub token_key: String,
 }
 
-/// How long a decided approval stays listed, seconds: 7 days. The sweeper deletes it after.
+/// How long an approval an admin decided stays listed, seconds: 7 days. The sweeper deletes it
+/// after.
 pub const DECIDED_RETENTION_SECS: u64 = 7 * 86_400;
+
+/// How long an expired approval (nobody decided) stays listed, seconds: 1 hour. Short, because a
+/// client can make them without an admin: with [`MAX_HELD_PER_CLIENT`] held at a time, one client
+/// keeps at most a few dozen expired records in the store.
+pub const EXPIRED_RETENTION_SECS: u64 = 3600;
 
 /// Adds the deletion of `record` and its indexes to `batch`.
 pub(crate) fn delete(batch: &mut Batch, record: &ApprovalRecord) {

@@ -321,8 +321,17 @@ impl Bunker {
             false,
             now,
         );
-        if origin.is_none() {
-            self.settle_on_own_relays(&keys, event.pubkey);
+        match origin {
+            None => self.settle_on_own_relays(&keys, event.pubkey),
+            Some(_) if method == "switch_relays" => {
+                if let Some(s) = self
+                    .sessions
+                    .get(&keys.remote_signer.public_key(), &event.pubkey)
+                {
+                    s.mark_switch_asked();
+                }
+            }
+            Some(_) => {}
         }
         if let Err(RpcError::ApprovalRequired(permission)) = &reply.body {
             reply.body = match self.hold(&keys, event, origin, permission, now) {
@@ -352,13 +361,23 @@ impl Bunker {
         })
     }
 
-    /// A session served on its client's relays ([`SessionRecord::relays`]) whose client now talks
-    /// to bunkerd's own listener has moved there: its relays become bunkerd's own public relays,
-    /// durably, so the foreign-relay links stop listening for it. A session already on bunkerd's
-    /// relays only, or made by `connect`, is left as it is. A store failure leaves it served on both
-    /// (logged).
+    /// A session served on its client's relays ([`SessionRecord::relays`]) whose client asked
+    /// `switch_relays` there and now talks to bunkerd's own listener has moved: its relays become
+    /// bunkerd's own public relays, durably, so the foreign-relay links stop listening for it.
+    /// Without that `switch_relays` (a copy of the client's request replayed here by someone
+    /// reading its relay) nothing moves. Runs under the user's lock, on the session as it is then
+    /// (a revocation meanwhile wins). A store failure leaves it served on both (logged).
     fn settle_on_own_relays(&self, keys: &UserKeys, client: PublicKey) {
         let remote_signer = keys.remote_signer.public_key();
+        let moving = |s: &Arc<Session>| s.switch_asked() && !s.record.relays.is_empty();
+        if !self
+            .sessions
+            .get(&remote_signer, &client)
+            .is_some_and(|s| moving(&s))
+        {
+            return;
+        }
+        let _guard = self.locks.user(&keys.tenant, &keys.user_id);
         let Some(session) = self.sessions.get(&remote_signer, &client) else {
             return;
         };

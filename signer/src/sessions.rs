@@ -79,6 +79,9 @@ pub struct Session {
     requests: AtomicU64,
     /// Unix seconds of the last request since the process started (0 = none yet; not persisted).
     last_used: AtomicU64,
+    /// Whether its client asked `switch_relays` on a foreign relay since the process started:
+    /// only then does a request on bunkerd's own relay move the session there (not persisted).
+    switch_asked: std::sync::atomic::AtomicBool,
 }
 
 impl Session {
@@ -97,12 +100,23 @@ impl Session {
             nip04: OnceLock::new(),
             requests: AtomicU64::new(0),
             last_used: AtomicU64::new(0),
+            switch_asked: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     /// When the session ends under `policy`, Unix seconds; `None`: it does not expire.
     pub fn expires_at(&self, policy: &proto::policy::Policy) -> Option<u64> {
         policy.session_expiry(self.record.created_at, self.record.expires_at)
+    }
+
+    /// Records that the client asked `switch_relays` over a foreign relay.
+    pub fn mark_switch_asked(&self) {
+        self.switch_asked.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the client asked `switch_relays` over a foreign relay since the process started.
+    pub fn switch_asked(&self) -> bool {
+        self.switch_asked.load(Ordering::Relaxed)
     }
 
     /// Counts one request at `now` (unix seconds). Two relaxed atomic operations.

@@ -82,6 +82,9 @@ pub(crate) fn tls(ca_file: Option<&Path>) -> Result<TlsConnector, TlsSetupError>
             return Err(fail("no PEM certificate in it".into()));
         }
     }
+    // ring, not aws-lc-rs: no C toolchain beyond what RocksDB needs. rustls 0.23.48 deprecates
+    // this provider for lacking post-quantum key exchange; relays offer classic groups too.
+    #[allow(deprecated)]
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -92,12 +95,14 @@ pub(crate) fn tls(ca_file: Option<&Path>) -> Result<TlsConnector, TlsSetupError>
 }
 
 /// Whether `ip` is an address a hosted service should not be steered to by a relay URL: loopback,
-/// private (RFC 1918, RFC 4193), link-local, carrier-grade NAT (RFC 6598), unspecified,
-/// multicast, or an IPv4-mapped form of one.
+/// private (RFC 1918, RFC 4193), link-local, carrier-grade NAT (RFC 6598), benchmarking (RFC
+/// 2544), IETF protocol assignments (192.0.0.0/24), reserved (240.0.0.0/4), unspecified,
+/// multicast, or an IPv6 address carrying one of those IPv4 addresses (IPv4-mapped,
+/// IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
 pub(crate) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -105,18 +110,33 @@ pub(crate) fn is_private(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_broadcast()
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
+                || a >= 240
                 || a == 0
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let seg = v6.segments();
+            let o = v6.octets();
+            let embedded = if let Some(v4) = v6.to_ipv4_mapped() {
+                Some(v4)
+            } else if seg[..6] == [0; 6] || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d).
+                Some(std::net::Ipv4Addr::new(o[12], o[13], o[14], o[15]))
+            } else if seg[0] == 0x2002 {
+                // 6to4: 2002:AABB:CCDD::/48 carries a.b.c.d.
+                Some(std::net::Ipv4Addr::new(o[2], o[3], o[4], o[5]))
+            } else {
+                None
+            };
+            if let Some(v4) = embedded {
                 return is_private(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -224,10 +244,23 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "::10.0.0.1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "100.128.0.1"] {
+        for public in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::101:101",
+            "2002:101:101::1",
+        ] {
             assert!(!is_private(public.parse().unwrap()), "{public}");
         }
     }

@@ -15,7 +15,7 @@ use super::Shared;
 use crate::dispatch::{unix_now, Verdict, WriteGuard};
 use crate::intake::{self, Submission};
 use event::Event;
-use fastwebsockets::{FragmentCollectorRead, Frame, OpCode, Payload, WebSocketWrite};
+use fastwebsockets::{Frame, OpCode, Payload, WebSocketRead, WebSocketWrite};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -50,6 +50,9 @@ pub(crate) const MAX_QUEUED_BYTES: usize = 1 << 20;
 const RECENT_SENT: usize = 64;
 /// How far back a subscription asks for requests, seconds (those sent while it was re-dialling).
 const SINCE_SLACK_SECS: u64 = 60;
+/// NIP-42 challenges one connection may send; later ones are ignored (each costs a signature per
+/// remote signer served on the link).
+const MAX_CHALLENGES: u32 = 4;
 /// Control messages (pongs, `AUTH`) waiting for the writer.
 const CONTROL_CAPACITY: usize = 64;
 
@@ -164,15 +167,14 @@ impl Link {
             .contains_key(remote_signer)
     }
 
-    /// Whether the link served nothing for `linger` and has nothing to write.
+    /// Whether the link served no session for `linger`: what it still has queued was for sessions
+    /// gone that long (a relay that never takes it must not keep the link alive).
     pub(crate) fn idle_for(&self, linger: Duration) -> bool {
-        let idle = self
-            .served
+        self.served
             .lock()
             .expect("served")
             .idle_since
-            .is_some_and(|t| t.elapsed() >= linger);
-        idle && self.queue.lock().expect("queue").events.is_empty()
+            .is_some_and(|t| t.elapsed() >= linger)
     }
 
     /// Ends the link.
@@ -205,11 +207,20 @@ impl Link {
         self.queued.notify_one();
     }
 
-    fn pop(&self) -> Option<([u8; 32], Arc<str>)> {
+    /// The oldest queued event, left in the queue.
+    fn front(&self) -> Option<([u8; 32], Arc<str>)> {
+        self.queue.lock().expect("queue").events.front().cloned()
+    }
+
+    /// Removes the oldest queued event once written, if it is still `id` (the queue may have
+    /// dropped it for room meanwhile).
+    fn pop_written(&self, id: &[u8; 32]) {
         let mut queue = self.queue.lock().expect("queue");
-        let item = queue.events.pop_front()?;
-        queue.bytes -= item.1.len();
-        Some(item)
+        if queue.events.front().is_some_and(|(front, _)| front == id) {
+            if let Some((_, json)) = queue.events.pop_front() {
+                queue.bytes -= json.len();
+            }
+        }
     }
 
     fn unpop(&self, item: ([u8; 32], Arc<str>)) {
@@ -278,7 +289,7 @@ impl Link {
         socket.set_auto_pong(true);
         socket.set_auto_close(true);
         let (read, write) = socket.split(tokio::io::split);
-        let mut read = FragmentCollectorRead::new(read);
+        let mut read = read;
         let (control, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         tokio::select! {
             why = self.read_loop(&mut read, control) => why,
@@ -289,7 +300,7 @@ impl Link {
 
     async fn read_loop(
         self: &Arc<Self>,
-        read: &mut FragmentCollectorRead<ReadHalf<TokioIo<Upgraded>>>,
+        read: &mut WebSocketRead<ReadHalf<TokioIo<Upgraded>>>,
         control: mpsc::Sender<Control>,
     ) -> &'static str {
         let obliged = control.clone();
@@ -306,6 +317,8 @@ impl Link {
         let limits = &self.shared.state.limits;
         let limiter = rate_limiter(limits.events_per_sec, limits.events_burst);
         let mut auth = Auth::default();
+        let mut message: Vec<u8> = Vec::new();
+        let mut text_message = false;
         // Shutdown stops reading (and releases the reader's token, which shutdown waits for);
         // the writer goes on until the sockets close.
         let reading = self.shared.state.readers.token();
@@ -322,16 +335,39 @@ impl Link {
                 Ok(Err(_)) => return "read failed",
                 Ok(Ok(frame)) => frame,
             };
-            match frame.opcode {
-                OpCode::Text => {
+            // Fragments are reassembled here, bounded in bytes over the whole message (the
+            // frame limit alone would let continuation frames grow one message without end).
+            match (frame.opcode, frame.fin) {
+                (OpCode::Text, true) if message.is_empty() => {
                     let Ok(text) = std::str::from_utf8(&frame.payload) else {
                         return "text frame is not UTF-8";
                     };
                     self.on_message(text, limiter.as_ref(), &mut auth, &control)
                         .await;
                 }
-                OpCode::Close => return "closed by the relay",
-                _ => {}
+                (OpCode::Text | OpCode::Binary, false) if message.is_empty() => {
+                    message.extend_from_slice(&frame.payload);
+                    text_message = frame.opcode == OpCode::Text;
+                }
+                (OpCode::Continuation, fin) if !message.is_empty() => {
+                    if message.len() + frame.payload.len() > MAX_MESSAGE_BYTES {
+                        return "message over the size limit";
+                    }
+                    message.extend_from_slice(&frame.payload);
+                    if fin {
+                        let whole = std::mem::take(&mut message);
+                        if text_message {
+                            let Ok(text) = std::str::from_utf8(&whole) else {
+                                return "text message is not UTF-8";
+                            };
+                            self.on_message(text, limiter.as_ref(), &mut auth, &control)
+                                .await;
+                        }
+                    }
+                }
+                (OpCode::Close, _) => return "closed by the relay",
+                (OpCode::Ping | OpCode::Pong, _) | (OpCode::Binary, true) => {}
+                _ => return "fragments out of order",
             }
         }
     }
@@ -347,13 +383,15 @@ impl Link {
             Err(_) => self.dropped("malformed"),
             Ok(FromRelay::Event(event)) => self.on_event(*event, limiter),
             Ok(FromRelay::Auth { challenge }) => {
-                // Each challenge costs a signature per remote signer served here: the link's
-                // event rate bounds them too.
-                if limiter.is_some_and(|l| l.check().is_err()) {
+                // Each challenge costs a signature per remote signer served here: a connection
+                // gets at most MAX_CHALLENGES, within the link's event rate.
+                auth.challenges += 1;
+                if auth.challenges > MAX_CHALLENGES || limiter.is_some_and(|l| l.check().is_err()) {
                     return self.dropped("rate");
                 }
                 auth.challenge = Some(challenge);
                 auth.authed.clear();
+                auth.pending.clear();
                 self.authenticate(auth, control).await;
             }
             // Connected means subscribed (the relay took the subscription): what a request needs
@@ -470,7 +508,9 @@ impl Link {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
-            while let Some(item) = self.pop() {
+            // Removed from the queue only once written: a connection that ends mid-write
+            // leaves it for the next one.
+            while let Some(item) = self.front() {
                 if send(
                     &mut write,
                     Frame::text(Payload::Borrowed(message::event(&item.1).as_bytes())),
@@ -478,9 +518,9 @@ impl Link {
                 .await
                 .is_err()
                 {
-                    self.unpop(item);
                     return "write failed";
                 }
+                self.pop_written(&item.0);
                 self.shared.metrics.events.with_label_values(&["out"]).inc();
                 let mut recent = self.recent.lock().expect("recent");
                 if recent.len() == RECENT_SENT {
@@ -550,8 +590,10 @@ struct Auth {
     challenge: Option<String>,
     /// Remote signers an `AUTH` was sent for, under the current challenge.
     authed: HashSet<[u8; 32]>,
-    /// Ids of `AUTH` events awaiting the relay's `OK`.
+    /// Ids of `AUTH` events awaiting the relay's `OK` (under the current challenge).
     pending: HashSet<[u8; 32]>,
+    /// Challenges received on this connection.
+    challenges: u32,
 }
 
 /// Writes one frame within [`WRITE_TIMEOUT`].

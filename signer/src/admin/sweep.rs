@@ -30,7 +30,8 @@ pub struct Swept {
     /// Bunker-URI records deleted (expired, or used and their session ended).
     pub bunker_uris: usize,
     /// Approval records deleted: decided more than
-    /// [`crate::approvals::DECIDED_RETENTION_SECS`] ago, or of a user or tenant deleted since.
+    /// [`crate::approvals::DECIDED_RETENTION_SECS`] ago (expired: more than
+    /// [`crate::approvals::EXPIRED_RETENTION_SECS`]), or of a user or tenant deleted since.
     pub approvals: usize,
 }
 
@@ -58,9 +59,13 @@ impl Admin<'_> {
         let bunker = self.bunker;
         let mut deleted = 0;
         for record in approvals::all(&*bunker.store)? {
+            let retention = match record.status {
+                approvals::ApprovalStatus::Expired => approvals::EXPIRED_RETENTION_SECS,
+                _ => approvals::DECIDED_RETENTION_SECS,
+            };
             let stale = record
                 .decided_at
-                .is_some_and(|t| t.saturating_add(approvals::DECIDED_RETENTION_SECS) <= now);
+                .is_some_and(|t| t.saturating_add(retention) <= now);
             let orphaned = matches!(
                 bunker.directory.user(&record.tenant, &record.user),
                 Err(Error::UserNotFound | Error::TenantNotFound)

@@ -28,6 +28,7 @@ impl TlsFront {
             .unwrap()
             .signed_by(&leaf_key, &ca, &ca_key)
             .unwrap();
+        #[allow(deprecated)] // as in relay::foreign::dial
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
