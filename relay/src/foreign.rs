@@ -87,8 +87,8 @@ pub enum Refused {
     /// The tenant already has [`ForeignSettings::max_sessions_per_tenant`] such sessions.
     #[error("the tenant already has as many sessions on foreign relays as it may ({0}, foreign_sessions_per_tenant)")]
     SessionsPerTenant(usize),
-    /// A relay URL names a private address and private addresses are not allowed.
-    #[error("relay {0} is a private address (foreign_relays_allow_private is off)")]
+    /// A relay URL names a private address (the field: its host) and private addresses are not allowed.
+    #[error("relay host {0} is a private address (foreign_relays_allow_private is off)")]
     Private(String),
 }
 
@@ -362,7 +362,12 @@ impl ForeignRelays {
                 continue;
             }
             if !settings.allow_private && literal_is_private(&key) {
-                return Err(Refused::Private(url.clone()));
+                // The host only: a relay URL's query may carry credentials, and this is logged.
+                let host = url::Url::parse(&key)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                return Err(Refused::Private(host));
             }
             wanted.push((key.into(), url));
         }

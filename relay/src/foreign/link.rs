@@ -85,6 +85,9 @@ pub(crate) struct Link {
     /// The relay key ([`event::relay_url::relay_key`]): the `relay` tag of NIP-42 `AUTH` events.
     key: Arc<str>,
     url: url::Url,
+    /// The URL as logged: scheme, host, port and path, never the query (some relays carry
+    /// credentials there).
+    shown: String,
     served: Mutex<Served>,
     served_changed: Notify,
     queue: Mutex<Queue>,
@@ -104,6 +107,12 @@ impl Link {
             stop: shared.state.close_sockets.child_token(),
             shared: shared.clone(),
             key,
+            shown: format!(
+                "{}://{}{}",
+                parsed.scheme(),
+                parsed.host_str().unwrap_or_default(),
+                parsed.port().map(|p| format!(":{p}")).unwrap_or_default()
+            ) + parsed.path(),
             url: parsed,
             served: Mutex::new(Served {
                 pubkeys: HashMap::new(),
@@ -263,16 +272,18 @@ impl Link {
             };
             match dialled {
                 Ok(Ok(socket)) => {
-                    tracing::debug!(relay = %self.key, "foreign relay connected");
+                    tracing::debug!(relay = %self.shown, "foreign relay connected");
                     let started = Instant::now();
                     let ended = self.serve_socket(socket).await;
-                    tracing::info!(relay = %self.key, "foreign relay connection ended: {ended}");
+                    tracing::info!(relay = %self.shown, "foreign relay connection ended: {ended}");
                     if started.elapsed() >= STABLE {
                         backoff = Backoff::default();
                     }
                 }
-                Ok(Err(e)) => tracing::warn!(relay = %self.key, "cannot reach foreign relay: {e}"),
-                Err(_) => tracing::warn!(relay = %self.key, "foreign relay dial timed out"),
+                Ok(Err(e)) => {
+                    tracing::warn!(relay = %self.shown, "cannot reach foreign relay: {e}")
+                }
+                Err(_) => tracing::warn!(relay = %self.shown, "foreign relay dial timed out"),
             }
             self.set_state(Some("backoff"));
             tokio::select! {
@@ -478,7 +489,7 @@ impl Link {
         if limiter.is_some_and(|l| l.check().is_err()) {
             return self.dropped("rate");
         }
-        tracing::debug!(relay = %self.key, "request read from a foreign relay");
+        tracing::debug!(relay = %self.shown, "request read from a foreign relay");
         self.shared.metrics.events.with_label_values(&["in"]).inc();
         let link = self.clone();
         let reply = Box::new(move |verdict: Verdict, _: Option<WriteGuard>| {
@@ -573,7 +584,7 @@ impl Link {
         let since = unix_now().saturating_sub(SINCE_SLACK_SECS);
         let requests = message::subscriptions(&pubkeys, since);
         let now_open = requests.len();
-        tracing::debug!(relay = %self.key, pubkeys = pubkeys.len(), "subscribing on a foreign relay");
+        tracing::debug!(relay = %self.shown, pubkeys = pubkeys.len(), "subscribing on a foreign relay");
         let closes = (now_open..open).map(message::close);
         for text in requests.into_iter().chain(closes) {
             send(write, Frame::text(Payload::Owned(text.into_bytes())))
