@@ -19,11 +19,13 @@
 mod check;
 mod error;
 mod file;
+mod master_key;
 mod settings;
 #[cfg(test)]
 mod tests;
 
 pub use error::ConfigError;
+pub use master_key::MasterKeySource;
 pub use settings::{LimitSettings, Settings};
 
 use relay::limits::Limits;
@@ -60,9 +62,15 @@ pub struct Config {
     /// Failed admin authentications per minute one address regains once its burst is spent;
     /// 0 = no throttle. Default: [`DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN`] (10).
     pub admin_auth_failures_per_min: u32,
-    /// 32-byte master key file (raw bytes, mode 0600). When set, it must exist. Default:
-    /// `<data_dir>/master.key`, created (0600) if absent.
+    /// Master key file (mode 0600): 32 raw bytes (version 1) or a keyring file of numbered
+    /// versions. When set, it must exist. Default: `<data_dir>/master.key`, created (0600) only
+    /// while the store holds no wrapped keys.
     pub master_key_file: Option<PathBuf>,
+    /// A KMS-held master key instead of the file, as a URI (see [`MasterKeySource`]).
+    pub master_key: Option<String>,
+    /// File holding the provider's credential (a transit token); surrounding whitespace is
+    /// ignored. Default: the environment (`BAO_TOKEN`, else `VAULT_TOKEN`).
+    pub master_key_credentials_file: Option<PathBuf>,
     /// Operator token for the admin API (at least 16 characters). Default: read from
     /// `<data_dir>/operator.token`, or generated there (0600) on first start.
     pub operator_token: Option<Zeroizing<String>>,
@@ -110,6 +118,11 @@ impl std::fmt::Debug for Config {
                 &self.admin_auth_failures_per_min,
             )
             .field("master_key_file", &self.master_key_file)
+            .field("master_key", &self.master_key)
+            .field(
+                "master_key_credentials_file",
+                &self.master_key_credentials_file,
+            )
             .field(
                 "operator_token",
                 &self.operator_token.as_ref().map(|_| "[redacted]"),
@@ -192,6 +205,8 @@ impl Config {
             admin_auth_failure_burst: DEFAULT_ADMIN_AUTH_FAILURE_BURST,
             admin_auth_failures_per_min: DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN,
             master_key_file: None,
+            master_key: None,
+            master_key_credentials_file: None,
             operator_token: None,
             workers: 0,
             io_policy: crate::sched::IoPolicy::default(),
@@ -218,8 +233,12 @@ impl Config {
     ///   query or a fragment;
     /// - `data-dir`: empty, or exists and is not a directory;
     /// - `master-key-file`: the configured file is missing or unreadable, is not a regular file,
-    ///   allows group or other access, or is not exactly 32 bytes (what `kms::FileMasterKey::load`
-    ///   refuses); the default `<data-dir>/master.key` is checked the same way when it exists;
+    ///   allows group or other access, or is neither 32 bytes nor a keyring file (what
+    ///   `kms::FileMasterKey::load` refuses); the default `<data-dir>/master.key` is checked the
+    ///   same way when it exists;
+    /// - `master-key`: combined with `master-key-file`, or not a supported URI
+    ///   ([`Config::master_key_source`]); `master-key-credentials-file`: unreadable or empty, or
+    ///   no credential at all for a transit key ([`Config::master_key_credential`]);
     /// - `operator-token`: shorter than 16 characters;
     /// - `workers` above [`MAX_WORKERS`], `queue-capacity` 0 or above
     ///   [`MAX_QUEUE_CAPACITY`], `tenant-queue-capacity` 0 or above `queue-capacity`,
@@ -244,7 +263,7 @@ impl Config {
         check::log_filter(&self.log)?;
         check::operator_token(self)?;
         check::data_dir(&self.data_dir)?;
-        check::master_key_file(self)?;
+        check::master_key(self)?;
         check::approval_ttl(self)?;
         check::foreign_ca_file(self)
     }

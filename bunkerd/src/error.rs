@@ -16,6 +16,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The configured master key cannot be used for this store: it does not open it, it is
+    /// missing while the store holds keys, or its provider refuses. The text names the setting.
+    #[error("invalid configuration: {setting}: {message}")]
+    MasterKey {
+        /// The setting as its flag name (`master-key-file`, `master-key`).
+        setting: &'static str,
+        /// What is wrong and what the store needs; never a credential or key byte.
+        message: String,
+    },
     /// The master key or a data key failed.
     #[error("key store: {0}")]
     Kms(#[from] kms::Error),
@@ -32,6 +41,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Config(_) => "config",
+            Error::MasterKey { .. } => "master_key",
             Error::Io { .. } => "io",
             Error::Kms(e) => e.code(),
             Error::Store(e) => e.code(),

@@ -15,6 +15,7 @@
 mod admin;
 pub mod cli;
 pub mod config;
+mod custody;
 mod dispatch;
 pub mod error;
 pub mod hygiene;

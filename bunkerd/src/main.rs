@@ -28,6 +28,8 @@ const EX_USAGE: u8 = 64;
 
 /// Exit code when the process cannot disable core dumps and ptrace attach (sysexits.h EX_OSERR).
 const EX_OSERR: u8 = 71;
+/// EX_UNAVAILABLE from sysexits.h: the master-key provider (a KMS) cannot be reached at start.
+const EX_UNAVAILABLE: u8 = 69;
 
 /// Environment variable holding the operator token itself (read directly, never a clap arg, so
 /// it never shows in `--help` and is never taken from argv).
@@ -151,7 +153,10 @@ async fn serve(config: Config) -> ExitCode {
             tracing::error!(code = e.code(), "{e}");
             eprintln!("bunkerd: {e}");
             return match e {
-                bunkerd::Error::Config(_) => ExitCode::from(EX_USAGE),
+                bunkerd::Error::Config(_) | bunkerd::Error::MasterKey { .. } => {
+                    ExitCode::from(EX_USAGE)
+                }
+                bunkerd::Error::Kms(kms::Error::Provider { .. }) => ExitCode::from(EX_UNAVAILABLE),
                 _ => ExitCode::FAILURE,
             };
         }

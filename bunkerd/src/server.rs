@@ -17,7 +17,6 @@ use crate::Error;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use kms::{FileMasterKey, MasterKey};
 use relay::fanout::Hub;
 use relay::state::{Lifecycle, RelayState};
 use sha2::{Digest, Sha256};
@@ -156,22 +155,20 @@ async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::io(format!("creating {}", config.data_dir.display()), e))?;
-        let key_path = config
-            .master_key_file
-            .clone()
-            .unwrap_or_else(|| config.data_dir.join("master.key"));
-        let master: Arc<dyn MasterKey> = Arc::new(FileMasterKey::load_or_create(&key_path)?);
         if config.io_policy == IoPolicy::Batch {
             // Before the first open, so RocksDB's flush and compaction threads are SCHED_IDLE
             // (`sched`).
             RocksStore::start_background_threads(crate::sched::store_thread_start)?;
         }
         let store: Arc<dyn Store> = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
+        // After the store: whether a key may be created depends on what the store holds.
+        let master = crate::custody::master_key(&config, store.as_ref())?;
         let bunker_config = BunkerConfig {
             approval_ttl_secs: config.approval_ttl_secs,
             ..BunkerConfig::new(public_url)
         };
-        let bunker = Bunker::open(store.clone(), master, bunker_config)?;
+        let bunker = Bunker::open(store.clone(), master, bunker_config)
+            .map_err(|e| crate::custody::self_test_error(&config, e))?;
         let token = operator_token(&config)?;
         let token_hash: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         let tokens = Arc::new(AdminTokens::load(store.clone())?);
@@ -325,6 +322,7 @@ async fn serve(
         store: store.clone(),
         foreign,
         shutdown: shutdown.clone(),
+        provider_health: Default::default(),
     });
     tracker.spawn(sweep(
         hub,

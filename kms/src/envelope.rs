@@ -76,22 +76,31 @@ pub struct Binding<'a> {
 }
 
 impl Binding<'_> {
-    /// The AAD for a record with this `header`, or `None` if a field exceeds 65 535 bytes (such
-    /// a binding cannot be encoded, so nothing can have been sealed with it).
-    pub(crate) fn aad(&self, header: &[u8]) -> Option<Vec<u8>> {
+    /// The binding's fields as AAD input: each of `record`, `tenant`, `owner`, `role` as a u16
+    /// big-endian byte length and its UTF-8 bytes. `None` if a field exceeds 65 535 bytes (such a
+    /// binding cannot be encoded, so nothing can have been sealed with it).
+    ///
+    /// A master key receives exactly these bytes as the context of what it wraps.
+    pub fn context(&self) -> Option<Vec<u8>> {
         let fields = [self.record, self.tenant, self.owner, self.role];
-        let len =
-            AAD_LABEL.len() + header.len() + fields.iter().map(|f| 2 + f.len()).sum::<usize>();
-        let mut aad = Vec::with_capacity(len);
-        aad.extend_from_slice(AAD_LABEL);
-        aad.extend_from_slice(header);
+        let mut context = Vec::with_capacity(fields.iter().map(|f| 2 + f.len()).sum::<usize>());
         for field in fields {
             let field_len = u16::try_from(field.len()).ok()?;
-            aad.extend_from_slice(&field_len.to_be_bytes());
-            aad.extend_from_slice(field.as_bytes());
+            context.extend_from_slice(&field_len.to_be_bytes());
+            context.extend_from_slice(field.as_bytes());
         }
-        Some(aad)
+        Some(context)
     }
+}
+
+/// The AAD of a record with this `header` sealed for `context`:
+/// `"bunkerd kms envelope v1" ‖ header ‖ context`.
+fn aad(header: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + header.len() + context.len());
+    aad.extend_from_slice(AAD_LABEL);
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(context);
+    aad
 }
 
 /// A 256-bit AES-256-GCM data key (DEK) with its key id.
@@ -146,7 +155,7 @@ impl DataKey {
     /// # Security
     ///
     /// Never log, display, store or send these bytes unwrapped; the only intended use is as the
-    /// plaintext handed to [`crate::MasterKey::seal`].
+    /// plaintext handed to [`crate::MasterKey::wrap`].
     pub fn expose_bytes(&self) -> &[u8; 32] {
         &self.bytes
     }
@@ -164,10 +173,21 @@ impl DataKey {
     /// A fresh random 96-bit nonce is drawn for every call, so sealing the same plaintext twice
     /// gives different records.
     pub fn seal(&self, plaintext: &[u8], binding: &Binding<'_>) -> Vec<u8> {
-        let header = self.header();
-        let aad = binding
-            .aad(&header)
+        let context = binding
+            .context()
             .expect("binding field longer than 65535 bytes");
+        self.seal_for(plaintext, &context)
+    }
+
+    /// Seals `plaintext` like [`DataKey::seal`], bound to raw `context` bytes instead of a
+    /// [`Binding`] (a binding's context is [`Binding::context`], so both forms agree).
+    ///
+    /// # Panics
+    ///
+    /// If the OS random number generator fails, or `plaintext` exceeds AES-GCM's 64 GiB limit.
+    pub fn seal_for(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        let header = self.header();
+        let aad = aad(&header, context);
         let mut out = Vec::with_capacity(MIN_SEALED_LEN + plaintext.len());
         out.extend_from_slice(&header);
         let mut nonce = [0u8; NONCE_LEN];
@@ -200,6 +220,16 @@ impl DataKey {
     /// No plaintext is released unless the tag verifies (the tag check is constant time in
     /// `aes-gcm`); the returned buffer is zeroized on drop.
     pub fn open(&self, sealed: &[u8], binding: &Binding<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let context = binding.context().ok_or(Error::WrongKeyOrTampered)?;
+        self.open_for(sealed, &context)
+    }
+
+    /// Opens a record sealed by [`DataKey::seal_for`] with the same `context`.
+    ///
+    /// # Errors
+    ///
+    /// As [`DataKey::open`].
+    pub fn open_for(&self, sealed: &[u8], context: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
         let parts = Parts::parse(sealed)?;
         if parts.key_id != self.id {
             return Err(Error::UnknownKeyId {
@@ -207,7 +237,7 @@ impl DataKey {
                 found: parts.key_id,
             });
         }
-        let aad = binding.aad(parts.header).ok_or(Error::WrongKeyOrTampered)?;
+        let aad = aad(parts.header, context);
         let mut plaintext = Zeroizing::new(parts.ciphertext.to_vec());
         self.cipher
             .decrypt_in_place_detached(
@@ -275,6 +305,13 @@ impl<'a> Parts<'a> {
             tag,
         })
     }
+}
+
+/// The key id in a sealed record's header (offset 2..6, big-endian), once its length, format
+/// version and algorithm are known; `None` for a record [`DataKey::open`] would refuse before
+/// looking at the key id. Says which key sealed it without opening it.
+pub fn sealed_key_id(sealed: &[u8]) -> Option<u32> {
+    Parts::parse(sealed).ok().map(|parts| parts.key_id)
 }
 
 /// First 4 bytes (big-endian u32) of SHA-256(`label` ‖ `key`): a public key check value.

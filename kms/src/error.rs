@@ -47,6 +47,25 @@ pub enum Error {
         /// Why it was refused; never contains key bytes.
         reason: String,
     },
+    /// The master key version a wrapped key names is not (or no longer) in the provider.
+    #[error("master key version {0} is not in the provider (never there, or retired)")]
+    UnknownKeyVersion(u32),
+    /// A remote master-key provider (KMS, HSM) cannot be reached, refuses, or answers
+    /// something unexpected.
+    #[error("{provider} master key provider: {reason}")]
+    Provider {
+        /// Provider kind, as [`crate::MasterKeyInfo::provider`].
+        provider: &'static str,
+        /// What failed; never contains credentials or key bytes.
+        reason: String,
+    },
+    /// The operation is not possible as asked (the text says which).
+    #[error("not supported: {0}")]
+    Unsupported(&'static str),
+    /// The configured master key cannot open this store (the start-up self-test failed), or
+    /// the store holds data and no key may be created over it.
+    #[error("{0}")]
+    Custody(String),
     /// The storage engine failed (reading or writing a wrapped data key).
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -60,7 +79,8 @@ impl Error {
     ///
     /// The values never change once released: `unknown_version`, `unknown_algorithm`,
     /// `unknown_key_id`, `truncated`, `wrong_key_or_tampered`, `no_data_key`,
-    /// `master_key_file`, `store`, `corrupt`.
+    /// `master_key_file`, `unknown_key_version`, `provider`, `unsupported`, `custody`, `store`,
+    /// `corrupt`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::UnknownVersion(_) => "unknown_version",
@@ -70,6 +90,10 @@ impl Error {
             Error::WrongKeyOrTampered => "wrong_key_or_tampered",
             Error::NoDataKey(_) => "no_data_key",
             Error::MasterKeyFile { .. } => "master_key_file",
+            Error::UnknownKeyVersion(_) => "unknown_key_version",
+            Error::Provider { .. } => "provider",
+            Error::Unsupported(_) => "unsupported",
+            Error::Custody(_) => "custody",
             Error::Store(_) => "store",
             Error::Corrupt(_) => "corrupt",
         }

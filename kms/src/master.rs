@@ -1,117 +1,149 @@
 //! Master-key (KEK) providers: the top of the key hierarchy, used only to wrap tenant data keys.
 //!
-//! Role: seal and open small secrets (tenant data keys) like a KMS transit engine, behind the
-//! [`MasterKey`] trait so an external KMS or HSM can replace the embedded providers later.
+//! Role: wrap and unwrap small secrets (tenant data keys and the store's canary) like a KMS
+//! transit engine, under numbered key versions that can be added (rotation) and destroyed
+//! (retirement), behind the [`MasterKey`] trait.
 //! What it must not do: seal tenant records directly (those go through a tenant's data key),
-//! read a key from an environment variable, or let key bytes reach logs, errors or `Debug`.
+//! read a credential from the config file, or let key bytes reach logs, errors or `Debug`.
 //!
-//! Main types: [`MasterKey`], [`FileMasterKey`] (32 raw bytes in a 0600 file),
-//! [`MemMasterKey`] (in memory, for tests). Both use the sealed record format of
-//! [`crate::envelope`], with the master key id in the header.
+//! Main types: [`MasterKey`], [`Wrapped`], [`MasterKeyInfo`]; the providers [`FileMasterKey`]
+//! (a key file or keyring file), [`MemMasterKey`] (in memory, for tests), [`TransitMasterKey`]
+//! (OpenBao / Vault transit). The embedded providers share [`Keyring`].
 
-use crate::envelope::{key_check_value, Binding, DataKey};
 use crate::Error;
-use zeroize::{ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 mod file;
+mod keyring;
+pub mod transit;
 
 pub use file::FileMasterKey;
+pub use keyring::{Keyring, MemMasterKey};
+pub use transit::TransitMasterKey;
 
-/// Label hashed with the master key bytes to derive the master key id.
-const MASTER_KEY_ID_LABEL: &[u8] = b"bunkerd master key id v1";
-
-/// A key-encryption key (KEK) provider: seals and opens tenant data keys, like a KMS transit
-/// engine.
-///
-/// Implementations must be safe to call from many threads at once.
-pub trait MasterKey: Send + Sync + 'static {
-    /// Stable id of the current master key (written into the header of every wrapped DEK).
-    fn key_id(&self) -> u32;
-
-    /// Seals `plaintext` (typically a 32-byte data key) bound to `binding`.
-    ///
-    /// # Errors
-    ///
-    /// The embedded providers ([`FileMasterKey`], [`MemMasterKey`]) never fail. A provider
-    /// backed by a remote KMS or HSM returns an error when that service cannot be reached.
-    ///
-    /// # Security
-    ///
-    /// Output is a sealed record: version ‖ algorithm ‖ key id ‖ random nonce ‖ ciphertext ‖ tag.
-    fn seal(&self, plaintext: &[u8], binding: &Binding<'_>) -> Result<Vec<u8>, Error>;
-
-    /// Opens a record made by [`MasterKey::seal`] with the same `binding`.
-    ///
-    /// # Errors
-    ///
-    /// As [`DataKey::open`]: [`Error::Truncated`], [`Error::UnknownVersion`],
-    /// [`Error::UnknownAlgorithm`], [`Error::UnknownKeyId`] (sealed under another master key),
-    /// [`Error::WrongKeyOrTampered`].
-    fn open(&self, sealed: &[u8], binding: &Binding<'_>) -> Result<Zeroizing<Vec<u8>>, Error>;
+/// A data key wrapped by one version of a master key: what the store keeps beside the
+/// provider's name, so a start-up self-test and a rotation know what wrapped what.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Wrapped {
+    /// The master key version that wrapped it (the provider's own numbering, from 1).
+    pub version: u32,
+    /// The provider's ciphertext, opaque to everything else: an envelope record for the
+    /// embedded providers, `vault:v<N>:<base64>` for transit, the KMS blob for a cloud KMS.
+    pub ciphertext: Vec<u8>,
 }
 
-/// An in-memory master key, for tests and benchmarks.
-///
-/// Its key id is derived exactly as [`FileMasterKey`]'s, so the same 32 bytes give the same id
-/// and open each other's records. Debug is redacted; key bytes are zeroized on drop.
-pub struct MemMasterKey {
-    key: DataKey,
-}
-
-impl MemMasterKey {
-    /// A fresh random master key from the OS CSPRNG.
-    ///
-    /// # Panics
-    ///
-    /// If the OS random number generator fails.
-    pub fn generate() -> MemMasterKey {
-        let mut bytes = Zeroizing::new([0u8; 32]);
-        crate::envelope::fill_random(bytes.as_mut());
-        MemMasterKey::from_bytes(*bytes)
+impl std::fmt::Debug for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wrapped")
+            .field("version", &self.version)
+            .field("ciphertext_len", &self.ciphertext.len())
+            .finish()
     }
+}
 
-    /// A master key from 32 raw bytes.
-    ///
-    /// # Security
-    ///
-    /// The caller must zeroize its own copy of `bytes`.
-    pub fn from_bytes(bytes: [u8; 32]) -> MemMasterKey {
-        MemMasterKey {
-            key: master_data_key(bytes),
+/// Which master key a provider holds: recorded with everything it wraps, and named in errors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MasterKeyInfo {
+    /// Provider kind: `"file"`, `"transit"`, `"pkcs11"` or `"aws-kms"`.
+    pub provider: &'static str,
+    /// The key's name within the provider (transit key name, PKCS#11 label, KMS alias); `""`
+    /// for the file provider, whose versions are told apart by their key ids.
+    pub key: String,
+}
+
+impl std::fmt::Display for MasterKeyInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{} master key", self.provider)
+        } else {
+            write!(f, "{} master key {:?}", self.provider, self.key)
         }
     }
 }
 
-impl MasterKey for MemMasterKey {
-    fn key_id(&self) -> u32 {
-        self.key.id()
+/// A key-encryption key (KEK) provider with numbered versions, like a KMS transit engine.
+///
+/// `context` is authenticated with the plaintext (AEAD additional data, or the provider's
+/// encryption context): a ciphertext opens only with the context it was wrapped with. Callers
+/// pass [`crate::Binding::context`] bytes.
+///
+/// Implementations must be safe to call from many threads at once. Every method may block on
+/// I/O (a remote provider's round trip, bounded by its timeout): call them off async threads.
+pub trait MasterKey: Send + Sync + 'static {
+    /// Provider kind and key name.
+    fn info(&self) -> MasterKeyInfo;
+
+    /// The version [`MasterKey::wrap`] uses now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] when a remote provider cannot be reached or refuses.
+    fn current_version(&self) -> Result<u32, Error>;
+
+    /// Every version the provider can still unwrap with, ascending.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] as [`MasterKey::current_version`].
+    fn versions(&self) -> Result<Vec<u32>, Error>;
+
+    /// Wraps `plaintext` (a 36-byte data key record, or the canary) under the current version.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`]; the embedded providers never fail.
+    fn wrap(&self, plaintext: &[u8], context: &[u8]) -> Result<Wrapped, Error>;
+
+    /// Unwraps what [`MasterKey::wrap`] (or [`MasterKey::rewrap`]) returned, with the same
+    /// `context`. The plaintext is zeroized when dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownKeyVersion`] when the version is not (or no longer) in the provider;
+    /// [`Error::UnknownKeyId`] or [`Error::WrongKeyOrTampered`] when another key of the same
+    /// version number wrapped it, a byte changed or the context differs; [`Error::Provider`].
+    fn unwrap(&self, wrapped: &Wrapped, context: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error>;
+
+    /// Wraps the same plaintext again under the current version. A KMS does this inside the
+    /// provider (transit `rewrap`, `ReEncrypt`), so the plaintext never reaches bunkerd; the
+    /// default unwraps and wraps.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`MasterKey::unwrap`] and [`MasterKey::wrap`].
+    fn rewrap(&self, wrapped: &Wrapped, context: &[u8]) -> Result<Wrapped, Error> {
+        let plaintext = self.unwrap(wrapped, context)?;
+        self.wrap(&plaintext, context)
     }
 
-    fn seal(&self, plaintext: &[u8], binding: &Binding<'_>) -> Result<Vec<u8>, Error> {
-        Ok(self.key.seal(plaintext, binding))
-    }
+    /// Adds a new version and makes it current; returns its number.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`], or [`Error::MasterKeyFile`] when a keyring file cannot be rewritten.
+    fn rotate(&self) -> Result<u32, Error>;
 
-    fn open(&self, sealed: &[u8], binding: &Binding<'_>) -> Result<Zeroizing<Vec<u8>>, Error> {
-        self.key.open(sealed, binding)
+    /// Destroys every version below `keep_from` in the provider (what they wrapped can never be
+    /// opened again, in any copy); returns the versions destroyed. `keep_from` above the current
+    /// version is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`], [`Error::MasterKeyFile`], or [`Error::Unsupported`] for a
+    /// `keep_from` above the current version.
+    fn retire(&self, keep_from: u32) -> Result<Vec<u32>, Error>;
+
+    /// Whether the provider answers now; `/readyz` reports it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provider`] with the reason.
+    fn health(&self) -> Result<(), Error> {
+        self.current_version().map(drop)
     }
 }
 
-impl ZeroizeOnDrop for MemMasterKey {}
-
-impl std::fmt::Debug for MemMasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemMasterKey")
-            .field("key_id", &format_args!("{:#010x}", self.key.id()))
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds the AES key for master key `bytes`; its id is the first 4 bytes (big-endian u32) of
-/// SHA-256(`"bunkerd master key id v1"` ‖ key), a key check value that is safe to store and log.
-fn master_data_key(bytes: [u8; 32]) -> DataKey {
-    let id = key_check_value(MASTER_KEY_ID_LABEL, &bytes);
-    DataKey::from_bytes(bytes, id)
-}
-
+#[cfg(test)]
+mod conformance;
 #[cfg(test)]
 mod tests;

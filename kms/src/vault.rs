@@ -1,85 +1,189 @@
-//! [`Vault`]: envelope encryption over a store. Master key (KEK) → one data key (DEK) per tenant
-//! → sealed secrets.
+//! [`Vault`]: envelope encryption over a store. Master key (KEK, versioned, in a provider) →
+//! data keys (DEKs) of each tenant → sealed secrets.
 //!
-//! Role: create, cache, use and destroy tenant data keys. A DEK is stored only wrapped by the
-//! master key, in [`Cf::Deks`] under the tenant id, as a sealed record whose plaintext is
-//! `key id (u32 big-endian) ‖ key (32 bytes)` and whose binding is
-//! `{record: "dek", tenant, owner: "", role: "dek"}`.
+//! Role: create, cache, use, rotate and destroy tenant data keys; prove at start that the
+//! configured master key opens the store (`custody.rs`); rewrap every data key under a new
+//! master key version and retire the old ones (`rotation.rs`).
 //! What it must not do: store a DEK unwrapped, decide where sealed records are stored (callers
 //! keep them in their own rows), or know what the sealed bytes mean.
 //!
+//! A tenant's keys live in [`Cf::Deks`] under the tenant id as one JSON record
+//! (`{"format":2,"current":<id>,"keys":[{"id","provider","key","version","wrapped"}]}`): every
+//! DEK the tenant's records may be sealed under, each wrapped by the master key with the
+//! provider, key name and version that wrapped it, and which one seals now. A DEK's wrapped
+//! plaintext is `key id (u32 big-endian) ‖ key (32 bytes)`, its context the binding
+//! `{record: "dek", tenant, owner: "", role: "dek"}`. A record of the first format (a bare
+//! envelope record, first byte 1) is read as one DEK wrapped by version 1 of the file provider.
+//!
 //! Main type: [`Vault`].
 
-use crate::envelope::{Binding, DataKey};
-use crate::master::MasterKey;
+use crate::envelope::{sealed_key_id, Binding, DataKey};
+use crate::master::{MasterKey, Wrapped};
 use crate::Error;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use store::{Batch, Cf, Durability, Store};
 use zeroize::Zeroizing;
 
+pub(crate) mod custody;
+mod rotation;
+
+pub use rotation::{MasterKeyStatus, Rewrapped};
+
 /// Byte length of a wrapped DEK's plaintext: key id (4) ‖ key (32).
 const WRAPPED_PLAINTEXT_LEN: usize = 4 + 32;
+/// Format of the DEK records this build writes.
+const DEKS_FORMAT: u8 = 2;
+/// Unwrapped tenants kept in memory by default (each holds one or two 32-byte keys).
+pub const DEFAULT_DATA_KEY_CACHE: usize = 65_536;
 
-type Cache = HashMap<String, Arc<DataKey>>;
+/// The DEK record of one tenant, as stored (JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct DeksRecord {
+    format: u8,
+    /// Key id of the DEK that seals now.
+    current: u32,
+    keys: Vec<StoredDek>,
+}
+
+/// One wrapped DEK and what wrapped it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredDek {
+    id: u32,
+    provider: String,
+    key: String,
+    version: u32,
+    /// Base64 of the provider's ciphertext.
+    wrapped: String,
+}
+
+impl StoredDek {
+    fn wrapped(&self) -> Result<Wrapped, Error> {
+        let ciphertext = B64
+            .decode(&self.wrapped)
+            .map_err(|_| Error::Corrupt("wrapped data key is not base64".into()))?;
+        Ok(Wrapped {
+            version: self.version,
+            ciphertext,
+        })
+    }
+}
+
+/// A tenant's unwrapped DEKs.
+struct TenantKeys {
+    current: Arc<DataKey>,
+    /// Every DEK, the current one included (two while a rotation runs).
+    all: Vec<Arc<DataKey>>,
+}
+
+impl TenantKeys {
+    fn by_id(&self, id: u32) -> Option<&Arc<DataKey>> {
+        self.all.iter().find(|k| k.id() == id)
+    }
+}
+
+type Cache = HashMap<String, Arc<TenantKeys>>;
 
 /// Envelope encryption for many tenants over one master key and one store.
 ///
-/// Unwrapped DEKs are cached per tenant for the life of the vault (one entry per tenant; they
-/// are zeroized when dropped). Every method may block on the store: call it off async threads.
+/// Unwrapped DEKs are cached per tenant (at most `cache_capacity` tenants, an arbitrary one
+/// evicted when full; keys are zeroized when their last user drops them), so the provider is
+/// asked only on a tenant's first use and the signing path never waits for it. Every method may
+/// block on the store or the provider: call it off async threads.
 pub struct Vault {
     master: Arc<dyn MasterKey>,
     store: Arc<dyn Store>,
     deks: RwLock<Cache>,
+    cache_capacity: usize,
+    /// Serialises every read-modify-write of a DEK record and of the canary.
+    records: Mutex<()>,
 }
 
 impl Vault {
-    /// A vault that wraps DEKs with `master` and keeps them in `store`.
-    pub fn new(master: Arc<dyn MasterKey>, store: Arc<dyn Store>) -> Vault {
-        Vault {
-            master,
-            store,
-            deks: RwLock::new(HashMap::new()),
-        }
-    }
-
-    /// Generates a tenant's DEK, wraps it with the master key (binding
-    /// `{record: "dek", tenant, owner: "", role: "dek"}`), and adds the put of the wrapped DEK
-    /// ([`Cf::Deks`], key = tenant id bytes) to `batch`; the caller writes the batch durably
-    /// together with the tenant record, so tenant and DEK appear atomically. Caches the DEK.
-    ///
-    /// Call it once per tenant: calling it again replaces the DEK, and records sealed under the
-    /// old one then fail with [`Error::UnknownKeyId`]. If the caller's batch is never written,
-    /// it must call [`Vault::destroy_data_key`] to drop the cached DEK.
+    /// A vault over `store` with `master`, after the start-up self-test (`custody.rs`): the
+    /// store's canary must open with `master` (written now for a store without one, after
+    /// checking that a data key already stored opens).
     ///
     /// # Errors
     ///
-    /// Whatever [`MasterKey::seal`] returns (the embedded master keys never fail).
+    /// [`Error::Custody`] with a message naming the master key the store needs when `master`
+    /// is another provider or key, lacks the version, or is a different key; [`Error::Provider`]
+    /// when the provider cannot be reached; [`Error::Store`]. Nothing is written on error.
+    pub fn load(master: Arc<dyn MasterKey>, store: Arc<dyn Store>) -> Result<Vault, Error> {
+        Self::load_with_capacity(master, store, DEFAULT_DATA_KEY_CACHE)
+    }
+
+    /// [`Vault::load`] with at most `cache_capacity` (≥ 1) tenants' DEKs cached.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vault::load`].
+    pub fn load_with_capacity(
+        master: Arc<dyn MasterKey>,
+        store: Arc<dyn Store>,
+        cache_capacity: usize,
+    ) -> Result<Vault, Error> {
+        let vault = Vault {
+            master,
+            store,
+            deks: RwLock::new(HashMap::new()),
+            cache_capacity: cache_capacity.max(1),
+            records: Mutex::new(()),
+        };
+        vault.self_test()?;
+        Ok(vault)
+    }
+
+    /// Generates a tenant's first DEK, wraps it with the master key and writes it durably
+    /// ([`Cf::Deks`], key = tenant id). Write the tenant's own record after this returns; if
+    /// that write fails, call [`Vault::destroy_data_key`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] if the tenant already has data keys; [`Error::Provider`] from the
+    /// master key; [`Error::Store`].
     ///
     /// # Panics
     ///
     /// If `tenant` is longer than 65 535 bytes, or the OS random number generator fails.
-    pub fn create_data_key(&self, tenant: &str, batch: &mut Batch) -> Result<(), Error> {
+    pub fn create_data_key(&self, tenant: &str) -> Result<(), Error> {
+        let _records = self.lock_records();
+        if self.store.get(Cf::Deks, tenant.as_bytes())?.is_some() {
+            return Err(Error::Unsupported(
+                "creating data keys for a tenant that has them",
+            ));
+        }
         let dek = DataKey::generate();
-        let mut plaintext = Zeroizing::new([0u8; WRAPPED_PLAINTEXT_LEN]);
-        plaintext[..4].copy_from_slice(&dek.id().to_be_bytes());
-        plaintext[4..].copy_from_slice(dek.expose_bytes());
-        let wrapped = self.master.seal(plaintext.as_ref(), &dek_binding(tenant))?;
-        batch.put(Cf::Deks, tenant.as_bytes(), wrapped);
-        self.write_cache().insert(tenant.to_owned(), Arc::new(dek));
+        let record = DeksRecord {
+            format: DEKS_FORMAT,
+            current: dek.id(),
+            keys: vec![self.wrap_dek(tenant, &dek)?],
+        };
+        self.write_record(tenant, &record)?;
+        let dek = Arc::new(dek);
+        self.cache_insert(
+            tenant,
+            TenantKeys {
+                current: Arc::clone(&dek),
+                all: vec![dek],
+            },
+        );
         Ok(())
     }
 
-    /// Seals `plaintext` under the tenant's DEK (loaded and unwrapped from the store on first
-    /// use) with `Binding {record, tenant, owner, role}`.
+    /// Seals `plaintext` under the tenant's current DEK (loaded and unwrapped on first use) with
+    /// `Binding {record, tenant, owner, role}`.
     ///
     /// # Errors
     ///
     /// - [`Error::NoDataKey`]: the tenant has no DEK (never created, or destroyed).
-    /// - [`Error::Store`]: the store failed to read the wrapped DEK.
-    /// - [`Error::Corrupt`]: the wrapped DEK opened but is not 36 bytes.
-    /// - Any error of [`MasterKey::open`] on the wrapped DEK, e.g. [`Error::UnknownKeyId`] when
-    ///   the vault runs with a different master key than the one that wrapped it.
+    /// - [`Error::Store`]: the store failed to read the DEK record.
+    /// - [`Error::Corrupt`]: the DEK record cannot be decoded, or a DEK opened but is not 36
+    ///   bytes or not the id recorded.
+    /// - Any error of [`MasterKey::unwrap`] on a wrapped DEK.
     ///
     /// # Panics
     ///
@@ -102,17 +206,18 @@ impl Vault {
             owner,
             role,
         };
-        Ok(self.data_key(tenant)?.seal(plaintext, &binding))
+        Ok(self.keys(tenant)?.current.seal(plaintext, &binding))
     }
 
-    /// Opens a record sealed by [`Vault::seal`] with the same tenant, record, owner and role.
+    /// Opens a record sealed by [`Vault::seal`] with the same tenant, record, owner and role,
+    /// under whichever of the tenant's DEKs its header names.
     ///
     /// # Errors
     ///
-    /// Those of [`Vault::seal`] for loading the DEK, then those of [`DataKey::open`]:
+    /// Those of [`Vault::seal`] for loading the DEKs, then those of [`DataKey::open`]:
     /// [`Error::Truncated`], [`Error::UnknownVersion`], [`Error::UnknownAlgorithm`],
-    /// [`Error::UnknownKeyId`] (sealed under another DEK, e.g. another tenant's), and
-    /// [`Error::WrongKeyOrTampered`] (changed bytes, or another record/owner/role/tenant).
+    /// [`Error::UnknownKeyId`] (sealed under a DEK the tenant does not have, e.g. another
+    /// tenant's or a retired one), and [`Error::WrongKeyOrTampered`].
     ///
     /// # Security
     ///
@@ -131,21 +236,36 @@ impl Vault {
             owner,
             role,
         };
-        self.data_key(tenant)?.open(sealed, &binding)
+        let keys = self.keys(tenant)?;
+        let key = sealed_key_id(sealed)
+            .and_then(|id| keys.by_id(id))
+            .unwrap_or(&keys.current);
+        key.open(sealed, &binding)
     }
 
-    /// Crypto-shred: deletes the tenant's wrapped DEK (synced to disk) and forgets the cached
-    /// one; afterwards every record sealed for that tenant fails with [`Error::NoDataKey`].
-    /// Destroying a tenant without a DEK is not an error.
-    ///
-    /// Other `Vault` instances over the same store keep their cached copy until dropped.
+    /// Whether `sealed` is sealed under the tenant's current DEK (a tenant data-key rotation
+    /// re-seals every record for which this is false).
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the delete cannot be written; the cached DEK is then kept.
+    /// Those of [`Vault::seal`] for loading the DEKs.
+    pub fn is_current(&self, tenant: &str, sealed: &[u8]) -> Result<bool, Error> {
+        Ok(sealed_key_id(sealed) == Some(self.keys(tenant)?.current.id()))
+    }
+
+    /// Crypto-shred: deletes the tenant's DEK record (synced to disk) and forgets the cached
+    /// DEKs; afterwards every record sealed for that tenant fails with [`Error::NoDataKey`].
+    /// Copies of the store made before keep the record wrapped under the master key version of
+    /// the time: they stop opening once that version is retired. Destroying a tenant without a
+    /// DEK is not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] if the delete cannot be written; the cached DEKs are then kept.
     pub fn destroy_data_key(&self, tenant: &str) -> Result<(), Error> {
-        // Holding the write lock across the delete stops a concurrent first load from putting
-        // the DEK back into the cache after it has been removed.
+        let _records = self.lock_records();
+        // Holding the cache's write lock across the delete stops a concurrent first load from
+        // putting the DEKs back after they are removed.
         let mut cache = self.write_cache();
         let mut batch = Batch::new();
         batch.delete(Cf::Deks, tenant.as_bytes());
@@ -154,40 +274,205 @@ impl Vault {
         Ok(())
     }
 
-    /// The key id of the master key wrapping the DEKs (see [`MasterKey::key_id`]).
-    pub fn master_key_id(&self) -> u32 {
-        self.master.key_id()
+    /// Starts (or joins) a tenant data-key rotation: adds a fresh DEK and makes it the one that
+    /// seals, keeping the others for opening; returns the new DEK's id. Idempotent while a
+    /// rotation runs (the tenant then already has more than one DEK): it returns the current
+    /// one. Finish with [`Vault::retire_data_keys`] once every record is re-sealed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDataKey`], [`Error::Provider`], [`Error::Store`], [`Error::Corrupt`].
+    pub fn rotate_data_key(&self, tenant: &str) -> Result<u32, Error> {
+        let _records = self.lock_records();
+        let mut record = self.read_record_for_update(tenant)?;
+        if record.keys.len() > 1 {
+            return Ok(record.current);
+        }
+        let dek = DataKey::generate();
+        record.keys.push(self.wrap_dek(tenant, &dek)?);
+        record.current = dek.id();
+        self.write_record(tenant, &record)?;
+        // The next use loads both DEKs from the record just written.
+        self.write_cache().remove(tenant);
+        Ok(dek.id())
     }
 
-    /// The tenant's DEK: from the cache, or loaded, unwrapped and cached.
-    fn data_key(&self, tenant: &str) -> Result<Arc<DataKey>, Error> {
-        if let Some(dek) = self.read_cache().get(tenant) {
-            return Ok(Arc::clone(dek));
+    /// Tenants whose DEK record holds more than one DEK: rotations to finish.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`], [`Error::Corrupt`].
+    pub fn rotating_tenants(&self) -> Result<Vec<String>, Error> {
+        let mut tenants = Vec::new();
+        self.for_each_record(|tenant, record| {
+            if record.keys.len() > 1 {
+                tenants.push(tenant.to_owned());
+            }
+        })?;
+        Ok(tenants)
+    }
+
+    /// Ends a tenant data-key rotation: deletes every DEK but the current one from the record
+    /// (durably) and from memory. The caller must first have re-sealed every record of the
+    /// tenant ([`Vault::is_current`]); what is still sealed under a removed DEK never opens
+    /// again. Returns the ids removed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDataKey`], [`Error::Store`], [`Error::Corrupt`].
+    pub fn retire_data_keys(&self, tenant: &str) -> Result<Vec<u32>, Error> {
+        let _records = self.lock_records();
+        let mut cache = self.write_cache();
+        let mut record = self.read_record_for_update(tenant)?;
+        let current = record.current;
+        let removed = record
+            .keys
+            .iter()
+            .map(|k| k.id)
+            .filter(|id| *id != current)
+            .collect::<Vec<_>>();
+        record.keys.retain(|k| k.id == current);
+        self.write_record(tenant, &record)?;
+        cache.remove(tenant);
+        Ok(removed)
+    }
+
+    /// The master key this vault wraps with.
+    pub fn master(&self) -> &Arc<dyn MasterKey> {
+        &self.master
+    }
+
+    /// The tenant's DEKs: from the cache, or loaded, unwrapped and cached.
+    fn keys(&self, tenant: &str) -> Result<Arc<TenantKeys>, Error> {
+        if let Some(keys) = self.read_cache().get(tenant) {
+            return Ok(Arc::clone(keys));
         }
         // First use in this process: load under the write lock (see `destroy_data_key`). It
         // happens once per tenant, so serialising it costs little.
         let mut cache = self.write_cache();
-        if let Some(dek) = cache.get(tenant) {
-            return Ok(Arc::clone(dek));
+        if let Some(keys) = cache.get(tenant) {
+            return Ok(Arc::clone(keys));
         }
-        let dek = Arc::new(self.load_data_key(tenant)?);
-        cache.insert(tenant.to_owned(), Arc::clone(&dek));
-        Ok(dek)
+        let keys = Arc::new(self.load_keys(tenant)?);
+        evict_if_full(&mut cache, self.cache_capacity);
+        cache.insert(tenant.to_owned(), Arc::clone(&keys));
+        Ok(keys)
     }
 
-    fn load_data_key(&self, tenant: &str) -> Result<DataKey, Error> {
-        let wrapped = self
-            .store
-            .get(Cf::Deks, tenant.as_bytes())?
-            .ok_or_else(|| Error::NoDataKey(tenant.to_owned()))?;
-        let plaintext = self.master.open(&wrapped, &dek_binding(tenant))?;
+    fn load_keys(&self, tenant: &str) -> Result<TenantKeys, Error> {
+        let record = self.read_record(tenant)?;
+        let mut all = Vec::with_capacity(record.keys.len());
+        for stored in &record.keys {
+            all.push(Arc::new(self.unwrap_dek(tenant, stored)?));
+        }
+        // A first-format record has one DEK and does not name it (0).
+        let current_id = match record.current {
+            0 => all.first().map_or(0, |k| k.id()),
+            id => id,
+        };
+        let current = all
+            .iter()
+            .find(|k| k.id() == current_id)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Corrupt(format!("tenant {tenant:?}: current data key missing"))
+            })?;
+        Ok(TenantKeys { current, all })
+    }
+
+    fn wrap_dek(&self, tenant: &str, dek: &DataKey) -> Result<StoredDek, Error> {
+        let mut plaintext = Zeroizing::new([0u8; WRAPPED_PLAINTEXT_LEN]);
+        plaintext[..4].copy_from_slice(&dek.id().to_be_bytes());
+        plaintext[4..].copy_from_slice(dek.expose_bytes());
+        let wrapped = self.master.wrap(plaintext.as_ref(), &dek_context(tenant))?;
+        let info = self.master.info();
+        Ok(StoredDek {
+            id: dek.id(),
+            provider: info.provider.to_owned(),
+            key: info.key,
+            version: wrapped.version,
+            wrapped: B64.encode(&wrapped.ciphertext),
+        })
+    }
+
+    fn unwrap_dek(&self, tenant: &str, stored: &StoredDek) -> Result<DataKey, Error> {
+        let plaintext = self
+            .master
+            .unwrap(&stored.wrapped()?, &dek_context(tenant))?;
         let (id, key) = plaintext
             .split_first_chunk::<4>()
             .filter(|(_, key)| key.len() == 32)
             .ok_or_else(|| corrupt_dek(tenant, plaintext.len()))?;
+        let id = u32::from_be_bytes(*id);
+        // A first-format record does not store the id (0); every later one must match.
+        if stored.id != 0 && stored.id != id {
+            return Err(Error::Corrupt(format!(
+                "tenant {tenant:?}: data key id {id:#010x} stored as {:#010x}",
+                stored.id
+            )));
+        }
         let mut bytes = Zeroizing::new([0u8; 32]);
         bytes.copy_from_slice(key);
-        Ok(DataKey::from_bytes(*bytes, u32::from_be_bytes(*id)))
+        Ok(DataKey::from_bytes(*bytes, id))
+    }
+
+    fn read_record(&self, tenant: &str) -> Result<DeksRecord, Error> {
+        let value = self
+            .store
+            .get(Cf::Deks, tenant.as_bytes())?
+            .ok_or_else(|| Error::NoDataKey(tenant.to_owned()))?;
+        decode_record(tenant, &value)
+    }
+
+    /// The record for a read-modify-write: a first-format record is upgraded (its DEK unwrapped
+    /// to learn the id), so what is written back is always the current format.
+    fn read_record_for_update(&self, tenant: &str) -> Result<DeksRecord, Error> {
+        let mut record = self.read_record(tenant)?;
+        if record.format != DEKS_FORMAT {
+            for stored in &mut record.keys {
+                stored.id = self.unwrap_dek(tenant, stored)?.id();
+            }
+            record.current = record.keys.first().map_or(0, |k| k.id);
+            record.format = DEKS_FORMAT;
+        }
+        Ok(record)
+    }
+
+    fn write_record(&self, tenant: &str, record: &DeksRecord) -> Result<(), Error> {
+        let value = serde_json::to_vec(record).expect("a DEK record serializes");
+        let mut batch = Batch::new();
+        batch.put(Cf::Deks, tenant.as_bytes(), value);
+        self.store.write(batch, Durability::Sync)?;
+        Ok(())
+    }
+
+    /// Visits every tenant's DEK record.
+    fn for_each_record(&self, mut visit: impl FnMut(&str, &DeksRecord)) -> Result<(), Error> {
+        let mut failure = None;
+        self.store.scan_prefix(Cf::Deks, b"", &mut |key, value| {
+            let tenant = String::from_utf8_lossy(key);
+            match decode_record(&tenant, value) {
+                Ok(record) => {
+                    visit(&tenant, &record);
+                    true
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn cache_insert(&self, tenant: &str, keys: TenantKeys) {
+        let mut cache = self.write_cache();
+        evict_if_full(&mut cache, self.cache_capacity);
+        cache.insert(tenant.to_owned(), Arc::new(keys));
+    }
+
+    fn lock_records(&self) -> MutexGuard<'_, ()> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn read_cache(&self) -> RwLockReadGuard<'_, Cache> {
@@ -204,22 +489,61 @@ impl Vault {
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field(
-                "master_key_id",
-                &format_args!("{:#010x}", self.master.key_id()),
-            )
-            .field("cached_data_keys", &self.read_cache().len())
+            .field("master", &self.master.info())
+            .field("cached_tenants", &self.read_cache().len())
             .finish_non_exhaustive()
     }
 }
 
-fn dek_binding(tenant: &str) -> Binding<'_> {
+/// Removes an arbitrary entry when the cache is full: arbitrary (not LRU) keeps reads lock-free
+/// of bookkeeping; a reload costs one unwrap.
+fn evict_if_full(cache: &mut Cache, capacity: usize) {
+    if cache.len() >= capacity {
+        if let Some(victim) = cache.keys().next().cloned() {
+            cache.remove(&victim);
+        }
+    }
+}
+
+/// Decodes a DEK record of either format.
+fn decode_record(tenant: &str, value: &[u8]) -> Result<DeksRecord, Error> {
+    if value.first() == Some(&crate::envelope::VERSION) {
+        // First format: a bare envelope record wrapped by the single file key (version 1).
+        return Ok(DeksRecord {
+            format: 1,
+            current: 0,
+            keys: vec![StoredDek {
+                id: 0,
+                provider: "file".into(),
+                key: String::new(),
+                version: 1,
+                wrapped: B64.encode(value),
+            }],
+        });
+    }
+    let record: DeksRecord = serde_json::from_slice(value)
+        .map_err(|e| Error::Corrupt(format!("data key record of tenant {tenant:?}: {e}")))?;
+    if record.format != DEKS_FORMAT || record.keys.is_empty() {
+        return Err(Error::Corrupt(format!(
+            "data key record of tenant {tenant:?}: format {} with {} keys",
+            record.format,
+            record.keys.len()
+        )));
+    }
+    Ok(record)
+}
+
+/// The context a tenant's DEKs are wrapped with: the binding
+/// `{record: "dek", tenant, owner: "", role: "dek"}`.
+pub(crate) fn dek_context(tenant: &str) -> Vec<u8> {
     Binding {
         record: "dek",
         tenant,
         owner: "",
         role: "dek",
     }
+    .context()
+    .expect("tenant ids are short")
 }
 
 fn corrupt_dek(tenant: &str, len: usize) -> Error {

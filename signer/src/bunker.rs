@@ -157,12 +157,15 @@ impl std::fmt::Debug for Bunker {
 }
 
 impl Bunker {
-    /// Opens the signer over a store and master key: loads tenants, the routing index and sessions.
+    /// Opens the signer over a store and master key: runs the master key's self-test
+    /// ([`Vault::load`]), then loads tenants, the routing index and sessions.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] when `config.relays` is empty; [`Error::Kms`] / [`Error::Corrupt`]
-    /// from loading.
+    /// [`Error::InvalidInput`] when `config.relays` is empty; [`Error::Kms`] with
+    /// [`kms::Error::Custody`] when the master key does not open this store (nothing is
+    /// written then), [`kms::Error::Provider`] when it cannot be reached; [`Error::Kms`] /
+    /// [`Error::Corrupt`] from loading.
     pub fn open(
         store: Arc<dyn Store>,
         master: Arc<dyn MasterKey>,
@@ -173,7 +176,7 @@ impl Bunker {
                 "at least one public relay URL is required",
             ));
         }
-        let vault = Vault::new(master, store.clone());
+        let vault = Vault::load(master, store.clone())?;
         let directory = Directory::load(store.clone(), vault, config.key_cache_capacity)?;
         let sessions = Sessions::load(store.as_ref())?;
         let audit = AuditLog::open(store.clone())?;
@@ -198,6 +201,11 @@ impl Bunker {
     /// sessions, each atomic against concurrent writers of the same records.
     pub fn admin(&self) -> Admin<'_> {
         Admin::new(self)
+    }
+
+    /// The key hierarchy: master key, tenant data keys, rotation.
+    pub fn vault(&self) -> &Vault {
+        self.directory.vault()
     }
 
     /// The per-tenant audit log.

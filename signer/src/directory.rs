@@ -274,11 +274,14 @@ impl Directory {
         Ok(())
     }
 
-    /// Creates a tenant with its data key, durably (tenant record and wrapped DEK in one batch).
+    /// Creates a tenant with its data key, durably: the wrapped DEK first, then the tenant
+    /// record (a DEK without a tenant, left by a crash between the two, opens nothing and is
+    /// listed by `bunkerd backup verify`; a tenant never exists without its DEK).
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store failure.
+    /// [`Error::InvalidInput`] for an empty or over-long name; [`Error::Kms`] on store or
+    /// master-key provider failure.
     pub(crate) fn create_tenant(&self, name: &str, now: u64) -> Result<TenantRecord, Error> {
         if !name_fits(name, 1) {
             return Err(Error::InvalidInput("name must be 1 to 128 characters"));
@@ -293,12 +296,21 @@ impl Directory {
             policy: Policy::default(),
             limits: TenantLimits::default(),
         };
+        self.vault.create_data_key(&record.id)?;
         let mut batch = Batch::new();
-        self.vault.create_data_key(&record.id, &mut batch)?;
         batch.put(Cf::Tenants, record.id.as_bytes(), to_json(&record));
-        self.store.write(batch, Durability::Sync)?;
+        if let Err(e) = self.store.write(batch, Durability::Sync) {
+            // Best effort: the DEK alone opens nothing.
+            let _ = self.vault.destroy_data_key(&record.id);
+            return Err(e.into());
+        }
         self.tenants.insert(record.id.clone(), record.clone());
         Ok(record)
+    }
+
+    /// The vault sealing this directory's keys.
+    pub(crate) fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// The tenant with this id.

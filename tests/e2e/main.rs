@@ -23,6 +23,7 @@ mod admin_races;
 mod approvals;
 mod config;
 mod crash;
+mod custody;
 mod deploy;
 mod field_compat;
 mod hostile;

@@ -85,6 +85,8 @@ pub(crate) struct AdminState {
     pub(crate) foreign: Arc<relay::foreign::ForeignRelays>,
     /// Cancelled when the server stops (not ready any more).
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
+    /// The master-key provider's health, for `/readyz`.
+    pub(crate) provider_health: crate::custody::ProviderHealth,
 }
 
 /// The admin API's own limits, from the configuration.
@@ -564,9 +566,14 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
     }
 }
 
-/// Ready: not stopping, and the store answers a read.
+/// Ready: not stopping, the store answers a read, and the master-key provider answers (checked
+/// at most every [`crate::custody::PROVIDER_HEALTH_MAX_AGE`]).
 fn is_ready(state: &AdminState) -> bool {
-    !state.shutdown.is_cancelled() && state.store.get(store::Cf::Meta, b"readiness-probe").is_ok()
+    !state.shutdown.is_cancelled()
+        && state.store.get(store::Cf::Meta, b"readiness-probe").is_ok()
+        && state
+            .provider_health
+            .healthy(state.bunker.vault().master().as_ref())
 }
 
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {

@@ -1,20 +1,18 @@
 //! The checks behind [`Config::validate`], one function per group of settings.
 //!
-//! Must not: create or modify anything (the master key file is opened read-only and only its
-//! metadata is looked at: its bytes are never read here), or put a token or key byte into an
-//! error. Each error names the setting as its flag.
+//! Must not: create or modify anything (the master key file is opened read-only; kms reads it
+//! to check its form, and its bytes go nowhere), connect to a master-key provider, or put a
+//! token or key byte into an error. Each error names the setting as its flag.
 
 use super::error::invalid;
 use super::{
-    Config, ConfigError, MAX_CREATED_AT_WINDOW_SECS, MAX_QUEUE_CAPACITY, MAX_WORKERS,
-    MIN_OPERATOR_TOKEN_LEN,
+    Config, ConfigError, MasterKeySource, MAX_CREATED_AT_WINDOW_SECS, MAX_QUEUE_CAPACITY,
+    MAX_WORKERS, MIN_OPERATOR_TOKEN_LEN,
 };
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-/// Size of a master key file: one raw AES-256 key, as `kms::FileMasterKey` requires.
-const MASTER_KEY_FILE_LEN: u64 = 32;
 /// Permission bits `kms::FileMasterKey` refuses on a master key file: any group or other access.
 const GROUP_OTHER_BITS: u32 = 0o077;
 
@@ -196,14 +194,20 @@ pub(super) fn data_dir(dir: &Path) -> Result<(), ConfigError> {
     }
 }
 
-/// The master key file is one `kms::FileMasterKey::load` accepts: a configured file must exist;
-/// the default `<data-dir>/master.key` may be absent (the server creates it) but, when present,
-/// must be valid too, so that it fails here and not after the listeners are bound.
-pub(super) fn master_key_file(config: &Config) -> Result<(), ConfigError> {
-    match &config.master_key_file {
-        Some(path) => key_file(path, &path.display().to_string()),
-        None => {
-            let path = config.data_dir.join("master.key");
+/// The master key: a file `kms::FileMasterKey::load` accepts (a configured file must exist; the
+/// default `<data-dir>/master.key` may be absent — the server creates it only for a store
+/// without keys — but, when present, must be valid too, so that it fails here and not after the
+/// listeners are bound), or a KMS URI with a credential.
+pub(super) fn master_key(config: &Config) -> Result<(), ConfigError> {
+    match config.master_key_source()? {
+        MasterKeySource::File {
+            path,
+            default: false,
+        } => key_file(&path, &path.display().to_string()),
+        MasterKeySource::File {
+            path,
+            default: true,
+        } => {
             if std::fs::symlink_metadata(&path).is_err() {
                 return Ok(());
             }
@@ -212,11 +216,15 @@ pub(super) fn master_key_file(config: &Config) -> Result<(), ConfigError> {
                 &format!("{} (the default in data-dir)", path.display()),
             )
         }
+        MasterKeySource::Transit { .. } => {
+            config.master_key_credential()?;
+            config.master_key_ca().map(drop)
+        }
     }
 }
 
-/// Opens `path` read-only and checks type, mode and size on the opened handle (as
-/// `kms::FileMasterKey::load` does); `shown` is how the path appears in errors.
+/// Opens `path` read-only and checks type and mode on the opened handle, then that kms reads it
+/// as a key or keyring file; `shown` is how the path appears in errors.
 fn key_file(path: &Path, shown: &str) -> Result<(), ConfigError> {
     let cannot_read =
         |e: std::io::Error| invalid!("master-key-file", "cannot read", format!(" {shown}: {e}"));
@@ -237,11 +245,11 @@ fn key_file(path: &Path, shown: &str) -> Result<(), ConfigError> {
             format!(": {shown} has mode {mode:04o}")
         ));
     }
-    if meta.len() != MASTER_KEY_FILE_LEN {
+    if let Err(kms::Error::MasterKeyFile { reason, .. }) = kms::FileMasterKey::load(path) {
         return Err(invalid!(
             "master-key-file",
-            "must be exactly 32 bytes",
-            format!(": {shown} has {} bytes", meta.len())
+            "must be 32 raw bytes or a keyring file",
+            format!(": {shown}: {reason}")
         ));
     }
     Ok(())

@@ -65,10 +65,18 @@ pub struct Settings {
     /// throttle [default: 10].
     #[arg(long, env = "BUNKERD_ADMIN_AUTH_FAILURES_PER_MIN", value_name = "N")]
     pub admin_auth_failures_per_min: Option<u32>,
-    /// Master key file: 32 raw bytes, mode 0600; must exist when set [default:
-    /// <data-dir>/master.key, created if absent].
+    /// Master key file: 32 raw bytes or a keyring file, mode 0600; must exist when set
+    /// [default: <data-dir>/master.key, created only while the store holds no keys].
     #[arg(long, env = "BUNKERD_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Master key held by a KMS instead of a file: `transit+http[s]://HOST:PORT/MOUNT/KEY`
+    /// (OpenBao or Vault transit, key created with derived=true) [default: the key file].
+    #[arg(long, env = "BUNKERD_MASTER_KEY", value_name = "URI")]
+    pub master_key: Option<String>,
+    /// File holding the master-key provider's credential (transit token) [default: the
+    /// environment: BAO_TOKEN, else VAULT_TOKEN].
+    #[arg(long, env = "BUNKERD_MASTER_KEY_CREDENTIALS_FILE", value_name = "FILE")]
+    pub master_key_credentials_file: Option<PathBuf>,
     /// File holding the admin API's operator token (at least 16 characters; surrounding whitespace
     /// is ignored) [default: BUNKERD_OPERATOR_TOKEN, else <data-dir>/operator.token, generated if
     /// absent].
@@ -293,6 +301,10 @@ impl Settings {
                 .admin_auth_failures_per_min
                 .or(lower.admin_auth_failures_per_min),
             master_key_file: self.master_key_file.or(lower.master_key_file),
+            master_key: self.master_key.or(lower.master_key),
+            master_key_credentials_file: self
+                .master_key_credentials_file
+                .or(lower.master_key_credentials_file),
             operator_token_file: self.operator_token_file.or(lower.operator_token_file),
             workers: self.workers.or(lower.workers),
             io_policy: self.io_policy.or(lower.io_policy),
@@ -378,6 +390,8 @@ impl Settings {
                 .admin_auth_failures_per_min
                 .unwrap_or(DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN),
             master_key_file: self.master_key_file,
+            master_key: self.master_key,
+            master_key_credentials_file: self.master_key_credentials_file,
             operator_token: None,
             workers: self.workers.unwrap_or(0),
             io_policy: self.io_policy.unwrap_or_default(),

@@ -75,6 +75,18 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "None".into(),
         ),
         (
+            "master_key",
+            |s, n| s.master_key = Some(format!("transit+http://127.0.0.1:{n}/transit/k")),
+            |c| format!("{:?}", c.master_key),
+            "None".into(),
+        ),
+        (
+            "master_key_credentials_file",
+            |s, n| s.master_key_credentials_file = Some(format!("/c{n}").into()),
+            |c| format!("{:?}", c.master_key_credentials_file),
+            "None".into(),
+        ),
+        (
             "workers",
             |s, n| s.workers = Some(n.into()),
             |c| c.workers.to_string(),
@@ -362,6 +374,12 @@ fn flags_and_file_keys_are_named_alike() {
         ("admin_auth_failure_burst", "5", "5"),
         ("admin_auth_failures_per_min", "6", "6"),
         ("master_key_file", "\"/run/k\"", "/run/k"),
+        (
+            "master_key",
+            "\"transit+https://bao:8200/transit/bunkerd\"",
+            "transit+https://bao:8200/transit/bunkerd",
+        ),
+        ("master_key_credentials_file", "\"/run/c\"", "/run/c"),
         ("operator_token_file", "\"/run/t\"", "/run/t"),
         ("workers", "3", "3"),
         ("io_policy", "\"normal\"", "normal"),
@@ -457,7 +475,7 @@ fn the_example_file_parses_and_lists_every_key_with_its_default() {
     let defaults = Config::for_data_dir(DEFAULT_DATA_DIR);
     for (name, _, get, _) in keys() {
         if !name.contains("url")
-            && name != "master_key_file"
+            && !name.starts_with("master_key")
             && name != "real_ip_header"
             && name != "foreign_relays_ca_file"
         {
@@ -876,7 +894,17 @@ fn a_configured_master_key_file_must_exist_and_be_what_kms_accepts() {
     assert!(!path.exists(), "never created");
 
     key_file(&path, 31, 0o600);
-    refused(&config, "master-key-file", "must be exactly 32 bytes: ");
+    refused(
+        &config,
+        "master-key-file",
+        "must be 32 raw bytes or a keyring file: ",
+    );
+    std::fs::write(
+        &path,
+        format!("1 {}\n2 {}\n", "ab".repeat(32), "cd".repeat(32)),
+    )
+    .unwrap();
+    assert!(config.validate().is_ok(), "a keyring file");
     key_file(&path, 32, 0o644);
     refused(&config, "master-key-file", "has mode 0644");
     key_file(&path, 32, 0o400);
@@ -885,6 +913,60 @@ fn a_configured_master_key_file_must_exist_and_be_what_kms_accepts() {
 
     config.master_key_file = Some(dir.path().to_path_buf());
     refused(&config, "master-key-file", "must be a regular file");
+}
+
+#[test]
+fn a_kms_master_key_needs_a_supported_uri_and_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    let credential = dir.path().join("token");
+    std::fs::write(&credential, " s.token \n").unwrap();
+    config.master_key_credentials_file = Some(credential.clone());
+    config.master_key = Some("transit+https://bao.internal:8200/secret/transit/bunkerd".into());
+    assert_eq!(
+        config.master_key_source().unwrap(),
+        MasterKeySource::Transit {
+            address: "https://bao.internal:8200".into(),
+            mount: "secret/transit".into(),
+            key: "bunkerd".into(),
+        }
+    );
+    assert_eq!(config.master_key_credential().unwrap().as_str(), "s.token");
+    assert!(config.validate().is_ok());
+    for bad in [
+        "http://bao:8200/transit/k",
+        "transit+ftp://bao/transit/k",
+        "transit+http://bao:8200/k",
+        "transit+http://user:pw@bao:8200/transit/k",
+        "transit+http://bao:8200/transit/k?token=x",
+    ] {
+        config.master_key = Some(bad.into());
+        let shown = refused(
+            &config,
+            "master-key",
+            "must be transit+http[s]://HOST:PORT/MOUNT/KEY",
+        );
+        assert!(!shown.contains("pw@") || bad.contains("pw@"), "{shown}");
+    }
+    config.master_key = Some("transit+http://127.0.0.1:8200/transit/k".into());
+    std::fs::write(&credential, "  \n").unwrap();
+    refused(&config, "master-key-credentials-file", "is empty");
+    config.master_key_credentials_file = Some(dir.path().join("absent"));
+    refused(&config, "master-key-credentials-file", "cannot read");
+    config.master_key_credentials_file = None;
+    if std::env::var_os("BAO_TOKEN").is_none() && std::env::var_os("VAULT_TOKEN").is_none() {
+        refused(
+            &config,
+            "master-key-credentials-file",
+            "is needed for a transit master key",
+        );
+    }
+    config.master_key_file = Some(dir.path().join("master.key"));
+    refused(
+        &config,
+        "master-key",
+        "cannot be combined with master-key-file",
+    );
 }
 
 #[test]
@@ -897,7 +979,7 @@ fn the_default_master_key_file_may_be_absent_but_not_wrong() {
     let shown = refused(
         &config,
         "master-key-file",
-        "(the default in data-dir) has 16 bytes",
+        "(the default in data-dir): neither a 32-byte key nor a keyring file",
     );
     assert!(shown.contains(&path.display().to_string()), "{shown}");
 }
