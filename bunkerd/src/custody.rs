@@ -10,7 +10,10 @@
 
 use crate::config::{Config, MasterKeySource};
 use crate::Error;
-use kms::{FileMasterKey, MasterKey, TransitConfig, TransitMasterKey};
+use kms::{
+    AwsKmsConfig, AwsKmsMasterKey, FileMasterKey, MasterKey, Pkcs11Config, Pkcs11MasterKey,
+    TransitConfig, TransitMasterKey,
+};
 use std::sync::Arc;
 use store::Store;
 
@@ -61,7 +64,104 @@ pub(crate) fn master_key(config: &Config, store: &dyn Store) -> Result<Arc<dyn M
             })?;
             Ok(Arc::new(transit))
         }
+        MasterKeySource::Pkcs11 { .. } => {
+            Ok(Arc::new(Pkcs11MasterKey::connect(pkcs11_config(config)?)?))
+        }
+        MasterKeySource::AwsKms { .. } => {
+            Ok(Arc::new(AwsKmsMasterKey::connect(aws_kms_config(config)?)?))
+        }
     }
+}
+
+/// `bunkerd create-master-key`: creates version 1 of the configured PKCS#11 or AWS KMS master
+/// key (the file provider creates its default key itself; a transit key is created in OpenBao
+/// with `bao write -f transit/keys/NAME derived=true`). Returns the new key's description.
+///
+/// # Errors
+///
+/// [`Error::MasterKey`] for a file or transit key, or when the provider already holds a version
+/// of the key (nothing is created); [`Error::Kms`] when the provider cannot be reached or
+/// refuses.
+pub fn create_master_key(config: &Config) -> Result<String, Error> {
+    let exists = |existing: &dyn MasterKey| {
+        let info = existing.info();
+        Error::MasterKey {
+            setting: "master-key",
+            message: format!(
+                "the {} key {:?} already exists (versions {:?}); nothing was created",
+                info.provider,
+                info.key,
+                existing.versions().unwrap_or_default()
+            ),
+        }
+    };
+    let created: Box<dyn MasterKey> = match config.master_key_source().map_err(Error::from)? {
+        MasterKeySource::Pkcs11 { .. } => {
+            if let Ok(existing) = Pkcs11MasterKey::connect(pkcs11_config(config)?) {
+                return Err(exists(&existing));
+            }
+            Box::new(Pkcs11MasterKey::create_first_version(pkcs11_config(
+                config,
+            )?)?)
+        }
+        MasterKeySource::AwsKms { .. } => {
+            if let Ok(existing) = AwsKmsMasterKey::connect(aws_kms_config(config)?) {
+                return Err(exists(&existing));
+            }
+            Box::new(AwsKmsMasterKey::create_first_version(aws_kms_config(
+                config,
+            )?)?)
+        }
+        MasterKeySource::File { .. } | MasterKeySource::Transit { .. } => {
+            return Err(Error::MasterKey {
+                setting: "master-key",
+                message: "create-master-key is for pkcs11: and aws-kms: keys; a key file is \
+                          created by `bunkerd serve` on an empty data directory, a transit key \
+                          with `bao write -f transit/keys/NAME derived=true`"
+                    .into(),
+            })
+        }
+    };
+    let info = created.info();
+    Ok(format!(
+        "created {} key {:?} version {}",
+        info.provider,
+        info.key,
+        created.current_version()?
+    ))
+}
+
+fn pkcs11_config(config: &Config) -> Result<Pkcs11Config, Error> {
+    let MasterKeySource::Pkcs11 {
+        module,
+        token,
+        object,
+    } = config.master_key_source()?
+    else {
+        unreachable!("called for a pkcs11 source only")
+    };
+    Ok(Pkcs11Config {
+        module,
+        token_label: token,
+        key_label: object,
+        pin: config.master_key_credential()?,
+    })
+}
+
+fn aws_kms_config(config: &Config) -> Result<AwsKmsConfig, Error> {
+    let MasterKeySource::AwsKms {
+        key,
+        region,
+        endpoint,
+    } = config.master_key_source()?
+    else {
+        unreachable!("called for an aws-kms source only")
+    };
+    Ok(AwsKmsConfig {
+        key,
+        region,
+        endpoint,
+    })
 }
 
 /// Maps the signer's start-up error: a failed master-key self-test names the setting.

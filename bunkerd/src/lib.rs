@@ -19,10 +19,12 @@ mod custody;
 mod dispatch;
 pub mod error;
 pub mod hygiene;
+mod keys;
 mod metrics;
 pub mod sched;
 pub mod server;
 
 pub use config::Config;
+pub use custody::create_master_key;
 pub use error::Error;
 pub use server::{start, Server};

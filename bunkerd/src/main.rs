@@ -53,6 +53,9 @@ enum Command {
     /// Operate a running bunkerd through its admin API (tenants, users, bunker URIs, sessions,
     /// audit). Secrets are read from files or stdin, never from argv.
     Admin(bunkerd::cli::AdminArgs),
+    /// Create version 1 of a `pkcs11:` or `aws-kms:` master key (takes serve's settings; refuses
+    /// when the provider already holds a version). Run once, before the first `serve`.
+    CreateMasterKey(Box<ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
     let args = match cli.command {
         Command::Serve(args) => *args,
         Command::Admin(args) => return bunkerd::cli::run(args),
+        Command::CreateMasterKey(args) => return create_master_key(*args),
     };
     // Before anything reads a key: no core dumps, no ptrace attach (`bunkerd::hygiene`).
     if let Err(e) = bunkerd::hygiene::harden() {
@@ -118,6 +122,34 @@ fn main() -> ExitCode {
         .build()
         .expect("building the tokio runtime");
     runtime.block_on(serve(config))
+}
+
+/// `bunkerd create-master-key`: exit 0 with what was created; 64 for bad settings or a key that
+/// already exists; 69 when the provider cannot be reached; 1 when it refuses otherwise.
+fn create_master_key(args: ServeArgs) -> ExitCode {
+    let result = load_config(args)
+        .map_err(bunkerd::Error::from)
+        .and_then(|config| bunkerd::create_master_key(&config));
+    match result {
+        Ok(created) => {
+            println!("{created}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bunkerd: {e}");
+            start_failure(&e)
+        }
+    }
+}
+
+/// Exit code for an error before serving: 64 for settings (the master key's included), 69 when
+/// the master-key provider cannot be reached, else 1.
+fn start_failure(e: &bunkerd::Error) -> ExitCode {
+    match e {
+        bunkerd::Error::Config(_) | bunkerd::Error::MasterKey { .. } => ExitCode::from(EX_USAGE),
+        bunkerd::Error::Kms(kms::Error::Provider { .. }) => ExitCode::from(EX_UNAVAILABLE),
+        _ => ExitCode::FAILURE,
+    }
 }
 
 /// Flags and environment over the config file over the defaults, validated. Runs before any
@@ -152,13 +184,7 @@ async fn serve(config: Config) -> ExitCode {
         Err(e) => {
             tracing::error!(code = e.code(), "{e}");
             eprintln!("bunkerd: {e}");
-            return match e {
-                bunkerd::Error::Config(_) | bunkerd::Error::MasterKey { .. } => {
-                    ExitCode::from(EX_USAGE)
-                }
-                bunkerd::Error::Kms(kms::Error::Provider { .. }) => ExitCode::from(EX_UNAVAILABLE),
-                _ => ExitCode::FAILURE,
-            };
+            return start_failure(&e);
         }
     };
     server.run_until(signals.recv()).await;

@@ -33,6 +33,8 @@ pub(crate) struct Metrics {
     pub(crate) relay: Arc<RelayMetrics>,
     /// The foreign-relay links' metrics, registered here.
     pub(crate) foreign: relay::foreign::ForeignMetrics,
+    /// The key custody task's metrics, registered here.
+    pub(crate) custody: Arc<crate::keys::CustodyMetrics>,
     queue_depth: IntGauge,
     tenant_queue_depth: IntGaugeVec,
     users: IntGaugeVec,
@@ -100,6 +102,7 @@ impl Metrics {
         let registry = Registry::new();
         let relay = Arc::new(RelayMetrics::register(&registry));
         let foreign = relay::foreign::ForeignMetrics::register(&registry);
+        let custody = Arc::new(crate::keys::CustodyMetrics::register(&registry));
         let counter_vec = |name, help, labels| metrics::counter_vec(&registry, name, help, labels);
         let gauge_vec = |name, help, labels| metrics::gauge_vec(&registry, name, help, labels);
         let counter = |name, help| metrics::counter(&registry, name, help);
@@ -147,6 +150,7 @@ impl Metrics {
             accept_errors,
             relay,
             foreign,
+            custody,
             queue_depth: gauge(
                 "bunkerd_pool_queue_depth",
                 "Requests waiting in the signer queue",

@@ -305,6 +305,9 @@ async fn serve(
     });
     tracker.spawn(foreign.clone().run());
     let accept_metrics = metrics.clone();
+    // Resumes at once whatever rotation or shred a stop or crash interrupted.
+    let custody = Arc::new(crate::keys::KeyCustody::new(metrics.custody.clone()));
+    tracker.spawn(custody.clone().run(bunker.clone(), shutdown.clone()));
     let admin_state = Arc::new(AdminState {
         bunker: bunker.clone(),
         operator_token_hash: token_hash,
@@ -323,6 +326,7 @@ async fn serve(
         foreign,
         shutdown: shutdown.clone(),
         provider_health: Default::default(),
+        custody,
     });
     tracker.spawn(sweep(
         hub,

@@ -8,17 +8,23 @@
 //!
 //! Main types: [`MasterKey`], [`Wrapped`], [`MasterKeyInfo`]; the providers [`FileMasterKey`]
 //! (a key file or keyring file), [`MemMasterKey`] (in memory, for tests), [`TransitMasterKey`]
-//! (OpenBao / Vault transit). The embedded providers share [`Keyring`].
+//! (OpenBao / Vault transit), [`Pkcs11MasterKey`] (a PKCS#11 token: an HSM, SoftHSM2),
+//! [`AwsKmsMasterKey`] (AWS KMS, one KMS key per version). The
+//! embedded providers share [`Keyring`].
 
 use crate::Error;
 use zeroize::Zeroizing;
 
+pub mod aws;
 mod file;
 mod keyring;
+pub mod pkcs11;
 pub mod transit;
 
+pub use aws::AwsKmsMasterKey;
 pub use file::FileMasterKey;
 pub use keyring::{Keyring, MemMasterKey};
+pub use pkcs11::Pkcs11MasterKey;
 pub use transit::TransitMasterKey;
 
 /// A data key wrapped by one version of a master key: what the store keeps beside the
@@ -44,9 +50,11 @@ impl std::fmt::Debug for Wrapped {
 /// Which master key a provider holds: recorded with everything it wraps, and named in errors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MasterKeyInfo {
-    /// Provider kind: `"file"`, `"transit"`, `"pkcs11"` or `"aws-kms"`.
+    /// Provider kind: `"file"`, `"transit"`, `"pkcs11"` ([`Pkcs11MasterKey`]) or `"aws-kms"`
+    /// ([`AwsKmsMasterKey`]).
     pub provider: &'static str,
-    /// The key's name within the provider (transit key name, PKCS#11 label, KMS alias); `""`
+    /// The key's name within the provider (transit key name, PKCS#11 label, the AWS KMS name
+    /// `<name>` of the aliases `alias/<name>-v<N>`); `""`
     /// for the file provider, whose versions are told apart by their key ids.
     pub key: String,
 }

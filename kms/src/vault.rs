@@ -297,6 +297,16 @@ impl Vault {
         Ok(dek.id())
     }
 
+    /// The tenant's current DEK id and every DEK id it has (two or more while a rotation runs).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoDataKey`], [`Error::Store`], [`Error::Corrupt`].
+    pub fn data_key_ids(&self, tenant: &str) -> Result<(u32, Vec<u32>), Error> {
+        let keys = self.keys(tenant)?;
+        Ok((keys.current.id(), keys.all.iter().map(|k| k.id()).collect()))
+    }
+
     /// Tenants whose DEK record holds more than one DEK: rotations to finish.
     ///
     /// # Errors

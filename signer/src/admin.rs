@@ -44,6 +44,7 @@
 
 mod approvals;
 mod import;
+mod keys;
 mod locks;
 mod pairing;
 mod sweep;
@@ -56,6 +57,7 @@ mod tests;
 
 pub use approvals::{Decided, Decision, MAX_APPROVALS_LISTED};
 pub use import::{ImportError, KeyImport};
+pub use keys::{CustodyEvent, CustodyReport};
 pub(crate) use locks::Locks;
 pub use locks::{TENANT_STRIPES, USER_STRIPES};
 pub use pairing::{PairOptions, Pairing};

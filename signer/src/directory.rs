@@ -308,6 +308,95 @@ impl Directory {
         Ok(record)
     }
 
+    /// Re-seals a user's two secret keys under the tenant's current data key, adding the record
+    /// to `batch`, unless both already are (then `false`). The caller holds the user's lock. The
+    /// keys themselves do not change, so nothing cached needs invalidating.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UserNotFound`] (deleted meanwhile), [`Error::Kms`], [`Error::Corrupt`].
+    pub(crate) fn reseal_user(
+        &self,
+        tenant: &str,
+        user: &str,
+        batch: &mut Batch,
+    ) -> Result<bool, Error> {
+        let mut record = self.user(tenant, user)?;
+        let mut changed = false;
+        for role in ["user", "remote_signer"] {
+            let field = match role {
+                "user" => &mut record.sealed_user_key,
+                _ => &mut record.sealed_remote_signer_key,
+            };
+            let sealed = B64
+                .decode(field.as_bytes())
+                .map_err(|_| Error::Corrupt("sealed key encoding"))?;
+            if self.vault.is_current(tenant, &sealed)? {
+                continue;
+            }
+            let secret = self
+                .vault
+                .open(tenant, SEALED_KEY_RECORD, user, role, &sealed)?;
+            let resealed = self
+                .vault
+                .seal(tenant, SEALED_KEY_RECORD, user, role, &secret)?;
+            *field = B64.encode(resealed);
+            changed = true;
+        }
+        if changed {
+            batch.put(
+                Cf::Users,
+                format!("{tenant}/{user}").into_bytes(),
+                to_json(&record),
+            );
+        }
+        Ok(changed)
+    }
+
+    /// Whether a user's secret keys are not both sealed under the tenant's current data key
+    /// (`false` for a user deleted meanwhile).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`], [`Error::Corrupt`].
+    pub(crate) fn needs_reseal(&self, tenant: &str, user: &str) -> Result<bool, Error> {
+        let record = match self.user(tenant, user) {
+            Ok(record) => record,
+            Err(Error::UserNotFound) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for sealed in [&record.sealed_user_key, &record.sealed_remote_signer_key] {
+            let sealed = B64
+                .decode(sealed.as_bytes())
+                .map_err(|_| Error::Corrupt("sealed key encoding"))?;
+            if !self.vault.is_current(tenant, &sealed)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Every tenant id (in memory).
+    pub(crate) fn tenant_ids(&self) -> Vec<String> {
+        self.tenants.iter().map(|t| t.id.clone()).collect()
+    }
+
+    /// The ids of a tenant's users, in key order (reads keys only).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] on a store failure.
+    pub(crate) fn user_ids(&self, tenant: &str) -> Result<Vec<String>, Error> {
+        let prefix = format!("{tenant}/");
+        let mut ids = Vec::new();
+        self.store
+            .scan_prefix(Cf::Users, prefix.as_bytes(), &mut |key, _| {
+                ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+                true
+            })?;
+        Ok(ids)
+    }
+
     /// The vault sealing this directory's keys.
     pub(crate) fn vault(&self) -> &Vault {
         &self.vault
@@ -584,9 +673,22 @@ impl Directory {
     }
 
     /// Reads and unseals the keys behind a remote-signer pubkey, bypassing the cache.
+    ///
+    /// A tenant data-key rotation may re-seal the record and retire the old data key between
+    /// the read and the unseal; the record is then read once more (it is re-sealed under a data
+    /// key the tenant still has), so a rotation never fails a request.
     fn load_keys(&self, remote_signer: &[u8; 32]) -> Result<Arc<UserKeys>, Error> {
         let route = self.route(remote_signer).ok_or(Error::UserNotFound)?;
         let record = self.user(&route.tenant, &route.user)?;
+        match self.unseal_keys(record) {
+            Err(Error::Kms(kms::Error::UnknownKeyId { .. })) => {
+                self.unseal_keys(self.user(&route.tenant, &route.user)?)
+            }
+            other => other,
+        }
+    }
+
+    fn unseal_keys(&self, record: UserRecord) -> Result<Arc<UserKeys>, Error> {
         Ok(Arc::new(UserKeys {
             user: self.unseal(&record, "user", &record.sealed_user_key)?,
             remote_signer: self.unseal(

@@ -355,6 +355,9 @@ fn expected_a(s: &Scenario) -> Vec<Expect<'_>> {
         },
         Expect::admin("session.revoke", "operator", Some(alice)),
         Expect::admin("user.delete", token, Some(alice)),
+        // The deletion shreds: the custody task re-seals the tenant's other users (bob) under
+        // a new data key and destroys the old one.
+        Expect::admin("keys.resealed", "system", None),
     ]
 }
 

@@ -6,10 +6,15 @@
 //! and those refused starts write nothing; with the right key back, the same user signs. With
 //! the master key in an OpenBao transit engine (a real `bao server -dev`), users are served,
 //! `/readyz` turns not-ready once the provider is gone, and a start without it fails naming it.
+//! With a PKCS#11 token (SoftHSM2) and with AWS KMS (moto's KMS server), `bunkerd
+//! create-master-key` creates version 1 once and refuses a second time, and the binary serves
+//! on that key.
 
-use crate::support::{bunkerd_command, TestServer, OPERATOR_TOKEN};
+use crate::sigterm::Bunkerd;
+use crate::support::{bunkerd_command, connected_at, create_user, TestServer, OPERATOR_TOKEN};
 use bunkerd::Config;
-use kms::testing::Bao;
+use kms::testing::{Bao, Moto, SoftHsm};
+use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -234,4 +239,100 @@ async fn a_transit_master_key_serves_and_an_unreachable_one_is_not_ready() {
         }
     }
     drop(stopped);
+}
+
+/// `bunkerd create-master-key` with `args` and `env`: its exit status and output.
+fn create_master_key(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> (Option<i32>, String) {
+    let output = bunkerd_command()
+        .arg("create-master-key")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.code(), text)
+}
+
+/// Creates the master key's first version with the binary, refuses a second creation, then
+/// serves a fresh data directory with it (the real binary) and has a user sign; the store
+/// records the provider. `env` reaches the provider's library in both processes.
+async fn created_then_served(
+    provider: &str,
+    key: &str,
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut all = vec!["--data-dir", data_dir];
+    all.extend_from_slice(args);
+    let (code, text) = create_master_key(&all, env);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.trim(),
+        format!("created {provider} key \"{key}\" version 1")
+    );
+    let (code, text) = create_master_key(&all, env);
+    assert_eq!(code, Some(64), "a second creation is refused: {text}");
+    assert!(
+        text.contains("invalid configuration: master-key: ")
+            && text.contains("already exists (versions [1]); nothing was created"),
+        "{text}"
+    );
+
+    let server = Bunkerd::start_with_env(dir.path(), args, env).await;
+    let admin = server.admin();
+    let tenant = admin.post_ok("/v1/tenants", json!({"name": "acme"})).await;
+    let tenant = tenant["id"].as_str().unwrap();
+    let user = create_user(&admin, tenant, json!({"name": "alice"})).await;
+    let mut client = connected_at(server.relay_addr, &user).await;
+    crate::support::assert_still_served(&mut client, &user, "under the provider's key").await;
+    let keys = admin.get_ok("/v1/keys").await;
+    assert_eq!(
+        (keys["provider"].as_str(), keys["key"].as_str()),
+        (Some(provider), Some(key))
+    );
+    assert_eq!(keys["versions"], json!([1]), "{keys}");
+    server.kill().await;
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "no key file is created beside a KMS key"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pkcs11_master_key_is_created_once_then_serves() {
+    let hsm = SoftHsm::start();
+    let pin = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pin.path(), format!("{}\n", hsm.pin)).unwrap();
+    let uri = format!(
+        "pkcs11:token={};object=bunkerd-master?module-path={}",
+        hsm.token_label,
+        hsm.module.display()
+    );
+    let pin_path = pin.path().to_str().unwrap();
+    let args = [
+        "--master-key",
+        uri.as_str(),
+        "--master-key-credentials-file",
+        pin_path,
+    ];
+    let env = [("SOFTHSM2_CONF", hsm.conf.as_os_str())];
+    created_then_served("pkcs11", "bunkerd-master", &args, &env).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_kms_master_key_is_created_once_then_serves() {
+    let moto = Moto::start();
+    let uri = format!(
+        "aws-kms:bunkerd?region={}&endpoint={}",
+        Moto::REGION,
+        moto.endpoint
+    );
+    let env: Vec<(&str, &std::ffi::OsStr)> = Moto::CHILD_ENV
+        .iter()
+        .map(|(name, value)| (*name, std::ffi::OsStr::new(*value)))
+        .collect();
+    created_then_served("aws-kms", "bunkerd", &["--master-key", uri.as_str()], &env).await;
 }

@@ -28,6 +28,7 @@ mod deploy;
 mod field_compat;
 mod hostile;
 mod http_nip46;
+mod key_rotation;
 mod limits;
 mod loadgen_smoke;
 mod metrics;

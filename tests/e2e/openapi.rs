@@ -214,6 +214,8 @@ const RESPONSE_SCHEMAS: &[&str] = &[
     "Health",
     "OpenApiDocument",
     "Deleted",
+    "KeyCustody",
+    "TenantKeys",
     "Tenant",
     "TenantPage",
     "TenantLimits",
@@ -239,6 +241,7 @@ const RESPONSE_SCHEMAS: &[&str] = &[
 
 /// Every request body type, by its schema name.
 const REQUEST_SCHEMAS: &[&str] = &[
+    "MasterKeyRotate",
     "TenantCreate",
     "TenantUpdate",
     "Policy",

@@ -61,7 +61,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
-use tokio::time::timeout_at;
+use tokio::time::{timeout, timeout_at};
 
 /// Users (one client, one websocket each).
 const USERS: usize = 4;
@@ -116,7 +116,16 @@ impl Bunkerd {
 
     /// [`Bunkerd::start`] with `extra` arguments after the test's own.
     pub(crate) async fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
-        let mut server = Self::spawn(data_dir, extra);
+        Self::start_with_env(data_dir, extra, &[]).await
+    }
+
+    /// [`Bunkerd::start_with`] with `env` added to the child's environment.
+    pub(crate) async fn start_with_env(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
+        let mut server = Self::spawn(data_dir, extra, env);
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         let serving = server.until_logged("bunkerd is serving", deadline).await;
         server.set_addrs(&serving);
@@ -125,7 +134,7 @@ impl Bunkerd {
 
     /// Spawns `bunkerd serve` on `data_dir` with `extra` arguments, without waiting for anything;
     /// the addresses stay `127.0.0.1:0` until [`Bunkerd::set_addrs`].
-    fn spawn(data_dir: &Path, extra: &[&str]) -> Self {
+    fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let mut command = bunkerd_command();
         command
             .arg("serve")
@@ -138,7 +147,8 @@ impl Bunkerd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .env("BUNKERD_OPERATOR_TOKEN", OPERATOR_TOKEN);
+            .env("BUNKERD_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .envs(env.iter().copied());
         let mut child = command.spawn().expect("bunkerd starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (line_tx, lines) = mpsc::unbounded_channel();
@@ -207,7 +217,7 @@ impl Bunkerd {
     }
 
     /// Admin API client with the operator token.
-    fn admin(&self) -> Admin {
+    pub(crate) fn admin(&self) -> Admin {
         Admin::new(self.admin_addr, Some(OPERATOR_TOKEN))
     }
 
@@ -238,6 +248,21 @@ impl Bunkerd {
                 .push(serde_json::from_str(&line).unwrap_or(Value::String(line)));
         }
         (status, at.duration_since(signalled))
+    }
+
+    /// Sends SIGKILL and waits (at most [`START_TIMEOUT`]) until the process is gone.
+    pub(crate) async fn kill(mut self) {
+        signal(self.pid, "KILL");
+        let exit = self.exit.take().expect("exit not yet observed");
+        let (_, status) = timeout(START_TIMEOUT, exit)
+            .await
+            .expect("bunkerd gone after SIGKILL")
+            .expect("the waiter thread reports");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status.unwrap()),
+            Some(9),
+            "killed by SIGKILL"
+        );
     }
 
     /// Log lines from `shutdown requested` on that are warnings, errors, or not JSON.
@@ -735,7 +760,7 @@ async fn sigterm_during_load_answers_every_acknowledged_request_and_restart_keep
 #[tokio::test]
 async fn sigterm_while_starting_stops_gracefully_once_started() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut server = Bunkerd::spawn(dir.path(), &[]);
+    let mut server = Bunkerd::spawn(dir.path(), &[], &[]);
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     server
         .until_message(

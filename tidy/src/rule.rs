@@ -121,7 +121,8 @@ pub struct RelaySide {
 }
 
 /// External crates that handle secret keys or sealed secrets: signing
-/// (`secp256k1`), symmetric ciphers, password hashing and the key store.
+/// (`secp256k1`), symmetric ciphers, password hashing, the key store and the
+/// master-key providers (`cryptoki`, `aws-sdk-kms`).
 const SECRET_EXTERNALS: &[&str] = &[
     "secp256k1",
     "aes-gcm",
@@ -130,6 +131,8 @@ const SECRET_EXTERNALS: &[&str] = &[
     "chacha20poly1305",
     "scrypt",
     "rocksdb",
+    "cryptoki",
+    "aws-sdk-kms",
 ];
 
 /// The same as [`SECRET_EXTERNALS`] without `secp256k1`: `event` verifies
@@ -142,6 +145,8 @@ const SECRET_EXTERNALS_BUT_SECP: &[&str] = &[
     "chacha20poly1305",
     "scrypt",
     "rocksdb",
+    "cryptoki",
+    "aws-sdk-kms",
 ];
 
 /// The relay-side crates and the external crates each must not depend on.

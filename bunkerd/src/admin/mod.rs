@@ -28,6 +28,7 @@
 mod approvals;
 pub(crate) use approvals::deliver;
 mod auth;
+mod keys;
 mod openapi;
 mod routes;
 mod tenants;
@@ -87,6 +88,8 @@ pub(crate) struct AdminState {
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// The master-key provider's health, for `/readyz`.
     pub(crate) provider_health: crate::custody::ProviderHealth,
+    /// The key custody task (rotations, shreds).
+    pub(crate) custody: Arc<crate::keys::KeyCustody>,
 }
 
 /// The admin API's own limits, from the configuration.
@@ -644,6 +647,9 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         ListSessions => users::list_sessions(ctx).await,
         RevokeSession => users::revoke_session(ctx).await,
         RevokeAllSessions => users::revoke_all_sessions(ctx).await,
+        GetKeyCustody => keys::status(ctx).await,
+        RotateMasterKey => keys::rotate_master(ctx).await,
+        RotateTenantKey => keys::rotate_tenant(ctx).await,
     }
 }
 

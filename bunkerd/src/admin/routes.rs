@@ -55,6 +55,9 @@ pub(crate) enum RouteId {
     RevokeSession,
     RevokeAllSessions,
     QueryAudit,
+    GetKeyCustody,
+    RotateMasterKey,
+    RotateTenantKey,
 }
 
 /// The request body a route takes.
@@ -611,6 +614,41 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         200,
         Some("AuditPage"),
         AUDIT
+    ),
+    route!(
+        GetKeyCustody,
+        GET,
+        "/v1/keys",
+        Operator,
+        "The master key's provider and versions, what each version wraps, and the key custody jobs",
+        Body::None,
+        200,
+        Some("KeyCustody"),
+        &[]
+    ),
+    route!(
+        RotateMasterKey,
+        POST,
+        "/v1/keys/rotate",
+        Operator,
+        "Rotate the master key: a new version in the provider, every data key rewrapped under it \
+         while serving, then the older versions destroyed (unless retire_old is false)",
+        Body::Optional("MasterKeyRotate"),
+        202,
+        Some("KeyCustody"),
+        &[]
+    ),
+    route!(
+        RotateTenantKey,
+        POST,
+        "/v1/tenants/{tenant}/keys/rotate",
+        Operator,
+        "Rotate a tenant's data key: every user re-sealed under a new one while serving, then the \
+         old one destroyed",
+        Body::None,
+        202,
+        Some("TenantKeys"),
+        &[]
     ),
 ];
 

@@ -115,6 +115,8 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (t, u) = (tenant.clone(), user.clone());
     blocking(move || bunker.admin().delete_user(&t, &u)).await?;
+    // The shred the deletion marked: a new data key for the tenant, the old ones destroyed.
+    ctx.state.custody.wake();
     ctx.audit(&tenant, "user.delete", Some(&user)).await;
     let deleted = wire::Deleted {
         deleted: wire::DeletedValue::Flag(true),

@@ -16,7 +16,8 @@ mod input;
 pub(crate) use de::object;
 pub(crate) use input::{
     parse_policy, AdminPubkeyAdd, AdminTokenCreate, ApprovalApprove, BunkerUriCreate, Input,
-    NostrconnectAccept, TenantCreate, TenantLimits, TenantUpdate, UserCreate, UserUpdate,
+    MasterKeyRotate, NostrconnectAccept, TenantCreate, TenantLimits, TenantUpdate, UserCreate,
+    UserUpdate,
 };
 
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,47 @@ pub(crate) enum DeletedValue {
     Flag(bool),
     /// How many sessions were ended.
     Count(u64),
+}
+
+/// `GET /v1/keys`: the master key, what it wraps, and the custody jobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct KeyCustody {
+    /// Provider kind: `file`, `transit`, `pkcs11` or `aws-kms`.
+    pub(crate) provider: String,
+    /// The key's name in the provider (`""` for the file provider).
+    pub(crate) key: String,
+    /// The master key version that wraps new data keys.
+    pub(crate) current_version: u32,
+    /// Every version the provider still holds, ascending.
+    pub(crate) versions: Vec<u32>,
+    /// Wrapped keys (every tenant data key, and the store's canary) per master key version,
+    /// the version as a decimal string.
+    pub(crate) wrapped_by_version: std::collections::BTreeMap<String, u64>,
+    /// The version a master-key rotation in progress rewraps to.
+    pub(crate) rotating_to: Option<u32>,
+    /// Whether that rotation destroys the older versions when it ends.
+    pub(crate) retire_old: bool,
+    /// Tenants whose data-key rotation is in progress.
+    pub(crate) tenants_rotating: u64,
+    /// User deletions whose shred has not run yet.
+    pub(crate) shreds_pending: u64,
+    /// Whether a custody run is in progress now.
+    pub(crate) running: bool,
+    /// Unix seconds at which the last run ended.
+    pub(crate) last_run_at: Option<u64>,
+    /// Why the last run failed; `null` when it succeeded (it is retried every 30 s).
+    pub(crate) last_error: Option<String>,
+}
+
+/// `POST /v1/tenants/{tenant}/keys/rotate`: the tenant's data keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct TenantKeys {
+    /// Tenant id.
+    pub(crate) tenant: String,
+    /// Key id of the data key that seals from now on (8 hex digits).
+    pub(crate) current_data_key: String,
+    /// Data keys the tenant holds: 2 while the rotation re-seals its users, then 1.
+    pub(crate) data_keys: u64,
 }
 
 /// A page of a list route: `{"items":[…],"next_cursor":…}`; `next_cursor` is `null` on the last
@@ -530,6 +572,9 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
         .schema_from::<Health>()
         .schema_from::<OpenApiDocument>()
         .schema_from::<Deleted>()
+        .schema_from::<KeyCustody>()
+        .schema_from::<MasterKeyRotate>()
+        .schema_from::<TenantKeys>()
         .schema_from::<DeletedValue>()
         .schema_from::<Page<Tenant>>()
         .schema_from::<TenantCreate>()

@@ -107,6 +107,30 @@ enum Resource {
     Approvals(ApprovalsCmd),
     /// Query a tenant's audit log, oldest first.
     Audit(AuditArgs),
+    /// Key custody (operator token only): master key status and rotation, tenant data-key
+    /// rotation.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+/// `keys …`.
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// The master key's provider and versions, what each version wraps, and running jobs.
+    Status,
+    /// Rotate the master key: a new version, every data key rewrapped while serving, then the
+    /// older versions destroyed in the provider.
+    RotateMaster {
+        /// Keep the older versions (backups made before stay restorable; nothing is shredded).
+        #[arg(long)]
+        keep_old: bool,
+    },
+    /// Rotate a tenant's data key: every user re-sealed while serving, the old key destroyed.
+    RotateTenant {
+        /// Tenant id (32 hex characters).
+        #[arg(value_parser = segment)]
+        tenant: String,
+    },
 }
 
 /// `approvals …`.

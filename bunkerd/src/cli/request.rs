@@ -9,8 +9,8 @@
 
 use super::print::{Output, View};
 use super::{
-    AdminPubkeysCmd, AdminTokensCmd, ApprovalsCmd, AuditArgs, CliError, PageArgs, Resource,
-    SessionsCmd, TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs,
+    AdminPubkeysCmd, AdminTokensCmd, ApprovalsCmd, AuditArgs, CliError, KeysCmd, PageArgs,
+    Resource, SessionsCmd, TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs,
     UserPolicyCmd, UserRef, UserUpdateArgs, UsersCmd,
 };
 use crate::admin::wire;
@@ -133,6 +133,7 @@ pub(crate) fn build(command: &Resource, inputs: &mut Inputs) -> Result<ApiReques
         Resource::Sessions(cmd) => sessions(cmd, inputs),
         Resource::Approvals(cmd) => Ok(approvals(cmd)),
         Resource::Audit(args) => Ok(audit(args)),
+        Resource::Keys(cmd) => Ok(keys(cmd)),
     }
 }
 
@@ -527,6 +528,42 @@ fn approvals(cmd: &ApprovalsCmd) -> ApiRequest {
             path: format!("{}/{}/deny", base(tenant), encode(id)),
             body: None,
             output: Output::new(View::Fields(APPROVAL_FIELDS)),
+        },
+    }
+}
+
+const KEY_FIELDS: &[(&str, &str)] = &[
+    ("provider", ""),
+    ("key", ""),
+    ("current_version", ""),
+    ("versions", ""),
+    ("wrapped_by_version", ""),
+    ("rotating_to", ""),
+    ("retire_old", ""),
+    ("tenants_rotating", ""),
+    ("shreds_pending", ""),
+    ("running", ""),
+    ("last_run_at", ""),
+    ("last_error", ""),
+];
+const TENANT_KEY_FIELDS: &[(&str, &str)] =
+    &[("tenant", ""), ("current_data_key", ""), ("data_keys", "")];
+
+fn keys(cmd: &KeysCmd) -> ApiRequest {
+    match cmd {
+        KeysCmd::Status => get("/v1/keys".into(), View::Fields(KEY_FIELDS)),
+        KeysCmd::RotateMaster { keep_old } => post(
+            "/v1/keys/rotate".into(),
+            &wire::MasterKeyRotate {
+                retire_old: Some(!keep_old),
+            },
+            View::Fields(KEY_FIELDS),
+        ),
+        KeysCmd::RotateTenant { tenant } => ApiRequest {
+            method: Method::POST,
+            path: format!("{}/keys/rotate", tenant_path(tenant)),
+            body: None,
+            output: Output::new(View::Fields(TENANT_KEY_FIELDS)),
         },
     }
 }

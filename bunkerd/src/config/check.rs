@@ -220,6 +220,24 @@ pub(super) fn master_key(config: &Config) -> Result<(), ConfigError> {
             config.master_key_credential()?;
             config.master_key_ca().map(drop)
         }
+        MasterKeySource::Pkcs11 { module, .. } => {
+            if !module.is_file() {
+                return Err(invalid!(
+                    "master-key",
+                    "names a PKCS#11 module that is not a file",
+                    format!(": {}", module.display())
+                ));
+            }
+            config.master_key_credential().map(drop)
+        }
+        MasterKeySource::AwsKms { .. } => match config.master_key_credentials_file {
+            Some(_) => Err(invalid!(
+                "master-key-credentials-file",
+                "is not used by aws-kms: credentials come from the AWS SDK's default chain \
+                 (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role)"
+            )),
+            None => Ok(()),
+        },
     }
 }
 

@@ -32,6 +32,25 @@ pub enum MasterKeySource {
         /// Key name.
         key: String,
     },
+    /// A key in a PKCS#11 token, e.g. an HSM ([`kms::Pkcs11MasterKey`]), named by an RFC 7512
+    /// URI `pkcs11:token=LABEL;object=LABEL?module-path=/path/to/module.so`.
+    Pkcs11 {
+        /// The module (shared library).
+        module: PathBuf,
+        /// Token label.
+        token: String,
+        /// Label of the key's version objects.
+        object: String,
+    },
+    /// An AWS KMS key ([`kms::AwsKmsMasterKey`]): `aws-kms:NAME[?region=R][&endpoint=URL]`.
+    AwsKms {
+        /// The key's name: version N is the KMS key with alias `alias/NAME-vN`.
+        key: String,
+        /// Region [default: the SDK's chain].
+        region: Option<String>,
+        /// Endpoint URL [default: the region's].
+        endpoint: Option<String>,
+    },
 }
 
 /// Environment variables holding a transit token, in order of preference.
@@ -66,17 +85,42 @@ impl Config {
                 "cannot be combined with master-key-file (one master key per store)"
             ));
         }
+        if let Some(rest) = uri.strip_prefix("pkcs11:") {
+            return parse_pkcs11(rest).map_err(|why| {
+                // A URI carrying a PIN is not echoed: the error reaches logs.
+                let shown = if uri.contains("pin-") {
+                    String::new()
+                } else {
+                    format!(": got {uri:?}")
+                };
+                invalid!(
+                    "master-key",
+                    "must be pkcs11:token=LABEL;object=LABEL?module-path=FILE",
+                    format!(" ({why}){shown}")
+                )
+            });
+        }
+        if let Some(rest) = uri.strip_prefix("aws-kms:") {
+            return parse_aws_kms(rest).map_err(|why| {
+                invalid!(
+                    "master-key",
+                    "must be aws-kms:NAME[?region=REGION][&endpoint=URL]",
+                    format!(" ({why}): got {uri:?}")
+                )
+            });
+        }
         parse_transit(uri).ok_or_else(|| {
             invalid!(
                 "master-key",
-                "must be transit+http[s]://HOST:PORT/MOUNT/KEY",
+                "must be transit+http[s]://HOST:PORT/MOUNT/KEY, pkcs11:… or aws-kms:…",
                 format!(": got {uri:?}")
             )
         })
     }
 
-    /// The provider's credential: `master-key-credentials-file`'s content (trimmed), else the
-    /// first non-empty of `BAO_TOKEN`, `VAULT_TOKEN`.
+    /// The provider's credential (a transit token, a PKCS#11 user PIN):
+    /// `master-key-credentials-file`'s content (trimmed), else, for transit only, the first
+    /// non-empty of `BAO_TOKEN`, `VAULT_TOKEN`.
     ///
     /// # Errors
     ///
@@ -102,6 +146,12 @@ impl Config {
                 ));
             }
             return Ok(credential);
+        }
+        if matches!(self.master_key_source()?, MasterKeySource::Pkcs11 { .. }) {
+            return Err(invalid!(
+                "master-key-credentials-file",
+                "is needed for a PKCS#11 master key (a file holding the token's user PIN)"
+            ));
         }
         TOKEN_ENV
             .iter()
@@ -157,5 +207,87 @@ fn parse_transit(uri: &str) -> Option<MasterKeySource> {
         address: origin,
         mount: segments.join("/"),
         key: key.to_owned(),
+    })
+}
+
+/// RFC 7512 attribute value: percent-decoded UTF-8, non-empty.
+fn pkcs11_value(raw: &str) -> Result<String, &'static str> {
+    let value = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| "a value is not UTF-8")?;
+    if value.is_empty() {
+        return Err("an attribute is empty");
+    }
+    Ok(value.into_owned())
+}
+
+/// The part of an RFC 7512 PKCS#11 URI after `pkcs11:` → [`MasterKeySource::Pkcs11`].
+///
+/// Path attributes: `token` and `object` (required), `type=secret-key` (optional); query
+/// attributes: `module-path` (required). A PIN in the URI (`pin-value`, `pin-source`) is refused:
+/// it comes from `master-key-credentials-file`. Other attributes are refused rather than
+/// ignored, so that a URI never selects less precisely than its author meant.
+fn parse_pkcs11(rest: &str) -> Result<MasterKeySource, &'static str> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (mut token, mut object, mut module) = (None, None, None);
+    for attribute in path.split(';').filter(|a| !a.is_empty()) {
+        let (name, value) = attribute.split_once('=').ok_or("an attribute has no '='")?;
+        let value = pkcs11_value(value)?;
+        match name {
+            "token" => token = Some(value),
+            "object" => object = Some(value),
+            "type" if value == "secret-key" => {}
+            "type" => return Err("type must be secret-key"),
+            _ => return Err("only token, object and type are accepted before '?'"),
+        }
+    }
+    for attribute in query.split('&').filter(|a| !a.is_empty()) {
+        let (name, value) = attribute.split_once('=').ok_or("an attribute has no '='")?;
+        match name {
+            "module-path" => module = Some(PathBuf::from(pkcs11_value(value)?)),
+            "pin-value" | "pin-source" => {
+                return Err("the PIN comes from master-key-credentials-file, never the URI")
+            }
+            _ => return Err("only module-path is accepted after '?'"),
+        }
+    }
+    Ok(MasterKeySource::Pkcs11 {
+        module: module.ok_or("module-path is missing")?,
+        token: token.ok_or("token is missing")?,
+        object: object.ok_or("object is missing")?,
+    })
+}
+
+/// The part of `aws-kms:NAME[?region=R][&endpoint=URL]` after the scheme →
+/// [`MasterKeySource::AwsKms`]. The name's own rules are checked by the provider.
+fn parse_aws_kms(rest: &str) -> Result<MasterKeySource, &'static str> {
+    let (key, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if key.is_empty() {
+        return Err("the key name is missing");
+    }
+    let (mut region, mut endpoint) = (None, None);
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if value.is_empty() {
+            return Err("an attribute is empty");
+        }
+        match &*name {
+            "region" => region = Some(value.into_owned()),
+            "endpoint" => {
+                let url = url::Url::parse(&value).map_err(|_| "endpoint is not a URL")?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || !url.username().is_empty()
+                    || url.password().is_some()
+                {
+                    return Err("endpoint must be http[s]://HOST[:PORT] without credentials");
+                }
+                endpoint = Some(value.into_owned());
+            }
+            _ => return Err("only region and endpoint are accepted after '?'"),
+        }
+    }
+    Ok(MasterKeySource::AwsKms {
+        key: key.to_owned(),
+        region,
+        endpoint,
     })
 }

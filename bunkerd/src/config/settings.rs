@@ -69,12 +69,15 @@ pub struct Settings {
     /// [default: <data-dir>/master.key, created only while the store holds no keys].
     #[arg(long, env = "BUNKERD_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
-    /// Master key held by a KMS instead of a file: `transit+http[s]://HOST:PORT/MOUNT/KEY`
-    /// (OpenBao or Vault transit, key created with derived=true) [default: the key file].
+    /// Master key held by a KMS or HSM instead of a file:
+    /// `transit+http[s]://HOST:PORT/MOUNT/KEY` (OpenBao or Vault transit, key created with
+    /// derived=true), `pkcs11:token=LABEL;object=LABEL?module-path=FILE` (RFC 7512), or
+    /// `aws-kms:NAME[?region=REGION][&endpoint=URL]` [default: the key file].
     #[arg(long, env = "BUNKERD_MASTER_KEY", value_name = "URI")]
     pub master_key: Option<String>,
-    /// File holding the master-key provider's credential (transit token) [default: the
-    /// environment: BAO_TOKEN, else VAULT_TOKEN].
+    /// File holding the master-key provider's credential: the transit token [default: the
+    /// environment: BAO_TOKEN, else VAULT_TOKEN] or the PKCS#11 user PIN (required). Not used
+    /// by aws-kms (the AWS SDK's default credential chain).
     #[arg(long, env = "BUNKERD_MASTER_KEY_CREDENTIALS_FILE", value_name = "FILE")]
     pub master_key_credentials_file: Option<PathBuf>,
     /// File holding the admin API's operator token (at least 16 characters; surrounding whitespace

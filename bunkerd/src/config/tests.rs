@@ -970,6 +970,96 @@ fn a_kms_master_key_needs_a_supported_uri_and_a_credential() {
 }
 
 #[test]
+fn pkcs11_and_aws_kms_master_keys_are_uris_with_their_own_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = valid(dir.path());
+    let module = dir.path().join("module.so");
+    std::fs::write(&module, b"").unwrap();
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, "1234\n").unwrap();
+    let uri = format!(
+        "pkcs11:token=bunkerd%20prod;object=master;type=secret-key?module-path={}",
+        module.display()
+    );
+    config.master_key = Some(uri);
+    assert_eq!(
+        config.master_key_source().unwrap(),
+        MasterKeySource::Pkcs11 {
+            module: module.clone(),
+            token: "bunkerd prod".into(),
+            object: "master".into(),
+        }
+    );
+    refused(
+        &config,
+        "master-key-credentials-file",
+        "is needed for a PKCS#11",
+    );
+    config.master_key_credentials_file = Some(pin.clone());
+    assert!(config.validate().is_ok());
+    assert_eq!(config.master_key_credential().unwrap().as_str(), "1234");
+    for (bad, why) in [
+        ("pkcs11:token=t;object=k", "module-path is missing"),
+        ("pkcs11:object=k?module-path=/m.so", "token is missing"),
+        (
+            "pkcs11:token=t;object=k?module-path=/m.so&pin-value=1234",
+            "never the URI",
+        ),
+        (
+            "pkcs11:token=t;object=k;id=%01?module-path=/m.so",
+            "only token, object",
+        ),
+        (
+            "pkcs11:token=t;object=k;type=private?module-path=/m.so",
+            "secret-key",
+        ),
+        ("pkcs11:token=;object=k?module-path=/m.so", "empty"),
+    ] {
+        config.master_key = Some(bad.into());
+        let shown = refused(&config, "master-key", why);
+        assert!(!shown.contains("1234"), "a PIN is never echoed: {shown}");
+    }
+    config.master_key = Some("pkcs11:token=t;object=k?module-path=/nonexistent/m.so".into());
+    refused(&config, "master-key", "not a file");
+
+    config.master_key =
+        Some("aws-kms:bunkerd?region=eu-west-1&endpoint=http://127.0.0.1:5000".into());
+    assert_eq!(
+        config.master_key_source().unwrap(),
+        MasterKeySource::AwsKms {
+            key: "bunkerd".into(),
+            region: Some("eu-west-1".into()),
+            endpoint: Some("http://127.0.0.1:5000".into()),
+        }
+    );
+    refused(
+        &config,
+        "master-key-credentials-file",
+        "is not used by aws-kms",
+    );
+    config.master_key_credentials_file = None;
+    assert!(config.validate().is_ok());
+    config.master_key = Some("aws-kms:bunkerd".into());
+    assert_eq!(
+        config.master_key_source().unwrap(),
+        MasterKeySource::AwsKms {
+            key: "bunkerd".into(),
+            region: None,
+            endpoint: None,
+        }
+    );
+    for (bad, why) in [
+        ("aws-kms:", "the key name is missing"),
+        ("aws-kms:k?profile=x", "only region and endpoint"),
+        ("aws-kms:k?endpoint=ftp://x", "endpoint must be"),
+        ("aws-kms:k?endpoint=http://a:b@kms", "without credentials"),
+    ] {
+        config.master_key = Some(bad.into());
+        refused(&config, "master-key", why);
+    }
+}
+
+#[test]
 fn the_default_master_key_file_may_be_absent_but_not_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::for_data_dir(dir.path());

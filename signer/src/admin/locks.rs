@@ -72,6 +72,13 @@ impl Locks {
         self.nip05_domains.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Takes the tenant's stripe shared: for work on the tenant's data keys that must not overlap
+    /// its deletion (which takes it exclusively).
+    pub(crate) fn tenant_shared(&self, tenant: &str) -> TenantGuard<'_> {
+        let stripe = &self.tenants[stripe(&tenant, TENANT_STRIPES)];
+        TenantGuard::Shared(stripe.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Takes the tenant's stripe exclusively: for read-modify-writes of the tenant record, its
     /// admin keys, user creation (identity and NIP-05 uniqueness, `max_users`) and deletion.
     pub(crate) fn tenant_exclusive(&self, tenant: &str) -> TenantGuard<'_> {

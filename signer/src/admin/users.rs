@@ -117,7 +117,10 @@ impl Admin<'_> {
 
     /// Deletes a user: its record (both sealed keys), identity index, routing entry, bunker URIs
     /// and sessions, in one synced batch. Its remote-signer key stops being hosted at once.
-    /// Returns the deleted record.
+    /// The same batch leaves a shred mark: the next [`Admin::run_key_custody`] replaces the
+    /// tenant's data key and destroys every key that sealed this user's secrets (copies of the
+    /// store then still open them until the master key version wrapping those data keys is
+    /// retired). Returns the deleted record.
     ///
     /// # Errors
     ///
@@ -129,6 +132,7 @@ impl Admin<'_> {
         let rs = record.remote_signer_pubkey;
         let mut batch = Batch::new();
         bunker.directory.delete_user_into(&mut batch, &record)?;
+        self.mark_shred(&mut batch, tenant, user)?;
         let clients = bunker.sessions.delete_all(&mut batch, &rs);
         bunker.store.write(batch, Durability::Sync)?;
         bunker.directory.forget_user(&rs);

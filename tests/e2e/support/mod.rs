@@ -108,14 +108,7 @@ impl TestServer {
 
     /// A raw client with a session for `user`: its bunker URI's `connect` acknowledged (NIP-44).
     pub async fn connected(&self, user: &User) -> raw::RawClient {
-        let mut client = raw::RawClient::connect(self.server.relay_addr).await;
-        let params = vec![String::new(), raw::secret_of(&user.bunker_uri)];
-        let remote = raw::pk(&user.remote_signer_pubkey);
-        let ack = client
-            .request(&remote, "connect", params, raw::Transport::Nip44)
-            .await;
-        assert_eq!(ack["result"], "ack");
-        client
+        connected_at(self.server.relay_addr, user).await
     }
 
     /// A fresh bunker URI for an existing user.
@@ -146,6 +139,18 @@ pub async fn create_user(admin: &admin::Admin, tenant: &str, body: serde_json::V
         remote_signer_pubkey: user["remote_signer_pubkey"].as_str().unwrap().to_owned(),
         bunker_uri: uri["bunker_uri"].as_str().unwrap().to_owned(),
     }
+}
+
+/// A raw client on the relay at `relay`, connected with the user's bunker URI (its secret used).
+pub async fn connected_at(relay: std::net::SocketAddr, user: &User) -> raw::RawClient {
+    let mut client = raw::RawClient::connect(relay).await;
+    let params = vec![String::new(), raw::secret_of(&user.bunker_uri)];
+    let remote = raw::pk(&user.remote_signer_pubkey);
+    let ack = client
+        .request(&remote, "connect", params, raw::Transport::Nip44)
+        .await;
+    assert_eq!(ack["result"], "ack");
+    client
 }
 
 /// The `bunkerd` binary next to this test binary (`cargo test --workspace` builds it; `cargo test -p
@@ -219,8 +224,14 @@ pub async fn assert_still_served(client: &mut raw::RawClient, user: &User, when:
         user.user_pubkey.as_str(),
         "get_public_key {when}"
     );
+    sign_note(client, user, when).await;
+}
+
+/// Has `user` sign a kind-1 note with `content` through `client` (NIP-44) and checks the event.
+pub async fn sign_note(client: &mut raw::RawClient, user: &User, content: &str) {
+    let remote = raw::pk(&user.remote_signer_pubkey);
     let template = serde_json::json!({
-        "kind": 1, "content": when, "tags": [], "created_at": crate::admin_policy::now()
+        "kind": 1, "content": content, "tags": [], "created_at": crate::admin_policy::now()
     });
     let reply = client
         .request(

@@ -377,6 +377,19 @@ impl Input for ApprovalApprove {
     }
 }
 
+/// `POST /v1/keys/rotate`'s body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MasterKeyRotate {
+    /// Destroy the older master key versions in the provider once every data key is rewrapped
+    /// (default `true`). Copies of the store and backups made before then stop opening: keep
+    /// `false` while an older backup must stay restorable.
+    #[serde(default)]
+    pub(crate) retire_old: Option<bool>,
+}
+
+impl Input for MasterKeyRotate {}
+
 /// Pre-approved perms, when given, must be in the NIP-46 perms syntax.
 fn check_perms(perms: Option<&str>) -> Result<(), ApiError> {
     if perms.is_some_and(|p| !v::perms(p)) {
