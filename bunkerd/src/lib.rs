@@ -13,6 +13,7 @@
 #![recursion_limit = "256"]
 
 mod admin;
+pub mod backup;
 pub mod cli;
 pub mod config;
 mod custody;

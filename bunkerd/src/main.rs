@@ -30,6 +30,11 @@ const EX_USAGE: u8 = 64;
 const EX_OSERR: u8 = 71;
 /// EX_UNAVAILABLE from sysexits.h: the master-key provider (a KMS) cannot be reached at start.
 const EX_UNAVAILABLE: u8 = 69;
+/// Exit code when a backup file is damaged or holds keys that do not open (sysexits.h
+/// EX_DATAERR).
+const EX_DATAERR: u8 = 65;
+/// Exit code when a restore's target already holds a store (sysexits.h EX_CANTCREAT).
+const EX_CANTCREAT: u8 = 73;
 
 /// Environment variable holding the operator token itself (read directly, never a clap arg, so
 /// it never shows in `--help` and is never taken from argv).
@@ -56,6 +61,35 @@ enum Command {
     /// Create version 1 of a `pkcs11:` or `aws-kms:` master key (takes serve's settings; refuses
     /// when the provider already holds a version). Run once, before the first `serve`.
     CreateMasterKey(Box<ServeArgs>),
+    /// Backups: create one on the running server, verify a file, restore one onto an empty data
+    /// directory (README "Key custody").
+    #[command(subcommand)]
+    Backup(BackupCmd),
+}
+
+#[derive(clap::Subcommand)]
+enum BackupCmd {
+    /// Ask the running server for a backup (POST /v1/backups, operator token): a point-in-time
+    /// copy of the store, written under <data-dir>/backups, holding only sealed material.
+    Create(bunkerd::cli::BackupCreateArgs),
+    /// Check a backup file: its SHA-256, then the configured master key (serve's settings) opens
+    /// it and every user's secret keys. Prints counts, never keys; exit 65 if the file is damaged
+    /// or any key fails, 64 if the master key is not the store's.
+    Verify {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
+    /// Restore a backup onto --data-dir, whose db/ must not exist or be empty; verified before
+    /// anything is written and again from disk after. Configure the master key as serve will.
+    /// Exit 73 if --data-dir already holds a store, otherwise as verify.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -96,6 +130,13 @@ fn main() -> ExitCode {
         Command::Serve(args) => *args,
         Command::Admin(args) => return bunkerd::cli::run(args),
         Command::CreateMasterKey(args) => return create_master_key(*args),
+        Command::Backup(BackupCmd::Create(args)) => return bunkerd::cli::create_backup(args),
+        Command::Backup(BackupCmd::Verify { file, serve }) => {
+            return backup(*serve, &file, bunkerd::backup::verify_file)
+        }
+        Command::Backup(BackupCmd::Restore { file, serve }) => {
+            return backup(*serve, &file, bunkerd::backup::restore)
+        }
     };
     // Before anything reads a key: no core dumps, no ptrace attach (`bunkerd::hygiene`).
     if let Err(e) = bunkerd::hygiene::harden() {
@@ -139,6 +180,69 @@ fn create_master_key(args: ServeArgs) -> ExitCode {
             eprintln!("bunkerd: {e}");
             start_failure(&e)
         }
+    }
+}
+
+/// `bunkerd backup verify|restore`: prints what the file holds and what opened; exit 0 when
+/// every key opened, 65 (EX_DATAERR) when one did not, else as [`start_failure`].
+fn backup(
+    args: ServeArgs,
+    file: &std::path::Path,
+    run: fn(&Config, &std::path::Path) -> Result<bunkerd::backup::Checked, bunkerd::Error>,
+) -> ExitCode {
+    if let Err(e) = bunkerd::hygiene::harden() {
+        eprintln!("bunkerd: disabling core dumps and ptrace attach: {e}");
+        return ExitCode::from(EX_OSERR);
+    }
+    let result = load_config(args)
+        .map_err(bunkerd::Error::from)
+        .and_then(|config| run(&config, file));
+    let (summary, report) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("bunkerd: {e}");
+            return match &e {
+                bunkerd::Error::Store(store::Error::DamagedBackup(_)) => ExitCode::from(EX_DATAERR),
+                bunkerd::Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    ExitCode::from(EX_CANTCREAT)
+                }
+                _ => start_failure(&e),
+            };
+        }
+    };
+    println!("file: {}", file.display());
+    println!(
+        "sha256: {} ({} bytes, {} records)",
+        summary.sha256,
+        summary.bytes,
+        summary.total_records()
+    );
+    println!("master key: {}", report.master_key);
+    println!("tenants: {}", report.tenants);
+    println!("data key records: {}", report.data_key_records);
+    println!("users: {}", report.users);
+    println!(
+        "keys opened: {} of {}",
+        report.keys_opened,
+        2 * report.users
+    );
+    println!("sessions: {}", report.sessions);
+    for failure in &report.failures {
+        println!(
+            "failed: tenant {} user {}: {}",
+            failure.tenant, failure.user, failure.code
+        );
+    }
+    if report.sound() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "bunkerd: {} users' keys did not open",
+            report.failures.len()
+        );
+        ExitCode::from(EX_DATAERR)
     }
 }
 

@@ -326,6 +326,8 @@ async fn serve(
         foreign,
         shutdown: shutdown.clone(),
         provider_health: Default::default(),
+        backup_dir: config.data_dir.join("backups"),
+        backups: tokio::sync::Semaphore::new(1),
         custody,
     });
     tracker.spawn(sweep(

@@ -43,6 +43,7 @@
 //! before the lock is taken.
 
 mod approvals;
+mod export;
 mod import;
 mod keys;
 mod locks;

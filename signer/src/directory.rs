@@ -43,11 +43,13 @@ use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use store::{Batch, Cf, Durability, Store};
+pub use verify::KeyFailure;
 use zeroize::Zeroizing;
 
 mod lifecycle;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use lifecycle::{
     valid_domain, valid_nip05_name, TenantUpdate, TokenInfo, UserUpdate, MAX_PAGE,
@@ -89,6 +91,9 @@ pub struct TenantRecord {
     /// Limits set by the operator.
     #[serde(default)]
     pub limits: TenantLimits,
+    /// NIP-49 export allowed ([`crate::admin::Admin::export_user_key`]); set by the operator.
+    #[serde(default)]
+    pub key_export: bool,
 }
 
 /// Per-tenant limits, set by the operator (`None` = no tenant-specific limit). `max_users` is
@@ -295,6 +300,7 @@ impl Directory {
             admin_pubkeys: Vec::new(),
             policy: Policy::default(),
             limits: TenantLimits::default(),
+            key_export: false,
         };
         self.vault.create_data_key(&record.id)?;
         let mut batch = Batch::new();

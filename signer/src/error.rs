@@ -38,6 +38,10 @@ pub enum Error {
     /// domain another tenant serves).
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The tenant does not allow its users' keys to be exported (its `key_export` setting, off by
+    /// default, is set by the operator).
+    #[error("this tenant does not allow key export")]
+    KeyExportDisabled,
     /// The key management layer failed (master key, data key, or a sealed record that does not
     /// open).
     #[error("key store: {0}")]
@@ -63,6 +67,7 @@ impl Error {
             Error::InvalidSecretKey => "invalid_secret_key",
             Error::UserExists => "user_exists",
             Error::Conflict(_) => "conflict",
+            Error::KeyExportDisabled => "key_export_disabled",
             Error::Kms(e) => e.code(),
             Error::Store(_) => "store",
             Error::Corrupt(_) => "corrupt_record",
@@ -82,6 +87,7 @@ impl Error {
                 | Error::InvalidSecretKey
                 | Error::UserExists
                 | Error::Conflict(_)
+                | Error::KeyExportDisabled
         )
     }
 }

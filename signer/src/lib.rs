@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod approvals;
 pub mod audit;
+pub mod backup;
 pub mod bunker;
 pub mod crypto;
 pub mod directory;

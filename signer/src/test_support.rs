@@ -40,6 +40,10 @@ impl Store for HookedStore {
         self.inner.approximate_size_bytes(cf)
     }
 
+    fn export(&self, visit: &mut store::RecordVisitor<'_>) -> Result<(), store::Error> {
+        self.inner.export(visit)
+    }
+
     fn scan_prefix(
         &self,
         cf: Cf,

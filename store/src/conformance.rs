@@ -443,6 +443,39 @@ macro_rules! store_conformance {
         }
 
         #[test]
+        fn export_sees_one_point_in_time_of_every_family() {
+            let (store, _guard) = $make;
+            let store: &dyn Store = &store;
+            put_all(store, Cf::Users, &[(b"u1", b"a"), (b"u2", b"b")]);
+            put_all(store, Cf::Tenants, &[(b"t1", b"one")]);
+            let mut seen = Vec::new();
+            let mut written = false;
+            store
+                .export(&mut |cf, key, value| {
+                    if !written {
+                        // Written after the export began: never seen.
+                        let mut batch = Batch::new();
+                        batch.put(Cf::Users, b"u0".to_vec(), b"late".to_vec());
+                        batch.put(Cf::Approvals, b"x".to_vec(), b"late".to_vec());
+                        batch.delete(Cf::Users, b"u2".to_vec());
+                        store.write(batch, Durability::Sync).unwrap();
+                        written = true;
+                    }
+                    seen.push((cf, key.to_vec(), value.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+            let expected: Vec<(Cf, Vec<u8>, Vec<u8>)> = vec![
+                (Cf::Tenants, b"t1".to_vec(), b"one".to_vec()),
+                (Cf::Users, b"u1".to_vec(), b"a".to_vec()),
+                (Cf::Users, b"u2".to_vec(), b"b".to_vec()),
+            ];
+            assert_eq!(seen, expected);
+            let stop = store.export(&mut |_, _, _| Err($crate::Error::Engine("stop".into())));
+            assert!(matches!(stop, Err($crate::Error::Engine(m)) if m == "stop"));
+        }
+
+        #[test]
         fn visitor_may_call_back_into_the_store() {
             let (store, _guard) = $make;
             let store: &dyn Store = &store;

@@ -14,13 +14,18 @@ pub enum Error {
     /// never keys or values).
     #[error("store: {0}")]
     Engine(String),
+    /// A backup file is not one, is of another format version, or is damaged (cut short,
+    /// extended, altered: its framing or SHA-256 does not hold). The text names what.
+    #[error("backup file: {0}")]
+    DamagedBackup(String),
 }
 
 impl Error {
-    /// Stable snake_case code for logs and metrics labels: `store`.
+    /// Stable snake_case code for logs and metrics labels: `store`, `damaged_backup`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Engine(_) => "store",
+            Error::DamagedBackup(_) => "damaged_backup",
         }
     }
 }

@@ -9,11 +9,12 @@
 //! async task directly (every call may block on disk: use `spawn_blocking` or a thread).
 //!
 //! Main types: [`Store`], [`Cf`], [`Batch`], [`Durability`], [`MemStore`], [`RocksStore`],
-//! [`Error`].
+//! [`Error`]; the backup file format in [`backup`].
 //!
 //! A new engine is one module here implementing [`Store`], added to the conformance tests in
 //! `tests.rs`.
 
+pub mod backup;
 mod error;
 mod mem;
 mod rocks;
@@ -162,6 +163,10 @@ impl Batch {
     }
 }
 
+/// What [`Store::export`] hands each record to: `(column family, key, value)`; an error stops the
+/// export and is returned by it.
+pub type RecordVisitor<'a> = dyn FnMut(Cf, &[u8], &[u8]) -> Result<(), Error> + 'a;
+
 /// A key-value store with column families, atomic batches, ordered prefix scans and range scans
 /// (ascending and descending).
 ///
@@ -190,6 +195,15 @@ pub trait Store: Send + Sync + 'static {
         let _ = cf;
         None
     }
+
+    /// Visits every record of every column family (in [`Cf::ALL`] order, keys ascending) as of
+    /// one point in time: writes applied after the call begins are not seen, and every batch is
+    /// seen whole or not at all. For backups while serving; `visit` returns an error to stop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Engine`] if the engine fails while reading; `visit`'s error, which stops it.
+    fn export(&self, visit: &mut RecordVisitor<'_>) -> Result<(), Error>;
 
     /// Visits keys starting with `prefix` in ascending byte order; `visit` returns false to stop
     /// early. An empty prefix visits the whole column family.

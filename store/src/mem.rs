@@ -7,7 +7,7 @@
 //! Main type: [`MemStore`].
 
 use crate::Error;
-use crate::{Batch, Cf, Durability, Op, Order, Store};
+use crate::{Batch, Cf, Durability, Op, Order, RecordVisitor, Store};
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -91,6 +91,17 @@ impl Store for MemStore {
                 Op::Put { cf, key, value } => maps[cf.index()].insert(key, value),
                 Op::Delete { cf, key } => maps[cf.index()].remove(&key),
             };
+        }
+        Ok(())
+    }
+
+    fn export(&self, visit: &mut RecordVisitor<'_>) -> Result<(), Error> {
+        // A copy taken under the lock is the point in time (this engine is for tests and tools).
+        let maps = self.lock().clone();
+        for cf in Cf::ALL {
+            for (key, value) in &maps[cf.index()] {
+                visit(cf, key, value)?;
+            }
         }
         Ok(())
     }

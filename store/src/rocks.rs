@@ -8,7 +8,7 @@
 //! Main type: [`RocksStore`].
 
 use crate::Error;
-use crate::{Batch, Cf, Durability, Op, Order, Store};
+use crate::{Batch, Cf, Durability, Op, Order, RecordVisitor, Store};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
     DBWithThreadMode, Options, ReadOptions, SingleThreaded, WriteBatch, WriteOptions,
@@ -185,6 +185,25 @@ impl Store for RocksStore {
     /// stops at them and skips the deletion tombstones beyond them instead of stepping through
     /// them. With an upper bound set, `seek_to_last`
     /// positions on the greatest key below it (RocksDB `ReadOptions::iterate_upper_bound`).
+    fn export(&self, visit: &mut RecordVisitor<'_>) -> Result<(), Error> {
+        // One snapshot for every column family: a consistent cut across them, while writers go on.
+        let snapshot = self.db.snapshot();
+        for cf in Cf::ALL {
+            let mut options = ReadOptions::default();
+            options.set_snapshot(&snapshot);
+            // A full scan: keep what it reads out of the block cache that serves requests.
+            options.fill_cache(false);
+            let mut iter = self.db.raw_iterator_cf_opt(self.handle(cf)?, options);
+            iter.seek_to_first();
+            while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+                visit(cf, key, value)?;
+                iter.next();
+            }
+            iter.status().map_err(store_error)?;
+        }
+        Ok(())
+    }
+
     fn scan_range_in(
         &self,
         cf: Cf,

@@ -79,7 +79,7 @@ async fn sign_with(server: &TestServer, user: &User) -> String {
     signed_event(&reply, user).pubkey.to_hex()
 }
 
-async fn new_tenant(admin: &Admin) -> String {
+pub(crate) async fn new_tenant(admin: &Admin) -> String {
     let t = admin
         .post_ok("/v1/tenants", json!({"name": "import"}))
         .await;

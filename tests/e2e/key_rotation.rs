@@ -31,7 +31,7 @@ async fn keys_until(server: &TestServer, done: impl Fn(&Value) -> bool) -> Value
 }
 
 /// A new tenant with `n` users (each with a bunker URI).
-async fn tenant_with_users(server: &TestServer, n: usize) -> (String, Vec<User>) {
+pub(crate) async fn tenant_with_users(server: &TestServer, n: usize) -> (String, Vec<User>) {
     let admin = server.admin();
     let tenant = admin.post_ok("/v1/tenants", json!({"name": "acme"})).await["id"]
         .as_str()
@@ -62,8 +62,9 @@ fn settled(keys: &Value) -> bool {
         && keys["last_error"].is_null()
 }
 
-/// Signs notes for `user` until `stop`, counting them; panics on any failed request.
-async fn sign_until(
+/// Signs notes for `user` until `stop`, counting them; panics on any failed request. Reports on
+/// `started` after its first reply.
+pub(crate) async fn sign_until(
     mut client: raw::RawClient,
     user: User,
     stop: tokio::sync::watch::Receiver<bool>,

@@ -38,6 +38,45 @@ pub(super) async fn rotate_tenant(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok(reply(StatusCode::ACCEPTED, &keys))
 }
 
+pub(super) async fn create_backup(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let _one = ctx
+        .state
+        .backups
+        .acquire()
+        .await
+        .map_err(|_| ApiError::internal())?;
+    let bunker = ctx.state.bunker.clone();
+    let store = ctx.state.store.clone();
+    let dir = ctx.state.backup_dir.clone();
+    let now = signer::pool::unix_now();
+    let created = tokio::task::spawn_blocking(move || {
+        crate::backup::create(store.as_ref(), bunker.vault(), &dir, now)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|e| {
+        tracing::error!(code = e.code(), "backup failed: {e}");
+        ApiError::internal()
+    })?;
+    tracing::info!(
+        file = %created.path.display(),
+        records = created.summary.total_records(),
+        bytes = created.summary.bytes,
+        "backup written"
+    );
+    let body = wire::Backup {
+        file: created.path.display().to_string(),
+        created_at: now,
+        bytes: created.summary.bytes,
+        records: created.summary.total_records(),
+        sha256: created.summary.sha256,
+        master_key_provider: created.master_key_provider.to_owned(),
+        master_key: created.master_key,
+        master_key_versions: created.master_key_versions,
+    };
+    Ok(reply(StatusCode::CREATED, &body))
+}
+
 async fn custody_status(ctx: &Ctx<'_>) -> Result<wire::KeyCustody, ApiError> {
     let bunker = ctx.state.bunker.clone();
     let (status, (rotating, shreds)) = blocking(move || {

@@ -28,6 +28,7 @@
 mod approvals;
 pub(crate) use approvals::deliver;
 mod auth;
+mod body;
 mod keys;
 mod openapi;
 mod routes;
@@ -40,7 +41,8 @@ pub(crate) mod wire;
 pub(crate) use auth::AdminTokens;
 
 use auth::{Presented, Principal};
-use http_body_util::BodyExt;
+pub(crate) use body::parse_object;
+use body::{json_error, query_param, read_body};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
@@ -88,6 +90,10 @@ pub(crate) struct AdminState {
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// The master-key provider's health, for `/readyz`.
     pub(crate) provider_health: crate::custody::ProviderHealth,
+    /// Where `POST /v1/backups` writes (`<data-dir>/backups`).
+    pub(crate) backup_dir: std::path::PathBuf,
+    /// One backup at a time.
+    pub(crate) backups: tokio::sync::Semaphore,
     /// The key custody task (rotations, shreds).
     pub(crate) custody: Arc<crate::keys::KeyCustody>,
 }
@@ -173,6 +179,7 @@ impl From<signer::Error> for ApiError {
             signer::Error::TenantNotFound
             | signer::Error::UserNotFound
             | signer::Error::NotFound(_) => StatusCode::NOT_FOUND,
+            signer::Error::KeyExportDisabled => StatusCode::FORBIDDEN,
             signer::Error::UserExists
             | signer::Error::LimitReached(_)
             | signer::Error::Conflict(_) => StatusCode::CONFLICT,
@@ -311,9 +318,36 @@ impl Ctx<'_> {
         let principal = self.principal.clone();
         let (tenant, user) = (tenant.to_owned(), user.map(str::to_owned));
         let _ = tokio::task::spawn_blocking(move || {
-            audit_admin(&state, &principal, &tenant, action, user.as_deref());
+            audit_admin(&state, &principal, &tenant, action, user.as_deref(), None)
         })
         .await;
+    }
+
+    /// As [`Ctx::audit`] with `detail`, for an action that must not take effect unaudited: the
+    /// caller answers only after this returns `Ok` (a failed write is a 500 `internal`).
+    pub(crate) async fn audit_first(
+        &self,
+        tenant: &str,
+        action: &'static str,
+        user: &str,
+        detail: String,
+    ) -> Result<(), ApiError> {
+        let state = self.state.clone();
+        let principal = self.principal.clone();
+        let (tenant, user) = (tenant.to_owned(), user.to_owned());
+        tokio::task::spawn_blocking(move || {
+            audit_admin(
+                &state,
+                &principal,
+                &tenant,
+                action,
+                Some(&user),
+                Some(detail),
+            )
+        })
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map_err(|_| ApiError::internal())
     }
 }
 
@@ -325,7 +359,8 @@ fn audit_admin(
     tenant: &str,
     action: &'static str,
     user: Option<&str>,
-) {
+    detail: Option<String>,
+) -> Result<(), signer::Error> {
     let mut record = signer::audit::AuditRecord::new(
         signer::audit::now_ms(),
         tenant,
@@ -334,13 +369,18 @@ fn audit_admin(
     );
     record.actor = Some(principal.actor());
     record.user = user.map(str::to_owned);
-    if let Err(e) = state.bunker.audit().record_durable(record) {
-        tracing::error!(
-            code = e.code(),
-            action,
-            "writing an admin audit record failed"
-        );
-    }
+    record.detail = detail;
+    state
+        .bunker
+        .audit()
+        .record_durable(record)
+        .inspect_err(|e| {
+            tracing::error!(
+                code = e.code(),
+                action,
+                "writing an admin audit record failed"
+            );
+        })
 }
 
 /// Handles one admin request from `peer` (the TCP peer's address).
@@ -650,60 +690,9 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         GetKeyCustody => keys::status(ctx).await,
         RotateMasterKey => keys::rotate_master(ctx).await,
         RotateTenantKey => keys::rotate_tenant(ctx).await,
+        CreateBackup => keys::create_backup(ctx).await,
+        ExportUserKey => users::export_key(ctx).await,
     }
-}
-
-/// Longest time a client may take to send a request body once its head is read.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn read_body(req: Request<Incoming>) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-    let body = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES).collect();
-    let body = tokio::time::timeout(BODY_READ_TIMEOUT, body)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                "request body not received within 10 s",
-            )
-        })?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "request body too large or unreadable",
-            )
-        })?
-        .to_bytes();
-    Ok(Zeroizing::new(body.to_vec()))
-}
-
-/// Parses `text` as one JSON object into `T` (never an array of its fields: [`wire::object`]).
-///
-/// # Errors
-///
-/// `400 invalid_json`, naming a missing or unknown field, otherwise only the position: serde's
-/// text can quote the offending *value* (e.g. `invalid type: string "…"`), which could be a secret.
-pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(text);
-    wire::object(&mut de)
-        .and_then(|value| de.end().map(|()| value))
-        .map_err(|e| json_error(&e))
-}
-
-/// The `400 invalid_json` of a serde error (see [`parse_object`]).
-fn json_error(e: &serde_json::Error) -> ApiError {
-    let detail = e.to_string();
-    let message = if detail.starts_with("missing field") || detail.starts_with("unknown field") {
-        format!("invalid JSON body: {detail}")
-    } else {
-        format!(
-            "invalid JSON body at line {} column {}",
-            e.line(),
-            e.column()
-        )
-    };
-    ApiError::bad_request("invalid_json", message)
 }
 
 /// Runs blocking signer work (store writes, sealing) off the reactor.
@@ -731,13 +720,6 @@ where
     reply(StatusCode::OK, &page)
 }
 
-/// The first value of `name` in the query string `query`, form-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 fn json(status: StatusCode, body: &serde_json::Value) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -753,24 +735,4 @@ fn empty(status: StatusCode) -> Response<Body> {
         .header("Cache-Control", "no-store")
         .body(Body::from(String::new()))
         .expect("static response")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::query_param;
-
-    #[test]
-    fn query_values_are_form_decoded() {
-        let q = "cursor=a%2Bb&limit=%31%30&method=user%2Ecreate&name=two+words&empty=&bare";
-        assert_eq!(query_param(q, "cursor").as_deref(), Some("a+b"));
-        assert_eq!(query_param(q, "limit").as_deref(), Some("10"));
-        assert_eq!(query_param(q, "method").as_deref(), Some("user.create"));
-        assert_eq!(query_param(q, "name").as_deref(), Some("two words"));
-        assert_eq!(query_param(q, "empty").as_deref(), Some(""));
-        assert_eq!(query_param(q, "bare").as_deref(), Some(""));
-        assert_eq!(query_param(q, "missing"), None);
-        // The first occurrence wins; an escaped key matches its decoded name.
-        assert_eq!(query_param("a=1&a=2", "a").as_deref(), Some("1"));
-        assert_eq!(query_param("%6Cimit=5", "limit").as_deref(), Some("5"));
-    }
 }

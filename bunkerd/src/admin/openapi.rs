@@ -237,7 +237,7 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
             400,
             "invalid input (codes: invalid_json, invalid_input, invalid_policy, invalid_pubkey, \
              invalid_secret_key, invalid_ncryptsec, wrong_password, unsupported_version, \
-             log_n_too_high; for nostrconnect:// URIs uri_scheme, uri_client_pubkey, uri_relay, \
+             log_n_too_high, log_n_out_of_range; for nostrconnect:// URIs uri_scheme, uri_client_pubkey, uri_relay, \
              uri_missing_relay, uri_too_many_relays, uri_missing_secret, uri_secret_too_long, \
              uri_duplicate_parameter, uri_encoding, uri_too_long)",
         ));
@@ -250,6 +250,12 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     }
     if spec.scope == Scope::Operator || spec.id == RouteId::UpdateTenant {
         out.push((403, "needs the operator token (code forbidden)"));
+    }
+    if spec.id == RouteId::ExportUserKey {
+        out.push((
+            403,
+            "the tenant does not allow key export (code key_export_disabled)",
+        ));
     }
     if has_params {
         out.push((404, "tenant or resource not found, also for another tenant's (codes: tenant_not_found, user_not_found, not_found)"));

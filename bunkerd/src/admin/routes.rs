@@ -41,6 +41,7 @@ pub(crate) enum RouteId {
     UpdateUser,
     DeleteUser,
     RotateRemoteSigner,
+    ExportUserKey,
     GetUserPolicy,
     PutUserPolicy,
     CreateBunkerUri,
@@ -58,6 +59,7 @@ pub(crate) enum RouteId {
     GetKeyCustody,
     RotateMasterKey,
     RotateTenantKey,
+    CreateBackup,
 }
 
 /// The request body a route takes.
@@ -458,6 +460,18 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         &[]
     ),
     route!(
+        ExportUserKey,
+        POST,
+        "/v1/tenants/{tenant}/users/{user}/export",
+        Tenant,
+        "Export the user key as NIP-49 ncryptsec under the caller's password, where the tenant's \
+         key_export allows it (403 key_export_disabled otherwise); audited; one export at a time",
+        Body::Required("UserKeyExport"),
+        200,
+        Some("ExportedKey"),
+        &[]
+    ),
+    route!(
         GetUserPolicy,
         GET,
         "/v1/tenants/{tenant}/users/{user}/policy",
@@ -650,6 +664,19 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         Some("TenantKeys"),
         &[]
     ),
+    route!(
+        CreateBackup,
+        POST,
+        "/v1/backups",
+        Operator,
+        "Write a backup of the whole store, as of one point in time, while serving: a file in \
+         <data-dir>/backups holding only sealed material (restore it with the master key versions \
+         it names); one backup at a time",
+        Body::None,
+        201,
+        Some("Backup"),
+        &[]
+    ),
 ];
 
 /// A matched route and its path parameters, in template order.
@@ -743,47 +770,5 @@ fn match_path<'a>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_is_unique_and_matches_itself() {
-        for (i, spec) in ROUTES.iter().enumerate() {
-            let concrete = spec
-                .path
-                .split('/')
-                .map(|p| if p.starts_with('{') { "x1" } else { p })
-                .collect::<Vec<_>>()
-                .join("/");
-            match lookup(&spec.method, &concrete) {
-                Lookup::Found(m) => assert_eq!(m.spec.id, spec.id, "{}", spec.path),
-                other => panic!("{} {} → {other:?}", spec.method, spec.path),
-            }
-            for other in &ROUTES[i + 1..] {
-                assert!(
-                    !(other.method == spec.method && other.path == spec.path),
-                    "duplicate route {} {}",
-                    spec.method,
-                    spec.path
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn unknown_paths_and_methods() {
-        assert!(matches!(
-            lookup(&Method::GET, "/v2/tenants"),
-            Lookup::NotFound
-        ));
-        assert!(matches!(
-            lookup(&Method::PUT, "/v1/tenants"),
-            Lookup::MethodNotAllowed { ref allow } if allow == "POST, GET"
-        ));
-        let Lookup::Found(m) = lookup(&Method::GET, "/v1/tenants/abc/users/def") else {
-            panic!("no match")
-        };
-        assert_eq!(m.param("tenant"), "abc");
-        assert_eq!(m.param("user"), "def");
-    }
-}
+#[path = "routes_tests.rs"]
+mod tests;

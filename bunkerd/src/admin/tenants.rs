@@ -83,11 +83,12 @@ pub(super) fn get(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
 
 pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let body: wire::TenantUpdate = ctx.json()?;
-    if body.limits.is_some() && ctx.principal != Principal::Operator {
+    if (body.limits.is_some() || body.key_export.is_some()) && ctx.principal != Principal::Operator
+    {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "limits are set by the operator",
+            "limits and key_export are set by the operator",
         ));
     }
     let tenant = ctx.tenant();
@@ -96,6 +97,7 @@ pub(super) async fn update(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
         name: body.name,
         nip05_domain: body.nip05_domain,
         limits: body.limits.map(Into::into),
+        key_export: body.key_export,
     };
     let t = tenant.clone();
     let record = blocking(move || bunker.admin().update_tenant(&t, update, unix_now())).await?;

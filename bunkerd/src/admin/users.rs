@@ -126,6 +126,48 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     Ok(reply(StatusCode::OK, &deleted))
 }
 
+/// NIP-49 export of the user key. The audit record is durable before the `ncryptsec` is answered
+/// (no export leaves unaudited); exports share the one-at-a-time scrypt permit with imports.
+pub(super) async fn export_key(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
+    let body: wire::UserKeyExport = ctx.json()?;
+    let cap = ctx.state.limits.nip49_max_log_n();
+    let log_n = body.log_n.unwrap_or(nip49::MIN_EXPORT_LOG_N);
+    if !(nip49::MIN_EXPORT_LOG_N..=cap).contains(&log_n) {
+        return Err(ApiError::bad_request(
+            "log_n_out_of_range",
+            format!(
+                "log_n must be {} to this server's nip49_max_log_n ({cap})",
+                nip49::MIN_EXPORT_LOG_N
+            ),
+        ));
+    }
+    let (tenant, user) = (ctx.tenant(), ctx.user());
+    let _scrypt = ctx.state.imports.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "shutting down",
+        )
+    })?;
+    let bunker = ctx.state.bunker.clone();
+    let (t, u) = (tenant.clone(), user.clone());
+    let (ncryptsec, user_pubkey) = blocking(move || {
+        bunker
+            .admin()
+            .export_user_key(&t, &u, &body.password, log_n)
+    })
+    .await?;
+    let detail = format!("NIP-49 ncryptsec, log_n {log_n}");
+    ctx.audit_first(&tenant, "user.key_export", &user, detail)
+        .await?;
+    let exported = wire::ExportedKey {
+        ncryptsec,
+        user_pubkey: user_pubkey.to_hex(),
+        log_n,
+    };
+    Ok(reply(StatusCode::OK, &exported))
+}
+
 pub(super) async fn rotate(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
     let (tenant, user) = (ctx.tenant(), ctx.user());
     let bunker = ctx.state.bunker.clone();

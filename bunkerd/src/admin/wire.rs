@@ -17,7 +17,7 @@ pub(crate) use de::object;
 pub(crate) use input::{
     parse_policy, AdminPubkeyAdd, AdminTokenCreate, ApprovalApprove, BunkerUriCreate, Input,
     MasterKeyRotate, NostrconnectAccept, TenantCreate, TenantLimits, TenantUpdate, UserCreate,
-    UserUpdate,
+    UserKeyExport, UserUpdate,
 };
 
 use serde::{Deserialize, Serialize};
@@ -122,6 +122,52 @@ pub(crate) struct TenantKeys {
     pub(crate) data_keys: u64,
 }
 
+/// `POST /v1/backups`: the backup just written on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub(crate) struct Backup {
+    /// The file's path on the server (`<data-dir>/backups/bunkerd-<unix seconds>-<8 hex>.backup`).
+    pub(crate) file: String,
+    /// Unix seconds of the point in time the backup holds.
+    pub(crate) created_at: u64,
+    /// Size of the file, bytes.
+    pub(crate) bytes: u64,
+    /// Records copied (every column family).
+    pub(crate) records: u64,
+    /// SHA-256 of the file up to its last 32 bytes (which hold it), 64 lowercase hex.
+    pub(crate) sha256: String,
+    /// Provider of the master key that wraps the backup's data keys.
+    pub(crate) master_key_provider: String,
+    /// The master key's name in the provider (`""` for the file provider).
+    pub(crate) master_key: String,
+    /// The master key versions a restore needs (every version wrapping a data key or the canary).
+    pub(crate) master_key_versions: Vec<u32>,
+}
+
+/// `POST …/users/{user}/export`: the user key as NIP-49 `ncryptsec`. Shown once; the server keeps
+/// no copy and no record of the password.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ExportedKey {
+    /// `ncryptsec1…`, 162 lowercase characters: the user key encrypted under the caller's
+    /// password (NIP-49 version 2, key-security byte `0x01`).
+    #[schema(value_type = String)]
+    pub(crate) ncryptsec: Zeroizing<String>,
+    /// The user pubkey the key belongs to.
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
+    pub(crate) user_pubkey: String,
+    /// The scrypt cost exponent it was encrypted at.
+    pub(crate) log_n: u8,
+}
+
+impl std::fmt::Debug for ExportedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedKey")
+            .field("ncryptsec", &"<redacted>")
+            .field("user_pubkey", &self.user_pubkey)
+            .field("log_n", &self.log_n)
+            .finish()
+    }
+}
+
 /// A page of a list route: `{"items":[…],"next_cursor":…}`; `next_cursor` is `null` on the last
 /// page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -158,6 +204,8 @@ pub(crate) struct Tenant {
     pub(crate) nip05_domain: Option<String>,
     /// Its limits.
     pub(crate) limits: TenantLimits,
+    /// Whether its users' keys may be exported as NIP-49 `ncryptsec` (set by the operator).
+    pub(crate) key_export: bool,
 }
 
 impl From<&signer::directory::TenantRecord> for Tenant {
@@ -169,6 +217,7 @@ impl From<&signer::directory::TenantRecord> for Tenant {
             updated_at: (t.updated_at > 0).then_some(t.updated_at),
             nip05_domain: t.nip05_domain.clone(),
             limits: t.limits.clone().into(),
+            key_export: t.key_export,
         }
     }
 }
@@ -575,6 +624,9 @@ pub(crate) fn schemas() -> Vec<(String, Value)> {
         .schema_from::<KeyCustody>()
         .schema_from::<MasterKeyRotate>()
         .schema_from::<TenantKeys>()
+        .schema_from::<Backup>()
+        .schema_from::<ExportedKey>()
+        .schema_from::<UserKeyExport>()
         .schema_from::<DeletedValue>()
         .schema_from::<Page<Tenant>>()
         .schema_from::<TenantCreate>()

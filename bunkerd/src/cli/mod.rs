@@ -111,6 +111,42 @@ enum Resource {
     /// rotation.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Backups (`bunkerd backup create` is this command).
+    #[command(subcommand, hide = true)]
+    Backups(BackupsCmd),
+}
+
+/// `backups …`.
+#[derive(Debug, Subcommand)]
+enum BackupsCmd {
+    /// Write a backup on the server.
+    Create,
+}
+
+/// `bunkerd backup create`: the admin API connection, as for `bunkerd admin`.
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    /// Admin API base URL, plain http://.
+    #[arg(long, env = "BUNKERD_ADMIN_URL", default_value = DEFAULT_URL)]
+    url: String,
+    /// File holding the operator token, `-` for stdin; used when BUNKERD_TOKEN is not set
+    /// [default: ./data/operator.token when it exists].
+    #[arg(long, env = "BUNKERD_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Print the raw JSON response.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `bunkerd backup create`: asks the running server for a backup (`POST /v1/backups`, operator
+/// token) and prints where it wrote it. Exit codes as for `bunkerd admin`.
+pub fn create_backup(args: BackupCreateArgs) -> ExitCode {
+    run(AdminArgs {
+        url: args.url,
+        token_file: args.token_file,
+        json: args.json,
+        command: Resource::Backups(BackupsCmd::Create),
+    })
 }
 
 /// `keys …`.
@@ -219,6 +255,10 @@ struct TenantUpdateArgs {
     /// `{"max_users":100,"requests_per_sec":50,"burst":100}`; a limit left out is unlimited.
     #[arg(long, group = "change", value_name = "JSON", value_parser = json_object)]
     limits: Option<serde_json::Value>,
+    /// Allow (`true`) or forbid (`false`) exporting the tenant's users' keys as NIP-49
+    /// ncryptsec (operator token only; off for a new tenant).
+    #[arg(long, group = "change", value_name = "BOOL")]
+    key_export: Option<bool>,
 }
 
 /// `tenants policy …`.
@@ -323,6 +363,9 @@ enum UsersCmd {
     Delete(UserRef),
     /// Replace the user's remote-signer key: old bunker URIs and sessions stop working.
     Rotate(UserRef),
+    /// Export the user key as NIP-49 ncryptsec, encrypted under a password read from a file,
+    /// where the tenant allows it (`tenants update --key-export true`); audited.
+    Export(UserExportArgs),
     /// The user's signing policy (its own, or the tenant default).
     #[command(subcommand)]
     Policy(UserPolicyCmd),
@@ -364,6 +407,20 @@ struct UserCreateArgs {
     /// NIP-05 name (the part before `@`): 1 to 64 of `a-z 0-9 . _ -`.
     #[arg(long)]
     nip05_name: Option<String>,
+}
+
+/// `users export`.
+#[derive(Debug, Args)]
+#[command(after_help = "The password is read from a file (or stdin, with `-`), never from argv.")]
+struct UserExportArgs {
+    #[command(flatten)]
+    user: UserRef,
+    /// File holding the password, 8 to 256 bytes (one trailing newline is ignored); `-` for stdin.
+    #[arg(long, value_name = "FILE")]
+    password_file: PathBuf,
+    /// scrypt cost exponent, 16 to the server's nip49_max_log_n (64 MiB of memory at 16).
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    log_n: u8,
 }
 
 /// `users update`.

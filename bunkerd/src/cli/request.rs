@@ -9,9 +9,9 @@
 
 use super::print::{Output, View};
 use super::{
-    AdminPubkeysCmd, AdminTokensCmd, ApprovalsCmd, AuditArgs, CliError, KeysCmd, PageArgs,
-    Resource, SessionsCmd, TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd, UserCreateArgs,
-    UserPolicyCmd, UserRef, UserUpdateArgs, UsersCmd,
+    AdminPubkeysCmd, AdminTokensCmd, ApprovalsCmd, AuditArgs, BackupsCmd, CliError, KeysCmd,
+    PageArgs, Resource, SessionsCmd, TenantPolicyCmd, TenantUpdateArgs, TenantsCmd, UrisCmd,
+    UserCreateArgs, UserExportArgs, UserPolicyCmd, UserRef, UserUpdateArgs, UsersCmd,
 };
 use crate::admin::wire;
 use hyper::Method;
@@ -134,6 +134,12 @@ pub(crate) fn build(command: &Resource, inputs: &mut Inputs) -> Result<ApiReques
         Resource::Approvals(cmd) => Ok(approvals(cmd)),
         Resource::Audit(args) => Ok(audit(args)),
         Resource::Keys(cmd) => Ok(keys(cmd)),
+        Resource::Backups(BackupsCmd::Create) => Ok(ApiRequest {
+            method: Method::POST,
+            path: "/v1/backups".into(),
+            body: None,
+            output: Output::new(View::Fields(BACKUP_FIELDS)),
+        }),
     }
 }
 
@@ -148,6 +154,7 @@ const TENANT_FIELDS: &[(&str, &str)] = &[
     ("name", ""),
     ("nip05_domain", ""),
     ("limits", ""),
+    ("key_export", ""),
     ("created_at", ""),
     ("updated_at", ""),
 ];
@@ -258,6 +265,9 @@ fn tenant_update(args: &TenantUpdateArgs) -> ApiRequest {
     if let Some(limits) = &args.limits {
         body.insert("limits".into(), limits.clone());
     }
+    if let Some(allowed) = args.key_export {
+        body.insert("key_export".into(), allowed.into());
+    }
     ApiRequest {
         method: Method::PATCH,
         path: tenant_path(&args.tenant),
@@ -329,6 +339,7 @@ fn users(cmd: &UsersCmd, inputs: &mut Inputs) -> Result<ApiRequest, CliError> {
             body: None,
             output: Output::new(View::Fields(USER_FIELDS)),
         },
+        UsersCmd::Export(args) => user_export(args, inputs)?,
         UsersCmd::Policy(UserPolicyCmd::Get(user)) => {
             get(format!("{}/policy", user_path(user)), View::Pretty)
         }
@@ -387,6 +398,25 @@ fn user_create(args: &UserCreateArgs, inputs: &mut Inputs) -> Result<ApiRequest,
         &body,
         View::Fields(USER_FIELDS),
     ))
+}
+
+fn user_export(args: &UserExportArgs, inputs: &mut Inputs) -> Result<ApiRequest, CliError> {
+    let password = inputs.read_text(
+        &args.password_file,
+        "cannot read --password-file",
+        "--password-file is not UTF-8",
+    )?;
+    let body = wire::UserKeyExport {
+        password: Zeroizing::new(strip_newline(&password).to_owned()),
+        log_n: Some(args.log_n),
+    };
+    let mut request = post(
+        format!("{}/export", user_path(&args.user)),
+        &body,
+        View::Fields(&[("ncryptsec", ""), ("user_pubkey", ""), ("log_n", "")]),
+    );
+    request.output.note = Some("the ncryptsec is shown once; it opens with the password only");
+    Ok(request)
 }
 
 /// A password file's content without its one trailing line ending (`\n` or `\r\n`); other
@@ -545,6 +575,16 @@ const KEY_FIELDS: &[(&str, &str)] = &[
     ("running", ""),
     ("last_run_at", ""),
     ("last_error", ""),
+];
+const BACKUP_FIELDS: &[(&str, &str)] = &[
+    ("file", ""),
+    ("created_at", ""),
+    ("bytes", ""),
+    ("records", ""),
+    ("sha256", ""),
+    ("master_key_provider", ""),
+    ("master_key", ""),
+    ("master_key_versions", ""),
 ];
 const TENANT_KEY_FIELDS: &[(&str, &str)] =
     &[("tenant", ""), ("current_data_key", ""), ("data_keys", "")];

@@ -1,17 +1,19 @@
-//! NIP-49 `ncryptsec`: decrypting a password-encrypted secret key (import only).
+//! NIP-49 `ncryptsec`: a secret key encrypted under a password, decrypted on import and
+//! encrypted on export.
 //!
-//! Role: lets an admin import a user's key exported by a Nostr client as `ncryptsec1…`
+//! Role: lets an admin import a user's key exported by a Nostr client as `ncryptsec1…`, and
+//! export one (where the tenant allows it) for the person to take to another signer
 //! (<https://github.com/nostr-protocol/nips/blob/master/49.md>). The payload is
 //! `version 0x02 ‖ LOG_N ‖ salt (16) ‖ nonce (24) ‖ key_security (1) ‖ ciphertext (32) ‖ tag (16)`
 //! (91 bytes, bech32 with HRP `ncryptsec`); the key is scrypt(NFKC(password), salt, N = 2^LOG_N,
 //! r = 8, p = 1, 32 bytes) and the cipher XChaCha20-Poly1305 with the key-security byte as
 //! associated data.
 //!
-//! Must not: encrypt (bunkerd never exports keys this way; the tests build their own cases); run
-//! scrypt before the whole string has been parsed and LOG_N checked against the caller's cap
+//! Must not: encrypt below [`MIN_EXPORT_LOG_N`] or reuse a salt or nonce (both are fresh random
+//! bytes per call); run scrypt before the whole string has been parsed and LOG_N checked against the caller's cap
 //! ([`MAX_LOG_N`] by default, at most [`LOG_N_LIMIT`]); say anything about a failed decryption
 //! beyond [`Nip49Error::WrongPassword`]; do I/O, read a clock or log. Main items: [`decrypt`],
-//! [`decrypt_capped`], [`Ncryptsec`], [`KeySecurity`], [`Nip49Error`], [`MAX_LOG_N`],
+//! [`decrypt_capped`], [`encrypt`], [`Ncryptsec`], [`KeySecurity`], [`Nip49Error`], [`MAX_LOG_N`],
 //! [`scrypt_bytes`].
 
 use std::fmt;
@@ -22,7 +24,7 @@ use chacha20poly1305::{AeadInPlace, Key, KeyInit, Tag, XChaCha20Poly1305, XNonce
 use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
-use super::SecretKey;
+use super::{Crypto, SecretKey};
 
 #[cfg(test)]
 #[path = "nip49_tests.rs"]
@@ -39,6 +41,10 @@ mod tests;
 /// its owner before import. Callers run imports one at a time; a caller with a tighter budget
 /// checks [`Ncryptsec::log_n`] before calling [`Ncryptsec::decrypt`].
 pub const MAX_LOG_N: u8 = 18;
+
+/// The lowest LOG_N [`encrypt`] accepts: 16 (64 MiB, the default of nostr-tools and NDK). An
+/// exported key is offline-guessable for as long as it exists, so nothing cheaper is offered.
+pub const MIN_EXPORT_LOG_N: u8 = 16;
 
 /// The highest cap a caller may choose: LOG_N 20, 1 GiB of scrypt memory for one decryption.
 pub const LOG_N_LIMIT: u8 = 20;
@@ -242,6 +248,55 @@ impl Ncryptsec {
             .map_err(|_| Nip49Error::WrongPassword)?;
         SecretKey::from_bytes(&plain).map_err(|_| Nip49Error::InvalidSecretKey)
     }
+}
+
+/// Encrypts `secret` under `password` as a v2 `ncryptsec1…` (162 lowercase characters): fresh
+/// 16-byte salt and 24-byte nonce from `crypto`'s randomness, scrypt at `log_n` (NFKC-normalised password, as
+/// [`Ncryptsec::decrypt`]), XChaCha20-Poly1305 with the `key_security` byte as associated data.
+///
+/// Takes `2^(log_n + 10)` bytes of memory and, at LOG_N 16, about 100 ms of CPU: call it off async
+/// threads.
+///
+/// # Errors
+///
+/// [`Nip49Error::LogNTooHigh`] when `log_n` is below [`MIN_EXPORT_LOG_N`] or above
+/// [`LOG_N_LIMIT`] (no work done).
+///
+/// # Security
+///
+/// As [`Ncryptsec::decrypt`]: the normalised password, the scrypt output and the plaintext copy
+/// live in buffers zeroized on drop. The result is safe to show only to whoever chose `password`.
+pub fn encrypt(
+    secret: &SecretKey,
+    password: &str,
+    log_n: u8,
+    key_security: KeySecurity,
+    crypto: &mut Crypto,
+) -> Result<String, Nip49Error> {
+    if !(MIN_EXPORT_LOG_N..=LOG_N_LIMIT).contains(&log_n) {
+        return Err(Nip49Error::LogNTooHigh);
+    }
+    let salt: [u8; SALT_LEN] = crypto.array();
+    let nonce: [u8; NONCE_LEN] = crypto.array();
+    let key = derive_key(password, &salt, log_n)?;
+    let cipher = XChaCha20Poly1305::new(Key::from_slice(&key[..]));
+    let mut sealed = Zeroizing::new([0u8; 32]);
+    sealed.copy_from_slice(secret.expose_bytes());
+    let tag = cipher
+        .encrypt_in_place_detached(
+            XNonce::from_slice(&nonce),
+            &[key_security.as_byte()],
+            &mut sealed[..],
+        )
+        .map_err(|_| Nip49Error::InvalidNcryptsec)?;
+    let mut payload = Vec::with_capacity(PAYLOAD_LEN);
+    payload.extend_from_slice(&[VERSION, log_n]);
+    payload.extend_from_slice(&salt);
+    payload.extend_from_slice(&nonce);
+    payload.push(key_security.as_byte());
+    payload.extend_from_slice(&sealed[..]);
+    payload.extend_from_slice(&tag);
+    bech32::encode::<Bech32>(NCRYPTSEC, &payload).map_err(|_| Nip49Error::InvalidNcryptsec)
 }
 
 impl fmt::Debug for Ncryptsec {

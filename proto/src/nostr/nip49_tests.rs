@@ -1,7 +1,8 @@
-//! Tests of NIP-49 decryption: the official vectors of `49.md` (in `vectors/nip49.vectors.json`,
-//! see `vectors/SOURCES.md`), then cases built here with a test-only encryptor at a tiny LOG_N so
-//! they cost microseconds: round trips, NFKC, tampering of each field, malformed strings, versions,
-//! the LOG_N bound and out-of-range keys. Only two tests run scrypt at LOG_N 16.
+//! Tests of NIP-49: the official vectors of `49.md` (in `vectors/nip49.vectors.json`, see
+//! `vectors/SOURCES.md`), then cases built here with a test-only encryptor at a tiny LOG_N (fixed
+//! salt and nonce) so they cost microseconds: round trips, NFKC, tampering of each field, malformed
+//! strings, versions, the LOG_N bound and out-of-range keys; last, [`encrypt`]'s bounds and round
+//! trip. Only the official vectors and the [`encrypt`] round trip run scrypt at LOG_N 16.
 
 use bech32::Bech32m;
 use serde_json::Value;
@@ -256,4 +257,59 @@ fn debug_is_redacted_and_codes_are_distinct() {
     ];
     let codes: std::collections::HashSet<_> = all.iter().map(Nip49Error::code).collect();
     assert_eq!(codes.len(), all.len());
+}
+
+#[test]
+fn encrypt_refuses_a_cost_outside_16_to_20_before_any_work() {
+    let secret = SecretKey::from_bytes(&bytes32(SECRET)).expect("valid key");
+    let mut crypto = Crypto::from_os_rng();
+    for log_n in [
+        0,
+        TEST_LOG_N,
+        MIN_EXPORT_LOG_N - 1,
+        LOG_N_LIMIT + 1,
+        u8::MAX,
+    ] {
+        let got = encrypt(
+            &secret,
+            "pw",
+            log_n,
+            KeySecurity::NotKnownInsecure,
+            &mut crypto,
+        );
+        assert_eq!(got, Err(Nip49Error::LogNTooHigh), "log_n {log_n}");
+    }
+}
+
+#[test]
+fn encrypt_round_trips_with_fresh_salt_and_nonce() {
+    let secret = SecretKey::from_bytes(&bytes32(SECRET)).expect("valid key");
+    let mut crypto = Crypto::from_os_rng();
+    // A composed "é" exported, its decomposed form typed on import: NFKC makes them one password.
+    let mut export = || {
+        encrypt(
+            &secret,
+            "caf\u{e9} 123",
+            MIN_EXPORT_LOG_N,
+            KeySecurity::NotKnownInsecure,
+            &mut crypto,
+        )
+        .expect("encrypt")
+    };
+    let exported = export();
+    assert_eq!(exported.len(), 162);
+    assert!(exported.starts_with("ncryptsec1"));
+    let parsed = Ncryptsec::parse(&exported).expect("parses");
+    assert_eq!(parsed.log_n(), MIN_EXPORT_LOG_N);
+    assert_eq!(parsed.key_security(), KeySecurity::NotKnownInsecure);
+    let opened = parsed.decrypt("cafe\u{301} 123").expect("decrypts");
+    assert_eq!(opened.expose_bytes(), secret.expose_bytes());
+    assert_eq!(
+        parsed.decrypt("cafe 123").map(|_| ()),
+        Err(Nip49Error::WrongPassword)
+    );
+    // Same key and password again: another salt and nonce, so another string.
+    let again = export();
+    assert_ne!(again, exported);
+    assert_ne!(again[10..60], exported[10..60], "salt and nonce differ");
 }

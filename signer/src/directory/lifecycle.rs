@@ -36,6 +36,8 @@ pub struct TenantUpdate {
     pub nip05_domain: Option<Option<String>>,
     /// New limits (replacing all of them).
     pub limits: Option<super::TenantLimits>,
+    /// Allow or forbid NIP-49 key export.
+    pub key_export: Option<bool>,
 }
 
 /// Changes to a user; `None` fields are left as they are.
@@ -144,6 +146,9 @@ impl Directory {
         }
         if let Some(limits) = update.limits {
             record.limits = limits;
+        }
+        if let Some(allowed) = update.key_export {
+            record.key_export = allowed;
         }
         record.updated_at = now;
         self.put_tenant(record)

@@ -93,6 +93,10 @@ pub(crate) struct TenantUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub(crate) limits: Option<TenantLimits>,
+    /// Allow (`true`) or forbid NIP-49 key export of the tenant's users (operator only; `403
+    /// forbidden` for a tenant credential). Off for a new tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) key_export: Option<bool>,
 }
 
 impl Input for TenantUpdate {
@@ -260,6 +264,40 @@ impl std::fmt::Debug for UserCreate {
             .field("ncryptsec", &self.ncryptsec.as_ref().map(|_| "<redacted>"))
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("nip05_name", &self.nip05_name)
+            .finish()
+    }
+}
+
+/// `POST …/users/{user}/export`: the password the `ncryptsec` is encrypted under (8 to 256
+/// bytes; NFKC-normalised, NIP-49) and the scrypt cost. `Debug` never shows the password.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserKeyExport {
+    /// The password to encrypt under, 8 to 256 bytes of UTF-8.
+    #[schema(value_type = String, min_length = 8, max_length = 256)]
+    pub(crate) password: Zeroizing<String>,
+    /// scrypt cost exponent (N = 2^log_n, `2^(log_n + 10)` bytes of memory): 16 (the default)
+    /// to this server's `nip49_max_log_n` (18 unless the operator changed it; the schema's
+    /// maximum is that default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 16, maximum = 18)]
+    pub(crate) log_n: Option<u8>,
+}
+
+impl Input for UserKeyExport {
+    fn check(&self) -> Result<(), ApiError> {
+        if !(8..=256).contains(&self.password.len()) {
+            return Err(invalid("password must be 8 to 256 bytes"));
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for UserKeyExport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserKeyExport")
+            .field("password", &"<redacted>")
+            .field("log_n", &self.log_n)
             .finish()
     }
 }
