@@ -11,6 +11,7 @@
 # Prints one line per phase (seconds, counts) and the load reports; exit 1 on any failure.
 #
 #   benches/scripts/rotation.sh [USERS=100000] [RATE=1000] [CLIENTS=100] [EXTRA=2000]
+#   (environment: DURATION=120 s of load in step 1; KILL_AT, KILL_AT_USERS; WORK=<directory>)
 #
 # Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
@@ -70,7 +71,7 @@ echo "provisioned $users users (one bunker URI each) and $extra more tenants: $(
 
 # 1. Both rotations during the load. The load's duration leaves room for both; the script fails
 #    if a rotation is still running when the load ends.
-duration=${DURATION:-300}
+duration=${DURATION:-120}
 "$target/loadgen" run --relay 127.0.0.1:17447 --uris "$work/uris.txt" --clients "$clients" \
   --requests $((rate * duration)) --duration "$duration" --rate "$rate" --timeout 10 \
   >"$work/load1.json" 2>"$work/load1.log" &
@@ -111,7 +112,9 @@ t=$(date +%s.%N)
 start
 settle
 echo "tenant data-key rotation killed after $kill_at re-seals: completed $(elapsed "$t") s after the restart, $(metric bunkerd_key_resealed_users_total) users re-sealed by the new process"
-"$target/loadgen" run --relay 127.0.0.1:17447 --uris "$work/uris.txt" --clients "$clients" \
+# Users the first load did not pair with (a bunker URI connects once).
+sed -n "$((clients + 1)),$((2 * clients))p" "$work/uris.txt" >"$work/uris2.txt"
+"$target/loadgen" run --relay 127.0.0.1:17447 --uris "$work/uris2.txt" --clients "$clients" \
   --requests $((rate * 10)) --duration 60 --rate "$rate" --timeout 10 >"$work/load2.json" 2>"$work/load2.log"
 check_load "$work/load2.json"
 echo "all verified; work directory $work"

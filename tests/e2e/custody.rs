@@ -7,8 +7,8 @@
 //! the master key in an OpenBao transit engine (a real `bao server -dev`), users are served,
 //! `/readyz` turns not-ready once the provider is gone, and a start without it fails naming it.
 //! With a PKCS#11 token (SoftHSM2) and with AWS KMS (moto's KMS server), `bunkerd
-//! create-master-key` creates version 1 once and refuses a second time, and the binary serves
-//! on that key.
+//! create-master-key` creates version 1 once and refuses a second time, the binary serves on
+//! that key, and `/readyz` turns not-ready once the token's files or the KMS server are gone.
 
 use crate::sigterm::Bunkerd;
 use crate::support::{bunkerd_command, connected_at, create_user, TestServer, OPERATOR_TOKEN};
@@ -179,6 +179,20 @@ fn started(data_dir: &Path) -> bool {
     data_dir.join("operator.token").exists()
 }
 
+/// Polls `/readyz` until it answers 503. The provider's health is checked at most every 5 s, so
+/// this waits for up to 30 s, and fails the test after that.
+async fn becomes_not_ready(admin: &crate::support::admin::Admin) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = admin.call("GET", "/readyz", None).await;
+        if status == 503 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still ready: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transit_master_key_serves_and_an_unreachable_one_is_not_ready() {
     let bao = Bao::start();
@@ -215,15 +229,7 @@ async fn a_transit_master_key_serves_and_an_unreachable_one_is_not_ready() {
     let server = bunkerd::start(again).await.expect("restarts on transit");
     let admin = crate::support::admin::Admin::new(server.admin_addr, Some(OPERATOR_TOKEN));
     drop(bao);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = admin.call("GET", "/readyz", None).await;
-        if status == 503 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "still ready: {status} {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    becomes_not_ready(&admin).await;
     server.stop().await;
 
     let mut gone = config(&data_dir);
@@ -256,12 +262,15 @@ fn create_master_key(args: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> (Option
 
 /// Creates the master key's first version with the binary, refuses a second creation, then
 /// serves a fresh data directory with it (the real binary) and has a user sign; the store
-/// records the provider. `env` reaches the provider's library in both processes.
+/// records the provider. Then `cut` takes the provider away and `/readyz` must turn 503 (it
+/// checks the provider at most every 5 s: polled for up to 30 s). `env` reaches the provider's
+/// library in both processes.
 async fn created_then_served(
     provider: &str,
     key: &str,
     args: &[&str],
     env: &[(&str, &std::ffi::OsStr)],
+    cut: impl FnOnce(),
 ) {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
@@ -294,6 +303,10 @@ async fn created_then_served(
         (Some(provider), Some(key))
     );
     assert_eq!(keys["versions"], json!([1]), "{keys}");
+    let (status, body) = admin.call("GET", "/readyz", None).await;
+    assert_eq!(status, 200, "{body}");
+    cut();
+    becomes_not_ready(&admin).await;
     server.kill().await;
     assert!(
         !dir.path().join("master.key").exists(),
@@ -302,7 +315,7 @@ async fn created_then_served(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pkcs11_master_key_is_created_once_then_serves() {
+async fn a_pkcs11_master_key_is_created_once_serves_and_is_not_ready_without_its_token() {
     let hsm = SoftHsm::start();
     let pin = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(pin.path(), format!("{}\n", hsm.pin)).unwrap();
@@ -319,11 +332,14 @@ async fn a_pkcs11_master_key_is_created_once_then_serves() {
         pin_path,
     ];
     let env = [("SOFTHSM2_CONF", hsm.conf.as_os_str())];
-    created_then_served("pkcs11", "bunkerd-master", &args, &env).await;
+    // The token's files gone: as an HSM unplugged or its partition removed.
+    let tokens = hsm.conf.parent().unwrap().join("tokens");
+    let cut = move || std::fs::remove_dir_all(&tokens).unwrap();
+    created_then_served("pkcs11", "bunkerd-master", &args, &env, cut).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_aws_kms_master_key_is_created_once_then_serves() {
+async fn an_aws_kms_master_key_is_created_once_serves_and_is_not_ready_without_kms() {
     let moto = Moto::start();
     let uri = format!(
         "aws-kms:bunkerd?region={}&endpoint={}",
@@ -334,5 +350,13 @@ async fn an_aws_kms_master_key_is_created_once_then_serves() {
         .iter()
         .map(|(name, value)| (*name, std::ffi::OsStr::new(*value)))
         .collect();
-    created_then_served("aws-kms", "bunkerd", &["--master-key", uri.as_str()], &env).await;
+    let cut = move || drop(moto);
+    created_then_served(
+        "aws-kms",
+        "bunkerd",
+        &["--master-key", uri.as_str()],
+        &env,
+        cut,
+    )
+    .await;
 }
