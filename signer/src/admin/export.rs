@@ -8,7 +8,7 @@
 
 use super::Admin;
 use crate::Error;
-use proto::nostr::nip49::{self, KeySecurity, Nip49Error, LOG_N_LIMIT, MIN_EXPORT_LOG_N};
+use proto::nostr::nip49::{self, KeySecurity, LOG_N_LIMIT, MIN_EXPORT_LOG_N};
 use proto::nostr::PublicKey;
 use zeroize::Zeroizing;
 
@@ -58,9 +58,7 @@ impl Admin<'_> {
             )
         })
         .map(|encrypted| (Zeroizing::new(encrypted), user.user_pubkey))
-        .map_err(|e| match e {
-            Nip49Error::LogNTooHigh => Error::InvalidInput("log_n must be 16 to 20"),
-            _ => Error::InvalidInput("the key could not be encrypted"),
-        })
+        // Its one error is a `log_n` out of range, checked above.
+        .map_err(|_| Error::InvalidInput("log_n must be 16 to 20"))
     }
 }
