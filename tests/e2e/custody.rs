@@ -186,6 +186,10 @@ async fn becomes_not_ready(admin: &crate::support::admin::Admin) {
     loop {
         let (status, body) = admin.call("GET", "/readyz", None).await;
         if status == 503 {
+            assert_eq!(
+                body["error"]["message"], "the master-key provider does not answer",
+                "{body}"
+            );
             return;
         }
         assert!(Instant::now() < deadline, "still ready: {status} {body}");

@@ -605,18 +605,31 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
         deliveries_dropped: state.hub.dropped(),
         outbound_bytes: state.hub.outbound_bytes(),
         retained_bytes: state.hub.retained_bytes(),
-        ready: is_ready(state),
+        ready: is_ready(state).is_ok(),
     }
 }
 
 /// Ready: not stopping, the store answers a read, and the master-key provider answers (checked
-/// at most every [`crate::custody::PROVIDER_HEALTH_MAX_AGE`]).
-fn is_ready(state: &AdminState) -> bool {
-    !state.shutdown.is_cancelled()
-        && state.store.get(store::Cf::Meta, b"readiness-probe").is_ok()
-        && state
-            .provider_health
-            .healthy(state.bunker.vault().master().as_ref())
+/// at most every [`crate::custody::PROVIDER_HEALTH_MAX_AGE`]). `Err` says which is not, in
+/// words safe for an unauthenticated caller (no address, key name or provider error text).
+fn is_ready(state: &AdminState) -> Result<(), &'static str> {
+    if state.shutdown.is_cancelled() {
+        return Err("the server is stopping");
+    }
+    if state
+        .store
+        .get(store::Cf::Meta, b"readiness-probe")
+        .is_err()
+    {
+        return Err("the store does not answer");
+    }
+    if !state
+        .provider_health
+        .healthy(state.bunker.vault().master().as_ref())
+    {
+        return Err("the master-key provider does not answer");
+    }
+    Ok(())
 }
 
 async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
@@ -632,20 +645,19 @@ async fn dispatch(ctx: &Ctx<'_>) -> Result<Reply, ApiError> {
             let state = ctx.state.clone();
             let ready = tokio::task::spawn_blocking(move || is_ready(&state))
                 .await
-                .unwrap_or(false);
-            if ready {
-                Ok(reply(
+                .unwrap_or(Err("the readiness check failed"));
+            match ready {
+                Ok(()) => Ok(reply(
                     StatusCode::OK,
                     &wire::Health {
                         status: "ready".into(),
                     },
-                ))
-            } else {
-                Err(ApiError::new(
+                )),
+                Err(why) => Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "not_ready",
-                    "the store does not answer or the server is stopping",
-                ))
+                    why,
+                )),
             }
         }
         // Answered in `service` (a text body); unreachable through `handle`.

@@ -304,7 +304,8 @@ fn error_statuses(spec: &RouteSpec) -> Vec<(u16, &'static str)> {
     if spec.id == RouteId::Ready {
         out.push((
             503,
-            "not ready: the store does not answer or the server is stopping (code not_ready)",
+            "not ready: the server is stopping, the store or the master-key provider does not \
+             answer (code not_ready)",
         ));
     }
     if spec.scope == Scope::Tenant || spec.id == RouteId::CreateUser {
