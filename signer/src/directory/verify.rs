@@ -13,7 +13,7 @@ pub struct KeyFailure {
     pub tenant: String,
     /// User id.
     pub user: String,
-    /// Why, as a stable code: an [`Error::code`] (`unknown_key_id`, `wrong_key_or_tampered`,
+    /// Why, as a stable code: an [`crate::Error::code`] (`unknown_key_id`, `wrong_key_or_tampered`,
     /// `no_data_key`, …) or `pubkey_mismatch`.
     pub code: &'static str,
 }
