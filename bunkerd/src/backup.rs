@@ -18,7 +18,7 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use store::backup::{read_backup, BackupSummary, BackupWriter};
-use store::{Batch, Durability, MemStore, RocksStore, Store};
+use store::{Batch, Durability, MemStore, Store};
 
 /// What a verified backup holds: the file's summary and what opening it found.
 pub type Checked = (BackupSummary, VerifyReport);
@@ -147,10 +147,10 @@ pub fn verify_file(config: &Config, file: &Path) -> Result<Checked, Error> {
     Ok((summary, report))
 }
 
-/// Restores a backup onto `config.data_dir`, whose `db/` must not exist yet or be empty: the
+/// Restores a backup onto the configured store — RocksDB in `config.data_dir`, whose `db/` must
+/// not exist yet or be empty, or the `store` PostgreSQL database, which must hold no record: the
 /// file is verified in memory first (nothing is written when it fails), then its records are
-/// written into a new RocksDB (the last batch synced), and the result is verified again from
-/// disk. The master key must be configured as `serve` will find it (with the default key file,
+/// written (the last batch synced), and the result is verified again from the store. The master key must be configured as `serve` will find it (with the default key file,
 /// copy `master.key` into the data directory first).
 ///
 /// # Errors
@@ -159,15 +159,18 @@ pub fn verify_file(config: &Config, file: &Path) -> Result<Checked, Error> {
 /// [`Error::Store`] when writing fails. A backup with failing users is not restored: the report
 /// comes back and nothing is written.
 pub fn restore(config: &Config, file: &Path) -> Result<Checked, Error> {
+    let occupied = || Error::Io {
+        context: format!("restoring into {}", crate::storage::describe(config)),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "the target already holds a store; restore onto an empty one",
+        ),
+    };
     let db = config.data_dir.join("db");
-    if std::fs::read_dir(&db).is_ok_and(|mut entries| entries.next().is_some()) {
-        return Err(Error::Io {
-            context: format!("restoring into {}", db.display()),
-            source: std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the data directory already holds a store; restore onto an empty one",
-            ),
-        });
+    if config.store.is_none()
+        && std::fs::read_dir(&db).is_ok_and(|mut entries| entries.next().is_some())
+    {
+        return Err(occupied());
     }
     let (memory, summary) = load(file)?;
     let master = crate::custody::master_key(config, memory.as_ref())?;
@@ -176,7 +179,10 @@ pub fn restore(config: &Config, file: &Path) -> Result<Checked, Error> {
     if !report.sound() {
         return Ok((summary, report));
     }
-    let target = RocksStore::open(&db)?;
+    let target = crate::storage::open(config)?;
+    if crate::storage::holds_records(target.as_ref())? {
+        return Err(occupied());
+    }
     let mut batch = Batch::new();
     let mut in_batch = 0;
     memory.export(&mut |cf, key, value| {
@@ -191,7 +197,7 @@ pub fn restore(config: &Config, file: &Path) -> Result<Checked, Error> {
     // A synced write syncs the write-ahead log, and with it every batch before it.
     target.write(batch, Durability::Sync)?;
     drop(target);
-    let target: Arc<dyn Store> = Arc::new(RocksStore::open(&db)?);
+    let target = crate::storage::open(config)?;
     let report =
         verify_store(target, master).map_err(|e| crate::custody::self_test_error(config, e))?;
     Ok((summary, report))

@@ -21,12 +21,14 @@ mod error;
 mod file;
 mod master_key;
 mod settings;
+mod store;
 #[cfg(test)]
 mod tests;
 
 pub use error::ConfigError;
 pub use master_key::MasterKeySource;
 pub use settings::{LimitSettings, Settings};
+pub use store::StoreUrl;
 
 use relay::limits::Limits;
 use std::net::SocketAddr;
@@ -39,6 +41,15 @@ use zeroize::Zeroizing;
 pub struct Config {
     /// RocksDB directory, dev master key and generated operator token live here. Default: `./data`.
     pub data_dir: PathBuf,
+    /// The PostgreSQL database holding the records, shared by every node; `None`: RocksDB in
+    /// `<data_dir>/db`. Default: `None`.
+    pub store: Option<StoreUrl>,
+    /// File holding the PostgreSQL password (mode 0600; surrounding whitespace ignored), for a
+    /// `store` URL without one. Default: none.
+    pub store_password_file: Option<PathBuf>,
+    /// Connections to PostgreSQL this node keeps at most (1..=[`MAX_STORE_POOL_SIZE`]). Default:
+    /// [`DEFAULT_STORE_POOL_SIZE`] (16).
+    pub store_pool_size: u32,
     /// Relay (websocket + NIP-11) listen address. Default: `127.0.0.1:7447`.
     pub listen: SocketAddr,
     /// Admin API listen address. Default: `127.0.0.1:7448` (loopback: the admin API is not public).
@@ -107,6 +118,9 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
+            .field("store", &self.store)
+            .field("store_password_file", &self.store_password_file)
+            .field("store_pool_size", &self.store_pool_size)
             .field("listen", &self.listen)
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
@@ -189,6 +203,11 @@ pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
 /// Widest `created_at` window, seconds (one day). The dedupe set remembers ids for twice the
 /// window, and NIP-46 requests are answered within seconds; a wider window only widens replay.
 pub const MAX_CREATED_AT_WINDOW_SECS: u64 = 86_400;
+/// Default of [`Config::store_pool_size`]: connections to PostgreSQL per node.
+pub const DEFAULT_STORE_POOL_SIZE: u32 = 16;
+/// Most connections to PostgreSQL one node may keep: PostgreSQL's own default `max_connections`
+/// is 100 for all clients together.
+pub const MAX_STORE_POOL_SIZE: u32 = 256;
 /// Shortest operator token, characters: a token shorter than this is guessable.
 pub const MIN_OPERATOR_TOKEN_LEN: usize = 16;
 
@@ -197,6 +216,9 @@ impl Config {
     pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         Config {
             data_dir: data_dir.into(),
+            store: None,
+            store_password_file: None,
+            store_pool_size: DEFAULT_STORE_POOL_SIZE,
             listen: DEFAULT_LISTEN.parse().expect("valid literal"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid literal"),
             public_url: None,
@@ -232,6 +254,9 @@ impl Config {
     /// - `admin-public-url`: not an `http://` or `https://` URL with a host, or has whitespace, a
     ///   query or a fragment;
     /// - `data-dir`: empty, or exists and is not a directory;
+    /// - `store`: not a `postgres://` or `postgresql://` URL that parses; `store-pool-size` 0 or
+    ///   above [`MAX_STORE_POOL_SIZE`]; `store-password-file`: set without `store`, unreadable or
+    ///   empty;
     /// - `master-key-file`: the configured file is missing or unreadable, is not a regular file,
     ///   allows group or other access, or is neither 32 bytes nor a keyring file (what
     ///   `kms::FileMasterKey::load` refuses); the default `<data-dir>/master.key` is checked the
@@ -263,6 +288,7 @@ impl Config {
         check::log_filter(&self.log)?;
         check::operator_token(self)?;
         check::data_dir(&self.data_dir)?;
+        check::store(self)?;
         check::master_key(self)?;
         check::approval_ttl(self)?;
         check::foreign_ca_file(self)

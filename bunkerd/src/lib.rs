@@ -24,6 +24,7 @@ mod keys;
 mod metrics;
 pub mod sched;
 pub mod server;
+mod storage;
 
 pub use config::Config;
 pub use custody::create_master_key;

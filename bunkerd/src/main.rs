@@ -28,7 +28,8 @@ const EX_USAGE: u8 = 64;
 
 /// Exit code when the process cannot disable core dumps and ptrace attach (sysexits.h EX_OSERR).
 const EX_OSERR: u8 = 71;
-/// EX_UNAVAILABLE from sysexits.h: the master-key provider (a KMS) cannot be reached at start.
+/// EX_UNAVAILABLE from sysexits.h: the master-key provider (a KMS) or the PostgreSQL server cannot
+/// be reached at start.
 const EX_UNAVAILABLE: u8 = 69;
 /// Exit code when a backup file is damaged or holds keys that do not open (sysexits.h
 /// EX_DATAERR).
@@ -247,11 +248,12 @@ fn backup(
 }
 
 /// Exit code for an error before serving: 64 for settings (the master key's included), 69 when
-/// the master-key provider cannot be reached, else 1.
+/// the master-key provider or the PostgreSQL server cannot be reached, else 1.
 fn start_failure(e: &bunkerd::Error) -> ExitCode {
     match e {
         bunkerd::Error::Config(_) | bunkerd::Error::MasterKey { .. } => ExitCode::from(EX_USAGE),
-        bunkerd::Error::Kms(kms::Error::Provider { .. }) => ExitCode::from(EX_UNAVAILABLE),
+        bunkerd::Error::Kms(kms::Error::Provider { .. })
+        | bunkerd::Error::Store(store::Error::Unavailable(_)) => ExitCode::from(EX_UNAVAILABLE),
         _ => ExitCode::FAILURE,
     }
 }

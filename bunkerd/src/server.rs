@@ -155,12 +155,13 @@ async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::io(format!("creating {}", config.data_dir.display()), e))?;
-        if config.io_policy == IoPolicy::Batch {
+        if config.io_policy == IoPolicy::Batch && config.store.is_none() {
             // Before the first open, so RocksDB's flush and compaction threads are SCHED_IDLE
             // (`sched`).
             RocksStore::start_background_threads(crate::sched::store_thread_start)?;
         }
-        let store: Arc<dyn Store> = Arc::new(RocksStore::open(&config.data_dir.join("db"))?);
+        let store = crate::storage::open(&config)?;
+        tracing::info!(store = %crate::storage::describe(&config), "opened the store");
         // After the store: whether a key may be created depends on what the store holds.
         let master = crate::custody::master_key(&config, store.as_ref())?;
         let bunker_config = BunkerConfig {

@@ -14,6 +14,10 @@ pub enum Error {
     /// never keys or values).
     #[error("store: {0}")]
     Engine(String),
+    /// The engine's server cannot be reached (PostgreSQL: no connection within the connect
+    /// timeout, or it closed); retrying later may succeed. The text names the host and database.
+    #[error("store: {0}")]
+    Unavailable(String),
     /// A backup file is not one, is of another format version, or is damaged (cut short,
     /// extended, altered: its framing or SHA-256 does not hold). The text names what.
     #[error("backup file: {0}")]
@@ -21,10 +25,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Stable snake_case code for logs and metrics labels: `store`, `damaged_backup`.
+    /// Stable snake_case code for logs and metrics labels: `store`, `store_unavailable`,
+    /// `damaged_backup`.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Engine(_) => "store",
+            Error::Unavailable(_) => "store_unavailable",
             Error::DamagedBackup(_) => "damaged_backup",
         }
     }

@@ -2,14 +2,15 @@
 //!
 //! Role: persist opaque records (already sealed where secret) with atomic batches, prefix
 //! scans and half-open range scans in both directions. [`RocksStore`] (in `rocks.rs`, the
-//! only file that imports `rocksdb`) is the production engine; [`MemStore`] is the in-memory
-//! engine for tests. One conformance macro (`conformance.rs`) runs the same tests against
-//! both.
+//! only file that imports `rocksdb`) is the embedded default; [`PgStore`] (in `pg.rs`, the only
+//! file that speaks SQL) keeps the records in PostgreSQL; [`MemStore`] is the in-memory engine
+//! for tests. One conformance macro (`conformance.rs`) runs the same tests against all three.
 //! What it must not do: interpret keys or values, seal or open anything, or be called from an
 //! async task directly (every call may block on disk: use `spawn_blocking` or a thread).
 //!
 //! Main types: [`Store`], [`Cf`], [`Batch`], [`Durability`], [`MemStore`], [`RocksStore`],
-//! [`Error`]; the backup file format in [`backup`].
+//! [`PgStore`], [`Error`]; the backup file format in [`backup`]; a PostgreSQL server for tests in
+//! `testing` (feature `testing`).
 //!
 //! A new engine is one module here implementing [`Store`], added to the conformance tests in
 //! `tests.rs`.
@@ -17,13 +18,17 @@
 pub mod backup;
 mod error;
 mod mem;
+mod pg;
 mod rocks;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 #[cfg(test)]
 mod conformance;
 
 pub use error::Error;
 pub use mem::MemStore;
+pub use pg::{PgOptions, PgStore};
 pub use rocks::RocksStore;
 
 /// A column family: a separate key namespace inside one store.

@@ -16,6 +16,18 @@ mod rocks {
     });
 }
 
+mod pg {
+    crate::conformance::store_conformance!({
+        let url = crate::testing::Postgres::shared().database();
+        (
+            crate::PgStore::connect(&url, &crate::PgOptions::default()).unwrap(),
+            (),
+        )
+    });
+}
+
+mod pg_engine;
+
 #[test]
 fn rocks_data_survives_drop_and_reopen() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
-use store::{Cf, RocksStore, Store};
+use store::Cf;
 
 /// Everything the process logs, at trace level, once [`trace_logs`] has run.
 static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
@@ -471,7 +471,7 @@ fn secrets(s: &Scenario) -> Vec<(String, Vec<u8>)> {
 /// Every row (key and value) of the `audit` column family of a stopped server's store, and the
 /// number of rows.
 fn scan_audit_cf(data_dir: &Path) -> (usize, Vec<u8>) {
-    let store = RocksStore::open(&data_dir.join("db")).unwrap();
+    let store = crate::support::open_store(data_dir);
     let (mut rows, mut bytes) = (0, Vec::new());
     store
         .scan_prefix(Cf::Audit, b"", &mut |key, value| {

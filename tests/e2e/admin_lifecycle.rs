@@ -10,7 +10,7 @@ use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::{TestServer, User};
 use nostr_connect::prelude::Keys;
 use serde_json::{json, Value};
-use store::{Cf, RocksStore, Store};
+use store::Cf;
 
 fn connect(user: &User, uri: &str) -> Vec<String> {
     vec![user.remote_signer_pubkey.clone(), secret_of(uri)]
@@ -172,7 +172,7 @@ async fn user_lifecycle_connect_sign_list_revoke_delete() {
     let user_row = format!("{}/{}", user.tenant, user.id);
     let spare_hash = hex::decode(spare["id"].as_str().unwrap()).unwrap();
     let (dir, tmp, _) = server.stop().await;
-    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let store = crate::support::open_store(&dir);
     assert!(
         store.get(Cf::Users, user_row.as_bytes()).unwrap().is_none(),
         "sealed keys gone"
@@ -269,7 +269,7 @@ async fn deleting_a_tenant_shreds_its_data_key_and_every_user() {
     assert_eq!(ack["result"], "ack");
 
     let (dir, tmp, _) = server.stop().await;
-    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let store = crate::support::open_store(&dir);
     assert!(
         store
             .get(Cf::Deks, alice.tenant.as_bytes())

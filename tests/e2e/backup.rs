@@ -13,7 +13,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Runs the binary with `args`: exit code, stdout, stderr.
-fn bunkerd(args: &[&str]) -> (Option<i32>, String, String) {
+fn bunkerd(args: &[impl AsRef<std::ffi::OsStr>]) -> (Option<i32>, String, String) {
     let output = bunkerd_command()
         .args(args)
         .env("BUNKERD_TOKEN", OPERATOR_TOKEN)
@@ -25,6 +25,16 @@ fn bunkerd(args: &[&str]) -> (Option<i32>, String, String) {
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The arguments of `bunkerd backup restore file` onto the store of `data_dir`.
+fn restore(file: &Path, data_dir: &Path) -> Vec<String> {
+    let mut args: Vec<String> = ["backup", "restore", file.to_str().unwrap(), "--data-dir"]
+        .map(str::to_owned)
+        .into();
+    args.push(data_dir.to_str().unwrap().to_owned());
+    args.extend(crate::support::store_args(data_dir));
+    args
 }
 
 /// The value of the `key: value` line `key` of `text`.
@@ -142,13 +152,7 @@ async fn a_backup_taken_while_signing_verifies_and_restores_with_sessions() {
     assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("master-key-file"), "{err}");
     let before = tree(&data_dir);
-    let (code, _, err) = bunkerd(&[
-        "backup",
-        "restore",
-        file.to_str().unwrap(),
-        "--data-dir",
-        data_dir.to_str().unwrap(),
-    ]);
+    let (code, _, err) = bunkerd(&restore(&file, &data_dir));
     assert_eq!(code, Some(73), "{err}");
     assert!(err.contains("already holds a store"), "{err}");
     assert!(
@@ -159,13 +163,7 @@ async fn a_backup_taken_while_signing_verifies_and_restores_with_sessions() {
     // Restore onto an empty directory, with the master key beside it as `serve` expects.
     let restored = tempfile::tempdir().unwrap();
     std::fs::copy(&master_key, restored.path().join("master.key")).unwrap();
-    let (code, out, err) = bunkerd(&[
-        "backup",
-        "restore",
-        file.to_str().unwrap(),
-        "--data-dir",
-        restored.path().to_str().unwrap(),
-    ]);
+    let (code, out, err) = bunkerd(&restore(&file, restored.path()));
     assert_eq!(code, Some(0), "{out}{err}");
     assert_eq!(field(&out, "users"), backed_up.to_string());
 

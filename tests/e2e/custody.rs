@@ -18,7 +18,7 @@ use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use store::{Cf, RocksStore, Store};
+use store::Cf;
 
 /// Writes a master key or keyring file with mode 0600.
 fn write_key(path: &Path, content: &[u8]) {
@@ -36,7 +36,7 @@ fn keyring(versions: &[(u32, u8)]) -> Vec<u8> {
 
 /// Every record of the store in `data_dir` (opened directly, the server stopped).
 fn dump(data_dir: &Path) -> Vec<(Cf, Vec<u8>, Vec<u8>)> {
-    let store = RocksStore::open(&data_dir.join("db")).unwrap();
+    let store = crate::support::open_store(data_dir);
     let mut all = Vec::new();
     for cf in Cf::ALL {
         store
@@ -55,6 +55,7 @@ fn config(data_dir: &Path) -> Config {
     config.admin_listen = "127.0.0.1:0".parse().unwrap();
     config.operator_token = Some(zeroize::Zeroizing::new(OPERATOR_TOKEN.to_owned()));
     config.workers = 2;
+    config.store = crate::support::store_url(data_dir).map(|url| url.parse().expect("infallible"));
     config
 }
 

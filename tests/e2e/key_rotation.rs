@@ -207,10 +207,30 @@ async fn a_rotation_cut_by_sigkill_completes_after_the_restart() {
 
 /// Every record of the store in `dir` (the server stopped).
 fn open_store(dir: &Path) -> Arc<dyn Store> {
-    Arc::new(RocksStore::open(&dir.join("db")).unwrap())
+    crate::support::open_store(dir)
 }
 
-/// Copies a stopped server's data directory (what an operator's file copy or an old backup is).
+/// A copy of a stopped server's store, as an operator's copy keeps it: the data directory's files
+/// copied to `scratch` and opened there (RocksDB), or every record read into memory (PostgreSQL:
+/// what a dump of the database holds).
+fn copy_store(data_dir: &Path, scratch: &Path) -> Arc<dyn Store> {
+    if crate::support::on_postgres() {
+        let copy = store::MemStore::new();
+        let mut batch = store::Batch::new();
+        open_store(data_dir)
+            .export(&mut |cf, key, value| {
+                batch.put(cf, key.to_vec(), value.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        copy.write(batch, store::Durability::Sync).unwrap();
+        return Arc::new(copy);
+    }
+    copy_dir(data_dir, scratch);
+    Arc::new(RocksStore::open(&scratch.join("db")).unwrap())
+}
+
+/// Copies a directory tree.
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -246,15 +266,11 @@ async fn deleted_users_and_tenants_open_in_no_copy_once_the_shred_ran() {
     let carol = server.provision(None).await; // another tenant
     let (data_dir, _keep, _) = server.stop().await;
     let copy_parent = tempfile::tempdir().unwrap();
-    let copy = copy_parent.path().join("copy");
-    copy_dir(&data_dir, &copy);
-    let (alice_sealed, carol_sealed) = {
-        let store = open_store(&copy);
-        (
-            sealed_user_key(&*store, &alice),
-            sealed_user_key(&*store, &carol),
-        )
-    };
+    let copy_store = copy_store(&data_dir, &copy_parent.path().join("copy"));
+    let (alice_sealed, carol_sealed) = (
+        sealed_user_key(&*copy_store, &alice),
+        sealed_user_key(&*copy_store, &carol),
+    );
     drop(admin);
 
     let server = TestServer::start_in(&data_dir, "127.0.0.1:0".parse().unwrap()).await;
@@ -308,7 +324,6 @@ async fn deleted_users_and_tenants_open_in_no_copy_once_the_shred_ran() {
     drop(live);
 
     // The copy: its data keys are wrapped by version 1, destroyed with the rotation.
-    let copy_store = open_store(&copy);
     let refused = Vault::load(Arc::clone(&master), Arc::clone(&copy_store)).unwrap_err();
     assert_eq!(refused.code(), "custody", "{refused}");
     assert!(

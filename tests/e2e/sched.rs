@@ -49,7 +49,7 @@ fn policies(pid: u32) -> BTreeMap<String, Vec<u32>> {
 /// Starts bunkerd with `extra` arguments, returns its threads' policies, and stops it cleanly.
 async fn threads_of(extra: &[&str]) -> BTreeMap<String, Vec<u32>> {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Bunkerd::start_with(dir.path(), extra).await;
+    let mut server = Bunkerd::start_on_rocksdb(dir.path(), extra).await;
     // `bunkerd is serving` is logged after the store opened, so its threads exist by now.
     let threads = policies(server.pid);
     // (A development master key is warned about; a policy that could not be set would be too.)

@@ -6,7 +6,7 @@ use crate::support::raw::{pk, secret_of, RawClient, Transport};
 use crate::support::TestServer;
 use nostr_connect::prelude::Keys;
 use std::os::unix::fs::PermissionsExt;
-use store::{Batch, Cf, Durability, RocksStore, Store};
+use store::{Batch, Cf, Durability};
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
@@ -28,7 +28,7 @@ async fn store_holds_no_clear_secrets_and_sealed_keys_are_bound_to_their_user() 
     let bunker_secret = secret_of(&bob.bunker_uri);
     let (dir, tmp, addr) = server.stop().await;
 
-    let store = RocksStore::open(&dir.join("db")).unwrap();
+    let store = crate::support::open_store(&dir);
     let secret_bytes = keys.secret_key().to_secret_bytes();
     let mut rows = 0;
     for cf in Cf::ALL {

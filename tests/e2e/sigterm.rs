@@ -125,7 +125,18 @@ impl Bunkerd {
         extra: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Self {
-        let mut server = Self::spawn(data_dir, extra, env);
+        let store = crate::support::store_args(data_dir);
+        Self::serving(Self::spawn_on(data_dir, &store, extra, env)).await
+    }
+
+    /// [`Bunkerd::start_with`] on the embedded RocksDB even when the suite runs on PostgreSQL,
+    /// for tests of RocksDB's own threads.
+    pub(crate) async fn start_on_rocksdb(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::serving(Self::spawn_on(data_dir, &[], extra, &[])).await
+    }
+
+    /// Waits for `server`'s `bunkerd is serving` and learns its addresses.
+    async fn serving(mut server: Self) -> Self {
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         let serving = server.until_logged("bunkerd is serving", deadline).await;
         server.set_addrs(&serving);
@@ -135,6 +146,16 @@ impl Bunkerd {
     /// Spawns `bunkerd serve` on `data_dir` with `extra` arguments, without waiting for anything;
     /// the addresses stay `127.0.0.1:0` until [`Bunkerd::set_addrs`].
     fn spawn(data_dir: &Path, extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        Self::spawn_on(data_dir, &crate::support::store_args(data_dir), extra, env)
+    }
+
+    /// [`Bunkerd::spawn`] with the `--store` arguments `store` (none: RocksDB in `data_dir`).
+    fn spawn_on(
+        data_dir: &Path,
+        store: &[String],
+        extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Self {
         let mut command = bunkerd_command();
         command
             .arg("serve")
@@ -143,6 +164,7 @@ impl Bunkerd {
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--log-format", "json", "--log", "info"])
             .args(["--shutdown-grace-secs", &GRACE_SECS.to_string()])
+            .args(store)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -121,8 +121,8 @@ pub struct RelaySide {
 }
 
 /// External crates that handle secret keys or sealed secrets: signing
-/// (`secp256k1`), symmetric ciphers, password hashing, the key store and the
-/// master-key providers (`cryptoki`, `aws-sdk-kms`).
+/// (`secp256k1`), symmetric ciphers, password hashing, the key stores (RocksDB,
+/// PostgreSQL's client) and the master-key providers (`cryptoki`, `aws-sdk-kms`).
 const SECRET_EXTERNALS: &[&str] = &[
     "secp256k1",
     "aes-gcm",
@@ -131,6 +131,7 @@ const SECRET_EXTERNALS: &[&str] = &[
     "chacha20poly1305",
     "scrypt",
     "rocksdb",
+    "postgres",
     "cryptoki",
     "aws-sdk-kms",
 ];
@@ -145,6 +146,7 @@ const SECRET_EXTERNALS_BUT_SECP: &[&str] = &[
     "chacha20poly1305",
     "scrypt",
     "rocksdb",
+    "postgres",
     "cryptoki",
     "aws-sdk-kms",
 ];

@@ -180,6 +180,23 @@ pub(super) fn operator_token(config: &Config) -> Result<(), ConfigError> {
 }
 
 /// The data directory is a directory, or does not exist yet (the server creates it).
+pub(super) fn store(config: &Config) -> Result<(), ConfigError> {
+    if config.store_pool_size == 0 || config.store_pool_size > super::MAX_STORE_POOL_SIZE {
+        return Err(invalid!("store-pool-size", "must be 1 to 256"));
+    }
+    match (&config.store, &config.store_password_file) {
+        (None, Some(_)) => Err(invalid!("store-password-file", "is set without store")),
+        (None, None) => Ok(()),
+        (Some(url), file) => {
+            url.check()?;
+            match file {
+                Some(_) => config.store_password().map(drop),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
 pub(super) fn data_dir(dir: &Path) -> Result<(), ConfigError> {
     if dir.as_os_str().is_empty() {
         return Err(invalid!("data-dir", "must not be empty"));

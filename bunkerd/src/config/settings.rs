@@ -15,11 +15,12 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 use super::error::invalid;
+use super::StoreUrl;
 use super::{
     default_tenant_queue_capacity, Config, ConfigError, LogFormat,
     DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN, DEFAULT_ADMIN_AUTH_FAILURE_BURST, DEFAULT_ADMIN_LISTEN,
     DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_NIP49_MAX_LOG_N, DEFAULT_QUEUE_CAPACITY,
-    DEFAULT_SHUTDOWN_GRACE_SECS, MIN_OPERATOR_TOKEN_LEN,
+    DEFAULT_SHUTDOWN_GRACE_SECS, DEFAULT_STORE_POOL_SIZE, MIN_OPERATOR_TOKEN_LEN,
 };
 use crate::sched::IoPolicy;
 use relay::foreign::ForeignSettings;
@@ -40,6 +41,18 @@ pub struct Settings {
     /// Data directory: RocksDB, dev master key, generated operator token [default: ./data].
     #[arg(long, env = "BUNKERD_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the records live instead of the embedded RocksDB: a PostgreSQL URL such as
+    /// postgres://bunkerd@db1:5432,db2:5432/bunkerd?sslmode=require. Put a password in
+    /// BUNKERD_STORE or the file, not on the command line [default: RocksDB in <data-dir>/db].
+    #[arg(long, env = "BUNKERD_STORE", value_name = "URL")]
+    pub store: Option<StoreUrl>,
+    /// File holding the PostgreSQL password (surrounding whitespace ignored), for a --store URL
+    /// without one [default: none].
+    #[arg(long, env = "BUNKERD_STORE_PASSWORD_FILE", value_name = "FILE")]
+    pub store_password_file: Option<PathBuf>,
+    /// Connections to PostgreSQL this node keeps at most (with --store) [default: 16].
+    #[arg(long, env = "BUNKERD_STORE_POOL_SIZE", value_name = "N")]
+    pub store_pool_size: Option<u32>,
     /// Relay listen address, IP:port (websocket + NIP-11) [default: 127.0.0.1:7447].
     #[arg(long, env = "BUNKERD_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -292,6 +305,9 @@ impl Settings {
     pub fn or(self, lower: Settings) -> Settings {
         Settings {
             data_dir: self.data_dir.or(lower.data_dir),
+            store: self.store.or(lower.store),
+            store_password_file: self.store_password_file.or(lower.store_password_file),
+            store_pool_size: self.store_pool_size.or(lower.store_pool_size),
             listen: self.listen.or(lower.listen),
             admin_listen: self.admin_listen.or(lower.admin_listen),
             public_url: self.public_url.or(lower.public_url),
@@ -377,6 +393,9 @@ impl Settings {
     pub fn with_defaults(self) -> Config {
         Config {
             data_dir: self.data_dir.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            store: self.store,
+            store_password_file: self.store_password_file,
+            store_pool_size: self.store_pool_size.unwrap_or(DEFAULT_STORE_POOL_SIZE),
             listen: self
                 .listen
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid literal")),

@@ -27,6 +27,24 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "./data".into(),
         ),
         (
+            "store",
+            |s, n| s.store = Some(format!("postgres://b:p{n}@db{n}/b").parse().unwrap()),
+            |c| format!("{:?}", c.store),
+            "None".into(),
+        ),
+        (
+            "store_password_file",
+            |s, n| s.store_password_file = Some(format!("/p{n}").into()),
+            |c| format!("{:?}", c.store_password_file),
+            "None".into(),
+        ),
+        (
+            "store_pool_size",
+            |s, n| s.store_pool_size = Some(n.into()),
+            |c| c.store_pool_size.to_string(),
+            "16".into(),
+        ),
+        (
             "listen",
             |s, n| s.listen = Some(format!("127.0.0.1:10{n}").parse().unwrap()),
             |c| c.listen.to_string(),
@@ -362,6 +380,13 @@ struct Flags {
 fn flags_and_file_keys_are_named_alike() {
     let values = [
         ("data_dir", "\"/srv/bunkerd\"", "/srv/bunkerd"),
+        (
+            "store",
+            "\"postgres://db/bunkerd\"",
+            "postgres://db/bunkerd",
+        ),
+        ("store_password_file", "\"/run/pg\"", "/run/pg"),
+        ("store_pool_size", "8", "8"),
         ("listen", "\"0.0.0.0:7447\"", "0.0.0.0:7447"),
         ("admin_listen", "\"10.0.0.2:7448\"", "10.0.0.2:7448"),
         ("public_url", "\"wss://b.example\"", "wss://b.example"),
@@ -478,6 +503,8 @@ fn the_example_file_parses_and_lists_every_key_with_its_default() {
             && !name.starts_with("master_key")
             && name != "real_ip_header"
             && name != "foreign_relays_ca_file"
+            && name != "store"
+            && name != "store_password_file"
         {
             assert_eq!(get(&shown), get(&defaults), "{name}");
         }

@@ -208,7 +208,54 @@ fn config(data_dir: &Path, listen: SocketAddr) -> Config {
     config.shutdown_grace = std::time::Duration::from_secs(5);
     // The foreign relays of the tests listen on loopback.
     config.foreign.allow_private = true;
+    config.store = store_url(data_dir).map(|url| url.parse().expect("infallible"));
     config
+}
+
+/// Whether this run keeps the servers' records in PostgreSQL: `BUNKERD_TEST_STORE=postgres` runs
+/// the whole suite on `--store postgres://…` (each data directory its own database on a server
+/// the test process starts), anything else or unset on RocksDB.
+pub fn on_postgres() -> bool {
+    std::env::var("BUNKERD_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// The `--store` URL of the server whose data directory is `data_dir` when the suite runs on
+/// PostgreSQL ([`on_postgres`]): one database per data directory, created on first use, so a
+/// restart in the same directory finds its records. `None` on RocksDB.
+pub fn store_url(data_dir: &Path) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    if !on_postgres() {
+        return None;
+    }
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    let url = databases
+        .get_or_insert_with(HashMap::new)
+        .entry(data_dir.to_path_buf())
+        .or_insert_with(|| store::testing::Postgres::shared().database());
+    Some(url.clone())
+}
+
+/// The `--store` arguments of a `bunkerd` command run on `data_dir`: `["--store", url]` when the
+/// suite runs on PostgreSQL ([`store_url`]), none on RocksDB.
+pub fn store_args(data_dir: &Path) -> Vec<String> {
+    store_url(data_dir)
+        .map(|url| vec!["--store".to_owned(), url])
+        .unwrap_or_default()
+}
+
+/// The store of a stopped server whose data directory is `data_dir`, opened directly: its
+/// RocksDB, or its PostgreSQL database when the suite runs on PostgreSQL.
+pub fn open_store(data_dir: &Path) -> std::sync::Arc<dyn store::Store> {
+    match store_url(data_dir) {
+        Some(url) => std::sync::Arc::new(
+            store::PgStore::connect(&url, &store::PgOptions::default()).expect("PostgreSQL opens"),
+        ),
+        None => std::sync::Arc::new(
+            store::RocksStore::open(&data_dir.join("db")).expect("RocksDB opens"),
+        ),
+    }
 }
 
 /// Asserts that `client`, connected to `user` before a restart, is still served without a new
