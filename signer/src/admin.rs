@@ -129,6 +129,12 @@ impl AdminError {
     }
 }
 
+impl From<store::Error> for AdminError {
+    fn from(e: store::Error) -> Self {
+        AdminError::Signer(e.into())
+    }
+}
+
 /// Refuses a label over [`MAX_LABEL_CHARS`].
 fn check_label(name: Option<&str>) -> Result<(), AdminError> {
     match name {

@@ -21,6 +21,9 @@
 mod held;
 mod lifecycle;
 mod refusal;
+#[cfg(test)]
+#[path = "bunker/shared_store_tests.rs"]
+mod shared_store_tests;
 
 pub use held::{Answer, HeldView, PREVIEW_CHARS};
 
@@ -183,12 +186,12 @@ impl Bunker {
         let held = crate::approvals::HeldCounts::load(store.as_ref())?;
         Ok(Bunker {
             held,
+            locks: Locks::new(store.clone()),
             store,
             directory,
             sessions,
             audit,
             config,
-            locks: Locks::new(),
         })
     }
 
@@ -385,7 +388,16 @@ impl Bunker {
         {
             return;
         }
-        let _guard = self.locks.user(&keys.tenant, &keys.user_id);
+        let _guard = match self.locks.user(&keys.tenant, &keys.user_id) {
+            Ok(guard) => guard,
+            Err(e) => {
+                tracing::error!(
+                    code = e.code(),
+                    "cannot lock a session's move to bunkerd's own relays"
+                );
+                return;
+            }
+        };
         let Some(session) = self.sessions.get(&remote_signer, &client) else {
             return;
         };
@@ -515,7 +527,10 @@ impl Bunker {
             _ => None,
         };
         // Only a connect that may consume a secret takes the user's lock (see the module doc).
-        let _guard = secret_hash.map(|_| self.locks.user(&keys.tenant, &keys.user_id));
+        let _guard = match secret_hash.map(|_| self.locks.user(&keys.tenant, &keys.user_id)) {
+            Some(Err(e)) => return internal(incoming.id, &e.into()),
+            guard => guard,
+        };
         if secret_hash.is_some() {
             // The same client's other `connect` (a retry with a new id) may have created the
             // session while this one waited for the lock: answer it as connected, not as a reuse

@@ -168,6 +168,41 @@ impl Batch {
     }
 }
 
+/// How [`Store::lock`] holds a key: many shared holders at once, or one exclusive holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockMode {
+    /// Held together with other shared holders; excludes an exclusive holder.
+    Shared,
+    /// Excludes every other holder.
+    Exclusive,
+}
+
+/// A lock taken by [`Store::lock`], released when dropped.
+#[must_use = "the lock is released when the guard drops"]
+pub struct StoreLock(#[allow(dead_code)] Option<Box<dyn Send>>);
+
+impl StoreLock {
+    /// A lock that holds nothing: what an engine owned by one process returns.
+    pub fn unshared() -> Self {
+        StoreLock(None)
+    }
+
+    /// A lock whose release is dropping `held`.
+    pub(crate) fn held(held: Box<dyn Send>) -> Self {
+        StoreLock(Some(held))
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StoreLock(held)"
+        } else {
+            "StoreLock(unshared)"
+        })
+    }
+}
+
 /// What [`Store::export`] hands each record to: `(column family, key, value)`; an error stops the
 /// export and is returned by it.
 pub type RecordVisitor<'a> = dyn FnMut(Cf, &[u8], &[u8]) -> Result<(), Error> + 'a;
@@ -193,6 +228,20 @@ pub trait Store: Send + Sync + 'static {
     /// [`Error::Engine`] if the engine fails to write or (with [`Durability::Sync`]) to sync; then
     /// nothing of the batch was applied.
     fn write(&self, batch: Batch, durability: Durability) -> Result<(), Error>;
+
+    /// Locks `key` (any bytes; a name the callers agree on, not a record) in `mode` across every
+    /// process that shares this store, until the returned guard drops; a process that dies
+    /// releases its locks. Callers keep their own in-process lock too: this one orders processes.
+    /// Default: [`StoreLock::unshared`], for engines one process owns (RocksDB, memory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unavailable`] or [`Error::Engine`] if the lock could not be taken within the
+    /// engine's timeout; nothing is held then.
+    fn lock(&self, key: &[u8], mode: LockMode) -> Result<StoreLock, Error> {
+        let _ = (key, mode);
+        Ok(StoreLock::unshared())
+    }
 
     /// Approximate bytes `cf` takes (on disk plus memtables), for metrics; `None` when the engine
     /// cannot tell. Default: `None`.

@@ -16,7 +16,7 @@
 //! Main types: [`PgStore`], [`PgOptions`].
 
 use crate::Error;
-use crate::{Batch, Cf, Durability, Op, Order, RecordVisitor, Store};
+use crate::{Batch, Cf, Durability, LockMode, Op, Order, RecordVisitor, Store, StoreLock};
 use postgres::types::Type;
 use r2d2_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
@@ -121,6 +121,9 @@ impl<T: Send> Drop for DropBlocking<T> {
 /// A PostgreSQL database holding every column family in one table, `records`.
 pub struct PgStore {
     pool: DropBlocking<Pool>,
+    /// Sessions that hold [`Store::lock`]s, apart from `pool` so that a lock holder's own reads
+    /// and writes always find a connection.
+    locks: DropBlocking<Pool>,
     /// The connection holding [`SOLE_PROCESS_LOCK`] when [`PgOptions::sole_process`] asked for it.
     _sole: DropBlocking<Option<std::sync::Mutex<postgres::Client>>>,
     /// `host:port/dbname`, for messages (never the user or password).
@@ -167,17 +170,21 @@ impl PgStore {
         } else {
             None
         };
-        let manager = PostgresConnectionManager::new(config, tls()?);
-        let pool = r2d2::Pool::builder()
-            .max_size(options.pool_size)
-            .min_idle(Some(1))
-            .connection_timeout(options.connect_timeout)
-            .build(manager)
-            .map_err(|e| {
-                Error::Unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
-            })?;
+        let build = |min_idle| {
+            r2d2::Pool::builder()
+                .max_size(options.pool_size)
+                .min_idle(Some(min_idle))
+                .connection_timeout(options.connect_timeout)
+                .build(PostgresConnectionManager::new(config.clone(), tls()?))
+                .map_err(|e| {
+                    Error::Unavailable(format!("cannot connect to PostgreSQL at {target}: {e}"))
+                })
+        };
+        let pool = build(1)?;
+        let locks = build(0)?;
         let store = PgStore {
             pool: DropBlocking(Some(pool)),
+            locks: DropBlocking(Some(locks)),
             _sole: DropBlocking(Some(sole)),
             target,
         };
@@ -502,6 +509,33 @@ impl Store for PgStore {
         })
     }
 
+    /// A session-level advisory lock (`pg_advisory_lock`, or `pg_advisory_lock_shared`) on the
+    /// first 8 bytes of SHA-256 of `key`, held by a session of a pool of its own. The wait is
+    /// bounded by the statement timeout; a node that dies closes its sessions, which releases
+    /// their locks.
+    fn lock(&self, key: &[u8], mode: LockMode) -> Result<StoreLock, Error> {
+        let id = lock_id(key);
+        let take = match mode {
+            LockMode::Shared => "SELECT pg_advisory_lock_shared($1)",
+            LockMode::Exclusive => "SELECT pg_advisory_lock($1)",
+        };
+        blocking(|| {
+            let mut conn = self.locks.get().map_err(|e| {
+                Error::Unavailable(format!(
+                    "no connection to PostgreSQL at {}: {e}",
+                    self.target
+                ))
+            })?;
+            conn.execute(take, &[&id])
+                .map_err(|e| self.error("taking a lock", e))?;
+            Ok(StoreLock::held(Box::new(PgLock {
+                conn: Some(conn),
+                id,
+                mode,
+            })))
+        })
+    }
+
     fn scan_prefix(
         &self,
         cf: Cf,
@@ -547,6 +581,40 @@ impl std::fmt::Debug for PgStore {
 
 /// The least key above every key starting with `prefix`, or `None` when there is none (an empty
 /// prefix, or one of only `0xff` bytes).
+/// A held advisory lock: the pooled session that holds it, unlocked and handed back on drop.
+struct PgLock {
+    conn: Option<r2d2::PooledConnection<Manager>>,
+    id: i64,
+    mode: LockMode,
+}
+
+impl Drop for PgLock {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let release = match self.mode {
+            LockMode::Shared => "SELECT pg_advisory_unlock_shared($1)",
+            LockMode::Exclusive => "SELECT pg_advisory_unlock($1)",
+        };
+        let id = self.id;
+        blocking(move || {
+            if conn.execute(release, &[&id]).is_err() {
+                // Never hand back a session that may still hold the lock. A session this broken
+                // is usually closed already (the pool then discards it), which released it.
+                let _ = conn.batch_execute("SELECT pg_advisory_unlock_all()");
+            }
+        });
+    }
+}
+
+/// The advisory-lock id of `key`: SHA-256's first 8 bytes, big-endian.
+fn lock_id(key: &[u8]) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key);
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {

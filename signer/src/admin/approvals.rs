@@ -94,7 +94,7 @@ impl Admin<'_> {
     ) -> Result<Decided, Error> {
         let user = self.approval(tenant, id)?.user;
         let bunker = self.bunker;
-        let _guard = bunker.locks.user(tenant, &user);
+        let _guard = bunker.locks.user(tenant, &user)?;
         let mut record = self.approval(tenant, id)?;
         if record.status != ApprovalStatus::Pending {
             return Err(Error::Conflict("this request was already decided"));
@@ -151,7 +151,7 @@ impl Admin<'_> {
             let Some(peek) = approvals::get(&*bunker.store, &tenant, &id)? else {
                 continue;
             };
-            let _guard = bunker.locks.user(&tenant, &peek.user);
+            let _guard = bunker.locks.user(&tenant, &peek.user)?;
             let Some(mut record) = approvals::get(&*bunker.store, &tenant, &id)? else {
                 continue;
             };

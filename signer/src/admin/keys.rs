@@ -86,7 +86,7 @@ impl Admin<'_> {
     /// [`Error::TenantNotFound`]; [`Error::Kms`] (provider or store).
     pub fn begin_tenant_key_rotation(&self, tenant: &str) -> Result<u32, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.tenant_shared(tenant);
+        let _guard = bunker.locks.tenant_shared(tenant)?;
         if bunker.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound);
         }
@@ -236,7 +236,7 @@ impl Admin<'_> {
         let mut resealed = 0;
         let mut unreported = 0;
         for user in bunker.directory.user_ids(tenant)? {
-            let _guard = bunker.locks.user(tenant, &user);
+            let _guard = bunker.locks.user(tenant, &user)?;
             let mut batch = Batch::new();
             match bunker.directory.reseal_user(tenant, &user, &mut batch) {
                 Ok(true) => bunker.store.write(batch, Durability::Buffered)?,
@@ -267,7 +267,7 @@ impl Admin<'_> {
     /// returns their ids, or none if a record still needs re-sealing (the caller loops).
     fn retire_when_resealed(&self, tenant: &str) -> Result<Vec<u32>, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.tenant_exclusive(tenant);
+        let _guard = bunker.locks.tenant_exclusive(tenant)?;
         for user in bunker.directory.user_ids(tenant)? {
             if bunker.directory.needs_reseal(tenant, &user)? {
                 return Ok(Vec::new());

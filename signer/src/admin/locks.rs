@@ -9,11 +9,18 @@
 //! taken while a user stripe is held, and a guard is never taken twice by one thread (a reader
 //! that re-enters a stripe while a writer waits would deadlock), so no cycle can form.
 //!
+//! Each guard also holds the store's lock of the same record ([`Store::lock`], keyed by the ids,
+//! not the stripe): nothing on an engine one process owns, a cluster-wide lock on a shared
+//! database, so the read-modify-writes these locks order are atomic across processes too. It is
+//! taken after the stripe (waiters of one process queue here, not on database sessions) and
+//! released before it; with the order above, no cycle forms across processes either.
+//!
 //! The locks guard no data themselves (the records are in the store and the directory's maps), so
 //! a poisoned stripe is simply taken over: the panicking holder wrote either a whole batch or none.
 
 use std::hash::{Hash, Hasher};
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use store::{LockMode, Store, StoreLock};
 
 /// Number of tenant stripes (reader-writer locks).
 pub const TENANT_STRIPES: usize = 64;
@@ -23,6 +30,7 @@ pub const USER_STRIPES: usize = 256;
 
 /// The striped lock tables. One per [`crate::Bunker`].
 pub(crate) struct Locks {
+    store: Arc<dyn Store>,
     tenants: Box<[RwLock<()>]>,
     users: Box<[Mutex<()>]>,
     nip05_domains: Mutex<()>,
@@ -38,9 +46,17 @@ impl std::fmt::Debug for Locks {
 }
 
 /// Holds a tenant stripe: shared (user-level writes of the tenant) or exclusive (writes of the
-/// tenant record itself, of its admin keys, of tenant-wide constraints, and deletion).
+/// tenant record itself, of its admin keys, of tenant-wide constraints, and deletion), and the
+/// store's lock of the tenant in the same mode.
 #[must_use = "the lock is released when the guard drops"]
-pub(crate) enum TenantGuard<'a> {
+pub(crate) struct TenantGuard<'a> {
+    // Field order is drop order: the store's lock is released before the stripe.
+    _store: StoreLock,
+    _stripe: Stripe<'a>,
+}
+
+/// A held tenant stripe.
+enum Stripe<'a> {
     /// Other user-level writers of the tenant may run; no tenant-level writer.
     Shared(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
     /// No other writer of the tenant runs.
@@ -50,15 +66,17 @@ pub(crate) enum TenantGuard<'a> {
 /// Holds a tenant stripe (see [`TenantGuard`]) and then a user stripe; dropped in reverse order.
 #[must_use = "the lock is released when the guard drops"]
 pub(crate) struct UserGuard<'a> {
-    // Field order is drop order: the user stripe is released before the tenant stripe.
+    // Field order is drop order: the user's locks are released before the tenant's.
+    _store: StoreLock,
     _user: MutexGuard<'a, ()>,
     _tenant: TenantGuard<'a>,
 }
 
 impl Locks {
-    /// Empty tables of [`TENANT_STRIPES`] and [`USER_STRIPES`] stripes.
-    pub(crate) fn new() -> Self {
+    /// Empty tables of [`TENANT_STRIPES`] and [`USER_STRIPES`] stripes, over `store`'s locks.
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
         Locks {
+            store,
             tenants: (0..TENANT_STRIPES).map(|_| RwLock::new(())).collect(),
             users: (0..USER_STRIPES).map(|_| Mutex::new(())).collect(),
             nip05_domains: Mutex::new(()),
@@ -68,36 +86,78 @@ impl Locks {
     /// The one lock over every tenant's `nip05_domain`, for the check that a domain belongs to
     /// at most one tenant and the write that claims it. Taken after the tenant's exclusive stripe,
     /// never with a user stripe.
-    pub(crate) fn nip05_domains(&self) -> MutexGuard<'_, ()> {
-        self.nip05_domains.lock().unwrap_or_else(|p| p.into_inner())
+    ///
+    /// # Errors
+    ///
+    /// The store's lock could not be taken ([`Store::lock`]); nothing is held then.
+    pub(crate) fn nip05_domains(&self) -> Result<(StoreLock, MutexGuard<'_, ()>), store::Error> {
+        let local = self.nip05_domains.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((
+            self.store.lock(b"nip05-domains", LockMode::Exclusive)?,
+            local,
+        ))
     }
 
     /// Takes the tenant's stripe shared: for work on the tenant's data keys that must not overlap
     /// its deletion (which takes it exclusively).
-    pub(crate) fn tenant_shared(&self, tenant: &str) -> TenantGuard<'_> {
+    ///
+    /// # Errors
+    ///
+    /// The store's lock could not be taken ([`Store::lock`]); nothing is held then.
+    pub(crate) fn tenant_shared(&self, tenant: &str) -> Result<TenantGuard<'_>, store::Error> {
         let stripe = &self.tenants[stripe(&tenant, TENANT_STRIPES)];
-        TenantGuard::Shared(stripe.read().unwrap_or_else(|p| p.into_inner()))
+        let local = Stripe::Shared(stripe.read().unwrap_or_else(|p| p.into_inner()));
+        self.tenant_store_lock(local, tenant, LockMode::Shared)
     }
 
     /// Takes the tenant's stripe exclusively: for read-modify-writes of the tenant record, its
     /// admin keys, user creation (identity and NIP-05 uniqueness, `max_users`) and deletion.
-    pub(crate) fn tenant_exclusive(&self, tenant: &str) -> TenantGuard<'_> {
+    ///
+    /// # Errors
+    ///
+    /// The store's lock could not be taken ([`Store::lock`]); nothing is held then.
+    pub(crate) fn tenant_exclusive(&self, tenant: &str) -> Result<TenantGuard<'_>, store::Error> {
         let stripe = &self.tenants[stripe(&tenant, TENANT_STRIPES)];
-        TenantGuard::Exclusive(stripe.write().unwrap_or_else(|p| p.into_inner()))
+        let local = Stripe::Exclusive(stripe.write().unwrap_or_else(|p| p.into_inner()));
+        self.tenant_store_lock(local, tenant, LockMode::Exclusive)
+    }
+
+    fn tenant_store_lock<'a>(
+        &self,
+        local: Stripe<'a>,
+        tenant: &str,
+        mode: LockMode,
+    ) -> Result<TenantGuard<'a>, store::Error> {
+        let key = format!("tenant\0{tenant}");
+        Ok(TenantGuard {
+            _store: self.store.lock(key.as_bytes(), mode)?,
+            _stripe: local,
+        })
     }
 
     /// Takes the tenant's stripe shared, then the user's stripe: for read-modify-writes of one
     /// user's records (user record, bunker URIs, sessions) that no tenant-wide constraint reads.
-    pub(crate) fn user(&self, tenant: &str, user: &str) -> UserGuard<'_> {
-        let stripe = &self.tenants[stripe(&tenant, TENANT_STRIPES)];
-        let tenant_guard = TenantGuard::Shared(stripe.read().unwrap_or_else(|p| p.into_inner()));
+    ///
+    /// # Errors
+    ///
+    /// A store's lock could not be taken ([`Store::lock`]); nothing is held then.
+    pub(crate) fn user(&self, tenant: &str, user: &str) -> Result<UserGuard<'_>, store::Error> {
+        let tenant_guard = self.tenant_shared(tenant)?;
         self.user_under(tenant_guard, tenant, user)
     }
 
     /// Takes the tenant's stripe exclusively, then the user's stripe: for a user-level write that
     /// also checks a tenant-wide constraint (a NIP-05 name unique in the tenant).
-    pub(crate) fn user_exclusive(&self, tenant: &str, user: &str) -> UserGuard<'_> {
-        let tenant_guard = self.tenant_exclusive(tenant);
+    ///
+    /// # Errors
+    ///
+    /// A store's lock could not be taken ([`Store::lock`]); nothing is held then.
+    pub(crate) fn user_exclusive(
+        &self,
+        tenant: &str,
+        user: &str,
+    ) -> Result<UserGuard<'_>, store::Error> {
+        let tenant_guard = self.tenant_exclusive(tenant)?;
         self.user_under(tenant_guard, tenant, user)
     }
 
@@ -106,12 +166,15 @@ impl Locks {
         tenant_guard: TenantGuard<'a>,
         tenant: &str,
         user: &str,
-    ) -> UserGuard<'a> {
+    ) -> Result<UserGuard<'a>, store::Error> {
         let stripe = &self.users[stripe(&(tenant, user), USER_STRIPES)];
-        UserGuard {
-            _user: stripe.lock().unwrap_or_else(|p| p.into_inner()),
+        let local = stripe.lock().unwrap_or_else(|p| p.into_inner());
+        let key = format!("user\0{tenant}/{user}");
+        Ok(UserGuard {
+            _store: self.store.lock(key.as_bytes(), LockMode::Exclusive)?,
+            _user: local,
             _tenant: tenant_guard,
-        }
+        })
     }
 }
 

@@ -82,7 +82,7 @@ impl Admin<'_> {
             ));
         }
         let bunker = self.bunker;
-        let _guard = bunker.locks.user(tenant, user);
+        let _guard = bunker.locks.user(tenant, user)?;
         let record = bunker.user_in(tenant, user)?;
         if record.disabled {
             return Err(Error::Conflict("the user is disabled"));

@@ -73,7 +73,7 @@ impl Admin<'_> {
             if !stale && !orphaned {
                 continue;
             }
-            let _guard = bunker.locks.user(&record.tenant, &record.user);
+            let _guard = bunker.locks.user(&record.tenant, &record.user)?;
             let mut batch = Batch::new();
             approvals::delete(&mut batch, &record);
             bunker.store.write(batch, Durability::Sync)?;
@@ -103,7 +103,7 @@ impl Admin<'_> {
                 continue;
             }
             let (rs, client) = (session.record.remote_signer, session.record.client);
-            let _guard = bunker.locks.user(tenant, user);
+            let _guard = bunker.locks.user(tenant, user)?;
             // Decided again under the lock, on the session as it is now: the client may have
             // replaced it with a new one meanwhile, or an admin changed the policy.
             let current = bunker.sessions.get(&rs, &client);
@@ -145,7 +145,7 @@ impl Admin<'_> {
             if !self.retired(&record, now) {
                 continue;
             }
-            let _guard = bunker.locks.user(&record.tenant, &record.user);
+            let _guard = bunker.locks.user(&record.tenant, &record.user)?;
             match bunker.directory.bunker_secret(&hash)? {
                 Some((current, _)) if self.retired(&current, now) => {}
                 _ => continue,

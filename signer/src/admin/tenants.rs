@@ -37,9 +37,11 @@ impl Admin<'_> {
         update: TenantUpdate,
         now: u64,
     ) -> Result<TenantRecord, Error> {
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let claims = matches!(update.nip05_domain, Some(Some(_)));
-        let _domains = claims.then(|| self.bunker.locks.nip05_domains());
+        let _domains = claims
+            .then(|| self.bunker.locks.nip05_domains())
+            .transpose()?;
         if let Some(Some(domain)) = &update.nip05_domain {
             let holder = self.bunker.directory.nip05_domain_holder(domain);
             if holder.is_some_and(|other| other != tenant) {
@@ -62,7 +64,7 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<TenantRecord, Error> {
         policy.validate()?;
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         self.bunker.directory.set_tenant_policy(tenant, policy, now)
     }
 
@@ -82,7 +84,7 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<AdminPubkey, AdminError> {
         check_label(name.as_deref())?;
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let directory = &self.bunker.directory;
         let mut record = directory.tenant(tenant).ok_or(Error::TenantNotFound)?;
         if record.admin_pubkeys.iter().any(|a| a.pubkey == pubkey) {
@@ -114,7 +116,7 @@ impl Admin<'_> {
         pubkey: &PublicKey,
         now: u64,
     ) -> Result<(), AdminError> {
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let directory = &self.bunker.directory;
         let mut record = directory.tenant(tenant).ok_or(Error::TenantNotFound)?;
         let before = record.admin_pubkeys.len();
@@ -138,7 +140,7 @@ impl Admin<'_> {
     /// after the data key is destroyed leaves rows that no longer open; calling again finishes.
     pub fn delete_tenant(&self, tokens: &AdminTokens, tenant: &str) -> Result<usize, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.tenant_exclusive(tenant);
+        let _guard = bunker.locks.tenant_exclusive(tenant)?;
         let directory = &bunker.directory;
         if directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound);

@@ -128,7 +128,7 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<(Zeroizing<String>, AdminTokenRecord), AdminError> {
         check_label(name.as_deref())?;
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         if self.bunker.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound.into());
         }
@@ -169,7 +169,7 @@ impl Admin<'_> {
         tenant: &str,
         id: &str,
     ) -> Result<(), AdminError> {
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         if self.bunker.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound.into());
         }

@@ -47,7 +47,7 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<UserRecord, AdminError> {
         let secret = new.key.resolve()?;
-        let _guard = self.bunker.locks.tenant_exclusive(tenant);
+        let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let record =
             self.bunker
                 .directory
@@ -77,7 +77,7 @@ impl Admin<'_> {
             locks.user_exclusive(tenant, user)
         } else {
             locks.user(tenant, user)
-        };
+        }?;
         self.bunker.directory.update_user(tenant, user, update, now)
     }
 
@@ -99,7 +99,7 @@ impl Admin<'_> {
         if let Some(policy) = &policy {
             policy.validate()?;
         }
-        let _guard = self.bunker.locks.user(tenant, user);
+        let _guard = self.bunker.locks.user(tenant, user)?;
         let directory = &self.bunker.directory;
         let record = directory.set_user_policy(tenant, user, policy, now)?;
         Ok(match record.policy {
@@ -127,7 +127,7 @@ impl Admin<'_> {
     /// [`Error::TenantNotFound`], [`Error::UserNotFound`], [`Error::Kms`] / [`Error::Store`].
     pub fn delete_user(&self, tenant: &str, user: &str) -> Result<UserRecord, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.user(tenant, user);
+        let _guard = bunker.locks.user(tenant, user)?;
         let record = bunker.user_in(tenant, user)?;
         let rs = record.remote_signer_pubkey;
         let mut batch = Batch::new();
@@ -156,7 +156,7 @@ impl Admin<'_> {
         now: u64,
     ) -> Result<UserRecord, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.user(tenant, user);
+        let _guard = bunker.locks.user(tenant, user)?;
         let mut batch = Batch::new();
         let (record, old) = bunker
             .directory
@@ -213,7 +213,7 @@ impl Admin<'_> {
             ));
         }
         let issued = {
-            let _guard = self.bunker.locks.user(tenant, user);
+            let _guard = self.bunker.locks.user(tenant, user)?;
             self.bunker.directory.issue_secret(
                 tenant,
                 user,
@@ -252,7 +252,7 @@ impl Admin<'_> {
     /// [`Error::TenantNotFound`]; [`Error::NotFound`] (`bunker URI`: unknown, another user's, or
     /// revoked meanwhile); [`Error::Kms`] / [`Error::Store`].
     pub fn revoke_bunker_uri(&self, tenant: &str, user: &str, id: &str) -> Result<(), Error> {
-        let _guard = self.bunker.locks.user(tenant, user);
+        let _guard = self.bunker.locks.user(tenant, user)?;
         self.bunker.directory.revoke_token(tenant, user, id)
     }
 
@@ -271,7 +271,7 @@ impl Admin<'_> {
         client: Option<&PublicKey>,
     ) -> Result<usize, Error> {
         let bunker = self.bunker;
-        let _guard = bunker.locks.user(tenant, user);
+        let _guard = bunker.locks.user(tenant, user)?;
         let record = bunker.user_in(tenant, user)?;
         let rs = record.remote_signer_pubkey;
         let mut batch = Batch::new();

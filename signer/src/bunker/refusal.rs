@@ -56,4 +56,4 @@ impl Bunker {
 
 #[cfg(test)]
 #[path = "refusal_tests.rs"]
-mod tests;
+pub(crate) mod tests;

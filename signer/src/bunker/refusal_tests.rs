@@ -33,13 +33,19 @@ fn hosted() -> (Bunker, PublicKey, String) {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Scheme {
+pub(crate) enum Scheme {
     Nip44,
     Nip04,
 }
 
 /// A signed kind-24133 request from `client` to `remote` carrying `json`, at `created_at`.
-fn request(client: &Keypair, remote: &PublicKey, json: &str, scheme: Scheme, at: u64) -> Event {
+pub(crate) fn request(
+    client: &Keypair,
+    remote: &PublicKey,
+    json: &str,
+    scheme: Scheme,
+    at: u64,
+) -> Event {
     let mut crypto = Crypto::from_os_rng();
     let content = match scheme {
         Scheme::Nip44 => {
@@ -63,7 +69,12 @@ fn request(client: &Keypair, remote: &PublicKey, json: &str, scheme: Scheme, at:
 }
 
 /// The plaintext of a reply to `client`, decrypted in `scheme`.
-fn open(client: &Keypair, remote: &PublicKey, reply: &Event, scheme: Scheme) -> serde_json::Value {
+pub(crate) fn open(
+    client: &Keypair,
+    remote: &PublicKey,
+    reply: &Event,
+    scheme: Scheme,
+) -> serde_json::Value {
     let text = match scheme {
         Scheme::Nip44 => {
             let key = nip44::ConversationKey::derive(&client.secret_key(), remote).unwrap();

@@ -1,5 +1,6 @@
 //! What only [`PgStore`] has: migrations applied once (also by nodes starting together), data
-//! kept across connections, and bounded, password-free failures when the database is away.
+//! kept across connections, bounded, password-free failures when the database is away, and locks
+//! that order processes sharing one database.
 
 use crate::conformance::{check, put_all};
 use crate::testing::Postgres;
@@ -120,4 +121,73 @@ fn a_sole_process_store_keeps_others_out_until_it_closes() {
             Err(e) => panic!("{e}"),
         }
     }
+}
+
+/// Options whose statement timeout bounds a lock wait to 1 s.
+fn impatient() -> PgOptions {
+    PgOptions {
+        statement_timeout: Duration::from_secs(1),
+        ..PgOptions::default()
+    }
+}
+
+#[test]
+fn locks_exclude_across_stores_by_key_and_mode_until_dropped() {
+    use crate::LockMode::{Exclusive, Shared};
+    let url = Postgres::shared().database();
+    let a = PgStore::connect(&url, &impatient()).unwrap();
+    let b = PgStore::connect(&url, &impatient()).unwrap();
+
+    let held = a.lock(b"tenant/acme", Exclusive).unwrap();
+    let refused = b.lock(b"tenant/acme", Exclusive).unwrap_err().to_string();
+    assert!(refused.contains("taking a lock"), "{refused}");
+    assert!(b.lock(b"tenant/acme", Shared).is_err(), "shared waits too");
+    drop(b.lock(b"tenant/other", Exclusive).unwrap());
+    drop(held);
+    let exclusive = b.lock(b"tenant/acme", Exclusive).unwrap();
+    drop(exclusive);
+
+    let shared = a.lock(b"tenant/acme", Shared).unwrap();
+    let also = b.lock(b"tenant/acme", Shared).unwrap();
+    assert!(b.lock(b"tenant/acme", Exclusive).is_err());
+    drop((shared, also));
+    drop(a.lock(b"tenant/acme", Exclusive).unwrap());
+}
+
+/// 4 stores × 8 threads each increment one counter 8 times with a read-modify-write under the
+/// exclusive lock: no increment is lost.
+#[test]
+fn read_modify_writes_under_the_lock_lose_nothing_across_stores() {
+    const STORES: usize = 4;
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 8;
+    let url = Postgres::shared().database();
+    let stores: Vec<PgStore> = (0..STORES)
+        .map(|_| PgStore::connect(&url, &PgOptions::default()).unwrap())
+        .collect();
+    std::thread::scope(|scope| {
+        for store in &stores {
+            for _ in 0..THREADS {
+                scope.spawn(move || {
+                    for _ in 0..ROUNDS {
+                        let _held = store.lock(b"counter", crate::LockMode::Exclusive).unwrap();
+                        let now = store
+                            .get(Cf::Users, b"counter")
+                            .unwrap()
+                            .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                        let mut batch = crate::Batch::new();
+                        batch.put(Cf::Users, b"counter".as_slice(), (now + 1).to_be_bytes());
+                        store.write(batch, crate::Durability::Sync).unwrap();
+                    }
+                });
+            }
+        }
+    });
+    let total = (STORES * THREADS * ROUNDS) as u64;
+    check(
+        &stores[0],
+        Cf::Users,
+        b"counter",
+        Some(&total.to_be_bytes()),
+    );
 }
