@@ -118,7 +118,12 @@ async fn rotations_while_clients_sign_fail_no_request() {
         .post_ok(&format!("/v1/tenants/{tenant}/keys/rotate"), json!(null))
         .await;
     assert_eq!(rotated["data_keys"], 2, "{rotated}");
-    let after = keys_until(&server, settled).await;
+    // The status reads the master key's counts and the pending rotations one after the other, so
+    // one answer may see the rotations done and the old data key not yet gone: wait for both.
+    let after = keys_until(&server, |k| {
+        settled(k) && k["wrapped_by_version"] == json!({"2": 2})
+    })
+    .await;
     stop_tx.send(true).unwrap();
     let mut total = 0;
     for signer in signers {
