@@ -21,18 +21,18 @@ pub(crate) fn open(config: &Config) -> Result<Arc<dyn Store>, Error> {
     match &config.store {
         None => Ok(Arc::new(RocksStore::open(&config.data_dir.join("db"))?)),
         Some(url) => {
-            let mut url = url.expose().to_owned();
-            if let Some(password) = config.store_password()? {
-                url = with_password(&url, &password);
-            }
+            let password = config.store_password()?;
             let options = PgOptions {
                 pool_size: config.store_pool_size,
                 sole_process: true,
                 ..PgOptions::default()
             };
-            let store = PgStore::connect(&url, &options);
-            zeroize::Zeroize::zeroize(&mut url);
-            Ok(Arc::new(store?))
+            let store = PgStore::connect_as(
+                url.expose(),
+                password.as_deref().map(|p| p.as_str()),
+                &options,
+            )?;
+            Ok(Arc::new(store))
         }
     }
 }
@@ -63,40 +63,4 @@ pub(crate) fn holds_records(store: &dyn Store) -> Result<bool, Error> {
         }
     }
     Ok(false)
-}
-
-/// `url` with `password` as the password of its user info (percent-encoded), replacing any.
-fn with_password(url: &str, password: &str) -> String {
-    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
-    let encoded = utf8_percent_encode(password, NON_ALPHANUMERIC);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user_info, hosts)) => {
-            let user = user_info.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:{encoded}@{hosts}{tail}")
-        }
-        None => format!("{scheme}://:{encoded}@{authority}{tail}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_password_file_replaces_the_urls_password() {
-        let cases = [
-            ("postgres://u@db/b", "postgres://u:p%40ss%2F@db/b"),
-            (
-                "postgres://u:old@db:5/b?x=1",
-                "postgres://u:p%40ss%2F@db:5/b?x=1",
-            ),
-            ("postgres://db/b", "postgres://:p%40ss%2F@db/b"),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(super::with_password(url, "p@ss/"), expected);
-        }
-    }
 }

@@ -32,9 +32,8 @@ const EXPORT_PAGE: i32 = 1024;
 /// Times a write is retried when PostgreSQL aborts it for a deadlock or serialization failure
 /// (SQLSTATE `40P01`, `40001`); it was not applied, so a retry cannot apply it twice.
 const WRITE_RETRIES: usize = 5;
-/// The key of the session-level advisory lock (`pg_advisory_lock`) that serializes migrations
-/// across nodes starting together: the ASCII bytes of `"bunkerd!"`.
-const MIGRATION_LOCK: i64 = 0x6275_6e6b_6572_6421;
+/// The [`Store::lock`] key that serializes migrations across nodes starting together.
+const MIGRATION_LOCK: &[u8] = b"schema migrations";
 /// The key of the advisory lock a [`PgOptions::sole_process`] store holds: `"bunkerd1"`.
 const SOLE_PROCESS_LOCK: i64 = 0x6275_6e6b_6572_6431;
 
@@ -147,13 +146,34 @@ impl PgStore {
     /// `options.connect_timeout`, or a migration fails (its text names the database, never the
     /// password).
     pub fn connect(url: &str, options: &PgOptions) -> Result<PgStore, Error> {
-        blocking(|| PgStore::connect_here(url, options))
+        PgStore::connect_as(url, None, options)
     }
 
-    fn connect_here(url: &str, options: &PgOptions) -> Result<PgStore, Error> {
+    /// [`PgStore::connect`] with `password` (when given) in place of the URL's: for a password
+    /// kept in a file rather than in the URL.
+    ///
+    /// # Errors
+    ///
+    /// As [`PgStore::connect`].
+    pub fn connect_as(
+        url: &str,
+        password: Option<&str>,
+        options: &PgOptions,
+    ) -> Result<PgStore, Error> {
+        blocking(|| PgStore::connect_here(url, password, options))
+    }
+
+    fn connect_here(
+        url: &str,
+        password: Option<&str>,
+        options: &PgOptions,
+    ) -> Result<PgStore, Error> {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| Error::Engine(format!("the PostgreSQL URL does not parse: {e}")))?;
+        if let Some(password) = password {
+            config.password(password);
+        }
         let target = describe(&config);
         let statement_ms = options.statement_timeout.as_millis();
         config
@@ -220,14 +240,12 @@ impl PgStore {
             .map(|v| v.unwrap_or(0))
     }
 
+    /// Applies the missing migrations under [`MIGRATION_LOCK`], so nodes starting together
+    /// migrate once.
     fn migrate(&self) -> Result<(), Error> {
-        let mut conn = self.conn()?;
-        conn.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .map_err(|e| self.error("locking for migrations", e))?;
-        let report = embedded::migrations::runner().run(&mut *conn);
-        // Unlocked also on failure; a connection that died took its lock with it.
-        let _ = conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
-        report
+        let _migrating = self.lock(MIGRATION_LOCK, LockMode::Exclusive)?;
+        embedded::migrations::runner()
+            .run(&mut *self.conn()?)
             .map(drop)
             .map_err(|e| Error::Engine(format!("migrating {}: {e}", self.target)))
     }
@@ -262,36 +280,19 @@ impl PgStore {
     ) -> Result<Page, Error> {
         let mut sql = String::from("SELECT key, value FROM records WHERE cf = $1");
         let name = cf.name();
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(2);
+        for (bound, [inclusive, exclusive]) in [(low, [">=", ">"]), (high, ["<=", "<"])] {
+            let (key, op) = match bound {
+                Bound::Included(key) => (key, inclusive),
+                Bound::Excluded(key) => (key, exclusive),
+                Bound::Unbounded => continue,
+            };
+            keys.push(key);
+            sql.push_str(&format!(" AND key {op} ${}", keys.len() + 1));
+        }
         let mut params: Vec<(&(dyn postgres::types::ToSql + Sync), Type)> =
             vec![(&name, Type::TEXT)];
-        let low_bytes;
-        let high_bytes;
-        match low {
-            Bound::Included(k) | Bound::Excluded(k) => {
-                low_bytes = k;
-                let op = if matches!(low, Bound::Included(_)) {
-                    ">="
-                } else {
-                    ">"
-                };
-                sql.push_str(&format!(" AND key {op} ${}", params.len() + 1));
-                params.push((&low_bytes, Type::BYTEA));
-            }
-            Bound::Unbounded => {}
-        }
-        match high {
-            Bound::Included(k) | Bound::Excluded(k) => {
-                high_bytes = k;
-                let op = if matches!(high, Bound::Included(_)) {
-                    "<="
-                } else {
-                    "<"
-                };
-                sql.push_str(&format!(" AND key {op} ${}", params.len() + 1));
-                params.push((&high_bytes, Type::BYTEA));
-            }
-            Bound::Unbounded => {}
-        }
+        params.extend(keys.iter().map(|key| (key as _, Type::BYTEA)));
         sql.push_str(match order {
             Order::Ascending => " ORDER BY key ASC",
             Order::Descending => " ORDER BY key DESC",
@@ -615,6 +616,8 @@ fn lock_id(key: &[u8]) -> i64 {
     i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
+/// The least key above every key that starts with `prefix` (`None`: no such bound, the prefix is
+/// empty or all `0xff`).
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
