@@ -16,6 +16,7 @@
 //! [`LogFormat`], [`ConfigError`]. Submodules: `settings` (the layer and the merge), `file` (TOML
 //! loading), `check` (the checks behind [`Config::validate`]), `error`.
 
+mod bus;
 mod check;
 mod error;
 mod file;
@@ -25,6 +26,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use bus::BusUrl;
 pub use error::ConfigError;
 pub use master_key::MasterKeySource;
 pub use settings::{LimitSettings, Settings};
@@ -50,6 +52,9 @@ pub struct Config {
     /// Connections to PostgreSQL this node keeps at most (1..=[`MAX_STORE_POOL_SIZE`]). Default:
     /// [`DEFAULT_STORE_POOL_SIZE`] (16).
     pub store_pool_size: u32,
+    /// The NATS server of the cluster this node joins (with `store`, which every node shares);
+    /// `None`: alone. Default: `None`.
+    pub cluster_bus: Option<BusUrl>,
     /// Relay (websocket + NIP-11) listen address. Default: `127.0.0.1:7447`.
     pub listen: SocketAddr,
     /// Admin API listen address. Default: `127.0.0.1:7448` (loopback: the admin API is not public).
@@ -121,6 +126,7 @@ impl std::fmt::Debug for Config {
             .field("store", &self.store)
             .field("store_password_file", &self.store_password_file)
             .field("store_pool_size", &self.store_pool_size)
+            .field("cluster_bus", &self.cluster_bus)
             .field("listen", &self.listen)
             .field("admin_listen", &self.admin_listen)
             .field("public_url", &self.public_url)
@@ -219,6 +225,7 @@ impl Config {
             store: None,
             store_password_file: None,
             store_pool_size: DEFAULT_STORE_POOL_SIZE,
+            cluster_bus: None,
             listen: DEFAULT_LISTEN.parse().expect("valid literal"),
             admin_listen: DEFAULT_ADMIN_LISTEN.parse().expect("valid literal"),
             public_url: None,

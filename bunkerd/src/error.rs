@@ -34,6 +34,10 @@ pub enum Error {
     /// The signer failed to load.
     #[error("signer: {0}")]
     Signer(#[from] signer::Error),
+    /// The cluster bus (`cluster_bus`) could not be reached or subscribed to; the text names the
+    /// server without credentials.
+    #[error("cluster bus: {0}")]
+    Bus(String),
 }
 
 impl Error {
@@ -46,6 +50,7 @@ impl Error {
             Error::Kms(e) => e.code(),
             Error::Store(e) => e.code(),
             Error::Signer(e) => e.code(),
+            Error::Bus(_) => "bus",
         }
     }
 

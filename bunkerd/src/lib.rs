@@ -15,6 +15,7 @@
 mod admin;
 pub mod backup;
 pub mod cli;
+mod cluster;
 pub mod config;
 mod custody;
 mod dispatch;

@@ -248,12 +248,13 @@ fn backup(
 }
 
 /// Exit code for an error before serving: 64 for settings (the master key's included), 69 when
-/// the master-key provider or the PostgreSQL server cannot be reached, else 1.
+/// the master-key provider, the PostgreSQL server or the cluster bus cannot be reached, else 1.
 fn start_failure(e: &bunkerd::Error) -> ExitCode {
     match e {
         bunkerd::Error::Config(_) | bunkerd::Error::MasterKey { .. } => ExitCode::from(EX_USAGE),
         bunkerd::Error::Kms(kms::Error::Provider { .. })
-        | bunkerd::Error::Store(store::Error::Unavailable(_)) => ExitCode::from(EX_UNAVAILABLE),
+        | bunkerd::Error::Store(store::Error::Unavailable(_))
+        | bunkerd::Error::Bus(_) => ExitCode::from(EX_UNAVAILABLE),
         _ => ExitCode::FAILURE,
     }
 }

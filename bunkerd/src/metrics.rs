@@ -16,7 +16,8 @@
 //! `bunkerd_store_size_bytes{cf}`, `bunkerd_audit_dropped_total`,
 //! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`,
 //! `bunkerd_admin_auth_failures_total{scheme}`, `bunkerd_accept_errors_total{listener,error}`,
-//! `bunkerd_outbound_bytes`, `bunkerd_retained_bytes`, and the `process_*` metrics.
+//! `bunkerd_outbound_bytes`, `bunkerd_retained_bytes`, `bunkerd_cluster_nodes`,
+//! `bunkerd_cluster_bus_dropped_total`, and the `process_*` metrics.
 
 use prometheus::{
     Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -47,6 +48,8 @@ pub(crate) struct Metrics {
     handover_waits: IntCounterVec,
     handover_wait: Counter,
     ready: IntGauge,
+    cluster_nodes: IntGauge,
+    bus_dropped: IntCounter,
     admin_auth_failures: IntCounterVec,
     accept_errors: IntCounterVec,
 }
@@ -90,6 +93,10 @@ pub(crate) struct Snapshot {
     pub(crate) handover_waited: Duration,
     /// Whether the store answers and the server is not stopping.
     pub(crate) ready: bool,
+    /// Nodes of the cluster alive, this one included (1 alone).
+    pub(crate) cluster_nodes: u32,
+    /// Messages dropped because the queue to the cluster bus was full.
+    pub(crate) bus_dropped: u64,
 }
 
 impl Metrics {
@@ -199,6 +206,15 @@ impl Metrics {
                 "bunkerd_ready",
                 "1 when the store answers and the listeners are up",
             ),
+            cluster_nodes: gauge(
+                "bunkerd_cluster_nodes",
+                "Nodes of the cluster heard within 3 s, this one included (1 alone); each admits \
+                 this share of every tenant's rate",
+            ),
+            bus_dropped: counter(
+                "bunkerd_cluster_bus_dropped_total",
+                "Messages for the cluster bus dropped because its queue was full",
+            ),
             registry,
         }
     }
@@ -284,6 +300,9 @@ impl Metrics {
             self.handover_wait.inc_by(waited - seen);
         }
         self.ready.set(i64::from(snapshot.ready));
+        self.cluster_nodes.set(i64::from(snapshot.cluster_nodes));
+        self.bus_dropped
+            .inc_by(snapshot.bus_dropped.saturating_sub(self.bus_dropped.get()));
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -311,6 +330,8 @@ mod tests {
             handover_timeouts: 2,
             handover_waited: Duration::from_micros(1500),
             ready: true,
+            cluster_nodes: 1,
+            bus_dropped: 0,
         }
     }
 
@@ -351,6 +372,8 @@ mod tests {
             r#"bunkerd_pool_handover_waits_total{ended="timeout"} 2"#,
             "bunkerd_pool_handover_wait_seconds_total 0.0015",
             "bunkerd_ready 1",
+            "bunkerd_cluster_nodes 1",
+            "bunkerd_cluster_bus_dropped_total 0",
             "bunkerd_pool_queue_wait_seconds_count 1",
             // Present from start, at zero.
             r#"bunkerd_refusal_replies_total{reason="connection_events"} 0"#,

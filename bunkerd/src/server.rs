@@ -108,16 +108,35 @@ pub async fn start(config: Config) -> Result<Server, Error> {
         .unwrap_or_else(|| format!("ws://{relay_addr}"));
     let (store, bunker, token_hash, tokens) = open(&config, public_url.clone()).await?;
     let shutdown = CancellationToken::new();
+    let hub = Arc::new(Hub::new(config.limits.outbound_bytes_total));
+    let bus = match &config.cluster_bus {
+        None => None,
+        Some(url) => Some(
+            crate::cluster::join(
+                url,
+                bunker.clone(),
+                tokens.clone(),
+                hub.clone(),
+                2 * config.limits.created_at_window_secs,
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+    };
     let task = tokio::spawn(serve(
         Listeners {
             relay: relay_listener,
             admin: admin_listener,
         },
         config,
-        store,
-        bunker,
-        token_hash,
-        tokens,
+        Opened {
+            store,
+            bunker,
+            token_hash,
+            tokens,
+            hub,
+            bus,
+        },
         shutdown.clone(),
     ));
     tracing::info!(%relay_addr, %admin_addr, %public_url, "bunkerd is serving");
@@ -147,10 +166,11 @@ fn local_addr(listener: &TcpListener) -> Result<SocketAddr, Error> {
         .map_err(|e| Error::io("reading the bound address", e))
 }
 
-type Opened = (Arc<dyn Store>, Arc<Bunker>, [u8; 32], Arc<AdminTokens>);
-
 /// Opens the store, master key and signer, and resolves the operator token, on the blocking pool.
-async fn open(config: &Config, public_url: String) -> Result<Opened, Error> {
+async fn open(
+    config: &Config,
+    public_url: String,
+) -> Result<(Arc<dyn Store>, Arc<Bunker>, [u8; 32], Arc<AdminTokens>), Error> {
     let config = config.clone();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&config.data_dir)
@@ -220,16 +240,26 @@ async fn finished_by(deadline: tokio::time::Instant, work: impl Future) -> bool 
     tokio::time::timeout_at(deadline, work).await.is_ok()
 }
 
-async fn serve(
-    listeners: Listeners,
-    config: Config,
+/// What [`start`] opened and joined before serving.
+struct Opened {
     store: Arc<dyn Store>,
     bunker: Arc<Bunker>,
     token_hash: [u8; 32],
     tokens: Arc<AdminTokens>,
-    shutdown: CancellationToken,
-) {
-    let hub = Arc::new(Hub::new(config.limits.outbound_bytes_total));
+    hub: Arc<Hub>,
+    /// The cluster bus, when this node is one of several.
+    bus: Option<Arc<crate::cluster::Bus>>,
+}
+
+async fn serve(listeners: Listeners, config: Config, opened: Opened, shutdown: CancellationToken) {
+    let Opened {
+        store,
+        bunker,
+        token_hash,
+        tokens,
+        hub,
+        bus,
+    } = opened;
     let pool_config = PoolConfig {
         workers: if config.workers == 0 {
             PoolConfig::default().workers
@@ -305,6 +335,13 @@ async fn serve(
         .expect("no CA file to read")
     });
     tracker.spawn(foreign.clone().run());
+    if let Some(bus) = &bus {
+        tracker.spawn(share_rates(
+            bus.nodes(),
+            relay_state.clone(),
+            shutdown.clone(),
+        ));
+    }
     let accept_metrics = metrics.clone();
     // Resumes at once whatever rotation or shred a stop or crash interrupted.
     let custody = Arc::new(crate::keys::KeyCustody::new(metrics.custody.clone()));
@@ -330,6 +367,7 @@ async fn serve(
         backup_dir: config.data_dir.join("backups"),
         backups: tokio::sync::Semaphore::new(1),
         custody,
+        bus,
     });
     tracker.spawn(sweep(
         hub,
@@ -527,6 +565,22 @@ impl Drop for DemotedIo {
     fn drop(&mut self) {
         if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
+        }
+    }
+}
+
+/// Shares every tenant's rate among the cluster's nodes as their count changes.
+async fn share_rates(
+    mut nodes: tokio::sync::watch::Receiver<u32>,
+    relay_state: Arc<RelayState>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let count = *nodes.borrow_and_update();
+        relay_state.set_cluster_nodes(count);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = nodes.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -24,7 +24,9 @@ pub(crate) fn open(config: &Config) -> Result<Arc<dyn Store>, Error> {
             let password = config.store_password()?;
             let options = PgOptions {
                 pool_size: config.store_pool_size,
-                sole_process: true,
+                // Nodes of a cluster share the database; a node alone keeps others out, since
+                // nothing would tell it of their writes.
+                sole_process: config.cluster_bus.is_none(),
                 ..PgOptions::default()
             };
             let store = PgStore::connect_as(

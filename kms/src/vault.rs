@@ -236,10 +236,15 @@ impl Vault {
             owner,
             role,
         };
-        let keys = self.keys(tenant)?;
-        let key = sealed_key_id(sealed)
-            .and_then(|id| keys.by_id(id))
-            .unwrap_or(&keys.current);
+        let mut keys = self.keys(tenant)?;
+        let id = sealed_key_id(sealed);
+        if id.is_some_and(|id| keys.by_id(id).is_none()) {
+            // Sealed under a data key this process has not loaded: another process sharing the
+            // store rotated the tenant's keys since. Load them again, once.
+            self.forget(tenant);
+            keys = self.keys(tenant)?;
+        }
+        let key = id.and_then(|id| keys.by_id(id)).unwrap_or(&keys.current);
         key.open(sealed, &binding)
     }
 
@@ -272,6 +277,13 @@ impl Vault {
         self.store.write(batch, Durability::Sync)?;
         cache.remove(tenant);
         Ok(())
+    }
+
+    /// Forgets the tenant's cached data keys, so the next use loads them from the store again:
+    /// for a node of a cluster after another node rotated, retired or destroyed them. Takes the
+    /// cache's write lock, so a load that began before returns first and is dropped here.
+    pub fn forget(&self, tenant: &str) {
+        self.write_cache().remove(tenant);
     }
 
     /// Starts (or joins) a tenant data-key rotation: adds a fresh DEK and makes it the one that

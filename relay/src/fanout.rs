@@ -89,6 +89,17 @@ pub struct Hub {
     dropped: AtomicU64,
     /// Outbound bytes charged over every connection delivered to ([`crate::outbox`]).
     outbound: Arc<crate::outbox::Total>,
+    /// The other nodes of a cluster, once joined ([`Hub::join`]).
+    peers: std::sync::OnceLock<Arc<dyn Peers>>,
+}
+
+/// The other nodes of a cluster, as the hub sees them: every event [`Hub::publish`] delivers is
+/// forwarded, so that the node holding the client's subscription (or the one it reconnects to)
+/// delivers and retains it too ([`Hub::publish_from_peer`] on that side).
+pub trait Peers: Send + Sync {
+    /// Hands `json` (one event, NIP-01 JSON) to the other nodes. Called on the publishing
+    /// thread, before [`Hub::publish`] returns; must not block a tokio reactor thread.
+    fn forward(&self, json: &str);
 }
 
 impl std::fmt::Debug for Hub {
@@ -143,7 +154,13 @@ impl Hub {
             retained_bytes: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             outbound: crate::outbox::Total::new(outbound_bytes_total),
+            peers: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Forwards every event published from now on to `peers`. Only the first call counts.
+    pub fn join(&self, peers: Arc<dyn Peers>) {
+        let _ = self.peers.set(peers);
     }
 
     /// The connections' outbound total.
@@ -234,8 +251,24 @@ impl Hub {
     ///
     /// Messages are built under the index guard but sent after it is released, and each
     /// (connection, subscription) gets the event once even when it is indexed under several keys.
+    ///
+    /// In a cluster ([`Hub::join`]) the event is forwarded to the other nodes first.
     pub fn publish(&self, event: Event, now: u64) {
         let json: Arc<str> = event.to_json().into();
+        if let Some(peers) = self.peers.get() {
+            peers.forward(&json);
+        }
+        self.deliver(event, json, now);
+    }
+
+    /// [`Hub::publish`] for an event another node published (and forwarded): delivered and
+    /// retained here, not forwarded again.
+    pub fn publish_from_peer(&self, event: Event, now: u64) {
+        let json: Arc<str> = event.to_json().into();
+        self.deliver(event, json, now);
+    }
+
+    fn deliver(&self, event: Event, json: Arc<str>, now: u64) {
         let event = Arc::new(event);
         let mut seen: HashSet<(ConnId, Arc<str>)> = HashSet::new();
         let mut outgoing: Vec<(Outbox, String)> = Vec::new();

@@ -14,6 +14,11 @@
 //! A deleted tenant's bucket (a few dozen bytes) stays until restart; its remote signers are no longer
 //! hosted, so it is never consulted again.
 //!
+//! In a cluster of `n` nodes (`RelayState::set_cluster_nodes`) each node admits `ceil(rate / n)` per
+//! second with `ceil(burst / n)` burst, so the nodes together admit at most `rate + n - 1` per
+//! second and `burst + n - 1` at once; a tenant whose clients all reach one node gets its share
+//! there.
+//!
 //! `ReplyBudget` bounds the NIP-46 error replies bunkerd sends to requests it refused itself
 //! (`crate::answer`): a bucket per tenant and one for all, fixed ([`REFUSAL_REPLIES_PER_TENANT`],
 //! [`REFUSAL_REPLIES_TOTAL`]), charged before any crypto. Over budget a refusal gets its `OK
@@ -28,10 +33,21 @@ use std::sync::Arc;
 
 /// The buckets, by tenant id: each tenant's request bucket, and its bucket for requests from
 /// clients without a session.
-#[derive(Default)]
 pub(crate) struct TenantBuckets {
     buckets: DashMap<Arc<str>, Bucket>,
     unpaired: DashMap<Arc<str>, Bucket>,
+    /// Nodes of the cluster sharing every tenant's rate (1: alone).
+    nodes: std::sync::atomic::AtomicU32,
+}
+
+impl Default for TenantBuckets {
+    fn default() -> Self {
+        TenantBuckets {
+            buckets: DashMap::new(),
+            unpaired: DashMap::new(),
+            nodes: std::sync::atomic::AtomicU32::new(1),
+        }
+    }
 }
 
 impl std::fmt::Debug for TenantBuckets {
@@ -70,7 +86,24 @@ impl TenantBuckets {
             return true;
         };
         let burst = NonZeroU32::new(burst).map_or(rate, |b| b.max(rate));
+        let (rate, burst) = self.share(rate, burst);
         take(&self.buckets, tenant, rate, burst)
+    }
+
+    /// Shares every tenant's rate among `nodes` nodes (at least 1) from the next request on.
+    pub(crate) fn set_nodes(&self, nodes: u32) {
+        self.nodes
+            .store(nodes.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// This node's share of (`rate`, `burst`): each divided by the node count, rounded up.
+    fn share(&self, rate: NonZeroU32, burst: NonZeroU32) -> (NonZeroU32, NonZeroU32) {
+        let nodes = NonZeroU32::new(self.nodes.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(NonZeroU32::MIN);
+        let part = |n: NonZeroU32| n.get().div_ceil(nodes.get());
+        let rate = NonZeroU32::new(part(rate)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(part(burst)).unwrap_or(rate).max(rate);
+        (rate, burst)
     }
 
     /// Takes one token from the unpaired bucket of `tenant` ([`Limits::unpaired_requests_per_sec`],
@@ -80,6 +113,7 @@ impl TenantBuckets {
             return true;
         };
         let burst = NonZeroU32::new(rate.get().saturating_mul(2)).unwrap_or(rate);
+        let (rate, burst) = self.share(rate, burst);
         take(&self.unpaired, tenant, rate, burst)
     }
 }
@@ -280,6 +314,32 @@ mod tests {
             tenant_requests_per_sec: 0,
             ..Limits::default()
         }
+    }
+
+    #[test]
+    fn in_a_cluster_each_node_admits_its_share_rounded_up() {
+        let started = std::time::Instant::now();
+        let tenant: Arc<str> = "t".into();
+        let admitted = |buckets: &TenantBuckets, rps, burst| {
+            let route = route(&tenant, Some(rps), Some(burst));
+            (0..100)
+                .filter(|_| buckets.admit(&route, &unlimited()))
+                .count()
+        };
+        let alone = TenantBuckets::default();
+        let three = TenantBuckets::default();
+        three.set_nodes(3);
+        // Burst 30 of rate 1/s (refills are negligible over this loop, bounded below).
+        let refills = || started.elapsed().as_secs() as usize + 1;
+        let got = admitted(&alone, 1, 30);
+        assert!((30..30 + refills()).contains(&got), "{got}");
+        let got = admitted(&three, 1, 30);
+        assert!((10..10 + refills()).contains(&got), "{got}");
+        // Rounded up: a share is never 0.
+        let seven = TenantBuckets::default();
+        seven.set_nodes(7);
+        let got = admitted(&seven, 1, 3);
+        assert!((1..1 + refills()).contains(&got), "{got}");
     }
 
     #[test]

@@ -101,6 +101,12 @@ impl RelayState {
         }
     }
 
+    /// Shares every tenant's request rate among `nodes` nodes of a cluster (at least 1; see
+    /// `ratelimit`), from each tenant's next request on.
+    pub fn set_cluster_nodes(&self, nodes: u32) {
+        self.buckets.set_nodes(nodes);
+    }
+
     /// The connection and subscription counts per client address, for the server's sweep.
     pub fn addresses(&self) -> &Arc<crate::limits::Addresses> {
         &self.addresses

@@ -20,7 +20,7 @@
 
 mod held;
 mod lifecycle;
-mod refusal;
+pub(crate) mod refusal;
 #[cfg(test)]
 #[path = "bunker/shared_store_tests.rs"]
 mod shared_store_tests;
@@ -147,6 +147,9 @@ pub struct Bunker {
     pub(crate) locks: Locks,
     /// Requests held for approval, per session ([`crate::approvals::MAX_HELD_PER_CLIENT`]).
     pub(crate) held: crate::approvals::HeldCounts,
+    /// In a cluster, whether this node's memory is known to hold what the store holds (false
+    /// while cut off from the other nodes: requests are refused then; [`crate::cluster`]).
+    pub(crate) in_step: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Bunker {
@@ -186,6 +189,7 @@ impl Bunker {
         let held = crate::approvals::HeldCounts::load(store.as_ref())?;
         Ok(Bunker {
             held,
+            in_step: std::sync::atomic::AtomicBool::new(true),
             locks: Locks::new(store.clone()),
             store,
             directory,
@@ -293,7 +297,7 @@ impl Bunker {
             .ok_or(Refusal::Blocked(
                 "p tag does not name a remote signer hosted here",
             ))?;
-        if !first_seen(&event.id) {
+        if !first_seen(&event.id) || !self.claim(event)? {
             return Ok(Processed {
                 accepted: Ok(()),
                 response: None,

@@ -30,6 +30,7 @@
 //!
 //! This module does no Nostr protocol work and never logs key material.
 
+use crate::cluster::{Change, Changes, WriteMarks};
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -47,6 +48,7 @@ pub use verify::KeyFailure;
 use zeroize::Zeroizing;
 
 mod lifecycle;
+mod mirror;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -216,6 +218,11 @@ pub struct Directory {
     nip05_names: DashMap<String, Arc<Nip05Names>>,
     /// Bumped by every drop of `nip05_names`, as `key_epoch` for keys.
     nip05_epoch: AtomicU64,
+    /// The other nodes of a cluster, told of every change of a tenant or route ([`crate::cluster`]).
+    pub(crate) changes: Changes,
+    /// This node's own writes of tenants and routes, against mirrors that read the store
+    /// before them ([`crate::cluster::WriteMarks`]).
+    pub(super) marks: WriteMarks,
 }
 
 /// One tenant's NIP-05 names ([`Directory::nip05_lookup`]).
@@ -242,41 +249,11 @@ impl Directory {
             key_epoch: AtomicU64::new(0),
             nip05_names: DashMap::new(),
             nip05_epoch: AtomicU64::new(0),
+            changes: Changes::default(),
+            marks: WriteMarks::default(),
         };
-        dir.load_tenants()?;
-        dir.load_routes()?;
+        dir.load_all()?;
         Ok(dir)
-    }
-
-    fn load_tenants(&self) -> Result<(), Error> {
-        let mut bad = false;
-        self.store.scan_prefix(Cf::Tenants, b"", &mut |_, value| {
-            match serde_json::from_slice::<TenantRecord>(value) {
-                Ok(t) => drop(self.tenants.insert(t.id.clone(), t)),
-                Err(_) => bad = true,
-            }
-            !bad
-        })?;
-        if bad {
-            return Err(Error::Corrupt("tenant record"));
-        }
-        Ok(())
-    }
-
-    fn load_routes(&self) -> Result<(), Error> {
-        let mut bad = false;
-        self.store
-            .scan_prefix(Cf::SignerIndex, b"", &mut |key, value| {
-                match parse_route(key, value) {
-                    Some((pk, route)) => drop(self.routes.insert(pk, route)),
-                    None => bad = true,
-                }
-                !bad
-            })?;
-        if bad {
-            return Err(Error::Corrupt("signer index entry"));
-        }
-        Ok(())
     }
 
     /// Creates a tenant with its data key, durably: the wrapped DEK first, then the tenant
@@ -310,7 +287,11 @@ impl Directory {
             let _ = self.vault.destroy_data_key(&record.id);
             return Err(e.into());
         }
+        self.marks.mark(&record.id);
         self.tenants.insert(record.id.clone(), record.clone());
+        self.changes.send(Change::Tenant {
+            id: record.id.clone(),
+        });
         Ok(record)
     }
 
@@ -533,6 +514,7 @@ impl Directory {
             route_value,
         );
         self.store.write(batch, Durability::Sync)?;
+        self.marks.mark(&record.remote_signer_pubkey);
         self.routes.insert(
             record.remote_signer_pubkey,
             Route {
@@ -543,6 +525,9 @@ impl Directory {
         if record.nip05_name.is_some() {
             self.forget_nip05();
         }
+        self.changes.send(Change::RemoteSigner {
+            pubkey: record.remote_signer_pubkey,
+        });
         Ok(record)
     }
 
@@ -757,6 +742,13 @@ impl Directory {
     /// bumps the epoch, then removes the entry (see [`Directory::cache_keys`]). They are zeroized
     /// when the last in-flight request holding them finishes.
     pub(crate) fn forget_keys(&self, remote_signer: &PublicKey) {
+        self.drop_keys(remote_signer);
+        self.changes.send(Change::RemoteSigner {
+            pubkey: *remote_signer,
+        });
+    }
+
+    pub(super) fn drop_keys(&self, remote_signer: &PublicKey) {
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.remove(remote_signer);
     }
@@ -771,6 +763,11 @@ impl Directory {
     /// Drops the cached keys of every user of `tenant` (a tenant policy change), as
     /// [`Directory::forget_keys`] does for one.
     pub(crate) fn forget_tenant_keys(&self, tenant: &str) {
+        self.drop_tenant_keys(tenant);
+        self.changes.send(Change::Tenant { id: tenant.into() });
+    }
+
+    pub(super) fn drop_tenant_keys(&self, tenant: &str) {
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.retain(|_, keys| keys.tenant != tenant);
     }
@@ -787,7 +784,7 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialize")
 }
 
-fn parse_route(key: &[u8], value: &[u8]) -> Option<(PublicKey, Route)> {
+pub(super) fn parse_route(key: &[u8], value: &[u8]) -> Option<(PublicKey, Route)> {
     let pk = PublicKey::from_bytes(key.try_into().ok()?).ok()?;
     let (tenant, user) = std::str::from_utf8(value).ok()?.split_once('/')?;
     Some((

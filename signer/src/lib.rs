@@ -21,6 +21,7 @@ pub mod approvals;
 pub mod audit;
 pub mod backup;
 pub mod bunker;
+pub mod cluster;
 pub mod crypto;
 pub mod directory;
 pub mod error;

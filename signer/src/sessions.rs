@@ -7,6 +7,7 @@
 //! Per session, the transport keys (NIP-44 conversation key, NIP-04 shared key) between the
 //! remote-signer key and the client key are derived once and cached, so a request costs no ECDH.
 
+use crate::cluster::{Change, Changes, WriteMarks, MIRROR_TRIES};
 use crate::Error;
 use dashmap::DashMap;
 use proto::nip46::{ClientMetadata, Scheme};
@@ -176,6 +177,10 @@ pub struct Sessions {
     /// Moves whenever a session with [`SessionRecord::relays`] is inserted or dropped
     /// ([`Sessions::foreign_generation`]).
     foreign_generation: AtomicU64,
+    /// The other nodes of a cluster, told of every session change ([`crate::cluster`]).
+    pub(crate) changes: Changes,
+    /// This node's own session writes, against mirrors that read the store before them.
+    pub(crate) marks: WriteMarks,
 }
 
 /// A session's map key.
@@ -191,23 +196,107 @@ impl Sessions {
     /// [`Error::Kms`] on store failure; [`Error::Corrupt`] on an undecodable record.
     pub fn load(store: &dyn Store) -> Result<Self, Error> {
         let map = DashMap::new();
-        let mut bad = false;
-        store.scan_prefix(Cf::Sessions, b"", &mut |_, value| {
-            match serde_json::from_slice::<SessionRecord>(value) {
-                Ok(r) => {
-                    drop(map.insert(pair(&r.remote_signer, &r.client), Arc::new(Session::new(r))))
-                }
-                Err(_) => bad = true,
-            }
-            !bad
-        })?;
-        if bad {
-            return Err(Error::Corrupt("session record"));
+        for record in read_all(store)? {
+            map.insert(
+                pair(&record.remote_signer, &record.client),
+                Arc::new(Session::new(record)),
+            );
         }
         Ok(Sessions {
             map,
             foreign_generation: AtomicU64::new(1),
+            changes: Changes::default(),
+            marks: WriteMarks::default(),
         })
+    }
+
+    /// Makes memory hold what the store holds for one session, after another node changed it
+    /// ([`crate::cluster`]). A live session's usage counters and derived keys survive when its
+    /// record changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the store cannot be read (memory is left as it was);
+    /// [`Error::Corrupt`] for an undecodable record.
+    pub(crate) fn mirror(
+        &self,
+        store: &dyn Store,
+        remote_signer: &PublicKey,
+        client: &PublicKey,
+    ) -> Result<(), Error> {
+        let k = pair(remote_signer, client);
+        for _ in 0..MIRROR_TRIES {
+            let mark = self.marks.read(&k);
+            let stored = match store.get(Cf::Sessions, &key(remote_signer, client))? {
+                Some(value) => Some(
+                    serde_json::from_slice::<SessionRecord>(&value)
+                        .map_err(|_| Error::Corrupt("session record"))?,
+                ),
+                None => None,
+            };
+            if self.apply_unless_marked(k, mark, stored) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reloads every session from the store, for a node that may have missed changes: stored
+    /// ones are inserted or replaced, the others dropped — except those this node wrote itself
+    /// meanwhile ([`WriteMarks`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Sessions::load`].
+    pub(crate) fn reload(&self, store: &dyn Store) -> Result<(), Error> {
+        let marks = self.marks.snapshot();
+        let live: Vec<([u8; 32], [u8; 32])> = self.map.iter().map(|e| *e.key()).collect();
+        let mut stored = std::collections::HashSet::new();
+        for record in read_all(store)? {
+            let k = pair(&record.remote_signer, &record.client);
+            stored.insert(k);
+            self.apply_unless_marked(k, WriteMarks::read_in(&marks, &k), Some(record));
+        }
+        for k in live.into_iter().filter(|k| !stored.contains(k)) {
+            self.apply_unless_marked(k, WriteMarks::read_in(&marks, &k), None);
+        }
+        Ok(())
+    }
+
+    /// Makes the session of `k` be `stored` (`None`: no session) unless this node wrote it
+    /// since `mark` was read; `false` then. A live session keeps its counters and derived keys
+    /// when its record is unchanged, its counters when it changed.
+    pub(crate) fn apply_unless_marked(
+        &self,
+        k: ([u8; 32], [u8; 32]),
+        mark: u64,
+        stored: Option<SessionRecord>,
+    ) -> bool {
+        use dashmap::Entry;
+        let entry = self.map.entry(k);
+        if self.marks.read(&k) != mark {
+            return false;
+        }
+        let foreign = match (entry, stored) {
+            (Entry::Occupied(live), Some(record)) if live.get().record == record => false,
+            (Entry::Occupied(mut live), Some(record)) => {
+                let foreign = !record.relays.is_empty() || !live.get().record.relays.is_empty();
+                let replacement = carried(live.get(), record);
+                live.insert(Arc::new(replacement));
+                foreign
+            }
+            (Entry::Vacant(slot), Some(record)) => {
+                let foreign = !record.relays.is_empty();
+                slot.insert(Arc::new(Session::new(record)));
+                foreign
+            }
+            (Entry::Occupied(live), None) => !live.remove().record.relays.is_empty(),
+            (Entry::Vacant(_), None) => false,
+        };
+        if foreign {
+            self.foreign_generation.fetch_add(1, Ordering::Release);
+        }
+        true
     }
 
     /// The session of `client` with `remote_signer`, if any.
@@ -258,7 +347,11 @@ impl Sessions {
 
     /// Makes a persisted session live.
     pub(crate) fn insert(&self, record: SessionRecord) {
+        let change = changed(&record);
+        self.marks
+            .mark(&pair(&record.remote_signer, &record.client));
         self.insert_session(Session::new(record));
+        self.changes.send(change);
     }
 
     fn insert_session(&self, session: Session) {
@@ -272,18 +365,24 @@ impl Sessions {
 
     /// Replaces a live session's record with `record` (same pair), keeping its usage counters.
     pub(crate) fn replace(&self, session: &Session, record: SessionRecord) {
-        let replacement = Session::new(record);
-        replacement
-            .requests
-            .store(session.requests(), Ordering::Relaxed);
-        replacement
-            .last_used
-            .store(session.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
-        self.insert_session(replacement);
+        let change = changed(&record);
+        self.marks
+            .mark(&pair(&record.remote_signer, &record.client));
+        self.insert_session(carried(session, record));
+        self.changes.send(change);
     }
 
     /// Drops a session from memory.
     pub(crate) fn forget(&self, remote_signer: &PublicKey, client: &PublicKey) {
+        self.marks.mark(&pair(remote_signer, client));
+        self.drop_live(remote_signer, client);
+        self.changes.send(Change::Session {
+            remote_signer: *remote_signer,
+            client: *client,
+        });
+    }
+
+    fn drop_live(&self, remote_signer: &PublicKey, client: &PublicKey) {
         let old = self.map.remove(&pair(remote_signer, client));
         if old.is_some_and(|(_, s)| !s.record.relays.is_empty()) {
             self.foreign_generation.fetch_add(1, Ordering::Release);
@@ -344,6 +443,43 @@ impl Sessions {
         }
         clients
     }
+}
+
+/// A session of `record` that keeps `session`'s usage counters.
+fn carried(session: &Session, record: SessionRecord) -> Session {
+    let replacement = Session::new(record);
+    replacement
+        .requests
+        .store(session.requests(), Ordering::Relaxed);
+    replacement
+        .last_used
+        .store(session.last_used.load(Ordering::Relaxed), Ordering::Relaxed);
+    replacement
+}
+
+/// The [`Change`] that names `record`'s session.
+fn changed(record: &SessionRecord) -> Change {
+    Change::Session {
+        remote_signer: record.remote_signer,
+        client: record.client,
+    }
+}
+
+/// Every stored session record.
+fn read_all(store: &dyn Store) -> Result<Vec<SessionRecord>, Error> {
+    let mut records = Vec::new();
+    let mut bad = false;
+    store.scan_prefix(Cf::Sessions, b"", &mut |_, value| {
+        match serde_json::from_slice::<SessionRecord>(value) {
+            Ok(record) => records.push(record),
+            Err(_) => bad = true,
+        }
+        !bad
+    })?;
+    if bad {
+        return Err(Error::Corrupt("session record"));
+    }
+    Ok(records)
 }
 
 fn key(remote_signer: &PublicKey, client: &PublicKey) -> Vec<u8> {

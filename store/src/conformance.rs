@@ -110,6 +110,34 @@ macro_rules! store_conformance {
         }
 
         #[test]
+        fn insert_new_writes_once_whoever_races() {
+            let (store, _guard) = $make;
+            for durability in [Durability::Sync, Durability::Buffered] {
+                let key = format!("{durability:?}");
+                let wins = std::sync::atomic::AtomicUsize::new(0);
+                std::thread::scope(|scope| {
+                    for i in 0..8u8 {
+                        let (store, wins, key) = (&store, &wins, &key);
+                        scope.spawn(move || {
+                            let won = store
+                                .insert_new(Cf::Claims, key.as_bytes(), &[i], durability)
+                                .unwrap();
+                            if won {
+                                wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        });
+                    }
+                });
+                assert_eq!(wins.into_inner(), 1, "{durability:?}");
+                let kept = store.get(Cf::Claims, key.as_bytes()).unwrap().unwrap();
+                assert!(!store
+                    .insert_new(Cf::Claims, key.as_bytes(), b"later", durability)
+                    .unwrap());
+                check(&store, Cf::Claims, key.as_bytes(), Some(&kept));
+            }
+        }
+
+        #[test]
         fn batch_applies_in_order_across_families() {
             let (store, _guard) = $make;
             put_all(&store, Cf::Users, &[(b"old", b"x")]);

@@ -59,11 +59,14 @@ pub enum Cf {
     /// Requests waiting for (or decided by) an admin's approval (NIP-46 `auth_url`), with their
     /// index by the hash of the page token and by expiry.
     Approvals,
+    /// Request events claimed by one node of a cluster ([`Store::insert_new`]), keyed by
+    /// `created_at` (u64 BE) ‖ event id (32 bytes), so old claims are one range to delete.
+    Claims,
 }
 
 impl Cf {
     /// Every column family, in a fixed order (stable: code may index arrays by position).
-    pub const ALL: [Cf; 11] = [
+    pub const ALL: [Cf; 12] = [
         Cf::Meta,
         Cf::Tenants,
         Cf::Deks,
@@ -75,11 +78,12 @@ impl Cf {
         Cf::Audit,
         Cf::Pairings,
         Cf::Approvals,
+        Cf::Claims,
     ];
 
     /// The on-disk name: `"meta"`, `"tenants"`, `"deks"`, `"users"`, `"signer_index"`,
-    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"`, `"audit"`, `"nostrconnect_pairings"` or
-    /// `"approvals"`.
+    /// `"connect_tokens"`, `"sessions"`, `"admin_tokens"`, `"audit"`, `"nostrconnect_pairings"`,
+    /// `"approvals"` or `"claims"`.
     /// Stable forever: renaming one orphans its data.
     pub fn name(self) -> &'static str {
         match self {
@@ -94,10 +98,11 @@ impl Cf {
             Cf::Audit => "audit",
             Cf::Pairings => "nostrconnect_pairings",
             Cf::Approvals => "approvals",
+            Cf::Claims => "claims",
         }
     }
 
-    /// Position of this column family in [`Cf::ALL`] (0..11).
+    /// Position of this column family in [`Cf::ALL`] (0..12).
     pub(crate) fn index(self) -> usize {
         self as usize
     }
@@ -241,6 +246,34 @@ pub trait Store: Send + Sync + 'static {
     fn lock(&self, key: &[u8], mode: LockMode) -> Result<StoreLock, Error> {
         let _ = (key, mode);
         Ok(StoreLock::unshared())
+    }
+
+    /// Writes `value` at `key` in `cf` unless `key` holds a value already; `true` when this call
+    /// wrote it. Atomic across every process that shares the store, so of many concurrent calls
+    /// with one key exactly one returns `true` (a cluster's claim of a request). Default: a read
+    /// and a batch under one process-wide mutex, for engines one process owns (RocksDB, memory).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Store::get`] and [`Store::write`]; nothing was written then.
+    fn insert_new(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        value: &[u8],
+        durability: Durability,
+    ) -> Result<bool, Error> {
+        static ONE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _held = ONE_WRITER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.get(cf, key)?.is_some() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.put(cf, key, value);
+        self.write(batch, durability)?;
+        Ok(true)
     }
 
     /// Approximate bytes `cf` takes (on disk plus memtables), for metrics; `None` when the engine

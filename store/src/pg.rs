@@ -484,6 +484,41 @@ impl Store for PgStore {
         })
     }
 
+    /// One `INSERT … ON CONFLICT DO NOTHING`: the primary key decides between concurrent
+    /// callers, whichever process they run in. [`Durability::Buffered`] commits with
+    /// `synchronous_commit = off` (a crash of the database may forget the row; it is visible to
+    /// every session at once either way).
+    fn insert_new(
+        &self,
+        cf: Cf,
+        key: &[u8],
+        value: &[u8],
+        durability: Durability,
+    ) -> Result<bool, Error> {
+        const INSERT: &str = "INSERT INTO records (cf, key, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (cf, key) DO NOTHING";
+        let name = cf.name();
+        let params: [(&(dyn postgres::types::ToSql + Sync), Type); 3] = [
+            (&name, Type::TEXT),
+            (&key, Type::BYTEA),
+            (&value, Type::BYTEA),
+        ];
+        blocking(|| {
+            let mut conn = self.conn()?;
+            let inserted = match durability {
+                Durability::Sync => conn.execute_typed(INSERT, &params),
+                Durability::Buffered => conn.transaction().and_then(|mut tx| {
+                    tx.batch_execute("SET LOCAL synchronous_commit = off")?;
+                    let rows = tx.execute_typed(INSERT, &params)?;
+                    tx.commit().map(|()| rows)
+                }),
+            };
+            inserted
+                .map(|rows| rows == 1)
+                .map_err(|e| self.error("writing", e))
+        })
+    }
+
     /// One `REPEATABLE READ` read-only transaction over every column family: one snapshot, read
     /// `EXPORT_PAGE` (1,024) rows per round trip through a portal by a thread of its own that holds one
     /// pooled connection for the whole export, while `visit` runs on the caller's thread (so it

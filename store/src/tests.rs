@@ -115,6 +115,7 @@ fn cf_names_are_the_documented_unique_names() {
         "audit",
         "nostrconnect_pairings",
         "approvals",
+        "claims",
     ];
     assert_eq!(names, expected);
     assert_eq!(names.iter().collect::<HashSet<_>>().len(), Cf::ALL.len());

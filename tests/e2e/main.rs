@@ -22,6 +22,7 @@ mod admin_query;
 mod admin_races;
 mod approvals;
 mod backup;
+mod cluster;
 mod config;
 mod crash;
 mod custody;

@@ -96,6 +96,8 @@ pub(crate) struct AdminState {
     pub(crate) backups: tokio::sync::Semaphore,
     /// The key custody task (rotations, shreds).
     pub(crate) custody: Arc<crate::keys::KeyCustody>,
+    /// The cluster bus, when this node is one of several.
+    pub(crate) bus: Option<Arc<crate::cluster::Bus>>,
 }
 
 /// The admin API's own limits, from the configuration.
@@ -606,6 +608,8 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
         outbound_bytes: state.hub.outbound_bytes(),
         retained_bytes: state.hub.retained_bytes(),
         ready: is_ready(state).is_ok(),
+        cluster_nodes: state.bus.as_ref().map_or(1, |bus| *bus.nodes().borrow()),
+        bus_dropped: state.bus.as_ref().map_or(0, |bus| bus.dropped()),
     }
 }
 
@@ -622,6 +626,9 @@ fn is_ready(state: &AdminState) -> Result<(), &'static str> {
         .is_err()
     {
         return Err("the store does not answer");
+    }
+    if !state.bunker.in_step() {
+        return Err("cut off from the cluster bus");
     }
     if !state
         .provider_health

@@ -222,7 +222,7 @@ pub(crate) static ROUTES: &[RouteSpec] = &[
         GET,
         "/readyz",
         Public,
-        "Readiness: the store answers and the server is not stopping (503 otherwise)",
+        "Readiness: the store answers, the node is in step with its cluster and the server is not stopping (503 otherwise)",
         Body::None,
         200,
         Some("Health"),

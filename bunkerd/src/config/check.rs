@@ -184,6 +184,15 @@ pub(super) fn store(config: &Config) -> Result<(), ConfigError> {
     if config.store_pool_size == 0 || config.store_pool_size > super::MAX_STORE_POOL_SIZE {
         return Err(invalid!("store-pool-size", "must be 1 to 256"));
     }
+    if let Some(bus) = &config.cluster_bus {
+        bus.check()?;
+        if config.store.is_none() {
+            return Err(invalid!(
+                "cluster-bus",
+                "needs store: the nodes of a cluster share one PostgreSQL database"
+            ));
+        }
+    }
     match (&config.store, &config.store_password_file) {
         (None, Some(_)) => Err(invalid!("store-password-file", "is set without store")),
         (None, None) => Ok(()),

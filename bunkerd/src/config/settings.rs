@@ -15,13 +15,13 @@
 #![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
 
 use super::error::invalid;
-use super::StoreUrl;
 use super::{
     default_tenant_queue_capacity, Config, ConfigError, LogFormat,
     DEFAULT_ADMIN_AUTH_FAILURES_PER_MIN, DEFAULT_ADMIN_AUTH_FAILURE_BURST, DEFAULT_ADMIN_LISTEN,
     DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, DEFAULT_NIP49_MAX_LOG_N, DEFAULT_QUEUE_CAPACITY,
     DEFAULT_SHUTDOWN_GRACE_SECS, DEFAULT_STORE_POOL_SIZE, MIN_OPERATOR_TOKEN_LEN,
 };
+use super::{BusUrl, StoreUrl};
 use crate::sched::IoPolicy;
 use relay::foreign::ForeignSettings;
 use relay::limits::Limits;
@@ -53,6 +53,10 @@ pub struct Settings {
     /// Connections to PostgreSQL this node keeps at most (with --store) [default: 16].
     #[arg(long, env = "BUNKERD_STORE_POOL_SIZE", value_name = "N")]
     pub store_pool_size: Option<u32>,
+    /// Join a cluster of nodes sharing the --store database through this NATS server, e.g.
+    /// nats://bus:4222 [default: none: this node is alone].
+    #[arg(long, env = "BUNKERD_CLUSTER_BUS", value_name = "URL")]
+    pub cluster_bus: Option<BusUrl>,
     /// Relay listen address, IP:port (websocket + NIP-11) [default: 127.0.0.1:7447].
     #[arg(long, env = "BUNKERD_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -308,6 +312,7 @@ impl Settings {
             store: self.store.or(lower.store),
             store_password_file: self.store_password_file.or(lower.store_password_file),
             store_pool_size: self.store_pool_size.or(lower.store_pool_size),
+            cluster_bus: self.cluster_bus.or(lower.cluster_bus),
             listen: self.listen.or(lower.listen),
             admin_listen: self.admin_listen.or(lower.admin_listen),
             public_url: self.public_url.or(lower.public_url),
@@ -396,6 +401,7 @@ impl Settings {
             store: self.store,
             store_password_file: self.store_password_file,
             store_pool_size: self.store_pool_size.unwrap_or(DEFAULT_STORE_POOL_SIZE),
+            cluster_bus: self.cluster_bus,
             listen: self
                 .listen
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid literal")),

@@ -23,20 +23,7 @@ impl StoreUrl {
 
     /// The URL with the password (if any) replaced by `***`, for logs and messages.
     pub fn redacted(&self) -> String {
-        let url = self.0.as_str();
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return "***".into();
-        };
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(authority_end);
-        match authority.rsplit_once('@') {
-            Some((user_info, hosts)) => {
-                let user = user_info.split(':').next().unwrap_or("");
-                let password = if user_info.contains(':') { ":***" } else { "" };
-                format!("{scheme}://{user}{password}@{hosts}{tail}")
-            }
-            None => url.to_owned(),
-        }
+        redact(&self.0)
     }
 
     /// Checks the URL's scheme and that it parses as a PostgreSQL connection URL.
@@ -82,6 +69,24 @@ impl super::Config {
             return Err(invalid!("store-password-file", "is empty"));
         }
         Ok(Some(Zeroizing::new(password.to_owned())))
+    }
+}
+
+/// `url` with the password of its user info (if any) replaced by `***`; anything without `://`
+/// becomes `***` whole.
+pub(super) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, hosts)) => {
+            let user = user_info.split(':').next().unwrap_or("");
+            let password = if user_info.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{password}@{hosts}{tail}")
+        }
+        None => url.to_owned(),
     }
 }
 

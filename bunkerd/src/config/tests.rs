@@ -45,6 +45,12 @@ fn keys() -> Vec<(&'static str, Setter, Getter, String)> {
             "16".into(),
         ),
         (
+            "cluster_bus",
+            |s, n| s.cluster_bus = Some(format!("nats://u:p{n}@bus{n}:4222").parse().unwrap()),
+            |c| format!("{:?}", c.cluster_bus),
+            "None".into(),
+        ),
+        (
             "listen",
             |s, n| s.listen = Some(format!("127.0.0.1:10{n}").parse().unwrap()),
             |c| c.listen.to_string(),
@@ -387,6 +393,7 @@ fn flags_and_file_keys_are_named_alike() {
         ),
         ("store_password_file", "\"/run/pg\"", "/run/pg"),
         ("store_pool_size", "8", "8"),
+        ("cluster_bus", "\"nats://bus:4222\"", "nats://bus:4222"),
         ("listen", "\"0.0.0.0:7447\"", "0.0.0.0:7447"),
         ("admin_listen", "\"10.0.0.2:7448\"", "10.0.0.2:7448"),
         ("public_url", "\"wss://b.example\"", "wss://b.example"),
@@ -505,6 +512,7 @@ fn the_example_file_parses_and_lists_every_key_with_its_default() {
             && name != "foreign_relays_ca_file"
             && name != "store"
             && name != "store_password_file"
+            && name != "cluster_bus"
         {
             assert_eq!(get(&shown), get(&defaults), "{name}");
         }

@@ -90,7 +90,9 @@ impl Admin<'_> {
         if bunker.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound);
         }
-        Ok(bunker.vault().rotate_data_key(tenant)?)
+        let id = bunker.vault().rotate_data_key(tenant)?;
+        bunker.directory.data_keys_changed(tenant);
+        Ok(id)
     }
 
     /// Starts a master-key rotation (idempotent while one runs): the provider adds a version
@@ -217,8 +219,10 @@ impl Admin<'_> {
             if all.len() > 1 {
                 resealed += self.reseal_tenant(tenant, observe)?;
                 retired.extend(self.retire_when_resealed(tenant)?);
+                self.bunker.directory.data_keys_changed(tenant);
             } else if doomed.is_some_and(|d| d.contains(&current)) {
                 vault.rotate_data_key(tenant)?;
+                self.bunker.directory.data_keys_changed(tenant);
             } else {
                 return Ok((resealed, retired));
             }

@@ -8,6 +8,7 @@
 //! token is never answered twice.
 
 use super::{check_label, Admin, AdminError};
+use crate::cluster::{Broadcast, Change, Changes};
 use crate::directory::Directory;
 use crate::Error;
 use dashmap::DashMap;
@@ -36,6 +37,8 @@ pub struct AdminTokenRecord {
 pub struct AdminTokens {
     store: Arc<dyn Store>,
     by_hash: DashMap<[u8; 32], AdminTokenRecord>,
+    /// The other nodes of a cluster, told of every token created or revoked.
+    changes: Changes,
 }
 
 impl std::fmt::Debug for AdminTokens {
@@ -54,22 +57,82 @@ impl AdminTokens {
     /// [`Error::Store`] when the scan fails; [`Error::Corrupt`] for a key that is not 32 bytes or
     /// a record that does not decode.
     pub fn load(store: Arc<dyn Store>) -> Result<Self, Error> {
-        let by_hash = DashMap::new();
+        let tokens = AdminTokens {
+            store,
+            by_hash: DashMap::new(),
+            changes: Changes::default(),
+        };
+        tokens.reload()?;
+        Ok(tokens)
+    }
+
+    /// Sends every change of a token to `broadcast` from now on ([`crate::cluster`]).
+    pub fn join_cluster(&self, broadcast: Arc<dyn Broadcast>) {
+        self.changes.join(broadcast);
+    }
+
+    /// Reloads every token from the store (inserting or replacing, then dropping the ones no
+    /// longer stored), for a node that may have missed changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`AdminTokens::load`].
+    pub fn reload(&self) -> Result<(), Error> {
         let mut bad = false;
-        store.scan_prefix(Cf::AdminTokens, b"", &mut |key, value| {
-            match (
-                <[u8; 32]>::try_from(key),
-                serde_json::from_slice::<AdminTokenRecord>(value),
-            ) {
-                (Ok(hash), Ok(record)) => drop(by_hash.insert(hash, record)),
-                _ => bad = true,
-            }
-            !bad
-        })?;
+        let mut stored = std::collections::HashSet::new();
+        self.store
+            .scan_prefix(Cf::AdminTokens, b"", &mut |key, value| {
+                match (
+                    <[u8; 32]>::try_from(key),
+                    serde_json::from_slice::<AdminTokenRecord>(value),
+                ) {
+                    (Ok(hash), Ok(record)) => {
+                        stored.insert(hash);
+                        self.by_hash.insert(hash, record);
+                    }
+                    _ => bad = true,
+                }
+                !bad
+            })?;
         if bad {
             return Err(Error::Corrupt("admin token record"));
         }
-        Ok(AdminTokens { store, by_hash })
+        self.by_hash.retain(|hash, _| stored.contains(hash));
+        Ok(())
+    }
+
+    /// Makes memory hold what the store holds for the token named by a [`Change::AdminToken`]
+    /// another node sent; other changes are ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a hash that is not 64 hex characters; [`Error::Store`] when the
+    /// store cannot be read; [`Error::Corrupt`] for an undecodable record.
+    pub fn mirror(&self, change: &Change) -> Result<(), Error> {
+        let Change::AdminToken { hash } = change else {
+            return Ok(());
+        };
+        let hash: [u8; 32] = hex::decode(hash)
+            .ok()
+            .and_then(|h| h.try_into().ok())
+            .ok_or(Error::InvalidInput(
+                "admin token hash is not 64 hex characters",
+            ))?;
+        match self.store.get(Cf::AdminTokens, &hash)? {
+            Some(value) => {
+                let record: AdminTokenRecord = serde_json::from_slice(&value)
+                    .map_err(|_| Error::Corrupt("admin token record"))?;
+                self.by_hash.insert(hash, record);
+            }
+            None => drop(self.by_hash.remove(&hash)),
+        }
+        Ok(())
+    }
+
+    fn changed(&self, hash: &[u8; 32]) {
+        self.changes.send(Change::AdminToken {
+            hash: hex::encode(hash),
+        });
     }
 
     /// The record of the token whose SHA-256 is `hash`, if any. O(1), in memory.
@@ -105,6 +168,7 @@ impl AdminTokens {
         self.store.write(batch, Durability::Sync)?;
         for hash in &hashes {
             self.by_hash.remove(hash);
+            self.changed(hash);
         }
         Ok(hashes.len())
     }
@@ -154,6 +218,7 @@ impl Admin<'_> {
             .write(batch, Durability::Sync)
             .map_err(Error::from)?;
         tokens.by_hash.insert(hash, record.clone());
+        tokens.changed(&hash);
         Ok((token, record))
     }
 
@@ -186,6 +251,7 @@ impl Admin<'_> {
             .write(batch, Durability::Sync)
             .map_err(Error::from)?;
         tokens.by_hash.remove(&hash);
+        tokens.changed(&hash);
         Ok(())
     }
 }

@@ -22,14 +22,27 @@ fn hosted() -> (Bunker, PublicKey, String) {
         BunkerConfig::new("ws://127.0.0.1:7447"),
     )
     .unwrap();
+    let (_, user, secret) = user_with_secret(&bunker, None);
+    (bunker, user.remote_signer_pubkey, secret)
+}
+
+/// A user (in a new tenant unless `tenant` names one) and a fresh bunker secret for it, made
+/// through `bunker`'s admin services at `NOW`; returns the tenant id too.
+pub(crate) fn user_with_secret(
+    bunker: &Bunker,
+    tenant: Option<&str>,
+) -> (String, crate::directory::UserRecord, String) {
     let admin = bunker.admin();
-    let tenant = admin.create_tenant("acme", NOW).unwrap().id;
+    let tenant = match tenant {
+        Some(tenant) => tenant.to_owned(),
+        None => admin.create_tenant("acme", NOW).unwrap().id,
+    };
     let user = admin.create_user(&tenant, NewUser::default(), NOW).unwrap();
     let uri = admin
         .issue_bunker_uri(&tenant, &user.id, NOW, UriOptions::default())
         .unwrap();
     let secret = uri.uri.split("secret=").nth(1).unwrap().to_owned();
-    (bunker, user.remote_signer_pubkey, secret)
+    (tenant, user, secret)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -15,6 +15,7 @@ use super::{
     name_fits, random_id, to_json, BunkerSecretRecord, Directory, Nip05Names, Route, TenantRecord,
     UserRecord, SEALED_KEY_RECORD,
 };
+use crate::cluster::Change;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -165,7 +166,11 @@ impl Directory {
         let mut batch = Batch::new();
         batch.put(Cf::Tenants, record.id.as_bytes(), to_json(&record));
         self.store.write(batch, Durability::Sync)?;
+        self.marks.mark(&record.id);
         self.tenants.insert(record.id.clone(), record.clone());
+        self.changes.send(Change::Tenant {
+            id: record.id.clone(),
+        });
         Ok(record)
     }
 
@@ -338,6 +343,7 @@ impl Directory {
 
     /// Drops a deleted user from memory: its route and its unsealed keys.
     pub(crate) fn forget_user(&self, remote_signer: &PublicKey) {
+        self.marks.mark(remote_signer);
         self.routes.remove(remote_signer);
         self.forget_keys(remote_signer);
         self.forget_nip05();
@@ -400,8 +406,10 @@ impl Directory {
 
     /// Drops a deleted tenant from memory.
     pub(crate) fn forget_tenant(&self, tenant: &str) {
+        self.marks.mark(&tenant);
         self.tenants.remove(tenant);
         self.forget_nip05();
+        self.changes.send(Change::Tenant { id: tenant.into() });
     }
 
     /// Replaces a user's remote-signer key with a fresh one, durably: the record gets the new sealed
@@ -453,6 +461,7 @@ impl Directory {
     /// Makes a rotation live after its batch is written.
     pub(crate) fn apply_rotation(&self, record: &UserRecord, old: &PublicKey) {
         self.forget_user(old);
+        self.marks.mark(&record.remote_signer_pubkey);
         self.routes.insert(
             record.remote_signer_pubkey,
             Route {
@@ -460,6 +469,9 @@ impl Directory {
                 user: record.id.as_str().into(),
             },
         );
+        self.changes.send(Change::RemoteSigner {
+            pubkey: record.remote_signer_pubkey,
+        });
     }
 
     /// The bunker URIs issued for a user, consumed or not, oldest first.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod foreign;
 pub mod matrix;
+pub mod nats;
 pub mod node;
 pub mod raw;
 pub mod tls;

@@ -1,0 +1,84 @@
+//! [`BusUrl`]: the `cluster_bus` setting, the NATS server through which the nodes of a cluster
+//! tell each other of changes and hand each other response events.
+//!
+//! Must not: show the URL's password or token anywhere (`Debug` and [`BusUrl::redacted`] replace
+//! it), or keep it in memory after use (`Zeroizing`).
+
+use super::error::invalid;
+use super::ConfigError;
+use zeroize::Zeroizing;
+
+/// A NATS server URL: `nats://host:port` (or `tls://` for TLS), with optional
+/// `user:password@` or `token@` user info.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BusUrl(Zeroizing<String>);
+
+impl BusUrl {
+    /// The URL as given, credentials included: for the connection only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with the password replaced by `***`, for logs and messages.
+    pub fn redacted(&self) -> String {
+        super::store::redact(&self.0)
+    }
+
+    /// Checks the scheme and that the URL names a host.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for `cluster-bus`, without repeating the URL.
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        let parsed = url::Url::parse(&self.0)
+            .map_err(|e| invalid!("cluster-bus", "is not a URL", format!(": {e}")))?;
+        if !matches!(parsed.scheme(), "nats" | "tls") {
+            return Err(invalid!("cluster-bus", "must be a nats:// or tls:// URL"));
+        }
+        if parsed.host_str().is_none_or(str::is_empty) {
+            return Err(invalid!("cluster-bus", "names no host"));
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for BusUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(BusUrl(Zeroizing::new(s.to_owned())))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for BusUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| BusUrl(Zeroizing::new(s)))
+    }
+}
+
+impl std::fmt::Debug for BusUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BusUrl;
+
+    #[test]
+    fn only_nats_urls_with_a_host_pass_and_the_password_never_shows() {
+        let url: BusUrl = "nats://bunkerd:s3cret@bus:4222".parse().unwrap();
+        url.check().unwrap();
+        assert_eq!(format!("{url:?}"), "nats://bunkerd:***@bus:4222");
+        "tls://bus:4222".parse::<BusUrl>().unwrap().check().unwrap();
+        for bad in [
+            "http://bus:4222",
+            "nats://",
+            "bus:4222",
+            "nats://u:s3cret@:4222",
+        ] {
+            let error = bad.parse::<BusUrl>().unwrap().check().unwrap_err();
+            assert!(!format!("{error:?} {error}").contains("s3cret"), "{error}");
+        }
+    }
+}
