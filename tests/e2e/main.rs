@@ -27,6 +27,7 @@ mod config;
 mod crash;
 mod custody;
 mod deploy;
+mod failover;
 mod field_compat;
 mod hostile;
 mod http_nip46;

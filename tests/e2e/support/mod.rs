@@ -2,6 +2,7 @@
 //! harnesses and the client matrix they run.
 
 pub mod admin;
+pub mod cluster;
 pub mod foreign;
 pub mod matrix;
 pub mod nats;
