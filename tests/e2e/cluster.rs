@@ -113,37 +113,79 @@ async fn a_bunker_secret_connects_one_client_whichever_nodes_its_connects_reach(
     cluster.stop().await;
 }
 
+/// A change an admin makes on node A that must refuse the client's next request on node C.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    RevokeSession,
+    DisableUser,
+    DenyNotes,
+    RotateRemoteSigner,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoke_on_one_node_refuses_the_client_on_another_within_the_bound() {
+async fn a_change_on_one_node_refuses_the_client_on_another_within_the_bound() {
     let cluster = Cluster::start(3).await;
-    let user = cluster.provision().await;
-    let remote = raw::pk(&user.remote_signer_pubkey);
-    // The session is made on node 2 (C) and used there; node 0 (A) revokes it.
-    let mut client = crate::support::connected_at(cluster.nodes[2].relay_addr, &user).await;
-    crate::support::assert_still_served(&mut client, &user, "before the revoke").await;
-    let path = format!(
-        "/v1/tenants/{}/users/{}/sessions/{}",
-        user.tenant,
-        user.id,
-        client.keys.public_key().to_hex()
-    );
-    let (status, _) = cluster.admin(0).call("DELETE", &path, None).await;
-    assert_eq!(status, 204);
-    let revoked = Instant::now();
-    let refused = loop {
-        let reply = client
-            .request(&remote, "get_public_key", vec![], Transport::Nip44)
-            .await;
-        if reply["error"].is_string() {
-            break revoked.elapsed();
+    for change in [
+        Change::RevokeSession,
+        Change::DisableUser,
+        Change::DenyNotes,
+        Change::RotateRemoteSigner,
+    ] {
+        let user = cluster.provision().await;
+        // The session is made on node 2 (C) and used there; node 0 (A) makes the change.
+        let mut client = crate::support::connected_at(cluster.nodes[2].relay_addr, &user).await;
+        crate::support::assert_still_served(&mut client, &user, "before the change").await;
+        let admin = cluster.admin(0);
+        let user_path = crate::admin_policy::user_path(&user);
+        match change {
+            Change::RevokeSession => {
+                let client = client.keys.public_key().to_hex();
+                let path = format!("{user_path}/sessions/{client}");
+                assert_eq!(admin.call("DELETE", &path, None).await.0, 204);
+            }
+            Change::DisableUser => {
+                admin.patch_ok(&user_path, json!({"disabled": true})).await;
+            }
+            Change::DenyNotes => {
+                let path = crate::admin_policy::user_policy(&user);
+                admin.put_ok(&path, json!({"deny_kinds": [1]})).await;
+            }
+            Change::RotateRemoteSigner => {
+                let path = format!("{user_path}/rotate-remote-signer");
+                admin.post_ok(&path, json!({})).await;
+            }
         }
-        assert!(
-            revoked.elapsed() < CHANGE_BOUND,
-            "still served on C {:?} after the revoke on A",
-            revoked.elapsed()
-        );
-    };
-    eprintln!("refused on node C {refused:?} after the revoke on node A");
+        let changed = Instant::now();
+        let refused = loop {
+            let remote = raw::pk(&user.remote_signer_pubkey);
+            let template = json!({"kind": 1, "content": "after", "tags": [], "created_at": crate::admin_policy::now()});
+            let event = client.request_event(
+                &remote,
+                &json!({"id": "s", "method": "sign_event", "params": [template.to_string()]})
+                    .to_string(),
+                Transport::Nip44,
+            );
+            let (accepted, message) = client.publish(&event).await;
+            let refused = if !accepted {
+                // A rotated remote signer is not hosted any more: refused by the relay.
+                message.starts_with("blocked:")
+            } else {
+                let reply = client
+                    .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
+                    .await;
+                client.open_reply(&remote, &reply, Transport::Nip44)["error"].is_string()
+            };
+            if refused {
+                break changed.elapsed();
+            }
+            assert!(
+                changed.elapsed() < CHANGE_BOUND,
+                "{change:?}: still served on C {:?} after the change on A",
+                changed.elapsed()
+            );
+        };
+        eprintln!("{change:?} on node A: refused on node C {refused:?} later");
+    }
     cluster.stop().await;
 }
 
