@@ -207,6 +207,7 @@ fn alert_rules_and_prometheus_config_pass_promtool_and_the_rule_tests() {
     let rules = promtool(&["check", "rules", "deploy/prometheus/alerts.yml"]);
     assert!(rules.contains("SUCCESS: 7 rules found"), "{rules}");
     promtool(&["check", "config", "deploy/prometheus/prometheus.yml"]);
+    promtool(&["check", "config", "deploy/cluster/prometheus.yml"]);
     let tests = promtool(&["test", "rules", "deploy/prometheus/alerts.test.yml"]);
     assert!(tests.contains("SUCCESS"), "{tests}");
 }

@@ -202,25 +202,55 @@ impl Drop for Cluster {
     }
 }
 
-/// HAProxy in TCP mode on `balancer`, checking each node's `/readyz` every 200 ms (down after 2
-/// failures, and its connections cut so clients reconnect elsewhere; up after 1 success),
-/// retrying a refused connection on another node. Waits until it accepts connections.
+/// HAProxy with the compose file's configuration (`deploy/cluster/haproxy.cfg`), its addresses
+/// replaced by `balancer` and the nodes' loopback ports (and Docker's DNS left out). Waits until
+/// it accepts connections.
 async fn start_haproxy(dir: &std::path::Path, balancer: SocketAddr, nodes: &[Node]) -> Child {
-    let mut config = format!(
-        "global\n  maxconn 4096\n\
-         defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 1h\n  timeout server 1h\n  \
-         timeout tunnel 1h\n  retries 3\n  option redispatch\n\
-         frontend relay\n  bind {balancer}\n  default_backend nodes\n\
-         backend nodes\n  balance roundrobin\n  option httpchk GET /readyz\n  \
-         default-server inter 200ms fall 2 rise 1 on-marked-down shutdown-sessions\n"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        config.push_str(&format!(
-            "  server n{i} {} check port {}\n",
-            node.relay,
-            node.admin.port()
-        ));
+    let shipped =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster/haproxy.cfg");
+    let shipped = std::fs::read_to_string(&shipped).expect("deploy/cluster/haproxy.cfg");
+    let mut config = String::new();
+    let mut in_resolvers = false;
+    let mut servers = 0;
+    for line in shipped.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("resolvers docker") {
+            in_resolvers = true;
+            continue;
+        }
+        if in_resolvers {
+            if trimmed.starts_with("nameserver") {
+                continue;
+            }
+            in_resolvers = false;
+        }
+        let line = if trimmed == "bind :7447" {
+            format!("    bind {balancer}")
+        } else if let Some(name) = trimmed.strip_prefix("server n") {
+            let i: usize = name[..1].parse().expect("servers n1, n2, …");
+            servers += 1;
+            let node = &nodes[i - 1];
+            format!(
+                "    server n{i} {} check port {}",
+                node.relay,
+                node.admin.port()
+            )
+        } else {
+            line.replace(" resolvers docker init-addr last,libc,none", "")
+        };
+        config.push_str(&line);
+        config.push('\n');
     }
+    assert_eq!(
+        servers,
+        nodes.len(),
+        "one server line per node in haproxy.cfg"
+    );
+    let mut settings = config.lines().filter(|l| !l.trim_start().starts_with('#'));
+    assert!(
+        settings.all(|l| !l.contains("bunkerd-") && !l.contains("resolvers")),
+        "{config}"
+    );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
     let child = Command::new("haproxy")
