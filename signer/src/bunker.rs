@@ -522,7 +522,7 @@ impl Bunker {
         let live = |session: Option<Arc<Session>>| {
             session.filter(|s| !connecting || s.expires_at(&keys.policy).is_none_or(|t| now < t))
         };
-        let mut session = live(self.sessions.get(&remote_signer, &client));
+        let mut session = live(self.session(&remote_signer, &client));
         let secret_hash = match &incoming.request {
             Ok(Request::Connect(c)) if session.is_none() => c
                 .secret
@@ -539,7 +539,7 @@ impl Bunker {
             // The same client's other `connect` (a retry with a new id) may have created the
             // session while this one waited for the lock: answer it as connected, not as a reuse
             // of the secret that connect consumed.
-            session = live(self.sessions.get(&remote_signer, &client));
+            session = live(self.session(&remote_signer, &client));
         }
         let has_session = session.is_some();
         // Under the lock, a remote signer rotated away or deleted since routing is no longer

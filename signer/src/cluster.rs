@@ -241,6 +241,25 @@ impl Bunker {
         }
     }
 
+    /// The session of `client` with `remote_signer`: from memory, or, in a cluster, from the
+    /// store when memory has none (another node may have made it a moment ago, before its
+    /// change arrived). Reached only by verified requests of a hosted user, whose clients
+    /// without a session take the tenant's unpaired budget, so the reads are bounded.
+    pub(crate) fn session(
+        &self,
+        remote_signer: &PublicKey,
+        client: &PublicKey,
+    ) -> Option<Arc<crate::sessions::Session>> {
+        let session = self.sessions.get(remote_signer, client);
+        if session.is_some() || !self.directory.changes.joined() {
+            return session;
+        }
+        if let Err(e) = self.sessions.mirror(&*self.store, remote_signer, client) {
+            tracing::warn!(code = e.code(), "cannot read a session from the store");
+        }
+        self.sessions.get(remote_signer, client)
+    }
+
     /// In a cluster, claims `event` for this node: `false` when another node (or an earlier
     /// copy here) claimed it first. Alone, always `true` without touching the store.
     pub(crate) fn claim(&self, event: &Event) -> Result<bool, Refusal> {

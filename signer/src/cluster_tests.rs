@@ -207,3 +207,20 @@ fn a_mirror_that_read_before_a_local_write_leaves_that_write_in_memory() {
     assert!(pair.b.sessions.apply_unless_marked(k, mark, Some(stored)));
     assert!(pair.b.sessions.get(&remote, &client).is_some());
 }
+
+#[test]
+fn a_session_the_other_node_has_not_heard_of_yet_is_read_from_the_store() {
+    let pair = pair(true);
+    let (_, user, secret) = user_with_secret(&pair.a, None);
+    // b knows the user, and hears nothing more: the session's change is late.
+    *pair.to_b.peer.lock().unwrap() = Weak::new();
+    let remote = user.remote_signer_pubkey;
+    let client = Keypair::generate(&mut Crypto::from_os_rng());
+    assert_eq!(
+        call(&pair.a, &client, &remote, connect(&remote, &secret))["result"],
+        "ack"
+    );
+    assert!(pair.b.sessions.get(&remote, &client.public_key()).is_none());
+    let reply = call(&pair.b, &client, &remote, get_public_key("1"));
+    assert!(reply["result"].is_string(), "{reply}");
+}

@@ -58,16 +58,30 @@ impl Cluster {
         Admin::new(self.nodes[node].admin_addr, Some(OPERATOR_TOKEN))
     }
 
-    /// A tenant and a user with a bunker URI, made through node 0's admin API.
+    /// A tenant and a user with a bunker URI, made through node 0's admin API, once every node
+    /// serves the user (the change reaches them within the bound; a client handed the URI
+    /// sooner could meet a node that does not know it yet).
     async fn provision(&self) -> User {
         let admin = self.admin(0);
         let tenant = admin.post_ok("/v1/tenants", json!({"name": "acme"})).await;
-        create_user(
-            &admin,
-            tenant["id"].as_str().unwrap(),
-            json!({"name": "alice"}),
-        )
-        .await
+        let tenant = tenant["id"].as_str().unwrap();
+        let user = create_user(&admin, tenant, json!({"name": "alice"})).await;
+        for node in &self.nodes {
+            let deadline = Instant::now() + CHANGE_BOUND;
+            loop {
+                let metrics = crate::support::http_get(node.admin_addr, "/metrics").await;
+                let text = String::from_utf8(metrics.into_body().to_vec()).unwrap();
+                if crate::metrics::value(&text, "bunkerd_users", &[("tenant", tenant)]) == 1.0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "every node serves a new user within 1 s"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        user
     }
 
     async fn stop(self) {

@@ -222,12 +222,31 @@ impl Run {
         let admin = Admin::new(cluster.nodes[0].admin, Some(OPERATOR_TOKEN));
         let tenant = admin.post_ok("/v1/tenants", json!({"name": "acme"})).await;
         let tenant = tenant["id"].as_str().unwrap().to_owned();
-        let (mut users, mut keys) = (Vec::new(), Vec::new());
+        let mut users = Vec::new();
         for i in 0..CLIENTS {
-            let user = create_user(&admin, &tenant, json!({"name": format!("u{i}")})).await;
-            let client = crate::support::connected_at(cluster.balancer, &user).await;
+            users.push(create_user(&admin, &tenant, json!({"name": format!("u{i}")})).await);
+        }
+        // Clients get their bunker URIs once every node serves the users (within the bound).
+        for node in &cluster.nodes {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let labels = [("tenant", tenant.as_str())];
+            loop {
+                let metrics = crate::support::http_get(node.admin, "/metrics").await;
+                let text = String::from_utf8(metrics.into_body().to_vec()).unwrap();
+                if crate::metrics::value(&text, "bunkerd_users", &labels) == CLIENTS as f64 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "every node serves the users in 10 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let mut keys = Vec::new();
+        for user in &users {
+            let client = crate::support::connected_at(cluster.balancer, user).await;
             keys.push(client.keys.clone());
-            users.push(user);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = tokio::task::JoinSet::new();
@@ -302,13 +321,48 @@ fn sum(tallies: &[Arc<Tally>], field: impl Fn(&Tally) -> &AtomicUsize) -> usize 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_under_load_leaves_no_acknowledged_request_unanswered() {
     let mut run = Run::start().await;
+    // Admin writes through the node that will be killed, meanwhile: users created one after the
+    // other, each acknowledged (201) or not (cut by the kill).
+    let admin = Admin::new(run.cluster.nodes[1].admin, Some(OPERATOR_TOKEN));
+    let (tenant, stop) = (run.users[0].tenant.clone(), run.stop.clone());
+    let created = Arc::new(AtomicUsize::new(0));
+    let counted = created.clone();
+    let writer = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for n in 0.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let (admin, path) = (admin.clone(), format!("/v1/tenants/{tenant}/users"));
+            let body = json!({"name": format!("w{n}")}).to_string();
+            // A call cut by the kill panics its task: not acknowledged, and the last.
+            let call = tokio::spawn(async move { admin.call("POST", &path, Some(&body)).await });
+            match call.await {
+                Ok((201, user)) => {
+                    acknowledged.push(user["id"].as_str().unwrap().to_owned());
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => break,
+            }
+        }
+        acknowledged
+    });
     let before = vec![0; CLIENTS];
     run.until_each_answers(&before, 3).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while created.load(Ordering::Relaxed) < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "users created through node 1 within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     run.cluster.nodes[1].kill();
     let at_kill = run.answered();
     // Every client goes on, those of the killed node through the others.
     run.until_each_answers(&at_kill, 5).await;
     let (mut cluster, users, keys, tallies) = run.finish().await;
+    let written = writer.await.unwrap();
     let reconnects = sum(&tallies, |t| &t.reconnects);
     assert!(
         reconnects > CLIENTS,
@@ -328,6 +382,10 @@ async fn a_node_killed_under_load_leaves_no_acknowledged_request_unanswered() {
 
     // No acknowledged write is lost: every user and every session, read through another node.
     let admin = Admin::new(cluster.nodes[2].admin, Some(OPERATOR_TOKEN));
+    for id in &written {
+        let path = format!("/v1/tenants/{}/users/{id}", users[0].tenant);
+        assert_eq!(admin.call("GET", &path, None).await.0, 200, "user {id}");
+    }
     for (user, keys) in users.iter().zip(&keys) {
         let path = format!("/v1/tenants/{}/users/{}/sessions", user.tenant, user.id);
         let sessions = admin.get_ok(&path).await;
