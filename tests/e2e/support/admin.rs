@@ -76,12 +76,42 @@ impl Admin {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
+        self.try_call_with_headers(method, path, body, headers)
+            .await
+            .unwrap_or_else(|e| panic!("admin {method} {path}: {e}"))
+    }
+
+    /// [`Admin::call`] for a server that may be gone: `Err` says what failed (connect, request,
+    /// body) instead of panicking.
+    pub async fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<(u16, Value), String> {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        self.try_call_with_headers(method, path, body, &headers)
+            .await
+    }
+
+    async fn try_call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<(u16, Value), String> {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
-            .expect("admin connect");
+            .map_err(|e| format!("connect: {e}"))?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("admin handshake");
+            .map_err(|e| format!("handshake: {e}"))?;
         tokio::spawn(conn);
         let named = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
         let mut req = Request::builder().method(method).uri(path);
@@ -97,7 +127,10 @@ impl Admin {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))
             .unwrap();
-        let res = sender.send_request(req).await.expect("admin request");
+        let res = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("request: {e}"))?;
         let status = res.status().as_u16();
         let json = res
             .headers()
@@ -107,7 +140,7 @@ impl Admin {
             .into_body()
             .collect()
             .await
-            .expect("admin body")
+            .map_err(|e| format!("body: {e}"))?
             .to_bytes();
         let value = if bytes.is_empty() {
             Value::Null
@@ -117,7 +150,7 @@ impl Admin {
             // `/metrics` (Prometheus text) and the relay port's plain-text pages.
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
-        (status, value)
+        Ok((status, value))
     }
 
     /// Sends `method path` with a JSON body (or none) and asserts a 2xx answer; returns the body.
