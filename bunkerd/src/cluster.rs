@@ -20,7 +20,11 @@
 //! reloaded tenants, routes, sessions and tokens from the store, it refuses requests
 //! (`signer::Bunker::set_in_step`) and `/readyz` answers 503, so the load balancer sends new
 //! clients elsewhere. The client pings the server every [`PING_INTERVAL`]; a silent link is
-//! declared lost after two unanswered pings.
+//! declared lost when a third ping finds two unanswered (about 3 s).
+//!
+//! Known gaps: a change lost while both ends stay connected (a NATS slow-consumer drop, a full
+//! queue, a publish error) is logged, not detected, and nothing reloads periodically; changes
+//! queued while the server stops are not written.
 
 use async_nats::{Client, ConnectOptions, Event as BusEvent};
 use futures_util::StreamExt as _;
@@ -100,13 +104,18 @@ impl Bus {
             payload,
             written,
         });
-        if queued.is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                subject,
-                "the cluster bus queue is full; a message was dropped"
-            );
-            return;
+        match queued {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    subject,
+                    "the cluster bus queue is full; a message was dropped"
+                );
+                return;
+            }
+            // The writer stopped with the server: nothing more goes out.
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
         if let Some(done) = done {
             let _ = done.recv_timeout(HAND_OVER_WAIT);

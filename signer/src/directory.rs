@@ -748,6 +748,7 @@ impl Directory {
         });
     }
 
+    /// [`Directory::forget_keys`] without telling the other nodes (for a mirror of their change).
     pub(super) fn drop_keys(&self, remote_signer: &PublicKey) {
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.remove(remote_signer);
@@ -767,6 +768,7 @@ impl Directory {
         self.changes.send(Change::Tenant { id: tenant.into() });
     }
 
+    /// [`Directory::forget_tenant_keys`] without telling the other nodes.
     pub(super) fn drop_tenant_keys(&self, tenant: &str) {
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.retain(|_, keys| keys.tenant != tenant);

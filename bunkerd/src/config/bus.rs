@@ -19,9 +19,23 @@ impl BusUrl {
         &self.0
     }
 
-    /// The URL with the password replaced by `***`, for logs and messages.
+    /// The URL with its credentials replaced by `***`, for logs and messages: the password of
+    /// `user:password@`, and the whole of `token@` (NATS reads user info without a `:` as a
+    /// token, unlike PostgreSQL's user name).
     pub fn redacted(&self) -> String {
-        super::store::redact(&self.0)
+        let shown = super::store::redact(&self.0);
+        match shown.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                match rest[..authority_end].rsplit_once('@') {
+                    Some((user, _)) if !user.contains(':') => {
+                        format!("{scheme}://***@{}", &rest[user.len() + 1..])
+                    }
+                    _ => shown,
+                }
+            }
+            None => shown,
+        }
     }
 
     /// Checks the scheme and that the URL names a host.
@@ -70,6 +84,10 @@ mod tests {
         let url: BusUrl = "nats://bunkerd:s3cret@bus:4222".parse().unwrap();
         url.check().unwrap();
         assert_eq!(format!("{url:?}"), "nats://bunkerd:***@bus:4222");
+        let token: BusUrl = "nats://s3cret@bus:4222".parse().unwrap();
+        token.check().unwrap();
+        assert_eq!(token.redacted(), "nats://***@bus:4222");
+        assert_eq!(format!("{token:?}"), "nats://***@bus:4222");
         "tls://bus:4222".parse::<BusUrl>().unwrap().check().unwrap();
         for bad in [
             "http://bus:4222",
