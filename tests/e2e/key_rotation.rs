@@ -63,7 +63,9 @@ fn settled(keys: &Value) -> bool {
 }
 
 /// Signs notes for `user` until `stop`, counting them; panics on any failed request. Reports on
-/// `started` after its first reply.
+/// `started` after its first reply. Paced at one note per 20 ms at most, half the relay's default
+/// events per connection, as a client app would: on a fast machine an unpaced loop is refused
+/// `rate-limited:` by that limit, which is not what these tests are about.
 pub(crate) async fn sign_until(
     mut client: raw::RawClient,
     user: User,
@@ -72,7 +74,10 @@ pub(crate) async fn sign_until(
 ) -> u64 {
     let mut signed = 0;
     let deadline = Instant::now() + Duration::from_secs(90);
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*stop.borrow() && signed < 5_000 && Instant::now() < deadline {
+        pace.tick().await;
         crate::support::sign_note(&mut client, &user, &format!("note {signed}")).await;
         if signed == 0 {
             started.send(()).await.unwrap();
