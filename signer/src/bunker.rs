@@ -148,7 +148,7 @@ pub struct Bunker {
     /// Requests held for approval, per session ([`crate::approvals::MAX_HELD_PER_CLIENT`]).
     pub(crate) held: crate::approvals::HeldCounts,
     /// In a cluster, whether this node's memory is known to hold what the store holds (false
-    /// while cut off from the other nodes: requests are refused then; [`crate::cluster`]).
+    /// while it may have missed a change: requests are refused then; [`crate::cluster`]).
     pub(crate) in_step: std::sync::atomic::AtomicBool,
 }
 
@@ -237,8 +237,9 @@ impl Bunker {
 
     /// Processes one kind-24133 request event. `now` is unix seconds. Blocking.
     ///
-    /// `first_seen(id)` is asked once, right after the id and signature verify, and must atomically
-    /// record the id and say whether it is new; a repeat is accepted as a duplicate and not processed
+    /// `first_seen(id)` is asked at most once, after the id and signature verify (and, in a
+    /// cluster, after the request is claimed: [`crate::cluster`]), and must atomically record the
+    /// id and say whether it is new; a repeat is accepted as a duplicate and not processed
     /// (`docs/protocol-notes.md` §11.13). Asking only after verification means a forged copy cannot
     /// block the real event.
     pub fn process(
@@ -297,7 +298,9 @@ impl Bunker {
             .ok_or(Refusal::Blocked(
                 "p tag does not name a remote signer hosted here",
             ))?;
-        if !first_seen(&event.id) || !self.claim(event)? {
+        // The claim first: a claim the store refuses (an error reply) leaves the id unrecorded
+        // here, so the client's retry of the same event runs.
+        if !self.claim(event)? || !first_seen(&event.id) {
             return Ok(Processed {
                 accepted: Ok(()),
                 response: None,

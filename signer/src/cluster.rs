@@ -9,17 +9,19 @@
 //! what was built from the old record (unsealed keys, a tenant's data keys, NIP-05 names).
 //!
 //! A change names a record and never carries its content: a late, repeated or reordered change
-//! costs one read and converges on what the store holds, and no secret crosses the bus. What a
-//! node missed while it was cut off from the bus it catches up on by reloading everything
-//! ([`crate::Bunker::reload`]).
+//! costs one read and converges on what the store holds, and no secret crosses the bus. A node
+//! that may have missed a change (cut off from the bus, or a change lost on the way) catches up
+//! by reloading everything ([`crate::Bunker::reload`]), refusing requests until it has.
 //!
 //! In a cluster the signer also claims each request in the store before it runs it
 //! ([`store::Store::insert_new`] in [`store::Cf::Claims`]), so a request published to several
 //! nodes is answered once.
 
 use crate::{Bunker, Error, Refusal};
+use dashmap::{DashMap, Entry};
 use proto::nostr::{Event, PublicKey};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use store::{Batch, Cf, Durability};
 
@@ -86,26 +88,28 @@ impl Changes {
     }
 }
 
-/// Striped counters that a node's own writers of an in-memory record bump after their store
-/// write and before their memory update ([`WriteMarks::mark`]), so that a mirror that read the
-/// store before such a write cannot overwrite what the write puts in memory: the mirror reads
-/// the mark before its store read and applies only if the mark has not moved, checked under the
-/// map shard's lock that the writer's update takes too (else it reads again).
-pub(crate) struct WriteMarks([std::sync::atomic::AtomicU64; MARK_STRIPES]);
+/// Striped counters that keep a node's memory from going back to an older copy of a record.
+///
+/// Whoever changes a record in memory moves the mark of its stripe: a local writer after its
+/// store write and before its memory update ([`WriteMarks::mark`]), a mirror as it applies what
+/// it read ([`WriteMarks::mirror`]). A mirror reads the mark before its store read and applies
+/// only if the mark has not moved, checked and moved at once (compare-and-swap) under the lock of
+/// the map shard that holds the record, which every writer's memory update takes too; otherwise
+/// it reads again. So of two mirrors of one record, or a mirror and a local write, the one that
+/// read the store last decides what memory holds, whichever applies first.
+pub(crate) struct WriteMarks(Box<[AtomicU64; MARK_STRIPES]>);
 
-/// Stripes of [`WriteMarks`]: a writer of another record in the same stripe only costs a mirror
-/// one more read.
-const MARK_STRIPES: usize = 64;
+/// Stripes of [`WriteMarks`]: a change of another record in the same stripe only costs a mirror
+/// one more read (and a reload one read of each record of that stripe).
+const MARK_STRIPES: usize = 1024;
 
-/// Store reads a mirror tries before it gives up (the record is being written again and again
-/// here, so the next change will name it again).
-pub(crate) const MIRROR_TRIES: usize = 8;
+/// Store reads a mirror tries while others change records of its stripe, before it reads once
+/// more under the record's shard lock ([`WriteMarks::mirror`]).
+const MIRROR_TRIES: usize = 8;
 
 impl Default for WriteMarks {
     fn default() -> Self {
-        WriteMarks(std::array::from_fn(|_| {
-            std::sync::atomic::AtomicU64::new(0)
-        }))
+        WriteMarks(Box::new(std::array::from_fn(|_| AtomicU64::new(0))))
     }
 }
 
@@ -120,25 +124,100 @@ impl WriteMarks {
 
     /// Marks a local write of `key` (after its store write, before its memory update).
     pub(crate) fn mark(&self, key: &impl std::hash::Hash) {
-        self.0[Self::stripe(key)].fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.0[Self::stripe(key)].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The mark of `key`'s stripe now.
-    pub(crate) fn read(&self, key: &impl std::hash::Hash) -> u64 {
-        self.0[Self::stripe(key)].load(std::sync::atomic::Ordering::Acquire)
+    /// Moves `key`'s stripe from `mark` to the next: `false` if it is no longer `mark`.
+    fn advance(&self, stripe: usize, mark: u64) -> bool {
+        self.0[stripe]
+            .compare_exchange(mark, mark + 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
     }
 
-    /// Every stripe's mark now, for a reload of many keys ([`WriteMarks::read_in`]).
-    pub(crate) fn snapshot(&self) -> Vec<u64> {
-        self.0
-            .iter()
-            .map(|m| m.load(std::sync::atomic::Ordering::Acquire))
-            .collect()
+    /// Makes `map`'s entry for `key` what the store holds: `read` reads the stored record,
+    /// `apply` puts it in the entry (under its shard lock). Retries while other changes of the
+    /// stripe come between the read and the apply; after [`MIRROR_TRIES`] reads, reads once more
+    /// holding the entry's shard lock, which no local writer's memory update can then pass.
+    ///
+    /// # Errors
+    ///
+    /// Whatever `read` returns; memory is left as it was then.
+    pub(crate) fn mirror<K, V, T>(
+        &self,
+        map: &DashMap<K, V>,
+        key: &K,
+        read: impl Fn() -> Result<T, Error>,
+        apply: impl FnOnce(Entry<'_, K, V>, T),
+    ) -> Result<(), Error>
+    where
+        K: std::hash::Hash + Eq + Clone,
+    {
+        let stripe = Self::stripe(key);
+        for _ in 0..MIRROR_TRIES {
+            let mark = self.0[stripe].load(Ordering::Acquire);
+            let stored = read()?;
+            let entry = map.entry(key.clone());
+            if self.advance(stripe, mark) {
+                apply(entry, stored);
+                return Ok(());
+            }
+        }
+        let entry = map.entry(key.clone());
+        let stored = read()?;
+        self.0[stripe].fetch_add(1, Ordering::AcqRel);
+        apply(entry, stored);
+        Ok(())
     }
 
-    /// The mark of `key`'s stripe in `snapshot`.
-    pub(crate) fn read_in(snapshot: &[u64], key: &impl std::hash::Hash) -> u64 {
-        snapshot[Self::stripe(key)]
+    /// Starts a reload: records read by one scan, applied with [`Reload::apply`].
+    pub(crate) fn reload(&self) -> Reload<'_> {
+        Reload {
+            marks: self,
+            expected: self.0.iter().map(|m| m.load(Ordering::Acquire)).collect(),
+        }
+    }
+}
+
+/// Applies the records of one store scan to memory ([`WriteMarks::reload`]): each unless some
+/// other change of its stripe came since the scan began, in which case the caller mirrors that
+/// record alone ([`WriteMarks::mirror`]), reading it again.
+pub(crate) struct Reload<'a> {
+    marks: &'a WriteMarks,
+    /// Each stripe's mark before the scan, plus this reload's own applies.
+    expected: Vec<u64>,
+}
+
+impl Reload<'_> {
+    /// Puts `value` in `map`'s entry for `key` with `apply` (under its shard lock); `false` when
+    /// another change of the stripe came since the scan began: nothing was applied.
+    pub(crate) fn apply<K, V, T>(
+        &mut self,
+        map: &DashMap<K, V>,
+        key: K,
+        value: T,
+        apply: impl FnOnce(Entry<'_, K, V>, T),
+    ) -> bool
+    where
+        K: std::hash::Hash + Eq,
+    {
+        let stripe = WriteMarks::stripe(&key);
+        let entry = map.entry(key);
+        if !self.marks.advance(stripe, self.expected[stripe]) {
+            return false;
+        }
+        self.expected[stripe] += 1;
+        apply(entry, value);
+        true
+    }
+}
+
+/// Makes a map entry hold `value`, or be absent for `None`.
+pub(crate) fn set_entry<K: std::hash::Hash + Eq, V>(entry: Entry<'_, K, V>, value: Option<V>) {
+    match (entry, value) {
+        (Entry::Occupied(mut live), Some(value)) => drop(live.insert(value)),
+        (Entry::Vacant(slot), Some(value)) => drop(slot.insert(value)),
+        (Entry::Occupied(live), None) => drop(live.remove()),
+        (Entry::Vacant(_), None) => {}
     }
 }
 
@@ -189,7 +268,7 @@ impl Bunker {
     }
 
     /// Reloads tenants, the routing index and sessions from the store and drops every cached
-    /// key, for a node that was cut off from the others and may have missed changes. Blocking
+    /// key, for a node that may have missed changes. Blocking
     /// (scans of those column families).
     ///
     /// # Errors
@@ -200,16 +279,15 @@ impl Bunker {
         self.sessions.reload(&*self.store)
     }
 
-    /// Marks this node cut off from the others (`false`: it may have missed changes, so it
+    /// Marks this node out of step with the others (`false`: it may have missed changes, so it
     /// refuses requests) or back in step with the store (`true`, after [`Bunker::reload`]).
     pub fn set_in_step(&self, in_step: bool) {
-        self.in_step
-            .store(in_step, std::sync::atomic::Ordering::Release);
+        self.in_step.store(in_step, Ordering::Release);
     }
 
     /// Whether this node is in step with the store ([`Bunker::set_in_step`]).
     pub fn in_step(&self) -> bool {
-        self.in_step.load(std::sync::atomic::Ordering::Acquire)
+        self.in_step.load(Ordering::Acquire)
     }
 
     /// Deletes the claims of requests created before `before` (Unix seconds), which admission
@@ -266,8 +344,10 @@ impl Bunker {
         if !self.directory.changes.joined() {
             return Ok(true);
         }
-        if !self.in_step.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Refusal::Error("cut off from the other nodes; try again"));
+        if !self.in_step.load(Ordering::Acquire) {
+            return Err(Refusal::Error(
+                "out of step with the other nodes; try again",
+            ));
         }
         let mut key = Vec::with_capacity(40);
         key.extend_from_slice(&event.created_at.to_be_bytes());
@@ -289,6 +369,50 @@ mod cluster_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_mirror_contended_past_its_tries_reads_under_the_lock_and_applies() {
+        let (marks, map) = (WriteMarks::default(), DashMap::new());
+        let reads = Cell::new(0);
+        // Every read but the last races a local write of the stripe.
+        let read = || {
+            reads.set(reads.get() + 1);
+            if reads.get() <= MIRROR_TRIES {
+                marks.mark(&7u8);
+            }
+            Ok(Some(reads.get()))
+        };
+        marks.mirror(&map, &7u8, read, set_entry).unwrap();
+        assert_eq!(reads.get(), MIRROR_TRIES + 1);
+        assert_eq!(
+            *map.get(&7).unwrap(),
+            MIRROR_TRIES + 1,
+            "the last read applied"
+        );
+    }
+
+    #[test]
+    fn a_reload_applies_many_keys_of_one_stripe_and_leaves_one_changed_since_its_scan() {
+        let (marks, map) = (WriteMarks::default(), DashMap::new());
+        let keys: Vec<u32> = (0..4 * MARK_STRIPES as u32).collect();
+        let mut reload = marks.reload();
+        marks.mark(&keys[0]);
+        let mut missed = Vec::new();
+        for &k in &keys {
+            if !reload.apply(&map, k, Some(k), set_entry) {
+                missed.push(k);
+            }
+        }
+        let stripe = WriteMarks::stripe(&keys[0]);
+        assert!(missed.contains(&keys[0]), "changed since the scan");
+        assert!(missed.iter().all(|k| WriteMarks::stripe(k) == stripe));
+        assert_eq!(
+            map.len() + missed.len(),
+            keys.len(),
+            "every other key applied"
+        );
+    }
 
     #[test]
     fn changes_have_the_documented_json_shape() {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::bunker::refusal::tests::{open, request, user_with_secret, Scheme};
+use crate::sessions::Sessions;
 use crate::BunkerConfig;
 use kms::MemMasterKey;
 use proto::nostr::{Crypto, Keypair};
@@ -180,32 +181,52 @@ fn old_claims_are_pruned_and_new_ones_kept() {
     assert!(!pair.b.claim(&new).unwrap(), "a recent claim is kept");
 }
 
-#[test]
-fn a_mirror_that_read_before_a_local_write_leaves_that_write_in_memory() {
+/// Node b mirrors a session made on a whose store read finds it, while `meanwhile` runs between
+/// that read and its apply; every later read finds it gone (the store after `meanwhile`).
+/// Returns whether b holds the session at the end, and how many reads the mirror made.
+fn mirror_racing(meanwhile: impl Fn(&Sessions, &PublicKey, &PublicKey)) -> (bool, usize) {
     let pair = pair(true);
     let (_, _, remote, client) = connected_on_a(&pair);
     let client = client.public_key();
+    let sessions = &pair.b.sessions;
     let k = (*remote.as_bytes(), *client.as_bytes());
-    // b's mirror reads the mark, then the store (the session is there)...
-    let mark = pair.b.sessions.marks.read(&k);
-    let stored = pair
-        .b
-        .sessions
-        .get(&remote, &client)
-        .unwrap()
-        .record
-        .clone();
-    // ...then b itself ends the session (store, mark, memory)...
-    pair.b.sessions.forget(&remote, &client);
-    // ...so what the mirror read is not put back.
-    assert!(!pair
-        .b
-        .sessions
-        .apply_unless_marked(k, mark, Some(stored.clone())));
-    assert!(pair.b.sessions.get(&remote, &client).is_none());
-    let mark = pair.b.sessions.marks.read(&k);
-    assert!(pair.b.sessions.apply_unless_marked(k, mark, Some(stored)));
-    assert!(pair.b.sessions.get(&remote, &client).is_some());
+    let stored = sessions.get(&remote, &client).unwrap().record.clone();
+    let reads = std::cell::Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        if reads.get() == 1 {
+            meanwhile(sessions, &remote, &client);
+            return Ok(Some(stored.clone()));
+        }
+        Ok(None)
+    };
+    sessions
+        .marks
+        .mirror(&sessions.map, &k, read, |e, r| sessions.set(e, r))
+        .unwrap();
+    (sessions.get(&remote, &client).is_some(), reads.get())
+}
+
+#[test]
+fn a_mirror_that_read_before_a_local_write_leaves_that_write_in_memory() {
+    // b itself ends the session (store, mark, memory): what the mirror read is not put back.
+    let (held, reads) = mirror_racing(|sessions, remote, client| sessions.forget(remote, client));
+    assert!(!held);
+    assert_eq!(reads, 2, "read again");
+}
+
+#[test]
+fn of_two_mirrors_of_a_session_the_later_read_stays() {
+    // The mirror of the session's revocation reads the store without it and applies first.
+    let (held, _) = mirror_racing(|sessions, remote, client| {
+        let k = (*remote.as_bytes(), *client.as_bytes());
+        let revoked = || Ok(None);
+        sessions
+            .marks
+            .mirror(&sessions.map, &k, revoked, |e, r| sessions.set(e, r))
+            .unwrap();
+    });
+    assert!(!held, "not revived");
 }
 
 #[test]
@@ -223,4 +244,125 @@ fn a_session_the_other_node_has_not_heard_of_yet_is_read_from_the_store() {
     assert!(pair.b.sessions.get(&remote, &client.public_key()).is_none());
     let reply = call(&pair.b, &client, &remote, get_public_key("1"));
     assert!(reply["result"].is_string(), "{reply}");
+}
+
+#[test]
+fn an_edit_on_a_node_that_missed_a_change_keeps_that_change() {
+    // b hears nothing from a but what it reloads.
+    let pair = pair(false);
+    let admin_key = Keypair::generate(&mut Crypto::from_os_rng()).public_key();
+    let tenant = pair.a.admin().create_tenant("acme", NOW).unwrap().id;
+    pair.a
+        .admin()
+        .add_admin_pubkey(&tenant, admin_key, None, NOW)
+        .unwrap();
+    pair.b.reload().unwrap();
+    // a removes the admin key; b, which still has it in memory, renames the tenant.
+    pair.a
+        .admin()
+        .remove_admin_pubkey(&tenant, &admin_key, NOW)
+        .unwrap();
+    let rename = crate::directory::TenantUpdate {
+        name: Some("renamed".into()),
+        ..Default::default()
+    };
+    pair.b.admin().update_tenant(&tenant, rename, NOW).unwrap();
+    let stored = pair.a.directory.tenant_for_update(&tenant).unwrap();
+    assert_eq!(stored.name, "renamed");
+    assert!(
+        stored.admin_pubkeys.is_empty(),
+        "the removed admin stays removed"
+    );
+}
+
+#[test]
+fn a_node_that_never_heard_of_a_session_still_revokes_it() {
+    let pair = pair(false);
+    let (tenant, user, remote, client) = connected_on_a(&pair);
+    pair.b.reload().unwrap();
+    assert!(
+        pair.b.sessions.get(&remote, &client.public_key()).is_some(),
+        "b reloaded it"
+    );
+    // A second client connects on a; b does not hear of it.
+    let uri = pair
+        .a
+        .admin()
+        .issue_bunker_uri(&tenant, &user, NOW, crate::UriOptions::default())
+        .unwrap();
+    let secret = uri.uri.split("secret=").nth(1).unwrap().to_owned();
+    let other = Keypair::generate(&mut Crypto::from_os_rng());
+    assert_eq!(
+        call(&pair.a, &other, &remote, connect(&remote, &secret))["result"],
+        "ack"
+    );
+    assert!(pair.b.sessions.get(&remote, &other.public_key()).is_none());
+    // b revokes that one by name, then all: both from the store.
+    let revoked = pair
+        .b
+        .admin()
+        .revoke_sessions(&tenant, &user, Some(&other.public_key()))
+        .unwrap();
+    assert_eq!(revoked, 1);
+    let third = Keypair::generate(&mut Crypto::from_os_rng());
+    let uri = pair
+        .a
+        .admin()
+        .issue_bunker_uri(&tenant, &user, NOW, crate::UriOptions::default())
+        .unwrap();
+    let secret = uri.uri.split("secret=").nth(1).unwrap().to_owned();
+    assert_eq!(
+        call(&pair.a, &third, &remote, connect(&remote, &secret))["result"],
+        "ack"
+    );
+    let revoked = pair
+        .b
+        .admin()
+        .revoke_sessions(&tenant, &user, None)
+        .unwrap();
+    assert_eq!(revoked, 2, "the reloaded session and the unheard one");
+    let mut left = 0;
+    pair.a
+        .store
+        .scan_prefix(Cf::Sessions, remote.as_bytes(), &mut |_, _| {
+            left += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(left, 0, "no session left in the store");
+}
+
+#[test]
+fn a_token_another_node_created_is_revoked_here_and_gone_with_its_tenant() {
+    let pair = pair(false);
+    let tenant = pair.a.admin().create_tenant("acme", NOW).unwrap().id;
+    pair.b.reload().unwrap();
+    let a_tokens = crate::admin::AdminTokens::load(pair.a.store.clone()).unwrap();
+    let b_tokens = crate::admin::AdminTokens::load(pair.b.store.clone()).unwrap();
+    let created = |label: &str| {
+        let (_, record) = pair
+            .a
+            .admin()
+            .create_admin_token(
+                &a_tokens,
+                &tenant,
+                Some(label.into()),
+                "operator".into(),
+                NOW,
+            )
+            .unwrap();
+        record
+    };
+    let (first, _second) = (created("one"), created("two"));
+    assert!(b_tokens.list(&tenant).is_empty(), "b never heard of them");
+    pair.b
+        .admin()
+        .revoke_admin_token(&b_tokens, &tenant, &first.id)
+        .unwrap();
+    pair.b.admin().delete_tenant(&b_tokens, &tenant).unwrap();
+    a_tokens.reload().unwrap();
+    assert!(
+        a_tokens.list(&tenant).is_empty(),
+        "no token outlives its tenant"
+    );
 }

@@ -7,9 +7,9 @@
 //! Per session, the transport keys (NIP-44 conversation key, NIP-04 shared key) between the
 //! remote-signer key and the client key are derived once and cached, so a request costs no ECDH.
 
-use crate::cluster::{Change, Changes, WriteMarks, MIRROR_TRIES};
+use crate::cluster::{Change, Changes, WriteMarks};
 use crate::Error;
-use dashmap::DashMap;
+use dashmap::{DashMap, Entry};
 use proto::nip46::{ClientMetadata, Scheme};
 use proto::nostr::{nip04, nip44, PublicKey};
 use proto::policy::{Grant, Perms};
@@ -173,7 +173,7 @@ impl Session {
 pub struct Sessions {
     /// Keyed by (remote-signer pubkey, client pubkey), 32 raw bytes each: a lookup from raw bytes
     /// ([`Sessions::exists`]) needs no curve validation.
-    map: DashMap<([u8; 32], [u8; 32]), Arc<Session>>,
+    pub(crate) map: DashMap<([u8; 32], [u8; 32]), Arc<Session>>,
     /// Moves whenever a session with [`SessionRecord::relays`] is inserted or dropped
     /// ([`Sessions::foreign_generation`]).
     foreign_generation: AtomicU64,
@@ -224,59 +224,57 @@ impl Sessions {
         remote_signer: &PublicKey,
         client: &PublicKey,
     ) -> Result<(), Error> {
-        let k = pair(remote_signer, client);
-        for _ in 0..MIRROR_TRIES {
-            let mark = self.marks.read(&k);
-            let stored = match store.get(Cf::Sessions, &key(remote_signer, client))? {
-                Some(value) => Some(
-                    serde_json::from_slice::<SessionRecord>(&value)
-                        .map_err(|_| Error::Corrupt("session record"))?,
-                ),
-                None => None,
-            };
-            if self.apply_unless_marked(k, mark, stored) {
-                break;
-            }
-        }
-        Ok(())
+        self.mirror_pair(store, pair(remote_signer, client))
+    }
+
+    fn mirror_pair(&self, store: &dyn Store, k: ([u8; 32], [u8; 32])) -> Result<(), Error> {
+        let read = || match store.get(Cf::Sessions, &[k.0, k.1].concat())? {
+            Some(value) => serde_json::from_slice::<SessionRecord>(&value)
+                .map(Some)
+                .map_err(|_| Error::Corrupt("session record")),
+            None => Ok(None),
+        };
+        self.marks
+            .mirror(&self.map, &k, read, |entry, stored| self.set(entry, stored))
     }
 
     /// Reloads every session from the store, for a node that may have missed changes: stored
-    /// ones are inserted or replaced, the others dropped — except those this node wrote itself
-    /// meanwhile ([`WriteMarks`]).
+    /// ones are inserted or replaced, the others dropped; one that changed here meanwhile is read
+    /// again alone ([`WriteMarks`]).
     ///
     /// # Errors
     ///
     /// As [`Sessions::load`].
     pub(crate) fn reload(&self, store: &dyn Store) -> Result<(), Error> {
-        let marks = self.marks.snapshot();
+        let mut reload = self.marks.reload();
         let live: Vec<([u8; 32], [u8; 32])> = self.map.iter().map(|e| *e.key()).collect();
         let mut stored = std::collections::HashSet::new();
+        let mut missed = Vec::new();
         for record in read_all(store)? {
             let k = pair(&record.remote_signer, &record.client);
             stored.insert(k);
-            self.apply_unless_marked(k, WriteMarks::read_in(&marks, &k), Some(record));
+            if !reload.apply(&self.map, k, Some(record), |e, r| self.set(e, r)) {
+                missed.push(k);
+            }
         }
         for k in live.into_iter().filter(|k| !stored.contains(k)) {
-            self.apply_unless_marked(k, WriteMarks::read_in(&marks, &k), None);
+            if !reload.apply(&self.map, k, None, |e, r| self.set(e, r)) {
+                missed.push(k);
+            }
+        }
+        for k in missed {
+            self.mirror_pair(store, k)?;
         }
         Ok(())
     }
 
-    /// Makes the session of `k` be `stored` (`None`: no session) unless this node wrote it
-    /// since `mark` was read; `false` then. A live session keeps its counters and derived keys
-    /// when its record is unchanged, its counters when it changed.
-    pub(crate) fn apply_unless_marked(
+    /// Makes a session's map entry hold `stored` (`None`: no session). A live session keeps its
+    /// counters and derived keys when its record is unchanged, its counters when it changed.
+    pub(crate) fn set(
         &self,
-        k: ([u8; 32], [u8; 32]),
-        mark: u64,
+        entry: Entry<'_, ([u8; 32], [u8; 32]), Arc<Session>>,
         stored: Option<SessionRecord>,
-    ) -> bool {
-        use dashmap::Entry;
-        let entry = self.map.entry(k);
-        if self.marks.read(&k) != mark {
-            return false;
-        }
+    ) {
         let foreign = match (entry, stored) {
             (Entry::Occupied(live), Some(record)) if live.get().record == record => false,
             (Entry::Occupied(mut live), Some(record)) => {
@@ -296,7 +294,6 @@ impl Sessions {
         if foreign {
             self.foreign_generation.fetch_add(1, Ordering::Release);
         }
-        true
     }
 
     /// The session of `client` with `remote_signer`, if any.
@@ -426,22 +423,69 @@ impl Sessions {
         found
     }
 
-    /// Adds to `batch` the deletes of every session of `remote_signer`; returns their client keys
-    /// (for [`Sessions::forget`] after the batch is written).
+    /// Adds to `batch` the deletes of every session of `remote_signer`, those in the store
+    /// (another node's may not have reached this one's memory) and those in memory; returns their
+    /// client keys (for [`Sessions::forget`] after the batch is written). The caller holds the
+    /// user's lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the store cannot be read.
     pub(crate) fn delete_all(
         &self,
+        store: &dyn Store,
         batch: &mut Batch,
         remote_signer: &PublicKey,
-    ) -> Vec<PublicKey> {
-        let clients: Vec<PublicKey> = self
-            .of_remote_signer(remote_signer)
-            .iter()
-            .map(|s| s.record.client)
-            .collect();
+    ) -> Result<Vec<PublicKey>, Error> {
+        let mut clients = std::collections::BTreeSet::new();
+        let mut bad = false;
+        store.scan_prefix(Cf::Sessions, remote_signer.as_bytes(), &mut |k, _| {
+            match <&[u8; 32]>::try_from(&k[32..]).map(PublicKey::from_bytes) {
+                Ok(Ok(client)) => drop(clients.insert(client)),
+                _ => bad = true,
+            }
+            !bad
+        })?;
+        if bad {
+            return Err(Error::Corrupt("session key"));
+        }
+        clients.extend(
+            self.of_remote_signer(remote_signer)
+                .iter()
+                .map(|s| s.record.client),
+        );
         for client in &clients {
             Self::delete(batch, remote_signer, client);
         }
-        clients
+        Ok(clients.into_iter().collect())
+    }
+
+    /// The stored record of a session, to edit and put back under the user's lock: in a cluster,
+    /// memory may not yet hold another node's last write of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kms`] when the store cannot be read; [`Error::Corrupt`].
+    pub(crate) fn stored(
+        store: &dyn Store,
+        remote_signer: &PublicKey,
+        client: &PublicKey,
+    ) -> Result<Option<SessionRecord>, Error> {
+        match store.get(Cf::Sessions, &key(remote_signer, client))? {
+            Some(value) => serde_json::from_slice(&value)
+                .map(Some)
+                .map_err(|_| Error::Corrupt("session record")),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes a written session record live: replaces the live session (keeping its counters) or
+    /// inserts it.
+    pub(crate) fn put_live(&self, record: SessionRecord) {
+        match self.get(&record.remote_signer, &record.client) {
+            Some(live) => self.replace(&live, record),
+            None => self.insert(record),
+        }
     }
 }
 

@@ -106,8 +106,9 @@ impl Admin<'_> {
         let mut remembered = None;
         record.status = match decision {
             Decision::Approve { remember: true } => {
-                if let Some(session) = bunker.sessions.get(&record.remote_signer, &record.client) {
-                    let mut session_record = session.record.clone();
+                let stored =
+                    Sessions::stored(&*bunker.store, &record.remote_signer, &record.client)?;
+                if let Some(mut session_record) = stored {
                     let joined = match &session_record.remembered {
                         Some(before) => format!("{before},{}", record.permission),
                         None => record.permission.clone(),
@@ -115,7 +116,7 @@ impl Admin<'_> {
                     session_record.remembered = Some(Perms::parse(&joined).to_string());
                     session_record.confirmed = true;
                     Sessions::put(&mut batch, &session_record);
-                    remembered = Some((session, session_record));
+                    remembered = Some(session_record);
                 }
                 ApprovalStatus::Remembered
             }
@@ -127,8 +128,8 @@ impl Admin<'_> {
         approvals::put(&mut batch, &record);
         bunker.store.write(batch, Durability::Sync)?;
         bunker.held.remove(record.remote_signer, record.client);
-        if let Some((session, session_record)) = remembered {
-            bunker.sessions.replace(&session, session_record);
+        if let Some(session_record) = remembered {
+            bunker.sessions.put_live(session_record);
         }
         let answer = match decision {
             Decision::Approve { .. } => Answer::Run,

@@ -86,7 +86,7 @@ impl Admin<'_> {
         check_label(name.as_deref())?;
         let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let directory = &self.bunker.directory;
-        let mut record = directory.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        let mut record = directory.tenant_for_update(tenant)?;
         if record.admin_pubkeys.iter().any(|a| a.pubkey == pubkey) {
             return Err(AdminError::AdminPubkeyExists);
         }
@@ -118,7 +118,7 @@ impl Admin<'_> {
     ) -> Result<(), AdminError> {
         let _guard = self.bunker.locks.tenant_exclusive(tenant)?;
         let directory = &self.bunker.directory;
-        let mut record = directory.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        let mut record = directory.tenant_for_update(tenant)?;
         let before = record.admin_pubkeys.len();
         record.admin_pubkeys.retain(|a| a.pubkey != *pubkey);
         if record.admin_pubkeys.len() == before {
@@ -152,14 +152,16 @@ impl Admin<'_> {
         let mut ended = Vec::new();
         for user in &users {
             let rs = user.remote_signer_pubkey;
-            let clients = bunker.sessions.delete_all(&mut batch, &rs);
+            let clients = bunker
+                .sessions
+                .delete_all(&*bunker.store, &mut batch, &rs)?;
             ended.extend(clients.into_iter().map(|c| (rs, c)));
         }
         bunker.store.write(batch, Durability::Sync)?;
         for (rs, client) in &ended {
             bunker.sessions.forget(rs, client);
         }
-        directory.forget_tenant(tenant);
+        directory.forget_tenant(tenant, &users);
         tokens.delete_tenant_locked(tenant)?;
         bunker.audit.delete_tenant(tenant)?;
         Ok(users.len())

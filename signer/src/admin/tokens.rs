@@ -8,7 +8,7 @@
 //! token is never answered twice.
 
 use super::{check_label, Admin, AdminError};
-use crate::cluster::{Broadcast, Change, Changes};
+use crate::cluster::{set_entry, Broadcast, Change, Changes, WriteMarks};
 use crate::directory::Directory;
 use crate::Error;
 use dashmap::DashMap;
@@ -39,6 +39,8 @@ pub struct AdminTokens {
     by_hash: DashMap<[u8; 32], AdminTokenRecord>,
     /// The other nodes of a cluster, told of every token created or revoked.
     changes: Changes,
+    /// This node's own token writes, against mirrors and reloads that read the store before them.
+    marks: WriteMarks,
 }
 
 impl std::fmt::Debug for AdminTokens {
@@ -61,6 +63,7 @@ impl AdminTokens {
             store,
             by_hash: DashMap::new(),
             changes: Changes::default(),
+            marks: WriteMarks::default(),
         };
         tokens.reload()?;
         Ok(tokens)
@@ -72,24 +75,42 @@ impl AdminTokens {
     }
 
     /// Reloads every token from the store (inserting or replacing, then dropping the ones no
-    /// longer stored), for a node that may have missed changes.
+    /// longer stored), for a node that may have missed changes; a token changed here meanwhile is
+    /// read again alone.
     ///
     /// # Errors
     ///
     /// As [`AdminTokens::load`].
     pub fn reload(&self) -> Result<(), Error> {
+        let mut reload = self.marks.reload();
+        let live: Vec<[u8; 32]> = self.by_hash.iter().map(|e| *e.key()).collect();
+        let stored = self.read_all()?;
+        let hashes: std::collections::HashSet<[u8; 32]> = stored.iter().map(|(h, _)| *h).collect();
+        let gone = live.into_iter().filter(|h| !hashes.contains(h));
+        let mut missed = Vec::new();
+        let all = stored.into_iter().map(|(h, r)| (h, Some(r)));
+        for (hash, record) in all.chain(gone.map(|h| (h, None))) {
+            if !reload.apply(&self.by_hash, hash, record, set_entry) {
+                missed.push(hash);
+            }
+        }
+        for hash in missed {
+            self.mirror_hash(hash)?;
+        }
+        Ok(())
+    }
+
+    /// Every stored token: its SHA-256 and record.
+    fn read_all(&self) -> Result<Vec<([u8; 32], AdminTokenRecord)>, Error> {
         let mut bad = false;
-        let mut stored = std::collections::HashSet::new();
+        let mut stored = Vec::new();
         self.store
             .scan_prefix(Cf::AdminTokens, b"", &mut |key, value| {
                 match (
                     <[u8; 32]>::try_from(key),
                     serde_json::from_slice::<AdminTokenRecord>(value),
                 ) {
-                    (Ok(hash), Ok(record)) => {
-                        stored.insert(hash);
-                        self.by_hash.insert(hash, record);
-                    }
+                    (Ok(hash), Ok(record)) => stored.push((hash, record)),
                     _ => bad = true,
                 }
                 !bad
@@ -97,8 +118,7 @@ impl AdminTokens {
         if bad {
             return Err(Error::Corrupt("admin token record"));
         }
-        self.by_hash.retain(|hash, _| stored.contains(hash));
-        Ok(())
+        Ok(stored)
     }
 
     /// Makes memory hold what the store holds for the token named by a [`Change::AdminToken`]
@@ -118,15 +138,17 @@ impl AdminTokens {
             .ok_or(Error::InvalidInput(
                 "admin token hash is not 64 hex characters",
             ))?;
-        match self.store.get(Cf::AdminTokens, &hash)? {
-            Some(value) => {
-                let record: AdminTokenRecord = serde_json::from_slice(&value)
-                    .map_err(|_| Error::Corrupt("admin token record"))?;
-                self.by_hash.insert(hash, record);
-            }
-            None => drop(self.by_hash.remove(&hash)),
-        }
-        Ok(())
+        self.mirror_hash(hash)
+    }
+
+    fn mirror_hash(&self, hash: [u8; 32]) -> Result<(), Error> {
+        let read = || match self.store.get(Cf::AdminTokens, &hash)? {
+            Some(value) => serde_json::from_slice::<AdminTokenRecord>(&value)
+                .map(Some)
+                .map_err(|_| Error::Corrupt("admin token record")),
+            None => Ok(None),
+        };
+        self.marks.mirror(&self.by_hash, &hash, read, set_entry)
     }
 
     fn changed(&self, hash: &[u8; 32]) {
@@ -153,13 +175,14 @@ impl AdminTokens {
     }
 
     /// Deletes every token of `tenant`, durably, then from memory; returns how many. The caller
-    /// holds the tenant's lock exclusively.
+    /// holds the tenant's lock exclusively. Reads the tokens from the store, which also holds
+    /// those another node created that this one has not heard of yet.
     pub(super) fn delete_tenant_locked(&self, tenant: &str) -> Result<usize, Error> {
         let hashes: Vec<[u8; 32]> = self
-            .by_hash
-            .iter()
-            .filter(|e| e.value().tenant == tenant)
-            .map(|e| *e.key())
+            .read_all()?
+            .into_iter()
+            .filter(|(_, record)| record.tenant == tenant)
+            .map(|(hash, _)| hash)
             .collect();
         let mut batch = Batch::new();
         for hash in &hashes {
@@ -167,6 +190,7 @@ impl AdminTokens {
         }
         self.store.write(batch, Durability::Sync)?;
         for hash in &hashes {
+            self.marks.mark(hash);
             self.by_hash.remove(hash);
             self.changed(hash);
         }
@@ -217,6 +241,7 @@ impl Admin<'_> {
             .store
             .write(batch, Durability::Sync)
             .map_err(Error::from)?;
+        tokens.marks.mark(&hash);
         tokens.by_hash.insert(hash, record.clone());
         tokens.changed(&hash);
         Ok((token, record))
@@ -238,11 +263,12 @@ impl Admin<'_> {
         if self.bunker.directory.tenant(tenant).is_none() {
             return Err(Error::TenantNotFound.into());
         }
+        // From the store: a token another node created may not have reached this one's memory.
         let hash = tokens
-            .by_hash
-            .iter()
-            .find(|e| e.value().tenant == tenant && e.value().id == id)
-            .map(|e| *e.key())
+            .read_all()?
+            .into_iter()
+            .find(|(_, record)| record.tenant == tenant && record.id == id)
+            .map(|(hash, _)| hash)
             .ok_or(AdminError::AdminTokenNotFound)?;
         let mut batch = Batch::new();
         batch.delete(Cf::AdminTokens, hash.to_vec());
@@ -250,6 +276,7 @@ impl Admin<'_> {
             .store
             .write(batch, Durability::Sync)
             .map_err(Error::from)?;
+        tokens.marks.mark(&hash);
         tokens.by_hash.remove(&hash);
         tokens.changed(&hash);
         Ok(())

@@ -133,7 +133,9 @@ impl Admin<'_> {
         let mut batch = Batch::new();
         bunker.directory.delete_user_into(&mut batch, &record)?;
         self.mark_shred(&mut batch, tenant, user)?;
-        let clients = bunker.sessions.delete_all(&mut batch, &rs);
+        let clients = bunker
+            .sessions
+            .delete_all(&*bunker.store, &mut batch, &rs)?;
         bunker.store.write(batch, Durability::Sync)?;
         bunker.directory.forget_user(&rs);
         for client in &clients {
@@ -161,7 +163,9 @@ impl Admin<'_> {
         let (record, old) = bunker
             .directory
             .rotate_remote_signer(tenant, user, now, &mut batch)?;
-        let clients = bunker.sessions.delete_all(&mut batch, &old);
+        let clients = bunker
+            .sessions
+            .delete_all(&*bunker.store, &mut batch, &old)?;
         bunker.store.write(batch, Durability::Sync)?;
         bunker.directory.apply_rotation(&record, &old);
         for client in &clients {
@@ -277,13 +281,17 @@ impl Admin<'_> {
         let mut batch = Batch::new();
         let clients = match client {
             Some(client) => {
-                if bunker.sessions.get(&rs, client).is_none() {
+                if Sessions::stored(&*bunker.store, &rs, client)?.is_none()
+                    && bunker.sessions.get(&rs, client).is_none()
+                {
                     return Err(Error::NotFound("session"));
                 }
                 Sessions::delete(&mut batch, &rs, client);
                 vec![*client]
             }
-            None => bunker.sessions.delete_all(&mut batch, &rs),
+            None => bunker
+                .sessions
+                .delete_all(&*bunker.store, &mut batch, &rs)?,
         };
         bunker.store.write(batch, Durability::Sync)?;
         for client in &clients {

@@ -130,7 +130,7 @@ impl Directory {
         update: TenantUpdate,
         now: u64,
     ) -> Result<TenantRecord, Error> {
-        let mut record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        let mut record = self.tenant_for_update(tenant)?;
         if let Some(name) = update.name {
             if !name_fits(&name, 1) {
                 return Err(Error::InvalidInput("name must be 1 to 128 characters"));
@@ -153,6 +153,22 @@ impl Directory {
         }
         record.updated_at = now;
         self.put_tenant(record)
+    }
+
+    /// A tenant's record as the store holds it, to edit and put back ([`Directory::put_tenant`])
+    /// under the tenant's exclusive lock: in a cluster, memory may not yet hold another node's
+    /// last write of it, which an edit of memory's copy would undo.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TenantNotFound`]; [`Error::Kms`] when the store cannot be read;
+    /// [`Error::Corrupt`].
+    pub(crate) fn tenant_for_update(&self, tenant: &str) -> Result<TenantRecord, Error> {
+        let value = self
+            .store
+            .get(Cf::Tenants, tenant.as_bytes())?
+            .ok_or(Error::TenantNotFound)?;
+        serde_json::from_slice(&value).map_err(|_| Error::Corrupt("tenant record"))
     }
 
     /// Writes a tenant record durably and makes it live (the admin-pubkey services edit the record
@@ -381,8 +397,15 @@ impl Directory {
         }
         self.vault.destroy_data_key(tenant)?;
         for user in users {
-            self.forget_user(&user.remote_signer_pubkey);
+            let remote_signer = &user.remote_signer_pubkey;
+            self.marks.mark(remote_signer);
+            self.routes.remove(remote_signer);
+            self.drop_keys(remote_signer);
         }
+        self.forget_nip05();
+        // Other nodes drop their copies of the destroyed data key now; the users' routes once
+        // their rows are gone ([`Directory::forget_tenant`]), not before.
+        self.data_keys_changed(tenant);
         Ok(())
     }
 
@@ -404,11 +427,17 @@ impl Directory {
         Ok(())
     }
 
-    /// Drops a deleted tenant from memory.
-    pub(crate) fn forget_tenant(&self, tenant: &str) {
+    /// Drops a deleted tenant from memory, after its rows are deleted, and tells the other nodes
+    /// of it and of its `users`.
+    pub(crate) fn forget_tenant(&self, tenant: &str, users: &[UserRecord]) {
         self.marks.mark(&tenant);
         self.tenants.remove(tenant);
         self.forget_nip05();
+        for user in users {
+            self.changes.send(Change::RemoteSigner {
+                pubkey: user.remote_signer_pubkey,
+            });
+        }
         self.changes.send(Change::Tenant { id: tenant.into() });
     }
 
@@ -603,7 +632,7 @@ impl Directory {
         now: u64,
     ) -> Result<TenantRecord, Error> {
         policy.validate()?;
-        let mut record = self.tenant(tenant).ok_or(Error::TenantNotFound)?;
+        let mut record = self.tenant_for_update(tenant)?;
         record.policy = policy;
         record.updated_at = now;
         let record = self.put_tenant(record)?;

@@ -2,9 +2,8 @@
 //! other nodes change them ([`crate::cluster`]), with what was cached from the old records.
 
 use super::{parse_route, Directory, Route, TenantRecord};
-use crate::cluster::{Change, WriteMarks, MIRROR_TRIES};
+use crate::cluster::{set_entry, Change};
 use crate::Error;
-use dashmap::DashMap;
 use proto::nostr::PublicKey;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -70,19 +69,14 @@ impl Directory {
     /// [`Error::Kms`] when the store cannot be read (memory is left as it was);
     /// [`Error::Corrupt`] for an undecodable record.
     pub(crate) fn mirror_tenant(&self, tenant: &str) -> Result<(), Error> {
-        for _ in 0..MIRROR_TRIES {
-            let mark = self.marks.read(&tenant);
-            let stored = match self.store.get(Cf::Tenants, tenant.as_bytes())? {
-                Some(value) => Some(
-                    serde_json::from_slice::<TenantRecord>(&value)
-                        .map_err(|_| Error::Corrupt("tenant record"))?,
-                ),
-                None => None,
-            };
-            if apply_unless_marked(&self.tenants, &self.marks, mark, tenant.to_owned(), stored) {
-                break;
-            }
-        }
+        let read = || match self.store.get(Cf::Tenants, tenant.as_bytes())? {
+            Some(value) => serde_json::from_slice::<TenantRecord>(&value)
+                .map(Some)
+                .map_err(|_| Error::Corrupt("tenant record")),
+            None => Ok(None),
+        };
+        self.marks
+            .mirror(&self.tenants, &tenant.to_owned(), read, set_entry)?;
         self.vault.forget(tenant);
         self.drop_tenant_keys(tenant);
         self.forget_nip05();
@@ -96,20 +90,14 @@ impl Directory {
     ///
     /// As [`Directory::mirror_tenant`].
     pub(crate) fn mirror_remote_signer(&self, remote_signer: &PublicKey) -> Result<(), Error> {
-        for _ in 0..MIRROR_TRIES {
-            let mark = self.marks.read(remote_signer);
-            let stored = match self.store.get(Cf::SignerIndex, remote_signer.as_bytes())? {
-                Some(value) => Some(
-                    parse_route(remote_signer.as_bytes(), &value)
-                        .ok_or(Error::Corrupt("signer index entry"))?
-                        .1,
-                ),
-                None => None,
-            };
-            if apply_unless_marked(&self.routes, &self.marks, mark, *remote_signer, stored) {
-                break;
-            }
-        }
+        let read = || match self.store.get(Cf::SignerIndex, remote_signer.as_bytes())? {
+            Some(value) => parse_route(remote_signer.as_bytes(), &value)
+                .map(|(_, route)| Some(route))
+                .ok_or(Error::Corrupt("signer index entry")),
+            None => Ok(None),
+        };
+        self.marks
+            .mirror(&self.routes, remote_signer, read, set_entry)?;
         self.drop_keys(remote_signer);
         self.forget_nip05();
         Ok(())
@@ -124,67 +112,43 @@ impl Directory {
     ///
     /// As [`Directory::load`].
     pub(crate) fn reload(&self) -> Result<(), Error> {
-        let marks = self.marks.snapshot();
+        let mut reload = self.marks.reload();
         let live: Vec<String> = self.tenants.iter().map(|e| e.key().clone()).collect();
         let stored = self.read_tenants()?;
         let ids: HashSet<String> = stored.iter().map(|t| t.id.clone()).collect();
-        for record in stored {
-            let mark = WriteMarks::read_in(&marks, &record.id);
-            apply_unless_marked(
-                &self.tenants,
-                &self.marks,
-                mark,
-                record.id.clone(),
-                Some(record),
-            );
+        // Every tenant either side knew of: their cached data keys are dropped below.
+        let every: HashSet<String> = ids.iter().chain(&live).cloned().collect();
+        let mut missed = Vec::new();
+        let tenants = stored.into_iter().map(|t| (t.id.clone(), Some(t)));
+        let gone = live.into_iter().filter(|id| !ids.contains(id));
+        for (id, record) in tenants.chain(gone.map(|id| (id, None))) {
+            if !reload.apply(&self.tenants, id.clone(), record, set_entry) {
+                missed.push(id);
+            }
         }
-        for id in live.into_iter().filter(|id| !ids.contains(id)) {
-            let mark = WriteMarks::read_in(&marks, &id);
-            apply_unless_marked(&self.tenants, &self.marks, mark, id, None);
+        for id in missed {
+            self.mirror_tenant(&id)?;
         }
         let live: Vec<PublicKey> = self.routes.iter().map(|e| *e.key()).collect();
         let stored = self.read_routes()?;
         let keys: HashSet<PublicKey> = stored.iter().map(|(pk, _)| *pk).collect();
-        for (pk, route) in stored {
-            let mark = WriteMarks::read_in(&marks, &pk);
-            apply_unless_marked(&self.routes, &self.marks, mark, pk, Some(route));
+        let mut missed = Vec::new();
+        let routes = stored.into_iter().map(|(pk, route)| (pk, Some(route)));
+        let gone = live.into_iter().filter(|pk| !keys.contains(pk));
+        for (pk, route) in routes.chain(gone.map(|pk| (pk, None))) {
+            if !reload.apply(&self.routes, pk, route, set_entry) {
+                missed.push(pk);
+            }
         }
-        for pk in live.into_iter().filter(|pk| !keys.contains(pk)) {
-            let mark = WriteMarks::read_in(&marks, &pk);
-            apply_unless_marked(&self.routes, &self.marks, mark, pk, None);
+        for pk in missed {
+            self.mirror_remote_signer(&pk)?;
         }
-        for tenant in self.tenant_ids() {
-            self.vault.forget(&tenant);
+        for tenant in &every {
+            self.vault.forget(tenant);
         }
         self.key_epoch.fetch_add(1, Ordering::AcqRel);
         self.keys.clear();
         self.forget_nip05();
         Ok(())
     }
-}
-
-/// Makes `map[key]` be `value` (`None`: absent) unless this node wrote `key` since `mark` was
-/// read (then `false`): the check runs under the shard lock the writer's update takes.
-fn apply_unless_marked<K, V>(
-    map: &DashMap<K, V>,
-    marks: &WriteMarks,
-    mark: u64,
-    key: K,
-    value: Option<V>,
-) -> bool
-where
-    K: std::hash::Hash + Eq + Clone,
-{
-    use dashmap::Entry;
-    let entry = map.entry(key.clone());
-    if marks.read(&key) != mark {
-        return false;
-    }
-    match (entry, value) {
-        (Entry::Occupied(mut live), Some(value)) => drop(live.insert(value)),
-        (Entry::Vacant(slot), Some(value)) => drop(slot.insert(value)),
-        (Entry::Occupied(live), None) => drop(live.remove()),
-        (Entry::Vacant(_), None) => {}
-    }
-    true
 }
