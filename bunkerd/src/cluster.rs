@@ -1,14 +1,13 @@
 //! The cluster bus: how nodes that share one PostgreSQL database (`store`) keep in step through
 //! one NATS server (`cluster_bus`).
 //!
-//! Two subjects of core NATS (at most once, nothing kept: what must survive is in the database):
+//! Three subjects of core NATS (at most once, nothing kept: what must survive is in the database):
 //! - [`CHANGES_SUBJECT`]: a [`Change`] (JSON) after each write of a record nodes hold in memory
 //!   (`signer::cluster`). Each node mirrors the changes it hears from the store, one at a time, in
 //!   the order heard.
 //! - [`EVENTS_SUBJECT`]: every response event a node publishes (NIP-01 JSON), so that the node
 //!   holding the client's subscription delivers it, and every node retains it for a client that
 //!   reconnects elsewhere.
-//!
 //! - [`NODES_SUBJECT`]: each node's id every [`HEARTBEAT`]; a node counts the others it heard
 //!   within [`NODE_TIMEOUT`] and shares every tenant's rate limit among them all.
 //!
@@ -16,15 +15,20 @@
 //! (written to its socket) before the request is acknowledged with `OK true`, when the signer
 //! thread that made it can wait ([`HAND_OVER_WAIT`] at most).
 //!
-//! A node that loses the bus may miss changes: from the disconnect until it is back and has
-//! reloaded tenants, routes, sessions and tokens from the store, it refuses requests
-//! (`signer::Bunker::set_in_step`) and `/readyz` answers 503, so the load balancer sends new
-//! clients elsewhere. The client pings the server every [`PING_INTERVAL`]; a silent link is
-//! declared lost when a third ping finds two unanswered (about 3 s).
+//! A node that may have missed a change refuses requests (`signer::Bunker::set_in_step`) and
+//! `/readyz` answers 503, so the load balancer sends new clients elsewhere, until it has reloaded
+//! tenants, routes, sessions and tokens from the store. It knows it may have missed one:
+//! - when it loses the bus: the client pings the server every [`PING_INTERVAL`], and a silent link
+//!   is declared lost when a third ping finds two unanswered (about 3 s);
+//! - when the NATS client drops messages it could not hand over fast enough (a slow consumer);
+//! - when a change is missing: each node numbers its changes ([`SEQUENCE_HEADER`], from 1, with
+//!   its id in [`NODE_HEADER`]) and every [`HEARTBEAT`] sends, on the changes subject, a beat (no
+//!   payload) with the number of its last change; a number that skips one, or a beat ahead of the
+//!   last change heard, reveals a change lost on the way (a full queue, a failed publish, a drop
+//!   anywhere), within a heartbeat of the loss.
 //!
-//! Known gaps: a change lost while both ends stay connected (a NATS slow-consumer drop, a full
-//! queue, a publish error) is logged, not detected, and nothing reloads periodically; changes
-//! queued while the server stops are not written.
+//! At shutdown the messages queued while the signer pool drains are written before the node stops
+//! ([`Bus::close`]).
 
 use async_nats::{Client, ConnectOptions, Event as BusEvent};
 use futures_util::StreamExt as _;
@@ -44,6 +48,14 @@ pub(crate) const CHANGES_SUBJECT: &str = "bunkerd.changes";
 pub(crate) const EVENTS_SUBJECT: &str = "bunkerd.events";
 /// Subject of heartbeats (a node id, 32 hex characters).
 pub(crate) const NODES_SUBJECT: &str = "bunkerd.nodes";
+/// Header of a change or beat: the sending node's id (32 hex characters, new at each start).
+pub(crate) const NODE_HEADER: &str = "Bunkerd-Node";
+/// Header of a change or beat: the number of the node's change (decimal; a beat repeats its last).
+pub(crate) const SEQUENCE_HEADER: &str = "Bunkerd-Seq";
+/// Longest [`Bus::close`] waits for the queued messages to be written.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How long a node that sent nothing is remembered for its change numbers.
+const FORGET_NODE_AFTER: Duration = Duration::from_secs(60);
 /// How often a node says it is alive.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a node counts another after its last heartbeat.
@@ -61,19 +73,32 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Pause before a failed reload is tried again.
 const RELOAD_RETRY: Duration = Duration::from_secs(1);
 
-/// One message on its way to the bus; `written` is told once it is written to the connection.
-struct Outgoing {
-    subject: &'static str,
-    payload: Vec<u8>,
-    written: Option<std::sync::mpsc::SyncSender<()>>,
+/// What the writer task is given.
+enum Outgoing {
+    /// A message; `written` is told once it is written to the connection.
+    Message {
+        subject: &'static str,
+        headers: Option<async_nats::HeaderMap>,
+        payload: Vec<u8>,
+        written: Option<std::sync::mpsc::SyncSender<()>>,
+    },
+    /// Flush everything queued before, say so, and stop.
+    Close(tokio::sync::oneshot::Sender<()>),
 }
 
 /// This node's side of the bus: what the signer ([`Broadcast`]) and the fan-out ([`Peers`])
 /// send through.
 pub(crate) struct Bus {
     queue: mpsc::Sender<Outgoing>,
+    /// This node's id on the bus (32 hex characters).
+    id: String,
+    /// The number of the last change queued; held while a change or beat is queued, so numbers
+    /// go out in order.
+    sequence: std::sync::Mutex<u64>,
     /// Messages dropped because the queue was full.
     dropped: AtomicU64,
+    /// Reloads done after this node may have missed a change.
+    reloads: AtomicU64,
     /// Nodes alive, this one included.
     nodes: tokio::sync::watch::Sender<u32>,
 }
@@ -84,14 +109,39 @@ impl Bus {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Reloads from the store after this node may have missed a change, since start (the one
+    /// at join not counted).
+    pub(crate) fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+
     /// The nodes alive (this one included), updated as heartbeats come and go.
     pub(crate) fn nodes(&self) -> tokio::sync::watch::Receiver<u32> {
         self.nodes.subscribe()
     }
 
+    /// Writes what is queued and stops the writer: for the end of a graceful shutdown, after the
+    /// signer pool drained. Waits at most [`CLOSE_WAIT`].
+    pub(crate) async fn close(&self) {
+        let (done, written) = tokio::sync::oneshot::channel();
+        let closed = async {
+            if self.queue.send(Outgoing::Close(done)).await.is_ok() {
+                let _ = written.await;
+            }
+        };
+        if tokio::time::timeout(CLOSE_WAIT, closed).await.is_err() {
+            tracing::warn!("messages to the cluster bus were not all written before the stop");
+        }
+    }
+
     /// Queues `payload` for `subject`. On a thread outside the tokio runtime (a signer thread),
-    /// waits until it is written, at most [`HAND_OVER_WAIT`]; elsewhere returns at once.
-    fn hand_over(&self, subject: &'static str, payload: Vec<u8>) {
+    /// returns what to wait on until it is written ([`wait_written`]).
+    fn enqueue(
+        &self,
+        subject: &'static str,
+        headers: Option<async_nats::HeaderMap>,
+        payload: Vec<u8>,
+    ) -> Option<std::sync::mpsc::Receiver<()>> {
         let wait = tokio::runtime::Handle::try_current().is_err();
         let (written, done) = if wait {
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -99,40 +149,64 @@ impl Bus {
         } else {
             (None, None)
         };
-        let queued = self.queue.try_send(Outgoing {
+        let queued = self.queue.try_send(Outgoing::Message {
             subject,
+            headers,
             payload,
             written,
         });
         match queued {
-            Ok(()) => {}
+            Ok(()) => done,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     subject,
                     "the cluster bus queue is full; a message was dropped"
                 );
-                return;
+                None
             }
             // The writer stopped with the server: nothing more goes out.
-            Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
         }
-        if let Some(done) = done {
-            let _ = done.recv_timeout(HAND_OVER_WAIT);
-        }
+    }
+
+    /// Headers naming this node and change `sequence`.
+    fn numbered(&self, sequence: u64) -> async_nats::HeaderMap {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NODE_HEADER, self.id.as_str());
+        headers.insert(SEQUENCE_HEADER, sequence.to_string());
+        headers
+    }
+
+    /// Queues a beat: the number of the last change, so that the others see one lost.
+    fn beat(&self) {
+        let sequence = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
+        self.enqueue(CHANGES_SUBJECT, Some(self.numbered(*sequence)), Vec::new());
+    }
+}
+
+/// Waits until a queued message is written, at most [`HAND_OVER_WAIT`].
+fn wait_written(done: Option<std::sync::mpsc::Receiver<()>>) {
+    if let Some(done) = done {
+        let _ = done.recv_timeout(HAND_OVER_WAIT);
     }
 }
 
 impl Peers for Bus {
     fn forward(&self, json: &str) {
-        self.hand_over(EVENTS_SUBJECT, json.as_bytes().to_vec());
+        wait_written(self.enqueue(EVENTS_SUBJECT, None, json.as_bytes().to_vec()));
     }
 }
 
 impl Broadcast for Bus {
     fn send(&self, change: &Change) {
         let payload = serde_json::to_vec(change).expect("changes serialize");
-        self.hand_over(CHANGES_SUBJECT, payload);
+        let done = {
+            let mut sequence = self.sequence.lock().unwrap_or_else(|e| e.into_inner());
+            *sequence += 1;
+            self.enqueue(CHANGES_SUBJECT, Some(self.numbered(*sequence)), payload)
+        };
+        wait_written(done);
     }
 }
 
@@ -188,21 +262,28 @@ pub(crate) async fn join(
         .await
         .expect("reloading does not panic")?;
     let (queue, outgoing) = mpsc::channel(QUEUE);
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).expect("OS random source failed");
     let bus = Arc::new(Bus {
         queue,
+        id: hex::encode(id),
+        sequence: std::sync::Mutex::new(0),
         dropped: AtomicU64::new(0),
+        reloads: AtomicU64::new(0),
         nodes: tokio::sync::watch::Sender::new(1),
     });
     bunker.join_cluster(bus.clone());
     tokens.join_cluster(bus.clone());
     hub.join(bus.clone());
-    tokio::spawn(write(client.clone(), outgoing, shutdown.clone()));
+    // Not stopped by `shutdown`: what the draining pool sends is written until `Bus::close`.
+    tokio::spawn(write(client.clone(), outgoing));
     tokio::spawn(deliver(events, hub, shutdown.clone()));
     tokio::spawn(keep_in_step(
         changes,
         events_rx,
         bunker.clone(),
         tokens,
+        bus.clone(),
         shutdown.clone(),
     ));
     tokio::spawn(prune_claims(bunker, claims_kept_secs, shutdown.clone()));
@@ -211,7 +292,8 @@ pub(crate) async fn join(
     Ok(bus)
 }
 
-/// Says every [`HEARTBEAT`] that this node is alive, and counts the nodes heard within
+/// Says every [`HEARTBEAT`] that this node is alive (and beats the number of its last change,
+/// [`Bus::beat`]), and counts the nodes heard within
 /// [`NODE_TIMEOUT`] (this one included) into `bus.nodes`.
 async fn count_nodes(
     client: Client,
@@ -219,9 +301,7 @@ async fn count_nodes(
     bus: Arc<Bus>,
     shutdown: CancellationToken,
 ) {
-    let mut id = [0u8; 16];
-    getrandom::fill(&mut id).expect("OS random source failed");
-    let id = hex::encode(id);
+    let id = bus.id.clone();
     let mut seen: std::collections::HashMap<String, tokio::time::Instant> = Default::default();
     let mut tick = tokio::time::interval(HEARTBEAT);
     loop {
@@ -231,6 +311,7 @@ async fn count_nodes(
                 if let Err(e) = client.publish(NODES_SUBJECT, id.clone().into()).await {
                     tracing::warn!(error = %e, "cannot publish a heartbeat on the cluster bus");
                 }
+                bus.beat();
             }
             heartbeat = heartbeats.next() => {
                 let Some(heartbeat) = heartbeat else { return };
@@ -257,32 +338,43 @@ fn reload(bunker: &Bunker, tokens: &AdminTokens) -> Result<(), signer::Error> {
 }
 
 /// Writes queued messages to the bus, a batch at a time; flushes a batch that someone waits
-/// for, then tells them.
-async fn write(
-    client: Client,
-    mut outgoing: mpsc::Receiver<Outgoing>,
-    shutdown: CancellationToken,
-) {
+/// for, then tells them. Ends at [`Outgoing::Close`] (after flushing) or when every sender is gone.
+async fn write(client: Client, mut outgoing: mpsc::Receiver<Outgoing>) {
     let mut batch = Vec::with_capacity(256);
     let mut waiting = Vec::new();
-    loop {
-        let received = tokio::select! {
-            () = shutdown.cancelled() => return,
-            n = outgoing.recv_many(&mut batch, 256) => n,
-        };
-        if received == 0 {
+    let mut closing = None;
+    while closing.is_none() {
+        if outgoing.recv_many(&mut batch, 256).await == 0 {
             return;
         }
         for message in batch.drain(..) {
-            if let Err(e) = client
-                .publish(message.subject, message.payload.into())
-                .await
-            {
-                tracing::warn!(error = %e, "cannot publish on the cluster bus");
+            let (subject, headers, payload, written) = match message {
+                Outgoing::Message {
+                    subject,
+                    headers,
+                    payload,
+                    written,
+                } => (subject, headers, payload, written),
+                Outgoing::Close(done) => {
+                    closing = Some(done);
+                    continue;
+                }
+            };
+            let published = match headers {
+                Some(headers) => {
+                    client
+                        .publish_with_headers(subject, headers, payload.into())
+                        .await
+                }
+                None => client.publish(subject, payload.into()).await,
+            };
+            if let Err(e) = published {
+                // A lost change shows as a gap in this node's numbers to the others.
+                tracing::warn!(error = %e, subject, "cannot publish on the cluster bus");
             }
-            waiting.extend(message.written);
+            waiting.extend(written);
         }
-        if !waiting.is_empty() {
+        if !waiting.is_empty() || closing.is_some() {
             if let Err(e) = client.flush().await {
                 tracing::warn!(error = %e, "cannot flush the cluster bus");
             }
@@ -290,6 +382,9 @@ async fn write(
                 let _ = written.try_send(());
             }
         }
+    }
+    if let Some(done) = closing {
+        let _ = done.send(());
     }
 }
 
@@ -312,17 +407,53 @@ async fn deliver(mut events: async_nats::Subscriber, hub: Arc<Hub>, shutdown: Ca
     }
 }
 
-/// Mirrors every change heard, one at a time; marks the node out of step when the bus drops
-/// (or a mirror fails) and back in step after a reload once it is connected again.
+/// The number of the last change heard from each other node ([`SEQUENCE_HEADER`]), to see one
+/// lost.
+#[derive(Default)]
+struct Heard(std::collections::HashMap<String, (u64, tokio::time::Instant)>);
+
+impl Heard {
+    /// Records change `sequence` of `node` (a `beat` repeats its last number) heard at `now`;
+    /// `false` when a change of `node` before this one was never heard. The first number heard
+    /// from a node is taken as it comes: what it changed before, the join's reload read.
+    fn hear(&mut self, node: &str, sequence: u64, beat: bool, now: tokio::time::Instant) -> bool {
+        if beat {
+            self.0
+                .retain(|_, (_, at)| now.duration_since(*at) < FORGET_NODE_AFTER);
+        }
+        let Some((last, at)) = self.0.get_mut(node) else {
+            self.0.insert(node.to_owned(), (sequence, now));
+            return true;
+        };
+        let expected = if beat { *last } else { *last + 1 };
+        *last = (*last).max(sequence);
+        *at = now;
+        sequence <= expected
+    }
+}
+
+/// The sending node and change number of a message on the changes subject, if it has them.
+fn numbered(message: &async_nats::Message) -> Option<(&str, u64)> {
+    let headers = message.headers.as_ref()?;
+    let node = headers.get(NODE_HEADER)?.as_str();
+    let sequence = headers.get(SEQUENCE_HEADER)?.as_str().parse().ok()?;
+    Some((node, sequence))
+}
+
+/// Mirrors every change heard, one at a time; marks the node out of step when it may have missed
+/// one (the bus dropped, the NATS client dropped messages, a change number skipped, a mirror
+/// failed) and back in step after a reload once it is connected.
 async fn keep_in_step(
     mut changes: async_nats::Subscriber,
     mut bus_events: mpsc::UnboundedReceiver<BusEvent>,
     bunker: Arc<Bunker>,
     tokens: Arc<AdminTokens>,
+    bus: Arc<Bus>,
     shutdown: CancellationToken,
 ) {
     let mut needs_reload = false;
     let mut connected = true;
+    let mut heard = Heard::default();
     loop {
         let retry = async {
             if needs_reload && connected {
@@ -331,45 +462,77 @@ async fn keep_in_step(
                 std::future::pending::<()>().await;
             }
         };
-        tokio::select! {
+        let lost = tokio::select! {
             () = shutdown.cancelled() => return,
             event = bus_events.recv() => match event {
                 Some(BusEvent::Disconnected) => {
                     tracing::warn!("lost the cluster bus; refusing requests until back in step");
                     bunker.set_in_step(false);
                     (connected, needs_reload) = (false, true);
+                    false
                 }
                 Some(BusEvent::Connected) => {
                     connected = true;
-                    if needs_reload {
-                        needs_reload = !run_reload(&bunker, &tokens).await;
-                    }
+                    needs_reload
                 }
-                Some(other) => tracing::info!(event = %other, "cluster bus"),
+                Some(BusEvent::SlowConsumer(_)) => {
+                    tracing::error!("the cluster bus client dropped messages; reloading");
+                    true
+                }
+                Some(other) => {
+                    tracing::info!(event = %other, "cluster bus");
+                    false
+                }
                 None => return,
             },
-            () = retry => needs_reload = !run_reload(&bunker, &tokens).await,
+            () = retry => true,
             message = changes.next() => {
                 let Some(message) = message else { return };
-                let Ok(change) = serde_json::from_slice::<Change>(&message.payload) else {
-                    tracing::warn!("an undecodable change on the cluster bus was ignored");
-                    continue;
-                };
-                let (b, t) = (bunker.clone(), tokens.clone());
-                let mirrored = tokio::task::spawn_blocking(move || {
-                    b.mirror(&change)?;
-                    t.mirror(&change)
-                })
-                .await
-                .expect("mirroring does not panic");
-                if let Err(e) = mirrored {
-                    tracing::error!(code = e.code(), "cannot mirror a change; reloading");
-                    bunker.set_in_step(false);
-                    needs_reload = !run_reload(&bunker, &tokens).await;
+                let beat = message.payload.is_empty();
+                let in_order = numbered(&message).is_none_or(|(node, sequence)| {
+                    heard.hear(node, sequence, beat, tokio::time::Instant::now())
+                });
+                if !in_order {
+                    tracing::error!("a change from another node was lost on the bus; reloading");
                 }
+                let mirrored = if beat {
+                    Ok(())
+                } else {
+                    mirror(&bunker, &tokens, &message.payload).await
+                };
+                if let Err(e) = &mirrored {
+                    tracing::error!(code = e.code(), "cannot mirror a change; reloading");
+                }
+                !in_order || mirrored.is_err()
+            }
+        };
+        if lost {
+            bunker.set_in_step(false);
+            needs_reload = !connected || !run_reload(&bunker, &tokens).await;
+            if !needs_reload {
+                bus.reloads.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// Mirrors the change in `payload`; an undecodable one is logged and ignored.
+async fn mirror(
+    bunker: &Arc<Bunker>,
+    tokens: &Arc<AdminTokens>,
+    payload: &[u8],
+) -> Result<(), signer::Error> {
+    let Ok(change) = serde_json::from_slice::<Change>(payload) else {
+        tracing::warn!("an undecodable change on the cluster bus was ignored");
+        return Ok(());
+    };
+    let (b, t) = (bunker.clone(), tokens.clone());
+    tokio::task::spawn_blocking(move || {
+        b.mirror(&change)?;
+        t.mirror(&change)
+    })
+    .await
+    .expect("mirroring does not panic")
 }
 
 /// Reloads, then marks the node in step; `false` (and still out of step) when the reload fails.
@@ -408,5 +571,40 @@ async fn prune_claims(bunker: Arc<Bunker>, kept_secs: u64, shutdown: Cancellatio
             Ok(Err(e)) => tracing::warn!(code = e.code(), "cannot prune request claims"),
             Err(_) => tracing::error!("pruning request claims panicked"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_skipped_change_number_or_a_beat_ahead_is_a_lost_change() {
+        let now = tokio::time::Instant::now();
+        let mut heard = Heard::default();
+        // First heard: taken as it comes. Then in order, and beats repeating the last.
+        assert!(heard.hear("a", 7, false, now));
+        assert!(heard.hear("a", 8, false, now));
+        assert!(heard.hear("a", 8, true, now));
+        // A change skipped: 9 never came.
+        assert!(!heard.hear("a", 10, false, now));
+        assert!(heard.hear("a", 11, false, now), "in step again from 10");
+        // A beat ahead of the last change heard: 12 was the last change, and never came.
+        assert!(!heard.hear("a", 12, true, now));
+        assert!(heard.hear("a", 12, true, now));
+        // Nodes are numbered apart.
+        assert!(heard.hear("b", 1, true, now));
+        assert!(heard.hear("a", 13, false, now));
+    }
+
+    #[test]
+    fn a_node_silent_for_a_minute_is_forgotten_and_heard_afresh() {
+        let now = tokio::time::Instant::now();
+        let mut heard = Heard::default();
+        assert!(heard.hear("a", 1, false, now));
+        let later = now + FORGET_NODE_AFTER;
+        assert!(heard.hear("b", 1, true, later));
+        assert_eq!(heard.0.len(), 1, "a forgotten");
+        assert!(heard.hear("a", 5, true, later), "a new start for a");
     }
 }

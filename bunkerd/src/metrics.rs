@@ -17,7 +17,8 @@
 //! `bunkerd_deliveries_dropped_total`, `bunkerd_ready`, `bunkerd_build_info{version}`,
 //! `bunkerd_admin_auth_failures_total{scheme}`, `bunkerd_accept_errors_total{listener,error}`,
 //! `bunkerd_outbound_bytes`, `bunkerd_retained_bytes`, `bunkerd_cluster_nodes`,
-//! `bunkerd_cluster_bus_dropped_total`, and the `process_*` metrics.
+//! `bunkerd_cluster_bus_dropped_total`, `bunkerd_cluster_reloads_total`, and the `process_*`
+//! metrics.
 
 use prometheus::{
     Counter, Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Registry, TextEncoder,
@@ -50,6 +51,7 @@ pub(crate) struct Metrics {
     ready: IntGauge,
     cluster_nodes: IntGauge,
     bus_dropped: IntCounter,
+    cluster_reloads: IntCounter,
     admin_auth_failures: IntCounterVec,
     accept_errors: IntCounterVec,
 }
@@ -97,6 +99,8 @@ pub(crate) struct Snapshot {
     pub(crate) cluster_nodes: u32,
     /// Messages dropped because the queue to the cluster bus was full.
     pub(crate) bus_dropped: u64,
+    /// Reloads from the store after the node may have missed a change.
+    pub(crate) cluster_reloads: u64,
 }
 
 impl Metrics {
@@ -215,6 +219,11 @@ impl Metrics {
                 "bunkerd_cluster_bus_dropped_total",
                 "Messages for the cluster bus dropped because its queue was full",
             ),
+            cluster_reloads: counter(
+                "bunkerd_cluster_reloads_total",
+                "Reloads of tenants, routes, sessions and tokens from the store after this node \
+                 may have missed a change (bus lost, messages dropped, a change number skipped)",
+            ),
             registry,
         }
     }
@@ -303,6 +312,11 @@ impl Metrics {
         self.cluster_nodes.set(i64::from(snapshot.cluster_nodes));
         self.bus_dropped
             .inc_by(snapshot.bus_dropped.saturating_sub(self.bus_dropped.get()));
+        self.cluster_reloads.inc_by(
+            snapshot
+                .cluster_reloads
+                .saturating_sub(self.cluster_reloads.get()),
+        );
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -332,6 +346,7 @@ mod tests {
             ready: true,
             cluster_nodes: 1,
             bus_dropped: 0,
+            cluster_reloads: 0,
         }
     }
 
@@ -374,6 +389,7 @@ mod tests {
             "bunkerd_ready 1",
             "bunkerd_cluster_nodes 1",
             "bunkerd_cluster_bus_dropped_total 0",
+            "bunkerd_cluster_reloads_total 0",
             "bunkerd_pool_queue_wait_seconds_count 1",
             // Present from start, at zero.
             r#"bunkerd_refusal_replies_total{reason="connection_events"} 0"#,

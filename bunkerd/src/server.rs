@@ -367,7 +367,7 @@ async fn serve(listeners: Listeners, config: Config, opened: Opened, shutdown: C
         backup_dir: config.data_dir.join("backups"),
         backups: tokio::sync::Semaphore::new(1),
         custody,
-        bus,
+        bus: bus.clone(),
     });
     tracker.spawn(sweep(
         hub,
@@ -429,6 +429,10 @@ async fn serve(listeners: Listeners, config: Config, opened: Opened, shutdown: C
             in_flight,
             "signer pool did not drain within the grace period"
         );
+    }
+    // Changes made while draining reach the other nodes before this one goes.
+    if let Some(bus) = &bus {
+        bus.close().await;
     }
     // 3. Close websockets with 1001 and wait for the connection tasks.
     close_sockets.cancel();

@@ -20,8 +20,10 @@ const CHANGE_BOUND: Duration = Duration::from_secs(1);
 /// Nodes of one cluster, in-process, each with its own data directory and ports.
 struct Cluster {
     nodes: Vec<Server>,
+    /// The database's URL.
+    database: String,
     _dirs: Vec<TempDir>,
-    _bus: Nats,
+    bus: Nats,
 }
 
 impl Cluster {
@@ -49,8 +51,9 @@ impl Cluster {
         }
         Cluster {
             nodes,
+            database,
             _dirs: dirs,
-            _bus: bus,
+            bus,
         }
     }
 
@@ -136,6 +139,25 @@ enum Change {
     RotateRemoteSigner,
 }
 
+/// Whether `client`'s next `sign_event` is answered with a signature (`false`: refused by the
+/// relay, `blocked:` for a remote signer no longer hosted, or answered with an error reply).
+async fn served(client: &mut RawClient, user: &User) -> bool {
+    let remote = raw::pk(&user.remote_signer_pubkey);
+    let template = json!({"kind": 1, "content": "after", "tags": [], "created_at": crate::admin_policy::now()});
+    let request = json!({"id": "s", "method": "sign_event", "params": [template.to_string()]});
+    let event = client.request_event(&remote, &request.to_string(), Transport::Nip44);
+    let (accepted, message) = client.publish(&event).await;
+    if !accepted {
+        assert!(message.starts_with("blocked:"), "{message}");
+        return false;
+    }
+    let reply = client
+        .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
+        .await;
+    let reply = client.open_reply(&remote, &reply, Transport::Nip44);
+    !reply["error"].is_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_node_refuses_the_client_on_another_within_the_bound() {
     let cluster = Cluster::start(3).await;
@@ -171,25 +193,7 @@ async fn a_change_on_one_node_refuses_the_client_on_another_within_the_bound() {
         }
         let changed = Instant::now();
         let refused = loop {
-            let remote = raw::pk(&user.remote_signer_pubkey);
-            let template = json!({"kind": 1, "content": "after", "tags": [], "created_at": crate::admin_policy::now()});
-            let event = client.request_event(
-                &remote,
-                &json!({"id": "s", "method": "sign_event", "params": [template.to_string()]})
-                    .to_string(),
-                Transport::Nip44,
-            );
-            let (accepted, message) = client.publish(&event).await;
-            let refused = if !accepted {
-                // A rotated remote signer is not hosted any more: refused by the relay.
-                message.starts_with("blocked:")
-            } else {
-                let reply = client
-                    .next_matching(|v| v[0] == "EVENT" && v[1] == "replies")
-                    .await;
-                client.open_reply(&remote, &reply, Transport::Nip44)["error"].is_string()
-            };
-            if refused {
+            if !served(&mut client, &user).await {
                 break changed.elapsed();
             }
             assert!(
@@ -201,6 +205,76 @@ async fn a_change_on_one_node_refuses_the_client_on_another_within_the_bound() {
         eprintln!("{change:?} on node A: refused on node C {refused:?} later");
     }
     cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_lost_on_the_bus_is_seen_within_a_heartbeat_and_reloaded() {
+    let cluster = Cluster::start(2).await;
+    let user = cluster.provision().await;
+    let mut client = crate::support::connected_at(cluster.nodes[1].relay_addr, &user).await;
+    assert!(served(&mut client, &user).await);
+    // The session ends in the database, and the change that says so never reaches the nodes:
+    // node 1 still serves the client from memory.
+    let session = [
+        raw::pk(&user.remote_signer_pubkey).to_bytes(),
+        client.keys.public_key().to_bytes(),
+    ]
+    .concat();
+    let database = cluster.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = store::PgStore::connect(&database, &store::PgOptions::default()).unwrap();
+        let mut batch = store::Batch::new();
+        batch.delete(store::Cf::Sessions, session);
+        store::Store::write(&store, batch, store::Durability::Sync).unwrap();
+    })
+    .await
+    .unwrap();
+    assert!(served(&mut client, &user).await, "memory still has it");
+    assert_eq!(reloads(&cluster, 1).await, 0.0);
+
+    // Another node's change 1 arrives, then its beat: its last change is 2, which never came.
+    let bus = async_nats::connect(cluster.bus.url.as_str()).await.unwrap();
+    let numbered = |sequence: u64| {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Bunkerd-Node", "ab".repeat(16));
+        headers.insert("Bunkerd-Seq", sequence.to_string());
+        headers
+    };
+    let change = json!({"record": "tenant", "id": user.tenant}).to_string();
+    bus.publish_with_headers("bunkerd.changes", numbered(1), change.into())
+        .await
+        .unwrap();
+    bus.publish_with_headers("bunkerd.changes", numbered(2), "".into())
+        .await
+        .unwrap();
+    bus.flush().await.unwrap();
+    // Both nodes see the loss within a heartbeat and reload (refusing requests meanwhile, with
+    // `error:`); a reload that failed would leave them refusing everything.
+    for node in [1, 0] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads(&cluster, node).await < 1.0 {
+            assert!(
+                Instant::now() < deadline,
+                "node {node} reloads what it missed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert!(
+        !served(&mut client, &user).await,
+        "the ended session is gone"
+    );
+    let other = cluster.provision().await;
+    let mut fresh = crate::support::connected_at(cluster.nodes[1].relay_addr, &other).await;
+    assert!(served(&mut fresh, &other).await, "back in step");
+    cluster.stop().await;
+}
+
+/// `bunkerd_cluster_reloads_total` of `node`.
+async fn reloads(cluster: &Cluster, node: usize) -> f64 {
+    let metrics = crate::support::http_get(cluster.nodes[node].admin_addr, "/metrics").await;
+    let text = String::from_utf8(metrics.into_body().to_vec()).unwrap();
+    crate::metrics::value(&text, "bunkerd_cluster_reloads_total", &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -610,6 +610,7 @@ fn snapshot(state: &AdminState) -> crate::metrics::Snapshot {
         ready: is_ready(state).is_ok(),
         cluster_nodes: state.bus.as_ref().map_or(1, |bus| *bus.nodes().borrow()),
         bus_dropped: state.bus.as_ref().map_or(0, |bus| bus.dropped()),
+        cluster_reloads: state.bus.as_ref().map_or(0, |bus| bus.reloads()),
     }
 }
 
@@ -628,7 +629,7 @@ fn is_ready(state: &AdminState) -> Result<(), &'static str> {
         return Err("the store does not answer");
     }
     if !state.bunker.in_step() {
-        return Err("cut off from the cluster bus");
+        return Err("out of step with the cluster: reloading from the store");
     }
     if !state
         .provider_health
