@@ -15,6 +15,15 @@
 //! `{record: "dek", tenant, owner: "", role: "dek"}`. A record of the first format (a bare
 //! envelope record, first byte 1) is read as one DEK wrapped by version 1 of the file provider.
 //!
+//! Several processes (the nodes of a cluster) may share one store, each with a vault of its own.
+//! Every read-modify-write of a DEK record holds this process's record mutex, then the store's
+//! lock [`VAULT_LOCK`] shared and the record's own store lock exclusively ([`Store::lock`]: held
+//! across every process on a shared database, nothing more on an engine one process owns); a
+//! master-key rotation's steps that span every record hold [`VAULT_LOCK`] exclusively. These are
+//! the last locks anyone takes: nothing else is locked while they are held, so no cycle can form
+//! with the callers' own locks. What a vault caches may be older than the store: it seals under
+//! the DEK the stored record names current, never under a cached one alone.
+//!
 //! Main type: [`Vault`].
 
 use crate::envelope::{sealed_key_id, Binding, DataKey};
@@ -25,7 +34,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use store::{Batch, Cf, Durability, Store};
+use store::{Batch, Cf, Durability, LockMode, Store, StoreLock};
 use zeroize::Zeroizing;
 
 pub(crate) mod custody;
@@ -39,6 +48,24 @@ const WRAPPED_PLAINTEXT_LEN: usize = 4 + 32;
 const DEKS_FORMAT: u8 = 2;
 /// Unwrapped tenants kept in memory by default (each holds one or two 32-byte keys).
 pub const DEFAULT_DATA_KEY_CACHE: usize = 65_536;
+/// The store lock every DEK-record read-modify-write holds shared and a master-key rotation's
+/// store-wide steps (begin, the canary, the final check and retirement) hold exclusively.
+const VAULT_LOCK: &[u8] = b"kms/vault";
+
+/// The store lock of one tenant's DEK record.
+fn record_lock_key(tenant: &str) -> Vec<u8> {
+    format!("kms/deks\0{tenant}").into_bytes()
+}
+
+/// Held while DEK records are read, modified and written: this process's record mutex, then the
+/// store's locks (module docs). Field order is drop order: the store's locks are released
+/// before the mutex, the record's before the vault's.
+#[must_use = "the locks are released when the guard drops"]
+struct RecordGuard<'a> {
+    _record: Option<StoreLock>,
+    _vault: StoreLock,
+    _local: MutexGuard<'a, ()>,
+}
 
 /// The DEK record of one tenant, as stored (JSON).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -98,7 +125,8 @@ pub struct Vault {
     store: Arc<dyn Store>,
     deks: RwLock<Cache>,
     cache_capacity: usize,
-    /// Serialises every read-modify-write of a DEK record and of the canary.
+    /// Serialises every read-modify-write of a DEK record and of the canary in this process;
+    /// the store's locks serialise them across processes (module docs).
     records: Mutex<()>,
 }
 
@@ -143,14 +171,17 @@ impl Vault {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] if the tenant already has data keys; [`Error::Provider`] from the
-    /// master key; [`Error::Store`].
+    /// [`Error::Unsupported`] if the tenant already has data keys (also when another process
+    /// created them first); [`Error::Provider`] from the master key; [`Error::Custody`] when the
+    /// master key wrapped under a version older than the store's keys were rotated to (this
+    /// process's copy of the master key is stale, and what it wraps would not outlive the
+    /// retirement of that version); [`Error::Store`], also when the store's lock cannot be taken.
     ///
     /// # Panics
     ///
     /// If `tenant` is longer than 65 535 bytes, or the OS random number generator fails.
     pub fn create_data_key(&self, tenant: &str) -> Result<(), Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_record(tenant)?;
         if self.store.get(Cf::Deks, tenant.as_bytes())?.is_some() {
             return Err(Error::Unsupported(
                 "creating data keys for a tenant that has them",
@@ -174,15 +205,21 @@ impl Vault {
         Ok(())
     }
 
-    /// Seals `plaintext` under the tenant's current DEK (loaded and unwrapped on first use) with
-    /// `Binding {record, tenant, owner, role}`.
+    /// Seals `plaintext` under the tenant's current DEK with `Binding {record, tenant, owner,
+    /// role}`. Reads the tenant's DEK record on every call (seals are rare: users created,
+    /// imported or re-sealed) and seals under the DEK it names current: another process sharing
+    /// the store may have rotated and retired the DEK this one cached, and a record sealed under a
+    /// retired DEK never opens. A cached DEK that is not the stored current one is dropped and
+    /// the record loaded and unwrapped again.
     ///
     /// # Errors
     ///
-    /// - [`Error::NoDataKey`]: the tenant has no DEK (never created, or destroyed).
+    /// - [`Error::NoDataKey`]: the tenant has no DEK (never created, or destroyed, possibly by
+    ///   another process).
     /// - [`Error::Store`]: the store failed to read the DEK record.
-    /// - [`Error::Corrupt`]: the DEK record cannot be decoded, or a DEK opened but is not 36
-    ///   bytes or not the id recorded.
+    /// - [`Error::Corrupt`]: the DEK record cannot be decoded, does not hold the DEK it names
+    ///   current, or a DEK opened but is not 36 bytes or not the id recorded: nothing is sealed
+    ///   rather than sealed under another DEK.
     /// - Any error of [`MasterKey::unwrap`] on a wrapped DEK.
     ///
     /// # Panics
@@ -206,7 +243,7 @@ impl Vault {
             owner,
             role,
         };
-        Ok(self.keys(tenant)?.current.seal(plaintext, &binding))
+        Ok(self.current_for_seal(tenant)?.seal(plaintext, &binding))
     }
 
     /// Opens a record sealed by [`Vault::seal`] with the same tenant, record, owner and role,
@@ -248,8 +285,10 @@ impl Vault {
         key.open(sealed, &binding)
     }
 
-    /// Whether `sealed` is sealed under the tenant's current DEK (a tenant data-key rotation
-    /// re-seals every record for which this is false).
+    /// Whether `sealed` is sealed under the tenant's current DEK as this vault cached it (a
+    /// tenant data-key rotation re-seals every record for which this is false). The cache may
+    /// predate another process's rotation: call [`Vault::forget`] first when the answer decides
+    /// what is destroyed.
     ///
     /// # Errors
     ///
@@ -266,9 +305,10 @@ impl Vault {
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] if the delete cannot be written; the cached DEKs are then kept.
+    /// [`Error::Store`] if the store's lock cannot be taken or the delete cannot be written; the
+    /// cached DEKs are then kept.
     pub fn destroy_data_key(&self, tenant: &str) -> Result<(), Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_record(tenant)?;
         // Holding the cache's write lock across the delete stops a concurrent first load from
         // putting the DEKs back after they are removed.
         let mut cache = self.write_cache();
@@ -293,9 +333,10 @@ impl Vault {
     ///
     /// # Errors
     ///
-    /// [`Error::NoDataKey`], [`Error::Provider`], [`Error::Store`], [`Error::Corrupt`].
+    /// [`Error::NoDataKey`], [`Error::Provider`], [`Error::Store`] (also when the store's lock
+    /// cannot be taken), [`Error::Corrupt`]; [`Error::Custody`] as [`Vault::create_data_key`].
     pub fn rotate_data_key(&self, tenant: &str) -> Result<u32, Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_record(tenant)?;
         let mut record = self.read_record_for_update(tenant)?;
         if record.keys.len() > 1 {
             return Ok(record.current);
@@ -309,14 +350,17 @@ impl Vault {
         Ok(dek.id())
     }
 
-    /// The tenant's current DEK id and every DEK id it has (two or more while a rotation runs).
+    /// The tenant's current DEK id and every DEK id it has (two or more while a rotation runs),
+    /// as the store holds them now, not as this vault cached them: callers decide from them what
+    /// to rotate and destroy. A record of the first format is unwrapped to learn its id.
     ///
     /// # Errors
     ///
-    /// [`Error::NoDataKey`], [`Error::Store`], [`Error::Corrupt`].
+    /// [`Error::NoDataKey`], [`Error::Store`], [`Error::Corrupt`]; those of
+    /// [`MasterKey::unwrap`] for a record of the first format.
     pub fn data_key_ids(&self, tenant: &str) -> Result<(u32, Vec<u32>), Error> {
-        let keys = self.keys(tenant)?;
-        Ok((keys.current.id(), keys.all.iter().map(|k| k.id()).collect()))
+        let record = self.read_record_for_update(tenant)?;
+        Ok((record.current, record.keys.iter().map(|k| k.id).collect()))
     }
 
     /// Tenants whose DEK record holds more than one DEK: rotations to finish.
@@ -334,19 +378,25 @@ impl Vault {
         Ok(tenants)
     }
 
-    /// Ends a tenant data-key rotation: deletes every DEK but the current one from the record
-    /// (durably) and from memory. The caller must first have re-sealed every record of the
-    /// tenant ([`Vault::is_current`]); what is still sealed under a removed DEK never opens
-    /// again. Returns the ids removed.
+    /// Ends a tenant data-key rotation: deletes every DEK but `keep` from the record (durably)
+    /// and from memory, if `keep` is still the current one. The caller must first have checked
+    /// that every record of the tenant is sealed under `keep` ([`Vault::forget`], then
+    /// [`Vault::is_current`]); what is still sealed under a removed DEK never opens again.
+    /// Returns the ids removed: none when the stored current DEK is no longer `keep` (another
+    /// process rotated since the check, which must then be made again).
     ///
     /// # Errors
     ///
-    /// [`Error::NoDataKey`], [`Error::Store`], [`Error::Corrupt`].
-    pub fn retire_data_keys(&self, tenant: &str) -> Result<Vec<u32>, Error> {
-        let _records = self.lock_records();
+    /// [`Error::NoDataKey`], [`Error::Store`] (also when the store's lock cannot be taken),
+    /// [`Error::Corrupt`].
+    pub fn retire_data_keys(&self, tenant: &str, keep: u32) -> Result<Vec<u32>, Error> {
+        let _records = self.lock_record(tenant)?;
         let mut cache = self.write_cache();
         let mut record = self.read_record_for_update(tenant)?;
         let current = record.current;
+        if current != keep {
+            return Ok(Vec::new());
+        }
         let removed = record
             .keys
             .iter()
@@ -381,6 +431,22 @@ impl Vault {
         Ok(keys)
     }
 
+    /// The DEK to seal with: the one the stored record names current, from the cache when the
+    /// cached current one is it, else loaded again (a record of the first format names no id:
+    /// it is loaded again every time).
+    fn current_for_seal(&self, tenant: &str) -> Result<Arc<DataKey>, Error> {
+        let stored = self.read_record(tenant)?;
+        let keys = self.keys(tenant)?;
+        if stored.format == DEKS_FORMAT && keys.current.id() == stored.current {
+            return Ok(Arc::clone(&keys.current));
+        }
+        // Cached before another process rotated (or destroyed) the tenant's keys. What loads now
+        // is at least as new as `stored`; a record whose current DEK cannot be found or opened
+        // fails here rather than leaving the stale one to seal.
+        self.forget(tenant);
+        Ok(Arc::clone(&self.keys(tenant)?.current))
+    }
+
     fn load_keys(&self, tenant: &str) -> Result<TenantKeys, Error> {
         let record = self.read_record(tenant)?;
         let mut all = Vec::with_capacity(record.keys.len());
@@ -407,6 +473,7 @@ impl Vault {
         plaintext[..4].copy_from_slice(&dek.id().to_be_bytes());
         plaintext[4..].copy_from_slice(dek.expose_bytes());
         let wrapped = self.master.wrap(plaintext.as_ref(), &dek_context(tenant))?;
+        self.check_wrap_version(wrapped.version)?;
         let info = self.master.info();
         Ok(StoredDek {
             id: dek.id(),
@@ -493,8 +560,29 @@ impl Vault {
         cache.insert(tenant.to_owned(), Arc::new(keys));
     }
 
-    fn lock_records(&self) -> MutexGuard<'_, ()> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Locks one tenant's DEK record for a read-modify-write (module docs).
+    fn lock_record(&self, tenant: &str) -> Result<RecordGuard<'_>, Error> {
+        let local = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let vault = self.store.lock(VAULT_LOCK, LockMode::Shared)?;
+        let record = self
+            .store
+            .lock(&record_lock_key(tenant), LockMode::Exclusive)?;
+        Ok(RecordGuard {
+            _record: Some(record),
+            _vault: vault,
+            _local: local,
+        })
+    }
+
+    /// Locks every DEK record and the canary: for a master-key rotation's store-wide steps.
+    fn lock_all_records(&self) -> Result<RecordGuard<'_>, Error> {
+        let local = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let vault = self.store.lock(VAULT_LOCK, LockMode::Exclusive)?;
+        Ok(RecordGuard {
+            _record: None,
+            _vault: vault,
+            _local: local,
+        })
     }
 
     fn read_cache(&self) -> RwLockReadGuard<'_, Cache> {
@@ -574,5 +662,7 @@ fn corrupt_dek(tenant: &str, len: usize) -> Error {
     ))
 }
 
+#[cfg(test)]
+mod cluster_tests;
 #[cfg(test)]
 mod tests;

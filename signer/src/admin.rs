@@ -54,6 +54,8 @@ mod tokens;
 mod users;
 
 #[cfg(test)]
+mod keys_cluster_tests;
+#[cfg(test)]
 mod tests;
 
 pub use approvals::{Decided, Decision, MAX_APPROVALS_LISTED};

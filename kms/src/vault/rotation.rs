@@ -5,7 +5,10 @@
 //! [`Cf::Meta`] under `kms/master-rotation` (`{"from":<version>,"to":<version or null>,
 //! "retire":<bool>}`), written before the provider is asked for a new version; every step after
 //! that is idempotent (a record already under `to` is skipped), and the old versions are
-//! destroyed only once a scan under the record lock finds nothing wrapped by them.
+//! destroyed only once a scan of the store, under the vault's store lock held exclusively (no
+//! process sharing the store can be writing a DEK record meanwhile), finds nothing wrapped by
+//! them. A process whose copy of the master key is older than the store's keys (it wraps under
+//! a version below them) is refused before it writes what that version wrapped.
 //! What it must not do: retire a version that still wraps a data key, or touch a tenant's
 //! sealed records (their data keys do not change; only how the data keys are wrapped does).
 //!
@@ -97,9 +100,9 @@ impl Vault {
     /// # Errors
     ///
     /// [`Error::Provider`], [`Error::MasterKeyFile`] (a keyring file that cannot be
-    /// rewritten), [`Error::Store`].
+    /// rewritten), [`Error::Store`] (also when the store's lock cannot be taken).
     pub fn begin_master_rotation(&self, retire: bool) -> Result<u32, Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_all_records()?;
         let mut state = match self.read_state()? {
             Some(state) => state,
             None => {
@@ -136,15 +139,18 @@ impl Vault {
     }
 
     /// Rewraps every wrapped data key (and the canary) below the rotation's target version,
-    /// one tenant record at a time under the record lock, through the provider's own rewrap
-    /// where it has one; `progress` is called after each record with the running totals.
-    /// Requests keep being served: data keys themselves do not change.
+    /// one tenant record at a time under that record's locks (read again under them, so a DEK
+    /// another process added meanwhile is kept), through the provider's own rewrap where it has
+    /// one; `progress` is called after each record with the running totals. Requests keep being
+    /// served: data keys themselves do not change.
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] without a rotation in progress; [`Error::Provider`],
-    /// [`Error::Store`], [`Error::Corrupt`]. What was rewrapped stays rewrapped; calling again
-    /// continues.
+    /// [`Error::Unsupported`] without a rotation in progress; [`Error::Custody`] when the
+    /// provider rewraps under a version below the target (this process's copy of the master key
+    /// is older than the rotation); [`Error::Provider`], [`Error::Store`] (also when a store's
+    /// lock cannot be taken), [`Error::Corrupt`]. What was rewrapped stays rewrapped; calling
+    /// again continues.
     pub fn rewrap_all(&self, progress: &mut dyn FnMut(Rewrapped)) -> Result<Rewrapped, Error> {
         let to = self.master_rotation()?.ok_or(Error::Unsupported(
             "rewrapping without a master-key rotation",
@@ -165,7 +171,7 @@ impl Vault {
             }
             progress(done);
         }
-        let _records = self.lock_records();
+        let _records = self.lock_all_records()?;
         if let Some(canary) = self.read_canary()? {
             if canary.version < to {
                 let wrapped = self.master.rewrap(&canary.wrapped()?, &canary_context())?;
@@ -176,17 +182,21 @@ impl Vault {
         Ok(done)
     }
 
-    /// Ends the rotation: under the record lock, checks that nothing is wrapped below the
-    /// target, destroys the older versions in the provider if the rotation retires them, and
-    /// clears the state. Returns the versions destroyed.
+    /// Ends the rotation: under the vault's store lock held exclusively (no process sharing the
+    /// store writes a DEK record until it returns), checks in the store — not in what any vault
+    /// cached — that nothing is wrapped below the target, destroys the older versions in the
+    /// provider if the rotation retires them, and clears the state. Returns the versions
+    /// destroyed.
     ///
     /// # Errors
     ///
     /// [`Error::Custody`] while something is still wrapped below the target (run
-    /// [`Vault::rewrap_all`] again); [`Error::Unsupported`] without a rotation;
-    /// [`Error::Provider`], [`Error::Store`].
+    /// [`Vault::rewrap_all`] again): destroying those versions would lose what they wrap;
+    /// [`Error::Unsupported`] without a rotation; [`Error::Provider`]; [`Error::Store`] (also
+    /// when the store's lock cannot be taken); [`Error::Corrupt`] for an undecodable record,
+    /// which then cannot be shown to be rewrapped.
     pub fn finish_master_rotation(&self) -> Result<Vec<u32>, Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_all_records()?;
         let state = self.read_state()?.ok_or(Error::Unsupported(
             "finishing without a master-key rotation",
         ))?;
@@ -216,7 +226,7 @@ impl Vault {
 
     /// Rewraps one tenant's record; returns how many DEKs it rewrapped.
     fn rewrap_tenant(&self, tenant: &str, to: u32) -> Result<u64, Error> {
-        let _records = self.lock_records();
+        let _records = self.lock_record(tenant)?;
         let mut record = match self.read_record_for_update(tenant) {
             Ok(record) => record,
             // Deleted since the scan.
@@ -228,6 +238,7 @@ impl Vault {
             let wrapped = self
                 .master
                 .rewrap(&stored.wrapped()?, &dek_context(tenant))?;
+            self.check_rewrapped(wrapped.version, to)?;
             stored.version = wrapped.version;
             stored.wrapped = B64.encode(&wrapped.ciphertext);
             count += 1;
@@ -236,6 +247,29 @@ impl Vault {
             self.write_record(tenant, &record)?;
         }
         Ok(count)
+    }
+
+    /// Refuses to store a new data key wrapped under `version` when the store's keys have moved
+    /// past it (the canary's version, or a rotation's target): this process's copy of the master
+    /// key is older than another process's rotation, and what it wraps would not open once that
+    /// rotation retires the version (nor on a process without it).
+    pub(super) fn check_wrap_version(&self, version: u32) -> Result<(), Error> {
+        let canary = self.read_canary()?.map_or(0, |c| c.version);
+        let target = self.read_state()?.and_then(|s| s.to).unwrap_or(0);
+        self.check_rewrapped(version, canary.max(target))
+    }
+
+    /// [`Error::Custody`] unless `version` is at least `floor`.
+    fn check_rewrapped(&self, version: u32, floor: u32) -> Result<(), Error> {
+        if version >= floor {
+            return Ok(());
+        }
+        Err(Error::Custody(format!(
+            "the configured {} wraps under version {version}, but this store's keys are \
+             wrapped by version {floor} or later: this process's copy of the master key is \
+             stale (another node rotated it); restart it with the current one",
+            self.master.info()
+        )))
     }
 
     fn read_state(&self) -> Result<Option<State>, Error> {

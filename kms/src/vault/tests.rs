@@ -250,7 +250,7 @@ fn a_tenant_data_key_rotation_keeps_old_records_open_until_retired() {
             SECRET
         );
     }
-    let removed = vault.retire_data_keys("acme").unwrap();
+    let removed = vault.retire_data_keys("acme", new_id).unwrap();
     assert_eq!(removed.len(), 1);
     assert!(vault.rotating_tenants().unwrap().is_empty());
     check(&vault, "acme", "alice", &old, "unknown_key_id");

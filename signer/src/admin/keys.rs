@@ -9,9 +9,11 @@
 //! data keys that sealed the deleted user's secrets, all of which must go; a master-key rotation
 //! is recorded by `kms`.
 //! Must not: retire a data key while any record is sealed under it (the last check runs under
-//! the tenant's exclusive lock, so no writer holding an older key can be mid-write), or make a
-//! request fail (a re-sealed record stays openable through the whole rotation; see
-//! `Directory::load_keys` for the one race, which re-reads).
+//! the tenant's exclusive lock, so no writer holding an older key can be mid-write; it compares
+//! with the current data key the store holds, not this node's cached one, which another node's
+//! rotation may have made stale; and the retirement keeps exactly the key checked against, or
+//! retires nothing), or make a request fail (a re-sealed record stays openable through the whole
+//! rotation; see `Directory::load_keys` for the one race, which re-reads).
 //!
 //! Main items: [`Admin::run_key_custody`], [`CustodyEvent`], [`CustodyReport`].
 
@@ -119,7 +121,8 @@ impl Admin<'_> {
     }
 
     /// Adds to `batch` the shred mark of a user being deleted: the data keys its secrets may be
-    /// sealed under, all of which a later run replaces and destroys.
+    /// sealed under (as the store holds them, not as this node cached them), all of which a
+    /// later run replaces and destroys.
     pub(crate) fn mark_shred(
         &self,
         batch: &mut Batch,
@@ -221,6 +224,8 @@ impl Admin<'_> {
                 retired.extend(self.retire_when_resealed(tenant)?);
                 self.bunker.directory.data_keys_changed(tenant);
             } else if doomed.is_some_and(|d| d.contains(&current)) {
+                // Shared, as `begin_tenant_key_rotation`: no retirement check runs meanwhile.
+                let _guard = self.bunker.locks.tenant_shared(tenant)?;
                 vault.rotate_data_key(tenant)?;
                 self.bunker.directory.data_keys_changed(tenant);
             } else {
@@ -269,15 +274,23 @@ impl Admin<'_> {
     /// Under the tenant's exclusive lock (no user-level writer can be mid-write with an older
     /// key), checks that every user is sealed under the current data key and destroys the others;
     /// returns their ids, or none if a record still needs re-sealing (the caller loops).
+    ///
+    /// The current data key is the store's: this node's cached one may predate another node's
+    /// rotation (the change it sent may be late or lost), and checking against it would retire
+    /// the key users are still sealed under. The retirement keeps the key checked against, and
+    /// retires nothing if the tenant was rotated again since.
     fn retire_when_resealed(&self, tenant: &str) -> Result<Vec<u32>, Error> {
         let bunker = self.bunker;
+        let vault = bunker.vault();
         let _guard = bunker.locks.tenant_exclusive(tenant)?;
+        vault.forget(tenant);
+        let (current, _) = vault.data_key_ids(tenant)?;
         for user in bunker.directory.user_ids(tenant)? {
             if bunker.directory.needs_reseal(tenant, &user)? {
                 return Ok(Vec::new());
             }
         }
-        Ok(bunker.vault().retire_data_keys(tenant)?)
+        Ok(vault.retire_data_keys(tenant, current)?)
     }
 
     /// The shred marks per tenant: their keys, and the data key ids they doom.

@@ -15,6 +15,10 @@
 //! taken after the stripe (waiters of one process queue here, not on database sessions) and
 //! released before it; with the order above, no cycle forms across processes either.
 //!
+//! The vault's locks of its data-key records (`kms::Vault`: a mutex of this process, then store
+//! locks of its own keys) come after all of these: vault calls are made with any of them held,
+//! and the vault takes none of them, so they add no cycle.
+//!
 //! The locks guard no data themselves (the records are in the store and the directory's maps), so
 //! a poisoned stripe is simply taken over: the panicking holder wrote either a whole batch or none.
 
