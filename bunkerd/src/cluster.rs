@@ -30,13 +30,14 @@
 //! At shutdown the messages queued while the signer pool drains are written before the node stops
 //! ([`Bus::close`]).
 
+use crate::config::BusAuth;
 use async_nats::{Client, ConnectOptions, Event as BusEvent};
 use futures_util::StreamExt as _;
 use relay::fanout::{Hub, Peers};
 use signer::admin::AdminTokens;
 use signer::cluster::{Broadcast, Change};
 use signer::Bunker;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -68,6 +69,9 @@ pub(crate) const HAND_OVER_WAIT: Duration = Duration::from_millis(250);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Messages waiting to be written to the bus, at most; past it they are dropped and counted.
 const QUEUE: usize = 65_536;
+/// Bytes of payload waiting to be written to the bus, at most; past it messages are dropped
+/// and counted.
+const QUEUE_BYTES: usize = 64 << 20;
 /// How often claims of requests too old to be admitted again are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Pause before a failed reload is tried again.
@@ -90,6 +94,8 @@ enum Outgoing {
 /// send through.
 pub(crate) struct Bus {
     queue: mpsc::Sender<Outgoing>,
+    /// Payload bytes in `queue` ([`QUEUE_BYTES`] at most).
+    queued_bytes: Arc<AtomicUsize>,
     /// This node's id on the bus (32 hex characters).
     id: String,
     /// The number of the last change queued; held while a change or beat is queued, so numbers
@@ -149,15 +155,29 @@ impl Bus {
         } else {
             (None, None)
         };
-        let queued = self.queue.try_send(Outgoing::Message {
-            subject,
-            headers,
-            payload,
-            written,
-        });
+        let size = payload.len();
+        let before = self.queued_bytes.fetch_add(size, Ordering::AcqRel);
+        let queued = if before + size > QUEUE_BYTES {
+            Err(mpsc::error::TrySendError::Full(()))
+        } else {
+            self.queue
+                .try_send(Outgoing::Message {
+                    subject,
+                    headers,
+                    payload,
+                    written,
+                })
+                .map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+                })
+        };
+        if queued.is_err() {
+            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+        }
         match queued {
             Ok(()) => done,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(mpsc::error::TrySendError::Full(())) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
                     subject,
@@ -166,7 +186,7 @@ impl Bus {
                 None
             }
             // The writer stopped with the server: nothing more goes out.
-            Err(mpsc::error::TrySendError::Closed(_)) => None,
+            Err(mpsc::error::TrySendError::Closed(())) => None,
         }
     }
 
@@ -228,7 +248,15 @@ pub(crate) async fn join(
     shutdown: CancellationToken,
 ) -> Result<Arc<Bus>, crate::Error> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let client = ConnectOptions::new()
+    let (address, auth) = url.parts().map_err(|e| crate::Error::Bus(e.to_string()))?;
+    let options = match auth {
+        BusAuth::None => ConnectOptions::new(),
+        BusAuth::Token(token) => ConnectOptions::with_token(token.to_string()),
+        BusAuth::UserPassword(user, password) => {
+            ConnectOptions::with_user_and_password(user, password.to_string())
+        }
+    };
+    let client = options
         .name("bunkerd")
         .no_echo()
         .ping_interval(PING_INTERVAL)
@@ -239,7 +267,7 @@ pub(crate) async fn join(
                 let _ = events_tx.send(event);
             }
         })
-        .connect(url.expose())
+        .connect(address)
         .await
         .map_err(|e| crate::Error::Bus(format!("cannot reach {}: {e}", url.redacted())))?;
     let subscribe_error =
@@ -262,10 +290,12 @@ pub(crate) async fn join(
         .await
         .expect("reloading does not panic")?;
     let (queue, outgoing) = mpsc::channel(QUEUE);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).expect("OS random source failed");
     let bus = Arc::new(Bus {
         queue,
+        queued_bytes: queued_bytes.clone(),
         id: hex::encode(id),
         sequence: std::sync::Mutex::new(0),
         dropped: AtomicU64::new(0),
@@ -276,7 +306,7 @@ pub(crate) async fn join(
     tokens.join_cluster(bus.clone());
     hub.join(bus.clone());
     // Not stopped by `shutdown`: what the draining pool sends is written until `Bus::close`.
-    tokio::spawn(write(client.clone(), outgoing));
+    tokio::spawn(write(client.clone(), outgoing, queued_bytes));
     tokio::spawn(deliver(events, hub, shutdown.clone()));
     tokio::spawn(keep_in_step(
         changes,
@@ -339,7 +369,11 @@ fn reload(bunker: &Bunker, tokens: &AdminTokens) -> Result<(), signer::Error> {
 
 /// Writes queued messages to the bus, a batch at a time; flushes a batch that someone waits
 /// for, then tells them. Ends at [`Outgoing::Close`] (after flushing) or when every sender is gone.
-async fn write(client: Client, mut outgoing: mpsc::Receiver<Outgoing>) {
+async fn write(
+    client: Client,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+) {
     let mut batch = Vec::with_capacity(256);
     let mut waiting = Vec::new();
     let mut closing = None;
@@ -360,6 +394,7 @@ async fn write(client: Client, mut outgoing: mpsc::Receiver<Outgoing>) {
                     continue;
                 }
             };
+            queued_bytes.fetch_sub(payload.len(), Ordering::AcqRel);
             let published = match headers {
                 Some(headers) => {
                     client

@@ -26,7 +26,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use bus::BusUrl;
+pub use bus::{BusAuth, BusUrl};
 pub use error::ConfigError;
 pub use master_key::MasterKeySource;
 pub use settings::{LimitSettings, Settings};

@@ -252,13 +252,15 @@ impl Hub {
     /// Messages are built under the index guard but sent after it is released, and each
     /// (connection, subscription) gets the event once even when it is indexed under several keys.
     ///
-    /// In a cluster ([`Hub::join`]) the event is forwarded to the other nodes first.
+    /// In a cluster ([`Hub::join`]) the event is then forwarded to the other nodes, before this
+    /// returns (and so before the request is acknowledged); a subscriber here does not wait for
+    /// the bus.
     pub fn publish(&self, event: Event, now: u64) {
         let json: Arc<str> = event.to_json().into();
+        self.deliver(event, json.clone(), now);
         if let Some(peers) = self.peers.get() {
             peers.forward(&json);
         }
-        self.deliver(event, json, now);
     }
 
     /// [`Hub::publish`] for an event another node published (and forwarded): delivered and

@@ -14,9 +14,34 @@ use zeroize::Zeroizing;
 pub struct BusUrl(Zeroizing<String>);
 
 impl BusUrl {
-    /// The URL as given, credentials included: for the connection only.
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// The URL without its user info, and the credentials that user info held, percent-decoded:
+    /// the connection takes them apart, so that the NATS client, which logs the server's address
+    /// at debug level, never holds them in it.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] as [`BusUrl::check`], for a URL that does not parse.
+    pub fn parts(&self) -> Result<(String, BusAuth), ConfigError> {
+        let mut parsed = url::Url::parse(&self.0)
+            .map_err(|e| invalid!("cluster-bus", "is not a URL", format!(": {e}")))?;
+        let decode = |s: &str| {
+            Zeroizing::new(
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        };
+        let auth = match (parsed.username(), parsed.password()) {
+            ("", None) => BusAuth::None,
+            (token, None) => BusAuth::Token(decode(token)),
+            (user, Some(password)) => {
+                BusAuth::UserPassword(decode(user).to_string(), decode(password))
+            }
+        };
+        // Neither fails on a URL with a host, which `check` made sure of.
+        let _ = parsed.set_username("");
+        let _ = parsed.set_password(None);
+        Ok((parsed.to_string(), auth))
     }
 
     /// The URL with its credentials replaced by `***`, for logs and messages: the password of
@@ -56,6 +81,16 @@ impl BusUrl {
     }
 }
 
+/// The credentials of a [`BusUrl`], for the NATS connection's options.
+pub enum BusAuth {
+    /// No user info.
+    None,
+    /// `token@`.
+    Token(Zeroizing<String>),
+    /// `user:password@`.
+    UserPassword(String, Zeroizing<String>),
+}
+
 impl std::str::FromStr for BusUrl {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -77,7 +112,7 @@ impl std::fmt::Debug for BusUrl {
 
 #[cfg(test)]
 mod tests {
-    use super::BusUrl;
+    use super::{BusAuth, BusUrl};
 
     #[test]
     fn only_nats_urls_with_a_host_pass_and_the_password_never_shows() {
@@ -98,5 +133,29 @@ mod tests {
             let error = bad.parse::<BusUrl>().unwrap().check().unwrap_err();
             assert!(!format!("{error:?} {error}").contains("s3cret"), "{error}");
         }
+    }
+
+    #[test]
+    fn credentials_leave_the_address_the_client_connects_to() {
+        let url: BusUrl = "tls://bunkerd:s%40cret@bus:4222".parse().unwrap();
+        let (address, auth) = url.parts().unwrap();
+        assert_eq!(address, "tls://bus:4222");
+        assert!(
+            matches!(auth, BusAuth::UserPassword(user, password) if user == "bunkerd" && *password == "s@cret")
+        );
+        let (address, auth) = "nats://s3cret@bus:4222"
+            .parse::<BusUrl>()
+            .unwrap()
+            .parts()
+            .unwrap();
+        assert_eq!(address, "nats://bus:4222");
+        assert!(matches!(auth, BusAuth::Token(token) if *token == "s3cret"));
+        let (address, auth) = "nats://bus:4222"
+            .parse::<BusUrl>()
+            .unwrap()
+            .parts()
+            .unwrap();
+        assert_eq!(address, "nats://bus:4222");
+        assert!(matches!(auth, BusAuth::None));
     }
 }
