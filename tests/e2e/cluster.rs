@@ -436,6 +436,19 @@ async fn each_node_admits_its_share_of_a_tenants_rate() {
         .admin(0)
         .patch_ok(&format!("/v1/tenants/{}", user.tenant), limits)
         .await;
+    // Node 1 holds the new limits (within the bound) before the burst.
+    let deadline = Instant::now() + CHANGE_BOUND;
+    loop {
+        let tenant = cluster
+            .admin(1)
+            .get_ok(&format!("/v1/tenants/{}", user.tenant))
+            .await;
+        if tenant["limits"]["requests_per_sec"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 1 has the limits: {tenant}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut client = crate::support::connected_at(cluster.nodes[1].relay_addr, &user).await;
     let remote = raw::pk(&user.remote_signer_pubkey);
     let started = Instant::now();

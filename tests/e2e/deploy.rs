@@ -205,7 +205,7 @@ fn metrics_used() -> BTreeMap<String, BTreeSet<&'static str>> {
 #[test]
 fn alert_rules_and_prometheus_config_pass_promtool_and_the_rule_tests() {
     let rules = promtool(&["check", "rules", "deploy/prometheus/alerts.yml"]);
-    assert!(rules.contains("SUCCESS: 7 rules found"), "{rules}");
+    assert!(rules.contains("SUCCESS: 8 rules found"), "{rules}");
     promtool(&["check", "config", "deploy/prometheus/prometheus.yml"]);
     promtool(&["check", "config", "deploy/cluster/prometheus.yml"]);
     let tests = promtool(&["test", "rules", "deploy/prometheus/alerts.test.yml"]);
