@@ -203,7 +203,7 @@ impl Drop for Cluster {
 }
 
 /// HAProxy with the compose file's configuration (`deploy/cluster/haproxy.cfg`), its addresses
-/// replaced by `balancer` and the nodes' loopback ports (and Docker's DNS left out). Waits until
+/// replaced by `balancer` and the nodes' loopback ports (and the container's DNS left out). Waits until
 /// it accepts connections.
 async fn start_haproxy(dir: &std::path::Path, balancer: SocketAddr, nodes: &[Node]) -> Child {
     let shipped =
@@ -214,12 +214,12 @@ async fn start_haproxy(dir: &std::path::Path, balancer: SocketAddr, nodes: &[Nod
     let mut servers = 0;
     for line in shipped.lines() {
         let trimmed = line.trim_start();
-        if trimmed.starts_with("resolvers docker") {
+        if trimmed.starts_with("resolvers compose") {
             in_resolvers = true;
             continue;
         }
         if in_resolvers {
-            if trimmed.starts_with("nameserver") {
+            if trimmed.starts_with("parse-resolv-conf") {
                 continue;
             }
             in_resolvers = false;
@@ -236,7 +236,7 @@ async fn start_haproxy(dir: &std::path::Path, balancer: SocketAddr, nodes: &[Nod
                 node.admin.port()
             )
         } else {
-            line.replace(" resolvers docker init-addr last,libc,none", "")
+            line.replace(" resolvers compose init-addr last,libc,none", "")
         };
         config.push_str(&line);
         config.push('\n');
