@@ -17,9 +17,9 @@
 //!
 //! Several processes (the nodes of a cluster) may share one store, each with a vault of its own.
 //! Every read-modify-write of a DEK record holds this process's record mutex, then the store's
-//! lock [`VAULT_LOCK`] shared and the record's own store lock exclusively ([`Store::lock`]: held
+//! lock `VAULT_LOCK` shared and the record's own store lock exclusively ([`Store::lock`]: held
 //! across every process on a shared database, nothing more on an engine one process owns); a
-//! master-key rotation's steps that span every record hold [`VAULT_LOCK`] exclusively. These are
+//! master-key rotation's steps that span every record hold `VAULT_LOCK` exclusively. These are
 //! the last locks anyone takes: nothing else is locked while they are held, so no cycle can form
 //! with the callers' own locks. What a vault caches may be older than the store: it seals under
 //! the DEK the stored record names current, never under a cached one alone.

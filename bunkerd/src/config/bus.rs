@@ -20,7 +20,8 @@ impl BusUrl {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Invalid`] as [`BusUrl::check`], for a URL that does not parse.
+    /// [`ConfigError::Invalid`] for `cluster-bus`, for a URL that does not parse (the URL is not
+    /// repeated).
     pub fn parts(&self) -> Result<(String, BusAuth), ConfigError> {
         let mut parsed = url::Url::parse(&self.0)
             .map_err(|e| invalid!("cluster-bus", "is not a URL", format!(": {e}")))?;
