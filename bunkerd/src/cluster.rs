@@ -20,15 +20,15 @@
 //! tenants, routes, sessions and tokens from the store. It knows it may have missed one:
 //! - when it loses the bus: the client pings the server every [`PING_INTERVAL`], and a silent link
 //!   is declared lost when a third ping finds two unanswered (about 3 s);
-//! - when the NATS client drops messages it could not hand over fast enough (a slow consumer);
 //! - when a change is missing: each node numbers its changes ([`SEQUENCE_HEADER`], from 1, with
 //!   its id in [`NODE_HEADER`]) and every [`HEARTBEAT`] sends, on the changes subject, a beat (no
 //!   payload) with the number of its last change; a number that skips one, or a beat ahead of the
-//!   last change heard, reveals a change lost on the way (a full queue, a failed publish, a drop
-//!   anywhere), within a heartbeat of the loss.
+//!   last change heard, reveals a change lost on the way (a full queue, a failed publish, a
+//!   message the NATS client dropped because this node was a slow consumer), within a heartbeat
+//!   of the loss.
 //!
-//! At shutdown the messages queued while the signer pool drains are written before the node stops
-//! ([`Bus::close`]).
+//! At shutdown, what is queued after the signer pool drained and the connections closed is
+//! written, with a last beat, before the node stops ([`Bus::close`]).
 
 use crate::config::BusAuth;
 use async_nats::{Client, ConnectOptions, Event as BusEvent};
@@ -55,8 +55,9 @@ pub(crate) const NODE_HEADER: &str = "Bunkerd-Node";
 pub(crate) const SEQUENCE_HEADER: &str = "Bunkerd-Seq";
 /// Longest [`Bus::close`] waits for the queued messages to be written.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
-/// How long a node that sent nothing is remembered for its change numbers.
-const FORGET_NODE_AFTER: Duration = Duration::from_secs(60);
+/// Nodes whose change numbers are remembered, at most (each start of a node is a new id); past
+/// it the one heard from longest ago is forgotten.
+const NODES_REMEMBERED: usize = 4_096;
 /// How often a node says it is alive.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How long a node counts another after its last heartbeat.
@@ -103,6 +104,9 @@ pub(crate) struct Bus {
     sequence: std::sync::Mutex<u64>,
     /// Messages dropped because the queue was full.
     dropped: AtomicU64,
+    /// Messages from the bus the NATS client dropped because this node did not take them fast
+    /// enough (a slow consumer).
+    missed: Arc<AtomicU64>,
     /// Reloads done after this node may have missed a change.
     reloads: AtomicU64,
     /// Nodes alive, this one included.
@@ -110,9 +114,10 @@ pub(crate) struct Bus {
 }
 
 impl Bus {
-    /// Messages dropped because the queue to the bus was full, since start.
+    /// Messages dropped since start: for the bus because the queue to it was full, and from it
+    /// because this node did not take them fast enough.
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.load(Ordering::Relaxed) + self.missed.load(Ordering::Relaxed)
     }
 
     /// Reloads from the store after this node may have missed a change, since start (the one
@@ -129,6 +134,8 @@ impl Bus {
     /// Writes what is queued and stops the writer: for the end of a graceful shutdown, after the
     /// signer pool drained. Waits at most [`CLOSE_WAIT`].
     pub(crate) async fn close(&self) {
+        // The others see a change lost at the very end too.
+        self.beat();
         let (done, written) = tokio::sync::oneshot::channel();
         let closed = async {
             if self.queue.send(Outgoing::Close(done)).await.is_ok() {
@@ -248,6 +255,8 @@ pub(crate) async fn join(
     shutdown: CancellationToken,
 ) -> Result<Arc<Bus>, crate::Error> {
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let missed = Arc::new(AtomicU64::new(0));
+    let missed_in = missed.clone();
     let (address, auth) = url.parts().map_err(|e| crate::Error::Bus(e.to_string()))?;
     let options = match auth {
         BusAuth::None => ConnectOptions::new(),
@@ -262,9 +271,15 @@ pub(crate) async fn join(
         .ping_interval(PING_INTERVAL)
         .connection_timeout(CONNECT_TIMEOUT)
         .event_callback(move |event| {
-            let events_tx = events_tx.clone();
+            let (events_tx, missed) = (events_tx.clone(), missed_in.clone());
             async move {
-                let _ = events_tx.send(event);
+                // One event per message dropped: counted, not queued. A change among them shows
+                // as a gap in its sender's numbers ([`Heard`]), which reloads.
+                if let BusEvent::SlowConsumer(_) = event {
+                    missed.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let _ = events_tx.send(event);
+                }
             }
         })
         .connect(address)
@@ -299,6 +314,7 @@ pub(crate) async fn join(
         id: hex::encode(id),
         sequence: std::sync::Mutex::new(0),
         dropped: AtomicU64::new(0),
+        missed,
         reloads: AtomicU64::new(0),
         nodes: tokio::sync::watch::Sender::new(1),
     });
@@ -452,11 +468,13 @@ impl Heard {
     /// `false` when a change of `node` before this one was never heard. The first number heard
     /// from a node is taken as it comes: what it changed before, the join's reload read.
     fn hear(&mut self, node: &str, sequence: u64, beat: bool, now: tokio::time::Instant) -> bool {
-        if beat {
-            self.0
-                .retain(|_, (_, at)| now.duration_since(*at) < FORGET_NODE_AFTER);
-        }
         let Some((last, at)) = self.0.get_mut(node) else {
+            if self.0.len() >= NODES_REMEMBERED {
+                let oldest = self.0.iter().min_by_key(|(_, (_, at))| *at);
+                if let Some(oldest) = oldest.map(|(id, _)| id.clone()) {
+                    self.0.remove(&oldest);
+                }
+            }
             self.0.insert(node.to_owned(), (sequence, now));
             return true;
         };
@@ -504,15 +522,13 @@ async fn keep_in_step(
                     tracing::warn!("lost the cluster bus; refusing requests until back in step");
                     bunker.set_in_step(false);
                     (connected, needs_reload) = (false, true);
+                    // The reload once connected covers whatever was missed meanwhile.
+                    heard = Heard::default();
                     false
                 }
                 Some(BusEvent::Connected) => {
                     connected = true;
                     needs_reload
-                }
-                Some(BusEvent::SlowConsumer(_)) => {
-                    tracing::error!("the cluster bus client dropped messages; reloading");
-                    true
                 }
                 Some(other) => {
                     tracing::info!(event = %other, "cluster bus");
@@ -633,13 +649,21 @@ mod tests {
     }
 
     #[test]
-    fn a_node_silent_for_a_minute_is_forgotten_and_heard_afresh() {
+    fn a_node_silent_for_long_is_remembered_and_the_heard_ids_are_bounded() {
         let now = tokio::time::Instant::now();
         let mut heard = Heard::default();
         assert!(heard.hear("a", 1, false, now));
-        let later = now + FORGET_NODE_AFTER;
-        assert!(heard.hear("b", 1, true, later));
-        assert_eq!(heard.0.len(), 1, "a forgotten");
-        assert!(heard.hear("a", 5, true, later), "a new start for a");
+        // Cut off for an hour, a's changes 2 to 4 were lost: its next beat says so.
+        let later = now + Duration::from_secs(3_600);
+        assert!(!heard.hear("a", 4, true, later));
+        for i in 0..NODES_REMEMBERED {
+            let at = later + Duration::from_millis(1 + i as u64);
+            assert!(heard.hear(&format!("n{i}"), 1, true, at));
+        }
+        assert_eq!(heard.0.len(), NODES_REMEMBERED);
+        assert!(
+            !heard.0.contains_key("a"),
+            "the one heard from longest ago went"
+        );
     }
 }

@@ -217,7 +217,8 @@ impl Metrics {
             ),
             bus_dropped: counter(
                 "bunkerd_cluster_bus_dropped_total",
-                "Messages for the cluster bus dropped because its queue was full",
+                "Messages for the cluster bus dropped because its queue was full, and messages \
+                 from it dropped because this node took them too slowly",
             ),
             cluster_reloads: counter(
                 "bunkerd_cluster_reloads_total",

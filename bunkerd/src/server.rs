@@ -430,10 +430,6 @@ async fn serve(listeners: Listeners, config: Config, opened: Opened, shutdown: C
             "signer pool did not drain within the grace period"
         );
     }
-    // Changes made while draining reach the other nodes before this one goes.
-    if let Some(bus) = &bus {
-        bus.close().await;
-    }
     // 3. Close websockets with 1001 and wait for the connection tasks.
     close_sockets.cancel();
     drop(relay_state);
@@ -445,6 +441,10 @@ async fn serve(listeners: Listeners, config: Config, opened: Opened, shutdown: C
     // Every connection task has ended (or the grace period is over: what is left on the demoted-I/O
     // thread is dropped with it).
     drop(demoted_io);
+    // What the draining pool and the last admin calls changed reaches the other nodes.
+    if let Some(bus) = &bus {
+        bus.close().await;
+    }
     // 4. Join the workers (the queue is empty), then drop the store last.
     let joined = tokio::task::spawn_blocking(move || pool.shutdown());
     if tokio::time::timeout(config.shutdown_grace, joined)

@@ -95,8 +95,11 @@ impl Changes {
 /// it read ([`WriteMarks::mirror`]). A mirror reads the mark before its store read and applies
 /// only if the mark has not moved, checked and moved at once (compare-and-swap) under the lock of
 /// the map shard that holds the record, which every writer's memory update takes too; otherwise
-/// it reads again. So of two mirrors of one record, or a mirror and a local write, the one that
-/// read the store last decides what memory holds, whichever applies first.
+/// it reads again. So of two mirrors of one record, the one that read the store last decides
+/// what memory holds, whichever applies first; and a mirror never undoes a local write it read
+/// before. A local write applies unchecked: one made without the record's cluster-wide lock
+/// (a session's `connect`, `logout`, relay switch), racing another node's write of the same
+/// record, can leave this node's memory on its own value until that record's next change.
 pub(crate) struct WriteMarks(Box<[AtomicU64; MARK_STRIPES]>);
 
 /// Stripes of [`WriteMarks`]: a change of another record in the same stripe only costs a mirror
