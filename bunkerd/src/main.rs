@@ -163,8 +163,16 @@ fn main() -> ExitCode {
         })
         .build()
         .expect("building the tokio runtime");
-    runtime.block_on(serve(config))
+    let code = runtime.block_on(serve(config));
+    // Everything that must finish has (the store is closed when `serve` returns); a blocking task
+    // still running, such as the NATS client's DNS lookup of an unreachable bus, must not hold
+    // the exit past the stop the operator asked for.
+    runtime.shutdown_timeout(RUNTIME_STOP_WAIT);
+    code
 }
+
+/// Longest the exit waits for blocking tasks still running once the server has stopped.
+const RUNTIME_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `bunkerd create-master-key`: exit 0 with what was created; 64 for bad settings or a key that
 /// already exists; 69 when the provider cannot be reached; 1 when it refuses otherwise.
