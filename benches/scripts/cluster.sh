@@ -39,14 +39,7 @@
 # Needs release builds (`--bin loadgen` would leave bunkerd's binary out of a single command):
 #   cargo build --release -p bunkerd && cargo build --release -p benches --bin loadgen
 set -euo pipefail
-# These runs measure the cluster, not the limits: every per-connection, per-address and default
-# tenant limit is raised out of reach (the load generator's clients all come from 127.0.0.1) but
-# left on, so their checks are measured.
-export BUNKERD_TENANT_REQUESTS_PER_SEC=1000000 BUNKERD_TENANT_BURST=1000000 BUNKERD_UNPAIRED_REQUESTS_PER_SEC=0 \
-  BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
-  BUNKERD_IP_EVENTS_PER_SEC=1000000 BUNKERD_IP_EVENTS_BURST=1000000 \
-  BUNKERD_MAX_CONNECTIONS=100000 BUNKERD_MAX_CONNECTIONS_PER_IP=100000 \
-  BUNKERD_MAX_SUBSCRIPTIONS_PER_IP=1000000
+. "$(dirname "$0")/limits-out-of-reach.sh"
 users=${1:-100} clients=${2:-200} requests=${3:-100000} duration=${4:-20} counts=${5:-1 2 3}
 node_cpus=${NODE_CPUS:-0} aux_cpus=${AUX_CPUS:-1} idle=${IDLE:-10} workers=${WORKERS:-1}
 target=${CARGO_TARGET_DIR:-target}/release

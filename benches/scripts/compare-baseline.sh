@@ -8,14 +8,7 @@
 #
 # Needs: cargo build --release -p bunkerd -p benches --bin loadgen --bin baseline
 set -euo pipefail
-# These runs measure the signer and the relay, not the limits: every per-connection, per-address
-# and default tenant limit is raised out of reach (the load generator's clients all come from
-# 127.0.0.1) but left on, so its checks and its memory are part of what is measured.
-export BUNKERD_TENANT_REQUESTS_PER_SEC=1000000 BUNKERD_TENANT_BURST=1000000 BUNKERD_UNPAIRED_REQUESTS_PER_SEC=0 \
-  BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
-  BUNKERD_IP_EVENTS_PER_SEC=1000000 BUNKERD_IP_EVENTS_BURST=1000000 \
-  BUNKERD_MAX_CONNECTIONS=100000 BUNKERD_MAX_CONNECTIONS_PER_IP=100000 \
-  BUNKERD_MAX_SUBSCRIPTIONS_PER_IP=1000000
+. "$(dirname "$0")/limits-out-of-reach.sh"
 users=${1:-100} clients=${2:-200} requests=${3:-30000} duration=${4:-30}
 target=${CARGO_TARGET_DIR:-target}/release
 per_user=$(( (clients + users - 1) / users ))

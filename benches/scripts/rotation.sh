@@ -15,12 +15,8 @@
 #
 # Needs release builds: cargo build --release -p bunkerd -p benches --bin loadgen
 set -euo pipefail
-export BUNKERD_TENANT_REQUESTS_PER_SEC=1000000 BUNKERD_TENANT_BURST=1000000 BUNKERD_UNPAIRED_REQUESTS_PER_SEC=0 \
-  BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
-  BUNKERD_IP_EVENTS_PER_SEC=1000000 BUNKERD_IP_EVENTS_BURST=1000000 \
-  BUNKERD_MAX_CONNECTIONS=100000 BUNKERD_MAX_CONNECTIONS_PER_IP=100000 \
-  BUNKERD_MAX_SUBSCRIPTIONS_PER_IP=1000000 BUNKERD_LOG=warn \
-  BUNKERD_OPERATOR_TOKEN=bench-operator-token-0123456789
+. "$(dirname "$0")/limits-out-of-reach.sh"
+export BUNKERD_LOG=warn BUNKERD_OPERATOR_TOKEN=bench-operator-token-0123456789
 users=${1:-100000} rate=${2:-1000} clients=${3:-100} extra=${4:-2000}
 target=${CARGO_TARGET_DIR:-target}/release
 work=${WORK:-$(mktemp -d)}

@@ -9,14 +9,7 @@
 # The generator builds every request before the clock starts: RATE × DURATION requests take about
 # 1 KiB each in memory (2.4 GB at 8,000 req/s for 300 s) and a few minutes to build and to verify.
 set -euo pipefail
-# These runs measure the signer and the relay, not the limits: every per-connection, per-address
-# and default tenant limit is raised out of reach (the load generator's clients all come from
-# 127.0.0.1) but left on, so its checks and its memory are part of what is measured.
-export BUNKERD_TENANT_REQUESTS_PER_SEC=1000000 BUNKERD_TENANT_BURST=1000000 BUNKERD_UNPAIRED_REQUESTS_PER_SEC=0 \
-  BUNKERD_EVENTS_PER_SEC=1000000 BUNKERD_EVENTS_BURST=1000000 \
-  BUNKERD_IP_EVENTS_PER_SEC=1000000 BUNKERD_IP_EVENTS_BURST=1000000 \
-  BUNKERD_MAX_CONNECTIONS=100000 BUNKERD_MAX_CONNECTIONS_PER_IP=100000 \
-  BUNKERD_MAX_SUBSCRIPTIONS_PER_IP=1000000
+. "$(dirname "$0")/limits-out-of-reach.sh"
 rate=${1:-8000} duration=${2:-300}
 target=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)

@@ -164,37 +164,33 @@ impl Bus {
         };
         let size = payload.len();
         let before = self.queued_bytes.fetch_add(size, Ordering::AcqRel);
-        let queued = if before + size > QUEUE_BYTES {
-            Err(mpsc::error::TrySendError::Full(()))
+        // `Some(true)`: the queue is full; `Some(false)`: the writer stopped with the server.
+        let refused = if before + size > QUEUE_BYTES {
+            Some(true)
         } else {
-            self.queue
-                .try_send(Outgoing::Message {
-                    subject,
-                    headers,
-                    payload,
-                    written,
-                })
-                .map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
-                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
-                })
-        };
-        if queued.is_err() {
-            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
-        }
-        match queued {
-            Ok(()) => done,
-            Err(mpsc::error::TrySendError::Full(())) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(
-                    subject,
-                    "the cluster bus queue is full; a message was dropped"
-                );
-                None
+            let message = Outgoing::Message {
+                subject,
+                headers,
+                payload,
+                written,
+            };
+            match self.queue.try_send(message) {
+                Ok(()) => None,
+                Err(e) => Some(matches!(e, mpsc::error::TrySendError::Full(_))),
             }
-            // The writer stopped with the server: nothing more goes out.
-            Err(mpsc::error::TrySendError::Closed(())) => None,
+        };
+        let Some(full) = refused else {
+            return done;
+        };
+        self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
+        if full {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                subject,
+                "the cluster bus queue is full; a message was dropped"
+            );
         }
+        None
     }
 
     /// Headers naming this node and change `sequence`.

@@ -338,10 +338,8 @@ impl ShutdownSignals {
 
 /// Logs to stderr with the configured filter (already validated) and format.
 fn init_logging(config: &Config) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(&config.log).expect("the log filter was validated");
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(bunkerd::hygiene::log_filter(&config.log))
         .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),
