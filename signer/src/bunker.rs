@@ -15,8 +15,10 @@
 //! services take, see [`crate::admin`]) from reading the secret's record to writing it back
 //! consumed with the new session: two clients racing with one secret cannot both win, and a
 //! revocation, rotation or deletion of the user cannot interleave (the secret it deletes is then
-//! either not found or already consumed, and the session it ends already written). Every other
-//! request takes no lock.
+//! either not found or already consumed, and the session it ends already written). A session's
+//! other writes off the admin API take that lock too: its end by `logout` or expiry, and its move
+//! to bunkerd's own relays, which reads the stored record under it; so no node writes back a
+//! session another has just ended or changed. Every other request takes no lock.
 
 mod held;
 mod lifecycle;
@@ -142,8 +144,9 @@ pub struct Bunker {
     pub(crate) sessions: Sessions,
     pub(crate) audit: AuditLog,
     pub(crate) config: BunkerConfig,
-    /// The record locks of every admin write, also held by a `connect` that consumes a secret
-    /// (see the module doc). Connects are rare; the hot path never takes them.
+    /// The record locks of every admin write, also held by a `connect` that consumes a secret and
+    /// by a session's end or move (see the module doc). These are rare; the hot path never takes
+    /// them.
     pub(crate) locks: Locks,
     /// Requests held for approval, per session ([`crate::approvals::MAX_HELD_PER_CLIENT`]).
     pub(crate) held: crate::approvals::HeldCounts,
@@ -383,8 +386,9 @@ impl Bunker {
     /// `switch_relays` there and now talks to bunkerd's own listener has moved: its relays become
     /// bunkerd's own public relays, durably, so the foreign-relay links stop listening for it.
     /// Without that `switch_relays` (a copy of the client's request replayed here by someone
-    /// reading its relay) nothing moves. Runs under the user's lock, on the session as it is then
-    /// (a revocation meanwhile wins). A store failure leaves it served on both (logged).
+    /// reading its relay) nothing moves. Runs under the user's lock, on the session as the store
+    /// holds it then: a revocation meanwhile, on any node, wins, and is not undone by a write of
+    /// the record this node still holds. A store failure leaves it served on both (logged).
     fn settle_on_own_relays(&self, keys: &UserKeys, client: PublicKey) {
         let remote_signer = keys.remote_signer.public_key();
         let moving = |s: &Arc<Session>| s.switch_asked() && !s.record.relays.is_empty();
@@ -405,23 +409,31 @@ impl Bunker {
                 return;
             }
         };
-        let Some(session) = self.sessions.get(&remote_signer, &client) else {
-            return;
+        let mut record = match Sessions::stored(&*self.store, &remote_signer, &client) {
+            Ok(Some(record)) => record,
+            // Ended on another node whose word has not reached this one's memory yet.
+            Ok(None) => return self.sessions.forget(&remote_signer, &client),
+            Err(e) => {
+                tracing::error!(
+                    code = e.code(),
+                    "cannot read a session moving to bunkerd's own relays"
+                );
+                return;
+            }
         };
         let own: Vec<Option<String>> = self.config.relays.iter().map(|r| relay_key(r)).collect();
         let foreign = |url: &String| {
             let key = relay_key(url);
             key.is_none() || !own.contains(&key)
         };
-        if !session.record.relays.iter().any(foreign) {
+        if !record.relays.iter().any(foreign) {
             return;
         }
-        let mut record = session.record.clone();
         record.relays = self.config.relays.clone();
         let mut batch = Batch::new();
         Sessions::put(&mut batch, &record);
         match self.store.write(batch, Durability::Sync) {
-            Ok(()) => self.sessions.replace(&session, record),
+            Ok(()) => self.sessions.put_live(record),
             Err(e) => tracing::error!(
                 code = e.code(),
                 "cannot record a session's move to bunkerd's own relays"
@@ -533,8 +545,16 @@ impl Bunker {
                 .map(|s| <[u8; 32]>::from(Sha256::digest(s.as_bytes()))),
             _ => None,
         };
-        // Only a connect that may consume a secret takes the user's lock (see the module doc).
-        let _guard = match secret_hash.map(|_| self.locks.user(&keys.tenant, &keys.user_id)) {
+        // A session's end, by `logout` or expiry (answered to anything but `ping`, which then
+        // takes the lock for nothing).
+        let ending = matches!(&incoming.request, Ok(Request::Logout))
+            || session
+                .as_ref()
+                .is_some_and(|s| s.expires_at(&keys.policy).is_some_and(|t| now >= t));
+        // Only a connect that may consume a secret and a session's end take the user's lock (see
+        // the module doc).
+        let locking = secret_hash.is_some() || ending;
+        let _guard = match locking.then(|| self.locks.user(&keys.tenant, &keys.user_id)) {
             Some(Err(e)) => return internal(incoming.id, &e.into()),
             guard => guard,
         };

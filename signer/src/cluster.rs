@@ -97,9 +97,10 @@ impl Changes {
 /// the map shard that holds the record, which every writer's memory update takes too; otherwise
 /// it reads again. So of two mirrors of one record, the one that read the store last decides
 /// what memory holds, whichever applies first; and a mirror never undoes a local write it read
-/// before. A local write applies unchecked: one made without the record's cluster-wide lock
-/// (a session's `connect`, `logout`, relay switch), racing another node's write of the same
-/// record, can leave this node's memory on its own value until that record's next change.
+/// before. A local write applies unchecked, which is sound because every write of a record this
+/// type guards holds that record's cluster-wide lock from its store read to its memory update
+/// (the admin services' locks, also taken by a session's `connect`, end and relay move): another
+/// node's write of it, and so its change, comes before or after the whole of it.
 pub(crate) struct WriteMarks(Box<[AtomicU64; MARK_STRIPES]>);
 
 /// Stripes of [`WriteMarks`]: a change of another record in the same stripe only costs a mirror

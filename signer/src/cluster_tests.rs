@@ -73,6 +73,13 @@ fn connected_on_a(pair: &Pair) -> (String, String, PublicKey, Keypair) {
     (tenant, user.id, remote, client)
 }
 
+/// A user made on `a` (tenant id, user id, remote-signer pubkey) and a client key of no session.
+fn user_on_a(pair: &Pair) -> (String, String, PublicKey, Keypair) {
+    let (tenant, user, _) = user_with_secret(&pair.a, None);
+    let client = Keypair::generate(&mut Crypto::from_os_rng());
+    (tenant, user.id, user.remote_signer_pubkey, client)
+}
+
 fn connect(remote: &PublicKey, secret: &str) -> Value {
     serde_json::json!({"id": "c", "method": "connect", "params": [remote.to_hex(), secret]})
 }
@@ -365,4 +372,105 @@ fn a_token_another_node_created_is_revoked_here_and_gone_with_its_tenant() {
         a_tokens.list(&tenant).is_empty(),
         "no token outlives its tenant"
     );
+}
+
+#[test]
+fn a_session_ended_elsewhere_is_not_revived_by_its_move_to_our_relays() {
+    // a pairs a client that named a foreign relay; b ends the session; a has not heard.
+    let pair = pair(false);
+    let (tenant, user, remote, client) = user_on_a(&pair);
+    let text = format!(
+        "nostrconnect://{}?relay=wss%3A%2F%2Frelay.example&secret=s",
+        client.public_key().to_hex()
+    );
+    let uri = proto::nip46::nostrconnect::NostrConnectUri::parse(&text).unwrap();
+    pair.a
+        .admin()
+        .accept_nostrconnect(&tenant, &user, &uri, Default::default(), NOW)
+        .unwrap();
+    let switch = serde_json::json!({"id": "s", "method": "switch_relays", "params": []});
+    let verified = |json: &Value| {
+        let event = request(&client, &remote, &json.to_string(), Scheme::Nip44, NOW);
+        event.into_verified().unwrap()
+    };
+    let asked =
+        pair.a
+            .process_verified(&verified(&switch), Some("wss://relay.example"), NOW, |_| {
+                true
+            });
+    assert!(asked.response.is_some());
+    pair.b.reload().unwrap();
+    assert_eq!(
+        pair.b
+            .admin()
+            .revoke_sessions(&tenant, &user, Some(&client.public_key()))
+            .unwrap(),
+        1
+    );
+
+    // The client's next request reaches a's own listener: the move to a's relays must not
+    // write back the session b ended.
+    pair.a
+        .process_verified(&verified(&get_public_key("1")), None, NOW, |_| true);
+    let stored = Sessions::stored(&*pair.a.store, &remote, &client.public_key()).unwrap();
+    assert!(stored.is_none(), "the ended session stays ended");
+    assert!(
+        pair.a.sessions.get(&remote, &client.public_key()).is_none(),
+        "and a drops it as soon as it finds out"
+    );
+}
+
+#[test]
+fn the_sweeper_ends_the_expired_session_it_holds_not_its_stored_successor() {
+    // A session with a 60 s lifetime on a; b reloads it and then hears nothing more.
+    let pair = pair(false);
+    let (tenant, user, remote, client) = user_on_a(&pair);
+    let issue = |session_ttl_secs| {
+        let options = crate::UriOptions {
+            session_ttl_secs,
+            ..Default::default()
+        };
+        let uri = pair
+            .a
+            .admin()
+            .issue_bunker_uri(&tenant, &user, NOW, options);
+        uri.unwrap().uri.split("secret=").nth(1).unwrap().to_owned()
+    };
+    let connect_at = |secret: &str, at: u64| {
+        let json = connect(&remote, secret).to_string();
+        let event = request(&client, &remote, &json, Scheme::Nip44, at);
+        let reply = pair.a.process(&event, at, |_| true).response.unwrap();
+        open(&client, &remote, &reply, Scheme::Nip44)["result"].clone()
+    };
+    assert_eq!(connect_at(&issue(Some(60)), NOW), "ack");
+    pair.b.reload().unwrap();
+
+    // Past its end, the client connects again on a with a URI whose session does not expire.
+    let later = NOW + 100;
+    assert_eq!(connect_at(&issue(None), later), "ack");
+    // b's sweeper finds its copy expired; the store holds the new session, which stays.
+    assert_eq!(pair.b.admin().sweep(later).unwrap().sessions, 0);
+    let stored = Sessions::stored(&*pair.a.store, &remote, &client.public_key()).unwrap();
+    assert_eq!(stored.map(|s| s.created_at), Some(later));
+}
+
+#[test]
+fn a_logout_waits_for_the_users_lock() {
+    // The lock a relay move or an admin write of the session holds, on this node or (through the
+    // store's lock) another: the logout's delete comes after the whole of theirs.
+    let pair = pair(false);
+    let (tenant, user, remote, client) = connected_on_a(&pair);
+    let held = pair.a.locks.user(&tenant, &user).unwrap();
+    let logout = serde_json::json!({"id": "l", "method": "logout", "params": []});
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| done.send(call(&pair.a, &client, &remote, logout)).unwrap());
+        let early = finished.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(early.is_err(), "answered under another's lock: {early:?}");
+        drop(held);
+        let reply = finished.recv_timeout(std::time::Duration::from_secs(30));
+        assert_eq!(reply.unwrap()["result"], "ack");
+    });
+    let stored = Sessions::stored(&*pair.a.store, &remote, &client.public_key()).unwrap();
+    assert!(stored.is_none());
 }

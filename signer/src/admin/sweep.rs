@@ -19,7 +19,6 @@ use crate::sessions::Sessions;
 use crate::Error;
 use proto::policy::Policy;
 use std::collections::HashMap;
-use std::sync::Arc;
 use store::{Batch, Cf, Durability};
 
 /// What one [`Admin::sweep`] removed.
@@ -104,16 +103,19 @@ impl Admin<'_> {
             }
             let (rs, client) = (session.record.remote_signer, session.record.client);
             let _guard = bunker.locks.user(tenant, user)?;
-            // Decided again under the lock, on the session as it is now: the client may have
-            // replaced it with a new one meanwhile, or an admin changed the policy.
-            let current = bunker.sessions.get(&rs, &client);
-            if !current.is_some_and(|c| Arc::ptr_eq(&c, &session)) {
+            // Decided again under the lock, on the session as the store holds it now: the client
+            // may have replaced it with a new one meanwhile, on this node or another whose word
+            // has not reached this one's memory yet, or an admin changed the policy.
+            let Some(stored) = Sessions::stored(&*bunker.store, &rs, &client)? else {
                 continue;
-            }
+            };
             let Ok((policy, _)) = bunker.directory.effective_policy(tenant, user) else {
                 continue;
             };
-            if session.expires_at(&policy).is_none_or(|t| now < t) {
+            if policy
+                .session_expiry(stored.created_at, stored.expires_at)
+                .is_none_or(|t| now < t)
+            {
                 continue;
             }
             let mut batch = Batch::new();
