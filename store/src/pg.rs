@@ -5,7 +5,9 @@
 //! `pg/migrations/`, applied at open by refinery under an advisory lock, so nodes starting
 //! together migrate once), a [`Batch`] to one statement (atomic: deletes and upserts in one
 //! `WITH … INSERT … ON CONFLICT`), [`Durability::Sync`] to a commit with `synchronous_commit = on`
-//! (flushed to the primary's WAL, and to synchronous standbys when the server names any), and
+//! (flushed to the primary's WAL, and to synchronous standbys when the server names any),
+//! [`Durability::Buffered`] to the same one statement turning `synchronous_commit` off for its
+//! own transaction (`async_commit!`: one round trip, not a four-statement transaction), and
 //! scans to pages of [`SCAN_PAGE`] rows read without holding a connection while the visitor runs.
 //! The `postgres` client blocks on a runtime of its own, which panics on a thread that drives a
 //! tokio runtime; every call goes through [`blocking`], so the store may be used from any thread.
@@ -32,6 +34,17 @@ const EXPORT_PAGE: i32 = 1024;
 /// Times a write is retried when PostgreSQL aborts it for a deadlock or serialization failure
 /// (SQLSTATE `40P01`, `40001`); it was not applied, so a retry cannot apply it twice.
 const WRITE_RETRIES: usize = 5;
+/// A one-row relation whose evaluation turns `synchronous_commit` off until the end of the
+/// current transaction (`set_config(…, is_local => true)`, the function form of `SET LOCAL`). A
+/// statement sent alone commits on its own as it ends, with the setting still in force, so
+/// joining this relation makes that commit asynchronous; the session's own setting is back at the
+/// next statement. See <https://www.postgresql.org/docs/current/functions-admin.html> (`set_config`)
+/// and <https://www.postgresql.org/docs/current/wal-async-commit.html>. A macro, for `concat!`.
+macro_rules! async_commit {
+    () => {
+        "(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit"
+    };
+}
 /// The [`Store::lock`] key that serializes migrations across nodes starting together.
 const MIGRATION_LOCK: &[u8] = b"schema migrations";
 /// The key of the advisory lock a [`PgOptions::sole_process`] store holds: `"bunkerd1"`.
@@ -382,12 +395,23 @@ impl PgStore {
         ops: &Collapsed<'_>,
         durability: Durability,
     ) -> Result<(), postgres::Error> {
-        const WRITE: &str = "WITH gone AS (DELETE FROM records r \
-             USING unnest($1::text[], $2::bytea[]) AS d(cf, key) \
-             WHERE r.cf = d.cf AND r.key = d.key) \
-             INSERT INTO records (cf, key, value) \
-             SELECT * FROM unnest($3::text[], $4::bytea[], $5::bytea[]) \
-             ON CONFLICT (cf, key) DO UPDATE SET value = EXCLUDED.value";
+        macro_rules! upsert {
+            ($($joined:expr, )?) => {
+                concat!(
+                    "WITH gone AS (DELETE FROM records r \
+                     USING unnest($1::text[], $2::bytea[]) AS d(cf, key) \
+                     WHERE r.cf = d.cf AND r.key = d.key) \
+                     INSERT INTO records (cf, key, value) SELECT p.* FROM ",
+                    $($joined, ", ",)?
+                    "unnest($3::text[], $4::bytea[], $5::bytea[]) AS p \
+                     ON CONFLICT (cf, key) DO UPDATE SET value = EXCLUDED.value"
+                )
+            };
+        }
+        const SYNC: &str = upsert!();
+        // A batch of deletes alone joins no row, so PostgreSQL may skip `async_commit!` and
+        // commit synchronously: more durable than asked, never less.
+        const BUFFERED: &str = upsert!(async_commit!(),);
         let params: [(&(dyn postgres::types::ToSql + Sync), Type); 5] = [
             (&ops.delete_cfs, Type::TEXT_ARRAY),
             (&ops.delete_keys, Type::BYTEA_ARRAY),
@@ -395,17 +419,13 @@ impl PgStore {
             (&ops.put_keys, Type::BYTEA_ARRAY),
             (&ops.put_values, Type::BYTEA_ARRAY),
         ];
-        match durability {
-            // One statement outside a transaction block commits on its own, under the session's
-            // `synchronous_commit = on`: durable before `query_typed` returns.
-            Durability::Sync => conn.query_typed(WRITE, &params).map(drop),
-            Durability::Buffered => {
-                let mut tx = conn.transaction()?;
-                tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-                tx.query_typed(WRITE, &params)?;
-                tx.commit()
-            }
-        }
+        // One statement outside a transaction block commits on its own: under the session's
+        // `synchronous_commit = on` (durable before `query_typed` returns), or off for it alone.
+        let statement = match durability {
+            Durability::Sync => SYNC,
+            Durability::Buffered => BUFFERED,
+        };
+        conn.query_typed(statement, &params).map(drop)
     }
 }
 
@@ -495,8 +515,13 @@ impl Store for PgStore {
         value: &[u8],
         durability: Durability,
     ) -> Result<bool, Error> {
-        const INSERT: &str = "INSERT INTO records (cf, key, value) VALUES ($1, $2, $3) \
+        const SYNC: &str = "INSERT INTO records (cf, key, value) VALUES ($1, $2, $3) \
              ON CONFLICT (cf, key) DO NOTHING";
+        const BUFFERED: &str = concat!(
+            "INSERT INTO records (cf, key, value) SELECT $1, $2, $3 FROM ",
+            async_commit!(),
+            " ON CONFLICT (cf, key) DO NOTHING"
+        );
         let name = cf.name();
         let params: [(&(dyn postgres::types::ToSql + Sync), Type); 3] = [
             (&name, Type::TEXT),
@@ -504,16 +529,12 @@ impl Store for PgStore {
             (&value, Type::BYTEA),
         ];
         blocking(|| {
-            let mut conn = self.conn()?;
-            let inserted = match durability {
-                Durability::Sync => conn.execute_typed(INSERT, &params),
-                Durability::Buffered => conn.transaction().and_then(|mut tx| {
-                    tx.batch_execute("SET LOCAL synchronous_commit = off")?;
-                    let rows = tx.execute_typed(INSERT, &params)?;
-                    tx.commit().map(|()| rows)
-                }),
+            let statement = match durability {
+                Durability::Sync => SYNC,
+                Durability::Buffered => BUFFERED,
             };
-            inserted
+            self.conn()?
+                .execute_typed(statement, &params)
                 .map(|rows| rows == 1)
                 .map_err(|e| self.error("writing", e))
         })
