@@ -3,7 +3,7 @@
 //! tenant deletion, a RocksDB round trip, and a property test against an in-memory model.
 
 use super::*;
-use crate::test_support::HookedStore;
+use crate::test_support::hooked;
 use crossbeam_channel::unbounded;
 use proptest::prelude::*;
 use std::sync::atomic::AtomicBool;
@@ -576,7 +576,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     let (release_tx, release) = unbounded::<()>();
     // Each write announces itself, then waits until the test drops the release sender (after
     // which it returns at once).
-    let store = Arc::new(HookedStore::new(move |_, _| {
+    let store = Arc::new(hooked(move |_, _| {
         entered_tx.send(()).unwrap();
         let _ = release.recv();
         Ok(())
@@ -612,7 +612,7 @@ fn failed_writes_are_counted_and_reported_once_by_flush() {
     // Writes fail while `fail` is set.
     let fail = Arc::new(AtomicBool::new(true));
     let failing = fail.clone();
-    let store = Arc::new(HookedStore::new(move |_, _| {
+    let store = Arc::new(hooked(move |_, _| {
         if failing.load(Ordering::SeqCst) {
             return Err(store::Error::Engine("injected failure".into()));
         }

@@ -1,10 +1,14 @@
-//! Test helpers for this crate's tests and the end-to-end suite (feature `testing`): a real
-//! PostgreSQL server in a temporary directory.
+//! Test helpers for this crate's tests, other crates' and the end-to-end suite (feature
+//! `testing`): a real PostgreSQL server in a temporary directory, and a store that calls a test's
+//! hooks on its way to a real engine.
 //!
 //! Must not: be compiled into the server (the feature is enabled only by test crates), or leave a
 //! server running after the test process ends (see [`Postgres`]).
 //!
-//! Main type: [`Postgres`].
+//! Main types: [`Postgres`], [`Hooked`].
+
+mod hooked;
+pub use hooked::Hooked;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -9,11 +9,8 @@ use crate::envelope::sealed_key_id;
 use crate::{MasterKey, MemMasterKey};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use store::testing::Postgres;
-use store::{
-    Batch, Cf, Durability, LockMode, MemStore, Order, PgOptions, PgStore, RecordVisitor, Store,
-    StoreLock,
-};
+use store::testing::{Hooked, Postgres};
+use store::{Batch, Cf, Durability, MemStore, PgOptions, PgStore, Store};
 
 const SECRET: &[u8] = b"user secret key bytes";
 
@@ -185,59 +182,24 @@ impl Gate {
 
 /// One node's store: node A's pauses after reading a DEK record until node B has taken a store
 /// lock (it may then block on it) or written (it then did its read-modify-write unordered).
-struct Gated {
-    inner: PgStore,
-    gate: Arc<Gate>,
-    is_a: bool,
-}
-
-impl Store for Gated {
-    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>, store::Error> {
-        let value = self.inner.get(cf, key)?;
-        if self.is_a && cf == Cf::Deks && self.gate.set(Step::Armed, Step::ARead) {
-            self.gate.wait_for(Step::BMoved);
-        }
-        Ok(value)
+fn gated(inner: PgStore, gate: &Arc<Gate>, is_a: bool) -> Hooked<PgStore> {
+    let store = Hooked::new(inner);
+    if is_a {
+        let gate = gate.clone();
+        return store.after_get(move |cf, _| {
+            if cf == Cf::Deks && gate.set(Step::Armed, Step::ARead) {
+                gate.wait_for(Step::BMoved);
+            }
+        });
     }
-
-    fn write(&self, batch: Batch, durability: Durability) -> Result<(), store::Error> {
-        self.inner.write(batch, durability)?;
-        if !self.is_a {
-            self.gate.set(Step::ARead, Step::BMoved);
-        }
-        Ok(())
-    }
-
-    fn lock(&self, key: &[u8], mode: LockMode) -> Result<StoreLock, store::Error> {
-        if !self.is_a {
-            self.gate.set(Step::ARead, Step::BMoved);
-        }
-        self.inner.lock(key, mode)
-    }
-
-    fn export(&self, visit: &mut RecordVisitor<'_>) -> Result<(), store::Error> {
-        self.inner.export(visit)
-    }
-
-    fn scan_prefix(
-        &self,
-        cf: Cf,
-        prefix: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_prefix(cf, prefix, visit)
-    }
-
-    fn scan_range_in(
-        &self,
-        cf: Cf,
-        start: &[u8],
-        end: &[u8],
-        order: Order,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), store::Error> {
-        self.inner.scan_range_in(cf, start, end, order, visit)
-    }
+    let (on_lock, on_write) = (gate.clone(), gate.clone());
+    store
+        .before_lock(move |_, _| {
+            on_lock.set(Step::ARead, Step::BMoved);
+        })
+        .after_write(move || {
+            on_write.set(Step::ARead, Step::BMoved);
+        })
 }
 
 /// Two nodes over one new PostgreSQL database, each with a connection pool of its own, and
@@ -257,8 +219,7 @@ fn race<A: Send, B: Send>(
     });
     let node = |is_a| {
         let inner = PgStore::connect(&url, &PgOptions::default()).unwrap();
-        let gate = gate.clone();
-        let store: Arc<dyn Store> = Arc::new(Gated { inner, gate, is_a });
+        let store: Arc<dyn Store> = Arc::new(gated(inner, &gate, is_a));
         Vault::load(master.clone(), store).unwrap()
     };
     let (a, b) = (node(true), node(false));

@@ -5,7 +5,7 @@
 
 use super::{AdminError, AdminTokens, ImportError, KeyImport, NewUser};
 use crate::directory::{TenantUpdate, UserUpdate};
-use crate::test_support::HookedStore;
+use crate::test_support::{hooked, HookedStore};
 use crate::{Bunker, BunkerConfig, Error};
 use kms::MemMasterKey;
 use proto::nostr::nip49::Nip49Error;
@@ -28,7 +28,7 @@ type Writes = Arc<Mutex<Vec<Durability>>>;
 fn open() -> (Arc<HookedStore>, Writes, Bunker) {
     let writes = Writes::default();
     let log = writes.clone();
-    let store = Arc::new(HookedStore::new(move |_, durability| {
+    let store = Arc::new(hooked(move |_, durability| {
         log.lock().unwrap().push(durability);
         Ok(())
     }));
